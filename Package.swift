@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "prober",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "prober", targets: ["prober"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries at the edge: typed shims for the calls Swift cannot import.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSQLite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+
+        // The domain: probe specs, samples, thresholds, evaluator, incidents, descriptions. No C, no I/O.
+        .target(name: "ProberCore"),
+        // Probe files: YAML -> validated specs, with path:line:column diagnostics.
+        .target(name: "ProberConfig", dependencies: [
+            "ProberCore",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        // HTTP (libcurl multi) and TCP probes. The only module that imports CCurl.
+        .target(name: "ProberProbes", dependencies: ["ProberCore", "CCurl"]),
+        // SQLite: samples, rollups, incidents, outbox. The only module that imports CSQLite3.
+        .target(name: "ProberStore", dependencies: ["ProberCore", "CSQLite3"]),
+        // Scheduler and the run loop: probes -> store -> evaluator -> incidents.
+        .target(name: "ProberEngine", dependencies: [
+            "ProberCore", "ProberConfig", "ProberProbes", "ProberStore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The command line: one file per subcommand.
+        .executableTarget(name: "prober", dependencies: [
+            "ProberCore", "ProberConfig", "ProberProbes", "ProberStore", "ProberEngine",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Loopback HTTP/TCP servers for tests (real sockets, port 0).
+        .target(name: "ProberTestSupport", path: "Tests/ProberTestSupport"),
+        .testTarget(name: "ProberCoreTests", dependencies: ["ProberCore"]),
+        .testTarget(name: "ProberConfigTests", dependencies: ["ProberConfig", "ProberCore"]),
+        .testTarget(name: "ProberProbesTests", dependencies: ["ProberProbes", "ProberCore", "ProberTestSupport"]),
+        .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberCore"]),
+        .testTarget(name: "ProberEngineTests", dependencies: ["ProberEngine", "ProberCore", "ProberTestSupport"]),
+        .testTarget(name: "ProberCLITests", dependencies: ["ProberTestSupport", "ProberStore", "ProberCore"]),
+    ]
+)

@@ -1,0 +1,2 @@
+import ProberCore
+import Yams

@@ -1,0 +1,84 @@
+import Foundation
+
+/// Durations as people write them in probe files and on the command line.
+extension Duration {
+    /// Parses `250ms`, `10s`, `5m`, `1h`, `14d`, or a sum such as `1m30s`; units `us`, `ms`, `s`, `m`, `h`, `d`, `w`.
+    /// Decimals are accepted (`1.5s`). Returns nil for anything else, including negatives and a bare number.
+    public init?(parsing text: String) {
+        let s = text.trimmingCharacters(in: .whitespaces)
+        guard !s.isEmpty else { return nil }
+        var total: Double = 0 // microseconds
+        var index = s.startIndex
+        while index < s.endIndex {
+            let numberStart = index
+            while index < s.endIndex, s[index].isASCII, s[index].isNumber || s[index] == "." { index = s.index(after: index) }
+            guard numberStart < index, let value = Double(s[numberStart..<index]) else { return nil }
+            let unitStart = index
+            while index < s.endIndex, s[index].isLetter || s[index] == "µ" { index = s.index(after: index) }
+            let factor: Double
+            switch s[unitStart..<index] {
+            case "us", "µs": factor = 1
+            case "ms": factor = 1_000
+            case "s": factor = 1_000_000
+            case "m": factor = 60_000_000
+            case "h": factor = 3_600_000_000
+            case "d": factor = 86_400_000_000
+            case "w": factor = 604_800_000_000
+            default: return nil
+            }
+            total += value * factor
+        }
+        guard total.isFinite, total < 1e17 else { return nil }
+        self = .microseconds(Int64(total.rounded()))
+    }
+
+    /// Whole microseconds, the unit samples and the store use.
+    public var microseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+    }
+
+    /// Whole milliseconds, rounded down.
+    public var milliseconds: Int64 { microseconds / 1_000 }
+
+    /// Seconds as a Double (for Dispatch and libcurl options).
+    public var seconds: Double { Double(microseconds) / 1_000_000 }
+}
+
+/// Short human forms of microsecond quantities: `850 µs`, `12 ms`, `1.8 s`, `3 min`.
+public enum Human {
+    public static func latency(microseconds us: Int64) -> String {
+        let v = Double(us)
+        if us < 1_000 { return "\(us) µs" }
+        if us < 10_000 { return trim(v / 1_000, digits: 1) + " ms" }
+        if us < 1_000_000 { return "\(Int((v / 1_000).rounded())) ms" }
+        if us < 60_000_000 { return trim(v / 1_000_000, digits: 1) + " s" }
+        return span(seconds: Int64(v / 1_000_000))
+    }
+
+    /// `45 s`, `3 min`, `2 h 5 min`, `3 d 4 h`.
+    public static func span(seconds s: Int64) -> String {
+        if s < 60 { return "\(s) s" }
+        if s < 3_600 { return "\(s / 60) min" }
+        if s < 86_400 { let m = (s % 3_600) / 60; return m == 0 ? "\(s / 3_600) h" : "\(s / 3_600) h \(m) min" }
+        let h = (s % 86_400) / 3_600
+        return h == 0 ? "\(s / 86_400) d" : "\(s / 86_400) d \(h) h"
+    }
+
+    /// A duration as a probe file would write it: `250ms`, `2s`, `5m`.
+    public static func duration(_ d: Duration) -> String {
+        let us = d.microseconds
+        if us % 86_400_000_000 == 0, us > 0 { return "\(us / 86_400_000_000)d" }
+        if us % 3_600_000_000 == 0, us > 0 { return "\(us / 3_600_000_000)h" }
+        if us % 60_000_000 == 0, us > 0 { return "\(us / 60_000_000)m" }
+        if us % 1_000_000 == 0 { return "\(us / 1_000_000)s" }
+        if us % 1_000 == 0 { return "\(us / 1_000)ms" }
+        return "\(us)us"
+    }
+
+    private static func trim(_ v: Double, digits: Int) -> String {
+        let scale = digits == 1 ? 10.0 : 100.0
+        let r = (v * scale).rounded() / scale
+        return r == r.rounded() ? String(Int(r)) : String(r)
+    }
+}

@@ -1,0 +1,234 @@
+import Foundation
+
+/// One probe as declared in a probe file, validated and with every default applied.
+public struct ProbeSpec: Sendable, Equatable {
+    /// Unique across all probe files; letters, digits, `-`, `_`, `.`.
+    public var name: String
+    /// What is checked.
+    public var target: Target
+    /// Time between checks. Default 30 s; at least 100 ms.
+    public var interval: Duration
+    /// Hard bound on one check. Default 5 s (or the interval if shorter); must be below `interval`.
+    public var timeout: Duration
+    /// When incidents open, escalate and resolve.
+    public var incident: IncidentPolicy
+    /// Where the probe was declared (for messages).
+    public var source: SourceLocation
+
+    public init(name: String, target: Target, interval: Duration = .seconds(30), timeout: Duration = .seconds(5),
+                incident: IncidentPolicy = IncidentPolicy(), source: SourceLocation = SourceLocation(file: "", line: 0, column: 0)) {
+        self.name = name
+        self.target = target
+        self.interval = interval
+        self.timeout = timeout
+        self.incident = incident
+        self.source = source
+    }
+
+    public enum Target: Sendable, Equatable {
+        case http(HTTPTarget)
+        case tcp(TCPTarget)
+    }
+
+    /// The probe's target as safe to show: a URL without credentials, query or fragment, or `host:port`.
+    public var displayTarget: String {
+        switch target {
+        case .http(let http): return Redact.url(http.url)
+        case .tcp(let tcp): return tcp.host.contains(":") ? "[\(tcp.host)]:\(tcp.port)" : "\(tcp.host):\(tcp.port)"
+        }
+    }
+
+    /// `http` or `tcp`.
+    public var kind: String {
+        switch target {
+        case .http: return "http"
+        case .tcp: return "tcp"
+        }
+    }
+}
+
+/// A place in a probe file, 1-based.
+public struct SourceLocation: Sendable, Equatable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// Which address family a check may use.
+public enum IPFamilyPreference: String, Sendable, Equatable, CaseIterable {
+    case any, ipv4, ipv6
+}
+
+/// The address family a check actually used.
+public enum IPFamily: String, Sendable, Equatable, Codable {
+    case ipv4, ipv6
+}
+
+public struct HTTPTarget: Sendable, Equatable {
+    /// `http://` or `https://` URL, `${VAR}` already substituted.
+    public var url: String
+    /// Default `GET`.
+    public var method: String = "GET"
+    /// Request headers in file order. Values may hold secrets from `${VAR}`: never log or store them.
+    public var headers: [Header] = []
+    /// Optional request body.
+    public var body: String? = nil
+    /// Default true.
+    public var followRedirects: Bool = true
+    /// Redirects followed before `too_many_redirects`. Default 10.
+    public var maxRedirects: Int = 10
+    /// Default `any`.
+    public var ip: IPFamilyPreference = .any
+    public var tls: TLSOptions = TLSOptions()
+    public var expect: HTTPExpectations = HTTPExpectations()
+    /// Most body bytes kept for matching; the rest is read and dropped. Default 1 MiB.
+    public var maxBodyBytes: Int = 1 << 20
+
+    public init(url: String) { self.url = url }
+}
+
+public struct Header: Sendable, Equatable {
+    public var name: String
+    public var value: String
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+public struct TLSOptions: Sendable, Equatable {
+    /// PEM bundle of CAs to trust instead of the system's.
+    public var caFile: String? = nil
+    /// Skip certificate verification (expiry is still recorded).
+    public var insecure: Bool = false
+    public init(caFile: String? = nil, insecure: Bool = false) {
+        self.caFile = caFile
+        self.insecure = insecure
+    }
+}
+
+public struct HTTPExpectations: Sendable, Equatable {
+    /// Accepted status codes. Default: any 2xx.
+    public var status: StatusSet = .default
+    /// Substring the body (first `maxBodyBytes`) must contain.
+    public var bodyContains: String? = nil
+    /// Regular expression the body must match.
+    public var bodyMatches: String? = nil
+    /// Headers that must be present; the value must contain the given text (case-insensitive name).
+    public var headers: [Header] = []
+    /// The TLS certificate must not expire sooner than this.
+    public var certificateValidFor: Duration? = nil
+    public init() {}
+}
+
+public struct TCPTarget: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    /// Bytes sent once connected.
+    public var send: String? = nil
+    /// Substring the reply must contain (read until found, EOF or timeout).
+    public var expect: String? = nil
+    public var ip: IPFamilyPreference = .any
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+}
+
+/// A set of accepted HTTP status codes: single codes and inclusive ranges.
+public struct StatusSet: Sendable, Equatable, CustomStringConvertible {
+    public var ranges: [ClosedRange<Int>]
+    public init(_ ranges: [ClosedRange<Int>]) { self.ranges = ranges }
+    public static let `default` = StatusSet([200...299])
+    public func contains(_ code: Int) -> Bool { ranges.contains { $0.contains(code) } }
+
+    /// Parses one element: `200`, `"200"`, `"200-299"` or `"2xx"`. Codes must lie in 100...599.
+    public static func parseElement(_ text: String) -> ClosedRange<Int>? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if t.count == 3, t.hasSuffix("xx"), let d = Int(t.prefix(1)), (1...5).contains(d) { return (d * 100)...(d * 100 + 99) }
+        let parts = t.split(separator: "-", omittingEmptySubsequences: false)
+        if parts.count == 1, let c = Int(parts[0]), (100...599).contains(c) { return c...c }
+        if parts.count == 2, let a = Int(parts[0].trimmingCharacters(in: .whitespaces)),
+           let b = Int(parts[1].trimmingCharacters(in: .whitespaces)),
+           (100...599).contains(a), (100...599).contains(b), a <= b { return a...b }
+        return nil
+    }
+
+    public var description: String {
+        ranges.map { $0.lowerBound == $0.upperBound ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
+            .joined(separator: ", ")
+    }
+}
+
+/// When a probe's degradation becomes an incident.
+public struct IncidentPolicy: Sendable, Equatable {
+    /// IsDown custom service id; without it incidents stay local.
+    public var serviceID: Int? = nil
+    /// Name used in generated titles; default the probe's name.
+    public var title: String? = nil
+    /// Checks the evaluator looks at. Default 10.
+    public var window: Int = 10
+    /// Default: p95 above 1 s, or 3 failures in the window.
+    public var minor: Threshold = Threshold(latency: .seconds(1), failures: 3)
+    /// Default: 5 failures in the window (no latency threshold).
+    public var major: Threshold = Threshold(latency: nil, failures: 5)
+    /// A level must hold this long before an incident opens or changes level. Default 1 m.
+    public var holdFor: Duration = .seconds(60)
+    /// Healthy this long before an incident is resolved. Default 5 m.
+    public var resolveAfter: Duration = .seconds(300)
+    public init() {}
+}
+
+/// A level's trigger: p95 latency over the window above `latency`, or at least `failures` failed checks in it.
+public struct Threshold: Sendable, Equatable {
+    public var latency: Duration?
+    public var failures: Int?
+    public init(latency: Duration?, failures: Int?) {
+        self.latency = latency
+        self.failures = failures
+    }
+}
+
+/// Retention for the store, from the top-level `storage:` block.
+public struct StoragePolicy: Sendable, Equatable {
+    /// Raw samples kept this long. Default 7 d.
+    public var raw: Duration = .seconds(7 * 86_400)
+    /// 5-minute rollups kept this long. Default 30 d.
+    public var rollup5m: Duration = .seconds(30 * 86_400)
+    /// 1-hour rollups kept this long. Default 400 d.
+    public var rollup1h: Duration = .seconds(400 * 86_400)
+    public init() {}
+}
+
+/// Everything loaded from a probes directory.
+public struct ProbeSet: Sendable, Equatable {
+    public var probes: [ProbeSpec]
+    public var files: [String]
+    public var storage: StoragePolicy
+    public var notify: [NotifySink]
+    public init(probes: [ProbeSpec], files: [String], storage: StoragePolicy = StoragePolicy(), notify: [NotifySink] = []) {
+        self.probes = probes
+        self.files = files
+        self.storage = storage
+        self.notify = notify
+    }
+}
+
+/// A generic webhook receiving every incident change of the probes in one file.
+public struct NotifySink: Sendable, Equatable {
+    public var webhook: String
+    public var headers: [Header]
+    /// Names of the probes (from the same file) whose incidents go to this webhook.
+    public var probes: [String]
+    public init(webhook: String, headers: [Header], probes: [String]) {
+        self.webhook = webhook
+        self.headers = headers
+        self.probes = probes
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Prober: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prober",
+        abstract: "A synthetic health prober: HTTP and TCP probes, latency history, graded incidents.",
+        subcommands: []
+    )
+}
