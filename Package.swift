@@ -54,6 +54,6 @@ let package = Package(
         .testTarget(name: "ProberProbesTests", dependencies: ["ProberProbes", "ProberCore", "ProberTestSupport"]),
         .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberCore"]),
         .testTarget(name: "ProberEngineTests", dependencies: ["ProberEngine", "ProberCore", "ProberTestSupport"]),
-        .testTarget(name: "ProberCLITests", dependencies: ["ProberTestSupport", "ProberStore", "ProberCore"]),
+        .testTarget(name: "ProberCLITests", dependencies: ["prober", "ProberTestSupport", "ProberStore", "ProberCore"]),
     ]
 )
