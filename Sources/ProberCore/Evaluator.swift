@@ -1,0 +1,318 @@
+/// The threshold evaluator: a pure function of (state, sample) -> (state, events). No clock, no I/O:
+/// time is the samples' own `startedAt`.
+///
+/// After each check it looks at the last `window` checks, computes the failures and the p95 latency of the
+/// checks that passed, and the level that applies (healthy, minor, major). Levels become incident changes
+/// only when they persist:
+/// - open: a degraded level held continuously for `for` opens an incident at that level;
+/// - escalate / de-escalate: while investigating, a worse (or better but still degraded) level held for `for`;
+/// - monitoring: healthy held for `for`; resolved: healthy held for `resolve_after` (counted from the first
+///   healthy check, so hysteresis restarts whenever the level leaves healthy);
+/// - relapse: degraded again for `for` while monitoring returns the same incident to investigating.
+/// A flapping target keeps failures in its window, so its level stays degraded: one incident per episode.
+public struct Evaluator: Sendable {
+    public let policy: IncidentPolicy
+
+    /// Healthy checks kept as the probe's own baseline (per-phase medians, p95).
+    public static let baselineSize = 120
+
+    public init(policy: IncidentPolicy) { self.policy = policy }
+
+    /// Feeds one check; returns the new state and the incident changes it caused (usually none).
+    public func evaluate(_ state: EvaluatorState, _ sample: Sample) -> (EvaluatorState, [IncidentEvent]) {
+        var s = observe(state, sample)
+        let t = sample.startedAt
+        var events: [IncidentEvent] = []
+
+        func held(_ since: Int64?, _ d: Duration) -> Bool { since.map { t - $0 >= d.microseconds } ?? false }
+        let hold = policy.holdFor
+
+        if var incident = s.incident {
+            if !sample.ok { incident.failedChecks += 1 }
+            if let p95 = Self.impactP95(s.window) { incident.worstP95 = max(incident.worstP95 ?? 0, p95) }
+            incident.worstFailures = max(incident.worstFailures, s.windowFailures)
+            s.incident = incident
+
+            switch incident.stage {
+            case .investigating, .identified:
+                if held(s.healthySince, policy.resolveAfter) {
+                    events.append(resolve(&s, at: t))
+                } else if held(s.healthySince, hold) {
+                    s.incident!.stage = .monitoring
+                    events.append(event(.monitoring, s, previous: nil))
+                } else if incident.status == .minor, held(s.majorSince, hold) {
+                    s.incident!.status = .major
+                    events.append(event(.escalated, s, previous: .minor))
+                } else if incident.status == .major, s.level == .minor, held(s.belowMajorSince, hold) {
+                    s.incident!.status = .minor
+                    events.append(event(.deescalated, s, previous: .major))
+                }
+            case .monitoring:
+                if held(s.healthySince, policy.resolveAfter) {
+                    events.append(resolve(&s, at: t))
+                } else if held(s.degradedSince, hold) {
+                    let status: Severity = held(s.majorSince, hold) ? .major : .minor
+                    let previous = incident.status
+                    s.incident!.stage = .investigating
+                    s.incident!.status = status
+                    events.append(event(.relapsed, s, previous: previous))
+                }
+            case .resolved:
+                s.incident = nil
+            }
+        } else if let since = s.degradedSince, held(since, hold) {
+            let status: Severity = held(s.majorSince, hold) ? .major : .minor
+            s.incident = OpenIncident(status: status, stage: .investigating, openedAt: t, degradedSince: since,
+                                      failedChecks: s.window.filter { !$0.ok }.count,
+                                      worstP95: Self.impactP95(s.window), worstFailures: s.windowFailures)
+            events.append(event(.opened, s, previous: nil))
+        }
+        return (s, events)
+    }
+
+    /// p95 of every check's duration in the window, failed ones included (a timeout cost its whole timeout):
+    /// the latency users felt, reported as the impact when an incident resolves.
+    static func impactP95(_ window: [Sample]) -> Int64? {
+        Stats.percentile(window.compactMap(\.phases.total), 0.95)
+    }
+
+    /// Rebuilds the state after a restart: replays the latest stored checks (oldest first) to refill the window,
+    /// the baseline and the "held since" anchors, then attaches the incident that is still open in the database.
+    public func rebuild(from samples: [Sample], openIncident: OpenIncident?) -> EvaluatorState {
+        var s = EvaluatorState()
+        for sample in samples { s = observe(s, sample) }
+        s.incident = openIncident
+        return s
+    }
+
+    /// Updates the window, level, anchors and baseline with one check.
+    func observe(_ state: EvaluatorState, _ sample: Sample) -> EvaluatorState {
+        var s = state
+        let t = sample.startedAt
+        s.window.append(sample)
+        if s.window.count > max(policy.window, 1) { s.window.removeFirst(s.window.count - max(policy.window, 1)) }
+
+        let failures = s.window.filter { !$0.ok }.count
+        let p95 = Stats.percentile(s.window.compactMap { $0.ok ? $0.phases.total : nil }, 0.95)
+        s.windowFailures = failures
+        s.windowP95 = p95
+        s.level = level(failures: failures, p95: p95)
+
+        s.degradedSince = s.level >= .minor ? (s.degradedSince ?? t) : nil
+        s.majorSince = s.level == .major ? (s.majorSince ?? t) : nil
+        s.belowMajorSince = s.level <= .minor ? (s.belowMajorSince ?? t) : nil
+        s.healthySince = s.level == .healthy ? (s.healthySince ?? t) : nil
+
+        if sample.ok, s.level == .healthy, s.incident == nil {
+            s.baseline.append(sample.phases)
+            if s.baseline.count > Self.baselineSize { s.baseline.removeFirst(s.baseline.count - Self.baselineSize) }
+        }
+        return s
+    }
+
+    /// The level for a window's failures and p95.
+    public func level(failures: Int, p95: Int64?) -> Level {
+        if breaches(policy.major, failures: failures, p95: p95) { return .major }
+        if breaches(policy.minor, failures: failures, p95: p95) { return .minor }
+        return .healthy
+    }
+
+    /// What made `level` apply: failures, latency, or both.
+    public func trigger(for level: Level, failures: Int, p95: Int64?) -> Trigger {
+        let threshold = level == .major ? policy.major : policy.minor
+        let byFailures = threshold.failures.map { failures >= $0 } ?? false
+        var byLatency = false
+        if let limit = threshold.latency, let p95 { byLatency = p95 > limit.microseconds }
+        switch (byFailures, byLatency) {
+        case (true, true): return .both
+        case (false, true): return .latency
+        default: return .failures
+        }
+    }
+
+    private func breaches(_ threshold: Threshold, failures: Int, p95: Int64?) -> Bool {
+        if let n = threshold.failures, failures >= n { return true }
+        if let latency = threshold.latency, let p95, p95 > latency.microseconds { return true }
+        return false
+    }
+
+    private func resolve(_ s: inout EvaluatorState, at t: Int64) -> IncidentEvent {
+        s.incident!.stage = .resolved
+        let e = event(.resolved, s, previous: nil)
+        s.incident = nil
+        return e
+    }
+
+    private func event(_ kind: IncidentEvent.Kind, _ s: EvaluatorState, previous: Severity?) -> IncidentEvent {
+        let incident = s.incident!
+        return IncidentEvent(kind: kind, status: incident.status, previous: previous, stage: incident.stage,
+                             evidence: evidence(s, incident: incident))
+    }
+
+    /// What the description writer needs, taken from the state at the moment of the change.
+    func evidence(_ s: EvaluatorState, incident: OpenIncident) -> Evidence {
+        let last = s.window.last
+        let okPhases = s.window.filter(\.ok).map(\.phases)
+        var causes: [FailureCount] = []
+        for sample in s.window {
+            guard let f = sample.failure else { continue }
+            let status = f.reason == .httpStatus ? sample.status : nil
+            if let i = causes.firstIndex(where: { $0.reason == f.reason && $0.status == status }) {
+                causes[i].count += 1
+                causes[i].message = f.message
+            } else {
+                causes.append(FailureCount(reason: f.reason, status: status, count: 1, message: f.message))
+            }
+        }
+        causes.sort { ($0.count, -$0.reason.code) > ($1.count, -$1.reason.code) }
+        let effectiveLevel = s.level == .healthy ? Level(incident.status) : s.level
+        let thresholdFor = effectiveLevel == .major ? policy.major : policy.minor
+        return Evidence(
+            at: last?.startedAt ?? incident.openedAt,
+            level: s.level,
+            checks: s.window.count,
+            failures: s.windowFailures,
+            causes: causes,
+            p95: s.windowP95,
+            trigger: trigger(for: effectiveLevel, failures: s.windowFailures, p95: s.windowP95),
+            threshold: thresholdFor,
+            degradedSince: incident.degradedSince,
+            healthySince: s.healthySince,
+            phases: Stats.medianPhases(okPhases),
+            baseline: Stats.medianPhases(s.baseline),
+            baselineP95: Stats.percentile(s.baseline.compactMap(\.total), 0.95),
+            baselineChecks: s.baseline.count,
+            certificateExpiry: s.window.last(where: { $0.failure?.reason == .certificateExpiring })?.certificateExpiry,
+            failedChecks: incident.failedChecks,
+            worstP95: incident.worstP95,
+            openedAt: incident.openedAt
+        )
+    }
+}
+
+/// A probe's evaluator state. Rebuilt from the store after a restart (see `Evaluator.rebuild`).
+public struct EvaluatorState: Sendable, Equatable {
+    /// The last `window` checks, oldest first.
+    public var window: [Sample] = []
+    /// Phases of recent healthy checks (at most `Evaluator.baselineSize`), oldest first.
+    public var baseline: [Phases] = []
+    public var level: Level = .healthy
+    public var windowFailures = 0
+    public var windowP95: Int64?
+    /// The level has been at least minor continuously since (µs), or nil.
+    public var degradedSince: Int64?
+    /// The level has been major continuously since.
+    public var majorSince: Int64?
+    /// The level has been at most minor continuously since.
+    public var belowMajorSince: Int64?
+    /// The level has been healthy continuously since.
+    public var healthySince: Int64?
+    /// The incident being tracked, if one is open.
+    public var incident: OpenIncident?
+
+    public init() {}
+}
+
+/// The evaluator's view of an open incident; the store persists these fields with the incident.
+public struct OpenIncident: Sendable, Equatable {
+    public var status: Severity
+    /// `investigating` or `monitoring` while open.
+    public var stage: ResolutionStage
+    public var openedAt: Int64
+    /// When the episode began (the first degraded check).
+    public var degradedSince: Int64
+    /// Failed checks since the episode began (those in the window at opening, then every one after).
+    public var failedChecks: Int
+    public var worstP95: Int64?
+    public var worstFailures: Int
+
+    public init(status: Severity, stage: ResolutionStage, openedAt: Int64, degradedSince: Int64,
+                failedChecks: Int, worstP95: Int64?, worstFailures: Int) {
+        self.status = status
+        self.stage = stage
+        self.openedAt = openedAt
+        self.degradedSince = degradedSince
+        self.failedChecks = failedChecks
+        self.worstP95 = worstP95
+        self.worstFailures = worstFailures
+    }
+}
+
+/// An incident change the evaluator decided on.
+public struct IncidentEvent: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable, Codable, CaseIterable {
+        case opened, escalated, deescalated, monitoring, relapsed, resolved
+    }
+    public var kind: Kind
+    /// Severity after the change.
+    public var status: Severity
+    /// Severity before, when it changed.
+    public var previous: Severity?
+    /// Stage after the change.
+    public var stage: ResolutionStage
+    public var evidence: Evidence
+}
+
+/// What made a level apply.
+public enum Trigger: String, Sendable, Equatable, Codable {
+    case failures, latency, both
+}
+
+/// Failed checks of one kind in the window ("5 timed out", "2 returned HTTP 503").
+public struct FailureCount: Sendable, Equatable {
+    public var reason: FailureReason
+    /// The HTTP status, for `http_status`.
+    public var status: Int?
+    public var count: Int
+    /// The latest message of this kind.
+    public var message: String
+}
+
+/// The facts behind an incident change, from which titles and descriptions are written.
+public struct Evidence: Sendable, Equatable {
+    /// Time of the check that caused the change (µs).
+    public var at: Int64
+    public var level: Level
+    /// Checks in the window.
+    public var checks: Int
+    public var failures: Int
+    public var causes: [FailureCount]
+    /// p95 of the passing checks' total latency in the window (µs).
+    public var p95: Int64?
+    public var trigger: Trigger
+    /// The threshold of the level that applies (or applied, when healthy again).
+    public var threshold: Threshold
+    public var degradedSince: Int64
+    public var healthySince: Int64?
+    /// Median of each phase over the window's passing checks.
+    public var phases: Phases
+    /// Median of each phase over the baseline.
+    public var baseline: Phases
+    public var baselineP95: Int64?
+    public var baselineChecks: Int
+    /// Leaf expiry (seconds since the epoch) when the certificate is the cause.
+    public var certificateExpiry: Int64?
+    public var failedChecks: Int
+    public var worstP95: Int64?
+    public var openedAt: Int64
+}
+
+/// Small statistics used by the evaluator and the store.
+public enum Stats {
+    /// Nearest-rank percentile (`q` in 0...1) of unsorted values; nil when empty.
+    public static func percentile(_ values: [Int64], _ q: Double) -> Int64? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let rank = Int((q * Double(sorted.count)).rounded(.up))
+        return sorted[min(max(rank, 1), sorted.count) - 1]
+    }
+
+    /// The median of each phase, over the checks where the phase happened.
+    public static func medianPhases(_ phases: [Phases]) -> Phases {
+        var out = Phases()
+        for name in Phases.Name.allCases {
+            out[name] = percentile(phases.compactMap { $0[name] }, 0.5)
+        }
+        return out
+    }
+}

@@ -1,0 +1,90 @@
+/// How bad an incident is, as IsDown's `status` field: `minor` or `major`.
+public enum Severity: String, Sendable, Equatable, Codable, Comparable, CaseIterable {
+    case minor, major
+
+    public static func < (a: Severity, b: Severity) -> Bool { a == .minor && b == .major }
+}
+
+/// Where an incident stands, as IsDown's `resolution_stage`.
+public enum ResolutionStage: String, Sendable, Equatable, Codable, CaseIterable {
+    case investigating, identified, monitoring, resolved
+}
+
+/// The level the evaluator computes from a probe's window of checks.
+public enum Level: Int, Sendable, Equatable, Codable, Comparable, CustomStringConvertible {
+    case healthy = 0, minor = 1, major = 2
+
+    public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
+
+    public var severity: Severity? {
+        switch self {
+        case .healthy: nil
+        case .minor: .minor
+        case .major: .major
+        }
+    }
+
+    public init(_ severity: Severity) { self = severity == .major ? .major : .minor }
+
+    public var description: String {
+        switch self {
+        case .healthy: "healthy"
+        case .minor: "degraded (minor)"
+        case .major: "degraded (major)"
+        }
+    }
+}
+
+/// An incident as prober keeps it: shaped like the IsDown incident, plus the probe and the evidence.
+public struct Incident: Sendable, Equatable {
+    /// Local id (the store's); the IsDown id is kept by the outbox.
+    public var id: Int64
+    public var probe: String
+    public var serviceID: Int?
+    public var title: String
+    /// The first update's text.
+    public var description: String
+    public var status: Severity
+    public var stage: ResolutionStage
+    /// Microseconds since the Unix epoch.
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var resolvedAt: Int64?
+    public var updates: [IncidentUpdate]
+
+    public var resolved: Bool { stage == .resolved }
+
+    public init(id: Int64, probe: String, serviceID: Int?, title: String, description: String, status: Severity,
+                stage: ResolutionStage, createdAt: Int64, updatedAt: Int64, resolvedAt: Int64?, updates: [IncidentUpdate]) {
+        self.id = id
+        self.probe = probe
+        self.serviceID = serviceID
+        self.title = title
+        self.description = description
+        self.status = status
+        self.stage = stage
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.resolvedAt = resolvedAt
+        self.updates = updates
+    }
+}
+
+/// One entry of an incident's timeline.
+public struct IncidentUpdate: Sendable, Equatable {
+    /// What happened, in the evaluator's terms.
+    public var kind: IncidentEvent.Kind
+    public var stage: ResolutionStage
+    /// The incident's severity after this update.
+    public var status: Severity
+    public var createdAt: Int64
+    public var description: String
+
+    public init(kind: IncidentEvent.Kind, stage: ResolutionStage, status: Severity, createdAt: Int64, description: String) {
+        self.kind = kind
+        self.stage = stage
+        self.status = status
+        self.createdAt = createdAt
+        self.description = description
+    }
+}

@@ -1,0 +1,182 @@
+/// Writes incident titles and descriptions from evidence: plain sentences, deterministic for the same
+/// evidence, naming the target without credentials or query string and never a header.
+public struct IncidentWriter: Sendable {
+    public let probe: ProbeSpec
+
+    public init(probe: ProbeSpec) { self.probe = probe }
+
+    /// The name used in titles: `incident.title`, else the probe's name.
+    public var name: String { probe.incident.title ?? probe.name }
+
+    /// The incident's title, chosen when it opens.
+    public func title(_ event: IncidentEvent) -> String {
+        let e = event.evidence
+        if e.certificateExpiry != nil, e.causes.first?.reason == .certificateExpiring {
+            return "\(name): TLS certificate expiring"
+        }
+        switch e.trigger {
+        case .failures: return "\(name): checks failing"
+        case .latency: return "\(name): slow responses"
+        case .both: return "\(name): failing and slow"
+        }
+    }
+
+    /// The text of the timeline entry for this change.
+    public func description(_ event: IncidentEvent) -> String {
+        let e = event.evidence
+        switch event.kind {
+        case .opened:
+            return join(["\(name) (\(probe.displayTarget)) is \(event.status == .major ? "seriously degraded" : "degraded")."]
+                        + impact(e) + phaseSentence(e) + certificateSentence(e))
+        case .escalated:
+            return join(["Escalated to major."] + impact(e) + phaseSentence(e) + certificateSentence(e))
+        case .deescalated:
+            return join(["Eased to minor."] + impact(e) + phaseSentence(e))
+        case .relapsed:
+            return join(["Degraded again (\(event.status.rawValue))."] + impact(e) + phaseSentence(e) + certificateSentence(e))
+        case .monitoring:
+            var parts = ["Recovering: checks healthy since \(Clock.time(e.healthySince ?? e.at, relativeTo: e.at))"]
+            var detail = ["\(e.failures) of the last \(e.checks) \(e.checks == 1 ? "check" : "checks") failed"]
+            if let p95 = e.p95 { detail.append("p95 \(Human.latency(microseconds: p95))") }
+            parts[0] += " (" + detail.joined(separator: ", ") + ")."
+            parts.append("Resolving after \(Human.span(seconds: probe.incident.resolveAfter.microseconds / 1_000_000)) healthy.")
+            return join(parts)
+        case .resolved:
+            let end = e.healthySince ?? e.at
+            let duration = Human.span(seconds: max(0, end - e.degradedSince) / 1_000_000)
+            var impact = ["\(duration) (\(Clock.time(e.degradedSince, relativeTo: end)) to \(Clock.time(end, relativeTo: end)))",
+                          "\(e.failedChecks) failed \(e.failedChecks == 1 ? "check" : "checks")"]
+            if let worst = e.worstP95 { impact.append("worst p95 \(Human.latency(microseconds: worst))") }
+            return "Resolved: healthy since \(Clock.time(end, relativeTo: e.at)). Impact: " + impact.joined(separator: ", ") + "."
+        }
+    }
+
+    // MARK: - Sentences
+
+    /// How bad: failures by cause, and/or latency against its threshold and the baseline.
+    func impact(_ e: Evidence) -> [String] {
+        var out: [String] = []
+        let since = Clock.time(e.degradedSince, relativeTo: e.at)
+        if e.failures > 0 {
+            let causes = e.causes.map { "\($0.count) \(phrase($0))" }.joined(separator: ", ")
+            let when = e.trigger == .latency ? "" : " since \(since)"
+            out.append("\(e.failures) of the last \(e.checks) \(e.checks == 1 ? "check" : "checks") failed\(when): \(causes).")
+        }
+        if e.trigger != .failures, let p95 = e.p95 {
+            var s = "p95 latency \(Human.latency(microseconds: p95)) over the last \(e.checks) \(e.checks == 1 ? "check" : "checks")"
+            if let limit = e.threshold.latency { s += ", above the \(Human.latency(microseconds: limit.microseconds)) threshold" }
+            if e.trigger == .latency { s += ", since \(since)" }
+            if let base = e.baselineP95, e.baselineChecks >= 3 { s += "; the baseline is \(Human.latency(microseconds: base))" }
+            out.append(s + ".")
+        }
+        return out
+    }
+
+    /// Where the time went: the phase that grew most against the probe's own baseline.
+    func phaseSentence(_ e: Evidence) -> [String] {
+        guard e.baselineChecks >= 3 else { return [] }
+        let phases: [Phases.Name] = [.dns, .connect, .tls, .processing, .transfer]
+        var grown: [(Phases.Name, Int64, Int64)] = []
+        var unchanged: [Phases.Name] = []
+        for p in phases {
+            guard let now = e.phases[p], let base = e.baseline[p] else { continue }
+            if Self.grew(from: base, to: now) { grown.append((p, base, now)) } else { unchanged.append(p) }
+        }
+        guard !grown.isEmpty else { return [] }
+        grown.sort { ($0.2 - $0.1) > ($1.2 - $1.1) }
+        let rises = grown.enumerated().map { i, g in
+            (i == 0 ? capitalized(g.0.label) : g.0.label) + (i == 0 ? " rose" : "")
+                + " from \(Human.latency(microseconds: g.1)) to \(Human.latency(microseconds: g.2))"
+        }.joined(separator: ", ")
+        guard !unchanged.isEmpty else { return [rises + "."] }
+        let names = unchanged.map(\.label)
+        let list = names.count == 1 ? names[0] : names.dropLast().joined(separator: ", ") + " and " + names.last!
+        return [rises + "; " + list + (names.count == 1 ? " is" : " are") + " unchanged."]
+    }
+
+    /// A phase counts as grown when it is half again its baseline and at least 2 ms more.
+    static func grew(from base: Int64, to now: Int64) -> Bool {
+        now - base >= 2_000 && Double(now) >= Double(base) * 1.5
+    }
+
+    func certificateSentence(_ e: Evidence) -> [String] {
+        guard let expiry = e.certificateExpiry else { return [] }
+        let seconds = expiry - e.at / 1_000_000
+        let when = seconds <= 0 ? "expired \(Human.span(seconds: -seconds)) ago" : "expires in \(Human.span(seconds: seconds))"
+        var s = "The TLS certificate \(when) (\(Clock.dateTime(expiry * 1_000_000)))"
+        if case .http(let http) = probe.target, let need = http.expect.certificateValidFor {
+            s += "; it must stay valid for \(Human.span(seconds: need.microseconds / 1_000_000))"
+        }
+        return [s + "."]
+    }
+
+    func phrase(_ c: FailureCount) -> String {
+        switch c.reason {
+        case .timeout: "timed out after \(Human.latency(microseconds: probe.timeout.microseconds))"
+        case .connectTimeout: "timed out connecting"
+        case .connectRefused: "had the connection refused"
+        case .connect: "could not connect"
+        case .dns: "could not resolve the host name"
+        case .tls: "failed the TLS handshake"
+        case .httpStatus: c.status.map { "returned HTTP \($0)" } ?? "returned an unexpected status"
+        case .bodyMismatch: "returned an unexpected body"
+        case .headerMismatch: "returned unexpected headers"
+        case .certificateExpiring: "found the certificate expiring too soon"
+        case .send: "failed sending the request"
+        case .receive: "lost the connection while reading the reply"
+        case .tooManyRedirects: "hit too many redirects"
+        case .mismatch: "got a reply without the expected text"
+        case .other: "failed"
+        }
+    }
+
+    private func join(_ parts: [String]) -> String { parts.joined(separator: " ") }
+
+    private func capitalized(_ s: String) -> String { s.prefix(1).uppercased() + s.dropFirst() }
+}
+
+/// UTC wall-clock formatting without Foundation's formatters (deterministic, locale-free).
+public enum Clock {
+    /// `14:02 UTC`, or `Nov 26 14:02 UTC` when not on the same UTC day as `reference` (both µs).
+    public static func time(_ us: Int64, relativeTo reference: Int64) -> String {
+        let a = civil(us), b = civil(reference)
+        let hm = pad(a.hour) + ":" + pad(a.minute) + " UTC"
+        if (a.year, a.month, a.day) == (b.year, b.month, b.day) { return hm }
+        return "\(months[a.month - 1]) \(a.day) " + hm
+    }
+
+    /// `2026-11-30 12:00 UTC`.
+    public static func dateTime(_ us: Int64) -> String {
+        let c = civil(us)
+        return "\(c.year)-\(pad(c.month))-\(pad(c.day)) \(pad(c.hour)):\(pad(c.minute)) UTC"
+    }
+
+    /// ISO 8601 with milliseconds, as the IsDown API writes timestamps: `2024-03-15T10:00:00.000Z`.
+    public static func iso8601(_ us: Int64) -> String {
+        let c = civil(us)
+        let ms = Int((us % 1_000_000 + 1_000_000) % 1_000_000 / 1_000)
+        let msText = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
+        return "\(c.year)-\(pad(c.month))-\(pad(c.day))T\(pad(c.hour)):\(pad(c.minute)):\(pad(c.second)).\(msText)Z"
+    }
+
+    static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    private static func pad(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+
+    /// Gregorian date and time of an instant (Howard Hinnant's days-from-civil inverse).
+    static func civil(_ us: Int64) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
+        let secs = us >= 0 ? us / 1_000_000 : (us - 999_999) / 1_000_000
+        var days = secs >= 0 ? secs / 86_400 : (secs - 86_399) / 86_400
+        let rem = Int(secs - days * 86_400)
+        days += 719_468
+        let era = (days >= 0 ? days : days - 146_096) / 146_097
+        let doe = days - era * 146_097
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = Int(doy - (153 * mp + 2) / 5 + 1)
+        let month = Int(mp < 10 ? mp + 3 : mp - 9)
+        let year = Int(yoe + era * 400) + (month <= 2 ? 1 : 0)
+        return (year, month, day, rem / 3_600, (rem % 3_600) / 60, rem % 60)
+    }
+}

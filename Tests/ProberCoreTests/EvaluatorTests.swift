@@ -1,0 +1,223 @@
+import Testing
+@testable import ProberCore
+
+/// Builds samples on a 10 s grid: `t` is seconds since an arbitrary start, latency in ms.
+private let t0: Int64 = 1_795_000_000_000_000 // 2026-11-18, a fixed instant
+
+private func ok(_ t: Int64, _ ms: Int64 = 100, processing: Int64? = nil) -> Sample {
+    let total = ms * 1_000
+    let proc = (processing ?? ms / 2) * 1_000
+    return Sample(probe: "api", startedAt: t0 + t * 1_000_000,
+                  phases: Phases(dns: 500, connect: 300, tls: nil, processing: proc, transfer: 200, total: total),
+                  status: 200)
+}
+
+private func fail(_ t: Int64, _ reason: FailureReason = .timeout, status: Int? = nil) -> Sample {
+    Sample(probe: "api", startedAt: t0 + t * 1_000_000, failure: Failure(reason, "boom"),
+           phases: Phases(total: 2_000_000), status: status)
+}
+
+private func policy(window: Int = 10, minor: Threshold = Threshold(latency: .milliseconds(800), failures: 2),
+                    major: Threshold = Threshold(latency: .seconds(3), failures: 5),
+                    holdFor: Duration = .seconds(60), resolveAfter: Duration = .seconds(300)) -> IncidentPolicy {
+    var p = IncidentPolicy()
+    p.window = window
+    p.minor = minor
+    p.major = major
+    p.holdFor = holdFor
+    p.resolveAfter = resolveAfter
+    return p
+}
+
+/// Feeds samples and returns every event with the second (relative to t0) of the check that caused it.
+private func run(_ samples: [Sample], _ policy: IncidentPolicy, from state: EvaluatorState = EvaluatorState())
+    -> (state: EvaluatorState, events: [(Int64, IncidentEvent)]) {
+    let evaluator = Evaluator(policy: policy)
+    var state = state
+    var events: [(Int64, IncidentEvent)] = []
+    for s in samples {
+        let (next, new) = evaluator.evaluate(state, s)
+        state = next
+        events += new.map { ((s.startedAt - t0) / 1_000_000, $0) }
+    }
+    return (state, events)
+}
+
+private func kinds(_ events: [(Int64, IncidentEvent)]) -> [String] {
+    events.map { "\($0.0):\($0.1.kind.rawValue):\($0.1.status.rawValue)" }
+}
+
+/// Every 10 s from `from` (inclusive) to `to` (exclusive).
+private func every(_ from: Int64, _ to: Int64, _ make: (Int64) -> Sample) -> [Sample] {
+    stride(from: from, to: to, by: 10).map(make)
+}
+
+@Suite("Evaluator")
+struct EvaluatorTests {
+    @Test("a degraded level opens an incident only after holding for `for`")
+    func persistence() {
+        // Failures from t=0: two failures (the minor threshold) at t=10, held 60 s at t=70.
+        let samples = every(0, 80) { fail($0, .httpStatus, status: 503) }
+        let (_, events) = run(samples, policy(major: Threshold(latency: nil, failures: 50)))
+        #expect(kinds(events) == ["70:opened:minor"])
+    }
+
+    @Test("a brief degradation shorter than `for` opens nothing")
+    func briefDegradation() {
+        // Window of 3: two failures make it minor at t=10; healthy again at t=30 (20 s < 60 s).
+        let samples = every(0, 20, { fail($0) }) + every(20, 600) { ok($0) }
+        let (state, events) = run(samples, policy(window: 3, major: Threshold(latency: nil, failures: 50)))
+        #expect(events.isEmpty)
+        #expect(state.level == .healthy)
+    }
+
+    @Test("minor escalates to major once major holds for `for`")
+    func escalation() {
+        // Failures from t=0: minor at t=10, major (5 failures) at t=40; opened minor at 70, major held 60 s at 100.
+        let (_, events) = run(every(0, 110) { fail($0) }, policy())
+        #expect(kinds(events) == ["70:opened:minor", "100:escalated:major"])
+        #expect(events[1].1.previous == .minor)
+    }
+
+    @Test("a level that is major from the start opens major directly")
+    func opensMajor() {
+        let p = policy(minor: Threshold(latency: nil, failures: 1), major: Threshold(latency: nil, failures: 1))
+        let (_, events) = run(every(0, 70) { fail($0) }, p)
+        #expect(kinds(events) == ["60:opened:major"])
+    }
+
+    @Test("major eases to minor when a lower degraded level holds for `for`")
+    func deescalation() {
+        // Major by failures, then slow successes (minor by latency, 2 s p95 under the 3 s major latency).
+        let p = policy(minor: Threshold(latency: .milliseconds(800), failures: 2), major: Threshold(latency: .seconds(3), failures: 5))
+        let samples = every(0, 200, { fail($0) }) + every(200, 400) { ok($0, 2_000) }
+        let (_, events) = run(samples, p)
+        // Failures leave the 10-check window at t=290 (the last failure at 190 is 10 checks before 290):
+        // below major from t=250 (4 failures left), de-escalation 60 s later.
+        #expect(kinds(events) == ["70:opened:minor", "100:escalated:major", "310:deescalated:minor"])
+    }
+
+    @Test("recovery: monitoring after `for` healthy, resolved after `resolve_after`")
+    func monitoringAndResolve() {
+        let samples = every(0, 100, { fail($0) }) + every(100, 700) { ok($0) }
+        let (state, events) = run(samples, policy(major: Threshold(latency: nil, failures: 50)))
+        // Failures at 0..90; the window (80..170) holds 2 failures at t=170; healthy from 180.
+        #expect(kinds(events) == ["70:opened:minor", "240:monitoring:minor", "480:resolved:minor"])
+        #expect(events[1].1.stage == .monitoring)
+        #expect(events[2].1.stage == .resolved)
+        #expect(state.incident == nil)
+    }
+
+    @Test("degrading again while monitoring returns the same incident to investigating")
+    func relapse() {
+        let samples = every(0, 100, { fail($0) }) + every(100, 300, { ok($0) }) + every(300, 400) { fail($0) }
+        let (state, events) = run(samples, policy(major: Threshold(latency: nil, failures: 50)))
+        // Minor again from 310 (failures at 300, 310): held 60 s at 370.
+        #expect(kinds(events) == ["70:opened:minor", "240:monitoring:minor", "370:relapsed:minor"])
+        #expect(state.incident?.stage == .investigating)
+        #expect(state.incident?.openedAt == t0 + 70 * 1_000_000)
+    }
+
+    @Test("a flicker while monitoring produces no update, and restarts the resolve countdown")
+    func flickerWhileMonitoring() {
+        // Monitoring at 240; failures at 300 and 350 make the window minor from 350 to 390 (40 s < for).
+        let samples = every(0, 100, { fail($0) }) + every(100, 1_000) { $0 == 300 || $0 == 350 ? fail($0) : ok($0) }
+        let (_, events) = run(samples, policy(major: Threshold(latency: nil, failures: 50)))
+        // Healthy again from 400: resolved 300 s later, not 300 s after the first healthy check at 180.
+        #expect(kinds(events) == ["70:opened:minor", "240:monitoring:minor", "700:resolved:minor"])
+    }
+
+    @Test("after resolution, a new degradation must persist for `for` before a new incident opens")
+    func newIncidentAfterResolution() {
+        let p = policy(major: Threshold(latency: nil, failures: 50), resolveAfter: .seconds(120))
+        let samples = every(0, 100, { fail($0) }) + every(100, 500, { ok($0) }) + every(500, 600) { fail($0) }
+        let (_, events) = run(samples, p)
+        #expect(kinds(events) == ["70:opened:minor", "240:monitoring:minor", "300:resolved:minor", "570:opened:minor"])
+    }
+
+    @Test("a flapping target produces one incident for the whole episode")
+    func flapping() {
+        let samples = every(0, 3_600) { ($0 / 10) % 2 == 0 ? ok($0) : fail($0) }
+        let (state, events) = run(samples, policy(major: Threshold(latency: nil, failures: 50)))
+        // Failures at 10 and 30 make it minor at 30; it never leaves minor.
+        #expect(kinds(events) == ["90:opened:minor"])
+        #expect(state.incident?.stage == .investigating)
+    }
+
+    @Test("window edges: exactly the threshold counts, a failure leaving the window stops counting")
+    func windowEdges() {
+        let e = Evaluator(policy: policy(window: 5, minor: Threshold(latency: nil, failures: 2), major: Threshold(latency: nil, failures: 5)))
+        var s = EvaluatorState()
+        for sample in [fail(0), ok(10), ok(20), ok(30)] { s = e.evaluate(s, sample).0 }
+        #expect(s.level == .healthy)
+        s = e.evaluate(s, fail(40)).0 // two failures in the last 5
+        #expect(s.level == .minor)
+        s = e.evaluate(s, ok(50)).0 // the failure at 0 leaves the window
+        #expect(s.level == .healthy)
+        #expect(s.window.count == 5)
+    }
+
+    @Test("latency threshold alone: p95 above the limit is degraded, at the limit is not")
+    func latencyThreshold() {
+        let e = Evaluator(policy: policy(window: 10, minor: Threshold(latency: .milliseconds(800), failures: nil),
+                                         major: Threshold(latency: .seconds(3), failures: nil)))
+        var s = EvaluatorState()
+        for t in stride(from: Int64(0), to: 100, by: 10) { s = e.evaluate(s, ok(t, 800)).0 }
+        #expect(s.level == .healthy)
+        s = e.evaluate(s, ok(100, 801)).0
+        #expect(s.level == .minor)
+        #expect(e.trigger(for: .minor, failures: s.windowFailures, p95: s.windowP95) == .latency)
+        for t in stride(from: Int64(110), to: 200, by: 10) { s = e.evaluate(s, ok(t, 3_500)).0 }
+        #expect(s.level == .major)
+        // Failures never count without a failure threshold.
+        for t in stride(from: Int64(200), to: 300, by: 10) { s = e.evaluate(s, t == 290 ? ok(t, 100) : fail(t)).0 }
+        #expect(s.level == .healthy)
+    }
+
+    @Test("failure and latency thresholds together: either one triggers, both are reported")
+    func bothThresholds() {
+        let e = Evaluator(policy: policy())
+        var s = EvaluatorState()
+        for t in stride(from: Int64(0), to: 80, by: 10) { s = e.evaluate(s, ok(t, 1_000)).0 }
+        s = e.evaluate(s, fail(80)).0
+        s = e.evaluate(s, fail(90)).0
+        #expect(s.level == .minor)
+        #expect(e.trigger(for: .minor, failures: s.windowFailures, p95: s.windowP95) == .both)
+    }
+
+    @Test("`for: 0` opens on the first degraded check")
+    func zeroHold() {
+        let (_, events) = run([ok(0), fail(10), fail(20)], policy(holdFor: .zero))
+        #expect(kinds(events) == ["20:opened:minor"])
+    }
+
+    @Test("rebuilding from stored samples and the open incident continues it without a duplicate")
+    func rebuild() {
+        let p = policy(major: Threshold(latency: nil, failures: 50))
+        let before = every(0, 100) { fail($0) }
+        let (state, events) = run(before, p)
+        #expect(kinds(events) == ["70:opened:minor"])
+        let rebuilt = Evaluator(policy: p).rebuild(from: Array(before.suffix(30)), openIncident: state.incident)
+        #expect(rebuilt.window == state.window)
+        #expect(rebuilt.degradedSince == state.degradedSince)
+        let (_, after) = run(every(100, 200, { fail($0) }) + every(200, 400) { ok($0) }, p, from: rebuilt)
+        // Failures end at 190; healthy from 280, monitoring 60 s later.
+        #expect(kinds(after) == ["340:monitoring:minor"])
+    }
+
+    @Test("the baseline keeps only healthy checks outside incidents")
+    func baseline() {
+        let (state, _) = run(every(0, 200, { ok($0, 100) }) + every(200, 400) { fail($0) }, policy())
+        #expect(state.baseline.count == 20)
+        #expect(state.baseline.allSatisfy { $0.total == 100_000 })
+    }
+
+    @Test("percentiles are nearest-rank")
+    func percentiles() {
+        #expect(Stats.percentile([], 0.95) == nil)
+        #expect(Stats.percentile([5], 0.95) == 5)
+        #expect(Stats.percentile(Array(1...100), 0.95) == 95)
+        #expect(Stats.percentile(Array(1...10), 0.5) == 5)
+        #expect(Stats.percentile(Array(1...10), 0.95) == 10)
+    }
+}
