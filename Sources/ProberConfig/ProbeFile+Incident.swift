@@ -84,7 +84,6 @@ extension FileReader {
     /// Applies the settings over the built-in defaults and checks the levels against each other.
     /// `fallback` is where to point when the problem lies with a built-in default.
     func resolveIncident(_ s: IncidentSettings, fallback: SourceLocation) -> IncidentPolicy? {
-        guard s.valid else { return nil }
         var policy = IncidentPolicy()
         if let v = s.serviceID { policy.serviceID = v.value }
         if let v = s.title { policy.title = v.value }
@@ -116,6 +115,6 @@ extension FileReader {
                 ok = false
             }
         }
-        return ok ? policy : nil
+        return ok && s.valid ? policy : nil
     }
 }

@@ -137,6 +137,7 @@ extension FileReader {
         case (let http?, let tcp?):
             report(tcp.key, "\(what) has both 'http' and 'tcp'; a probe checks one target, so split it into two probes")
             _ = readHTTP(http, probe: what)
+            _ = readTCP(tcp, probe: what)
         case (let http?, nil):
             target = readHTTP(http, probe: what).map(ProbeSpec.Target.http)
         case (nil, let tcp?):
