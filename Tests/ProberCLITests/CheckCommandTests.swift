@@ -123,4 +123,18 @@ struct CheckCommandTests {
         let files = try FileManager.default.subpathsOfDirectory(atPath: probes).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
         #expect(result.stdout.hasSuffix(" in \(files.count) files\n"))
     }
+
+    /// The full example in docs/probe-files.md is a valid probe file.
+    @Test func documentedExamplePasses() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let doc = try String(contentsOf: repo.appendingPathComponent("docs/probe-files.md"), encoding: .utf8)
+        let example = try #require(doc.components(separatedBy: "```yaml\n").last?.components(separatedBy: "```").first)
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try dir.write("p/checkout.yaml", example)
+        let result = try ProberBinary.run(["check", "p"], environment: ["HOOK_TOKEN": "h", "CHECKOUT_TOKEN": "c"],
+                                          currentDirectory: dir.url)
+        #expect(result.stderr == "")
+        #expect(result.stdout == "3 probes in 1 file\n")
+    }
 }
