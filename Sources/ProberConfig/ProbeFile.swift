@@ -25,6 +25,14 @@ enum Keys {
     static let storage = ["raw", "rollup_5m", "rollup_1h"]
     static let notify = ["webhook", "headers"]
 
+    /// Probe keys written at the top of a file, and where they belong.
+    static let topHints: [String: String] = {
+        var hints: [String: String] = [:]
+        for key in ["name", "http", "tcp"] { hints[key] = "probes are listed under 'probes:', each starting with '- name:'" }
+        for key in ["interval", "timeout", "incident"] { hints[key] = "it belongs under 'defaults:' or in a probe" }
+        return hints
+    }()
+
     /// Keys people put one level too high, and where they belong.
     static let probeHints: [String: String] = {
         var hints: [String: String] = [:]
@@ -63,7 +71,7 @@ extension FileReader {
     func readFile(_ root: Node?) -> ProbeFileContents {
         var contents = ProbeFileContents()
         guard let root else { return contents }
-        guard let top = fields(root, what: "a probe file", keys: Keys.top, ignorePrefix: "x-") else { return contents }
+        guard let top = fields(root, what: "a probe file", keys: Keys.top, hints: Keys.topHints, ignorePrefix: "x-") else { return contents }
 
         var defaults = ProbeDefaults()
         if let field = top["defaults"] { defaults = readDefaults(field) }

@@ -82,24 +82,26 @@ public enum ProbeLoader {
         }
         guard isDirectory.boolValue else { return [directory] }
 
-        let base = URL(fileURLWithPath: directory, isDirectory: true).standardizedFileURL
-        guard let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: [.isRegularFileKey],
-                                                          options: [.skipsHiddenFiles]) else {
+        guard let walker = FileManager.default.enumerator(atPath: directory) else {
             throw Diagnostic(location: whole, message: "cannot read this probes directory")
         }
+        let shownBase = directory.hasSuffix("/") ? directory : directory + "/"
         var relative: [String] = []
-        let prefix = base.path.hasSuffix("/") ? base.path : base.path + "/"
-        for case let url as URL in walker {
-            let ext = url.pathExtension.lowercased()
+        while let path = walker.nextObject() as? String {
+            let name = (path as NSString).lastPathComponent
+            if name.hasPrefix(".") {
+                walker.skipDescendants()
+                continue
+            }
+            let ext = (name as NSString).pathExtension.lowercased()
             guard ext == "yaml" || ext == "yml" else { continue }
-            let path = url.standardizedFileURL.path
-            guard path.hasPrefix(prefix) else { continue }
-            relative.append(String(path.dropFirst(prefix.count)))
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: shownBase + path, isDirectory: &isDir), !isDir.boolValue else { continue }
+            relative.append(path)
         }
         guard !relative.isEmpty else {
             throw Diagnostic(location: whole, message: "no probe files (*.yaml, *.yml) in this directory")
         }
-        let shownBase = directory.hasSuffix("/") ? directory : directory + "/"
         return relative.sorted().map { shownBase + $0 }
     }
 

@@ -307,6 +307,28 @@ let brokenCases: [BrokenCase] = [
           - name: api
             http: { url: "http://a" }
         """, expected: ["p.yaml:1:11: 'webhook' 'hooks.internal/prober' must start with http:// or https://"]),
+    BrokenCase(name: "a probe written at the top of the file", yaml: """
+        name: api
+        http: { url: "http://a" }
+        """, expected: [
+            "p.yaml:1:1: unknown key 'name' in a probe file; probes are listed under 'probes:', each starting with '- name:'",
+            "p.yaml:2:1: unknown key 'http' in a probe file; probes are listed under 'probes:', each starting with '- name:'",
+        ]),
+    BrokenCase(name: "a probe that is just a word", yaml: """
+        probes:
+          - api
+        """, expected: ["p.yaml:2:5: a probe must be a mapping (key: value lines), not 'api'"]),
+    BrokenCase(name: "threshold problem inherited from defaults, reported once", yaml: """
+        defaults:
+          incident: { window: 3 }
+        probes:
+          - name: a
+            tcp: { host: a, port: 1 }
+          - name: b
+            tcp: { host: b, port: 1 }
+        """, expected: [
+            "p.yaml:2:15: major failures (5, the default) cannot exceed the window of 3 checks",
+        ]),
     BrokenCase(name: "a file with only comments", yaml: """
         # probes:
         #   - name: api
