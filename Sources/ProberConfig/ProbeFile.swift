@@ -160,6 +160,8 @@ extension FileReader {
         let interval = ownInterval ?? defaults.interval
         let intervalValue = interval?.value ?? defaultInterval
 
+        // A probe whose own interval did not parse is not also compared against the default one.
+        let intervalUnreadable = f["interval"] != nil && ownInterval == nil
         let ownTimeout = f["timeout"].flatMap { duration($0) }
         let timeout = ownTimeout ?? defaults.timeout
         let timeoutValue: Duration
@@ -167,7 +169,7 @@ extension FileReader {
             timeoutValue = timeout.value
             if timeout.value <= .zero {
                 report(at: timeout.location, "'timeout' must be longer than 0")
-            } else if timeout.value >= intervalValue, f["interval"] == nil || ownInterval != nil {
+            } else if timeout.value >= intervalValue, !intervalUnreadable {
                 let timeoutOrigin = ownTimeout == nil ? " (from 'defaults')" : ""
                 let intervalOrigin = interval == nil ? " (the default)" : (ownInterval == nil ? " (from 'defaults')" : "")
                 let at = ownTimeout?.location ?? ownInterval?.location ?? timeout.location
