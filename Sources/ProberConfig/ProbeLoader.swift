@@ -1,2 +1,184 @@
+import Foundation
 import ProberCore
 import Yams
+
+/// Loads a probes directory: every `*.yaml`/`*.yml` under it, read recursively in sorted order, merged,
+/// validated, defaults applied.
+public enum ProbeLoader {
+    /// Loads the probe files under `directory` (or the one file, when `directory` names a file).
+    ///
+    /// Paths in the result and in diagnostics start with `directory` as given, so they read the way the
+    /// user wrote it. Hidden files and folders (starting with `.`) are skipped.
+    /// - Throws: every problem found, not just the first.
+    public static func load(directory: String,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigErrors) -> ProbeSet {
+        let files: [String]
+        do {
+            files = try probeFiles(in: directory)
+        } catch {
+            throw ConfigErrors(diagnostics: [error])
+        }
+
+        var diagnostics: [Diagnostic] = []
+        var probes: [ProbeSpec] = []
+        var nameLocations: [String: SourceLocation] = [:]
+        var storage: Located<StoragePolicy>?
+        var notify: [NotifySink] = []
+
+        for path in files {
+            let reader = FileReader(path: path, environment: environment)
+            let contents: ProbeFileContents
+            switch parse(path) {
+            case .failure(let diagnostic):
+                diagnostics.append(diagnostic)
+                continue
+            case .success(let root):
+                contents = reader.readFile(root)
+            }
+            diagnostics += reader.diagnostics
+
+            for probe in contents.probes {
+                let here = contents.nameLocations[probe.name] ?? probe.source
+                if let first = nameLocations[probe.name] {
+                    if first != here {
+                        diagnostics.append(Diagnostic(location: here,
+                            message: "probe name '\(probe.name)' is already used at \(first); names must be unique across all probe files"))
+                    }
+                    continue
+                }
+                nameLocations[probe.name] = here
+                probes.append(probe)
+            }
+            // A duplicate inside one file keeps the first location in `nameLocations`: report the later ones too.
+            diagnostics += duplicatesWithin(reader: reader, contents: contents)
+
+            if let own = contents.storage {
+                if let first = storage {
+                    diagnostics.append(Diagnostic(location: own.location,
+                        message: "'storage' is already set at \(first.location); only one probe file may set it"))
+                } else {
+                    storage = own
+                }
+            }
+            if let sink = contents.notify { notify.append(sink) }
+        }
+
+        if diagnostics.isEmpty, probes.isEmpty {
+            diagnostics.append(Diagnostic(location: SourceLocation(file: directory, line: 0, column: 0),
+                message: "no probes are defined in \(files.count == 1 ? "this file" : "these \(files.count) files"); add a 'probes:' list"))
+        }
+        guard diagnostics.isEmpty else { throw ConfigErrors(diagnostics: ordered(diagnostics, files: files)) }
+        return ProbeSet(probes: probes, files: files, storage: storage?.value ?? StoragePolicy(), notify: notify)
+    }
+
+    // MARK: Files
+
+    /// The probe files under `directory`, sorted, each path starting with `directory` as given.
+    static func probeFiles(in directory: String) throws(Diagnostic) -> [String] {
+        let whole = SourceLocation(file: directory, line: 0, column: 0)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
+            throw Diagnostic(location: whole, message: "no such probes directory")
+        }
+        guard isDirectory.boolValue else { return [directory] }
+
+        guard let walker = FileManager.default.enumerator(atPath: directory) else {
+            throw Diagnostic(location: whole, message: "cannot read this probes directory")
+        }
+        let shownBase = directory.hasSuffix("/") ? directory : directory + "/"
+        var relative: [String] = []
+        while let path = walker.nextObject() as? String {
+            let name = (path as NSString).lastPathComponent
+            if name.hasPrefix(".") {
+                walker.skipDescendants()
+                continue
+            }
+            let ext = (name as NSString).pathExtension.lowercased()
+            guard ext == "yaml" || ext == "yml" else { continue }
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: shownBase + path, isDirectory: &isDir), !isDir.boolValue else { continue }
+            relative.append(path)
+        }
+        guard !relative.isEmpty else {
+            throw Diagnostic(location: whole, message: "no probe files (*.yaml, *.yml) in this directory")
+        }
+        return relative.sorted().map { shownBase + $0 }
+    }
+
+    /// The file's single YAML document (nil when empty), or a diagnostic at the position Yams reports.
+    static func parse(_ path: String) -> Result<Node?, Diagnostic> {
+        let start = SourceLocation(file: path, line: 1, column: 1)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return .failure(Diagnostic(location: SourceLocation(file: path, line: 0, column: 0), message: "cannot read this file"))
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            return .failure(Diagnostic(location: start, message: "this file is not UTF-8 text"))
+        }
+        do {
+            return .success(try Yams.compose(yaml: text))
+        } catch let error as YamlError {
+            return .failure(diagnostic(for: error, path: path))
+        } catch {
+            return .failure(Diagnostic(location: start, message: "this file is not valid YAML"))
+        }
+    }
+
+    static func diagnostic(for error: YamlError, path: String) -> Diagnostic {
+        func at(_ mark: Mark) -> SourceLocation { SourceLocation(file: path, line: mark.line, column: mark.column) }
+        func explain(_ context: YamlError.Context?, _ problem: String) -> String {
+            guard let context, !context.text.isEmpty else { return problem }
+            return "\(problem) (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
+        }
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
+            return Diagnostic(location: at(mark), message: "YAML syntax error: \(explain(context, problem))")
+        case .composer(let context, let problem, let mark, _):
+            if context?.text == "expected a single document in the stream" {
+                return Diagnostic(location: at(mark), message: "a probe file holds one YAML document; remove this second one (after '---') or move it to its own file")
+            }
+            return Diagnostic(location: at(mark), message: "YAML error: \(explain(context, problem))")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            return Diagnostic(location: at(context.mark), message: "key \(keys) appears more than once in the same block")
+        case .reader(let problem, let offset, _, let yaml):
+            var location = SourceLocation(file: path, line: 1, column: 1)
+            if let offset, offset <= yaml.count {
+                let before = yaml.prefix(offset)
+                location.line = before.reduce(1) { $1 == "\n" ? $0 + 1 : $0 }
+                location.column = before.count - (before.lastIndex(of: "\n").map { before.distance(from: before.startIndex, to: $0) + 1 } ?? 0) + 1
+            }
+            return Diagnostic(location: location, message: "this file cannot be read as YAML: \(problem)")
+        default:
+            return Diagnostic(location: SourceLocation(file: path, line: 1, column: 1), message: "this file is not valid YAML")
+        }
+    }
+
+    // MARK: Merging
+
+    private static func duplicatesWithin(reader: FileReader, contents: ProbeFileContents) -> [Diagnostic] {
+        var seen: Set<String> = []
+        var out: [Diagnostic] = []
+        for probe in contents.probes {
+            if seen.insert(probe.name).inserted { continue }
+            let first = contents.nameLocations[probe.name].map(\.description) ?? reader.path
+            out.append(Diagnostic(location: probe.source,
+                message: "probe name '\(probe.name)' is already used at \(first); names must be unique across all probe files"))
+        }
+        return out
+    }
+
+    /// Diagnostics grouped by file (in load order), then by position; exact repeats (from shared defaults) once.
+    private static func ordered(_ diagnostics: [Diagnostic], files: [String]) -> [Diagnostic] {
+        let rank = Dictionary(files.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        var seen: [Diagnostic] = []
+        for d in diagnostics where !seen.contains(d) { seen.append(d) }
+        return seen.enumerated().sorted { a, b in
+            let (x, y) = (a.element.location, b.element.location)
+            let rx = rank[x.file] ?? -1, ry = rank[y.file] ?? -1
+            if rx != ry { return rx < ry }
+            if x.line != y.line { return x.line < y.line }
+            if x.column != y.column { return x.column < y.column }
+            return a.offset < b.offset
+        }.map(\.element)
+    }
+}

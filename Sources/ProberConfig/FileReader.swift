@@ -1,0 +1,258 @@
+import Foundation
+import ProberCore
+import Yams
+
+/// One key of a mapping as written: the key node (where messages point) and its value.
+struct Field {
+    let name: String
+    let key: Node
+    let value: Node
+}
+
+/// A mapping whose keys have been checked against the keys its block allows.
+struct Fields {
+    /// The mapping itself (for "missing key" messages).
+    let node: Node
+    private(set) var byName: [String: Field] = [:]
+    private(set) var order: [String] = []
+
+    init(node: Node) { self.node = node }
+
+    subscript(name: String) -> Field? { byName[name] }
+
+    mutating func add(_ field: Field, override: Bool) {
+        if byName[field.name] == nil { order.append(field.name) } else if !override { return }
+        byName[field.name] = field
+    }
+}
+
+/// A value read from a probe file with where it was written, so later checks can point at it.
+struct Located<Value> {
+    var value: Value
+    var location: SourceLocation
+}
+
+/// Walks the nodes of one probe file, collecting every problem instead of stopping at the first.
+///
+/// Used by one load on one thread.
+final class FileReader {
+    let path: String
+    let environment: [String: String]
+    private(set) var diagnostics: [Diagnostic] = []
+
+    init(path: String, environment: [String: String]) {
+        self.path = path
+        self.environment = environment
+    }
+
+    // MARK: Reporting
+
+    func location(_ node: Node) -> SourceLocation {
+        let mark = node.mark
+        return SourceLocation(file: path, line: mark?.line ?? 1, column: mark?.column ?? 1)
+    }
+
+    func report(_ node: Node, _ message: String) {
+        report(at: location(node), message)
+    }
+
+    func report(at location: SourceLocation, _ message: String) {
+        diagnostics.append(Diagnostic(location: location, message: message))
+    }
+
+    // MARK: Shapes
+
+    /// How a node reads to a person: "a list", "a mapping", "the text 'x'".
+    func describe(_ node: Node) -> String {
+        switch node {
+        case .mapping: return "a mapping (key: value)"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        case .scalar:
+            if isNull(node) { return "nothing" }
+            return "'\(quote(node))'"
+        }
+    }
+
+    func isNull(_ node: Node) -> Bool {
+        guard case .scalar(let s) = node else { return false }
+        return s.style == .plain && node.tag.rawValue == Tag.Name.null.rawValue
+    }
+
+    /// The file's own text of a scalar, shortened for messages. Never a substituted value.
+    func quote(_ node: Node) -> String {
+        let text = node.scalar?.string ?? ""
+        let oneLine = text.replacingOccurrences(of: "\n", with: "\\n")
+        return oneLine.count > 60 ? String(oneLine.prefix(57)) + "..." : oneLine
+    }
+
+    /// Checks that `node` is a mapping whose keys are all in `keys`; reports wrong types and unknown keys
+    /// (with "did you mean"). `<<` merge keys are followed; later keys win. Keys that `hints` names get a
+    /// hint instead ("belongs under 'http:'"). `what` names the block for messages: "'http'", "a probe".
+    func fields(_ node: Node, what: String, keys: [String], hints: [String: String] = [:],
+                ignorePrefix: String? = nil) -> Fields? {
+        guard case .mapping(let mapping) = node else {
+            report(node, "\(what) must be a mapping (key: value lines), not \(describe(node))")
+            return nil
+        }
+        var result = Fields(node: node)
+        collect(mapping, into: &result, what: what, keys: keys, hints: hints, ignorePrefix: ignorePrefix, override: true)
+        return result
+    }
+
+    private func collect(_ mapping: Node.Mapping, into result: inout Fields, what: String, keys: [String],
+                         hints: [String: String], ignorePrefix: String?, override: Bool) {
+        var merges: [Node] = []
+        for (keyNode, value) in mapping {
+            guard case .scalar(let scalar) = keyNode else {
+                report(keyNode, "keys in \(what) must be plain names, not \(describe(keyNode))")
+                continue
+            }
+            if keyNode.tag.rawValue == Tag.Name.merge.rawValue || (scalar.string == "<<" && scalar.style == .plain) {
+                merges.append(value)
+                continue
+            }
+            let name = scalar.string
+            if let ignorePrefix, name.hasPrefix(ignorePrefix) { continue }
+            if keys.contains(name) {
+                result.add(Field(name: name, key: keyNode, value: value), override: override)
+            } else if let hint = hints[name] {
+                report(keyNode, "unknown key '\(name)' in \(what); \(hint)")
+            } else if let near = Suggestion.nearest(to: name, in: keys) {
+                report(keyNode, "unknown key '\(name)' in \(what); did you mean '\(near)'?")
+            } else {
+                report(keyNode, "unknown key '\(name)' in \(what); expected one of: \(keys.joined(separator: ", "))")
+            }
+        }
+        // Merged mappings fill in only the keys this mapping did not set itself.
+        for merge in merges {
+            let sources: [Node] = merge.sequence.map(Array.init) ?? [merge]
+            for source in sources {
+                guard case .mapping(let m) = source else {
+                    report(source, "'<<' must merge a mapping, not \(describe(source))")
+                    continue
+                }
+                collect(m, into: &result, what: what, keys: keys, hints: hints, ignorePrefix: ignorePrefix, override: false)
+            }
+        }
+    }
+
+    /// Reports each of `required` that `fields` lacks; true when all are present.
+    @discardableResult
+    func require(_ required: [String], in fields: Fields, what: String) -> Bool {
+        var ok = true
+        for key in required where fields[key] == nil {
+            report(fields.node, "\(what) is missing required key '\(key)'")
+            ok = false
+        }
+        return ok
+    }
+
+    // MARK: Scalars
+
+    /// The text of a scalar value with `${VAR}` substituted. Reports non-scalars, empty values and unset variables.
+    func string(_ field: Field, allowEmpty: Bool = true) -> Located<String>? {
+        guard let sub = substituted(field) else { return nil }
+        if !allowEmpty, sub.value.isEmpty {
+            report(field.key, "'\(field.name)' must not be empty")
+            return nil
+        }
+        return Located(value: sub.value, location: location(field.key))
+    }
+
+    /// Substituted text plus whether the environment supplied any of it (then it must never be echoed).
+    func substituted(_ field: Field) -> Substitution.Result? {
+        guard case .scalar(let scalar) = field.value else {
+            report(field.key, "'\(field.name)' must be a single value, not \(describe(field.value))")
+            return nil
+        }
+        if isNull(field.value) {
+            report(field.key, "'\(field.name)' has no value")
+            return nil
+        }
+        let result = Substitution.apply(scalar.string, environment: environment)
+        for problem in result.problems {
+            switch problem {
+            case .unset(let name):
+                report(field.key, "'\(field.name)' uses environment variable '\(name)', which is not set (write ${\(name):-default} for a fallback)")
+            case .unterminated:
+                report(field.key, "'\(field.name)' has '${' without a closing '}' (write $$ for a literal $)")
+            case .badName(let name):
+                report(field.key, "'\(field.name)' has '${\(name)}', which is not a variable name (letters, digits and _, not starting with a digit)")
+            }
+        }
+        return result.problems.isEmpty ? result : nil
+    }
+
+    func int(_ field: Field, in range: ClosedRange<Int>, meaning: String) -> Located<Int>? {
+        guard let text = string(field) else { return nil }
+        guard let n = Int(text.value.trimmingCharacters(in: .whitespaces)) else {
+            report(field.key, "'\(field.name)' must be a whole number (\(meaning)), not \(describe(field.value))")
+            return nil
+        }
+        guard range.contains(n) else {
+            let bound = range.upperBound == .max ? "at least \(range.lowerBound)" : "between \(range.lowerBound) and \(range.upperBound)"
+            report(field.key, "'\(field.name)' is \(n); it must be \(bound)")
+            return nil
+        }
+        return Located(value: n, location: text.location)
+    }
+
+    func bool(_ field: Field) -> Bool? {
+        guard let text = string(field) else { return nil }
+        switch text.value.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default:
+            report(field.key, "'\(field.name)' must be true or false, not \(describe(field.value))")
+            return nil
+        }
+    }
+
+    /// A duration such as `250ms`, `10s`, `5m`, `1h`, `14d`.
+    func duration(_ field: Field) -> Located<Duration>? {
+        guard let text = string(field) else { return nil }
+        if let d = Duration(parsing: text.value) { return Located(value: d, location: text.location) }
+        let shown = describe(field.value)
+        if Double(text.value.trimmingCharacters(in: .whitespaces)) != nil {
+            report(field.key, "'\(field.name)' is \(shown), which has no unit; write e.g. \(text.value)s or \(text.value)ms")
+        } else {
+            report(field.key, "'\(field.name)' is \(shown), which is not a duration; write e.g. 250ms, 10s, 5m, 1h or 14d")
+        }
+        return nil
+    }
+
+    func choice<T: RawRepresentable & CaseIterable>(_ field: Field, _ type: T.Type) -> T? where T.RawValue == String {
+        guard let text = string(field) else { return nil }
+        if let value = T(rawValue: text.value.lowercased()) { return value }
+        let options = T.allCases.map(\.rawValue).joined(separator: ", ")
+        report(field.key, "'\(field.name)' is \(describe(field.value)); it must be one of: \(options)")
+        return nil
+    }
+
+    /// A list; a single value is read as a list of one.
+    func list(_ field: Field) -> [Node] {
+        switch field.value {
+        case .sequence(let s): return Array(s)
+        default: return [field.value]
+        }
+    }
+
+    /// `name: value` pairs (headers), in file order, values substituted.
+    func pairs(_ field: Field) -> [(name: String, key: Node, value: String, fromEnvironment: Bool)]? {
+        guard case .mapping(let mapping) = field.value else {
+            report(field.key, "'\(field.name)' must be a mapping of names to values, not \(describe(field.value))")
+            return nil
+        }
+        var out: [(String, Node, String, Bool)] = []
+        for (keyNode, value) in mapping {
+            guard case .scalar(let k) = keyNode else {
+                report(keyNode, "names in '\(field.name)' must be plain text, not \(describe(keyNode))")
+                continue
+            }
+            guard let sub = substituted(Field(name: k.string, key: keyNode, value: value)) else { continue }
+            out.append((k.string, keyNode, sub.value, sub.usedEnvironment))
+        }
+        return out
+    }
+}

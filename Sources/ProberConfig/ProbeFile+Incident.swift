@@ -1,0 +1,120 @@
+import ProberCore
+import Yams
+
+/// `incident:` settings as written: each key optional, so a probe's block can overlay the file's defaults.
+struct IncidentSettings {
+    var serviceID: Located<Int>?
+    var title: Located<String>?
+    var window: Located<Int>?
+    /// `Located(nil)` is an explicit `latency: none`.
+    var minorLatency: Located<Duration?>?
+    var minorFailures: Located<Int?>?
+    var majorLatency: Located<Duration?>?
+    var majorFailures: Located<Int?>?
+    var holdFor: Located<Duration>?
+    var resolveAfter: Located<Duration>?
+    /// False when any key failed to read (the probe is then dropped, its problem already reported).
+    var valid = true
+
+    /// These settings with every key `other` sets replaced by `other`'s.
+    func overlaid(by other: IncidentSettings) -> IncidentSettings {
+        IncidentSettings(
+            serviceID: other.serviceID ?? serviceID, title: other.title ?? title, window: other.window ?? window,
+            minorLatency: other.minorLatency ?? minorLatency, minorFailures: other.minorFailures ?? minorFailures,
+            majorLatency: other.majorLatency ?? majorLatency, majorFailures: other.majorFailures ?? majorFailures,
+            holdFor: other.holdFor ?? holdFor, resolveAfter: other.resolveAfter ?? resolveAfter,
+            valid: valid && other.valid)
+    }
+}
+
+extension FileReader {
+    func readIncident(_ field: Field) -> IncidentSettings {
+        var s = IncidentSettings()
+        guard let f = fields(field.value, what: "'incident'", keys: Keys.incident) else {
+            s.valid = false
+            return s
+        }
+        func need<T>(_ value: T?) -> T? { if value == nil { s.valid = false }; return value }
+        if let field = f["service_id"] {
+            s.serviceID = need(int(field, in: 1...Int.max, meaning: "the IsDown service id"))
+        }
+        if let field = f["title"] { s.title = need(string(field, allowEmpty: false)) }
+        if let field = f["window"] { s.window = need(int(field, in: 1...10_000, meaning: "the number of recent checks")) }
+        if let field = f["for"] { s.holdFor = need(duration(field)) }
+        if let field = f["resolve_after"] { s.resolveAfter = need(duration(field)) }
+        for level in ["minor", "major"] {
+            guard let field = f[level] else { continue }
+            guard let t = fields(field.value, what: "'\(level)'", keys: Keys.threshold) else { s.valid = false; continue }
+            var latency: Located<Duration?>?
+            var failures: Located<Int?>?
+            if let field = t["latency"] {
+                if isNone(field.value) {
+                    latency = Located(value: nil, location: location(field.key))
+                } else if let d = need(duration(field)) {
+                    if d.value <= .zero {
+                        report(field.key, "'latency' must be longer than 0 (write 'none' for no latency threshold)")
+                        s.valid = false
+                    } else {
+                        latency = Located(value: d.value, location: d.location)
+                    }
+                }
+            }
+            if let field = t["failures"] {
+                if isNone(field.value) {
+                    failures = Located(value: nil, location: location(field.key))
+                } else if let n = need(int(field, in: 1...10_000, meaning: "failed checks in the window")) {
+                    failures = Located(value: n.value, location: n.location)
+                }
+            }
+            if level == "minor" {
+                s.minorLatency = latency
+                s.minorFailures = failures
+            } else {
+                s.majorLatency = latency
+                s.majorFailures = failures
+            }
+        }
+        return s
+    }
+
+    private func isNone(_ node: Node) -> Bool {
+        isNull(node) || (node.scalar.map { ["none", "off"].contains($0.string.lowercased()) } ?? false)
+    }
+
+    /// Applies the settings over the built-in defaults and checks the levels against each other.
+    /// `fallback` is where to point when the problem lies with a built-in default.
+    func resolveIncident(_ s: IncidentSettings, fallback: SourceLocation) -> IncidentPolicy? {
+        var policy = IncidentPolicy()
+        if let v = s.serviceID { policy.serviceID = v.value }
+        if let v = s.title { policy.title = v.value }
+        if let v = s.window { policy.window = v.value }
+        if let v = s.minorLatency { policy.minor.latency = v.value }
+        if let v = s.minorFailures { policy.minor.failures = v.value }
+        if let v = s.majorLatency { policy.major.latency = v.value }
+        if let v = s.majorFailures { policy.major.failures = v.value }
+        if let v = s.holdFor { policy.holdFor = v.value }
+        if let v = s.resolveAfter { policy.resolveAfter = v.value }
+
+        var ok = true
+        func origin<T>(_ v: Located<T>?) -> String { v == nil ? ", the default" : "" }
+        if let minor = policy.minor.latency, let major = policy.major.latency, minor >= major {
+            report(at: s.minorLatency?.location ?? s.majorLatency?.location ?? fallback,
+                   "minor latency (\(Human.duration(minor))\(origin(s.minorLatency))) must be below major latency (\(Human.duration(major))\(origin(s.majorLatency)))")
+            ok = false
+        }
+        if let minor = policy.minor.failures, let major = policy.major.failures, minor >= major {
+            report(at: s.minorFailures?.location ?? s.majorFailures?.location ?? fallback,
+                   "minor failures (\(minor)\(origin(s.minorFailures))) must be below major failures (\(major)\(origin(s.majorFailures)))")
+            ok = false
+        }
+        for (level, failures, located) in [("minor", policy.minor.failures, s.minorFailures),
+                                           ("major", policy.major.failures, s.majorFailures)] {
+            if let failures, failures > policy.window {
+                report(at: located?.location ?? s.window?.location ?? fallback,
+                       "\(level) failures (\(failures)\(origin(located))) cannot exceed the window of \(policy.window) checks\(origin(s.window))")
+                ok = false
+            }
+        }
+        return ok && s.valid ? policy : nil
+    }
+}
