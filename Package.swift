@@ -7,7 +7,7 @@ let package = Package(
     products: [
         .executable(name: "prober", targets: ["prober"]),
         // For bench/store (a separate package depending on this one by path).
-        .library(name: "ProberStore", targets: ["ProberStore"]),
+        .library(name: "ProberStore", targets: ["ProberStore", "ProberCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -245,3 +245,55 @@ enum Varint {
         }
     }
 }
+
+/// The `samples.phases` column: one varint per phase, so a typical HTTPS check takes ~12 bytes
+/// instead of six integer columns with their headers (see docs/storage.md).
+///
+/// dns, connect, tls, processing, transfer: `0` = absent, otherwise `value + 1`. Then total: `0` =
+/// absent, `1` = equal to the sum of the present phases (the usual case, as phases partition the
+/// check), otherwise `value + 2`. Negative values are stored as 0. Nil (SQL NULL) when no phase is present.
+enum PhaseCodec {
+    static let parts: [Phases.Name] = [.dns, .connect, .tls, .processing, .transfer]
+
+    static func encode(_ p: Phases) -> [UInt8]? {
+        guard Phases.Name.allCases.contains(where: { p[$0] != nil }) else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(16)
+        var sum: Int64 = 0
+        for name in parts {
+            if let v = p[name] {
+                let v = max(v, 0)
+                sum += v
+                Varint.append(UInt64(v) + 1, to: &out)
+            } else {
+                out.append(0)
+            }
+        }
+        if let total = p.total {
+            let total = max(total, 0)
+            if total == sum { out.append(1) } else { Varint.append(UInt64(total) + 2, to: &out) }
+        } else {
+            out.append(0)
+        }
+        return out
+    }
+
+    static func decode(_ bytes: [UInt8]) -> Phases {
+        var reader = Varint.Reader(bytes)
+        var p = Phases()
+        var sum: Int64 = 0
+        for name in parts {
+            guard let v = reader.next() else { return p }
+            if v > 0 {
+                p[name] = Int64(v - 1)
+                sum += Int64(v - 1)
+            }
+        }
+        switch reader.next() {
+        case nil, 0: break
+        case 1: p.total = sum
+        case let v?: p.total = Int64(v - 2)
+        }
+        return p
+    }
+}

@@ -37,7 +37,7 @@ extension Store {
             ts INTEGER NOT NULL,                  -- check start
             reason INTEGER NOT NULL,              -- FailureReason.code, 0 = ok
             status INTEGER,                       -- HTTP status
-            dns INTEGER, connect INTEGER, tls INTEGER, processing INTEGER, transfer INTEGER, total INTEGER,
+            phases BLOB,                          -- varint-packed phases (PhaseCodec); NULL when none
             bytes INTEGER,
             family INTEGER,                       -- 0 = IPv4, 1 = IPv6 (0 and 1 take no payload bytes)
             PRIMARY KEY (probe_id, ts)

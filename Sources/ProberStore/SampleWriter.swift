@@ -169,8 +169,8 @@ extension Store {
     /// microsecond replaces the first.
     func insert(_ samples: [Sample], _ db: Connection) throws {
         let stmt = try db.prepare("""
-            INSERT OR REPLACE INTO samples(probe_id, ts, reason, status, dns, connect, tls, processing, transfer, total, bytes, family)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+            INSERT OR REPLACE INTO samples(probe_id, ts, reason, status, phases, bytes, family)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
             """)
         for sample in samples {
             guard let id = try probeID(sample.probe, create: true, db) else { continue }
@@ -179,14 +179,9 @@ extension Store {
             sqlite3_bind_int64(h, 2, sample.startedAt)
             sqlite3_bind_int64(h, 3, Int64(sample.failure?.reason.code ?? 0))
             bindOptional(h, 4, sample.status.map(Int64.init))
-            bindOptional(h, 5, sample.phases.dns)
-            bindOptional(h, 6, sample.phases.connect)
-            bindOptional(h, 7, sample.phases.tls)
-            bindOptional(h, 8, sample.phases.processing)
-            bindOptional(h, 9, sample.phases.transfer)
-            bindOptional(h, 10, sample.phases.total)
-            bindOptional(h, 11, sample.bytes)
-            bindOptional(h, 12, sample.ipFamily.map { $0 == .ipv6 ? 1 : 0 })
+            try stmt.bind(5, blob: PhaseCodec.encode(sample.phases))
+            bindOptional(h, 6, sample.bytes)
+            bindOptional(h, 7, sample.ipFamily.map { $0 == .ipv6 ? 1 : 0 })
             try stmt.run()
         }
     }

@@ -134,7 +134,7 @@ extension Store {
             }
             if rawFrom < until {
                 let select = try db.prepare("""
-                    SELECT ts, reason, dns, connect, tls, processing, transfer, total FROM samples
+                    SELECT ts, reason, phases FROM samples
                     WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts
                     """)
                 try select.bind(1, id)

@@ -89,7 +89,7 @@ extension Store {
         }
         guard let start = from, start < horizon else { return false }
         let select = try db.prepare("""
-            SELECT ts, reason, dns, connect, tls, processing, transfer, total FROM samples
+            SELECT ts, reason, phases FROM samples
             WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts LIMIT ?4
             """)
         try select.bind(1, probe)
@@ -230,9 +230,9 @@ extension Store {
         return out
     }
 
+    /// Decodes the `phases` column at `column`.
     static func phases(_ stmt: Statement, from column: Int) -> Phases {
-        Phases(dns: stmt.int64OrNil(column), connect: stmt.int64OrNil(column + 1), tls: stmt.int64OrNil(column + 2),
-               processing: stmt.int64OrNil(column + 3), transfer: stmt.int64OrNil(column + 4), total: stmt.int64OrNil(column + 5))
+        stmt.isNull(column) ? Phases() : PhaseCodec.decode(stmt.blob(column))
     }
 
     /// Rounds down to a multiple of `width` (also for negative times).

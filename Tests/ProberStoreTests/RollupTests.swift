@@ -141,3 +141,21 @@ final class RollupTests: XCTestCase {
         XCTAssertEqual(b.percentile(0.01), 0)
     }
 }
+
+final class PhaseCodecTests: XCTestCase {
+    func testRoundTripsEveryShape() {
+        let cases: [Phases] = [
+            Phases(dns: 300, connect: 800, tls: 3_000, processing: 45_000, transfer: 500, total: 49_600), // total derived
+            Phases(dns: 1, connect: 2, total: 9),                                                            // total explicit
+            Phases(dns: 0, connect: 0, tls: 0, processing: 0, transfer: 0, total: 0),
+            Phases(dns: 200, connect: 3_000),                                                                // no total
+            Phases(total: 5_000_000),
+            Phases(processing: 1 << 40, total: 1 << 41),
+        ]
+        for p in cases {
+            XCTAssertEqual(PhaseCodec.decode(PhaseCodec.encode(p)!), p, "\(p)")
+        }
+        XCTAssertNil(PhaseCodec.encode(Phases()))
+        XCTAssertEqual(PhaseCodec.encode(cases[0])!.count, 12)
+    }
+}
