@@ -119,7 +119,8 @@ public final class SampleWriter: @unchecked Sendable {
         lock.lock()
         writeScheduled = false
         let droppedSoFar = dropped
-        var batches = buffer.count / configuration.batchSize + 1
+        // What is pending now, in batches (plus a batch being retried); later arrivals wait for the next run.
+        var batches = (buffer.count + configuration.batchSize - 1) / configuration.batchSize + 1
         lock.unlock()
         if droppedSoFar > reportedDrops {
             warning("sample queue full (\(configuration.capacity)): dropped \(droppedSoFar - reportedDrops) oldest samples "

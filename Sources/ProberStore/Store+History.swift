@@ -81,6 +81,9 @@ public struct History: Sendable, Equatable {
 }
 
 extension Store {
+    /// Most buckets in one history answer; a smaller `every` is widened.
+    public static let maxBuckets: Int64 = 5_000
+
     /// Nice bucket widths for the automatic `every`, microseconds.
     static let autoWidths: [Int64] = [60, 300, 900, 1_800, 3_600, 10_800, 21_600, 43_200, 86_400, 604_800].map { $0 * 1_000_000 }
 
@@ -116,6 +119,10 @@ extension Store {
             let coarsest = sources.first?.width ?? 1
             if width % coarsest != 0 { width = (width / coarsest + 1) * coarsest }
             width = max(width, 1)
+            // Bound the work and memory of one answer: at most `maxBuckets` buckets.
+            if range / width > Self.maxBuckets {
+                width = (range / Self.maxBuckets / coarsest + 1) * coarsest
+            }
 
             let first = Self.floor(since, width)
             let count = Int((until - first + width - 1) / width)

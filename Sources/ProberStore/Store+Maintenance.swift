@@ -32,7 +32,8 @@ extension Store {
     /// in small transactions (one probe and at most a few thousand rows each) so the sample writer
     /// interleaves. Raw samples and 5-minute rows are only deleted once rolled up. Call it every minute
     /// from a thread that may block (not the cooperative pool); it stops after `budget` and reports
-    /// whether work is left. `now` is microseconds since the epoch.
+    /// whether work is left (every call makes progress on at least one probe, even with a zero budget).
+    /// `now` is microseconds since the epoch.
     @discardableResult
     public func maintain(now: Int64, policy: StoragePolicy, budget: Duration = .seconds(5)) throws -> MaintenanceReport {
         dispatchPrecondition(condition: .notOnQueue(queue))
@@ -48,9 +49,10 @@ extension Store {
         let horizon5m = (now - Self.rollupGrace) / Self.bucket5m * Self.bucket5m
         // Passes over every probe, one chunk of each step per probe per pass, until nothing is left.
         var busy = Set(ids)
+        var progressed = false
         while !busy.isEmpty {
             for id in ids where busy.contains(id) {
-                if DispatchTime.now().uptimeNanoseconds > deadline {
+                if progressed, DispatchTime.now().uptimeNanoseconds > deadline {
                     report.finished = false
                     return report
                 }
@@ -61,7 +63,7 @@ extension Store {
                 worked = try step { try self.prune5m(probe: id, before: now - policy.rollup5m.microseconds, &report, $0) } || worked
                 worked = try step { try self.prune1h(probe: id, before: now - policy.rollup1h.microseconds, &report, $0) } || worked
                 report.transactions += 5
-                if !worked { busy.remove(id) }
+                if worked { progressed = true } else { busy.remove(id) }
             }
         }
         return report

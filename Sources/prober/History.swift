@@ -45,12 +45,14 @@ struct HistoryCommand: ParsableCommand {
         guard let start = StoreCommandSupport.parseTime(since, now: now) else {
             throw ValidationError("--since '\(since)' is neither a duration (24h, 90m, 500ms) nor an ISO 8601 time")
         }
+        var end = now
         if let until {
-            guard let end = StoreCommandSupport.parseTime(until, now: now) else {
+            guard let time = StoreCommandSupport.parseTime(until, now: now) else {
                 throw ValidationError("--until '\(until)' is neither a duration nor an ISO 8601 time")
             }
-            if end <= start { throw ValidationError("--until must be after --since") }
+            end = time
         }
+        if end <= start { throw ValidationError("the range is empty: --since must be before --until (default now)") }
         if let every {
             guard let d = Duration(parsing: every), d.microseconds >= 1_000_000 else {
                 throw ValidationError("--every '\(every)' must be a duration of at least 1s (5m, 1h)")

@@ -89,6 +89,18 @@ final class HistoryStatusCLITests: XCTestCase {
         XCTAssertTrue(iso.stdout.contains("checks    0"), iso.stdout)
     }
 
+    func testBadOptionsAreRejectedWithTheirName() throws {
+        try fillDatabase()
+        for (args, expected) in [(["--phase", "latency"], "unknown phase 'latency'"), (["--since", "yesterday"], "--since 'yesterday'"),
+                                 (["--since", "1h", "--until", "2h"], "range is empty"), (["--every", "0s"], "--every '0s'")] {
+            let r = try ProberBinary.run(["history", "web-frontend", "--db", db] + args)
+            XCTAssertNotEqual(r.status, 0, args.joined(separator: " "))
+            XCTAssertTrue(r.stderr.contains(expected), r.stderr)
+        }
+        let ms = try ProberBinary.run(["history", "web-frontend", "--since", "90000000ms", "--db", db])
+        XCTAssertEqual(ms.status, 0, ms.stderr)
+    }
+
     func testUnknownProbeSuggestsCloseNames() throws {
         try fillDatabase()
         let r = try ProberBinary.run(["history", "web-frontent", "--db", db])

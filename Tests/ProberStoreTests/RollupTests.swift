@@ -124,6 +124,39 @@ final class RollupTests: XCTestCase {
         XCTAssertEqual(report.prunedSamples + report.pruned5m + report.pruned1h + report.rolled5m + report.rolled1h, 0)
     }
 
+    func testMaintenanceIsIncrementalAndResumable() throws {
+        // Same data in two files: one maintained in a single call, one in many zero-budget calls.
+        let samples = makeSamples(probe: "a", start: start, interval: 10_000_000, count: 3 * 8_640, seed: 11)
+            + makeSamples(probe: "b", start: start, interval: 60_000_000, count: 3 * 1_440, seed: 12)
+        var policy = StoragePolicy()
+        policy.raw = .seconds(86_400)
+        let now = start + 3 * day
+        var counts: [[Int64?]] = []
+        for incremental in [false, true] {
+            let path = try temporaryDatabase(self)
+            let store = try Store(path: path)
+            try fill(store, samples)
+            var calls = 0
+            if incremental {
+                var report: MaintenanceReport
+                repeat {
+                    report = try store.maintain(now: now, policy: policy, budget: .zero)
+                    calls += 1
+                } while !report.finished && calls < 10_000
+                XCTAssertTrue(report.finished)
+                XCTAssertGreaterThan(calls, 5) // more than 5,000 raw rows per probe: several chunks
+            } else {
+                XCTAssertTrue(try store.maintain(now: now, policy: policy).finished)
+            }
+            let raw = try RawConnection(path)
+            counts.append(try ["SELECT count(*) FROM samples", "SELECT sum(checks) FROM rollup_5m", "SELECT count(*) FROM rollup_5m",
+                               "SELECT sum(checks) FROM rollup_1h", "SELECT sum(lat_sum) FROM rollup_1h"].map { try raw.int($0) })
+        }
+        XCTAssertEqual(counts[0], counts[1])
+        // Everything but the last 5-minute bucket (30 samples of "a", 5 of "b"), which is still open.
+        XCTAssertEqual(counts[0][1], Int64(samples.count - 35))
+    }
+
     func testHistogramEncodingRoundTrips() {
         var a = Aggregate()
         for v: Int64 in [0, 1, 2, 15, 999, 1_000, 65_000, 5_000_000, 500_000_000_000] {

@@ -1,6 +1,8 @@
 // store-bench init DB PROBES        creates an empty store with PROBES probes registered (probe-0001 …)
 // store-bench ingest DB PROBES N    appends N samples through SampleWriter, interleaving PROBES probes,
 //                                   and prints "samples_per_second <n>"; rows match ingest_c.c exactly.
+// store-bench maintain DB 0 NOW_US  runs Store.maintain(now:) with the default retention until done and
+//                                   prints its duration and report.
 import Foundation
 import ProberCore
 import ProberStore
@@ -49,6 +51,16 @@ case "ingest":
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     precondition(writer.statistics.written == n && writer.statistics.dropped == 0)
     print("samples_per_second \(Int(Double(n) / seconds))")
+case "maintain":
+    let now = Int64(args[4])!
+    let start = DispatchTime.now().uptimeNanoseconds
+    var report = try store.maintain(now: now, policy: StoragePolicy(), budget: .seconds(600))
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    print(String(format: "maintain_ms %.0f", seconds * 1000), "rolled5m", report.rolled5m, "rolled1h", report.rolled1h,
+          "pruned_raw", report.prunedSamples, "pruned5m", report.pruned5m, "transactions", report.transactions,
+          "finished", report.finished)
+    report = try store.maintain(now: now, policy: StoragePolicy())
+    print("second_run_rolled5m", report.rolled5m, "pruned_raw", report.prunedSamples)
 default:
     exit(2)
 }
