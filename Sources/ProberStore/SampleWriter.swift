@@ -54,6 +54,7 @@ public final class SampleWriter: @unchecked Sendable {
     private var written = 0                 // guarded by lock
     private var failedAttempts = 0          // guarded by lock
     private var writeScheduled = false      // guarded by lock
+    private var backingOff = false          // guarded by lock: no early writes while waiting to retry
 
     private var retry: [Sample] = []        // store queue
     private var backoff: Double = 0         // store queue, seconds
@@ -86,7 +87,7 @@ public final class SampleWriter: @unchecked Sendable {
             buffer.dropFirst()
             dropped += 1
         }
-        let trigger = buffer.count >= configuration.batchSize && !writeScheduled
+        let trigger = buffer.count >= configuration.batchSize && !writeScheduled && !backingOff
         if trigger { writeScheduled = true }
         lock.unlock()
         if trigger {
@@ -142,6 +143,7 @@ public final class SampleWriter: @unchecked Sendable {
                 lock.lock()
                 written += retry.count
                 inFlight = 0
+                backingOff = false
                 let failures = failedAttempts
                 lock.unlock()
                 retry = []
@@ -153,6 +155,7 @@ public final class SampleWriter: @unchecked Sendable {
             } catch {
                 lock.lock()
                 failedAttempts += 1
+                backingOff = true
                 let pending = buffer.count + inFlight
                 lock.unlock()
                 backoff = min(max(backoff * 2, 0.25), configuration.maxBackoff.seconds)

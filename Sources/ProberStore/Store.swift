@@ -107,7 +107,13 @@ public final class Store: @unchecked Sendable {
     func writeOnQueue<T>(_ body: (Connection) throws -> T) throws -> T {
         dispatchPrecondition(condition: .onQueue(queue))
         if isReadOnly { throw StoreError(code: SQLITE_READONLY, message: "store opened read-only", path: path) }
-        return try connection.transaction { try body(connection) }
+        do {
+            return try connection.transaction { try body(connection) }
+        } catch {
+            // Ids of probe rows created in the rolled-back transaction must not be reused from the cache.
+            probeIDs.removeAll()
+            throw error
+        }
     }
 
     /// Runs `body` on the store's queue (reads see one consistent snapshot).
