@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "prober", targets: ["prober"]),
+        // For bench/store (a separate package depending on this one by path).
+        .library(name: "ProberStore", targets: ["ProberStore", "ProberCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -52,7 +54,7 @@ let package = Package(
         .testTarget(name: "ProberCoreTests", dependencies: ["ProberCore"]),
         .testTarget(name: "ProberConfigTests", dependencies: ["ProberConfig", "ProberCore"]),
         .testTarget(name: "ProberProbesTests", dependencies: ["ProberProbes", "ProberCore", "ProberTestSupport"]),
-        .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberCore"]),
+        .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberCore", "CSQLite3"]),
         .testTarget(name: "ProberEngineTests", dependencies: ["ProberEngine", "ProberCore", "ProberTestSupport"]),
         .testTarget(name: "ProberCLITests", dependencies: ["prober", "ProberTestSupport", "ProberStore", "ProberCore"]),
     ]

@@ -1,0 +1,70 @@
+/// One step of the schema. Steps run in order, each in its own transaction; step N leaves
+/// `PRAGMA user_version = N`. Never edit a released step: append a new one.
+struct Migration: Sendable {
+    let name: String
+    let apply: @Sendable (Connection) throws -> Void
+
+    init(_ name: String, apply: @escaping @Sendable (Connection) throws -> Void) {
+        self.name = name
+        self.apply = apply
+    }
+
+    init(_ name: String, sql: String) {
+        self.init(name) { try $0.execute(sql) }
+    }
+}
+
+extension Store {
+    /// The schema, in order. To add one: append `Migration("what it adds", sql: "CREATE TABLE …")`.
+    static let migrations: [Migration] = [
+        Migration("probes, samples and rollups", sql: schemaV1),
+    ]
+
+    /// Version 1. Times are microseconds since the Unix epoch; durations microseconds.
+    /// See docs/storage.md for the encodings of the BLOB columns.
+    static let schemaV1 = """
+        CREATE TABLE probes(
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL DEFAULT '',        -- http | tcp
+            target TEXT NOT NULL DEFAULT '',      -- redacted display target, never a secret
+            created_at INTEGER NOT NULL,
+            rolled_5m INTEGER,                    -- raw samples before this are folded into rollup_5m
+            rolled_1h INTEGER                     -- 5m rollups before this are folded into rollup_1h
+        );
+        CREATE TABLE samples(
+            probe_id INTEGER NOT NULL,
+            ts INTEGER NOT NULL,                  -- check start
+            reason INTEGER NOT NULL,              -- FailureReason.code, 0 = ok
+            status INTEGER,                       -- HTTP status
+            phases BLOB,                          -- varint-packed phases (PhaseCodec); NULL when none
+            bytes INTEGER,
+            family INTEGER,                       -- 0 = IPv4, 1 = IPv6 (0 and 1 take no payload bytes)
+            PRIMARY KEY (probe_id, ts)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_5m(
+            probe_id INTEGER NOT NULL,
+            bucket INTEGER NOT NULL,              -- bucket start
+            checks INTEGER NOT NULL,
+            failures INTEGER NOT NULL,
+            reasons BLOB,                         -- varint pairs (reason code, count); NULL without failures
+            lat_n INTEGER NOT NULL,               -- successful checks with a total latency
+            lat_min INTEGER, lat_max INTEGER, lat_sum INTEGER,
+            hist BLOB,                            -- sparse log-spaced histogram of total latency
+            phases BLOB,                          -- per-phase sums (and counts when they differ from lat_n)
+            PRIMARY KEY (probe_id, bucket)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_1h(
+            probe_id INTEGER NOT NULL,
+            bucket INTEGER NOT NULL,
+            checks INTEGER NOT NULL,
+            failures INTEGER NOT NULL,
+            reasons BLOB,
+            lat_n INTEGER NOT NULL,
+            lat_min INTEGER, lat_max INTEGER, lat_sum INTEGER,
+            hist BLOB,
+            phases BLOB,
+            PRIMARY KEY (probe_id, bucket)
+        ) WITHOUT ROWID;
+        """
+}

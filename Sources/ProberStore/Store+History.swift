@@ -1,0 +1,224 @@
+import Foundation
+import ProberCore
+
+/// Where a stretch of history was read from.
+public enum HistoryResolution: String, Sendable, Codable, CaseIterable {
+    case raw
+    case rollup5m = "5m"
+    case rollup1h = "1h"
+
+    /// Bucket width, microseconds (raw: 1 µs).
+    public var width: Int64 {
+        switch self {
+        case .raw: 1
+        case .rollup5m: Store.bucket5m
+        case .rollup1h: Store.bucket1h
+        }
+    }
+}
+
+/// Latency figures of a set of checks. Latency is measured over successful checks only; failed checks
+/// are counted by reason. Percentiles are nearest-rank: exact when `exact`, otherwise read from rollup
+/// histograms within `LatencyHistogram.relativeError`.
+public struct LatencyFigures: Sendable, Equatable {
+    public var p50: Int64?
+    public var p95: Int64?
+    public var p99: Int64?
+    public var max: Int64?
+    public var mean: Int64?
+}
+
+/// One row of the history table.
+public struct HistoryBucket: Sendable, Equatable {
+    /// Bucket start, microseconds since the epoch.
+    public var start: Int64
+    public var checks: Int
+    public var failures: Int
+    /// Latency of the selected phase. For a phase other than `total`, only `mean` is known where
+    /// rollups were read.
+    public var latency: LatencyFigures
+    public var topReason: FailureReason?
+    public var exact: Bool
+}
+
+/// The summary block of `prober history`.
+public struct HistorySummary: Sendable, Equatable {
+    public var checks: Int
+    public var failures: Int
+    /// Most frequent first.
+    public var failuresByReason: [FailureReasonCount]
+    /// Percentage of checks that passed; nil without checks.
+    public var uptime: Double?
+    public var latency: LatencyFigures
+    /// Median of each phase (successful checks); the mean where rollups were read (`exact` false).
+    public var phaseMedians: [PhaseFigure]
+    public var exact: Bool
+}
+
+public struct FailureReasonCount: Sendable, Equatable {
+    public var reason: FailureReason
+    public var count: Int
+}
+
+public struct PhaseFigure: Sendable, Equatable {
+    public var phase: Phases.Name
+    public var microseconds: Int64
+}
+
+/// The answer to a history query.
+public struct History: Sendable, Equatable {
+    public var probe: String
+    /// The range, microseconds since the epoch (`until` exclusive).
+    public var since: Int64
+    public var until: Int64
+    /// Bucket width, microseconds.
+    public var every: Int64
+    public var phase: Phases.Name
+    /// The tables that contributed, finest last.
+    public var sources: [HistoryResolution]
+    public var summary: HistorySummary
+    public var buckets: [HistoryBucket]
+}
+
+extension Store {
+    /// Most buckets in one history answer; a smaller `every` is widened.
+    public static let maxBuckets: Int64 = 5_000
+
+    /// Nice bucket widths for the automatic `every`, microseconds.
+    static let autoWidths: [Int64] = [60, 300, 900, 1_800, 3_600, 10_800, 21_600, 43_200, 86_400, 604_800].map { $0 * 1_000_000 }
+
+    /// The bucket width `prober history` picks for a range: the smallest nice width giving at most 48 buckets.
+    public static func automaticEvery(range: Int64) -> Int64 {
+        autoWidths.first { range / $0 <= 48 } ?? autoWidths.last!
+    }
+
+    /// History of one probe over `[since, until)` (microseconds), in buckets of `every` (automatic when
+    /// nil). Reads raw samples for ranges up to 3 days, 5-minute rollups up to 40 days, 1-hour rollups
+    /// beyond, and always the finer tables for what is not rolled up yet. Returns nil for an unknown probe.
+    public func history(probe name: String, since: Int64, until: Int64, every: Int64? = nil,
+                        phase: Phases.Name = .total) throws -> History? {
+        try read { db in
+            guard let id = try probeID(name, create: false, db) else { return nil }
+            let range = max(until - since, 1)
+            let preferred: HistoryResolution = range <= 3 * 86_400_000_000 ? .raw
+                : range <= 40 * 86_400_000_000 ? .rollup5m : .rollup1h
+            let plan = try self.plan(probe: id, preferred: preferred, db)
+
+            // Clip each table's stretch to the range.
+            let rawFrom = max(since, plan.rawFrom)
+            let fiveFrom = max(Self.floor(since, Self.bucket5m), plan.fiveFrom)
+            let fiveTo = min(until, plan.rawFrom)
+            let hourFrom = Self.floor(since, Self.bucket1h)
+            let hourTo = min(until, plan.fiveFrom)
+            var sources: [HistoryResolution] = []
+            if hourFrom < hourTo, plan.has1h { sources.append(.rollup1h) }
+            if fiveFrom < fiveTo, plan.has5m { sources.append(.rollup5m) }
+            if rawFrom < until { sources.append(.raw) }
+
+            var width = every ?? Self.automaticEvery(range: range)
+            let coarsest = sources.first?.width ?? 1
+            if width % coarsest != 0 { width = (width / coarsest + 1) * coarsest }
+            width = max(width, 1)
+            // Bound the work and memory of one answer: at most `maxBuckets` buckets.
+            if range / width > Self.maxBuckets {
+                width = (range / Self.maxBuckets / coarsest + 1) * coarsest
+            }
+
+            let first = Self.floor(since, width)
+            let count = Int((until - first + width - 1) / width)
+            var buckets = [Aggregate](repeating: Aggregate(), count: max(count, 0))
+            var total = Aggregate()
+            func add(_ t: Int64, _ a: Aggregate) {
+                let i = Int((t - first) / width)
+                guard i >= 0, i < buckets.count else { return }
+                buckets[i].merge(a)
+            }
+            if sources.contains(.rollup1h) {
+                for (t, a) in try rollups(table: "rollup_1h", probe: id, from: hourFrom, to: hourTo, db) { add(t, a) }
+            }
+            if sources.contains(.rollup5m) {
+                for (t, a) in try rollups(table: "rollup_5m", probe: id, from: fiveFrom, to: fiveTo, db) { add(t, a) }
+            }
+            if rawFrom < until {
+                let select = try db.prepare("""
+                    SELECT ts, reason, phases FROM samples
+                    WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts
+                    """)
+                try select.bind(1, id)
+                try select.bind(2, rawFrom)
+                try select.bind(3, until)
+                while try select.step() {
+                    let i = Int((select.int64(0) - first) / width)
+                    guard i >= 0, i < buckets.count else { continue }
+                    buckets[i].add(reason: Int(select.int64(1)), phases: Self.phases(select, from: 2))
+                }
+                select.reset()
+            }
+            for b in buckets { total.merge(b) }
+
+            let rows = buckets.enumerated().map { i, a in
+                HistoryBucket(start: first + Int64(i) * width, checks: a.checks, failures: a.failures,
+                              latency: Self.figures(a, phase: phase), topReason: a.topReason, exact: a.isExact)
+            }
+            let reasons = total.reasons.compactMap { code, n in FailureReason(code: code).map { FailureReasonCount(reason: $0, count: n) } }
+                .sorted { $0.count != $1.count ? $0.count > $1.count : $0.reason.code < $1.reason.code }
+            let medians: [PhaseFigure] = Phases.Name.allCases.compactMap { name in
+                let value = total.isExact ? total.percentile(0.5, phase: name) : total.mean(phase: name)
+                return value.map { PhaseFigure(phase: name, microseconds: $0) }
+            }
+            let summary = HistorySummary(
+                checks: total.checks, failures: total.failures, failuresByReason: reasons,
+                uptime: total.checks > 0 ? Double(total.checks - total.failures) * 100 / Double(total.checks) : nil,
+                latency: Self.figures(total, phase: phase), phaseMedians: medians, exact: total.isExact)
+            return History(probe: name, since: since, until: until, every: width, phase: phase, sources: sources,
+                           summary: summary, buckets: rows)
+        }
+    }
+
+    static func figures(_ a: Aggregate, phase: Phases.Name) -> LatencyFigures {
+        let p = a.percentiles([0.5, 0.95, 0.99], phase: phase)
+        return LatencyFigures(p50: p[0], p95: p[1], p99: p[2], max: a.maximum(phase: phase), mean: a.mean(phase: phase))
+    }
+
+    /// Which table covers which stretch for one probe: 1-hour rollups before `fiveFrom`, 5-minute rollups
+    /// in `[fiveFrom, rawFrom)`, raw samples from `rawFrom`. Boundaries are chosen so that no check is
+    /// counted twice: a coarser bucket is used whole, and only when it is complete.
+    private func plan(probe id: Int64, preferred: HistoryResolution, _ db: Connection)
+        throws -> (fiveFrom: Int64, rawFrom: Int64, has5m: Bool, has1h: Bool) {
+        let marks = try db.prepare("SELECT rolled_5m, rolled_1h FROM probes WHERE id = ?1")
+        try marks.bind(1, id)
+        _ = try marks.step()
+        let rolled5m = marks.int64OrNil(0), rolled1h = marks.int64OrNil(1)
+        marks.reset()
+        let minRaw = try db.scalar("SELECT min(ts) FROM samples WHERE probe_id = ?1", [id])
+        let min5m = try db.scalar("SELECT min(bucket) FROM rollup_5m WHERE probe_id = ?1", [id])
+        let min1h = try db.scalar("SELECT min(bucket) FROM rollup_1h WHERE probe_id = ?1", [id])
+        let never = Int64.max / 2
+
+        var rawFrom: Int64
+        if preferred == .raw, let minRaw {
+            // Raw from its first sample; a partly pruned 5-minute bucket is read from its rollup instead.
+            rawFrom = minRaw
+            if let min5m, min5m < minRaw, let rolled5m {
+                rawFrom = min(Self.ceil(minRaw, Self.bucket5m), rolled5m)
+            }
+        } else {
+            rawFrom = rolled5m ?? minRaw ?? never
+            if let minRaw, rolled5m == nil || minRaw > rolled5m! { rawFrom = minRaw }
+        }
+        var fiveFrom: Int64
+        if preferred != .rollup1h, let min5m {
+            fiveFrom = min5m
+            if let min1h, min1h < min5m, let rolled1h {
+                fiveFrom = min(Self.ceil(min5m, Self.bucket1h), rolled1h)
+            }
+        } else {
+            fiveFrom = rolled1h ?? min5m ?? rawFrom
+            if let min5m, rolled1h == nil || min5m > rolled1h! { fiveFrom = min5m }
+        }
+        fiveFrom = min(fiveFrom, rawFrom)
+        return (fiveFrom, rawFrom, min5m != nil, min1h != nil)
+    }
+
+    static func ceil(_ t: Int64, _ width: Int64) -> Int64 { floor(t + width - 1, width) }
+}

@@ -1,0 +1,253 @@
+import Dispatch
+import Foundation
+import ProberCore
+
+/// What one `maintain` call did.
+public struct MaintenanceReport: Sendable, Equatable {
+    /// 5-minute and 1-hour buckets written.
+    public var rolled5m = 0
+    public var rolled1h = 0
+    /// Rows deleted by retention.
+    public var prunedSamples = 0
+    public var pruned5m = 0
+    public var pruned1h = 0
+    /// Transactions used (each one small).
+    public var transactions = 0
+    /// False when the time budget ran out with work left; the next call continues.
+    public var finished = true
+    public init() {}
+}
+
+extension Store {
+    /// 5-minute and 1-hour bucket widths, microseconds.
+    static let bucket5m: Int64 = 300_000_000
+    static let bucket1h: Int64 = 3_600_000_000
+    /// Raw samples are rolled up only once their 5-minute bucket ended this long ago, so samples
+    /// flushed late (a slow check, a short lock) still land in their rollup.
+    static let rollupGrace: Int64 = 120_000_000
+    /// Rows read or deleted per transaction.
+    static let maintenanceChunk = 5_000
+
+    /// Rolls raw samples into 5-minute buckets and those into 1-hour buckets, then applies retention,
+    /// in small transactions (one probe and at most a few thousand rows each) so the sample writer
+    /// interleaves. Raw samples and 5-minute rows are only deleted once rolled up. Call it every minute
+    /// from a thread that may block (not the cooperative pool); it stops after `budget` and reports
+    /// whether work is left (every call makes progress on at least one probe, even with a zero budget).
+    /// `now` is microseconds since the epoch.
+    @discardableResult
+    public func maintain(now: Int64, policy: StoragePolicy, budget: Duration = .seconds(5)) throws -> MaintenanceReport {
+        dispatchPrecondition(condition: .notOnQueue(queue))
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(budget.microseconds) * 1_000
+        var report = MaintenanceReport()
+        let ids: [Int64] = try queue.sync {
+            let stmt = try connection.prepare("SELECT id FROM probes ORDER BY id")
+            var ids: [Int64] = []
+            while try stmt.step() { ids.append(stmt.int64(0)) }
+            stmt.reset()
+            return ids
+        }
+        let horizon5m = (now - Self.rollupGrace) / Self.bucket5m * Self.bucket5m
+        // Passes over every probe, one chunk of each step per probe per pass, until nothing is left.
+        var busy = Set(ids)
+        var progressed = false
+        while !busy.isEmpty {
+            for id in ids where busy.contains(id) {
+                if progressed, DispatchTime.now().uptimeNanoseconds > deadline {
+                    report.finished = false
+                    return report
+                }
+                var worked = false
+                worked = try step { try self.rollup5m(probe: id, horizon: horizon5m, &report, $0) } || worked
+                worked = try step { try self.rollup1h(probe: id, &report, $0) } || worked
+                worked = try step { try self.pruneSamples(probe: id, before: now - policy.raw.microseconds, &report, $0) } || worked
+                worked = try step { try self.prune5m(probe: id, before: now - policy.rollup5m.microseconds, &report, $0) } || worked
+                worked = try step { try self.prune1h(probe: id, before: now - policy.rollup1h.microseconds, &report, $0) } || worked
+                report.transactions += 5
+                if worked { progressed = true } else { busy.remove(id) }
+            }
+        }
+        return report
+    }
+
+    /// One transaction on the queue; true when it did something (more may be left).
+    private func step(_ body: @escaping (Connection) throws -> Bool) throws -> Bool {
+        try queue.sync { try writeOnQueue(body) }
+    }
+
+    /// Reads the probe's watermarks.
+    private func watermarks(_ probe: Int64, _ db: Connection) throws -> (rolled5m: Int64?, rolled1h: Int64?) {
+        let stmt = try db.prepare("SELECT rolled_5m, rolled_1h FROM probes WHERE id = ?1")
+        try stmt.bind(1, probe)
+        defer { stmt.reset() }
+        guard try stmt.step() else { return (nil, nil) }
+        return (stmt.int64OrNil(0), stmt.int64OrNil(1))
+    }
+
+    private func rollup5m(probe: Int64, horizon: Int64, _ report: inout MaintenanceReport, _ db: Connection) throws -> Bool {
+        var from = try watermarks(probe, db).rolled5m
+        if from == nil {
+            guard let first = try db.scalar("SELECT min(ts) FROM samples WHERE probe_id = ?1", [probe]) else { return false }
+            from = Self.floor(first, Self.bucket5m)
+        }
+        guard let start = from, start < horizon else { return false }
+        let select = try db.prepare("""
+            SELECT ts, reason, phases FROM samples
+            WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts LIMIT ?4
+            """)
+        try select.bind(1, probe)
+        try select.bind(2, start)
+        try select.bind(3, horizon)
+        try select.bind(4, Int64(Self.maintenanceChunk))
+        var buckets: [(Int64, Aggregate)] = []
+        var rows = 0
+        var lastTs = start
+        while try select.step() {
+            rows += 1
+            let ts = select.int64(0)
+            lastTs = ts
+            let bucket = Self.floor(ts, Self.bucket5m)
+            if buckets.last?.0 != bucket { buckets.append((bucket, Aggregate())) }
+            buckets[buckets.count - 1].1.add(reason: Int(select.int64(1)), phases: Self.phases(select, from: 2))
+        }
+        select.reset()
+        var end = horizon
+        if rows == Self.maintenanceChunk {
+            // The last bucket may continue past the limit: leave it for the next chunk (a 5-minute bucket
+            // holds at most 3,000 samples at the 100 ms minimum interval, below the chunk).
+            end = Self.floor(lastTs, Self.bucket5m)
+            if buckets.count > 1 { buckets.removeLast() }
+            if end <= start { end = start + Self.bucket5m }
+        }
+        try insertRollups(table: "rollup_5m", probe: probe, buckets, db)
+        report.rolled5m += buckets.count
+        let update = try db.prepare("UPDATE probes SET rolled_5m = ?2 WHERE id = ?1")
+        try update.bind(1, probe)
+        try update.bind(2, end)
+        try update.run()
+        return true
+    }
+
+    private func rollup1h(probe: Int64, _ report: inout MaintenanceReport, _ db: Connection) throws -> Bool {
+        let marks = try watermarks(probe, db)
+        guard let rolled5m = marks.rolled5m else { return false }
+        let horizon = Self.floor(rolled5m, Self.bucket1h)
+        var from = marks.rolled1h
+        if from == nil {
+            guard let first = try db.scalar("SELECT min(bucket) FROM rollup_5m WHERE probe_id = ?1", [probe]) else {
+                return false
+            }
+            from = Self.floor(first, Self.bucket1h)
+        }
+        guard let start = from, start < horizon else { return false }
+        let end = min(horizon, start + 48 * Self.bucket1h) // at most 576 rows of 5m per transaction
+        let rows = try rollups(table: "rollup_5m", probe: probe, from: start, to: end, db)
+        var buckets: [(Int64, Aggregate)] = []
+        for (bucket, aggregate) in rows {
+            let hour = Self.floor(bucket, Self.bucket1h)
+            if buckets.last?.0 != hour { buckets.append((hour, Aggregate.rollupEmpty)) }
+            buckets[buckets.count - 1].1.merge(aggregate)
+        }
+        try insertRollups(table: "rollup_1h", probe: probe, buckets, db)
+        report.rolled1h += buckets.count
+        let update = try db.prepare("UPDATE probes SET rolled_1h = ?2 WHERE id = ?1")
+        try update.bind(1, probe)
+        try update.bind(2, end)
+        try update.run()
+        return true
+    }
+
+    private func pruneSamples(probe: Int64, before cutoff: Int64, _ report: inout MaintenanceReport, _ db: Connection) throws -> Bool {
+        // Never delete what is not rolled up yet.
+        guard let rolled = try watermarks(probe, db).rolled5m else { return false }
+        let n = try deleteChunk(table: "samples", key: "ts", probe: probe, before: min(cutoff, rolled), db)
+        report.prunedSamples += n
+        return n > 0
+    }
+
+    private func prune5m(probe: Int64, before cutoff: Int64, _ report: inout MaintenanceReport, _ db: Connection) throws -> Bool {
+        guard let rolled = try watermarks(probe, db).rolled1h else { return false }
+        let n = try deleteChunk(table: "rollup_5m", key: "bucket", probe: probe, before: min(cutoff, rolled), db)
+        report.pruned5m += n
+        return n > 0
+    }
+
+    private func prune1h(probe: Int64, before cutoff: Int64, _ report: inout MaintenanceReport, _ db: Connection) throws -> Bool {
+        let n = try deleteChunk(table: "rollup_1h", key: "bucket", probe: probe, before: cutoff, db)
+        report.pruned1h += n
+        return n > 0
+    }
+
+    /// Deletes at most `maintenanceChunk` of the probe's rows with `key < before`.
+    private func deleteChunk(table: String, key: String, probe: Int64, before: Int64, _ db: Connection) throws -> Int {
+        let bound = try db.scalar("""
+            SELECT \(key) FROM \(table) WHERE probe_id = ?1 AND \(key) < ?2 ORDER BY \(key) LIMIT 1 OFFSET ?3
+            """, [probe, before, Int64(Self.maintenanceChunk - 1)])
+        let delete = try db.prepare("DELETE FROM \(table) WHERE probe_id = ?1 AND \(key) < ?2")
+        try delete.bind(1, probe)
+        try delete.bind(2, bound.map { $0 + 1 } ?? before)
+        try delete.run()
+        return db.changes
+    }
+
+    func insertRollups(table: String, probe: Int64, _ buckets: [(Int64, Aggregate)], _ db: Connection) throws {
+        guard !buckets.isEmpty else { return }
+        let insert = try db.prepare("""
+            INSERT OR REPLACE INTO \(table)(probe_id, bucket, checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            """)
+        for (bucket, a) in buckets {
+            insert.reset()
+            try insert.bind(1, probe)
+            try insert.bind(2, bucket)
+            try insert.bind(3, Int64(a.checks))
+            try insert.bind(4, Int64(a.failures))
+            try insert.bind(5, blob: a.encodedReasons())
+            try insert.bind(6, Int64(a.latencyCount))
+            try insert.bind(7, a.latencyMin)
+            try insert.bind(8, a.latencyMax)
+            try insert.bind(9, a.latencyCount > 0 ? a.latencySum : nil)
+            try insert.bind(10, blob: a.encodedHistogram())
+            try insert.bind(11, blob: a.encodedPhases())
+            try insert.run()
+        }
+    }
+
+    /// Rollup rows of one probe with `from <= bucket < to`, in order.
+    func rollups(table: String, probe: Int64, from: Int64, to: Int64, _ db: Connection) throws -> [(Int64, Aggregate)] {
+        let select = try db.prepare("""
+            SELECT bucket, checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases FROM \(table)
+            WHERE probe_id = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket
+            """)
+        try select.bind(1, probe)
+        try select.bind(2, from)
+        try select.bind(3, to)
+        defer { select.reset() }
+        var out: [(Int64, Aggregate)] = []
+        while try select.step() {
+            out.append((select.int64(0), Aggregate(
+                checks: Int(select.int64(1)), failures: Int(select.int64(2)), reasons: select.blob(3),
+                latencyCount: Int(select.int64(4)), min: select.int64OrNil(5), max: select.int64OrNil(6),
+                sum: select.int64(7), histogram: select.blob(8), phases: select.blob(9))))
+        }
+        return out
+    }
+
+    /// Decodes the `phases` column at `column`.
+    static func phases(_ stmt: Statement, from column: Int) -> Phases {
+        stmt.isNull(column) ? Phases() : PhaseCodec.decode(stmt.blob(column))
+    }
+
+    /// Rounds down to a multiple of `width` (also for negative times).
+    static func floor(_ t: Int64, _ width: Int64) -> Int64 {
+        t >= 0 ? t / width * width : -((-t + width - 1) / width) * width
+    }
+}
+
+extension Aggregate {
+    /// An empty aggregate that will only ever hold rollups (not exact).
+    static var rollupEmpty: Aggregate {
+        var a = Aggregate()
+        a.exactPhases = nil
+        return a
+    }
+}

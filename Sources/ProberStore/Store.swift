@@ -1,0 +1,194 @@
+import CSQLite3
+import Dispatch
+import Foundation
+import ProberCore
+
+/// The SQLite history: probes, raw samples and their rollups, in one file.
+///
+/// One connection, owned by one serial `DispatchQueue`: every SQLite call runs on that queue, never on
+/// the caller's thread or Swift's cooperative pool. Read-only stores (the command line) open the file
+/// with `SQLITE_OPEN_READONLY` and, thanks to WAL, never block the daemon writing it.
+///
+/// `@unchecked Sendable`: the only mutable state (`connection`, `probeIDs`) is touched exclusively on
+/// `queue`, which serializes all access.
+public final class Store: @unchecked Sendable {
+    /// The schema version this binary writes (`PRAGMA user_version`).
+    public static var schemaVersion: Int { migrations.count }
+
+    public let path: String
+    public let isReadOnly: Bool
+    /// The queue owning the connection. Internal so other files of the module can post work to it.
+    let queue: DispatchQueue
+    /// Touched only on `queue`.
+    let connection: Connection
+    /// Probe name -> id, filled lazily. Queue-owned.
+    var probeIDs: [String: Int64] = [:]
+
+    /// Opens (and for a writable store, creates and migrates) the database at `path`.
+    ///
+    /// - Parameters:
+    ///   - readOnly: open for reading only; the file must exist and must not be newer than this binary.
+    ///   - busyTimeout: how long one statement waits for a lock held by another connection before
+    ///     failing with `SQLITE_BUSY` (the sample writer then keeps its batch and retries later).
+    public init(path: String, readOnly: Bool = false, busyTimeout: Duration = .seconds(1)) throws {
+        self.path = path
+        self.isReadOnly = readOnly
+        if readOnly, !FileManager.default.fileExists(atPath: path) {
+            throw StoreError(code: 0, message: "no database file (prober run creates it; check --db)", path: path)
+        }
+        queue = DispatchQueue(label: "prober.store")
+        connection = try Connection(path: path, readOnly: readOnly)
+        try connection.check(sqlite3_busy_timeout(connection.handle, Int32(clamping: busyTimeout.milliseconds)))
+        if readOnly {
+            try connection.execute("PRAGMA query_only = ON")
+            let version = try connection.userVersion
+            if version == 0 {
+                throw StoreError(code: 0, message: "not a prober database (no schema)", path: path)
+            }
+            try Self.refuseNewer(version, path: path)
+        } else {
+            try configureForWriting()
+            try migrate()
+        }
+    }
+
+    /// WAL so readers never block the writer; `synchronous=NORMAL` is durable across application crashes
+    /// (a power loss may drop the last transactions, never corrupt). https://sqlite.org/wal.html
+    /// A 32 MiB page cache holds the last leaf page of every probe's samples (1,000 probes: ~4 MiB)
+    /// plus the interior pages, so interleaved inserts rarely read back from the file.
+    private func configureForWriting() throws {
+        let stmt = try connection.prepare("PRAGMA journal_mode = WAL")
+        let mode = try stmt.step() ? stmt.string(0) : ""
+        stmt.reset()
+        guard mode.lowercased() == "wal" else {
+            throw StoreError(code: 0, message: "cannot switch to WAL journal mode (got '\(mode)')", path: path)
+        }
+        try connection.execute("""
+            PRAGMA synchronous = NORMAL;
+            PRAGMA journal_size_limit = 67108864;
+            PRAGMA cache_size = -32768;
+            PRAGMA foreign_keys = OFF;
+            """)
+    }
+
+    private static func refuseNewer(_ version: Int, path: String) throws {
+        if version > schemaVersion {
+            throw StoreError(code: 0, message: "database schema version \(version) is newer than this prober knows "
+                + "(\(schemaVersion)); it was written by a newer prober: upgrade the binary", path: path)
+        }
+    }
+
+    /// Applies every migration after the file's `user_version`, each in its own transaction.
+    private func migrate() throws {
+        let version = try connection.userVersion
+        try Self.refuseNewer(version, path: path)
+        for (index, migration) in Self.migrations.enumerated() where index >= version {
+            do {
+                try connection.transaction {
+                    try migration.apply(connection)
+                    try connection.execute("PRAGMA user_version = \(index + 1)")
+                }
+            } catch var error as StoreError {
+                error.message = "migration \(index + 1) (\(migration.name)): " + error.message
+                throw error
+            }
+        }
+    }
+
+    // MARK: Running SQL on the store's queue
+
+    /// Runs `body` on the store's queue inside one write transaction. Not from the store's queue itself.
+    func write<T>(_ body: (Connection) throws -> T) throws -> T {
+        dispatchPrecondition(condition: .notOnQueue(queue))
+        return try queue.sync { try writeOnQueue(body) }
+    }
+
+    /// The same as `write`, for code already running on the store's queue (the sample writer, timers).
+    func writeOnQueue<T>(_ body: (Connection) throws -> T) throws -> T {
+        dispatchPrecondition(condition: .onQueue(queue))
+        if isReadOnly { throw StoreError(code: SQLITE_READONLY, message: "store opened read-only", path: path) }
+        do {
+            return try connection.transaction { try body(connection) }
+        } catch {
+            // Ids of probe rows created in the rolled-back transaction must not be reused from the cache.
+            probeIDs.removeAll()
+            throw error
+        }
+    }
+
+    /// Runs `body` on the store's queue (reads see one consistent snapshot).
+    func read<T>(_ body: (Connection) throws -> T) throws -> T {
+        dispatchPrecondition(condition: .notOnQueue(queue))
+        return try queue.sync {
+            try connection.execute("BEGIN")
+            defer { _ = try? connection.execute("COMMIT") }
+            return try body(connection)
+        }
+    }
+
+    // MARK: Probes
+
+    /// Records (or updates) each probe's kind and redacted target, so history can show them.
+    public func register(_ probes: [ProbeSpec]) throws {
+        try write { db in
+            let upsert = try db.prepare("""
+                INSERT INTO probes(name, kind, target, created_at) VALUES (?1, ?2, ?3, ?4)
+                ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, target = excluded.target
+                """)
+            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            for probe in probes {
+                upsert.reset()
+                try upsert.bind(1, probe.name)
+                try upsert.bind(2, probe.kind)
+                try upsert.bind(3, probe.displayTarget)
+                try upsert.bind(4, now)
+                try upsert.run()
+            }
+        }
+    }
+
+    /// The id of a probe, creating its row when `create` is set. Runs on the queue.
+    func probeID(_ name: String, create: Bool, _ db: Connection) throws -> Int64? {
+        if let id = probeIDs[name] { return id }
+        let select = try db.prepare("SELECT id FROM probes WHERE name = ?1")
+        try select.bind(1, name)
+        var id = try select.step() ? select.int64(0) : nil
+        select.reset()
+        if id == nil, create {
+            let insert = try db.prepare("INSERT INTO probes(name, created_at) VALUES (?1, ?2)")
+            try insert.bind(1, name)
+            try insert.bind(2, Int64(Date().timeIntervalSince1970 * 1_000_000))
+            try insert.run()
+            id = sqlite3_last_insert_rowid(db.handle)
+        }
+        if let id { probeIDs[name] = id }
+        return id
+    }
+
+    /// Every probe that has a row, sorted by name.
+    public func probeNames() throws -> [String] {
+        try read { db in
+            let stmt = try db.prepare("SELECT name FROM probes ORDER BY name")
+            var names: [String] = []
+            while try stmt.step() { names.append(stmt.string(0)) }
+            return names
+        }
+    }
+
+    /// What the probe table says about one probe.
+    public struct ProbeInfo: Sendable, Equatable {
+        public var name: String
+        public var kind: String
+        /// Redacted display target (no credentials, query or fragment).
+        public var target: String
+    }
+
+    public func probeInfo(_ name: String) throws -> ProbeInfo? {
+        try read { db in
+            let stmt = try db.prepare("SELECT name, kind, target FROM probes WHERE name = ?1")
+            try stmt.bind(1, name)
+            guard try stmt.step() else { return nil }
+            return ProbeInfo(name: stmt.string(0), kind: stmt.string(1), target: stmt.string(2))
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import ProberCore
+import ProberStore
+
+/// Shared by `history` and `status`: opening the database read-only, times, tables, JSON.
+enum StoreCommandSupport {
+    /// Opens the database for reading only (never creates it, never blocks the daemon), or exits 1
+    /// with a message naming the file.
+    static func openReadOnly(_ path: String) throws -> Store {
+        do {
+            return try Store(path: path, readOnly: true, busyTimeout: .seconds(5))
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    /// Prints `prober: message` to standard error and exits 1.
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("prober: \(message)\n".utf8))
+        Foundation.exit(1)
+    }
+
+    static var nowMicroseconds: Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+
+    /// `24h` (that long before `now`), `now`, or an ISO 8601 time (`2026-11-27T06:00:00Z`, `2026-11-27`).
+    static func parseTime(_ text: String, now: Int64) -> Int64? {
+        if text == "now" { return now }
+        if let d = Duration(parsing: text) { return now - d.microseconds }
+        let formatter = ISO8601DateFormatter()
+        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime],
+                                                      [.withFullDate, .withTime, .withColonSeparatorInTime],
+                                                      [.withFullDate]] {
+            formatter.formatOptions = options
+            if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970 * 1_000_000) }
+        }
+        return nil
+    }
+
+    static func date(_ us: Int64) -> Date { Date(timeIntervalSince1970: Double(us) / 1_000_000) }
+
+    /// `2026-11-27 06:30` in UTC.
+    static func minuteUTC(_ us: Int64) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd HH:mm"
+        return f.string(from: date(us))
+    }
+
+    /// `2026-11-27T06:30:00Z`.
+    static func iso(_ us: Int64) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: date(us))
+    }
+
+    static func latency(_ us: Int64?) -> String { us.map { Human.latency(microseconds: $0) } ?? "-" }
+
+    static func percent(_ value: Double?) -> String {
+        guard let value else { return "-" }
+        return value == 100 ? "100 %" : String(format: "%.2f %%", value)
+    }
+
+    /// Left-aligned first column, the others right-aligned, two spaces apart.
+    static func table(_ header: [String], _ rows: [[String]], leftColumns: Int = 1) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { i, cell in
+                let pad = String(repeating: " ", count: widths[i] - cell.count)
+                return i < leftColumns ? cell + pad : pad + cell
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }.joined(separator: "\n")
+    }
+
+    /// Sorted, pretty JSON of plain values (dictionaries, arrays, strings, numbers, NSNull).
+    static func json(_ value: Any) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Names close to `name` (edit distance, or one containing the other), closest first.
+    static func suggestions(for name: String, in names: [String]) -> [String] {
+        let lower = name.lowercased()
+        let scored = names.map { candidate -> (String, Int) in
+            let c = candidate.lowercased()
+            let d = (c.contains(lower) || lower.contains(c)) ? 0 : editDistance(lower, c)
+            return (candidate, d)
+        }
+        let limit = max(2, name.count / 3)
+        return scored.filter { $0.1 <= limit }.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }.prefix(3).map(\.0)
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        if a.isEmpty { return b.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in stride(from: 1, through: b.count, by: 1) {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}

@@ -1,0 +1,88 @@
+import CSQLite3
+import Foundation
+import ProberCore
+@testable import ProberStore
+import XCTest
+
+final class MigrationTests: XCTestCase {
+    func testFreshFileGetsEveryMigrationAndWAL() throws {
+        let path = try temporaryDatabase(self)
+        _ = try Store(path: path)
+        let raw = try RawConnection(path)
+        XCTAssertEqual(try raw.int("PRAGMA user_version"), Int64(Store.schemaVersion))
+        XCTAssertGreaterThanOrEqual(Store.schemaVersion, 1)
+        for table in ["probes", "samples", "rollup_5m", "rollup_1h"] {
+            XCTAssertEqual(try raw.int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '\(table)'"), 1, table)
+        }
+        // The sample tables are clustered on their key.
+        XCTAssertEqual(try raw.int("SELECT count(*) FROM sqlite_master WHERE sql LIKE '%WITHOUT ROWID%'"), 3)
+        var stmt: OpaquePointer?
+        sqlite3_prepare_v2(raw.handle, "PRAGMA journal_mode", -1, &stmt, nil)
+        defer { sqlite3_finalize(stmt) }
+        XCTAssertEqual(sqlite3_step(stmt), SQLITE_ROW)
+        XCTAssertEqual(String(cString: sqlite3_column_text(stmt, 0)), "wal")
+    }
+
+    func testReopeningKeepsDataAndVersion() throws {
+        let path = try temporaryDatabase(self)
+        try fill(try Store(path: path), makeSamples(probe: "web", start: 1_000_000_000_000_000, interval: 1_000_000, count: 10))
+        let store = try Store(path: path)
+        XCTAssertEqual(try store.recentSamples(probe: "web", limit: 100).count, 10)
+        XCTAssertEqual(try RawConnection(path).int("PRAGMA user_version"), Int64(Store.schemaVersion))
+    }
+
+    func testMigratesFromEveryEarlierVersion() throws {
+        // Each earlier version is simulated by applying the first N steps only, then opening with the binary.
+        for version in 0..<Store.schemaVersion {
+            let path = try temporaryDatabase(self)
+            do {
+                let connection = try Connection(path: path, readOnly: false)
+                for (i, migration) in Store.migrations.prefix(version).enumerated() {
+                    try connection.transaction {
+                        try migration.apply(connection)
+                        try connection.execute("PRAGMA user_version = \(i + 1)")
+                    }
+                }
+            }
+            let raw = try RawConnection(path)
+            _ = try Store(path: path)
+            XCTAssertEqual(try raw.int("PRAGMA user_version"), Int64(Store.schemaVersion), "from version \(version)")
+        }
+    }
+
+    func testNewerDatabaseIsRefusedWithAClearMessage() throws {
+        let path = try temporaryDatabase(self)
+        _ = try Store(path: path)
+        try RawConnection(path).execute("PRAGMA user_version = \(Store.schemaVersion + 1)")
+        for readOnly in [false, true] {
+            XCTAssertThrowsError(try Store(path: path, readOnly: readOnly)) { error in
+                let text = String(describing: error)
+                XCTAssertTrue(text.contains("newer"), text)
+                XCTAssertTrue(text.contains(path), text)
+            }
+        }
+        // Refusing did not touch the file.
+        XCTAssertEqual(try RawConnection(path).int("PRAGMA user_version"), Int64(Store.schemaVersion + 1))
+    }
+
+    func testReadOnlyNeverCreatesAFile() throws {
+        let path = try temporaryDatabase(self)
+        XCTAssertThrowsError(try Store(path: path, readOnly: true)) { error in
+            XCTAssertTrue(String(describing: error).contains("no database"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+    }
+
+    func testReadOnlyStoreReadsWhileAnotherConnectionHoldsTheWriteLock() throws {
+        let path = try temporaryDatabase(self)
+        let store = try Store(path: path)
+        try fill(store, makeSamples(probe: "web", start: 1_000_000_000_000_000, interval: 1_000_000, count: 20))
+        let other = try RawConnection(path)
+        try other.execute("BEGIN IMMEDIATE; DELETE FROM samples;")
+        defer { try? other.execute("ROLLBACK") }
+        let reader = try Store(path: path, readOnly: true, busyTimeout: .milliseconds(1))
+        XCTAssertEqual(try reader.recentSamples(probe: "web", limit: 100).count, 20)
+        XCTAssertEqual(try reader.status(now: 1_000_000_000_000_000 + 30_000_000).first?.checks1h, 20)
+        XCTAssertThrowsError(try reader.register([ProbeSpec(name: "x", target: .tcp(TCPTarget(host: "h", port: 1)))]))
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+import ProberCore
+@testable import ProberStore
+import XCTest
+
+final class RollupTests: XCTestCase {
+    let day: Int64 = 86_400_000_000
+    let hour: Int64 = 3_600_000_000
+    /// A Monday at 00:00 UTC, so buckets line up with the data.
+    let start: Int64 = 1_700_438_400_000_000
+
+    func testHourlyRollupsMatchRawComputations() throws {
+        let path = try temporaryDatabase(self)
+        let store = try Store(path: path)
+        let samples = makeSamples(probe: "api", start: start, interval: 20_000_000, count: 6 * 180, failureRate: 0.08, seed: 7)
+            + makeSamples(probe: "db", start: start + 3_000_000, interval: 60_000_000, count: 6 * 60, failureRate: 0.02, seed: 8)
+        try fill(store, samples)
+        let report = try store.maintain(now: start + 7 * hour, policy: StoragePolicy())
+        XCTAssertTrue(report.finished)
+        XCTAssertEqual(report.rolled5m, 2 * 6 * 12)
+        XCTAssertEqual(report.rolled1h, 2 * 6)
+
+        for probe in ["api", "db"] {
+            let rows = try store.read { db in
+                try store.rollups(table: "rollup_1h", probe: store.probeID(probe, create: false, db)!, from: 0, to: .max, db)
+            }
+            XCTAssertEqual(rows.count, 6, probe)
+            for (bucket, rollup) in rows {
+                let raw = samples.filter { $0.probe == probe && $0.startedAt >= bucket && $0.startedAt < bucket + hour }
+                let ok = raw.filter(\.ok).compactMap(\.phases.total)
+                XCTAssertEqual(rollup.checks, raw.count)
+                XCTAssertEqual(rollup.failures, raw.filter { !$0.ok }.count)
+                var reasons: [Int: Int] = [:]
+                for s in raw { if let f = s.failure { reasons[f.reason.code, default: 0] += 1 } }
+                XCTAssertEqual(rollup.reasons, reasons)
+                XCTAssertEqual(rollup.latencyMin, ok.min())
+                XCTAssertEqual(rollup.latencyMax, ok.max())
+                XCTAssertEqual(rollup.latencySum, ok.reduce(0, +))
+                for p in [0.5, 0.95, 0.99] {
+                    assertWithin(rollup.percentile(p), exactPercentile(ok, p), relative: LatencyHistogram.relativeError,
+                                 "\(probe) p\(Int(p * 100)) at \(bucket)")
+                }
+                let dns = raw.filter(\.ok).compactMap(\.phases.dns)
+                XCTAssertEqual(rollup.mean(phase: .dns), dns.reduce(0, +) / Int64(dns.count))
+            }
+        }
+    }
+
+    func testHistoryFromRollupsAgreesWithRaw() throws {
+        let path = try temporaryDatabase(self)
+        let store = try Store(path: path)
+        let samples = makeSamples(probe: "api", start: start, interval: 60_000_000, count: 5 * 1_440, seed: 3)
+        try fill(store, samples)
+        let end = start + 5 * day
+        try store.maintain(now: end + hour, policy: StoragePolicy())
+
+        // 5 days: read from 5-minute rollups (more than 3 days), buckets of 3 h.
+        let history = try XCTUnwrap(try store.history(probe: "api", since: start, until: end))
+        XCTAssertEqual(history.sources, [.rollup5m])
+        XCTAssertEqual(history.every, 10_800_000_000)
+        XCTAssertEqual(history.buckets.count, 40)
+        XCTAssertFalse(history.summary.exact)
+        let ok = samples.filter(\.ok).compactMap(\.phases.total)
+        XCTAssertEqual(history.summary.checks, samples.count)
+        XCTAssertEqual(history.summary.failures, samples.count - ok.count)
+        XCTAssertEqual(history.summary.failuresByReason.map(\.count).reduce(0, +), samples.count - ok.count)
+        XCTAssertEqual(history.summary.latency.max, ok.max())
+        for (p, value) in [(0.5, history.summary.latency.p50), (0.95, history.summary.latency.p95), (0.99, history.summary.latency.p99)] {
+            assertWithin(value, exactPercentile(ok, p), relative: LatencyHistogram.relativeError, "p\(p)")
+        }
+        for bucket in history.buckets {
+            let raw = samples.filter { $0.startedAt >= bucket.start && $0.startedAt < bucket.start + history.every }
+            XCTAssertEqual(bucket.checks, raw.count)
+            assertWithin(bucket.latency.p95, exactPercentile(raw.filter(\.ok).compactMap(\.phases.total), 0.95),
+                         relative: LatencyHistogram.relativeError, "bucket p95")
+        }
+
+        // The last day: raw, exact.
+        let recent = try XCTUnwrap(try store.history(probe: "api", since: end - day, until: end, every: hour))
+        XCTAssertEqual(recent.sources, [.raw])
+        XCTAssertTrue(recent.summary.exact)
+        let lastDay = samples.filter { $0.startedAt >= end - day }
+        XCTAssertEqual(recent.summary.checks, lastDay.count)
+        XCTAssertEqual(recent.summary.latency.p95, exactPercentile(lastDay.filter(\.ok).compactMap(\.phases.total), 0.95))
+        XCTAssertEqual(recent.summary.phaseMedians.first { $0.phase == .dns }?.microseconds,
+                       exactPercentile(lastDay.filter(\.ok).compactMap(\.phases.dns), 0.5))
+
+        // 60 days: 1-hour rollups, and nothing is counted twice.
+        let long = try XCTUnwrap(try store.history(probe: "api", since: end - 60 * day, until: end))
+        XCTAssertEqual(long.sources, [.rollup1h])
+        XCTAssertEqual(long.summary.checks, samples.count)
+    }
+
+    func testRetentionPrunesOnlyWhatIsRolledUpAndKeepsEveryCheckCounted() throws {
+        let path = try temporaryDatabase(self)
+        let store = try Store(path: path)
+        let samples = makeSamples(probe: "web", start: start, interval: 300_000_000, count: 10 * 288, seed: 5)
+        try fill(store, samples)
+        var policy = StoragePolicy()
+        policy.raw = .seconds(2 * 86_400)
+        policy.rollup5m = .seconds(4 * 86_400)
+        let now = start + 10 * day
+        var report = try store.maintain(now: now, policy: policy)
+        XCTAssertTrue(report.finished)
+        XCTAssertGreaterThan(report.transactions, 5) // chunks of at most 5,000 rows
+        let raw = try RawConnection(path)
+        XCTAssertEqual(try raw.int("SELECT min(ts) FROM samples"), now - 2 * day)
+        XCTAssertEqual(try raw.int("SELECT min(bucket) FROM rollup_5m"), now - 4 * day)
+        XCTAssertEqual(try raw.int("SELECT sum(checks) FROM rollup_1h"), Int64(samples.count - 12)) // the last hour is not rolled to 1 h yet
+        XCTAssertEqual(report.prunedSamples, 8 * 288)
+
+        // Every check is still counted once over the whole range, whatever the tables.
+        for range in [3 * day, 9 * day, 12 * day, 60 * day] {
+            let history = try XCTUnwrap(try store.history(probe: "web", since: now - range, until: now))
+            let expected = samples.filter { $0.startedAt >= Store.floor(now - range, Store.bucket1h) }.count
+            XCTAssertEqual(history.summary.checks, expected, "range \(range / day) d via \(history.sources)")
+        }
+
+        // 1-hour rollups expire too; a second run has nothing left to do.
+        policy.rollup1h = .seconds(5 * 86_400)
+        report = try store.maintain(now: now, policy: policy)
+        XCTAssertEqual(try raw.int("SELECT min(bucket) FROM rollup_1h"), now - 5 * day)
+        report = try store.maintain(now: now, policy: policy)
+        XCTAssertEqual(report.prunedSamples + report.pruned5m + report.pruned1h + report.rolled5m + report.rolled1h, 0)
+    }
+
+    func testMaintenanceIsIncrementalAndResumable() throws {
+        // Same data in two files: one maintained in a single call, one in many zero-budget calls.
+        let samples = makeSamples(probe: "a", start: start, interval: 10_000_000, count: 3 * 8_640, seed: 11)
+            + makeSamples(probe: "b", start: start, interval: 60_000_000, count: 3 * 1_440, seed: 12)
+        var policy = StoragePolicy()
+        policy.raw = .seconds(86_400)
+        let now = start + 3 * day
+        var counts: [[Int64?]] = []
+        for incremental in [false, true] {
+            let path = try temporaryDatabase(self)
+            let store = try Store(path: path)
+            try fill(store, samples)
+            var calls = 0
+            if incremental {
+                var report: MaintenanceReport
+                repeat {
+                    report = try store.maintain(now: now, policy: policy, budget: .zero)
+                    calls += 1
+                } while !report.finished && calls < 10_000
+                XCTAssertTrue(report.finished)
+                XCTAssertGreaterThan(calls, 5) // more than 5,000 raw rows per probe: several chunks
+            } else {
+                XCTAssertTrue(try store.maintain(now: now, policy: policy).finished)
+            }
+            let raw = try RawConnection(path)
+            counts.append(try ["SELECT count(*) FROM samples", "SELECT sum(checks) FROM rollup_5m", "SELECT count(*) FROM rollup_5m",
+                               "SELECT sum(checks) FROM rollup_1h", "SELECT sum(lat_sum) FROM rollup_1h"].map { try raw.int($0) })
+        }
+        XCTAssertEqual(counts[0], counts[1])
+        // Everything but the last 5-minute bucket (30 samples of "a", 5 of "b"), which is still open.
+        XCTAssertEqual(counts[0][1], Int64(samples.count - 35))
+    }
+
+    func testHistogramEncodingRoundTrips() {
+        var a = Aggregate()
+        for v: Int64 in [0, 1, 2, 15, 999, 1_000, 65_000, 5_000_000, 500_000_000_000] {
+            a.add(reason: 0, phases: Phases(dns: v, total: v))
+        }
+        a.add(reason: FailureReason.timeout.code, phases: Phases())
+        let b = Aggregate(checks: a.checks, failures: a.failures, reasons: a.encodedReasons()!, latencyCount: a.latencyCount,
+                          min: a.latencyMin, max: a.latencyMax, sum: a.latencySum, histogram: a.encodedHistogram()!,
+                          phases: a.encodedPhases()!)
+        XCTAssertEqual(b.histogram, a.histogram)
+        XCTAssertEqual(b.reasons, a.reasons)
+        XCTAssertEqual(b.phaseSums, a.phaseSums)
+        XCTAssertEqual(b.phaseCounts, a.phaseCounts)
+        XCTAssertEqual(b.percentile(1.0), 500_000_000_000)
+        XCTAssertEqual(b.percentile(0.01), 0)
+    }
+}
+
+final class PhaseCodecTests: XCTestCase {
+    func testRoundTripsEveryShape() {
+        let cases: [Phases] = [
+            Phases(dns: 300, connect: 800, tls: 3_000, processing: 45_000, transfer: 500, total: 49_600), // total derived
+            Phases(dns: 1, connect: 2, total: 9),                                                            // total explicit
+            Phases(dns: 0, connect: 0, tls: 0, processing: 0, transfer: 0, total: 0),
+            Phases(dns: 200, connect: 3_000),                                                                // no total
+            Phases(total: 5_000_000),
+            Phases(processing: 1 << 40, total: 1 << 41),
+        ]
+        for p in cases {
+            XCTAssertEqual(PhaseCodec.decode(PhaseCodec.encode(p)!), p, "\(p)")
+        }
+        XCTAssertNil(PhaseCodec.encode(Phases()))
+        XCTAssertEqual(PhaseCodec.encode(cases[0])!.count, 12)
+    }
+}

@@ -1,0 +1,66 @@
+// store-bench init DB PROBES        creates an empty store with PROBES probes registered (probe-0001 …)
+// store-bench ingest DB PROBES N    appends N samples through SampleWriter, interleaving PROBES probes,
+//                                   and prints "samples_per_second <n>"; rows match ingest_c.c exactly.
+// store-bench maintain DB 0 NOW_US  runs Store.maintain(now:) with the default retention until done and
+//                                   prints its duration and report.
+import Foundation
+import ProberCore
+import ProberStore
+
+func probeName(_ i: Int) -> String { String(format: "probe-%04d", i) }
+
+/// The same deterministic rows as `row()` in ingest_c.c.
+func sample(_ i: Int, probes: Int) -> Sample {
+    let probe = i % probes + 1
+    let round = Int64(i / probes)
+    let ts: Int64 = 1_700_000_000_000_000 + round * 30_000_000 + Int64(probe) * 1_000
+    let h = Int64((UInt64(i) &* 2_654_435_761) & 0xFFFF_FFFF)
+    if i % 50 == 0 {
+        return Sample(probe: probeName(probe), startedAt: ts, failure: Failure(.timeout, "timeout"), phases: Phases(dns: 200, total: 5_000_000))
+    }
+    let dns = 200 + h % 300, connect = 500 + h % 700, tls = 2_000 + h % 3_000, processing = 20_000 + h % 50_000, transfer = 300 + h % 500
+    return Sample(probe: probeName(probe), startedAt: ts,
+                  phases: Phases(dns: dns, connect: connect, tls: tls, processing: processing, transfer: transfer,
+                                 total: dns + connect + tls + processing + transfer),
+                  status: 200, bytes: 1_234, ipFamily: .ipv4)
+}
+
+func register(_ store: Store, probes: Int) throws {
+    try store.register((1...probes).map {
+        ProbeSpec(name: probeName($0), target: .http(HTTPTarget(url: "https://service-\($0).example.test/health")))
+    })
+}
+
+let args = CommandLine.arguments
+guard args.count >= 4, let probes = Int(args[3]) else {
+    FileHandle.standardError.write(Data("usage: store-bench init|ingest DB PROBES [N]\n".utf8))
+    exit(2)
+}
+let store = try Store(path: args[2])
+switch args[1] {
+case "init":
+    try register(store, probes: probes)
+case "ingest":
+    let n = Int(args[4])!
+    try register(store, probes: probes)
+    let samples = (0..<n).map { sample($0, probes: probes) }
+    let writer = SampleWriter(store: store, configuration: .init(capacity: n, batchSize: 5_000), warning: { print("warning: \($0)") })
+    let start = DispatchTime.now().uptimeNanoseconds
+    for s in samples { writer.append(s) }
+    try writer.close()
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    precondition(writer.statistics.written == n && writer.statistics.dropped == 0)
+    print("samples_per_second \(Int(Double(n) / seconds))")
+case "maintain":
+    let now = Int64(args[4])!
+    let start = DispatchTime.now().uptimeNanoseconds
+    var report = try store.maintain(now: now, policy: StoragePolicy(), budget: .seconds(600))
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    print(String(format: "maintain_ms %.0f", seconds * 1000), "rolled5m", report.rolled5m, "rolled1h", report.rolled1h,
+          "pruned_raw", report.prunedSamples, "pruned5m", report.pruned5m, "transactions", report.transactions,
+          "finished", report.finished)
+    report = try store.maintain(now: now, policy: StoragePolicy())
+    print("second_run_rolled5m", report.rolled5m, "pruned_raw", report.prunedSamples)
+default:
+    exit(2)
+}

@@ -1,0 +1,127 @@
+/* Fills a store (created empty by `store-bench init`) as the daemon would leave it after 30 days:
+ * RAW_DAYS of raw samples at 30 s for every probe, 30 days of 5-minute rollups and 1-hour rollups,
+ * and the rollup watermarks. Rows are written in key order (fast bulk load); the rollup BLOBs use the
+ * encodings of Sources/ProberStore/Aggregate.swift (docs/storage.md).
+ * Usage: gen_history DB PROBES RAW_DAYS NOW_US */
+#include <sqlite3.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+#include "phase_codec.h"
+
+#define HIST 217
+static void die(sqlite3 *db, const char *what) { fprintf(stderr, "%s: %s\n", what, sqlite3_errmsg(db)); exit(1); }
+
+static int hist_index(int64_t us) {
+    if (us <= 1) return 0;
+    int i = (int)floor(log2((double)us) * 8);
+    return i < HIST - 1 ? i : HIST - 1;
+}
+
+/* One synthetic check, the same formula as the ingest benchmark. */
+static void check(long i, int64_t ph[6], int *failed) {
+    int64_t h = (int64_t)(((uint64_t)i * 2654435761ULL) & 0xFFFFFFFFULL);
+    *failed = i % 50 == 0;
+    ph[0] = 200 + h % 300; ph[1] = 500 + h % 700; ph[2] = 2000 + h % 3000; ph[3] = 20000 + h % 50000; ph[4] = 300 + h % 500;
+    ph[5] = ph[0] + ph[1] + ph[2] + ph[3] + ph[4];
+}
+
+static void rollup(sqlite3 *db, sqlite3_stmt *st, int64_t probe, int64_t bucket, long first, int n) {
+    int hist[HIST] = {0};
+    int64_t sums[6] = {0}, mn = INT64_MAX, mx = 0, sum = 0;
+    int ok = 0, failures = 0;
+    for (int k = 0; k < n; k++) {
+        int64_t ph[6]; int failed;
+        check(first + k, ph, &failed);
+        if (failed) { failures++; continue; }
+        ok++;
+        for (int p = 0; p < 6; p++) sums[p] += ph[p];
+        sum += ph[5];
+        if (ph[5] < mn) mn = ph[5];
+        if (ph[5] > mx) mx = ph[5];
+        hist[hist_index(ph[5])]++;
+    }
+    uint8_t hb[2 * HIST * 5], pb[6 * 10], rb[20];
+    int hn = 0, pn = 0, rn = 0, prev = 0;
+    for (int i = 0; i < HIST; i++) if (hist[i]) { hn += put_varint(hb + hn, i - prev); hn += put_varint(hb + hn, hist[i]); prev = i; }
+    for (int p = 0; p < 6; p++) pn += put_varint(pb + pn, (uint64_t)sums[p] << 1);
+    if (failures) { rn += put_varint(rb, 4); rn += put_varint(rb + rn, failures); }
+    sqlite3_bind_int64(st, 1, probe);
+    sqlite3_bind_int64(st, 2, bucket);
+    sqlite3_bind_int64(st, 3, n);
+    sqlite3_bind_int64(st, 4, failures);
+    if (rn) sqlite3_bind_blob(st, 5, rb, rn, SQLITE_TRANSIENT); else sqlite3_bind_null(st, 5);
+    sqlite3_bind_int64(st, 6, ok);
+    sqlite3_bind_int64(st, 7, mn);
+    sqlite3_bind_int64(st, 8, mx);
+    sqlite3_bind_int64(st, 9, sum);
+    sqlite3_bind_blob(st, 10, hb, hn, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 11, pb, pn, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE) die(db, "rollup insert");
+    sqlite3_reset(st);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 5) { fprintf(stderr, "usage: gen_history DB PROBES RAW_DAYS NOW_US\n"); return 2; }
+    int probes = atoi(argv[2]), raw_days = atoi(argv[3]);
+    int64_t now = atoll(argv[4]);
+    const int64_t m5 = 300000000LL, h1 = 3600000000LL, day = 86400000000LL, step = 30000000LL;
+    int64_t rolled5 = (now - 120000000LL) / m5 * m5, rolled1 = rolled5 / h1 * h1;
+    sqlite3 *db;
+    if (sqlite3_open(argv[1], &db) != SQLITE_OK) die(db, "open");
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;", 0, 0, 0);
+    sqlite3_stmt *raw, *r5, *r1, *mark;
+    if (sqlite3_prepare_v2(db, "INSERT INTO samples(probe_id, ts, reason, status, phases, bytes, family)"
+                               " VALUES (?1,?2,?3,?4,?5,?6,?7)", -1, &raw, 0)) die(db, "prepare");
+    const char *cols = "(probe_id, bucket, checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)";
+    char sql[512];
+    snprintf(sql, sizeof sql, "INSERT INTO rollup_5m%s", cols);
+    if (sqlite3_prepare_v2(db, sql, -1, &r5, 0)) die(db, "prepare 5m");
+    snprintf(sql, sizeof sql, "INSERT INTO rollup_1h%s", cols);
+    if (sqlite3_prepare_v2(db, sql, -1, &r1, 0)) die(db, "prepare 1h");
+    if (sqlite3_prepare_v2(db, "UPDATE probes SET rolled_5m = ?2, rolled_1h = ?3 WHERE id = ?1", -1, &mark, 0)) die(db, "prepare mark");
+    long total_raw = 0;
+    for (int64_t p = 1; p <= probes; p++) {
+        sqlite3_exec(db, "BEGIN", 0, 0, 0);
+        long i = 0;
+        for (int64_t t = now - raw_days * day + p * 1000; t < now; t += step, i++) {
+            int64_t ph[6]; int failed;
+            check(i, ph, &failed);
+            sqlite3_bind_int64(raw, 1, p);
+            sqlite3_bind_int64(raw, 2, t);
+            uint8_t blob[64];
+            if (failed) {
+                sqlite3_bind_int64(raw, 3, 4);
+                sqlite3_bind_null(raw, 4);
+                sqlite3_bind_blob(raw, 5, blob, encode_dns_total(blob, 200, 5000000), SQLITE_TRANSIENT);
+                sqlite3_bind_null(raw, 6);
+                sqlite3_bind_null(raw, 7);
+            } else {
+                sqlite3_bind_int64(raw, 3, 0);
+                sqlite3_bind_int64(raw, 4, 200);
+                sqlite3_bind_blob(raw, 5, blob, encode_phases(blob, ph), SQLITE_TRANSIENT);
+                sqlite3_bind_int64(raw, 6, 1234);
+                sqlite3_bind_int64(raw, 7, 0);
+            }
+            if (sqlite3_step(raw) != SQLITE_DONE) die(db, "raw insert");
+            sqlite3_reset(raw);
+        }
+        total_raw += i;
+        long k = 0;
+        for (int64_t b = rolled5 - 30 * day; b < rolled5; b += m5, k += 10) rollup(db, r5, p, b, k, 10);
+        k = 0;
+        for (int64_t b = rolled1 - 30 * day; b < rolled1; b += h1, k += 120) rollup(db, r1, p, b, k, 120);
+        sqlite3_bind_int64(mark, 1, p);
+        sqlite3_bind_int64(mark, 2, rolled5);
+        sqlite3_bind_int64(mark, 3, rolled1);
+        if (sqlite3_step(mark) != SQLITE_DONE) die(db, "mark");
+        sqlite3_reset(mark);
+        if (sqlite3_exec(db, "COMMIT", 0, 0, 0) != SQLITE_OK) die(db, "commit");
+    }
+    sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", 0, 0, 0);
+    printf("raw_rows %ld\n", total_raw);
+    sqlite3_close(db);
+    return 0;
+}
