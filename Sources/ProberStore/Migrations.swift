@@ -18,6 +18,7 @@ extension Store {
     /// The schema, in order. To add one: append `Migration("what it adds", sql: "CREATE TABLE …")`.
     static let migrations: [Migration] = [
         Migration("probes, samples and rollups", sql: schemaV1),
+        Migration("incidents, their updates and the outbox", sql: schemaV2),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch; durations microseconds.

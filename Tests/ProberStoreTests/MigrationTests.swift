@@ -11,11 +11,11 @@ final class MigrationTests: XCTestCase {
         let raw = try RawConnection(path)
         XCTAssertEqual(try raw.int("PRAGMA user_version"), Int64(Store.schemaVersion))
         XCTAssertGreaterThanOrEqual(Store.schemaVersion, 1)
-        for table in ["probes", "samples", "rollup_5m", "rollup_1h"] {
+        for table in ["probes", "samples", "rollup_5m", "rollup_1h", "incidents", "incident_updates", "outbox"] {
             XCTAssertEqual(try raw.int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '\(table)'"), 1, table)
         }
         // The sample tables are clustered on their key.
-        XCTAssertEqual(try raw.int("SELECT count(*) FROM sqlite_master WHERE sql LIKE '%WITHOUT ROWID%'"), 3)
+        XCTAssertEqual(try raw.int("SELECT count(*) FROM sqlite_master WHERE sql LIKE '%WITHOUT ROWID%' AND name IN ('samples', 'rollup_5m', 'rollup_1h')"), 3)
         var stmt: OpaquePointer?
         sqlite3_prepare_v2(raw.handle, "PRAGMA journal_mode", -1, &stmt, nil)
         defer { sqlite3_finalize(stmt) }
