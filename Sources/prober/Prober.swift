@@ -5,6 +5,6 @@ struct Prober: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prober",
         abstract: "A synthetic health prober: HTTP and TCP probes, latency history, graded incidents.",
-        subcommands: [Check.self, HistoryCommand.self, StatusCommand.self]
+        subcommands: [Check.self, HistoryCommand.self, StatusCommand.self, IncidentsCommand.self, DeliveriesCommand.self]
     )
 }

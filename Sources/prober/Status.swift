@@ -17,48 +17,63 @@ struct StatusCommand: ParsableCommand {
         let store = try StoreCommandSupport.openReadOnly(database.db)
         let now = StoreCommandSupport.nowMicroseconds
         let rows: [ProbeStatus]
+        let open: [String: StoredIncident]
         do {
             rows = try store.status(now: now)
+            open = try store.openIncidents()
         } catch {
             StoreCommandSupport.fail("\(error)")
         }
         if output.json {
-            print(StoreCommandSupport.json(rows.map { Self.jsonObject($0, now: now) }))
+            print(StoreCommandSupport.json(rows.map { Self.jsonObject($0, incident: open[$0.name], now: now) }))
         } else if rows.isEmpty {
             print("no probes in \(database.db) yet")
         } else {
-            print(Self.text(rows, now: now))
+            print(Self.text(rows, open: open, now: now))
         }
     }
 
-    /// healthy when the last check passed, failing when it failed, unknown before the first check.
-    /// (The evaluator's level, degraded minor / major, replaces this once wired.)
-    static func state(_ s: ProbeStatus) -> String {
+    /// With an open incident: `degraded (minor|major)`, or `recovering` while it is monitored.
+    /// Without: healthy when the last check passed, failing when it failed, unknown before the first check.
+    static func state(_ s: ProbeStatus, incident: StoredIncident?) -> String {
+        if let incident = incident?.incident {
+            return incident.stage == .monitoring ? "recovering (\(incident.status.rawValue))" : "degraded (\(incident.status.rawValue))"
+        }
         guard let last = s.last else { return "unknown" }
         return last.ok ? "healthy" : "failing"
     }
 
-    static func text(_ rows: [ProbeStatus], now: Int64) -> String {
+    /// `#12 major, 14 min`.
+    static func incidentCell(_ incident: StoredIncident?, now: Int64) -> String {
+        guard let i = incident?.incident else { return "-" }
+        return "#\(i.id) \(i.status.rawValue), \(Human.span(seconds: max(0, now - i.createdAt) / 1_000_000))"
+    }
+
+    static func text(_ rows: [ProbeStatus], open: [String: StoredIncident], now: Int64) -> String {
         typealias S = StoreCommandSupport
         let table = rows.map { s -> [String] in
             let age = s.last.map { Human.span(seconds: max(0, now - $0.at) / 1_000_000) + " ago" } ?? "never"
             let result = s.last.map { $0.reason?.rawValue ?? "ok" } ?? "-"
-            return [s.name, state(s), age, result, S.latency(s.last?.latency), S.percent(s.uptime1h), S.latency(s.p95_1h), "-"]
+            return [s.name, state(s, incident: open[s.name]), age, result, S.latency(s.last?.latency), S.percent(s.uptime1h),
+                    S.latency(s.p95_1h), incidentCell(open[s.name], now: now)]
         }
         return S.table(["PROBE", "STATE", "LAST CHECK", "RESULT", "LATENCY", "UPTIME 1H", "P95 1H", "INCIDENT"], table, leftColumns: 4)
     }
 
-    static func jsonObject(_ s: ProbeStatus, now: Int64) -> [String: Any] {
+    static func jsonObject(_ s: ProbeStatus, incident: StoredIncident?, now: Int64) -> [String: Any] {
         func n(_ x: Int64?) -> Any { x.map { NSNumber(value: $0) } ?? NSNull() }
         let last: Any = s.last.map { l -> [String: Any] in
             ["at": StoreCommandSupport.iso(l.at), "age_seconds": max(0, now - l.at) / 1_000_000, "ok": l.ok,
              "reason": l.reason?.rawValue ?? NSNull(), "status": l.status ?? NSNull(), "latency_us": n(l.latency)]
         } ?? NSNull()
         return [
-            "name": s.name, "kind": s.kind, "target": s.target, "state": state(s), "last_check": last,
+            "name": s.name, "kind": s.kind, "target": s.target, "state": state(s, incident: incident), "last_check": last,
             "checks_1h": s.checks1h, "failures_1h": s.failures1h,
             "uptime_1h_percent": s.uptime1h.map { NSNumber(value: $0) } ?? NSNull(), "p95_1h_us": n(s.p95_1h),
-            "incident": NSNull(),
+            "incident": incident.map { i -> [String: Any] in
+                ["id": i.incident.id, "title": i.incident.title, "status": i.incident.status.rawValue,
+                 "resolution_stage": i.incident.stage.rawValue, "created_at": StoreCommandSupport.iso(i.incident.createdAt)]
+            } ?? NSNull(),
         ]
     }
 }
