@@ -411,9 +411,10 @@ extension HTTPListener {
         }
 
         static func parse(_ head: [UInt8]) -> HTTPRequest? {
-            let text = String(decoding: head, as: UTF8.self)
-            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> Substring in
-                line.hasSuffix("\r") ? line.dropLast() : line
+            // Split on bytes: in a Swift String "\r\n" is one Character, so it would not split on "\n".
+            var lines = head.split(separator: 10, omittingEmptySubsequences: false).map { line -> Substring in
+                let bytes = line.last == 13 ? line.dropLast() : line
+                return Substring(String(decoding: bytes, as: UTF8.self))
             }
             while lines.last?.isEmpty == true { lines.removeLast() }
             guard let first = lines.first else { return nil }
