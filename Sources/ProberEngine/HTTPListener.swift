@@ -269,6 +269,10 @@ extension HTTPListener {
         private static func nanos(_ d: Duration) -> UInt64 { UInt64(max(0, d.microseconds)) * 1_000 }
 
         func run() {
+            // This thread never takes process signals: they belong to the Dispatch signal sources.
+            var all = sigset_t()
+            sigfillset(&all)
+            pthread_sigmask(SIG_BLOCK, &all, nil)
             var fds: [pollfd] = []
             var order: [Connection] = []
             while !stopping.current {

@@ -18,12 +18,19 @@ public final class Scheduler: Sendable {
         public var maxInFlight: Int = 256
         /// Extra time `stop(drain: true)` waits beyond the longest in-flight check's timeout. Default 2 s.
         public var drainGrace: Duration = .seconds(2)
-        /// How often the scheduler's queue proves it is alive (`stats.lastHeartbeat`). Default 1 s.
+        /// How often the scheduler's queue proves it is alive (`stats.lastHeartbeat`) and looks for lost checks.
+        /// Default 1 s.
         public var heartbeat: Duration = .seconds(1)
-        public init(maxInFlight: Int = 256, drainGrace: Duration = .seconds(2), heartbeat: Duration = .seconds(1)) {
+        /// A check whose runner has not answered this long after its timeout is given up: it is recorded as a
+        /// failed sample (`timeout`) and its slot freed, so a runner bug cannot silence a probe forever.
+        /// Default 10 s.
+        public var abandonAfter: Duration = .seconds(10)
+        public init(maxInFlight: Int = 256, drainGrace: Duration = .seconds(2), heartbeat: Duration = .seconds(1),
+                    abandonAfter: Duration = .seconds(10)) {
             self.maxInFlight = maxInFlight
             self.drainGrace = drainGrace
             self.heartbeat = heartbeat
+            self.abandonAfter = abandonAfter
         }
     }
 
@@ -48,7 +55,7 @@ public final class Scheduler: Sendable {
         /// Checks that were in flight when ticking stopped.
         public var inFlightAtStop: Int
         /// Checks still not finished when the drain bound ran out (0 when all finished, or when not draining).
-        public var abandoned: Int
+        public var unfinished: Int
     }
 
     /// The queue every tick, completion callback and heartbeat runs on.
@@ -92,14 +99,14 @@ public final class Scheduler: Sendable {
     public func stop(drain: Bool = true) -> StopResult {
         dispatchPrecondition(condition: .notOnQueue(queue))
         let (inFlight, bound) = queue.sync { core.stopTicking() }
-        var abandoned = 0
+        var unfinished = 0
         if drain, inFlight > 0 {
             if core.group.wait(timeout: .now() + bound) == .timedOut {
-                abandoned = queue.sync { core.inFlight }
+                unfinished = queue.sync { core.inFlight }
             }
         }
         queue.sync { core.stopHeartbeats() }
-        return StopResult(inFlightAtStop: inFlight, abandoned: drain ? abandoned : inFlight)
+        return StopResult(inFlightAtStop: inFlight, unfinished: drain ? unfinished : inFlight)
     }
 
     /// Runs `action` on the scheduler's own queue every `interval` from `start` until `stop` finishes:
@@ -146,6 +153,8 @@ public struct SchedulerStats: Sendable {
     public var queued: Int = 0
     /// Highest `inFlight` seen.
     public var peakInFlight: Int = 0
+    /// Checks given up because the runner never answered (see `Configuration.abandonAfter`).
+    public var abandoned: Int = 0
     /// True between `start` and `stop`.
     public var running = false
     /// Clock time (µs since the epoch) the scheduler's queue last ran its heartbeat.
@@ -174,6 +183,7 @@ extension Scheduler {
     /// reason as `Entry`: carried across threads, touched only on the scheduler's queue.
     final class Ticket: @unchecked Sendable {
         let due: Int64
+        var startedAt: Int64 = 0
         var started = false
         var done = false
         init(due: Int64) { self.due = due }
@@ -196,6 +206,8 @@ extension Scheduler {
         var waiting: [(entry: Entry, ticket: Ticket)] = []
         var waitingHead = 0
         var inFlight = 0
+        /// Started, unfinished checks (at most `maxInFlight`), swept for lost ones on each heartbeat.
+        var inFlightChecks: [ObjectIdentifier: (entry: Entry, ticket: Ticket)] = [:]
         var running = false
         var heartbeats: [DispatchSourceTimer] = []
 
@@ -220,9 +232,10 @@ extension Scheduler {
                 $0.running = true
                 $0.lastHeartbeat = now
             }
-            addHeartbeat(every: configuration.heartbeat) { [stats, clock] in
+            addHeartbeat(every: configuration.heartbeat) { [self] in
                 let now = clock.now()
                 stats.withLock { $0.lastHeartbeat = now }
+                abandonLostChecks(now: now)
             }
             return apply(probes)
         }
@@ -328,7 +341,9 @@ extension Scheduler {
             let started = clock.now()
             let lateness = Schedule.lateness(deadline: ticket.due, started: started)
             ticket.started = true
+            ticket.startedAt = started
             inFlight += 1
+            inFlightChecks[ObjectIdentifier(ticket)] = (entry, ticket)
             group.enter()
             let inFlightNow = inFlight
             stats.withLock {
@@ -350,6 +365,7 @@ extension Scheduler {
             guard !ticket.done else { return } // a runner that completes twice is ignored the second time
             ticket.done = true
             inFlight -= 1
+            inFlightChecks[ObjectIdentifier(ticket)] = nil
             if entry.ticket === ticket { entry.ticket = nil }
             let inFlightNow = inFlight
             stats.withLock {
@@ -360,6 +376,18 @@ extension Scheduler {
             onSample(entry.spec, sample)
             group.leave()
             startWaiting()
+        }
+
+        /// Finishes, with a failed sample, every check whose runner is past its timeout by `abandonAfter`.
+        private func abandonLostChecks(now: Int64) {
+            let grace = configuration.abandonAfter.microseconds
+            for (entry, ticket) in inFlightChecks.values where now - ticket.startedAt > entry.spec.timeout.microseconds + grace {
+                let waited = Human.latency(microseconds: now - ticket.startedAt)
+                let sample = Sample(probe: entry.spec.name, startedAt: ticket.startedAt,
+                                    failure: Failure(.timeout, "no result after \(waited) (timeout \(Human.duration(entry.spec.timeout))): check abandoned"))
+                stats.withLock { $0.abandoned += 1 }
+                finish(entry, ticket, sample)
+            }
         }
 
         private func startWaiting() {

@@ -165,8 +165,8 @@ public final class Watchdog: Sendable {
             logger.info("stopping: waiting for \(Self.count(inFlight, "check")) in flight")
         }
         let result = scheduler.stop(drain: drain)
-        if result.abandoned > 0 {
-            logger.warning("stopped with \(Self.count(result.abandoned, "check")) still unfinished past their timeout")
+        if result.unfinished > 0 {
+            logger.warning("stopped with \(Self.count(result.unfinished, "check")) still unfinished past their timeout")
         } else {
             logger.info("stopped")
         }

@@ -18,6 +18,10 @@ struct DemoTarget: ParsableCommand {
     var host: String = "127.0.0.1"
 
     func run() throws {
+        // Signals first, on the main thread, before any other thread exists (see SignalHandling).
+        // Exiting closes the sockets; nothing else needs tidying.
+        let signals = SignalHandling()
+        signals.onTerminate { _ in Foundation.exit(0) }
         let listener = try HTTPListener(host: host, port: port) { request, respond in
             let now = Date().timeIntervalSince1970
             let reply = DemoBehaviour.reply(method: request.method, path: request.path, at: now)
@@ -33,12 +37,7 @@ struct DemoTarget: ParsableCommand {
         // Unbuffered, so `make run` shows it at once even when stdout is not a terminal.
         FileHandle.standardOutput.write(Data(("demo target on http://\(host):\(listener.port): /health (latency drifts 5-400 ms), "
             + "/orders (slow, then failing, one minute in five), /catalog (fast)\n").utf8))
-        let signals = SignalHandling()
-        signals.onTerminate { _ in
-            listener.stop()
-            Foundation.exit(0)
-        }
-        withExtendedLifetime(signals) { dispatchMain() }
+        withExtendedLifetime((signals, listener)) { dispatchMain() }
     }
 }
 

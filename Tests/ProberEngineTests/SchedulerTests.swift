@@ -57,7 +57,7 @@ final class SchedulerTests: XCTestCase {
         // Draining is bounded by the check's timeout: a check that never ends is reported, not waited for forever.
         let result = scheduler.stop(drain: true)
         XCTAssertEqual(result.inFlightAtStop, 1)
-        XCTAssertEqual(result.abandoned, 1)
+        XCTAssertEqual(result.unfinished, 1)
     }
 
     func testChecksInFlightNeverExceedTheCapAndWaitingCountsAsLateness() {
@@ -140,12 +140,28 @@ final class SchedulerTests: XCTestCase {
             runner.releaseHeld()
         }
         let result = scheduler.stop(drain: true)
-        XCTAssertEqual(result, Scheduler.StopResult(inFlightAtStop: 2, abandoned: 0))
+        XCTAssertEqual(result, Scheduler.StopResult(inFlightAtStop: 2, unfinished: 0))
         XCTAssertEqual(delivered.current, 2, "every in-flight check delivered before stop returned")
         XCTAssertEqual(scheduler.stats.inFlight, 0)
         // No tick after stop.
         let startsAtStop = runner.state.withLock { $0.starts.values.map(\.count).reduce(0, +) }
         XCTAssertEqual(startsAtStop, 2)
+    }
+
+    func testACheckTheRunnerNeverAnswersIsAbandonedAsATimeoutAfterItsGrace() {
+        let runner = ScriptedRunner { _, _ in .never }
+        let sink = CollectingSink()
+        let scheduler = Scheduler(runner: runner,
+                                  configuration: .init(heartbeat: .milliseconds(20), abandonAfter: .milliseconds(100)),
+                                  onSample: { _, sample in sink.record(sample) })
+        scheduler.start(probes: [httpProbe("lost", timeout: .milliseconds(50))])
+        waitUntil("two abandoned checks") { sink.count >= 2 }
+        scheduler.stop(drain: false)
+        let first = sink.samples.current[0]
+        XCTAssertEqual(first.failure?.reason, .timeout)
+        XCTAssertTrue(first.failure?.message.hasSuffix("(timeout 50ms): check abandoned") == true, "\(String(describing: first.failure))")
+        XCTAssertGreaterThanOrEqual(scheduler.stats.abandoned, 2)
+        XCTAssertGreaterThanOrEqual(runner.starts("lost").count, 2, "the probe runs again after an abandoned check")
     }
 
     func testHeartbeatRunsOnTheSchedulersQueue() {
