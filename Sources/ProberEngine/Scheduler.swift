@@ -254,7 +254,7 @@ extension Scheduler {
             }
             stats.withLock { s in for name in summary.removed { s.probes[name] = nil } }
 
-            let now = clock.now()
+            var toArm: [Entry] = []
             for spec in probes where wanted[spec.name] == spec {
                 wanted[spec.name] = nil // first occurrence of a duplicate name only
                 if let old = entries[spec.name] {
@@ -269,8 +269,9 @@ extension Scheduler {
                 }
                 let entry = Entry(spec: spec)
                 entries[spec.name] = entry
-                arm(entry, now: now)
+                toArm.append(entry)
             }
+            arm(toArm)
             return summary
         }
 
@@ -281,22 +282,43 @@ extension Scheduler {
             return a == b
         }
 
-        private func arm(_ entry: Entry, now: Int64) {
-            entry.due = Schedule.firstDeadline(name: entry.spec.name, intervalMicros: entry.interval, now: now)
-            stats.withLock {
-                var probe = SchedulerStats.Probe()
-                probe.phaseMicros = Schedule.phase(name: entry.spec.name, intervalMicros: entry.interval)
-                probe.intervalMicros = entry.interval
-                $0.probes[entry.spec.name] = probe
+        /// Timers armed per turn of the queue: arming costs a few microseconds each, so a big probe set is
+        /// armed in slices, earliest deadline first, and ticks falling due meanwhile still run on time.
+        static let armingSlice = 256
+
+        private func arm(_ batch: [Entry]) {
+            let now = clock.now()
+            for entry in batch {
+                entry.due = Schedule.firstDeadline(name: entry.spec.name, intervalMicros: entry.interval, now: now)
             }
-            let timer = DispatchSource.makeTimerSource(queue: queue)
-            timer.setEventHandler { [weak self, weak entry] in
-                guard let self, let entry else { return }
-                self.fire(entry)
+            armSlices(batch.sorted { $0.due < $1.due }[...])
+        }
+
+        private func armSlices(_ pending: ArraySlice<Entry>) {
+            guard running else { return }
+            let slice = pending.prefix(Self.armingSlice).filter { !$0.removed }
+            stats.withLock { s in
+                for entry in slice {
+                    var probe = SchedulerStats.Probe()
+                    probe.phaseMicros = Schedule.phase(name: entry.spec.name, intervalMicros: entry.interval)
+                    probe.intervalMicros = entry.interval
+                    s.probes[entry.spec.name] = probe
+                }
             }
-            timer.schedule(deadline: clock.dispatchTime(at: entry.due), repeating: .never)
-            entry.timer = timer
-            timer.resume()
+            for entry in slice {
+                let timer = DispatchSource.makeTimerSource(queue: queue)
+                timer.setEventHandler { [weak self, weak entry] in
+                    guard let self, let entry else { return }
+                    self.fire(entry)
+                }
+                timer.schedule(deadline: clock.dispatchTime(at: entry.due), repeating: .never)
+                entry.timer = timer
+                timer.resume()
+            }
+            let rest = pending.dropFirst(Self.armingSlice)
+            if !rest.isEmpty {
+                queue.async { self.armSlices(rest) }
+            }
         }
 
         private func retire(_ entry: Entry) {

@@ -148,6 +148,28 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(startsAtStop, 2)
     }
 
+    func testALargeSetIsArmedInSlicesAndAReloadMidwayIsHonoured() {
+        // 1,000 probes take several slices to arm; a reload right after start removes half of them.
+        let runner = ScriptedRunner()
+        let scheduler = Scheduler(runner: runner)
+        let probes = (0..<1_000).map { httpProbe("many-\($0)", interval: .milliseconds(300)) }
+        scheduler.start(probes: probes)
+        let kept = Array(probes.prefix(500))
+        let summary = scheduler.update(probes: kept)
+        XCTAssertEqual(summary.unchanged.count, 500)
+        XCTAssertEqual(summary.removed.count, 500)
+        waitUntil("every kept probe to run twice") {
+            let stats = scheduler.stats
+            return kept.allSatisfy { (stats.probes[$0.name]?.started ?? 0) >= 2 }
+        }
+        scheduler.stop()
+        let stats = scheduler.stats
+        XCTAssertEqual(stats.probes.count, 500)
+        let removedRuns = probes.dropFirst(500).map { runner.starts($0.name).count }.reduce(0, +)
+        XCTAssertLessThanOrEqual(removedRuns, Scheduler.Core.armingSlice, "only probes armed before the reload could have run")
+        XCTAssertEqual(stats.lateness.count, stats.started)
+    }
+
     func testACheckTheRunnerNeverAnswersIsAbandonedAsATimeoutAfterItsGrace() {
         let runner = ScriptedRunner { _, _ in .never }
         let sink = CollectingSink()
