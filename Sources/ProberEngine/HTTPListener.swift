@@ -96,7 +96,8 @@ public final class HTTPListener: Sendable {
     public let host: String
     public let port: UInt16
     private let loop: Loop
-    private let thread: Locked<Bool> = Locked(false)
+    private enum Life { case idle, running, stopped }
+    private let life = Locked(Life.idle)
 
     /// Binds and listens now (so the port is known and errors surface here); serves after `start()`.
     public init(host: String = "127.0.0.1", port: UInt16 = 0, configuration: Configuration = Configuration(),
@@ -116,11 +117,12 @@ public final class HTTPListener: Sendable {
         }
     }
 
-    /// Starts the listener's thread.
+    /// Starts the listener's thread (once; not after `stop`).
     public func start() {
-        let first = thread.withLock { started -> Bool in
-            defer { started = true }
-            return !started
+        let first = life.withLock { life -> Bool in
+            guard life == .idle else { return false }
+            life = .running
+            return true
         }
         guard first else { return }
         let loop = self.loop
@@ -129,16 +131,29 @@ public final class HTTPListener: Sendable {
         t.start()
     }
 
-    /// Closes the listening socket and every connection, and waits for the thread to end.
+    /// Closes the listening socket and every connection, and waits for the thread to end. Idempotent.
     public func stop() {
-        let started = thread.current
-        loop.requestStop()
-        if started { loop.finished.wait() }
+        let before = life.withLock { life -> Life in
+            defer { life = .stopped }
+            return life
+        }
+        switch before {
+        case .running:
+            loop.requestStop()
+            loop.finished.wait()
+        case .idle:
+            loop.closeAll()
+        case .stopped:
+            break
+        }
     }
 
     deinit {
-        loop.requestStop()
-        if !thread.current { loop.closeAll() }
+        switch life.current {
+        case .running: loop.requestStop() // the thread closes everything as it ends
+        case .idle: loop.closeAll()
+        case .stopped: break
+        }
     }
 
     private static func bind(host: String, port: UInt16, backlog: Int32) throws -> (Int32, UInt16) {

@@ -117,6 +117,22 @@ public final class Scheduler: Sendable {
 
     /// A snapshot of counters and lateness, from any thread, without waiting for the queue.
     public var stats: SchedulerStats { published.current }
+
+    /// True while running and the queue has run its heartbeat within `staleAfter`: false when stopped or
+    /// stalled (for `/healthz`). Never waits for the queue.
+    public func isLive(staleAfter: Duration = .seconds(5)) -> Bool {
+        let stats = published.current
+        return stats.running && core.clock.now() - stats.lastHeartbeat <= staleAfter.microseconds
+    }
+
+    deinit {
+        // Timers and heartbeats hold the core; without a stop they would tick forever.
+        let core = self.core
+        queue.async {
+            _ = core.stopTicking()
+            core.stopHeartbeats()
+        }
+    }
 }
 
 /// Counters and lateness distributions, per probe and overall.

@@ -155,6 +155,12 @@ public final class Watchdog: Sendable {
         return true
     }
 
+    /// `reload(loading:)` for a loader that returns bare specs (the files list stays as it was).
+    @discardableResult
+    public func reload(loadingProbes load: () throws -> [ProbeSpec]) -> Bool {
+        reload(loading: { ProbeSet(probes: try load(), files: state.withLock { $0.files }) })
+    }
+
     /// Stops ticking and waits for checks in flight (bounded by their timeouts). Blocks; call it from a
     /// signal handler's queue or the main thread, never from the scheduler's queue. Flush the store after.
     @discardableResult

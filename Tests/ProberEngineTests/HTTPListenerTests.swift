@@ -183,6 +183,7 @@ final class HTTPListenerTests: XCTestCase {
         let listener = try makeListener()
         let port = listener.port
         listener.stop()
+        listener.stop() // idempotent
         XCTAssertThrowsError(try RawClient(port: port))
     }
 

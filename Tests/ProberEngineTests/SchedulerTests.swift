@@ -186,6 +186,19 @@ final class SchedulerTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(runner.starts("lost").count, 2, "the probe runs again after an abandoned check")
     }
 
+    func testAStalledQueueIsNotLive() {
+        let scheduler = Scheduler(runner: ScriptedRunner(), configuration: .init(heartbeat: .milliseconds(20)))
+        scheduler.start(probes: [httpProbe("p")])
+        XCTAssertTrue(scheduler.isLive(staleAfter: .seconds(5)))
+        let release = DispatchSemaphore(value: 0)
+        scheduler.queue.async { release.wait() }
+        waitUntil("the stalled queue to be seen as not live") { !scheduler.isLive(staleAfter: .milliseconds(200)) }
+        release.signal()
+        waitUntil("the queue to be live again") { scheduler.isLive(staleAfter: .milliseconds(200)) }
+        scheduler.stop()
+        XCTAssertFalse(scheduler.isLive())
+    }
+
     func testHeartbeatRunsOnTheSchedulersQueue() {
         let scheduler = Scheduler(runner: ScriptedRunner())
         let beats = Locked(0)

@@ -3,12 +3,17 @@ import XCTest
 @testable import ProberEngine
 
 final class SignalHandlingTests: XCTestCase {
-    func testSighupReachesItsClosureAndDoesNotKillTheProcess() {
+    func testSignalsReachTheirClosuresAndDoNotKillTheProcess() {
         let signals = SignalHandling()
-        let received = expectation(description: "SIGHUP delivered")
-        signals.onReload { received.fulfill() }
-        kill(getpid(), SIGHUP)
-        wait(for: [received], timeout: 10)
-        signals.cancel()
+        defer { signals.cancel() }
+        let received = Locked<[Int32]>([])
+        signals.onReload { received.withLock { $0.append(SIGHUP) } }
+        signals.onTerminate { signal in received.withLock { $0.append(signal) } }
+        for signal in [SIGHUP, SIGTERM, SIGINT, SIGHUP] {
+            let before = received.current.count
+            kill(getpid(), signal)
+            waitUntil("signal \(signal) to be delivered") { received.current.count > before }
+        }
+        XCTAssertEqual(received.current, [SIGHUP, SIGTERM, SIGINT, SIGHUP])
     }
 }

@@ -47,7 +47,7 @@ final class WatchdogTests: XCTestCase {
         watchdog.start()
         waitUntil("api to run") { runner.starts("api").count >= 2 }
 
-        XCTAssertFalse(watchdog.reload { throw FakeConfigErrors() })
+        XCTAssertFalse(watchdog.reload(loading: { throw FakeConfigErrors() }))
         let runsAfterFailedReload = runner.starts("api").count
         waitUntil("api to keep running") { runner.starts("api").count >= runsAfterFailedReload + 3 }
         let errors = logs.current.filter { $0.level == .error }.map(\.message)
@@ -61,7 +61,12 @@ final class WatchdogTests: XCTestCase {
         XCTAssertTrue(watchdog.reload { ProbeSet(probes: [httpProbe("api"), httpProbe("web")], files: ["probes/api.yaml"]) })
         waitUntil("web to run") { runner.starts("web").count >= 2 }
         XCTAssertTrue(logs.current.contains { $0.message == "reloaded: 2 probes; added web" })
+        // The bare-specs form: remove web again.
+        XCTAssertTrue(watchdog.reload(loadingProbes: { [httpProbe("api")] }))
+        XCTAssertTrue(logs.current.contains { $0.message == "reloaded: 1 probe; removed web" })
+        XCTAssertTrue(watchdog.scheduler.isLive())
         watchdog.shutdown()
+        XCTAssertFalse(watchdog.scheduler.isLive(), "a stopped scheduler is not live")
     }
 
     func testSkippedTicksWarnOncePerPeriodPerProbe() {
