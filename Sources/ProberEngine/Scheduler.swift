@@ -1,0 +1,490 @@
+import Foundation
+import ProberCore
+
+/// Fires every probe on its grid (see `Schedule`) with one one-shot `DispatchSourceTimer` per probe, all on
+/// one serial queue, and hands each tick to a `CheckRunner`.
+///
+/// - A probe never overlaps itself: a tick whose previous check is still running (or still waiting for a
+///   slot) is skipped and counted.
+/// - At most `maxInFlight` checks run at once; ticks beyond that wait in FIFO order and their wait counts
+///   as lateness.
+/// - Lateness (start minus due time) is kept per probe and overall, readable from any thread via `stats`.
+///
+/// All mutable scheduling state lives on `queue`. `stats` is a lock-guarded copy, so reading it never
+/// waits for the queue (a stalled queue shows as a stale `lastHeartbeat`).
+public final class Scheduler: Sendable {
+    public struct Configuration: Sendable {
+        /// Checks running at once across all probes. Default 256.
+        public var maxInFlight: Int = 256
+        /// Extra time `stop(drain: true)` waits beyond the longest in-flight check's timeout. Default 2 s.
+        public var drainGrace: Duration = .seconds(2)
+        /// How often the scheduler's queue proves it is alive (`stats.lastHeartbeat`) and looks for lost checks.
+        /// Default 1 s.
+        public var heartbeat: Duration = .seconds(1)
+        /// A check whose runner has not answered this long after its timeout is given up: it is recorded as a
+        /// failed sample (`timeout`) and its slot freed, so a runner bug cannot silence a probe forever.
+        /// Default 10 s.
+        public var abandonAfter: Duration = .seconds(10)
+        public init(maxInFlight: Int = 256, drainGrace: Duration = .seconds(2), heartbeat: Duration = .seconds(1),
+                    abandonAfter: Duration = .seconds(10)) {
+            self.maxInFlight = maxInFlight
+            self.drainGrace = drainGrace
+            self.heartbeat = heartbeat
+            self.abandonAfter = abandonAfter
+        }
+    }
+
+    /// Why a tick did not run.
+    public enum SkipReason: String, Sendable {
+        /// The probe's previous check was still running or waiting for a slot.
+        case overlap
+        /// The tick's time passed while the scheduler's queue was stalled (or the machine suspended).
+        case missed
+    }
+
+    /// What `update(probes:)` did.
+    public struct UpdateSummary: Sendable, Equatable {
+        public var unchanged: [String] = []
+        public var added: [String] = []
+        public var changed: [String] = []
+        public var removed: [String] = []
+    }
+
+    /// What `stop(drain:)` saw.
+    public struct StopResult: Sendable, Equatable {
+        /// Checks that were in flight when ticking stopped.
+        public var inFlightAtStop: Int
+        /// Checks still not finished when the drain bound ran out (0 when all finished, or when not draining).
+        public var unfinished: Int
+    }
+
+    /// The queue every tick, completion callback and heartbeat runs on.
+    public let queue: DispatchQueue
+    private let core: Core
+    private let published: Locked<SchedulerStats>
+
+    /// - Parameters:
+    ///   - onSample: called on `queue` with every finished check (including checks of probes removed meanwhile).
+    ///   - onSkip: called on `queue` for every skipped tick (`count` > 1 when several grid points were missed).
+    public init(runner: any CheckRunner,
+                clock: any SchedulerClock = MonotonicEpochClock(),
+                configuration: Configuration = Configuration(),
+                onSample: @escaping @Sendable (ProbeSpec, Sample) -> Void = { _, _ in },
+                onSkip: @escaping @Sendable (ProbeSpec, SkipReason, Int) -> Void = { _, _, _ in }) {
+        precondition(configuration.maxInFlight > 0, "maxInFlight must be positive")
+        queue = DispatchQueue(label: "prober.scheduler", qos: .userInitiated)
+        published = Locked(SchedulerStats())
+        core = Core(queue: queue, runner: runner, clock: clock, configuration: configuration,
+                    stats: published, onSample: onSample, onSkip: onSkip)
+    }
+
+    /// Starts ticking the given probes (and the heartbeat). Call once.
+    @discardableResult
+    public func start(probes: [ProbeSpec]) -> UpdateSummary {
+        dispatchPrecondition(condition: .notOnQueue(queue))
+        return queue.sync { core.start(probes) }
+    }
+
+    /// Replaces the probe set: unchanged probes keep their timer, phase and counters; removed ones stop
+    /// (a check already running still finishes and is delivered); added ones start; changed ones restart.
+    @discardableResult
+    public func update(probes: [ProbeSpec]) -> UpdateSummary {
+        dispatchPrecondition(condition: .notOnQueue(queue))
+        return queue.sync { core.apply(probes) }
+    }
+
+    /// Stops ticking; with `drain`, waits for the checks in flight to finish, at most their longest timeout
+    /// plus `drainGrace`. Blocks the caller: never call it on `queue`.
+    @discardableResult
+    public func stop(drain: Bool = true) -> StopResult {
+        dispatchPrecondition(condition: .notOnQueue(queue))
+        let (inFlight, bound) = queue.sync { core.stopTicking() }
+        var unfinished = 0
+        if drain, inFlight > 0 {
+            if core.group.wait(timeout: .now() + bound) == .timedOut {
+                unfinished = queue.sync { core.inFlight }
+            }
+        }
+        queue.sync { core.stopHeartbeats() }
+        return StopResult(inFlightAtStop: inFlight, unfinished: drain ? unfinished : inFlight)
+    }
+
+    /// Runs `action` on the scheduler's own queue every `interval` from `start` until `stop` finishes:
+    /// if the queue hangs, the action stops (that is the point for the systemd watchdog).
+    public func addHeartbeat(every interval: Duration, _ action: @escaping @Sendable () -> Void) {
+        queue.async { self.core.addHeartbeat(every: interval, action) }
+    }
+
+    /// A snapshot of counters and lateness, from any thread, without waiting for the queue.
+    public var stats: SchedulerStats { published.current }
+
+    /// True while running and the queue has run its heartbeat within `staleAfter`: false when stopped or
+    /// stalled (for `/healthz`). Never waits for the queue.
+    public func isLive(staleAfter: Duration = .seconds(5)) -> Bool {
+        let stats = published.current
+        return stats.running && core.clock.now() - stats.lastHeartbeat <= staleAfter.microseconds
+    }
+
+    deinit {
+        // Timers and heartbeats hold the core; without a stop they would tick forever.
+        let core = self.core
+        queue.async {
+            _ = core.stopTicking()
+            core.stopHeartbeats()
+        }
+    }
+}
+
+/// Counters and lateness distributions, per probe and overall.
+public struct SchedulerStats: Sendable {
+    public struct Probe: Sendable {
+        /// Position in each interval, microseconds from the epoch grid.
+        public var phaseMicros: Int64 = 0
+        public var intervalMicros: Int64 = 0
+        /// Checks started.
+        public var started: Int = 0
+        /// Checks finished (sample delivered).
+        public var finished: Int = 0
+        /// Ticks skipped because the previous check was still running.
+        public var skippedOverlap: Int = 0
+        /// Ticks missed because the queue was stalled.
+        public var missed: Int = 0
+        /// Due time of the latest started check, microseconds since the epoch.
+        public var lastDue: Int64? = nil
+        public var lateness = LatenessHistogram()
+        public var skipped: Int { skippedOverlap + missed }
+    }
+
+    public var probes: [String: Probe] = [:]
+    /// Every started check's lateness.
+    public var lateness = LatenessHistogram()
+    /// Totals since start (including probes since removed).
+    public var started: Int = 0
+    public var finished: Int = 0
+    public var skippedOverlap: Int = 0
+    public var missed: Int = 0
+    public var skipped: Int { skippedOverlap + missed }
+    /// Checks running now, and ticks waiting for a slot.
+    public var inFlight: Int = 0
+    public var queued: Int = 0
+    /// Highest `inFlight` seen.
+    public var peakInFlight: Int = 0
+    /// Checks given up because the runner never answered (see `Configuration.abandonAfter`).
+    public var abandoned: Int = 0
+    /// True between `start` and `stop`.
+    public var running = false
+    /// Clock time (µs since the epoch) the scheduler's queue last ran its heartbeat.
+    public var lastHeartbeat: Int64 = 0
+}
+
+extension Scheduler {
+    /// One probe's timer and state. `@unchecked Sendable` because a runner's completion carries it across
+    /// threads, but it is only ever read or written on the scheduler's queue.
+    final class Entry: @unchecked Sendable {
+        let spec: ProbeSpec
+        let interval: Int64
+        var due: Int64 = 0
+        var timer: DispatchSourceTimer?
+        /// The check running or waiting for this probe; nil when idle.
+        var ticket: Ticket?
+        var removed = false
+
+        init(spec: ProbeSpec) {
+            self.spec = spec
+            interval = max(1, spec.interval.microseconds)
+        }
+    }
+
+    /// One tick's check: completes at most once, whatever the runner does. `@unchecked Sendable` for the same
+    /// reason as `Entry`: carried across threads, touched only on the scheduler's queue.
+    final class Ticket: @unchecked Sendable {
+        let due: Int64
+        var startedAt: Int64 = 0
+        var started = false
+        var done = false
+        init(due: Int64) { self.due = due }
+    }
+
+    /// The scheduling state. `@unchecked Sendable` is safe because every member except the immutable ones
+    /// and `group` (itself thread-safe) is touched only on `queue`, which each entry point asserts.
+    final class Core: @unchecked Sendable {
+        let queue: DispatchQueue
+        let runner: any CheckRunner
+        let clock: any SchedulerClock
+        let configuration: Configuration
+        let stats: Locked<SchedulerStats>
+        let onSample: @Sendable (ProbeSpec, Sample) -> Void
+        let onSkip: @Sendable (ProbeSpec, SkipReason, Int) -> Void
+        /// Entered per started check, left when it finishes: `stop(drain:)` waits on it.
+        let group = DispatchGroup()
+
+        var entries: [String: Entry] = [:]
+        var waiting: [(entry: Entry, ticket: Ticket)] = []
+        var waitingHead = 0
+        var inFlight = 0
+        /// Started, unfinished checks (at most `maxInFlight`), swept for lost ones on each heartbeat.
+        var inFlightChecks: [ObjectIdentifier: (entry: Entry, ticket: Ticket)] = [:]
+        var running = false
+        var heartbeats: [DispatchSourceTimer] = []
+
+        init(queue: DispatchQueue, runner: any CheckRunner, clock: any SchedulerClock, configuration: Configuration,
+             stats: Locked<SchedulerStats>, onSample: @escaping @Sendable (ProbeSpec, Sample) -> Void,
+             onSkip: @escaping @Sendable (ProbeSpec, SkipReason, Int) -> Void) {
+            self.queue = queue
+            self.runner = runner
+            self.clock = clock
+            self.configuration = configuration
+            self.stats = stats
+            self.onSample = onSample
+            self.onSkip = onSkip
+        }
+
+        func start(_ probes: [ProbeSpec]) -> UpdateSummary {
+            dispatchPrecondition(condition: .onQueue(queue))
+            guard !running else { return apply(probes) }
+            running = true
+            let now = clock.now()
+            stats.withLock {
+                $0.running = true
+                $0.lastHeartbeat = now
+            }
+            addHeartbeat(every: configuration.heartbeat) { [self] in
+                let now = clock.now()
+                stats.withLock { $0.lastHeartbeat = now }
+                abandonLostChecks(now: now)
+            }
+            return apply(probes)
+        }
+
+        func apply(_ probes: [ProbeSpec]) -> UpdateSummary {
+            dispatchPrecondition(condition: .onQueue(queue))
+            var summary = UpdateSummary()
+            guard running else { return summary }
+            var wanted: [String: ProbeSpec] = [:]
+            for spec in probes { wanted[spec.name] = spec }
+
+            for (name, entry) in entries where wanted[name] == nil {
+                retire(entry)
+                entries[name] = nil
+                summary.removed.append(name)
+            }
+            stats.withLock { s in for name in summary.removed { s.probes[name] = nil } }
+
+            var toArm: [Entry] = []
+            for spec in probes where wanted[spec.name] == spec {
+                wanted[spec.name] = nil // first occurrence of a duplicate name only
+                if let old = entries[spec.name] {
+                    if Self.sameSchedule(old.spec, spec) {
+                        summary.unchanged.append(spec.name)
+                        continue
+                    }
+                    retire(old)
+                    summary.changed.append(spec.name)
+                } else {
+                    summary.added.append(spec.name)
+                }
+                let entry = Entry(spec: spec)
+                entries[spec.name] = entry
+                toArm.append(entry)
+            }
+            arm(toArm)
+            return summary
+        }
+
+        /// Equal for scheduling purposes: everything but where the probe was declared.
+        static func sameSchedule(_ a: ProbeSpec, _ b: ProbeSpec) -> Bool {
+            var a = a
+            a.source = b.source
+            return a == b
+        }
+
+        /// Timers armed per turn of the queue: arming costs a few microseconds each, so a big probe set is
+        /// armed in slices, earliest deadline first, and ticks falling due meanwhile still run on time.
+        static let armingSlice = 256
+
+        private func arm(_ batch: [Entry]) {
+            let now = clock.now()
+            for entry in batch {
+                entry.due = Schedule.firstDeadline(name: entry.spec.name, intervalMicros: entry.interval, now: now)
+            }
+            armSlices(batch.sorted { $0.due < $1.due }[...])
+        }
+
+        private func armSlices(_ pending: ArraySlice<Entry>) {
+            guard running else { return }
+            let slice = pending.prefix(Self.armingSlice).filter { !$0.removed }
+            stats.withLock { s in
+                for entry in slice {
+                    var probe = SchedulerStats.Probe()
+                    probe.phaseMicros = Schedule.phase(name: entry.spec.name, intervalMicros: entry.interval)
+                    probe.intervalMicros = entry.interval
+                    s.probes[entry.spec.name] = probe
+                }
+            }
+            for entry in slice {
+                let timer = DispatchSource.makeTimerSource(queue: queue)
+                timer.setEventHandler { [weak self, weak entry] in
+                    guard let self, let entry else { return }
+                    self.fire(entry)
+                }
+                timer.schedule(deadline: clock.dispatchTime(at: entry.due), repeating: .never)
+                entry.timer = timer
+                timer.resume()
+            }
+            let rest = pending.dropFirst(Self.armingSlice)
+            if !rest.isEmpty {
+                queue.async { self.armSlices(rest) }
+            }
+        }
+
+        private func retire(_ entry: Entry) {
+            entry.removed = true
+            entry.timer?.cancel()
+            entry.timer = nil
+        }
+
+        private func fire(_ entry: Entry) {
+            guard running, !entry.removed, let timer = entry.timer else { return }
+            let now = clock.now()
+            let tick = Schedule.tick(due: entry.due, intervalMicros: entry.interval, now: now)
+            entry.due = tick.next
+            timer.schedule(deadline: clock.dispatchTime(at: tick.next), repeating: .never)
+
+            if tick.missed > 0 {
+                stats.withLock {
+                    $0.missed += tick.missed
+                    $0.probes[entry.spec.name]?.missed += tick.missed
+                }
+                onSkip(entry.spec, .missed, tick.missed)
+            }
+            if entry.ticket != nil {
+                stats.withLock {
+                    $0.skippedOverlap += 1
+                    $0.probes[entry.spec.name]?.skippedOverlap += 1
+                }
+                onSkip(entry.spec, .overlap, 1)
+                return
+            }
+            let ticket = Ticket(due: tick.run)
+            entry.ticket = ticket
+            if inFlight < configuration.maxInFlight {
+                begin(entry, ticket)
+            } else {
+                waiting.append((entry, ticket))
+                stats.withLock { $0.queued += 1 }
+            }
+        }
+
+        private func begin(_ entry: Entry, _ ticket: Ticket) {
+            let started = clock.now()
+            let lateness = Schedule.lateness(deadline: ticket.due, started: started)
+            ticket.started = true
+            ticket.startedAt = started
+            inFlight += 1
+            inFlightChecks[ObjectIdentifier(ticket)] = (entry, ticket)
+            group.enter()
+            let inFlightNow = inFlight
+            stats.withLock {
+                $0.started += 1
+                $0.inFlight = inFlightNow
+                $0.peakInFlight = max($0.peakInFlight, inFlightNow)
+                $0.lateness.record(lateness)
+                guard !entry.removed else { return }
+                $0.probes[entry.spec.name]?.started += 1
+                $0.probes[entry.spec.name]?.lastDue = ticket.due
+                $0.probes[entry.spec.name]?.lateness.record(lateness)
+            }
+            runner.run(entry.spec) { [self] sample in
+                queue.async { self.finish(entry, ticket, sample) }
+            }
+        }
+
+        private func finish(_ entry: Entry, _ ticket: Ticket, _ sample: Sample) {
+            guard !ticket.done else { return } // a runner that completes twice is ignored the second time
+            ticket.done = true
+            inFlight -= 1
+            inFlightChecks[ObjectIdentifier(ticket)] = nil
+            if entry.ticket === ticket { entry.ticket = nil }
+            let inFlightNow = inFlight
+            stats.withLock {
+                $0.finished += 1
+                $0.inFlight = inFlightNow
+                if !entry.removed { $0.probes[entry.spec.name]?.finished += 1 }
+            }
+            onSample(entry.spec, sample)
+            group.leave()
+            startWaiting()
+        }
+
+        /// Finishes, with a failed sample, every check whose runner is past its timeout by `abandonAfter`.
+        private func abandonLostChecks(now: Int64) {
+            let grace = configuration.abandonAfter.microseconds
+            for (entry, ticket) in inFlightChecks.values where now - ticket.startedAt > entry.spec.timeout.microseconds + grace {
+                let waited = Human.latency(microseconds: now - ticket.startedAt)
+                let sample = Sample(probe: entry.spec.name, startedAt: ticket.startedAt,
+                                    failure: Failure(.timeout, "no result after \(waited) (timeout \(Human.duration(entry.spec.timeout))): check abandoned"))
+                stats.withLock { $0.abandoned += 1 }
+                finish(entry, ticket, sample)
+            }
+        }
+
+        private func startWaiting() {
+            while running, inFlight < configuration.maxInFlight, waitingHead < waiting.count {
+                let next = waiting[waitingHead]
+                waitingHead += 1
+                stats.withLock { $0.queued -= 1 }
+                if next.entry.removed || next.entry.ticket !== next.ticket { continue }
+                begin(next.entry, next.ticket)
+            }
+            if waitingHead == waiting.count {
+                waiting.removeAll(keepingCapacity: true)
+                waitingHead = 0
+            } else if waitingHead > 1024, waitingHead * 2 > waiting.count {
+                waiting.removeFirst(waitingHead)
+                waitingHead = 0
+            }
+        }
+
+        /// Cancels every timer and drops waiting ticks; returns the checks in flight and how long to wait for them.
+        func stopTicking() -> (inFlight: Int, bound: DispatchTimeInterval) {
+            dispatchPrecondition(condition: .onQueue(queue))
+            running = false
+            var longest: Int64 = 0
+            for entry in entries.values {
+                entry.timer?.cancel()
+                entry.timer = nil
+                if let ticket = entry.ticket {
+                    if ticket.started {
+                        longest = max(longest, entry.spec.timeout.microseconds)
+                    } else {
+                        entry.ticket = nil
+                    }
+                }
+            }
+            waiting.removeAll()
+            waitingHead = 0
+            stats.withLock {
+                $0.running = false
+                $0.queued = 0
+            }
+            let bound = longest + configuration.drainGrace.microseconds
+            return (inFlight, .microseconds(Int(clamping: bound)))
+        }
+
+        func addHeartbeat(every interval: Duration, _ action: @escaping @Sendable () -> Void) {
+            dispatchPrecondition(condition: .onQueue(queue))
+            let timer = DispatchSource.makeTimerSource(queue: queue)
+            let period = DispatchTimeInterval.microseconds(Int(clamping: max(1_000, interval.microseconds)))
+            timer.schedule(deadline: .now() + period, repeating: period)
+            timer.setEventHandler(handler: action)
+            heartbeats.append(timer)
+            timer.resume()
+        }
+
+        func stopHeartbeats() {
+            dispatchPrecondition(condition: .onQueue(queue))
+            for timer in heartbeats { timer.cancel() }
+            heartbeats.removeAll()
+        }
+    }
+}

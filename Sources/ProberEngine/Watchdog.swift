@@ -1,0 +1,258 @@
+import Foundation
+import Logging
+import ProberCore
+
+/// The run loop: schedules the probes, passes every sample to the sink, logs what people need to know
+/// (start, each probe's healthy <-> failing change, rate-limited skip warnings, reloads) and keeps
+/// systemd informed.
+///
+/// Wiring, for `prober run`:
+/// ```swift
+/// let lock = try InstanceLock(database: db)
+/// let watchdog = Watchdog(probes: set, runner: probeEngine, sink: store, logger: logger,
+///                         configuration: .init(database: db, notifier: SystemdNotifier()))
+/// watchdog.start()
+/// let signals = SignalHandling()
+/// signals.onReload { watchdog.reload { try ProbeLoader.load(directory: dir) } }
+/// signals.onTerminate { _ in watchdog.shutdown(); /* flush the store */; lock.release(); exit(0) }
+/// dispatchMain()
+/// ```
+public final class Watchdog: Sendable {
+    public struct Configuration: Sendable {
+        public var scheduler: Scheduler.Configuration
+        /// The database path, for the start line.
+        public var database: String
+        /// systemd notifications (`READY=1`, `STATUS=`, `WATCHDOG=1`...); nil or disabled: none.
+        public var notifier: SystemdNotifier?
+        /// At most one skipped-tick warning per probe per this period. Default 60 s.
+        public var skipWarningInterval: Duration
+
+        public init(scheduler: Scheduler.Configuration = Scheduler.Configuration(), database: String = "",
+                    notifier: SystemdNotifier? = nil, skipWarningInterval: Duration = .seconds(60)) {
+            self.scheduler = scheduler
+            self.database = database
+            self.notifier = notifier
+            self.skipWarningInterval = skipWarningInterval
+        }
+    }
+
+    /// A probe's health as the run loop logs it: the last check decides.
+    public enum Health: Sendable, Equatable {
+        case unknown
+        case healthy
+        /// Failing since `since` (µs since the epoch) with `failures` consecutive failed checks; the latest failure.
+        case failing(Failure, since: Int64, failures: Int)
+    }
+
+    public let scheduler: Scheduler
+    private let logger: Logger
+    private let configuration: Configuration
+    private let clock: any SchedulerClock
+    private let state: Locked<State>
+
+    struct State {
+        var probes: [ProbeSpec] { didSet { names = Set(probes.map(\.name)) } }
+        var names: Set<String>
+        var files: [String]
+        var health: [String: Health] = [:]
+        var skipWarnings: [String: (last: Int64, pending: Int)] = [:]
+    }
+
+    public init(probes: ProbeSet, runner: any CheckRunner, sink: any SampleSink, logger: Logger,
+                configuration: Configuration = Configuration(), clock: any SchedulerClock = MonotonicEpochClock()) {
+        let state = Locked(State(probes: probes.probes, names: Set(probes.probes.map(\.name)), files: probes.files))
+        self.state = state
+        self.logger = logger
+        self.configuration = configuration
+        self.clock = clock
+        let notifier = configuration.notifier
+        let warnEvery = configuration.skipWarningInterval.microseconds
+        scheduler = Scheduler(
+            runner: runner, clock: clock, configuration: configuration.scheduler,
+            onSample: { spec, sample in
+                sink.record(sample)
+                Self.track(spec, sample, state: state, logger: logger, notifier: notifier)
+            },
+            onSkip: { spec, reason, count in
+                Self.warnSkipped(spec, reason, count, now: clock.now(), every: warnEvery, state: state, logger: logger)
+            })
+    }
+
+    public convenience init(probes: [ProbeSpec], runner: any CheckRunner, sink: any SampleSink, logger: Logger,
+                            configuration: Configuration = Configuration()) {
+        self.init(probes: ProbeSet(probes: probes, files: []), runner: runner, sink: sink, logger: logger,
+                  configuration: configuration)
+    }
+
+    /// Starts ticking, logs the start line, tells systemd `READY=1` and starts petting its watchdog from the
+    /// scheduler's queue.
+    public func start() {
+        let (probes, files) = state.withLock { ($0.probes, $0.files) }
+        scheduler.start(probes: probes)
+        var metadata: Logger.Metadata = [
+            "probes": "\(probes.count)",
+            "database": "\(configuration.database)",
+            "max_in_flight": "\(configuration.scheduler.maxInFlight)",
+        ]
+        if !files.isEmpty { metadata["files"] = "\(files.joined(separator: ", "))" }
+        logger.info("prober started: \(Self.count(probes.count, "probe")) from \(Self.count(files.count, "file")), database \(configuration.database)",
+                    metadata: metadata)
+        if let notifier = configuration.notifier, notifier.isEnabled {
+            notifier.ready(status: statusLine())
+            if let interval = notifier.watchdogInterval {
+                scheduler.addHeartbeat(every: interval) { notifier.petWatchdog() }
+            }
+        }
+    }
+
+    /// Replaces the probes: unchanged ones keep their schedule and health, removed ones stop, added ones start.
+    @discardableResult
+    public func reload(_ new: ProbeSet) -> Scheduler.UpdateSummary {
+        configuration.notifier?.reloading()
+        let summary = scheduler.update(probes: new.probes)
+        state.withLock { s in
+            s.probes = new.probes
+            s.files = new.files
+            for name in summary.removed + summary.changed {
+                s.health[name] = nil
+                s.skipWarnings[name] = nil
+            }
+        }
+        var parts = ["\(Self.count(new.probes.count, "probe"))"]
+        if !summary.added.isEmpty { parts.append("added \(summary.added.sorted().joined(separator: ", "))") }
+        if !summary.changed.isEmpty { parts.append("changed \(summary.changed.sorted().joined(separator: ", "))") }
+        if !summary.removed.isEmpty { parts.append("removed \(summary.removed.sorted().joined(separator: ", "))") }
+        logger.info("reloaded: \(parts.joined(separator: "; "))", metadata: [
+            "probes": "\(new.probes.count)", "added": "\(summary.added.count)",
+            "changed": "\(summary.changed.count)", "removed": "\(summary.removed.count)",
+        ])
+        configuration.notifier?.ready(status: statusLine())
+        return summary
+    }
+
+    @discardableResult
+    public func reload(_ new: [ProbeSpec]) -> Scheduler.UpdateSummary {
+        reload(ProbeSet(probes: new, files: state.withLock { $0.files }))
+    }
+
+    /// Loads a new probe set and applies it. If loading throws, the current set keeps running and every line
+    /// of the error's description (the loader's `path:line:column: message` lines) is logged. Returns
+    /// whether the new set was applied.
+    @discardableResult
+    public func reload(loading load: () throws -> ProbeSet) -> Bool {
+        let loaded: ProbeSet
+        do {
+            loaded = try load()
+        } catch {
+            let current = state.withLock { $0.probes.count }
+            logger.error("reload failed: keeping the current \(Self.count(current, "probe"))")
+            for line in String(describing: error).split(separator: "\n") where !line.isEmpty {
+                logger.error("\(line)")
+            }
+            return false
+        }
+        reload(loaded)
+        return true
+    }
+
+    /// `reload(loading:)` for a loader that returns bare specs (the files list stays as it was).
+    @discardableResult
+    public func reload(loadingProbes load: () throws -> [ProbeSpec]) -> Bool {
+        reload(loading: { ProbeSet(probes: try load(), files: state.withLock { $0.files }) })
+    }
+
+    /// Stops ticking and waits for checks in flight (bounded by their timeouts). Blocks; call it from a
+    /// signal handler's queue or the main thread, never from the scheduler's queue. Flush the store after.
+    @discardableResult
+    public func shutdown(drain: Bool = true) -> Scheduler.StopResult {
+        configuration.notifier?.stopping()
+        let inFlight = scheduler.stats.inFlight
+        if inFlight > 0 && drain {
+            logger.info("stopping: waiting for \(Self.count(inFlight, "check")) in flight")
+        }
+        let result = scheduler.stop(drain: drain)
+        if result.unfinished > 0 {
+            logger.warning("stopped with \(Self.count(result.unfinished, "check")) still unfinished past their timeout")
+        } else {
+            logger.info("stopped")
+        }
+        return result
+    }
+
+    /// Each probe's health now.
+    public var health: [String: Health] { state.withLock { $0.health } }
+
+    /// Counters and lateness (see `Scheduler.stats`).
+    public var stats: SchedulerStats { scheduler.stats }
+
+    /// `watching 12 probes, 2 failing`: the systemd `STATUS=` line.
+    public func statusLine() -> String {
+        let (total, failing) = state.withLock { s in
+            (s.probes.count, s.health.values.filter { if case .failing = $0 { true } else { false } }.count)
+        }
+        return "watching \(Self.count(total, "probe"))" + (failing > 0 ? ", \(failing) failing" : "")
+    }
+
+    // MARK: - Called on the scheduler's queue
+
+    private static func track(_ spec: ProbeSpec, _ sample: Sample, state: Locked<State>, logger: Logger,
+                              notifier: SystemdNotifier?) {
+        enum Change { case none, failing(Failure), recovered(Int, Int64) }
+        let change: Change = state.withLock { s in
+            // Samples of probes removed (or changed) meanwhile do not move the state of the current set.
+            guard s.names.contains(spec.name) else { return .none }
+            let before = s.health[spec.name] ?? .unknown
+            if let failure = sample.failure {
+                if case .failing(_, let since, let n) = before {
+                    s.health[spec.name] = .failing(failure, since: since, failures: n + 1)
+                    return .none
+                }
+                s.health[spec.name] = .failing(failure, since: sample.startedAt, failures: 1)
+                return .failing(failure)
+            }
+            s.health[spec.name] = .healthy
+            if case .failing(_, let since, let n) = before { return .recovered(n, since) }
+            return .none
+        }
+        var metadata: Logger.Metadata = ["probe.name": "\(spec.name)", "probe.target": "\(spec.displayTarget)"]
+        switch change {
+        case .none:
+            return
+        case .failing(let failure):
+            metadata["failure.reason"] = "\(failure.reason.rawValue)"
+            logger.warning("probe \(spec.name) failing: \(failure.reason.rawValue): \(failure.message)", metadata: metadata)
+        case .recovered(let failures, let since):
+            let seconds = max(0, (sample.startedAt - since) / 1_000_000)
+            logger.notice("probe \(spec.name) healthy again after \(count(failures, "failed check")) over \(Human.span(seconds: seconds))",
+                          metadata: metadata)
+        }
+        if let notifier, notifier.isEnabled {
+            let (total, failing) = state.withLock { s in
+                (s.probes.count, s.health.values.filter { if case .failing = $0 { true } else { false } }.count)
+            }
+            notifier.status("watching \(count(total, "probe"))" + (failing > 0 ? ", \(failing) failing" : ""))
+        }
+    }
+
+    private static func warnSkipped(_ spec: ProbeSpec, _ reason: Scheduler.SkipReason, _ n: Int, now: Int64, every: Int64,
+                                    state: Locked<State>, logger: Logger) {
+        let total: Int? = state.withLock { s in
+            var entry = s.skipWarnings[spec.name] ?? (last: Int64.min, pending: 0)
+            entry.pending += n
+            defer { s.skipWarnings[spec.name] = entry }
+            guard entry.last == Int64.min || now - entry.last >= every else { return nil }
+            let total = entry.pending
+            entry = (now, 0)
+            return total
+        }
+        guard let total else { return }
+        let why = reason == .overlap
+            ? "its previous check was still running (interval \(Human.duration(spec.interval)), timeout \(Human.duration(spec.timeout)))"
+            : "the scheduler was stalled"
+        logger.warning("probe \(spec.name): skipped \(count(total, "tick")) because \(why)", metadata: [
+            "probe.name": "\(spec.name)", "skip.reason": "\(reason.rawValue)", "skipped": "\(total)",
+        ])
+    }
+
+    static func count(_ n: Int, _ noun: String) -> String { n == 1 ? "1 \(noun)" : "\(n) \(noun)s" }
+}

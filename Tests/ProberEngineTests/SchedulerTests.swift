@@ -1,0 +1,215 @@
+import XCTest
+import ProberCore
+@testable import ProberEngine
+
+/// The scheduler with real Dispatch timers and a scripted runner (the engine's own seam).
+final class SchedulerTests: XCTestCase {
+    func testTwentyProbesAt100msFireOnTheirGridWithLatenessRecorded() {
+        let runner = ScriptedRunner()
+        let clock = MonotonicEpochClock()
+        let scheduler = Scheduler(runner: runner, clock: clock)
+        let probes = (0..<20).map { httpProbe("grid-\($0)") }
+        let startedAt = clock.now()
+        scheduler.start(probes: probes)
+        waitUntil("every probe to have run 15 checks") {
+            let stats = scheduler.stats
+            return probes.allSatisfy { (stats.probes[$0.name]?.finished ?? 0) >= 15 }
+        }
+        scheduler.stop()
+        let stoppedAt = clock.now()
+
+        let stats = scheduler.stats
+        XCTAssertEqual(stats.lateness.count, stats.started, "every started check has its lateness recorded")
+        XCTAssertGreaterThanOrEqual(stats.started, 20 * 15)
+        XCTAssertEqual(stats.skippedOverlap, 0)
+        for probe in probes {
+            let interval: Int64 = 100_000
+            let phase = Schedule.phase(name: probe.name, intervalMicros: interval)
+            let perProbe = stats.probes[probe.name]!
+            XCTAssertEqual(perProbe.phaseMicros, phase)
+            XCTAssertEqual(perProbe.lateness.count, perProbe.started)
+            XCTAssertEqual(perProbe.lastDue.map { $0 % interval }, phase, "last tick on the probe's grid")
+            // Each start maps to its own grid point, in order: no drift, no double fire.
+            let slots = runner.starts(probe.name).map { Schedule.floorDiv($0 - phase, interval) }
+            XCTAssertEqual(slots, slots.sorted())
+            XCTAssertEqual(Set(slots).count, slots.count)
+            // Ticks run or missed account for every grid point between start and stop (±1 at each edge).
+            let gridPoints = Int(Schedule.floorDiv(stoppedAt - phase, interval) - Schedule.floorDiv(startedAt - phase, interval))
+            let accounted = perProbe.started + perProbe.missed
+            XCTAssertLessThanOrEqual(abs(accounted - gridPoints), 2, "\(probe.name): \(accounted) ticks for \(gridPoints) grid points")
+        }
+        XCTAssertFalse(stats.running)
+    }
+
+    func testATickWhosePreviousCheckIsStillRunningIsSkippedAndCounted() {
+        let runner = ScriptedRunner { spec, _ in spec.name == "stuck" ? .never : .succeed }
+        let scheduler = Scheduler(runner: runner, configuration: .init(drainGrace: .milliseconds(100)))
+        scheduler.start(probes: [httpProbe("stuck", timeout: .milliseconds(50)), httpProbe("fine")])
+        waitUntil("three skipped ticks") { (scheduler.stats.probes["stuck"]?.skippedOverlap ?? 0) >= 3 }
+        waitUntil("three checks of the other probe") { (scheduler.stats.probes["fine"]?.finished ?? 0) >= 3 }
+        let stats = scheduler.stats
+        XCTAssertEqual(stats.probes["stuck"]?.started, 1)
+        XCTAssertEqual(stats.probes["stuck"]?.finished, 0)
+        XCTAssertEqual(stats.probes["fine"]?.skippedOverlap, 0)
+        XCTAssertGreaterThanOrEqual(stats.skippedOverlap, 3)
+        XCTAssertEqual(runner.starts("stuck").count, 1)
+
+        // Draining is bounded by the check's timeout: a check that never ends is reported, not waited for forever.
+        let result = scheduler.stop(drain: true)
+        XCTAssertEqual(result.inFlightAtStop, 1)
+        XCTAssertEqual(result.unfinished, 1)
+    }
+
+    func testChecksInFlightNeverExceedTheCapAndWaitingCountsAsLateness() {
+        let runner = ScriptedRunner { _, _ in .hold }
+        let scheduler = Scheduler(runner: runner, configuration: .init(maxInFlight: 2))
+        let probes = (0..<5).map { httpProbe("capped-\($0)") }
+        scheduler.start(probes: probes)
+        waitUntil("two running and three waiting") { scheduler.stats.queued == 3 && scheduler.stats.inFlight == 2 }
+        // A whole interval passes for every waiting probe (each skips its next tick) before a slot frees.
+        waitUntil("the held probes to skip a tick each") {
+            let stats = scheduler.stats
+            return probes.allSatisfy { (stats.probes[$0.name]?.skippedOverlap ?? 0) >= 1 }
+        }
+        XCTAssertEqual(runner.state.withLock { $0.running }, 2)
+        XCTAssertEqual(scheduler.stats.started, 2)
+
+        // Release until every probe has started once: each release lets a queued tick in, FIFO.
+        waitUntil("all five probes to have started") {
+            runner.releaseHeld()
+            return probes.allSatisfy { !runner.starts($0.name).isEmpty }
+        }
+        scheduler.stop(drain: false)
+        runner.releaseHeld()
+        let stats = scheduler.stats
+        XCTAssertEqual(stats.peakInFlight, 2)
+        XCTAssertEqual(runner.state.withLock { $0.peakRunning }, 2)
+        // The queued ticks waited at least an interval (100 ms) beyond their due time.
+        XCTAssertGreaterThanOrEqual(stats.lateness.max, 100_000)
+        let queuedProbes = probes.filter { (stats.probes[$0.name]?.lateness.max ?? 0) >= 100_000 }
+        XCTAssertGreaterThanOrEqual(queuedProbes.count, 3)
+    }
+
+    func testReloadKeepsUnchangedProbesTimersAndCounters() {
+        let runner = ScriptedRunner()
+        let scheduler = Scheduler(runner: runner)
+        let a = httpProbe("a"), b = httpProbe("b"), c = httpProbe("c")
+        scheduler.start(probes: [a, b, c])
+        waitUntil("a few checks each") {
+            let s = scheduler.stats
+            return ["a", "b", "c"].allSatisfy { (s.probes[$0]?.finished ?? 0) >= 3 }
+        }
+        var b2 = b
+        b2.interval = .milliseconds(200)
+        var aMoved = a
+        aMoved.source = SourceLocation(file: "probes/x.yaml", line: 40, column: 3) // same probe, moved in its file
+        let before = scheduler.stats
+        let summary = scheduler.update(probes: [aMoved, b2, httpProbe("d")])
+        XCTAssertEqual(summary, Scheduler.UpdateSummary(unchanged: ["a"], added: ["d"], changed: ["b"], removed: ["c"]))
+        let after = scheduler.stats
+        XCTAssertGreaterThanOrEqual(after.probes["a"]!.started, before.probes["a"]!.started, "a keeps its counters")
+        XCTAssertEqual(after.probes["a"]!.phaseMicros, before.probes["a"]!.phaseMicros)
+        XCTAssertEqual(after.probes["b"]!.intervalMicros, 200_000, "b restarted with its new interval")
+        XCTAssertLessThan(after.probes["b"]!.started, before.probes["b"]!.started)
+        XCTAssertNil(after.probes["c"])
+        let cRunsAtUpdate = runner.starts("c").count
+
+        waitUntil("d to run and a to keep running") {
+            let s = scheduler.stats
+            return (s.probes["d"]?.finished ?? 0) >= 3 && s.probes["a"]!.started >= before.probes["a"]!.started + 3
+        }
+        XCTAssertEqual(runner.starts("c").count, cRunsAtUpdate, "removed probe no longer runs")
+        // a's ticks stayed on the same grid across the reload.
+        let phase = Schedule.phase(name: "a", intervalMicros: 100_000)
+        let slots = runner.starts("a").map { Schedule.floorDiv($0 - phase, 100_000) }
+        XCTAssertEqual(Set(slots).count, slots.count)
+        XCTAssertEqual(slots, slots.sorted())
+        scheduler.stop()
+    }
+
+    func testStopWithDrainWaitsForChecksInFlight() {
+        let runner = ScriptedRunner { _, _ in .hold }
+        let delivered = Locked(0)
+        let scheduler = Scheduler(runner: runner, onSample: { _, _ in delivered.withLock { $0 += 1 } })
+        scheduler.start(probes: [httpProbe("slow-1", timeout: .seconds(5)), httpProbe("slow-2", timeout: .seconds(5))])
+        waitUntil("both checks running") { runner.state.withLock { $0.running } == 2 }
+
+        // Release the checks a little after stop begins: stop must not return before they are delivered.
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(300)) {
+            waitUntil("ticking to stop") { !scheduler.stats.running }
+            runner.releaseHeld()
+        }
+        let result = scheduler.stop(drain: true)
+        XCTAssertEqual(result, Scheduler.StopResult(inFlightAtStop: 2, unfinished: 0))
+        XCTAssertEqual(delivered.current, 2, "every in-flight check delivered before stop returned")
+        XCTAssertEqual(scheduler.stats.inFlight, 0)
+        // No tick after stop.
+        let startsAtStop = runner.state.withLock { $0.starts.values.map(\.count).reduce(0, +) }
+        XCTAssertEqual(startsAtStop, 2)
+    }
+
+    func testALargeSetIsArmedInSlicesAndAReloadMidwayIsHonoured() {
+        // 1,000 probes take several slices to arm; a reload right after start removes half of them.
+        let runner = ScriptedRunner()
+        let scheduler = Scheduler(runner: runner)
+        let probes = (0..<1_000).map { httpProbe("many-\($0)", interval: .milliseconds(300)) }
+        scheduler.start(probes: probes)
+        let kept = Array(probes.prefix(500))
+        let summary = scheduler.update(probes: kept)
+        XCTAssertEqual(summary.unchanged.count, 500)
+        XCTAssertEqual(summary.removed.count, 500)
+        waitUntil("every kept probe to run twice") {
+            let stats = scheduler.stats
+            return kept.allSatisfy { (stats.probes[$0.name]?.started ?? 0) >= 2 }
+        }
+        scheduler.stop()
+        let stats = scheduler.stats
+        XCTAssertEqual(stats.probes.count, 500)
+        let removedRuns = probes.dropFirst(500).map { runner.starts($0.name).count }.reduce(0, +)
+        XCTAssertLessThanOrEqual(removedRuns, Scheduler.Core.armingSlice, "only probes armed before the reload could have run")
+        XCTAssertEqual(stats.lateness.count, stats.started)
+    }
+
+    func testACheckTheRunnerNeverAnswersIsAbandonedAsATimeoutAfterItsGrace() {
+        let runner = ScriptedRunner { _, _ in .never }
+        let sink = CollectingSink()
+        let scheduler = Scheduler(runner: runner,
+                                  configuration: .init(heartbeat: .milliseconds(20), abandonAfter: .milliseconds(100)),
+                                  onSample: { _, sample in sink.record(sample) })
+        scheduler.start(probes: [httpProbe("lost", timeout: .milliseconds(50))])
+        waitUntil("two abandoned checks") { sink.count >= 2 }
+        scheduler.stop(drain: false)
+        let first = sink.samples.current[0]
+        XCTAssertEqual(first.failure?.reason, .timeout)
+        XCTAssertTrue(first.failure?.message.hasSuffix("(timeout 50ms): check abandoned") == true, "\(String(describing: first.failure))")
+        XCTAssertGreaterThanOrEqual(scheduler.stats.abandoned, 2)
+        XCTAssertGreaterThanOrEqual(runner.starts("lost").count, 2, "the probe runs again after an abandoned check")
+    }
+
+    func testAStalledQueueIsNotLive() {
+        let scheduler = Scheduler(runner: ScriptedRunner(), configuration: .init(heartbeat: .milliseconds(20)))
+        scheduler.start(probes: [httpProbe("p")])
+        XCTAssertTrue(scheduler.isLive(staleAfter: .seconds(5)))
+        let release = DispatchSemaphore(value: 0)
+        scheduler.queue.async { release.wait() }
+        waitUntil("the stalled queue to be seen as not live") { !scheduler.isLive(staleAfter: .milliseconds(200)) }
+        release.signal()
+        waitUntil("the queue to be live again") { scheduler.isLive(staleAfter: .milliseconds(200)) }
+        scheduler.stop()
+        XCTAssertFalse(scheduler.isLive())
+    }
+
+    func testHeartbeatRunsOnTheSchedulersQueue() {
+        let scheduler = Scheduler(runner: ScriptedRunner())
+        let beats = Locked(0)
+        scheduler.start(probes: [])
+        let queue = scheduler.queue
+        scheduler.addHeartbeat(every: .milliseconds(20)) {
+            dispatchPrecondition(condition: .onQueue(queue))
+            beats.withLock { $0 += 1 }
+        }
+        waitUntil("three heartbeats") { beats.current >= 3 }
+        scheduler.stop()
+        XCTAssertGreaterThan(scheduler.stats.lastHeartbeat, 0)
+    }
+}
