@@ -160,23 +160,10 @@ public final class IncidentTracker: @unchecked Sendable {
 }
 
 extension NotifySink {
-    /// How the outbox names this webhook: a hash of its URL, so no secret in the URL reaches the database.
-    public var key: String { "webhook:" + Fingerprint.hex(webhook) }
-}
-
-/// FNV-1a 64-bit: stable across runs and platforms (unlike Swift's seeded `Hasher`).
-public enum Fingerprint {
-    public static func fnv1a(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return hash
-    }
-
-    public static func hex(_ text: String) -> String {
-        let h = String(fnv1a(text), radix: 16)
-        return String(repeating: "0", count: 16 - h.count) + h
+    /// How the outbox names this webhook: a hash of its URL (the scheduler's FNV-1a), so no secret in
+    /// the URL reaches the database.
+    public var key: String {
+        let h = String(Schedule.fnv1a(webhook), radix: 16)
+        return "webhook:" + String(repeating: "0", count: 16 - h.count) + h
     }
 }
