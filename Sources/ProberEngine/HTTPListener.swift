@@ -2,7 +2,7 @@ import Foundation
 import ProberCore
 
 /// One parsed HTTP/1.x request head (a body, if any, is not read).
-public struct HTTPRequest: Sendable {
+public struct ListenerRequest: Sendable {
     /// As sent (`GET`, `HEAD`, ...).
     public var method: String
     /// The request target as sent: `/metrics?x=1`.
@@ -17,7 +17,7 @@ public struct HTTPRequest: Sendable {
 }
 
 /// A complete response; the listener adds `Content-Length` and `Connection: close`.
-public struct HTTPResponse: Sendable {
+public struct ListenerResponse: Sendable {
     public var status: Int
     public var contentType: String
     public var body: [UInt8]
@@ -89,8 +89,8 @@ public final class HTTPListener: Sendable {
     }
 
     /// Hands a response back; call once, from any thread. Later calls are ignored.
-    public typealias Responder = @Sendable (HTTPResponse) -> Void
-    public typealias Handler = @Sendable (HTTPRequest, @escaping Responder) -> Void
+    public typealias Responder = @Sendable (ListenerResponse) -> Void
+    public typealias Handler = @Sendable (ListenerRequest, @escaping Responder) -> Void
 
     /// The bound address and port (the real one when asked for port 0).
     public let host: String
@@ -111,7 +111,7 @@ public final class HTTPListener: Sendable {
 
     /// A listener whose handler answers at once.
     public convenience init(host: String = "127.0.0.1", port: UInt16 = 0, configuration: Configuration = Configuration(),
-                            respond: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws {
+                            respond: @escaping @Sendable (ListenerRequest) -> ListenerResponse) throws {
         try self.init(host: host, port: port, configuration: configuration) { request, responder in
             responder(respond(request))
         }
@@ -240,7 +240,7 @@ extension HTTPListener {
         let configuration: Configuration
         let handlerQueue: DispatchQueue
         let handler: Handler
-        let mailbox = Locked<[(id: UInt64, response: HTTPResponse)]>([])
+        let mailbox = Locked<[(id: UInt64, response: ListenerResponse)]>([])
         let stopping = Locked(false)
         let finished = DispatchSemaphore(value: 0)
 
@@ -344,7 +344,7 @@ extension HTTPListener {
                 if fd < 0 { return }
                 Self.configure(fd)
                 if connections.count >= configuration.maxConnections {
-                    let busy = HTTPResponse(status: 503, body: "too many connections\n").serialized(headOnly: false)
+                    let busy = ListenerResponse(status: 503, body: "too many connections\n").serialized(headOnly: false)
                     _ = busy.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                     close(fd)
                     continue
@@ -380,14 +380,14 @@ extension HTTPListener {
                 connection.input.append(contentsOf: chunk[0..<n])
                 if let end = Self.headEnd(connection.input, from: searchFrom) {
                     if end > configuration.maxHeaderBytes {
-                        respond(connection, HTTPResponse(status: 431, body: "request head larger than \(configuration.maxHeaderBytes) bytes\n"))
+                        respond(connection, ListenerResponse(status: 431, body: "request head larger than \(configuration.maxHeaderBytes) bytes\n"))
                     } else {
                         dispatch(connection, head: Array(connection.input[0..<end]))
                     }
                     return
                 }
                 if connection.input.count > configuration.maxHeaderBytes {
-                    respond(connection, HTTPResponse(status: 431, body: "request head larger than \(configuration.maxHeaderBytes) bytes\n"))
+                    respond(connection, ListenerResponse(status: 431, body: "request head larger than \(configuration.maxHeaderBytes) bytes\n"))
                     return
                 }
             }
@@ -409,11 +409,11 @@ extension HTTPListener {
         private func dispatch(_ connection: Connection, head: [UInt8]) {
             connection.input = []
             guard let request = Self.parse(head) else {
-                respond(connection, HTTPResponse(status: 400, body: "malformed request\n"))
+                respond(connection, ListenerResponse(status: 400, body: "malformed request\n"))
                 return
             }
             guard request.version == "HTTP/1.1" || request.version == "HTTP/1.0" else {
-                respond(connection, HTTPResponse(status: 505, body: "HTTP/1.x only\n"))
+                respond(connection, ListenerResponse(status: 505, body: "HTTP/1.x only\n"))
                 return
             }
             connection.headOnly = request.method == "HEAD"
@@ -429,7 +429,7 @@ extension HTTPListener {
             }
         }
 
-        static func parse(_ head: [UInt8]) -> HTTPRequest? {
+        static func parse(_ head: [UInt8]) -> ListenerRequest? {
             // Split on bytes: in a Swift String "\r\n" is one Character, so it would not split on "\n".
             var lines = head.split(separator: 10, omittingEmptySubsequences: false).map { line -> Substring in
                 let bytes = line.last == 13 ? line.dropLast() : line
@@ -457,12 +457,12 @@ extension HTTPListener {
             }
             let query = pathPart.firstIndex(of: "?").map { String(pathPart[pathPart.index(after: $0)...]) }
             let path = pathPart.firstIndex(of: "?").map { String(pathPart[..<$0]) } ?? String(pathPart)
-            return HTTPRequest(method: String(parts[0]), target: target, path: path, query: query,
+            return ListenerRequest(method: String(parts[0]), target: target, path: path, query: query,
                                version: String(parts[2]), headers: headers)
         }
 
         private func deliverResponses() {
-            let pending = mailbox.withLock { box -> [(id: UInt64, response: HTTPResponse)] in
+            let pending = mailbox.withLock { box -> [(id: UInt64, response: ListenerResponse)] in
                 defer { box.removeAll() }
                 return box
             }
@@ -472,7 +472,7 @@ extension HTTPListener {
             }
         }
 
-        private func respond(_ connection: Connection, _ response: HTTPResponse) {
+        private func respond(_ connection: Connection, _ response: ListenerResponse) {
             connection.output = response.serialized(headOnly: connection.headOnly)
             connection.written = 0
             connection.phase = .writing
@@ -515,9 +515,9 @@ extension HTTPListener {
             for connection in connections.values where connection.deadline <= now {
                 switch connection.phase {
                 case .reading:
-                    respond(connection, HTTPResponse(status: 408, body: "request head not received in time\n"))
+                    respond(connection, ListenerResponse(status: 408, body: "request head not received in time\n"))
                 case .awaitingResponse:
-                    respond(connection, HTTPResponse(status: 503, body: "no response in time\n"))
+                    respond(connection, ListenerResponse(status: 503, body: "no response in time\n"))
                 case .writing, .lingering:
                     drop(connection)
                 }

@@ -46,7 +46,7 @@ struct DemoTarget: ParsableCommand {
 enum DemoBehaviour {
     struct Reply {
         var delayMilliseconds: Int
-        var response: HTTPResponse
+        var response: ListenerResponse
     }
 
     /// `/orders` goes through one episode every `cycle` seconds: `slow` seconds of 1-2 s answers, then
@@ -59,26 +59,26 @@ enum DemoBehaviour {
         case "/health":
             // A slow sinusoid over three minutes: 5 ms at the trough, 400 ms at the crest.
             let wave = (1 - cos(2 * Double.pi * now.truncatingRemainder(dividingBy: 180) / 180)) / 2
-            return Reply(delayMilliseconds: Int(5 + 395 * wave), response: HTTPResponse(status: 200, contentType: json, body: #"{"status":"up"}"#))
+            return Reply(delayMilliseconds: Int(5 + 395 * wave), response: ListenerResponse(status: 200, contentType: json, body: #"{"status":"up"}"#))
         case "/orders":
             let phase = now.truncatingRemainder(dividingBy: cycle)
             let jitter = noise(now)
             if phase >= episodeStart && phase < episodeStart + slow {
                 return Reply(delayMilliseconds: 1_000 + Int(1_000 * jitter),
-                             response: HTTPResponse(status: 200, contentType: json, body: #"{"orders":[]}"#))
+                             response: ListenerResponse(status: 200, contentType: json, body: #"{"orders":[]}"#))
             }
             if phase >= episodeStart + slow && phase < episodeStart + slow + failing && jitter < 0.4 {
-                return Reply(delayMilliseconds: 30, response: HTTPResponse(status: 503, contentType: json,
+                return Reply(delayMilliseconds: 30, response: ListenerResponse(status: 503, contentType: json,
                                                                            body: #"{"error":"order database unavailable"}"#))
             }
             return Reply(delayMilliseconds: 20 + Int(40 * jitter),
-                         response: HTTPResponse(status: 200, contentType: json, body: #"{"orders":[{"id":1,"total":"12.50"}]}"#))
+                         response: ListenerResponse(status: 200, contentType: json, body: #"{"orders":[{"id":1,"total":"12.50"}]}"#))
         case "/catalog":
-            return Reply(delayMilliseconds: 0, response: HTTPResponse(status: 200, contentType: json, body: #"{"items":["tea","coffee"]}"#))
+            return Reply(delayMilliseconds: 0, response: ListenerResponse(status: 200, contentType: json, body: #"{"items":["tea","coffee"]}"#))
         case "/":
-            return Reply(delayMilliseconds: 0, response: HTTPResponse(status: 200, body: "prober demo target: /health /orders /catalog\n"))
+            return Reply(delayMilliseconds: 0, response: ListenerResponse(status: 200, body: "prober demo target: /health /orders /catalog\n"))
         default:
-            return Reply(delayMilliseconds: 0, response: HTTPResponse(status: 404, body: "not found\n"))
+            return Reply(delayMilliseconds: 0, response: ListenerResponse(status: 404, body: "not found\n"))
         }
     }
 

@@ -62,8 +62,8 @@ final class HTTPListenerTests: XCTestCase {
         configure(&configuration)
         let listener = try HTTPListener(port: 0, configuration: configuration) { request in
             switch request.path {
-            case "/hello": HTTPResponse(status: 200, body: "hello \(request.method) \(request.query ?? "-")\n")
-            default: HTTPResponse(status: 404, body: "not found\n")
+            case "/hello": ListenerResponse(status: 200, body: "hello \(request.method) \(request.query ?? "-")\n")
+            default: ListenerResponse(status: 404, body: "not found\n")
             }
         }
         listener.start()
@@ -153,10 +153,10 @@ final class HTTPListenerTests: XCTestCase {
             if request.path == "/slow" {
                 DispatchQueue.global().async {
                     gate.wait()
-                    respond(HTTPResponse(status: 200, body: "slow\n"))
+                    respond(ListenerResponse(status: 200, body: "slow\n"))
                 }
             } else {
-                respond(HTTPResponse(status: 200, body: "fast\n"))
+                respond(ListenerResponse(status: 200, body: "fast\n"))
             }
         }
         listener.start()
