@@ -54,11 +54,17 @@ final class RollupTests: XCTestCase {
         let end = start + 5 * day
         try store.maintain(now: end + hour, policy: StoragePolicy())
 
-        // 5 days: read from 5-minute rollups (more than 3 days), buckets of 3 h.
+        // 5 days: more than 3 days, so rollups; automatic buckets of 3 h, so 1-hour rollups.
         let history = try XCTUnwrap(try store.history(probe: "api", since: start, until: end))
-        XCTAssertEqual(history.sources, [.rollup5m])
+        XCTAssertEqual(history.sources, [.rollup1h])
         XCTAssertEqual(history.every, 10_800_000_000)
         XCTAssertEqual(history.buckets.count, 40)
+        // With 30-minute buckets, 5-minute rollups; the same checks either way.
+        let fine = try XCTUnwrap(try store.history(probe: "api", since: start, until: end, every: 1_800_000_000))
+        XCTAssertEqual(fine.sources, [.rollup5m])
+        XCTAssertEqual(fine.buckets.count, 240)
+        XCTAssertEqual(fine.summary.checks, history.summary.checks)
+        XCTAssertEqual(fine.summary.latency.max, history.summary.latency.max)
         XCTAssertFalse(history.summary.exact)
         let ok = samples.filter(\.ok).compactMap(\.phases.total)
         XCTAssertEqual(history.summary.checks, samples.count)
