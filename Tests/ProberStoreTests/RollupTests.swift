@@ -81,6 +81,13 @@ final class RollupTests: XCTestCase {
                          relative: LatencyHistogram.relativeError, "bucket p95")
         }
 
+        // A phase other than total from rollups: only its mean is known.
+        let dns = try XCTUnwrap(try store.history(probe: "api", since: start, until: end, phase: .dns))
+        let okDNS = samples.filter(\.ok).compactMap(\.phases.dns)
+        XCTAssertNil(dns.summary.latency.p50)
+        XCTAssertEqual(dns.summary.latency.mean, okDNS.reduce(0, +) / Int64(okDNS.count))
+        XCTAssertEqual(dns.summary.phaseMedians.first { $0.phase == .dns }?.microseconds, dns.summary.latency.mean)
+
         // The last day: raw, exact.
         let recent = try XCTUnwrap(try store.history(probe: "api", since: end - day, until: end, every: hour))
         XCTAssertEqual(recent.sources, [.raw])
