@@ -64,7 +64,7 @@ struct HistoryCommand: ParsableCommand {
         let now = StoreCommandSupport.nowMicroseconds
         let start = StoreCommandSupport.parseTime(since, now: now)!
         let end = until.flatMap { StoreCommandSupport.parseTime($0, now: now) } ?? now
-        let store = try StoreCommandSupport.openReadOnly(database.db)
+        let store = StoreCommandSupport.openReadOnly(database.db)
         let history: ProberStore.History?
         do {
             history = try store.history(probe: name, since: start, until: end,

@@ -7,7 +7,7 @@ import ProberStore
 enum StoreCommandSupport {
     /// Opens the database for reading only (never creates it, never blocks the daemon), or exits 1
     /// with a message naming the file.
-    static func openReadOnly(_ path: String) throws -> Store {
+    static func openReadOnly(_ path: String) -> Store {
         do {
             return try Store(path: path, readOnly: true, busyTimeout: .seconds(5))
         } catch {
