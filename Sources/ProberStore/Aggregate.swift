@@ -192,15 +192,25 @@ extension Aggregate {
     /// Rebuilds a rollup row (never exact).
     init(checks: Int, failures: Int, reasons: [UInt8], latencyCount: Int, min: Int64?, max: Int64?, sum: Int64,
          histogram: [UInt8], phases: [UInt8]) {
-        self.checks = checks
-        self.failures = failures
-        self.latencyCount = latencyCount
-        latencyMin = min
-        latencyMax = max
-        latencySum = sum
+        self = .rollupEmpty
+        mergeRollup(checks: checks, failures: failures, reasons: reasons, latencyCount: latencyCount, min: min, max: max,
+                    sum: sum, histogram: histogram, phases: phases)
+    }
+
+    /// Adds one encoded rollup row, decoding the BLOBs in place (no intermediate aggregate).
+    mutating func mergeRollup<Bytes: RandomAccessCollection>(
+        checks: Int, failures: Int, reasons: Bytes, latencyCount: Int, min: Int64?, max: Int64?, sum: Int64,
+        histogram: Bytes, phases: Bytes
+    ) where Bytes.Element == UInt8, Bytes.Index == Int {
         exactPhases = nil
+        self.checks += checks
+        self.failures += failures
+        self.latencyCount += latencyCount
+        if let min { latencyMin = Swift.min(latencyMin ?? min, min) }
+        if let max { latencyMax = Swift.max(latencyMax ?? max, max) }
+        latencySum += sum
         var r = Varint.Reader(reasons)
-        while let code = r.next(), let n = r.next() { self.reasons[Int(code)] = Int(n) }
+        while let code = r.next(), let n = r.next() { self.reasons[Int(code), default: 0] += Int(n) }
         var h = Varint.Reader(histogram)
         var index = 0
         while let delta = h.next(), let n = h.next() {
@@ -210,8 +220,8 @@ extension Aggregate {
         var p = Varint.Reader(phases)
         for i in phaseSums.indices {
             guard let word = p.next() else { break }
-            phaseSums[i] = Int64(word >> 1)
-            phaseCounts[i] = word & 1 == 1 ? Int(p.next() ?? 0) : latencyCount
+            phaseSums[i] += Int64(word >> 1)
+            phaseCounts[i] += word & 1 == 1 ? Int(p.next() ?? 0) : latencyCount
         }
     }
 }
@@ -227,14 +237,17 @@ enum Varint {
         out.append(UInt8(v))
     }
 
-    struct Reader {
-        let bytes: [UInt8]
-        var offset = 0
-        init(_ bytes: [UInt8]) { self.bytes = bytes }
+    struct Reader<Bytes: RandomAccessCollection> where Bytes.Element == UInt8, Bytes.Index == Int {
+        let bytes: Bytes
+        var offset: Int
+        init(_ bytes: Bytes) {
+            self.bytes = bytes
+            offset = bytes.startIndex
+        }
         mutating func next() -> UInt64? {
             var value: UInt64 = 0
             var shift: UInt64 = 0
-            while offset < bytes.count, shift < 64 {
+            while offset < bytes.endIndex, shift < 64 {
                 let b = bytes[offset]
                 offset += 1
                 value |= UInt64(b & 0x7F) << shift

@@ -182,6 +182,13 @@ final class Statement {
         guard let text = sqlite3_column_text(handle, Int32(column)) else { return "" }
         return String(cString: text)
     }
+    /// The BLOB at `column` without copying it; the buffer is valid only inside `body`.
+    func withBlob<T>(_ column: Int, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        let base = sqlite3_column_blob(handle, Int32(column)) // before _bytes, as https://sqlite.org/c3ref/column_blob.html advises
+        let count = Int(sqlite3_column_bytes(handle, Int32(column)))
+        return try body(UnsafeRawBufferPointer(start: count > 0 ? base : nil, count: count))
+    }
+
     func blob(_ column: Int) -> [UInt8] {
         let count = Int(sqlite3_column_bytes(handle, Int32(column)))
         guard count > 0, let base = sqlite3_column_blob(handle, Int32(column)) else { return [] }

@@ -93,15 +93,18 @@ extension Store {
     }
 
     /// History of one probe over `[since, until)` (microseconds), in buckets of `every` (automatic when
-    /// nil). Reads raw samples for ranges up to 3 days, 5-minute rollups up to 40 days, 1-hour rollups
-    /// beyond, and always the finer tables for what is not rolled up yet. Returns nil for an unknown probe.
+    /// nil). Reads raw samples for ranges up to 3 days (exact percentiles); beyond, 1-hour rollups when
+    /// buckets are an hour or wider, else 5-minute rollups; and always the finer tables for what is
+    /// not rolled up yet, and the coarser ones where the finer are already pruned. Returns nil for an
+    /// unknown probe.
     public func history(probe name: String, since: Int64, until: Int64, every: Int64? = nil,
                         phase: Phases.Name = .total) throws -> History? {
         try read { db in
             guard let id = try probeID(name, create: false, db) else { return nil }
             let range = max(until - since, 1)
+            let requested = every ?? Self.automaticEvery(range: range)
             let preferred: HistoryResolution = range <= 3 * 86_400_000_000 ? .raw
-                : range <= 40 * 86_400_000_000 ? .rollup5m : .rollup1h
+                : requested >= Self.bucket1h ? .rollup1h : .rollup5m
             let plan = try self.plan(probe: id, preferred: preferred, db)
 
             // Clip each table's stretch to the range.
@@ -115,7 +118,7 @@ extension Store {
             if fiveFrom < fiveTo, plan.has5m { sources.append(.rollup5m) }
             if rawFrom < until { sources.append(.raw) }
 
-            var width = every ?? Self.automaticEvery(range: range)
+            var width = requested
             let coarsest = sources.first?.width ?? 1
             if width % coarsest != 0 { width = (width / coarsest + 1) * coarsest }
             width = max(width, 1)
@@ -128,16 +131,16 @@ extension Store {
             let count = Int((until - first + width - 1) / width)
             var buckets = [Aggregate](repeating: Aggregate(), count: max(count, 0))
             var total = Aggregate()
-            func add(_ t: Int64, _ a: Aggregate) {
+            func add(_ t: Int64, _ row: RollupRow) {
                 let i = Int((t - first) / width)
                 guard i >= 0, i < buckets.count else { return }
-                buckets[i].merge(a)
+                row.merge(into: &buckets[i])
             }
             if sources.contains(.rollup1h) {
-                for (t, a) in try rollups(table: "rollup_1h", probe: id, from: hourFrom, to: hourTo, db) { add(t, a) }
+                try forEachRollup(table: "rollup_1h", probe: id, from: hourFrom, to: hourTo, db, add)
             }
             if sources.contains(.rollup5m) {
-                for (t, a) in try rollups(table: "rollup_5m", probe: id, from: fiveFrom, to: fiveTo, db) { add(t, a) }
+                try forEachRollup(table: "rollup_5m", probe: id, from: fiveFrom, to: fiveTo, db, add)
             }
             if rawFrom < until {
                 let select = try db.prepare("""

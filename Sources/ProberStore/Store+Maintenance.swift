@@ -140,12 +140,11 @@ extension Store {
         }
         guard let start = from, start < horizon else { return false }
         let end = min(horizon, start + 48 * Self.bucket1h) // at most 576 rows of 5m per transaction
-        let rows = try rollups(table: "rollup_5m", probe: probe, from: start, to: end, db)
         var buckets: [(Int64, Aggregate)] = []
-        for (bucket, aggregate) in rows {
+        try forEachRollup(table: "rollup_5m", probe: probe, from: start, to: end, db) { bucket, row in
             let hour = Self.floor(bucket, Self.bucket1h)
             if buckets.last?.0 != hour { buckets.append((hour, Aggregate.rollupEmpty)) }
-            buckets[buckets.count - 1].1.merge(aggregate)
+            row.merge(into: &buckets[buckets.count - 1].1)
         }
         try insertRollups(table: "rollup_1h", probe: probe, buckets, db)
         report.rolled1h += buckets.count
@@ -214,6 +213,19 @@ extension Store {
 
     /// Rollup rows of one probe with `from <= bucket < to`, in order.
     func rollups(table: String, probe: Int64, from: Int64, to: Int64, _ db: Connection) throws -> [(Int64, Aggregate)] {
+        var out: [(Int64, Aggregate)] = []
+        try forEachRollup(table: table, probe: probe, from: from, to: to, db) { bucket, row in
+            var a = Aggregate.rollupEmpty
+            row.merge(into: &a)
+            out.append((bucket, a))
+        }
+        return out
+    }
+
+    /// Calls `body` with each rollup row of one probe with `from <= bucket < to`, in order; the row can
+    /// be merged into an aggregate without copying its BLOBs.
+    func forEachRollup(table: String, probe: Int64, from: Int64, to: Int64, _ db: Connection,
+                       _ body: (Int64, RollupRow) throws -> Void) throws {
         let select = try db.prepare("""
             SELECT bucket, checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases FROM \(table)
             WHERE probe_id = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket
@@ -222,14 +234,7 @@ extension Store {
         try select.bind(2, from)
         try select.bind(3, to)
         defer { select.reset() }
-        var out: [(Int64, Aggregate)] = []
-        while try select.step() {
-            out.append((select.int64(0), Aggregate(
-                checks: Int(select.int64(1)), failures: Int(select.int64(2)), reasons: select.blob(3),
-                latencyCount: Int(select.int64(4)), min: select.int64OrNil(5), max: select.int64OrNil(6),
-                sum: select.int64(7), histogram: select.blob(8), phases: select.blob(9))))
-        }
-        return out
+        while try select.step() { try body(select.int64(0), RollupRow(statement: select)) }
     }
 
     /// Decodes the `phases` column at `column`.
@@ -240,6 +245,24 @@ extension Store {
     /// Rounds down to a multiple of `width` (also for negative times).
     static func floor(_ t: Int64, _ width: Int64) -> Int64 {
         t >= 0 ? t / width * width : -((-t + width - 1) / width) * width
+    }
+}
+
+/// The current row of a rollup SELECT (valid only inside `forEachRollup`'s body).
+struct RollupRow {
+    let statement: Statement
+
+    func merge(into a: inout Aggregate) {
+        let s = statement
+        s.withBlob(3) { reasons in
+            s.withBlob(8) { histogram in
+                s.withBlob(9) { phases in
+                    a.mergeRollup(checks: Int(s.int64(1)), failures: Int(s.int64(2)), reasons: reasons,
+                                  latencyCount: Int(s.int64(4)), min: s.int64OrNil(5), max: s.int64OrNil(6),
+                                  sum: s.int64(7), histogram: histogram, phases: phases)
+                }
+            }
+        }
     }
 }
 

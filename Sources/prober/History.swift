@@ -64,7 +64,7 @@ struct HistoryCommand: ParsableCommand {
         let now = StoreCommandSupport.nowMicroseconds
         let start = StoreCommandSupport.parseTime(since, now: now)!
         let end = until.flatMap { StoreCommandSupport.parseTime($0, now: now) } ?? now
-        let store = try StoreCommandSupport.openReadOnly(database.db)
+        let store = StoreCommandSupport.openReadOnly(database.db)
         let history: ProberStore.History?
         do {
             history = try store.history(probe: name, since: start, until: end,
@@ -128,11 +128,15 @@ struct HistoryCommand: ParsableCommand {
         }
         lines.append("p95       " + sparkline(h.buckets.map { $0.latency.p95 ?? $0.latency.mean }))
         lines.append("")
+        // A phase other than total read from rollups has only a mean: show it in its own column.
+        let showMean = h.buckets.contains { $0.latency.p50 == nil && $0.latency.mean != nil }
         let rows = h.buckets.map { b -> [String] in
             [S.minuteUTC(b.start), "\(b.checks)", "\(b.failures)", S.latency(b.latency.p50), S.latency(b.latency.p95),
-             S.latency(b.latency.p99), S.latency(b.latency.max ?? b.latency.mean), b.topReason?.rawValue ?? "-"]
+             S.latency(b.latency.p99), S.latency(b.latency.max)] + (showMean ? [S.latency(b.latency.mean)] : [])
+                + [b.topReason?.rawValue ?? "-"]
         }
-        lines.append(S.table(["START (UTC)", "CHECKS", "FAILED", "P50", "P95", "P99", "MAX", "TOP REASON"], rows))
+        let header = ["START (UTC)", "CHECKS", "FAILED", "P50", "P95", "P99", "MAX"] + (showMean ? ["MEAN"] : []) + ["TOP REASON"]
+        lines.append(S.table(header, rows))
         return lines.joined(separator: "\n")
     }
 

@@ -14,7 +14,7 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let store = try StoreCommandSupport.openReadOnly(database.db)
+        let store = StoreCommandSupport.openReadOnly(database.db)
         let now = StoreCommandSupport.nowMicroseconds
         let rows: [ProbeStatus]
         let open: [String: StoredIncident]

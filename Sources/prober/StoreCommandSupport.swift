@@ -7,7 +7,7 @@ import ProberStore
 enum StoreCommandSupport {
     /// Opens the database for reading only (never creates it, never blocks the daemon), or exits 1
     /// with a message naming the file.
-    static func openReadOnly(_ path: String) throws -> Store {
+    static func openReadOnly(_ path: String) -> Store {
         do {
             return try Store(path: path, readOnly: true, busyTimeout: .seconds(5))
         } catch {
@@ -41,19 +41,22 @@ enum StoreCommandSupport {
 
     /// `2026-11-27 06:30` in UTC.
     static func minuteUTC(_ us: Int64) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd HH:mm"
-        return f.string(from: date(us))
+        let c = utcCalendar.dateComponents([.year, .month, .day, .hour, .minute], from: date(us))
+        return String(format: "%04d-%02d-%02d %02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!)
     }
 
     /// `2026-11-27T06:30:00Z`.
     static func iso(_ us: Int64) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: date(us))
+        let c = utcCalendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date(us))
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
     }
+
+    /// Formatting dates by hand with one calendar: creating a DateFormatter per row costs ~0.5 ms on Linux.
+    static let utcCalendar: Calendar = {
+        var c = Calendar(identifier: .gregorian)
+        c.timeZone = TimeZone(identifier: "UTC")!
+        return c
+    }()
 
     static func latency(_ us: Int64?) -> String { us.map { Human.latency(microseconds: $0) } ?? "-" }
 

@@ -1,6 +1,6 @@
 import Foundation
 import ProberCore
-import ProberStore
+@testable import ProberStore
 import ProberTestSupport
 import XCTest
 
@@ -140,14 +140,17 @@ final class HistoryStatusCLITests: XCTestCase {
         XCTAssertEqual(array[1]["target"] as? String, "https://example.test/health")
     }
 
-    func testStatusDoesNotWaitForAWriterHoldingTheLock() throws {
+    func testStatusAndHistoryReadWhileTheDaemonHoldsAWriteTransaction() throws {
         try fillDatabase()
-        // A writer mid-transaction (as the daemon would be) must not delay a read-only status.
+        // The daemon's connection mid-transaction, with uncommitted changes in the WAL.
         let store = try Store(path: db)
-        let writer = SampleWriter(store: store)
-        for i in 0..<1_000 { writer.append(Sample(probe: "web-frontend", startedAt: now + Int64(i), phases: Phases(total: 1))) }
-        let r = try ProberBinary.run(["status", "--db", db])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        try writer.close()
+        try store.queue.sync { try store.connection.execute("BEGIN IMMEDIATE; DELETE FROM samples;") }
+        defer { try? store.queue.sync { try store.connection.execute("ROLLBACK") } }
+        let status = try ProberBinary.run(["status", "--db", db])
+        XCTAssertEqual(status.status, 0, status.stderr)
+        XCTAssertTrue(status.stdout.contains("90.00 %"), status.stdout) // the committed data, not the pending delete
+        let history = try ProberBinary.run(["history", "web-frontend", "--db", db])
+        XCTAssertEqual(history.status, 0, history.stderr)
+        XCTAssertTrue(history.stdout.contains("checks    1440"), history.stdout)
     }
 }

@@ -54,11 +54,17 @@ final class RollupTests: XCTestCase {
         let end = start + 5 * day
         try store.maintain(now: end + hour, policy: StoragePolicy())
 
-        // 5 days: read from 5-minute rollups (more than 3 days), buckets of 3 h.
+        // 5 days: more than 3 days, so rollups; automatic buckets of 3 h, so 1-hour rollups.
         let history = try XCTUnwrap(try store.history(probe: "api", since: start, until: end))
-        XCTAssertEqual(history.sources, [.rollup5m])
+        XCTAssertEqual(history.sources, [.rollup1h])
         XCTAssertEqual(history.every, 10_800_000_000)
         XCTAssertEqual(history.buckets.count, 40)
+        // With 30-minute buckets, 5-minute rollups; the same checks either way.
+        let fine = try XCTUnwrap(try store.history(probe: "api", since: start, until: end, every: 1_800_000_000))
+        XCTAssertEqual(fine.sources, [.rollup5m])
+        XCTAssertEqual(fine.buckets.count, 240)
+        XCTAssertEqual(fine.summary.checks, history.summary.checks)
+        XCTAssertEqual(fine.summary.latency.max, history.summary.latency.max)
         XCTAssertFalse(history.summary.exact)
         let ok = samples.filter(\.ok).compactMap(\.phases.total)
         XCTAssertEqual(history.summary.checks, samples.count)
@@ -74,6 +80,13 @@ final class RollupTests: XCTestCase {
             assertWithin(bucket.latency.p95, exactPercentile(raw.filter(\.ok).compactMap(\.phases.total), 0.95),
                          relative: LatencyHistogram.relativeError, "bucket p95")
         }
+
+        // A phase other than total from rollups: only its mean is known.
+        let dns = try XCTUnwrap(try store.history(probe: "api", since: start, until: end, phase: .dns))
+        let okDNS = samples.filter(\.ok).compactMap(\.phases.dns)
+        XCTAssertNil(dns.summary.latency.p50)
+        XCTAssertEqual(dns.summary.latency.mean, okDNS.reduce(0, +) / Int64(okDNS.count))
+        XCTAssertEqual(dns.summary.phaseMedians.first { $0.phase == .dns }?.microseconds, dns.summary.latency.mean)
 
         // The last day: raw, exact.
         let recent = try XCTUnwrap(try store.history(probe: "api", since: end - day, until: end, every: hour))

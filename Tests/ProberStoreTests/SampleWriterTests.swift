@@ -102,6 +102,29 @@ final class SampleWriterTests: XCTestCase {
         XCTAssertTrue(warnings.all.allSatisfy { !$0.contains("dropped") })
     }
 
+    func testFullDatabaseKeepsSamplesUntilThereIsRoom() throws {
+        let path = try temporaryDatabase(self)
+        let store = try Store(path: path)
+        // SQLITE_FULL for real: the file may not grow past its current size.
+        try store.queue.sync { try store.connection.execute("PRAGMA max_page_count = \(try store.connection.scalar("PRAGMA page_count")!)") }
+        let warnings = Warnings()
+        let writer = SampleWriter(store: store, configuration: .init(batchSize: 1_000, flushInterval: .milliseconds(20),
+                                                                     maxBackoff: .milliseconds(50)),
+                                  warning: { warnings.record($0) })
+        let full = warnings.expectation(containing: "full", self)
+        let samples = makeSamples(probe: "web", start: t0, interval: 1_000_000, count: 3_000)
+        for s in samples { writer.append(s) }
+        wait(for: [full], timeout: 30)
+        XCTAssertThrowsError(try writer.flush()) { error in
+            XCTAssertEqual((error as? StoreError)?.primaryCode, 13, "\(error)") // SQLITE_FULL
+        }
+        XCTAssertEqual(writer.statistics.pending, 3_000)
+        try store.queue.sync { try store.connection.execute("PRAGMA max_page_count = 1000000") }
+        try writer.close()
+        XCTAssertEqual(writer.statistics.written, 3_000)
+        XCTAssertEqual(try store.recentSamples(probe: "web", limit: 10_000).count, 3_000)
+    }
+
     func testOldestSamplesAreDroppedOnlyBeyondTheBoundAndCounted() throws {
         let path = try temporaryDatabase(self)
         let store = try Store(path: path, busyTimeout: .milliseconds(1))

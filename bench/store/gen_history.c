@@ -1,6 +1,6 @@
-/* Fills a store (created empty by `store-bench init`) as the daemon would leave it after 30 days:
- * RAW_DAYS of raw samples at 30 s for every probe, 30 days of 5-minute rollups and 1-hour rollups,
- * and the rollup watermarks. Rows are written in key order (fast bulk load); the rollup BLOBs use the
+/* Fills a store (created empty by `store-bench init`) as the daemon would leave it at steady state
+ * with the default retention: RAW_DAYS of raw samples at 30 s for every probe, 30 days of 5-minute
+ * rollups, 400 days of 1-hour rollups, and the rollup watermarks. Rows are written in key order (fast bulk load); the rollup BLOBs use the
  * encodings of Sources/ProberStore/Aggregate.swift (docs/storage.md).
  * Usage: gen_history DB PROBES RAW_DAYS NOW_US */
 #include <sqlite3.h>
@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
         long k = 0;
         for (int64_t b = rolled5 - 30 * day; b < rolled5; b += m5, k += 10) rollup(db, r5, p, b, k, 10);
         k = 0;
-        for (int64_t b = rolled1 - 30 * day; b < rolled1; b += h1, k += 120) rollup(db, r1, p, b, k, 120);
+        for (int64_t b = rolled1 - 400 * day; b < rolled1; b += h1, k += 120) rollup(db, r1, p, b, k, 120);
         sqlite3_bind_int64(mark, 1, p);
         sqlite3_bind_int64(mark, 2, rolled5);
         sqlite3_bind_int64(mark, 3, rolled1);

@@ -32,7 +32,7 @@ func register(_ store: Store, probes: Int) throws {
 }
 
 let args = CommandLine.arguments
-guard args.count >= 4, let probes = Int(args[3]) else {
+guard args.count >= 4, let probes = Int(args[3]) ?? (args[1] == "query" ? 0 : nil) else {
     FileHandle.standardError.write(Data("usage: store-bench init|ingest DB PROBES [N]\n".utf8))
     exit(2)
 }
@@ -51,6 +51,16 @@ case "ingest":
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     precondition(writer.statistics.written == n && writer.statistics.dropped == 0)
     print("samples_per_second \(Int(Double(n) / seconds))")
+case "query":
+    // store-bench query DB PROBE SINCE_SECONDS: in-process time of Store.history (no process start).
+    let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+    let since = now - Int64(args[4])! * 1_000_000
+    for _ in 0..<5 {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let h = try store.history(probe: args[3], since: since, until: now)!
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        print(String(format: "history_ms %.2f", ms), h.sources.map(\.rawValue), h.summary.checks, h.buckets.count)
+    }
 case "maintain":
     let now = Int64(args[4])!
     let start = DispatchTime.now().uptimeNanoseconds
