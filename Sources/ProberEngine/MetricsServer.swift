@@ -1,0 +1,157 @@
+import Foundation
+import ProberCore
+import ProberStore
+
+/// `/metrics` (Prometheus text exposition) and `/healthz` on the engine's HTTP listener.
+///
+/// Names follow blackbox_exporter where the meaning is the same, with a `probe` label, so existing
+/// dashboards work; prober's own metrics are prefixed `prober_`. The listener has its own thread and
+/// bounds on slow clients, and a scrape only reads snapshots: it never blocks the scheduler.
+public final class MetricsServer: Sendable {
+    public let listener: HTTPListener
+    public var address: String { listener.host.contains(":") ? "[\(listener.host)]:\(listener.port)" : "\(listener.host):\(listener.port)" }
+
+    public struct Sources: Sendable {
+        public var scheduler: Scheduler
+        public var tracker: IncidentTracker
+        public var writer: SampleWriter
+        public var store: Store
+        public var latest: LatestSamples
+        public init(scheduler: Scheduler, tracker: IncidentTracker, writer: SampleWriter, store: Store, latest: LatestSamples) {
+            self.scheduler = scheduler
+            self.tracker = tracker
+            self.writer = writer
+            self.store = store
+            self.latest = latest
+        }
+    }
+
+    public init(host: String, port: UInt16, sources: Sources, staleAfter: Duration = .seconds(5)) throws {
+        listener = try HTTPListener(host: host, port: port) { request, respond in
+            switch (request.method, request.path) {
+            case ("GET", "/metrics"), ("HEAD", "/metrics"):
+                respond(ListenerResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                         body: MetricsServer.exposition(sources)))
+            case ("GET", "/healthz"), ("HEAD", "/healthz"):
+                if sources.scheduler.isLive(staleAfter: staleAfter) {
+                    respond(ListenerResponse(status: 200, body: "ok\n"))
+                } else {
+                    respond(ListenerResponse(status: 503, body: "scheduler stalled: no heartbeat for \(Human.duration(staleAfter))\n"))
+                }
+            case (_, "/metrics"), (_, "/healthz"):
+                respond(ListenerResponse(status: 405, body: "method not allowed\n", headers: [Header(name: "Allow", value: "GET, HEAD")]))
+            default:
+                respond(ListenerResponse(status: 404, body: "not found: try /metrics or /healthz\n"))
+            }
+        }
+    }
+
+    public func start() { listener.start() }
+    public func stop() { listener.stop() }
+
+    /// The whole exposition, from snapshots.
+    static func exposition(_ s: Sources) -> String {
+        var out = Exposition()
+        let latest = s.latest.all.sorted { $0.key < $1.key }
+
+        out.family("probe_success", "gauge", "Whether the probe's latest check passed (1) or failed (0).")
+        for (name, sample) in latest { out.sample("probe_success", ["probe": name], sample.ok ? 1 : 0) }
+        out.family("probe_duration_seconds", "gauge", "Total duration of the probe's latest check.")
+        for (name, sample) in latest {
+            if let total = sample.phases.total { out.sample("probe_duration_seconds", ["probe": name], Double(total) / 1e6) }
+        }
+        out.family("probe_http_duration_seconds", "gauge", "Duration of each phase of the latest HTTP check.")
+        let phases: [(String, Phases.Name)] = [("resolve", .dns), ("connect", .connect), ("tls", .tls),
+                                              ("processing", .processing), ("transfer", .transfer)]
+        for (name, sample) in latest {
+            for (label, phase) in phases {
+                if let v = sample.phases[phase] {
+                    out.sample("probe_http_duration_seconds", ["probe": name, "phase": label], Double(v) / 1e6)
+                }
+            }
+        }
+        out.family("probe_http_status_code", "gauge", "HTTP status of the latest check (0 when no response).")
+        for (name, sample) in latest where sample.status != nil || sample.phases.processing != nil {
+            out.sample("probe_http_status_code", ["probe": name], Double(sample.status ?? 0))
+        }
+        out.family("probe_ssl_earliest_cert_expiry", "gauge", "Earliest expiry in the verified chain, Unix seconds.")
+        for (name, sample) in latest {
+            if let expiry = sample.chainEarliestExpiry ?? sample.certificateExpiry {
+                out.sample("probe_ssl_earliest_cert_expiry", ["probe": name], Double(expiry))
+            }
+        }
+        out.family("probe_failure_reason", "gauge", "1 for the failure reason of the latest check when it failed.")
+        for (name, sample) in latest {
+            if let f = sample.failure { out.sample("probe_failure_reason", ["probe": name, "reason": f.reason.rawValue], 1) }
+        }
+
+        let snapshot = s.tracker.snapshot()
+        out.family("prober_probe_level", "gauge", "The evaluator's level per probe: 0 healthy, 1 minor, 2 major.")
+        for (name, entry) in snapshot.sorted(by: { $0.key < $1.key }) {
+            out.sample("prober_probe_level", ["probe": name], Double(entry.level.rawValue))
+        }
+        out.family("prober_open_incidents", "gauge", "Open incidents by level.")
+        for level in Severity.allCases {
+            let n = snapshot.values.filter { $0.incident?.status == level }.count
+            out.sample("prober_open_incidents", ["level": level.rawValue], Double(n))
+        }
+
+        let stats = s.scheduler.stats
+        out.family("prober_tick_lateness_seconds", "histogram", "How late each tick started against its due time.")
+        for (bound, count) in stats.lateness.cumulative {
+            out.sample("prober_tick_lateness_seconds_bucket", ["le": Exposition.number(Double(bound) / 1e6)], Double(count))
+        }
+        out.sample("prober_tick_lateness_seconds_bucket", ["le": "+Inf"], Double(stats.lateness.count))
+        out.sample("prober_tick_lateness_seconds_sum", [:], Double(stats.lateness.sum) / 1e6)
+        out.sample("prober_tick_lateness_seconds_count", [:], Double(stats.lateness.count))
+        out.family("prober_skipped_ticks_total", "counter", "Ticks skipped because the probe's previous check was still running, or missed.")
+        for (name, p) in stats.probes.sorted(by: { $0.key < $1.key }) {
+            out.sample("prober_skipped_ticks_total", ["probe": name], Double(p.skipped))
+        }
+        out.family("prober_checks_in_flight", "gauge", "Checks running now.")
+        out.sample("prober_checks_in_flight", [:], Double(stats.inFlight))
+        out.family("prober_checks_total", "counter", "Checks finished.")
+        out.sample("prober_checks_total", [:], Double(stats.finished))
+
+        let writer = s.writer.statistics
+        out.family("prober_store_queue_depth", "gauge", "Samples waiting to be written to SQLite.")
+        out.sample("prober_store_queue_depth", [:], Double(writer.pending))
+        out.family("prober_store_dropped_samples_total", "counter", "Samples dropped because the write queue was full.")
+        out.sample("prober_store_dropped_samples_total", [:], Double(writer.dropped))
+
+        let undelivered = (try? s.store.undelivered()) ?? []
+        out.family("prober_outbox_pending", "gauge", "Incident calls waiting to be delivered.")
+        out.sample("prober_outbox_pending", [:], Double(undelivered.filter { $0.state == .pending }.count))
+        out.family("prober_outbox_failed", "gauge", "Incident calls that failed and wait for `prober deliveries retry`.")
+        out.sample("prober_outbox_failed", [:], Double(undelivered.filter { $0.state == .failed }.count))
+        return out.text
+    }
+}
+
+/// Prometheus text format 0.0.4 writer.
+struct Exposition {
+    var text = ""
+
+    mutating func family(_ name: String, _ type: String, _ help: String) {
+        text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    }
+
+    mutating func sample(_ name: String, _ labels: [String: String], _ value: Double) {
+        text += name
+        if !labels.isEmpty {
+            text += "{" + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(Self.escape($0.value))\"" }.joined(separator: ",") + "}"
+        }
+        text += " " + Self.number(value) + "\n"
+    }
+
+    static func number(_ v: Double) -> String {
+        if v.isNaN { return "NaN" }
+        if v.isInfinite { return v > 0 ? "+Inf" : "-Inf" }
+        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+        return String(v)
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+}

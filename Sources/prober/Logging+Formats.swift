@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ProberCore
+
+/// `--log-format`: text for people, JSON lines for log pipelines.
+enum LogFormat: String, CaseIterable {
+    case text, json
+}
+
+/// One JSON object per line: `{"ts": …, "level": …, "msg": …, "probe.name": …}`. Written to standard error.
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+    private static let lock = NSLock()
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        var fields: [String: JSONValue] = [
+            "ts": .string(Clock.iso8601(Int64(Date().timeIntervalSince1970 * 1_000_000))),
+            "level": .string(level.rawValue),
+            "msg": .string(message.description),
+        ]
+        for (k, v) in metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 }) { fields[k] = .string("\(v)") }
+        let line = JSONValue.object(fields).encoded + "\n"
+        Self.lock.lock()
+        FileHandle.standardError.write(Data(line.utf8))
+        Self.lock.unlock()
+    }
+}
+
+enum LogSetup {
+    static func bootstrap(format: LogFormat, level: Logger.Level) {
+        LoggingSystem.bootstrap { label in
+            switch format {
+            case .text:
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = level
+                return h
+            case .json:
+                var h = JSONLogHandler(label: label)
+                h.logLevel = level
+                return h
+            }
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}
