@@ -1,0 +1,327 @@
+import CCurl
+import Foundation
+import ProberCore
+
+/// Work handed to the engine thread from any thread.
+final class Inbox: @unchecked Sendable { // Safe: every field is read and written under `lock`.
+    private let lock = NSLock()
+    private var items: [Work] = []
+    private var stopping = false
+
+    /// False when the engine is stopping (the work was not taken).
+    func post(_ work: Work) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if stopping { return false }
+        items.append(work)
+        return true
+    }
+
+    func stop() {
+        lock.lock()
+        stopping = true
+        lock.unlock()
+    }
+
+    func drain(into pending: inout [Work]) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if !items.isEmpty {
+            pending.append(contentsOf: items)
+            items.removeAll(keepingCapacity: true)
+        }
+        return stopping
+    }
+}
+
+/// The engine thread's state: the multi handle, every transfer in flight, and those waiting for a slot.
+/// Everything here is touched by the engine thread only.
+final class EngineLoop: @unchecked Sendable { // Handed to the engine thread once at start, then used only there.
+    let multi: CurlMulti
+    let inbox: Inbox
+    let maxConcurrent: Int
+    private var active: [UnsafeMutableRawPointer: Transfer] = [:]
+    private var pending: [Work] = []
+    private var pendingHead = 0
+    /// Reset easy handles kept for reuse (a handle is not a connection: FORBID_REUSE still applies).
+    private var pool: [CurlEasy] = []
+    /// TCP probes past connect, waiting on their socket.
+    private var sessions: [Transfer] = []
+    private var waitFDs: [curl_waitfd] = []
+    /// Compiled `body_matches` patterns, by pattern text; nil for a pattern that does not compile.
+    private var regexes: [String: Regex<AnyRegexOutput>?] = [:]
+
+    init(multi: CurlMulti, inbox: Inbox, maxConcurrent: Int) {
+        self.multi = multi
+        self.inbox = inbox
+        self.maxConcurrent = max(1, maxConcurrent)
+    }
+
+    /// Runs until stopped and every accepted transfer has finished.
+    func run() {
+        var running: Int32 = 0
+        while true {
+            let stopping = inbox.drain(into: &pending)
+            startPending()
+            curl_multi_perform(multi.handle, &running)
+            collectDone()
+            startPending() // slots freed by finished transfers
+            if stopping && active.isEmpty && pendingHead == pending.count { break }
+            let timeout = sessionsTimeout()
+            waitFDs.removeAll(keepingCapacity: true)
+            for t in sessions { waitFDs.append(curl_waitfd(fd: t.tcp!.socket, events: t.tcpWantsWrite ? Int16(CURL_WAIT_POLLOUT) : Int16(CURL_WAIT_POLLIN), revents: 0)) }
+            let polled = sessions
+            waitFDs.withUnsafeMutableBufferPointer { fds in
+                _ = curl_multi_poll(multi.handle, fds.baseAddress, UInt32(fds.count), Int32(timeout), nil)
+            }
+            for (i, t) in polled.enumerated() where waitFDs[i].revents != 0 { advanceSession(t) }
+            expireSessions()
+        }
+        for t in sessions {
+            t.tcp?.failure = Failure(.other, "probe engine stopped")
+            finish(t, code: CURLE_OK)
+        }
+        pool.removeAll()
+    }
+
+    // MARK: Starting
+
+    private func startPending() {
+        while active.count < maxConcurrent, pendingHead < pending.count {
+            let work = pending[pendingHead]
+            pendingHead += 1
+            start(work)
+        }
+        if pendingHead == pending.count {
+            pending.removeAll(keepingCapacity: true)
+            pendingHead = 0
+        } else if pendingHead > 4096 {
+            pending.removeFirst(pendingHead)
+            pendingHead = 0
+        }
+    }
+
+    private func start(_ work: Work) {
+        guard let easy = pool.popLast() ?? CurlEasy() else {
+            complete(work, failure: Failure(.other, "libcurl could not create a handle"))
+            return
+        }
+        let t: Transfer
+        switch work {
+        case .probe(let spec, _):
+            switch spec.target {
+            case .http(let http):
+                t = Transfer(work: work, easy: easy, bodyLimit: max(http.maxBodyBytes, 0), timeout: spec.timeout)
+                let body = http.body.map { Array($0.utf8) }
+                t.configureHTTP(url: http.url, method: http.method, headers: http.headers, body: body, timeout: spec.timeout,
+                                followRedirects: http.followRedirects, maxRedirects: http.maxRedirects, ip: http.ip, tls: http.tls,
+                                certificateInfo: http.url.lowercased().hasPrefix("https:"),
+                                collectHeaders: !http.expect.headers.isEmpty)
+            case .tcp(let tcp):
+                t = Transfer(work: work, easy: easy, bodyLimit: 0, timeout: spec.timeout)
+                t.configureTCP(tcp, timeout: spec.timeout)
+            }
+        case .request(let request, _):
+            t = Transfer(work: work, easy: easy, bodyLimit: HTTPResponse.maxBodyBytes, timeout: request.timeout)
+            t.configureHTTP(url: request.url, method: request.method, headers: request.headers, body: request.body,
+                            timeout: request.timeout, followRedirects: false, maxRedirects: 0, ip: .any, tls: TLSOptions(),
+                            certificateInfo: false, collectHeaders: true)
+        }
+        let rc = curl_multi_add_handle(multi.handle, easy.handle)
+        guard rc == CURLM_OK else {
+            complete(work, failure: Failure(.other, String(cString: curl_multi_strerror(rc))))
+            return
+        }
+        active[easy.handle] = t
+    }
+
+    // MARK: Finishing
+
+    private func collectDone() {
+        var left: Int32 = 0
+        while let msg = curl_multi_info_read(multi.handle, &left) {
+            guard msg.pointee.msg == CURLMSG_DONE, let handle = msg.pointee.easy_handle, let t = active[handle] else { continue }
+            let code = msg.pointee.data.result
+            if code == CURLE_OK, case .probe(let spec, _) = t.work, case .tcp(let tcp) = spec.target,
+               tcp.send != nil || tcp.expect != nil {
+                beginSession(t, tcp)
+            } else {
+                finish(t, code: code)
+            }
+        }
+    }
+
+    /// Ends a transfer: reads what libcurl measured, frees the slot, calls the completion.
+    private func finish(_ t: Transfer, code: CURLcode) {
+        switch t.work {
+        case .probe(let spec, let completion):
+            let sample: Sample
+            switch spec.target {
+            case .http(let http): sample = httpSample(t, spec: spec, http: http, code: code)
+            case .tcp: sample = tcpSample(t, spec: spec, code: code)
+            }
+            release(t)
+            completion(sample)
+        case .request(_, let completion):
+            let status = t.easy.long(CURLINFO_RESPONSE_CODE)
+            let response = HTTPResponse(
+                status: status > 0 ? status : nil, headers: t.headers, body: t.body,
+                error: code == CURLE_OK ? nil : t.easy.errorText(code), errorCode: code == CURLE_OK ? nil : Int(code.rawValue),
+                requestSent: t.easy.offset(CURLINFO_PRETRANSFER_TIME_T) > 0)
+            release(t)
+            completion(response)
+        }
+    }
+
+    private func release(_ t: Transfer) {
+        curl_multi_remove_handle(multi.handle, t.easy.handle)
+        active[t.easy.handle] = nil
+        if let i = sessions.firstIndex(where: { $0 === t }) { sessions.remove(at: i) }
+        t.easy.reset()
+        if pool.count < maxConcurrent { pool.append(t.easy) }
+    }
+
+    private func complete(_ work: Work, failure: Failure) {
+        switch work {
+        case .probe(let spec, let completion):
+            completion(Sample(probe: spec.name, startedAt: wallMicros(), failure: failure))
+        case .request(_, let completion):
+            completion(HTTPResponse(status: nil, headers: [], body: [], error: failure.message, errorCode: nil, requestSent: false))
+        }
+    }
+
+    // MARK: HTTP samples
+
+    private func httpSample(_ t: Transfer, spec: ProbeSpec, http: HTTPTarget, code: CURLcode) -> Sample {
+        let e = t.easy
+        let scheme = e.string(CURLINFO_SCHEME)?.lowercased()
+        let isTLS = scheme == "https" || (scheme == nil && http.url.lowercased().hasPrefix("https:"))
+        let (address, family) = t.remote()
+        let status = e.long(CURLINFO_RESPONSE_CODE)
+        var sample = Sample(probe: spec.name, startedAt: t.startedAt, phases: t.phases(tls: isTLS),
+                            status: status > 0 ? status : nil, bytes: t.bytes, httpVersion: httpVersion(e.long(CURLINFO_HTTP_VERSION)),
+                            remoteAddress: address, ipFamily: family)
+        if isTLS {
+            let (leaf, earliest) = t.certificateExpiry()
+            sample.certificateExpiry = leaf
+            sample.chainEarliestExpiry = earliest
+        }
+        sample.failure = code == CURLE_OK ? assertionFailure(t, http: http, sample: sample) : t.failure(code)
+        return sample
+    }
+
+    private func assertionFailure(_ t: Transfer, http: HTTPTarget, sample: Sample) -> Failure? {
+        let expect = http.expect
+        let status = sample.status ?? 0
+        if !expect.status.contains(status) {
+            return Failure(.httpStatus, "expected \(expect.status), got \(status)")
+        }
+        for want in expect.headers {
+            let name = want.name.lowercased()
+            let got = t.headers.filter { $0.name.lowercased() == name }
+            if got.isEmpty { return Failure(.headerMismatch, "header \(want.name) missing") }
+            if !got.contains(where: { $0.value.contains(want.value) }) {
+                return Failure(.headerMismatch, "header \(want.name) is \"\(excerpt(Array(got[0].value.utf8)))\", expected it to contain \"\(want.value)\"")
+            }
+        }
+        if let needle = expect.bodyContains, !bytesContain(t.body, Array(needle.utf8)) {
+            return Failure(.bodyMismatch, "body does not contain \"\(excerpt(Array(needle.utf8)))\"" + bodyScope(t))
+        }
+        if let pattern = expect.bodyMatches {
+            guard let regex = regex(pattern) else { return Failure(.other, "body_matches is not a valid regular expression") }
+            let text = String(decoding: t.body, as: UTF8.self)
+            if (try? regex.firstMatch(in: text)) == nil {
+                return Failure(.bodyMismatch, "body does not match /\(pattern)/" + bodyScope(t))
+            }
+        }
+        if let validFor = expect.certificateValidFor {
+            let expiries = [sample.certificateExpiry, sample.chainEarliestExpiry].compactMap { $0 }
+            if let soonest = expiries.min() {
+                let left = soonest - wallMicros() / 1_000_000
+                if left < validFor.microseconds / 1_000_000 {
+                    return Failure(.certificateExpiring, certificateExpiryPhrase(secondsLeft: left))
+                }
+            } else if http.url.lowercased().hasPrefix("https:") {
+                return Failure(.tls, "no certificate information to check certificate_valid_for")
+            }
+        }
+        return nil
+    }
+
+    private func bodyScope(_ t: Transfer) -> String {
+        Int64(t.body.count) < t.bytes ? " (first \(t.body.count) of \(t.bytes) bytes checked)" : ""
+    }
+
+    private func regex(_ pattern: String) -> Regex<AnyRegexOutput>? {
+        if let cached = regexes[pattern] { return cached }
+        let compiled = try? Regex(pattern)
+        regexes[pattern] = .some(compiled)
+        return compiled
+    }
+
+    private func httpVersion(_ v: Int) -> String? {
+        switch v {
+        case Int(CURL_HTTP_VERSION_1_0): "1.0"
+        case Int(CURL_HTTP_VERSION_1_1): "1.1"
+        case Int(CURL_HTTP_VERSION_2_0): "2"
+        case Int(CURL_HTTP_VERSION_3): "3"
+        default: nil
+        }
+    }
+
+    // MARK: TCP
+
+    private func beginSession(_ t: Transfer, _ tcp: TCPTarget) {
+        var socket = prober_socket_bad()
+        guard prober_easy_getinfo_socket(t.easy.handle, &socket) == CURLE_OK, socket != prober_socket_bad() else {
+            release(t)
+            complete(t.work, failure: Failure(.other, "libcurl gave no socket for the connection"))
+            return
+        }
+        t.tcp = TCPSession(socket: socket, send: tcp.send, expect: tcp.expect, connectedAt: monotonicMicros())
+        sessions.append(t)
+        advanceSession(t)
+    }
+
+    private func advanceSession(_ t: Transfer) {
+        guard let session = t.tcp else { return }
+        switch session.advance(t.easy) {
+        case .waitWritable: t.tcpWantsWrite = true
+        case .waitReadable: t.tcpWantsWrite = false
+        case .done(let failure):
+            session.failure = failure
+            finish(t, code: CURLE_OK)
+        }
+    }
+
+    private func expireSessions() {
+        guard !sessions.isEmpty else { return }
+        let now = monotonicMicros()
+        for t in sessions where now >= t.deadline {
+            guard case .probe(let spec, _) = t.work else { continue }
+            t.tcp!.failure = t.tcp!.timedOut(after: spec.timeout)
+            finish(t, code: CURLE_OK)
+        }
+    }
+
+    /// Milliseconds until the nearest TCP session deadline (curl_multi_poll already caps the wait by
+    /// libcurl's own timers); at most one second so a missed wakeup costs little.
+    private func sessionsTimeout() -> Int {
+        guard let nearest = sessions.map(\.deadline).min() else { return 1_000 }
+        return Int(max(0, min(1_000_000, nearest - monotonicMicros()) + 999) / 1_000)
+    }
+
+    private func tcpSample(_ t: Transfer, spec: ProbeSpec, code: CURLcode) -> Sample {
+        var phases = t.phases(tls: false)
+        phases.processing = nil
+        phases.transfer = nil
+        phases.total = monotonicMicros() - t.startMono
+        if let s = t.tcp, let first = s.firstByteAt {
+            phases.processing = first - (s.sentAt ?? s.connectedAt)
+        }
+        let (address, family) = t.remote()
+        let failure = code == CURLE_OK ? t.tcp?.failure : t.failure(code)
+        return Sample(probe: spec.name, startedAt: t.startedAt, failure: failure, phases: phases,
+                      remoteAddress: address, ipFamily: family)
+    }
+}

@@ -1,0 +1,83 @@
+import CCurl
+import Foundation
+import ProberCore
+
+/// Runs HTTP and TCP checks on one libcurl multi handle driven by one dedicated thread.
+///
+/// Any thread may call `run`, `check`, `send` and `shutdown`: work goes through a locked inbox and
+/// `curl_multi_wakeup`. Completions are called on the engine thread, so they must be cheap (hand the
+/// result to a queue). Checks never throw: every failure, including a bad URL, is a `Sample` with a
+/// `Failure`. At most `maxConcurrent` transfers run at once; the rest wait in order (their timeout
+/// starts when they start).
+public final class ProbeEngine: @unchecked Sendable {
+    // Safe to share: every stored property is a `let`; `inbox` is locked, `multi` is only used here for
+    // `curl_multi_wakeup` (thread-safe by libcurl's contract), and `Thread`'s `isFinished`/identity are
+    // safe to read from any thread. All other libcurl state lives in `EngineLoop` on the engine thread.
+    private let inbox = Inbox()
+    private let multi: CurlMulti
+    private let finished = DispatchSemaphore(value: 0)
+    private let thread: Thread
+
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(maxConcurrent: Int = 1024) throws {
+        guard let multi = CurlMulti() else { throw StartError(description: "libcurl could not be initialised") }
+        self.multi = multi
+        let loop = EngineLoop(multi: multi, inbox: inbox, maxConcurrent: maxConcurrent)
+        let finished = self.finished
+        thread = Thread {
+            loop.run()
+            finished.signal()
+        }
+        thread.name = "prober-probes"
+        thread.start()
+    }
+
+    deinit { shutdown() }
+
+    /// Starts one check of `spec` now; `completion` gets its sample on the engine thread.
+    public func run(_ spec: ProbeSpec, completion: @escaping @Sendable (Sample) -> Void) {
+        if inbox.post(.probe(spec, completion)) {
+            multi.wakeup()
+        } else {
+            completion(Sample(probe: spec.name, startedAt: wallMicros(), failure: Failure(.other, "probe engine stopped")))
+        }
+    }
+
+    /// One check of `spec`, awaited.
+    public func check(_ spec: ProbeSpec) async -> Sample {
+        await withCheckedContinuation { continuation in
+            run(spec) { continuation.resume(returning: $0) }
+        }
+    }
+
+    /// One plain HTTP request (no redirects followed); `completion` runs on the engine thread.
+    public func send(_ request: HTTPRequest, completion: @escaping @Sendable (HTTPResponse) -> Void) {
+        if inbox.post(.request(request, completion)) {
+            multi.wakeup()
+        } else {
+            completion(HTTPResponse(status: nil, headers: [], body: [], error: "probe engine stopped", errorCode: nil, requestSent: false))
+        }
+    }
+
+    /// One plain HTTP request, awaited.
+    public func send(_ request: HTTPRequest) async -> HTTPResponse {
+        await withCheckedContinuation { continuation in
+            send(request) { continuation.resume(returning: $0) }
+        }
+    }
+
+    /// Stops taking work, lets every accepted transfer finish (each bounded by its timeout), then ends
+    /// the thread. Idempotent. From a completion (the engine thread itself) it does not wait.
+    public func shutdown() {
+        inbox.stop()
+        multi.wakeup()
+        if Thread.current == thread { return }
+        if !thread.isFinished {
+            finished.wait()
+            finished.signal() // let later calls through too
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Small blocking-socket helpers for the loopback test servers (threads are fine in tests).
+enum Sockets {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ what: String) { description = "\(what): \(String(cString: strerror(errno)))" }
+    }
+
+    /// A listening socket on `host` (an IPv4 or IPv6 literal), port 0, with a large backlog. Returns (fd, port).
+    static func listen(host: String) throws -> (Int32, Int) {
+        let v6 = host.contains(":")
+        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure("socket") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var rc: Int32
+        if v6 {
+            var addr = sockaddr_in6()
+            addr.sin6_family = sa_family_t(AF_INET6)
+            guard inet_pton(AF_INET6, host, &addr.sin6_addr) == 1 else { close(fd); throw Failure("bad address \(host)") }
+            rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        } else {
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { close(fd); throw Failure("bad address \(host)") }
+            rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        }
+        guard rc == 0 else { let e = Failure("bind \(host)"); close(fd); throw e }
+        guard Glibc.listen(fd, 4096) == 0 else { let e = Failure("listen"); close(fd); throw e }
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let port: UInt16 = withUnsafePointer(to: &storage) { p in
+            v6 ? p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_port }
+               : p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port }
+        }
+        return (fd, Int(UInt16(bigEndian: port)))
+    }
+
+    /// Whether this machine can bind ::1 (IPv6 loopback may be disabled in containers).
+    static var ipv6LoopbackAvailable: Bool {
+        guard let (fd, _) = try? listen(host: "::1") else { return false }
+        close(fd)
+        return true
+    }
+
+    /// Writes everything; false when the peer is gone. MSG_NOSIGNAL: a closed peer must not SIGPIPE the tests.
+    @discardableResult
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            offset += n
+        }
+        return true
+    }
+
+    @discardableResult
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { writeAll(fd, $0) }
+    }
+
+    /// Closes with an RST instead of a FIN (SO_LINGER with a zero timeout).
+    static func reset(_ fd: Int32) {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+        close(fd)
+    }
+}
+
+/// Accepts connections on a thread and runs `handle` for each on its own thread; `stop()` closes
+/// the listener and every open connection (which unblocks handlers stuck in reads or waits).
+final class Acceptor: @unchecked Sendable { // Safe: mutable state is guarded by `lock`.
+    let listenFD: Int32
+    let port: Int
+    private let lock = NSCondition()
+    private var connections: Set<Int32> = []
+    private var stopped = false
+
+    init(host: String, handle: @escaping @Sendable (Int32, Acceptor) -> Void) throws {
+        (listenFD, port) = try Sockets.listen(host: host)
+        let thread = Thread { [self] in
+            while true {
+                let fd = accept(listenFD, nil, nil)
+                if fd < 0 {
+                    if errno == EINTR || errno == ECONNABORTED { continue }
+                    return
+                }
+                lock.lock()
+                if stopped { lock.unlock(); close(fd); return }
+                connections.insert(fd)
+                lock.unlock()
+                Thread.detachNewThread { [self] in
+                    handle(fd, self)
+                    finished(fd)
+                }
+            }
+        }
+        thread.start()
+    }
+
+    /// Closes `fd` unless `stop()` already did.
+    func finished(_ fd: Int32, reset: Bool = false) {
+        lock.lock()
+        let mine = connections.remove(fd) != nil
+        lock.unlock()
+        if mine { reset ? Sockets.reset(fd) : { _ = close(fd) }() }
+    }
+
+    /// Waits up to `seconds`; true when the server is stopping (handlers should give up).
+    func sleep(_ seconds: Double) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let until = Date(timeIntervalSinceNow: seconds)
+        while !stopped { if !lock.wait(until: until) { break } }
+        return stopped
+    }
+
+    var isStopped: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopped
+    }
+
+    func stop() {
+        lock.lock()
+        if stopped { lock.unlock(); return }
+        stopped = true
+        let open = connections
+        lock.broadcast()
+        lock.unlock()
+        shutdown(listenFD, Int32(SHUT_RDWR))
+        close(listenFD)
+        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP server on loopback, port 0, for TCP probe tests.
+public final class TestTCPServer: Sendable {
+    public enum Behavior: Sendable {
+        /// Echo every byte back.
+        case echo
+        /// Send `banner` on accept, then echo.
+        case banner(String)
+        /// Accept and read, never write.
+        case silent
+    }
+
+    public let host: String
+    public var port: Int { acceptor.port }
+    private let acceptor: Acceptor
+
+    public init(host: String = "127.0.0.1", _ behavior: Behavior = .echo) throws {
+        self.host = host
+        acceptor = try Acceptor(host: host) { fd, _ in
+            if case .banner(let text) = behavior, !Sockets.writeAll(fd, Array(text.utf8)) { return }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { return }
+                if case .silent = behavior { continue }
+                if !Sockets.writeAll(fd, Array(buffer[0..<n])) { return }
+            }
+        }
+    }
+
+    deinit { acceptor.stop() }
+
+    public func stop() { acceptor.stop() }
+}
+
+/// A port on 127.0.0.1 with nothing listening (bound then closed), for "connection refused".
+public func closedLoopbackPort() throws -> Int {
+    let (fd, port) = try Sockets.listen(host: "127.0.0.1")
+    close(fd)
+    return port
+}
+
+/// Whether ::1 can be bound here (tests on IPv6 skip when it cannot).
+public var ipv6LoopbackAvailable: Bool { Sockets.ipv6LoopbackAvailable }
