@@ -63,7 +63,8 @@ public final class MetricsServer: Sendable {
         out.family("probe_http_duration_seconds", "gauge", "Duration of each phase of the latest HTTP check.")
         let phases: [(String, Phases.Name)] = [("resolve", .dns), ("connect", .connect), ("tls", .tls),
                                               ("processing", .processing), ("transfer", .transfer)]
-        for (name, sample) in latest {
+        let http = latest.filter { $0.value.httpVersion != nil || $0.value.status != nil }
+        for (name, sample) in http {
             for (label, phase) in phases {
                 if let v = sample.phases[phase] {
                     out.sample("probe_http_duration_seconds", ["probe": name, "phase": label], Double(v) / 1e6)
@@ -71,7 +72,7 @@ public final class MetricsServer: Sendable {
             }
         }
         out.family("probe_http_status_code", "gauge", "HTTP status of the latest check (0 when no response).")
-        for (name, sample) in latest where sample.status != nil || sample.phases.processing != nil {
+        for (name, sample) in http {
             out.sample("probe_http_status_code", ["probe": name], Double(sample.status ?? 0))
         }
         out.family("probe_ssl_earliest_cert_expiry", "gauge", "Earliest expiry in the verified chain, Unix seconds.")

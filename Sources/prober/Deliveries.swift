@@ -19,7 +19,7 @@ struct DeliveriesCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let store = try StoreCommandSupport.openReadOnly(database.db)
+            let store = StoreCommandSupport.openReadOnly(database.db)
             let now = StoreCommandSupport.nowMicroseconds
             let items: [OutboxItem]
             do { items = try store.undelivered() } catch { StoreCommandSupport.fail("\(error)") }

@@ -31,7 +31,7 @@ struct IncidentsCommand: ParsableCommand {
         }
 
         func run() throws {
-            let store = try StoreCommandSupport.openReadOnly(database.db)
+            let store = StoreCommandSupport.openReadOnly(database.db)
             let now = StoreCommandSupport.nowMicroseconds
             let incidents: [StoredIncident]
             do {
@@ -73,7 +73,7 @@ struct IncidentsCommand: ParsableCommand {
         }
 
         func run() throws {
-            let store = try StoreCommandSupport.openReadOnly(database.db)
+            let store = StoreCommandSupport.openReadOnly(database.db)
             let now = StoreCommandSupport.nowMicroseconds
             let number = Int64(id.hasPrefix("#") ? String(id.dropFirst()) : id)!
             let found: StoredIncident?

@@ -20,14 +20,13 @@ struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
+    func log(event: LogEvent) {
         var fields: [String: JSONValue] = [
             "ts": .string(Clock.iso8601(Int64(Date().timeIntervalSince1970 * 1_000_000))),
-            "level": .string(level.rawValue),
-            "msg": .string(message.description),
+            "level": .string(event.level.rawValue),
+            "msg": .string(event.message.description),
         ]
-        for (k, v) in metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 }) { fields[k] = .string("\(v)") }
+        for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { fields[k] = .string("\(v)") }
         let line = JSONValue.object(fields).encoded + "\n"
         Self.lock.lock()
         FileHandle.standardError.write(Data(line.utf8))

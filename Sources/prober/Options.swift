@@ -8,8 +8,10 @@ struct ProbesOptions: ParsableArguments {
 
 /// `--db PATH`: the SQLite history.
 struct DatabaseOptions: ParsableArguments {
+    static let defaultPath = "./prober.db"
+
     @Option(name: .long, help: ArgumentHelp("SQLite database file.", valueName: "path"))
-    var db: String = "./prober.db"
+    var db: String = DatabaseOptions.defaultPath
 }
 
 /// `--json`: machine-readable output.

@@ -45,7 +45,7 @@ struct RunCommand: ParsableCommand {
     /// The database: `--db`, or `$STATE_DIRECTORY/prober.db` under systemd when `--db` is left at its default.
     var databasePath: String {
         let env = ProcessInfo.processInfo.environment
-        if database.db == DatabaseOptions().db, let dir = env["STATE_DIRECTORY"]?.split(separator: ":").first, !dir.isEmpty {
+        if database.db == DatabaseOptions.defaultPath, let dir = env["STATE_DIRECTORY"]?.split(separator: ":").first, !dir.isEmpty {
             return String(dir) + "/prober.db"
         }
         return database.db
@@ -94,7 +94,7 @@ struct RunCommand: ParsableCommand {
             configuration: .init(scheduler: .init(maxInFlight: maxInFlight), database: dbPath, notifier: SystemdNotifier()))
         let maintenance = Maintenance(store: store, policy: set.storage, logger: logger)
 
-        var metrics: MetricsServer?
+        let metrics: MetricsServer?
         if let listen, let address = ListenAddress(listen) {
             do {
                 metrics = try MetricsServer(host: address.host, port: address.port, sources: .init(
@@ -102,6 +102,8 @@ struct RunCommand: ParsableCommand {
             } catch {
                 Self.exit("cannot listen on \(listen): \(error)", code: 1)
             }
+        } else {
+            metrics = nil
         }
 
         let signals = SignalHandling()

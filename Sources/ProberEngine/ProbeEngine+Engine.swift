@@ -1,0 +1,16 @@
+import ProberCore
+import ProberProbes
+
+/// The libcurl engine runs the scheduler's checks...
+extension ProbeEngine: CheckRunner {}
+
+extension ProbeEngine {
+    /// ...and the outbox's calls, on the same multi loop.
+    public func deliver(_ request: DeliveryRequest, completion: @escaping @Sendable (DeliveryResponse) -> Void) {
+        send(HTTPRequest(url: request.url, method: request.method, headers: request.headers, body: request.body,
+                         timeout: request.timeout)) { response in
+            completion(DeliveryResponse(status: response.status, body: response.body,
+                                        retryAfter: response.header("Retry-After"), error: response.error))
+        }
+    }
+}
