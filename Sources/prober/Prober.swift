@@ -5,6 +5,6 @@ struct Prober: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prober",
         abstract: "A synthetic health prober: HTTP and TCP probes, latency history, graded incidents.",
-        subcommands: []
+        subcommands: [Once.self]
     )
 }
