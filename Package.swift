@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "prober", targets: ["prober"]),
+        // For bench/swift (a separate package depending on this one by path).
+        .library(name: "ProberProbes", targets: ["ProberProbes"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
