@@ -29,3 +29,6 @@ echo "TCP connect, $N checks, $C concurrent"
 "$out/tcp_connect" raw "$port" "$N" "$C"
 "$out/tcp_connect" curl "$port" "$N" "$C"
 "$swift_bench" tcp "$port" "$N" "$C"
+echo
+echo "Hard timeout: checks against a server that never answers"
+"$swift_bench" hang "${url}hang" 100 300

@@ -1,6 +1,6 @@
 // A minimal epoll HTTP/TCP responder for the benchmarks: answers every request with a fixed
 // 200 "ok" and closes; connections that send nothing are closed when the client closes.
-// Prints its port on stdout. Single-threaded, so it is never the prober's competitor for CPU
+// GET /hang is read and never answered. Prints its port on stdout. Single-threaded, so it is never the prober's competitor for CPU
 // beyond one core.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -41,7 +41,9 @@ int main(void) {
                 continue;
             }
             ssize_t r = read(fd, buf, sizeof buf);
-            if (r > 0 && memmem(buf, (size_t)r, "\r\n\r\n", 4)) {
+            if (r > 0 && r >= 9 && memcmp(buf, "GET /hang", 9) == 0) {
+                continue; // never answer: the client's timeout ends it
+            } else if (r > 0 && memmem(buf, (size_t)r, "\r\n\r\n", 4)) {
                 (void)!write(fd, response, sizeof response - 1);
                 close(fd);
             } else if (r == 0 || r < 0) {

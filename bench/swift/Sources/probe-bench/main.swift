@@ -1,6 +1,7 @@
 // Drives ProbeEngine through N fresh-connection checks at a fixed concurrency against a local server
 // and prints the same figures as the C baselines (bench/c/stats.h).
 // usage: probe-bench http URL N CONCURRENCY | probe-bench tcp PORT N CONCURRENCY
+//        probe-bench hang URL N TIMEOUT_MS   (how far past its timeout a check against a silent server ends)
 import Foundation
 import ProberCore
 import ProberProbes
@@ -29,6 +30,32 @@ guard args.count >= 5, let n = Int(args[3]), let concurrency = Int(args[4]) else
     FileHandle.standardError.write(Data("usage: probe-bench http URL N CONCURRENCY | tcp PORT N CONCURRENCY\n".utf8))
     exit(2)
 }
+if args[1] == "hang" {
+    // All at once, each against a server that never answers: how long after its timeout does each end?
+    let timeout = Duration.milliseconds(concurrency)
+    let spec = ProbeSpec(name: "hang", target: .http(HTTPTarget(url: args[2])), timeout: timeout)
+    let engine = try ProbeEngine(maxConcurrent: n)
+    let lock = NSLock()
+    nonisolated(unsafe) var overshoots: [Int64] = []
+    let group = DispatchGroup()
+    for _ in 0..<n {
+        group.enter()
+        let start = DispatchTime.now().uptimeNanoseconds
+        engine.run(spec) { sample in
+            let waited = Int64(DispatchTime.now().uptimeNanoseconds - start) / 1_000
+            lock.lock(); overshoots.append(waited - timeout.microseconds); lock.unlock()
+            precondition(sample.failure?.reason == .timeout, "\(String(describing: sample.failure))")
+            group.leave()
+        }
+    }
+    group.wait()
+    engine.shutdown()
+    overshoots.sort()
+    print(String(format: "Swift ProbeEngine (hang)   checks %6d  timeout %d ms  past the timeout: p50 %.1f ms  p99 %.1f ms  max %.1f ms",
+                 n, concurrency, Double(overshoots[n / 2]) / 1000, Double(overshoots[min(n - 1, n * 99 / 100)]) / 1000, Double(overshoots.last!) / 1000))
+    exit(0)
+}
+
 let spec: ProbeSpec
 if args[1] == "tcp" {
     spec = ProbeSpec(name: "bench", target: .tcp(TCPTarget(host: "127.0.0.1", port: Int(args[2])!)), timeout: .seconds(5))
