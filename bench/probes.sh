@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
 C=${2:-100}
-out=.build/bench
+out=bench/out
 mkdir -p "$out"
 for f in httpd curl_multi tcp_connect; do
     cc -O2 -Wall -o "$out/$f" "bench/c/$f.c" -lcurl
