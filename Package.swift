@@ -6,8 +6,9 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "prober", targets: ["prober"]),
-        // For bench/store (a separate package depending on this one by path).
+        // For the benchmarks under bench/ (separate packages depending on this one by path).
         .library(name: "ProberStore", targets: ["ProberStore", "ProberCore"]),
+        .library(name: "ProberProbes", targets: ["ProberProbes"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

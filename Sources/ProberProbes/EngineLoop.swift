@@ -48,8 +48,8 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     /// TCP probes past connect, waiting on their socket.
     private var sessions: [Transfer] = []
     private var waitFDs: [curl_waitfd] = []
-    /// Compiled `body_matches` patterns, by pattern text; nil for a pattern that does not compile.
-    private var regexes: [String: Regex<AnyRegexOutput>?] = [:]
+    /// Evaluates `body_matches` off this thread.
+    private let bodyMatcher = BodyMatcher()
 
     init(multi: CurlMulti, inbox: Inbox, maxConcurrent: Int) {
         self.multi = multi
@@ -157,7 +157,14 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
         case .probe(let spec, let completion):
             let sample: Sample
             switch spec.target {
-            case .http(let http): sample = httpSample(t, spec: spec, http: http, code: code)
+            case .http(let http):
+                sample = httpSample(t, spec: spec, http: http, code: code)
+                if sample.failure == nil, let pattern = http.expect.bodyMatches {
+                    let body = t.body, scope = bodyScope(t)
+                    release(t)
+                    bodyMatcher.check(sample, body: body, pattern: pattern, scope: scope, completion: completion)
+                    return
+                }
             case .tcp: sample = tcpSample(t, spec: spec, code: code)
             }
             release(t)
@@ -227,13 +234,6 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
         if let needle = expect.bodyContains, !bytesContain(t.body, Array(needle.utf8)) {
             return Failure(.bodyMismatch, "body does not contain \"\(excerpt(Array(needle.utf8)))\"" + bodyScope(t))
         }
-        if let pattern = expect.bodyMatches {
-            guard let regex = regex(pattern) else { return Failure(.other, "body_matches is not a valid regular expression") }
-            let text = String(decoding: t.body, as: UTF8.self)
-            if (try? regex.firstMatch(in: text)) == nil {
-                return Failure(.bodyMismatch, "body does not match /\(pattern)/" + bodyScope(t))
-            }
-        }
         if let validFor = expect.certificateValidFor {
             let expiries = [sample.certificateExpiry, sample.chainEarliestExpiry].compactMap { $0 }
             if let soonest = expiries.min() {
@@ -245,18 +245,12 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
                 return Failure(.tls, "no certificate information to check certificate_valid_for")
             }
         }
+        // body_matches comes last, on the BodyMatcher's queue.
         return nil
     }
 
     private func bodyScope(_ t: Transfer) -> String {
         Int64(t.body.count) < t.bytes ? " (first \(t.body.count) of \(t.bytes) bytes checked)" : ""
-    }
-
-    private func regex(_ pattern: String) -> Regex<AnyRegexOutput>? {
-        if let cached = regexes[pattern] { return cached }
-        let compiled = try? Regex(pattern)
-        regexes[pattern] = .some(compiled)
-        return compiled
     }
 
     private func httpVersion(_ v: Int) -> String? {

@@ -5,8 +5,8 @@ import ProberCore
 /// Runs HTTP and TCP checks on one libcurl multi handle driven by one dedicated thread.
 ///
 /// Any thread may call `run`, `check`, `send` and `shutdown`: work goes through a locked inbox and
-/// `curl_multi_wakeup`. Completions are called on the engine thread, so they must be cheap (hand the
-/// result to a queue). Checks never throw: every failure, including a bad URL, is a `Sample` with a
+/// `curl_multi_wakeup`. Completions are called on the engine thread (for probes with `body_matches`,
+/// on the engine's body-matching queue), so they must be cheap: hand the result to a queue. Checks never throw: every failure, including a bad URL, is a `Sample` with a
 /// `Failure`. At most `maxConcurrent` transfers run at once; the rest wait in order (their timeout
 /// starts when they start).
 public final class ProbeEngine: @unchecked Sendable {

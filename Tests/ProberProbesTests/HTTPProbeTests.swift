@@ -100,6 +100,8 @@ import Testing
             $0.expect.bodyContains = "degraded"
         })
         #expect(good.failure == nil)
+        let invalid = await engine.check(httpSpec(server.url) { $0.expect.bodyMatches = "(unclosed" })
+        #expect(invalid.failure == Failure(.other, "body_matches is not a valid regular expression"))
     }
 
     @Test func headerExpectations() async throws {

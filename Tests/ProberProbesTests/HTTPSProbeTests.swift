@@ -4,7 +4,7 @@ import ProberCore
 import ProberTestSupport
 import Testing
 
-@Suite(.serialized) struct HTTPSProbeTests {
+@Suite(.serialized, .enabled(if: opensslAvailable, "needs the openssl command")) struct HTTPSProbeTests {
     static let certificates = try! TestCertificates()
 
     @Test func trustedThroughCAFile() async throws {

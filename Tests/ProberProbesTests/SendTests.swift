@@ -41,6 +41,20 @@ import Testing
         #expect(server.requests.first?.method == "PATCH")
     }
 
+    @Test func checksBeyondMaxConcurrentWaitTheirTurn() async throws {
+        let server = try TestHTTPServer { _ in .delay(.milliseconds(20), .respond(status: 200, body: "ok")) }
+        defer { server.stop() }
+        let local = try ProbeEngine(maxConcurrent: 2)
+        defer { local.shutdown() }
+        let samples = await withTaskGroup(of: Sample.self) { group in
+            for _ in 0..<20 { group.addTask { await local.check(httpSpec(server.url, timeout: .seconds(2))) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(samples.count == 20)
+        #expect(samples.allSatisfy { $0.ok }, "a waiting check's timeout starts when it starts")
+        #expect(server.requests.count == 20)
+    }
+
     @Test func shutdownFinishesInFlightThenRefusesWork() async throws {
         let server = try TestHTTPServer { _ in .delay(.milliseconds(200), .respond(status: 200, body: "ok")) }
         defer { server.stop() }

@@ -1,5 +1,11 @@
 import Foundation
 
+/// Whether the `openssl` command is on PATH (the HTTPS tests skip without it).
+public var opensslAvailable: Bool {
+    (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        .contains { FileManager.default.isExecutableFile(atPath: "\($0)/openssl") }
+}
+
 /// A CA and leaf certificates made with the system `openssl`, in a temporary directory.
 public final class TestCertificates: Sendable {
     public let directory: String

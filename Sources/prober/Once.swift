@@ -1,0 +1,142 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import ProberConfig
+import ProberCore
+import ProberProbes
+
+/// `prober once`: run probes one time, now, concurrently, and print what happened.
+struct Once: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run probes once, now, and print each result with its phases.",
+        discussion: "Exit status: 0 when every probe passed, 1 when any failed, 2 on a configuration error."
+    )
+
+    @OptionGroup var probesOptions: ProbesOptions
+    @OptionGroup var output: OutputOptions
+
+    @Argument(help: ArgumentHelp("Probes to run (default: all).", valueName: "name"))
+    var names: [String] = []
+
+    func run() throws {
+        let set: ProbeSet
+        do {
+            set = try ProbeLoader.load(directory: probesOptions.probes)
+        } catch {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw ExitCode(2)
+        }
+        let chosen = try select(set.probes)
+        let samples = try runAll(chosen)
+        if output.json {
+            print(OnceReport.json(chosen, samples))
+        } else {
+            for (spec, sample) in zip(chosen, samples) { print(OnceReport.line(spec, sample, nameWidth: chosen.map(\.name.count).max() ?? 0)) }
+        }
+        if samples.contains(where: { !$0.ok }) { throw ExitCode(1) }
+    }
+
+    /// The probes named on the command line, in file order; unknown names are an error with suggestions.
+    private func select(_ probes: [ProbeSpec]) throws -> [ProbeSpec] {
+        guard !names.isEmpty else { return probes }
+        let known = Set(probes.map(\.name))
+        var problems: [String] = []
+        for name in names where !known.contains(name) {
+            let close = probes.map(\.name).filter { editDistance($0, name) <= max(2, name.count / 3) }
+            problems.append("no probe named \"\(name)\"" + (close.isEmpty ? "" : " (did you mean \(close.map { "\"\($0)\"" }.joined(separator: ", "))?)"))
+        }
+        if !problems.isEmpty {
+            FileHandle.standardError.write(Data(problems.map { "prober once: \($0)\n" }.joined().utf8))
+            throw ExitCode(2)
+        }
+        let wanted = Set(names)
+        return probes.filter { wanted.contains($0.name) }
+    }
+
+    /// Every check at once on one engine; waits for all of them.
+    private func runAll(_ specs: [ProbeSpec]) throws -> [Sample] {
+        let engine = try ProbeEngine()
+        let results = SampleSlots(count: specs.count)
+        let group = DispatchGroup()
+        for (i, spec) in specs.enumerated() {
+            group.enter()
+            engine.run(spec) { sample in
+                results.set(i, sample)
+                group.leave()
+            }
+        }
+        group.wait()
+        engine.shutdown()
+        return results.all
+    }
+}
+
+/// Samples filled in by the engine thread, read after the group is done.
+private final class SampleSlots: @unchecked Sendable { // Safe: every access holds `lock`.
+    private let lock = NSLock()
+    private var slots: [Sample?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ s: Sample) { lock.lock(); slots[i] = s; lock.unlock() }
+    var all: [Sample] { lock.lock(); defer { lock.unlock() }; return slots.map { $0! } }
+}
+
+/// Levenshtein distance, for "did you mean".
+private func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    var row = Array(0...b.count)
+    for i in 1...a.count {
+        var previous = row[0]
+        row[0] = i
+        for j in stride(from: 1, through: b.count, by: 1) {
+            let current = row[j]
+            row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+            previous = current
+        }
+    }
+    return row[b.count]
+}
+
+/// How `prober once` shows results.
+enum OnceReport {
+    static func ms(_ us: Int64) -> String {
+        String(format: "%.1f ms", Double(us) / 1_000)
+    }
+
+    /// `ok      checkout-api  200  total 12.3 ms  dns 0.1 ms  connect 0.2 ms  …`
+    static func line(_ spec: ProbeSpec, _ s: Sample, nameWidth: Int) -> String {
+        var parts = [s.ok ? "ok    " : "FAILED", spec.name.padding(toLength: max(nameWidth, spec.name.count), withPad: " ", startingAt: 0)]
+        if let f = s.failure { parts.append("\(f.reason.rawValue): \(f.message)") }
+        if let status = s.status { parts.append("\(status)") }
+        var phases: [String] = []
+        if let total = s.phases.total { phases.append("total \(ms(total))") }
+        for name in Phases.Name.allCases where name != .total {
+            if let v = s.phases[name] { phases.append("\(name.rawValue) \(ms(v))") }
+        }
+        parts.append(phases.joined(separator: "  "))
+        return parts.joined(separator: "  ")
+    }
+
+    static func json(_ specs: [ProbeSpec], _ samples: [Sample]) -> String {
+        let results: [[String: Any]] = zip(specs, samples).map { spec, s in
+            var o: [String: Any] = ["name": spec.name, "kind": spec.kind, "target": spec.displayTarget, "ok": s.ok,
+                                    "started_at_us": s.startedAt]
+            if let f = s.failure { o["reason"] = f.reason.rawValue; o["message"] = f.message }
+            if let v = s.status { o["status"] = v }
+            if let v = s.bytes { o["bytes"] = v }
+            if let v = s.httpVersion { o["http_version"] = v }
+            if let v = s.remoteAddress { o["remote_address"] = v }
+            if let v = s.ipFamily { o["ip_family"] = v.rawValue }
+            if let v = s.certificateExpiry { o["certificate_expiry"] = v }
+            if let v = s.chainEarliestExpiry { o["chain_earliest_expiry"] = v }
+            var phases: [String: Any] = [:]
+            for name in Phases.Name.allCases { if let v = s.phases[name] { phases[name.rawValue] = v } }
+            o["phases_us"] = phases
+            return o
+        }
+        let document: [String: Any] = ["results": results, "passed": samples.filter(\.ok).count,
+                                       "failed": samples.filter { !$0.ok }.count]
+        let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
