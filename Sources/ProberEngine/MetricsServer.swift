@@ -105,6 +105,8 @@ public final class MetricsServer: Sendable {
         out.sample("prober_tick_lateness_seconds_bucket", ["le": "+Inf"], Double(stats.lateness.count))
         out.sample("prober_tick_lateness_seconds_sum", [:], Double(stats.lateness.sum) / 1e6)
         out.sample("prober_tick_lateness_seconds_count", [:], Double(stats.lateness.count))
+        out.family("prober_tick_lateness_max_seconds", "gauge", "The latest tick of all so far.")
+        out.sample("prober_tick_lateness_max_seconds", [:], Double(stats.lateness.max) / 1e6)
         out.family("prober_skipped_ticks_total", "counter", "Ticks skipped because the probe's previous check was still running, or missed.")
         for (name, p) in stats.probes.sorted(by: { $0.key < $1.key }) {
             out.sample("prober_skipped_ticks_total", ["probe": name], Double(p.skipped))
