@@ -165,7 +165,9 @@ public struct Evaluator: Sendable {
             }
         }
         causes.sort { ($0.count, -$0.reason.code) > ($1.count, -$1.reason.code) }
-        let effectiveLevel = s.level == .healthy ? Level(incident.status) : s.level
+        // Describe the incident's own level: a minor incident opened while the window was already major
+        // quotes the minor threshold it was opened for.
+        let effectiveLevel = Level(incident.status)
         let thresholdFor = effectiveLevel == .major ? policy.major : policy.minor
         return Evidence(
             at: last?.startedAt ?? incident.openedAt,

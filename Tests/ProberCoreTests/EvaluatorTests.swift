@@ -77,6 +77,10 @@ struct EvaluatorTests {
         let (_, events) = run(every(0, 110) { fail($0) }, policy())
         #expect(kinds(events) == ["70:opened:minor", "100:escalated:major"])
         #expect(events[1].1.previous == .minor)
+        // Opened minor while the window was already major: the evidence quotes the threshold it opened for.
+        #expect(events[0].1.evidence.level == .major)
+        #expect(events[0].1.evidence.threshold == Threshold(latency: .milliseconds(800), failures: 2))
+        #expect(events[1].1.evidence.threshold == Threshold(latency: .seconds(3), failures: 5))
     }
 
     @Test("a level that is major from the start opens major directly")
