@@ -42,7 +42,7 @@ struct Once: ParsableCommand {
         let known = Set(probes.map(\.name))
         var problems: [String] = []
         for name in names where !known.contains(name) {
-            let close = probes.map(\.name).filter { editDistance($0, name) <= max(2, name.count / 3) }
+            let close = Suggest.closeNames(to: name, in: probes.map(\.name))
             problems.append("no probe named \"\(name)\"" + (close.isEmpty ? "" : " (did you mean \(close.map { "\"\($0)\"" }.joined(separator: ", "))?)"))
         }
         if !problems.isEmpty {
@@ -78,23 +78,6 @@ private final class SampleSlots: @unchecked Sendable { // Safe: every access hol
     init(count: Int) { slots = Array(repeating: nil, count: count) }
     func set(_ i: Int, _ s: Sample) { lock.lock(); slots[i] = s; lock.unlock() }
     var all: [Sample] { lock.lock(); defer { lock.unlock() }; return slots.map { $0! } }
-}
-
-/// Levenshtein distance, for "did you mean".
-private func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    if a.isEmpty { return b.count }
-    var row = Array(0...b.count)
-    for i in 1...a.count {
-        var previous = row[0]
-        row[0] = i
-        for j in stride(from: 1, through: b.count, by: 1) {
-            let current = row[j]
-            row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-            previous = current
-        }
-    }
-    return row[b.count]
 }
 
 /// How `prober once` shows results.

@@ -83,29 +83,6 @@ enum StoreCommandSupport {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// Names close to `name` (edit distance, or one containing the other), closest first.
-    static func suggestions(for name: String, in names: [String]) -> [String] {
-        let lower = name.lowercased()
-        let scored = names.map { candidate -> (String, Int) in
-            let c = candidate.lowercased()
-            let d = (c.contains(lower) || lower.contains(c)) ? 0 : editDistance(lower, c)
-            return (candidate, d)
-        }
-        let limit = max(2, name.count / 3)
-        return scored.filter { $0.1 <= limit }.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }.prefix(3).map(\.0)
-    }
-
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        if a.isEmpty { return b.count }
-        var previous = Array(0...b.count)
-        for i in 1...a.count {
-            var current = [i] + Array(repeating: 0, count: b.count)
-            for j in stride(from: 1, through: b.count, by: 1) {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            previous = current
-        }
-        return previous[b.count]
-    }
+    /// Names close to `name`, closest first.
+    static func suggestions(for name: String, in names: [String]) -> [String] { Suggest.closeNames(to: name, in: names) }
 }
