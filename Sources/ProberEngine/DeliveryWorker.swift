@@ -196,7 +196,20 @@ public final class DeliveryWorker: @unchecked Sendable {
                                      timeout: configuration.timeout))
     }
 
+    /// `reason` without the secrets this worker holds (the API key, webhook header values): an API may
+    /// echo what it received (`invalid token Bearer …`), and reasons go to the database, logs and the CLI.
+    private func redacted(_ reason: String) -> String {
+        let secrets = ([configuration.apiKey].compactMap { $0 } + configuration.webhooks.flatMap { $0.headers.map(\.value) })
+            .filter { $0.count >= 6 }.sorted { $0.count > $1.count }
+        return secrets.reduce(reason) { $0.replacingOccurrences(of: $1, with: "[redacted]") }
+    }
+
     private func record(_ item: OutboxItem, _ decision: DeliveryDecision, response: DeliveryResponse?, now: Int64) {
+        let decision: DeliveryDecision = switch decision {
+        case .delivered: .delivered
+        case .retry(let after, let reason): .retry(after: after, reason: redacted(reason))
+        case .failed(let reason): .failed(reason: redacted(reason))
+        }
         let target = item.sink == "isdown" ? "IsDown" : "webhook"
         let metadata: Logger.Metadata = ["incident.id": "\(item.incidentID)", "outbox.id": "\(item.id)", "sink": "\(target)",
                                          "method": "\(item.method)"]
