@@ -106,6 +106,13 @@ extension Store {
     /// Returns the incident's id.
     @discardableResult
     public func openIncident(_ incident: Incident, tracking: OpenIncident, outbox: [OutboxItem]) throws -> Int64 {
+        try openIncident(incident, tracking: tracking, outbox: { _ in outbox })
+    }
+
+    /// The same, with the outgoing calls made once the incident's id is known (documents that carry the
+    /// id, like a webhook's), still in the one transaction.
+    @discardableResult
+    public func openIncident(_ incident: Incident, tracking: OpenIncident, outbox: (Int64) -> [OutboxItem]) throws -> Int64 {
         try write { db in
             guard let probeID = try probeID(incident.probe, create: true, db) else { return 0 }
             let insert = try db.prepare("""
@@ -129,7 +136,7 @@ extension Store {
             try insert.run()
             let id = sqlite3_last_insert_rowid(db.handle)
             for update in incident.updates { try insertUpdate(update, incidentID: id, db) }
-            for item in outbox { try insertOutbox(item, incidentID: id, db) }
+            for item in outbox(id) { try insertOutbox(item, incidentID: id, db) }
             return id
         }
     }
