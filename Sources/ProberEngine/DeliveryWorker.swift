@@ -226,7 +226,7 @@ public final class DeliveryWorker: @unchecked Sendable {
             case .retry(let after, let reason):
                 try store.recordAttempt(item.id, state: .pending, nextAttemptAt: now + after.microseconds, error: reason, at: now)
                 if item.attempts == 0 || (item.attempts + 1) % 10 == 0 {
-                    logger.warning("incident call to \(target) not delivered, retrying in \(Human.span(seconds: after.microseconds / 1_000_000)): \(reason)",
+                    logger.warning("incident call to \(target) not delivered, retrying in \(Human.latency(microseconds: after.microseconds)): \(reason)",
                                    metadata: metadata)
                 }
             case .failed(let reason):
