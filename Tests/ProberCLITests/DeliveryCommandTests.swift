@@ -187,13 +187,18 @@ final class DeliveryCommandTests: XCTestCase {
         let port = try closedLoopbackPort()
         let apiURL = "http://127.0.0.1:\(port)"
         try startDaemon(api: apiURL, run: 1)
-        waitUntil("the create queued in the outbox") {
-            incidents().first?.deliveries.first.map { $0.method == "POST" && $0.state == .pending } ?? false
+        waitUntil("the create queued in the outbox and tried once (connection refused)") {
+            incidents().first?.deliveries.first.map { $0.method == "POST" && $0.state == .pending && $0.attempts >= 1 } ?? false
         }
         killDaemon(SIGKILL)
         let queued = try XCTUnwrap(incidents().first)
         XCTAssertEqual(queued.deliveries.map(\.state), [.pending], "nothing was delivered before the kill")
         XCTAssertNil(queued.isdownID)
+        XCTAssertNotNil(queued.deliveries.first?.lastError, "the create was attempted against the closed port")
+        let shown = try ProberBinary.run(["incidents", "--db", db])
+        XCTAssertTrue(shown.stdout.contains("pending ("), "prober incidents shows the pending delivery:\n\(shown.stdout)")
+        let listed = try ProberBinary.run(["deliveries", "--db", db])
+        XCTAssertTrue(listed.stdout.contains("isdown") && listed.stdout.contains("POST") && listed.stdout.contains("pending"), listed.stdout)
 
         // The API comes up, the daemon starts again over the same database.
         let api = try startAPI(port: port)
