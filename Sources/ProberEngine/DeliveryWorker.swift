@@ -118,7 +118,13 @@ public final class DeliveryWorker: @unchecked Sendable {
         guard running else { return }
         let now = Self.now
         do {
-            for item in try store.dueDeliveries(now: now) where !inFlight.contains(item.id) {
+            // Without a key IsDown calls wait; they are left out of the query so they cannot crowd out webhooks.
+            let hasKey = !(configuration.apiKey ?? "").isEmpty
+            if !hasKey, !warnedNoKey, try store.hasPending(sink: "isdown") {
+                warnedNoKey = true
+                logger.warning("incident calls for IsDown wait in the outbox: ISDOWN_API_KEY is not set")
+            }
+            for item in try store.dueDeliveries(now: now, excluding: hasKey ? nil : "isdown") where !inFlight.contains(item.id) {
                 attempt(item, now: now)
             }
             // Whatever is due now is in flight (its completion pumps again) or waiting for a key: poll.
@@ -168,13 +174,7 @@ public final class DeliveryWorker: @unchecked Sendable {
         var headers = [Header(name: "Content-Type", value: "application/json"), Header(name: "Accept", value: "application/json")]
         let url: String
         if item.sink == "isdown" {
-            guard let key = configuration.apiKey, !key.isEmpty else {
-                if !warnedNoKey {
-                    warnedNoKey = true
-                    logger.warning("incident calls for IsDown wait in the outbox: ISDOWN_API_KEY is not set")
-                }
-                return .wait
-            }
+            guard let key = configuration.apiKey, !key.isEmpty else { return .wait }
             headers.append(Header(name: "Authorization", value: "Bearer \(key)"))
             let base = configuration.isdownBaseURL.hasSuffix("/") ? String(configuration.isdownBaseURL.dropLast()) : configuration.isdownBaseURL
             if item.method == "POST" {

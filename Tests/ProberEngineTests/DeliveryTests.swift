@@ -378,6 +378,30 @@ final class DeliveryTests: XCTestCase {
         XCTAssertEqual(log.current.filter { $0.message.contains("ISDOWN_API_KEY is not set") }.count, 1, "warned once")
     }
 
+    /// More IsDown calls waiting for a key than the worker reads at once (64) must not starve webhooks.
+    func testManyIsDownCallsWaitingForAKeyDoNotHoldUpWebhooks() throws {
+        let hook = try webhookReceiver()
+        let sink = NotifySink(webhook: hook.url, headers: [], probes: [])
+        var ids: [Int64] = []
+        for n in 0..<80 {
+            let at = now
+            let update = IncidentUpdate(kind: .opened, stage: .investigating, status: .minor, createdAt: at, description: "down")
+            let incident = Incident(id: 0, probe: "p\(n)", serviceID: 1000 + n, title: "p\(n): checks failing", description: "down",
+                                    status: .minor, stage: .investigating, createdAt: at, updatedAt: at, resolvedAt: nil, updates: [update])
+            ids.append(try store.openIncident(incident, tracking: OpenIncident(status: .minor, stage: .investigating, openedAt: at,
+                                                                               degradedSince: at, failedChecks: 2, worstP95: nil, worstFailures: 2),
+                                              outbox: [OutboxItem(sink: "isdown", method: "POST", body: "{}", nextAttemptAt: at, createdAt: at),
+                                                       OutboxItem(sink: sink.key, method: "POST", body: "{}", nextAttemptAt: at, createdAt: at)]))
+        }
+        startWorker(api: "http://127.0.0.1:1", key: nil, webhooks: [sink])
+        XCTAssertTrue(hook.waitForRequests(80), "\(hook.requests.count) of 80 webhook calls delivered")
+        waitUntil("every webhook call recorded as delivered") {
+            (try? self.store.undelivered().filter { $0.sink == sink.key }.isEmpty) ?? false
+        }
+        XCTAssertEqual(try store.undelivered().filter { $0.sink == "isdown" }.count, 80, "IsDown calls keep waiting for the key")
+        XCTAssertEqual(log.current.filter { $0.message.contains("ISDOWN_API_KEY is not set") }.count, 1, "warned once")
+    }
+
     /// Every file of the database (main, WAL, shared memory), concatenated. Read by a child process:
     /// opening and closing the file in this process would drop SQLite's POSIX locks on it (they are
     /// per process), and another process could then checkpoint and truncate the WAL under us.
