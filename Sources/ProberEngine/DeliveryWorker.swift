@@ -118,7 +118,13 @@ public final class DeliveryWorker: @unchecked Sendable {
         guard running else { return }
         let now = Self.now
         do {
-            for item in try store.dueDeliveries(now: now) where !inFlight.contains(item.id) {
+            // Without a key IsDown calls wait; they are left out of the query so they cannot crowd out webhooks.
+            let hasKey = !(configuration.apiKey ?? "").isEmpty
+            if !hasKey, !warnedNoKey, try store.hasPending(sink: "isdown") {
+                warnedNoKey = true
+                logger.warning("incident calls for IsDown wait in the outbox: ISDOWN_API_KEY is not set")
+            }
+            for item in try store.dueDeliveries(now: now, excluding: hasKey ? nil : "isdown") where !inFlight.contains(item.id) {
                 attempt(item, now: now)
             }
             // Whatever is due now is in flight (its completion pumps again) or waiting for a key: poll.
@@ -168,13 +174,7 @@ public final class DeliveryWorker: @unchecked Sendable {
         var headers = [Header(name: "Content-Type", value: "application/json"), Header(name: "Accept", value: "application/json")]
         let url: String
         if item.sink == "isdown" {
-            guard let key = configuration.apiKey, !key.isEmpty else {
-                if !warnedNoKey {
-                    warnedNoKey = true
-                    logger.warning("incident calls for IsDown wait in the outbox: ISDOWN_API_KEY is not set")
-                }
-                return .wait
-            }
+            guard let key = configuration.apiKey, !key.isEmpty else { return .wait }
             headers.append(Header(name: "Authorization", value: "Bearer \(key)"))
             let base = configuration.isdownBaseURL.hasSuffix("/") ? String(configuration.isdownBaseURL.dropLast()) : configuration.isdownBaseURL
             if item.method == "POST" {
@@ -196,7 +196,20 @@ public final class DeliveryWorker: @unchecked Sendable {
                                      timeout: configuration.timeout))
     }
 
+    /// `reason` without the secrets this worker holds (the API key, webhook header values): an API may
+    /// echo what it received (`invalid token Bearer …`), and reasons go to the database, logs and the CLI.
+    private func redacted(_ reason: String) -> String {
+        let secrets = ([configuration.apiKey].compactMap { $0 } + configuration.webhooks.flatMap { $0.headers.map(\.value) })
+            .filter { $0.count >= 6 }.sorted { $0.count > $1.count }
+        return secrets.reduce(reason) { $0.replacingOccurrences(of: $1, with: "[redacted]") }
+    }
+
     private func record(_ item: OutboxItem, _ decision: DeliveryDecision, response: DeliveryResponse?, now: Int64) {
+        let decision: DeliveryDecision = switch decision {
+        case .delivered: .delivered
+        case .retry(let after, let reason): .retry(after: after, reason: redacted(reason))
+        case .failed(let reason): .failed(reason: redacted(reason))
+        }
         let target = item.sink == "isdown" ? "IsDown" : "webhook"
         let metadata: Logger.Metadata = ["incident.id": "\(item.incidentID)", "outbox.id": "\(item.id)", "sink": "\(target)",
                                          "method": "\(item.method)"]
@@ -213,7 +226,7 @@ public final class DeliveryWorker: @unchecked Sendable {
             case .retry(let after, let reason):
                 try store.recordAttempt(item.id, state: .pending, nextAttemptAt: now + after.microseconds, error: reason, at: now)
                 if item.attempts == 0 || (item.attempts + 1) % 10 == 0 {
-                    logger.warning("incident call to \(target) not delivered, retrying in \(Human.span(seconds: after.microseconds / 1_000_000)): \(reason)",
+                    logger.warning("incident call to \(target) not delivered, retrying in \(Human.latency(microseconds: after.microseconds)): \(reason)",
                                    metadata: metadata)
                 }
             case .failed(let reason):

@@ -118,7 +118,12 @@ public final class IncidentTracker: @unchecked Sendable {
             var incident = Incident(id: 0, probe: spec.name, serviceID: spec.incident.serviceID, title: writer.title(event),
                                     description: update.description, status: event.status, stage: event.stage,
                                     createdAt: at, updatedAt: at, resolvedAt: nil, updates: [update])
-            incident.id = try store.openIncident(incident, tracking: tracking, outbox: calls(update, incident, spec))
+            // The calls are made once the id is known: the webhook document carries it.
+            incident.id = try store.openIncident(incident, tracking: tracking) { id in
+                var stored = incident
+                stored.id = id
+                return calls(update, stored, spec)
+            }
             open[spec.name] = incident
             metadata["incident.id"] = "\(incident.id)"
             logger.warning("incident opened: \(incident.title)", metadata: metadata)

@@ -91,11 +91,25 @@ final class Connection {
         return statement
     }
 
+    /// Resets every statement still positioned on a row (a `scalar`, a `guard try step()` that read one
+    /// row). Called before each COMMIT: in WAL mode a statement left mid-result keeps its read snapshot
+    /// after COMMIT, so this connection would go on seeing the database as it was and miss other
+    /// processes' writes (e.g. `prober deliveries retry` while the daemon runs).
+    /// https://sqlite.org/c3ref/stmt_busy.html
+    func resetBusyStatements() {
+        var stmt = sqlite3_next_stmt(handle, nil)
+        while let s = stmt {
+            if sqlite3_stmt_busy(s) != 0 { sqlite3_reset(s) }
+            stmt = sqlite3_next_stmt(handle, s)
+        }
+    }
+
     /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back when it throws.
     func transaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN IMMEDIATE")
         do {
             let value = try body()
+            resetBusyStatements()
             try execute("COMMIT")
             return value
         } catch {

@@ -106,6 +106,13 @@ extension Store {
     /// Returns the incident's id.
     @discardableResult
     public func openIncident(_ incident: Incident, tracking: OpenIncident, outbox: [OutboxItem]) throws -> Int64 {
+        try openIncident(incident, tracking: tracking, outbox: { _ in outbox })
+    }
+
+    /// The same, with the outgoing calls made once the incident's id is known (documents that carry the
+    /// id, like a webhook's), still in the one transaction.
+    @discardableResult
+    public func openIncident(_ incident: Incident, tracking: OpenIncident, outbox: (Int64) -> [OutboxItem]) throws -> Int64 {
         try write { db in
             guard let probeID = try probeID(incident.probe, create: true, db) else { return 0 }
             let insert = try db.prepare("""
@@ -129,7 +136,7 @@ extension Store {
             try insert.run()
             let id = sqlite3_last_insert_rowid(db.handle)
             for update in incident.updates { try insertUpdate(update, incidentID: id, db) }
-            for item in outbox { try insertOutbox(item, incidentID: id, db) }
+            for item in outbox(id) { try insertOutbox(item, incidentID: id, db) }
             return id
         }
     }
@@ -267,13 +274,26 @@ extension Store {
     // MARK: The outbox
 
     /// The calls that may be attempted now: for each incident and sink, only the oldest call not yet
-    /// delivered (calls go out in order), and only when it is pending and due.
-    public func dueDeliveries(now: Int64, limit: Int = 64) throws -> [OutboxItem] {
+    /// delivered (calls go out in order), and only when it is pending and due. `excluding` leaves out a
+    /// sink that cannot be served now (IsDown without a key), so its calls, always due and oldest, do not
+    /// fill the `limit` and starve the others.
+    public func dueDeliveries(now: Int64, limit: Int = 64, excluding sink: String? = nil) throws -> [OutboxItem] {
         try read { db in
             try outboxItems(where: """
                 id IN (SELECT MIN(id) FROM outbox WHERE state != 'delivered' GROUP BY incident_id, sink)
-                AND state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT \(limit)
-                """, [now], db)
+                AND state = 'pending' AND next_attempt_at <= ?1 AND sink IS NOT ?2
+                ORDER BY next_attempt_at, id LIMIT \(limit)
+                """, [now], db, text: sink)
+        }
+    }
+
+    /// Whether any call to `sink` is waiting to be delivered.
+    public func hasPending(sink: String) throws -> Bool {
+        try read { db in
+            let stmt = try db.prepare("SELECT EXISTS(SELECT 1 FROM outbox WHERE state = 'pending' AND sink = ?1)")
+            try stmt.bind(1, sink)
+            defer { stmt.reset() }
+            return try stmt.step() && stmt.int64(0) == 1
         }
     }
 
@@ -340,12 +360,14 @@ extension Store {
         }
     }
 
-    private func outboxItems(where clause: String, _ values: [Int64?], _ db: Connection) throws -> [OutboxItem] {
+    /// `text`, when given, is bound after `values` (as `?\(values.count + 1)`); unbound, that parameter is NULL.
+    private func outboxItems(where clause: String, _ values: [Int64?], _ db: Connection, text: String? = nil) throws -> [OutboxItem] {
         let select = try db.prepare("""
             SELECT id, incident_id, sink, method, body, state, attempts, next_attempt_at, last_error, created_at, delivered_at
             FROM outbox WHERE \(clause)
             """)
         for (i, v) in values.enumerated() { try select.bind(i + 1, v) }
+        if let text { try select.bind(values.count + 1, text) }
         var out: [OutboxItem] = []
         while try select.step() {
             out.append(OutboxItem(

@@ -121,7 +121,10 @@ public final class Store: @unchecked Sendable {
         dispatchPrecondition(condition: .notOnQueue(queue))
         return try queue.sync {
             try connection.execute("BEGIN")
-            defer { _ = try? connection.execute("COMMIT") }
+            defer {
+                connection.resetBusyStatements()
+                _ = try? connection.execute("COMMIT")
+            }
             return try body(connection)
         }
     }

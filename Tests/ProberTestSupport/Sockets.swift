@@ -10,8 +10,8 @@ enum Sockets {
         init(_ what: String) { description = "\(what): \(String(cString: strerror(errno)))" }
     }
 
-    /// A listening socket on `host` (an IPv4 or IPv6 literal), port 0, with a large backlog. Returns (fd, port).
-    static func listen(host: String) throws -> (Int32, Int) {
+    /// A listening socket on `host` (an IPv4 or IPv6 literal), `port` (0: any free one), with a large backlog. Returns (fd, port).
+    static func listen(host: String, port requested: Int = 0) throws -> (Int32, Int) {
         let v6 = host.contains(":")
         let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure("socket") }
@@ -21,11 +21,13 @@ enum Sockets {
         if v6 {
             var addr = sockaddr_in6()
             addr.sin6_family = sa_family_t(AF_INET6)
+            addr.sin6_port = UInt16(requested).bigEndian
             guard inet_pton(AF_INET6, host, &addr.sin6_addr) == 1 else { close(fd); throw Failure("bad address \(host)") }
             rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
         } else {
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = UInt16(requested).bigEndian
             guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { close(fd); throw Failure("bad address \(host)") }
             rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         }
@@ -83,8 +85,8 @@ final class Acceptor: @unchecked Sendable { // Safe: mutable state is guarded by
     private var connections: Set<Int32> = []
     private var stopped = false
 
-    init(host: String, handle: @escaping @Sendable (Int32, Acceptor) -> Void) throws {
-        (listenFD, port) = try Sockets.listen(host: host)
+    init(host: String, port: Int = 0, handle: @escaping @Sendable (Int32, Acceptor) -> Void) throws {
+        (listenFD, self.port) = try Sockets.listen(host: host, port: port)
         let thread = Thread { [self] in
             while true {
                 let fd = accept(listenFD, nil, nil)

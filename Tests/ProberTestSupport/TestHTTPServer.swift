@@ -53,11 +53,12 @@ public final class TestHTTPServer: @unchecked Sendable { // Safe: `received` is 
     private let acceptor: Acceptor
     private let log = RequestLog()
 
-    /// Starts listening on `host` (default 127.0.0.1), port 0.
-    public init(host: String = "127.0.0.1", handler: @escaping @Sendable (Request) -> Response) throws {
+    /// Starts listening on `host` (default 127.0.0.1), `port` (default 0: any free port; a given one to
+    /// bring a server "back up" where a client already points, e.g. after `closedLoopbackPort()`).
+    public init(host: String = "127.0.0.1", port: Int = 0, handler: @escaping @Sendable (Request) -> Response) throws {
         self.host = host
         let log = self.log
-        acceptor = try Acceptor(host: host) { fd, acceptor in
+        acceptor = try Acceptor(host: host, port: port) { fd, acceptor in
             guard let request = TestHTTPServer.readRequest(fd) else { return }
             log.append(request)
             TestHTTPServer.serve(handler(request), fd: fd, acceptor: acceptor)
