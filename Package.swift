@@ -56,7 +56,10 @@ let package = Package(
         .testTarget(name: "ProberConfigTests", dependencies: ["ProberConfig", "ProberCore"]),
         .testTarget(name: "ProberProbesTests", dependencies: ["ProberProbes", "ProberCore", "ProberTestSupport"]),
         .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberCore", "CSQLite3"]),
-        .testTarget(name: "ProberEngineTests", dependencies: ["ProberEngine", "ProberCore", "ProberTestSupport"]),
+        .testTarget(name: "ProberEngineTests", dependencies: [
+            "prober", "ProberEngine", "ProberCore", "ProberProbes", "ProberStore", "ProberTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "ProberCLITests", dependencies: ["prober", "ProberTestSupport", "ProberStore", "ProberCore"]),
     ]
 )
