@@ -60,6 +60,31 @@ import Testing
         #expect(waited < 1_500_000 + 1_000_000)
     }
 
+    @Test func otherTransfersOnTheEngineDoNotDelayATimeout() async throws {
+        // One engine thread serves every check: a 50 MiB body and 200 quick checks in flight beside
+        // a hang must not push the hang's end past its timeout (measured where the engine ends it).
+        let big = try TestHTTPServer { _ in .stream(status: 200, bytes: 50 << 20) }
+        defer { big.stop() }
+        let quick = try TestHTTPServer { _ in .respond(status: 200, body: "ok") }
+        defer { quick.stop() }
+        let hang = try TestHTTPServer { _ in .hang }
+        defer { hang.stop() }
+        let local = try ProbeEngine()
+        defer { local.shutdown() }
+        async let streamed = local.check(httpSpec(big.url, timeout: .seconds(30)))
+        async let others = withTaskGroup(of: Sample.self) { group in
+            for _ in 0..<200 { group.addTask { await local.check(httpSpec(quick.url)) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(try await offPool { big.waitForRequests(1) })
+        let (sample, waited) = await timedCheck(httpSpec(hang.url, timeout: .milliseconds(400)), on: local)
+        #expect(sample.failure?.reason == .timeout)
+        #expect(waited >= 400_000)
+        #expect(waited < 400_000 + 1_000_000, "bounded by the timeout (generous margin for a busy machine)")
+        #expect(await streamed.bytes == 50 << 20)
+        #expect(await others.allSatisfy(\.ok))
+    }
+
     @Test func connectionRefused() async throws {
         let port = try closedLoopbackPort()
         let sample = await engine.check(httpSpec("http://127.0.0.1:\(port)/"))

@@ -8,8 +8,8 @@ import Testing
     static let certificates = try! TestCertificates()
 
     @Test func trustedThroughCAFile() async throws {
-        let leaf = try Self.certificates.leaf(days: 30, name: "month")
-        let server = try TestTLSServer(leaf: leaf)
+        // openssl runs as a child process: wait for it off the cooperative pool.
+        let server = try await offPool { try TestTLSServer(leaf: Self.certificates.leaf(days: 30, name: "month")) }
         defer { server.stop() }
         let sample = await engine.check(httpSpec(server.url) { $0.tls.caFile = Self.certificates.caFile })
         #expect(sample.failure == nil, "\(String(describing: sample.failure))")
@@ -28,8 +28,8 @@ import Testing
     }
 
     @Test func expiringWithinTheWindow() async throws {
-        let leaf = try Self.certificates.leaf(days: 3, name: "short")
-        let server = try TestTLSServer(leaf: leaf)
+        // openssl runs as a child process: wait for it off the cooperative pool.
+        let server = try await offPool { try TestTLSServer(leaf: Self.certificates.leaf(days: 3, name: "short")) }
         defer { server.stop() }
         let sample = await engine.check(httpSpec(server.url) {
             $0.tls.caFile = Self.certificates.caFile

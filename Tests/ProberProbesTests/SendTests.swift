@@ -60,8 +60,9 @@ import Testing
         defer { server.stop() }
         let local = try ProbeEngine(maxConcurrent: 4)
         async let inFlight = local.check(httpSpec(server.url))
-        #expect(server.waitForRequests(1))
-        local.shutdown()
+        // Both waits block: off the cooperative pool, which `inFlight` itself needs to start.
+        #expect(try await offPool { server.waitForRequests(1) })
+        try await offPool { local.shutdown() }
         #expect(await inFlight.failure == nil)
         let after = await local.check(httpSpec(server.url))
         #expect(after.failure == Failure(.other, "probe engine stopped"))
