@@ -14,7 +14,7 @@ public struct Evaluator: Sendable {
     public let policy: IncidentPolicy
 
     /// Healthy checks kept as the probe's own baseline (per-phase medians, p95).
-    public static let baselineSize = 120
+    public static let baselineSize = 64
 
     public init(policy: IncidentPolicy) { self.policy = policy }
 
@@ -72,8 +72,8 @@ public struct Evaluator: Sendable {
 
     /// p95 of every check's duration in the window, failed ones included (a timeout cost its whole timeout):
     /// the latency users felt, reported as the impact when an incident resolves.
-    static func impactP95(_ window: [Sample]) -> Int64? {
-        Stats.percentile(window.compactMap(\.phases.total), 0.95)
+    static func impactP95(_ window: [Observation]) -> Int64? {
+        Stats.percentile(window.compactMap { $0.phases[.total] }, 0.95)
     }
 
     /// Rebuilds the state after a restart: replays the latest stored checks (oldest first) to refill the window,
@@ -89,11 +89,11 @@ public struct Evaluator: Sendable {
     func observe(_ state: EvaluatorState, _ sample: Sample) -> EvaluatorState {
         var s = state
         let t = sample.startedAt
-        s.window.append(sample)
+        s.window.append(Observation(sample))
         if s.window.count > max(policy.window, 1) { s.window.removeFirst(s.window.count - max(policy.window, 1)) }
 
         let failures = s.window.filter { !$0.ok }.count
-        let p95 = Stats.percentile(s.window.compactMap { $0.ok ? $0.phases.total : nil }, 0.95)
+        let p95 = Stats.percentile(s.window.compactMap { $0.ok ? $0.phases[.total] : nil }, 0.95)
         s.windowFailures = failures
         s.windowP95 = p95
         s.level = level(failures: failures, p95: p95)
@@ -104,7 +104,7 @@ public struct Evaluator: Sendable {
         s.healthySince = s.level == .healthy ? (s.healthySince ?? t) : nil
 
         if sample.ok, s.level == .healthy, s.incident == nil {
-            s.baseline.append(sample.phases)
+            s.baseline.append(PackedPhases(sample.phases))
             if s.baseline.count > Self.baselineSize { s.baseline.removeFirst(s.baseline.count - Self.baselineSize) }
         }
         return s
@@ -152,16 +152,15 @@ public struct Evaluator: Sendable {
     /// What the description writer needs, taken from the state at the moment of the change.
     func evidence(_ s: EvaluatorState, incident: OpenIncident) -> Evidence {
         let last = s.window.last
-        let okPhases = s.window.filter(\.ok).map(\.phases)
+        let okPhases = s.window.filter(\.ok).map(\.phases.unpacked)
         var causes: [FailureCount] = []
-        for sample in s.window {
-            guard let f = sample.failure else { continue }
-            let status = f.reason == .httpStatus ? sample.status : nil
-            if let i = causes.firstIndex(where: { $0.reason == f.reason && $0.status == status }) {
+        for check in s.window {
+            guard let reason = check.reason else { continue }
+            let status = reason == .httpStatus ? check.status : nil
+            if let i = causes.firstIndex(where: { $0.reason == reason && $0.status == status }) {
                 causes[i].count += 1
-                causes[i].message = f.message
             } else {
-                causes.append(FailureCount(reason: f.reason, status: status, count: 1, message: f.message))
+                causes.append(FailureCount(reason: reason, status: status, count: 1))
             }
         }
         causes.sort { ($0.count, -$0.reason.code) > ($1.count, -$1.reason.code) }
@@ -181,10 +180,10 @@ public struct Evaluator: Sendable {
             degradedSince: incident.degradedSince,
             healthySince: s.healthySince,
             phases: Stats.medianPhases(okPhases),
-            baseline: Stats.medianPhases(s.baseline),
-            baselineP95: Stats.percentile(s.baseline.compactMap(\.total), 0.95),
+            baseline: Stats.medianPhases(s.baseline.map(\.unpacked)),
+            baselineP95: Stats.percentile(s.baseline.compactMap { $0[.total] }, 0.95),
             baselineChecks: s.baseline.count,
-            certificateExpiry: s.window.last(where: { $0.failure?.reason == .certificateExpiring })?.certificateExpiry,
+            certificateExpiry: s.window.last(where: { $0.reason == .certificateExpiring })?.certificateExpiry,
             failedChecks: incident.failedChecks,
             worstP95: incident.worstP95,
             openedAt: incident.openedAt
@@ -195,9 +194,9 @@ public struct Evaluator: Sendable {
 /// A probe's evaluator state. Rebuilt from the store after a restart (see `Evaluator.rebuild`).
 public struct EvaluatorState: Sendable, Equatable {
     /// The last `window` checks, oldest first.
-    public var window: [Sample] = []
+    public var window: [Observation] = []
     /// Phases of recent healthy checks (at most `Evaluator.baselineSize`), oldest first.
-    public var baseline: [Phases] = []
+    public var baseline: [PackedPhases] = []
     public var level: Level = .healthy
     public var windowFailures = 0
     public var windowP95: Int64?
@@ -266,8 +265,6 @@ public struct FailureCount: Sendable, Equatable {
     /// The HTTP status, for `http_status`.
     public var status: Int?
     public var count: Int
-    /// The latest message of this kind.
-    public var message: String
 }
 
 /// The facts behind an incident change, from which titles and descriptions are written.

@@ -54,8 +54,9 @@ public final class Store: @unchecked Sendable {
 
     /// WAL so readers never block the writer; `synchronous=NORMAL` is durable across application crashes
     /// (a power loss may drop the last transactions, never corrupt). https://sqlite.org/wal.html
-    /// A 32 MiB page cache holds the last leaf page of every probe's samples (1,000 probes: ~4 MiB)
-    /// plus the interior pages, so interleaved inserts rarely read back from the file.
+    /// An 8 MiB page cache holds the last leaf page of each of 1,000 probes' samples (~4 MiB) plus the
+    /// interior pages; beyond that, pages come back from the OS cache. It is bounded because at 10,000
+    /// probes a cache sized for every leaf would be most of the daemon's memory.
     private func configureForWriting() throws {
         let stmt = try connection.prepare("PRAGMA journal_mode = WAL")
         let mode = try stmt.step() ? stmt.string(0) : ""
@@ -66,7 +67,7 @@ public final class Store: @unchecked Sendable {
         try connection.execute("""
             PRAGMA synchronous = NORMAL;
             PRAGMA journal_size_limit = 67108864;
-            PRAGMA cache_size = -32768;
+            PRAGMA cache_size = -8192;
             PRAGMA foreign_keys = OFF;
             """)
     }

@@ -213,7 +213,7 @@ struct EvaluatorTests {
     func baseline() {
         let (state, _) = run(every(0, 200, { ok($0, 100) }) + every(200, 400) { fail($0) }, policy())
         #expect(state.baseline.count == 20)
-        #expect(state.baseline.allSatisfy { $0.total == 100_000 })
+        #expect(state.baseline.allSatisfy { $0[.total] == 100_000 })
     }
 
     @Test("percentiles are nearest-rank")
