@@ -63,7 +63,16 @@ public final class MetricsServer: Sendable {
         out.family("probe_http_duration_seconds", "gauge", "Duration of each phase of the latest HTTP check.")
         let phases: [(String, Phases.Name)] = [("resolve", .dns), ("connect", .connect), ("tls", .tls),
                                               ("processing", .processing), ("transfer", .transfer)]
-        let http = latest.filter { $0.value.httpVersion != nil || $0.value.status != nil }
+        // HTTP probes by their spec, not by what the sample holds: a check that got no response (refused,
+        // timed out) still reports probe_http_status_code 0, as blackbox_exporter does.
+        let specs = s.tracker.specs()
+        let http = latest.filter { name, sample in
+            if let spec = specs[name] {
+                if case .http = spec.target { return true }
+                return false
+            }
+            return sample.httpVersion != nil || sample.status != nil
+        }
         for (name, sample) in http {
             for (label, phase) in phases {
                 if let v = sample.phases[phase] {
