@@ -69,9 +69,10 @@ public struct ListenerResponse: Sendable {
 /// Defences, so that no client can stall it or the process: the whole request head must arrive within
 /// `readTimeout`; it may not exceed `maxHeaderBytes` (answered 431); at most `maxConnections` are open
 /// (at the cap, a new connection takes the place of the one that has been sending its head the longest, if
-/// for more than `evictReadingAfter`; otherwise it is answered 503 and closed); a client that does not read its response is dropped after
-/// `writeTimeout`; a handler that never answers gets a 503 after `responseTimeout`. Handlers run on
-/// `handlerQueue`, never on the listener's thread, and may answer later from any thread.
+/// for more than `evictReadingAfter`; otherwise it is answered 503 and closed); a client that does not read
+/// its response is dropped after `writeTimeout`; a handler that never answers gets a 503 after
+/// `responseTimeout`. Handlers run on `handlerQueue`, never on the listener's thread, and may answer later
+/// from any thread.
 public final class HTTPListener: Sendable {
     public struct Configuration: Sendable {
         /// Time from accept to a complete request head. Default 5 s.
