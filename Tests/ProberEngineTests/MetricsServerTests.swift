@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import ProberCore
 @testable import ProberEngine
-import ProberStore
+@testable import ProberStore
 import ProberTestSupport
 import XCTest
 
@@ -14,8 +14,8 @@ final class MetricsServerTests: XCTestCase {
     override func tearDown() { dir.remove() }
 
     /// A metrics server reading a real store (fresh SQLite file) and the given scheduler.
-    private func makeServer(_ scheduler: Scheduler, staleAfter: Duration = .seconds(5)) throws -> MetricsServer {
-        let store = try Store(path: dir.url.appendingPathComponent("prober.db").path)
+    private func makeServer(_ scheduler: Scheduler, staleAfter: Duration = .seconds(5), store: Store? = nil) throws -> MetricsServer {
+        let store = try store ?? Store(path: dir.url.appendingPathComponent("prober.db").path)
         let server = try MetricsServer(host: "127.0.0.1", port: 0, sources: .init(
             scheduler: scheduler, tracker: IncidentTracker(store: store, logger: Logger(label: "test")),
             writer: SampleWriter(store: store), store: store, latest: LatestSamples()), staleAfter: staleAfter)
@@ -135,5 +135,30 @@ final class MetricsServerTests: XCTestCase {
         var pfds = stalled.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
         let closed = poll(&pfds, nfds_t(pfds.count), 0)
         XCTAssertLessThan(Int(closed), 20 + cap / 2, "most stalled clients are still waiting: it was eviction, not their deadline")
+    }
+
+    func testConcurrentScrapesShareOneBuild() throws {
+        let scheduler = Scheduler(runner: ScriptedRunner())
+        let store = try Store(path: dir.url.appendingPathComponent("prober.db").path)
+        let server = try makeServer(scheduler, store: store)
+        defer {
+            server.stop()
+            scheduler.stop(drain: false)
+        }
+        scheduler.start(probes: [httpProbe("a")])
+        // Hold the store's queue so that the first build waits in the outbox query while the others arrive.
+        let release = DispatchSemaphore(value: 0)
+        store.queue.async { release.wait() }
+        let clients = try (0..<20).map { _ in try RawClient(port: server.listener.port) }
+        for client in clients { client.send("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n") }
+        waitUntil("20 scrapes waiting for one build") { server.scrapes.waiting == 20 }
+        release.signal()
+        for client in clients {
+            let reply = try XCTUnwrap(client.readToEnd())
+            XCTAssertTrue(reply.hasPrefix("HTTP/1.1 200 OK\r\n") && reply.contains("\nprober_outbox_pending 0\n"), String(reply.prefix(300)))
+        }
+        XCTAssertEqual(server.scrapes.builds, 1)
+        XCTAssertEqual(try status(server.listener.port, "/metrics"), 200)
+        XCTAssertEqual(server.scrapes.builds, 2, "a scrape after the build gets a fresh one")
     }
 }
