@@ -68,9 +68,11 @@ public struct ListenerResponse: Sendable {
 ///
 /// Defences, so that no client can stall it or the process: the whole request head must arrive within
 /// `readTimeout`; it may not exceed `maxHeaderBytes` (answered 431); at most `maxConnections` are open
-/// (more are answered 503 and closed); a client that does not read its response is dropped after
-/// `writeTimeout`; a handler that never answers gets a 503 after `responseTimeout`. Handlers run on
-/// `handlerQueue`, never on the listener's thread, and may answer later from any thread.
+/// (at the cap, a new connection takes the place of the one that has been sending its head the longest, if
+/// for more than `evictReadingAfter`; otherwise it is answered 503 and closed); a client that does not read
+/// its response is dropped after `writeTimeout`; a handler that never answers gets a 503 after
+/// `responseTimeout`. Handlers run on `handlerQueue`, never on the listener's thread, and may answer later
+/// from any thread.
 public final class HTTPListener: Sendable {
     public struct Configuration: Sendable {
         /// Time from accept to a complete request head. Default 5 s.
@@ -83,6 +85,10 @@ public final class HTTPListener: Sendable {
         public var maxHeaderBytes: Int = 16 * 1024
         /// Connections open at once. Default 128.
         public var maxConnections: Int = 128
+        /// At the cap, a connection still sending its request head after this long is closed to make room for
+        /// a new one, so stalled clients cannot keep out a scraper or a liveness probe for a whole
+        /// `readTimeout`. Default 1 s.
+        public var evictReadingAfter: Duration = .seconds(1)
         /// `listen` backlog. Default 1024.
         public var backlog: Int32 = 1024
         public init() {}
@@ -220,15 +226,17 @@ extension HTTPListener {
         final class Connection {
             let fd: Int32
             let id: UInt64
+            let acceptedAt: UInt64
             var phase: Phase = .reading
             var deadline: UInt64
             var input: [UInt8] = []
             var output: [UInt8] = []
             var written = 0
             var headOnly = false
-            init(fd: Int32, id: UInt64, deadline: UInt64) {
+            init(fd: Int32, id: UInt64, acceptedAt: UInt64, deadline: UInt64) {
                 self.fd = fd
                 self.id = id
+                self.acceptedAt = acceptedAt
                 self.deadline = deadline
             }
         }
@@ -343,16 +351,30 @@ extension HTTPListener {
                 let fd = accept(listenFD, nil, nil)
                 if fd < 0 { return }
                 Self.configure(fd)
+                let now = Self.now()
+                if connections.count >= configuration.maxConnections, let stalled = longestReading(now: now) {
+                    drop(stalled)
+                }
                 if connections.count >= configuration.maxConnections {
                     let busy = ListenerResponse(status: 503, body: "too many connections\n").serialized(headOnly: false)
                     _ = busy.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                     close(fd)
                     continue
                 }
-                let connection = Connection(fd: fd, id: nextID, deadline: Self.now() + Self.nanos(configuration.readTimeout))
+                let connection = Connection(fd: fd, id: nextID, acceptedAt: now, deadline: now + Self.nanos(configuration.readTimeout))
                 nextID += 1
                 connections[connection.id] = connection
             }
+        }
+
+        /// The connection that has been sending its request head the longest, if for more than `evictReadingAfter`.
+        private func longestReading(now: UInt64) -> Connection? {
+            let threshold = Self.nanos(configuration.evictReadingAfter)
+            var oldest: Connection?
+            for c in connections.values where c.phase == .reading && now - c.acceptedAt > threshold {
+                if oldest.map({ c.acceptedAt < $0.acceptedAt }) ?? true { oldest = c }
+            }
+            return oldest
         }
 
         private func service(_ connection: Connection, revents: Int32) {

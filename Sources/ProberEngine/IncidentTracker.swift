@@ -68,6 +68,9 @@ public final class IncidentTracker: @unchecked Sendable {
     /// Waits until every sample handed to `record` so far has been evaluated.
     public func sync() { queue.sync {} }
 
+    /// The configured probes by name (as last given to `update`), for metrics that depend on a probe's kind.
+    public func specs() -> [String: ProbeSpec] { queue.sync { probes } }
+
     /// The level and open incident of every probe, for status and metrics.
     public func snapshot() -> [String: (level: Level, incident: Incident?)] {
         queue.sync {

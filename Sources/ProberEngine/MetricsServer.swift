@@ -9,6 +9,8 @@ import ProberStore
 /// bounds on slow clients, and a scrape only reads snapshots: it never blocks the scheduler.
 public final class MetricsServer: Sendable {
     public let listener: HTTPListener
+    /// Builds of `/metrics` bodies, shared by the scrapes that arrive during each.
+    let scrapes = SharedBuild()
     public var address: String { listener.host.contains(":") ? "[\(listener.host)]:\(listener.port)" : "\(listener.host):\(listener.port)" }
 
     public struct Sources: Sendable {
@@ -27,11 +29,13 @@ public final class MetricsServer: Sendable {
     }
 
     public init(host: String, port: UInt16, sources: Sources, staleAfter: Duration = .seconds(5)) throws {
+        let scrapes = self.scrapes
         listener = try HTTPListener(host: host, port: port) { request, respond in
             switch (request.method, request.path) {
             case ("GET", "/metrics"), ("HEAD", "/metrics"):
-                respond(ListenerResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                                         body: MetricsServer.exposition(sources)))
+                scrapes.run({ Array(MetricsServer.exposition(sources).utf8) }) { body in
+                    respond(ListenerResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body))
+                }
             case ("GET", "/healthz"), ("HEAD", "/healthz"):
                 if sources.scheduler.isLive(staleAfter: staleAfter) {
                     respond(ListenerResponse(status: 200, body: "ok\n"))
@@ -63,7 +67,16 @@ public final class MetricsServer: Sendable {
         out.family("probe_http_duration_seconds", "gauge", "Duration of each phase of the latest HTTP check.")
         let phases: [(String, Phases.Name)] = [("resolve", .dns), ("connect", .connect), ("tls", .tls),
                                               ("processing", .processing), ("transfer", .transfer)]
-        let http = latest.filter { $0.value.httpVersion != nil || $0.value.status != nil }
+        // HTTP probes by their spec, not by what the sample holds: a check that got no response (refused,
+        // timed out) still reports probe_http_status_code 0, as blackbox_exporter does.
+        let specs = s.tracker.specs()
+        let http = latest.filter { name, sample in
+            if let spec = specs[name] {
+                if case .http = spec.target { return true }
+                return false
+            }
+            return sample.httpVersion != nil || sample.status != nil
+        }
         for (name, sample) in http {
             for (label, phase) in phases {
                 if let v = sample.phases[phase] {
@@ -128,6 +141,47 @@ public final class MetricsServer: Sendable {
         out.family("prober_outbox_failed", "gauge", "Incident calls that failed and wait for `prober deliveries retry`.")
         out.sample("prober_outbox_failed", [:], Double(undelivered.filter { $0.state == .failed }.count))
         return out.text
+    }
+}
+
+/// One build at a time, its result handed to everyone who asked while it ran.
+///
+/// A body costs about 50 µs of CPU per probe (0.1 s at 2,000 probes, measured): without this, a burst of
+/// concurrent scrapes (up to the listener's 128 connections) would each build one and take the cores from the
+/// scheduler. With it, a burst costs one build; a scrape gets data at most one build old.
+final class SharedBuild: Sendable {
+    private struct State {
+        var building = false
+        var waiting: [@Sendable ([UInt8]) -> Void] = []
+        /// Builds run so far (for tests).
+        var builds = 0
+    }
+
+    private let state = Locked(State())
+
+    var builds: Int { state.current.builds }
+    /// Callers waiting for the build in progress, the one building included.
+    var waiting: Int { state.current.waiting.count }
+
+    /// Calls `deliver` with the result of `build`, run now on this thread, or of the build already running.
+    func run(_ build: () -> [UInt8], deliver: @escaping @Sendable ([UInt8]) -> Void) {
+        let leads = state.withLock { s -> Bool in
+            s.waiting.append(deliver)
+            if s.building { return false }
+            s.building = true
+            s.builds += 1
+            return true
+        }
+        guard leads else { return }
+        let result = build()
+        let waiting = state.withLock { s -> [@Sendable ([UInt8]) -> Void] in
+            defer {
+                s.waiting = []
+                s.building = false
+            }
+            return s.waiting
+        }
+        for deliver in waiting { deliver(result) }
     }
 }
 

@@ -1,0 +1,149 @@
+import Foundation
+import ProberTestSupport
+import XCTest
+
+/// `prober run --listen`: a real daemon probing a loopback server, scraped and parsed as Prometheus text.
+final class MetricsCommandTests: XCTestCase {
+    var dir: TemporaryDirectory!
+
+    override func setUpWithError() throws { dir = try TemporaryDirectory() }
+    override func tearDown() { dir.remove() }
+
+    static let secret = "s3cr3t-token-for-metrics-test"
+
+    func testMetricsAreValidPrometheusTextWithTheExpectedFamiliesAndHealthzIsOK() throws {
+        let server = try TestHTTPServer { request in
+            request.path == "/ok" ? .respond(status: 200, body: "ok") : .respond(status: 503, body: "down")
+        }
+        defer { server.stop() }
+        try dir.write("probes/loop.yaml", """
+            probes:
+              - name: loop-ok
+                http:
+                  url: \(server.url)/ok
+                  headers:
+                    Authorization: "Bearer ${PROBER_METRICS_TEST_SECRET}"
+                interval: 150ms
+                timeout: 100ms
+              - name: loop-503
+                http:
+                  url: \(server.url)/down
+                interval: 150ms
+                timeout: 100ms
+              - name: loop-refused
+                http:
+                  url: http://127.0.0.1:1/
+                interval: 150ms
+                timeout: 100ms
+            """)
+        let daemon = try RunningProber(["run", "--probes", dir.path + "/probes", "--db", dir.path + "/prober.db",
+                                        "--listen", "127.0.0.1:0"],
+                                       environment: ["PROBER_METRICS_TEST_SECRET": Self.secret])
+        let port = try XCTUnwrap(daemon.listenPort(), "no listen line; stderr:\n\(daemon.stderr)")
+
+        // Wait for both probes' latest results (and a few ticks of each, for the histogram).
+        var body = ""
+        let end = Date().addingTimeInterval(30)
+        while Date() < end {
+            if let reply = httpGet(port: port, "/metrics"), reply.status == 200,
+               reply.body.contains("probe_success{probe=\"loop-ok\"} 1\n"), reply.body.contains("probe_success{probe=\"loop-503\"} 0\n"),
+               reply.body.contains("probe_success{probe=\"loop-refused\"} 0\n"),
+               server.requests.count >= 6 {
+                body = reply.body
+                break
+            }
+            usleep(50_000)
+        }
+        XCTAssertFalse(body.isEmpty, "no complete scrape within 30 s; stderr:\n\(daemon.stderr)")
+        guard !body.isEmpty else { return }
+
+        let metrics: PrometheusText
+        do { metrics = try PrometheusText(parsing: body) } catch {
+            return XCTFail("\(error)\n\(body)")
+        }
+        let expected: [(String, String)] = [
+            ("probe_success", "gauge"), ("probe_duration_seconds", "gauge"), ("probe_http_duration_seconds", "gauge"),
+            ("probe_http_status_code", "gauge"), ("probe_ssl_earliest_cert_expiry", "gauge"),
+            ("prober_open_incidents", "gauge"), ("prober_tick_lateness_seconds", "histogram"),
+            ("prober_skipped_ticks_total", "counter"), ("prober_store_queue_depth", "gauge"),
+            ("prober_outbox_pending", "gauge"), ("prober_outbox_failed", "gauge"),
+        ]
+        for (name, type) in expected {
+            let family = metrics[name]
+            XCTAssertEqual(family?.type, type, "\(name) in\n\(body)")
+            XCTAssertFalse(family?.help?.isEmpty ?? true, "\(name) has HELP")
+        }
+
+        XCTAssertEqual(metrics.samples("probe_success", ["probe": "loop-ok"]).map(\.value), [1])
+        XCTAssertEqual(metrics.samples("probe_success", ["probe": "loop-503"]).map(\.value), [0])
+        XCTAssertEqual(metrics.samples("probe_http_status_code", ["probe": "loop-ok"]).map(\.value), [200])
+        XCTAssertEqual(metrics.samples("probe_http_status_code", ["probe": "loop-503"]).map(\.value), [503])
+        XCTAssertEqual(metrics.samples("probe_http_status_code", ["probe": "loop-refused"]).map(\.value), [0], "no response: 0")
+        XCTAssertEqual(metrics.samples("probe_failure_reason", ["probe": "loop-refused"]).compactMap { $0.labels["reason"] }, ["connect_refused"])
+        let duration = try XCTUnwrap(metrics.samples("probe_duration_seconds", ["probe": "loop-ok"]).first?.value)
+        XCTAssertTrue(duration > 0 && duration < 1, "\(duration) s for a loopback check bounded by a 100 ms timeout")
+
+        // Phases: blackbox_exporter's names, each a duration no longer than the whole check.
+        let phases = metrics.samples("probe_http_duration_seconds", ["probe": "loop-ok"])
+        let phaseNames = Set(phases.compactMap { $0.labels["phase"] })
+        XCTAssertTrue(phaseNames.isSubset(of: ["resolve", "connect", "tls", "processing", "transfer"]), "\(phaseNames)")
+        XCTAssertTrue(phaseNames.isSuperset(of: ["connect", "processing", "transfer"]), "\(phaseNames)")
+        XCTAssertFalse(phaseNames.contains("tls"), "no TLS phase for plain HTTP")
+        for phase in phases { XCTAssertTrue(phase.value >= 0 && phase.value <= duration, "\(phase)") }
+
+        // Every probe_* series names its probe; prober's own are per probe or global as documented.
+        for family in metrics.families.values where family.name.hasPrefix("probe_") {
+            for sample in family.samples { XCTAssertNotNil(sample.labels["probe"], "\(sample)") }
+        }
+        XCTAssertEqual(Set(metrics.samples("prober_open_incidents").compactMap { $0.labels["level"] }), ["minor", "major"])
+        XCTAssertEqual(Set(metrics.samples("prober_skipped_ticks_total").compactMap { $0.labels["probe"] }), ["loop-ok", "loop-503", "loop-refused"])
+        let ticks = try XCTUnwrap(metrics.samples("prober_tick_lateness_seconds_count").first?.value)
+        XCTAssertGreaterThanOrEqual(ticks, 2)
+        XCTAssertEqual(metrics.samples("prober_store_queue_depth").count, 1)
+        XCTAssertEqual(metrics.samples("prober_outbox_pending").count, 1)
+        XCTAssertEqual(metrics.samples("prober_outbox_failed").count, 1)
+
+        XCTAssertFalse(body.contains(Self.secret), "a header secret reached /metrics")
+        XCTAssertTrue(server.requests.contains { $0.header("Authorization") == "Bearer \(Self.secret)" }, "the header was sent")
+
+        let health = httpGet(port: port, "/healthz")
+        XCTAssertEqual(health?.status, 200)
+        XCTAssertEqual(health?.body, "ok\n")
+        XCTAssertEqual(httpGet(port: port, "/nope")?.status, 404)
+
+        XCTAssertEqual(daemon.terminate(), 0, daemon.stderr)
+        XCTAssertFalse(daemon.stderr.contains(Self.secret), "a header secret reached the log")
+    }
+
+    func testListenIsOffByDefaultAndABadAddressIsRefused() throws {
+        let bad = try ProberBinary.run(["run", "--probes", dir.path, "--db", dir.path + "/prober.db", "--listen", "9464"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--listen '9464' is not host:port"), bad.stderr)
+        XCTAssertTrue(try ProberBinary.run(["run", "--help"]).stdout.contains("--listen <host:port>"))
+    }
+
+    /// The strict reader above must be able to fail: each of these is something a scraper rejects or misreads.
+    func testTheExpositionReaderRejectsWhatAScraperWould() {
+        let good = "# HELP a_total A.\n# TYPE a_total counter\na_total{probe=\"x\\\"y\"} 1\n"
+        XCTAssertNoThrow(try PrometheusText(parsing: good))
+        let bad = [
+            "a 1", // no final newline
+            "# TYPE a gauge\n# TYPE a gauge\na 1\n",
+            "# TYPE a gauge\na{probe=\"x\"} 1\na{probe=\"x\"} 2\n",
+            "# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\na 2\n",
+            "# TYPE 1a gauge\n",
+            "# TYPE a gauge\na{__x=\"1\"} 1\n",
+            "# TYPE a gauge\na{x=\"\\t\"} 1\n",
+            "# TYPE a gauge\na{x=\"1\" 1\n",
+            "# TYPE a gauge\na 0x10\n",
+            "# TYPE a counter\na -1\n",
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 3\n",
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n",
+            "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n",
+        ]
+        for text in bad {
+            XCTAssertThrowsError(try PrometheusText(parsing: text), text)
+        }
+    }
+}
