@@ -66,3 +66,23 @@ public struct LatenessHistogram: Sendable, Equatable {
         return lo
     }
 }
+
+/// One probe's lateness in 24 bytes: count, sum and maximum (the distribution is kept overall, in a
+/// `LatenessHistogram`). A histogram per probe cost ~450 bytes each, 4.5 MB at 10,000 probes.
+public struct LatenessSummary: Sendable, Equatable {
+    public private(set) var count: Int = 0
+    public private(set) var sum: Int64 = 0
+    public private(set) var max: Int64 = 0
+
+    public init() {}
+
+    public mutating func record(_ micros: Int64) {
+        let v = Swift.max(0, micros)
+        count += 1
+        sum &+= v
+        if v > max { max = v }
+    }
+
+    /// Mean lateness in microseconds; 0 when empty.
+    public var mean: Int64 { count == 0 ? 0 : sum / Int64(count) }
+}

@@ -8,7 +8,8 @@ import ProberCore
 ///   slot) is skipped and counted.
 /// - At most `maxInFlight` checks run at once; ticks beyond that wait in FIFO order and their wait counts
 ///   as lateness.
-/// - Lateness (start minus due time) is kept per probe and overall, readable from any thread via `stats`.
+/// - Lateness (start minus due time) is summarised per probe and kept as a histogram overall, readable
+///   from any thread via `stats`.
 ///
 /// All mutable scheduling state lives on `queue`. `stats` is a lock-guarded copy, so reading it never
 /// waits for the queue (a stalled queue shows as a stale `lastHeartbeat`).
@@ -135,7 +136,7 @@ public final class Scheduler: Sendable {
     }
 }
 
-/// Counters and lateness distributions, per probe and overall.
+/// Counters and lateness: a summary per probe, the distribution overall.
 public struct SchedulerStats: Sendable {
     public struct Probe: Sendable {
         /// Position in each interval, microseconds from the epoch grid.
@@ -151,7 +152,8 @@ public struct SchedulerStats: Sendable {
         public var missed: Int = 0
         /// Due time of the latest started check, microseconds since the epoch.
         public var lastDue: Int64? = nil
-        public var lateness = LatenessHistogram()
+        /// Count, sum and maximum; the distribution is kept overall (`SchedulerStats.lateness`).
+        public var lateness = LatenessSummary()
         public var skipped: Int { skippedOverlap + missed }
     }
 
