@@ -89,8 +89,7 @@ public struct Evaluator: Sendable {
     func observe(_ state: EvaluatorState, _ sample: Sample) -> EvaluatorState {
         var s = state
         let t = sample.startedAt
-        s.window.append(Observation(sample))
-        if s.window.count > max(policy.window, 1) { s.window.removeFirst(s.window.count - max(policy.window, 1)) }
+        Self.push(Observation(sample), onto: &s.window, keeping: max(policy.window, 1))
 
         let failures = s.window.filter { !$0.ok }.count
         let p95 = Stats.percentile(s.window.compactMap { $0.ok ? $0.phases[.total] : nil }, 0.95)
@@ -104,10 +103,18 @@ public struct Evaluator: Sendable {
         s.healthySince = s.level == .healthy ? (s.healthySince ?? t) : nil
 
         if sample.ok, s.level == .healthy, s.incident == nil {
-            s.baseline.append(PackedPhases(sample.phases))
-            if s.baseline.count > Self.baselineSize { s.baseline.removeFirst(s.baseline.count - Self.baselineSize) }
+            Self.push(PackedPhases(sample.phases), onto: &s.baseline, keeping: Self.baselineSize)
         }
         return s
+    }
+
+    /// Appends `element`, keeping the newest `count`, in at most `count` slots: the oldest leave before the
+    /// newest arrives and growth stops at `count`. Plain appends double the capacity (a full baseline held 128
+    /// slots, 3 KB per probe instead of 1.5 KB, and a 10-check window 16 slots; measured with heaptrack).
+    static func push<Element>(_ element: Element, onto array: inout [Element], keeping count: Int) {
+        if array.count >= count { array.removeFirst(array.count - count + 1) }
+        if array.capacity == array.count { array.reserveCapacity(min(count, max(1, 2 * array.count))) }
+        array.append(element)
     }
 
     /// The level for a window's failures and p95.
