@@ -35,15 +35,19 @@ public struct ListenerResponse: Sendable {
         self.init(status: status, contentType: contentType, body: Array(body.utf8), headers: headers)
     }
 
-    /// The bytes on the wire; `head` leaves the body out but keeps its length (the answer to `HEAD`).
+    /// The bytes on the wire; `headOnly` leaves the body out but keeps its length (the answer to `HEAD`).
     func serialized(headOnly: Bool) -> [UInt8] {
+        chunks(headOnly: headOnly).flatMap { $0 }
+    }
+
+    /// The bytes on the wire as head and body, the body not copied: a 5 MB `/metrics` body is shared by
+    /// every connection it answers.
+    func chunks(headOnly: Bool) -> [[UInt8]] {
         var text = "HTTP/1.1 \(status) \(Self.reason(status))\r\n"
         text += "Content-Type: \(contentType)\r\n"
         for header in headers { text += "\(header.name): \(header.value)\r\n" }
         text += "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        var bytes = Array(text.utf8)
-        if !headOnly { bytes += body }
-        return bytes
+        return headOnly ? [Array(text.utf8)] : [Array(text.utf8), body]
     }
 
     static func reason(_ status: Int) -> String {
@@ -230,7 +234,9 @@ extension HTTPListener {
             var phase: Phase = .reading
             var deadline: UInt64
             var input: [UInt8] = []
-            var output: [UInt8] = []
+            /// What is left to send, in order (see `ListenerResponse.chunks`).
+            var output: [[UInt8]] = []
+            /// Bytes of `output[0]` already sent.
             var written = 0
             var headOnly = false
             init(fd: Int32, id: UInt64, acceptedAt: UInt64, deadline: UInt64) {
@@ -495,7 +501,7 @@ extension HTTPListener {
         }
 
         private func respond(_ connection: Connection, _ response: ListenerResponse) {
-            connection.output = response.serialized(headOnly: connection.headOnly)
+            connection.output = response.chunks(headOnly: connection.headOnly)
             connection.written = 0
             connection.phase = .writing
             connection.deadline = Self.now() + Self.nanos(configuration.writeTimeout)
@@ -503,8 +509,13 @@ extension HTTPListener {
         }
 
         private func flush(_ connection: Connection) {
-            while connection.written < connection.output.count {
-                let n = connection.output.withUnsafeBytes { raw in
+            while let chunk = connection.output.first {
+                guard connection.written < chunk.count else {
+                    connection.output.removeFirst()
+                    connection.written = 0
+                    continue
+                }
+                let n = chunk.withUnsafeBytes { raw in
                     send(connection.fd, raw.baseAddress! + connection.written, raw.count - connection.written, Int32(MSG_NOSIGNAL))
                 }
                 if n < 0 {
