@@ -56,6 +56,10 @@ struct RunCommand: ParsableCommand {
         // two are plenty for this workload and keep resident memory from creeping up (measured at 10,000
         // probes: 117 MB -> 84 MB after a minute).
         _ = GlibcMalloc.mallopt(GlibcMalloc.arenaMax, 2)
+        // A fixed mmap threshold: glibc otherwise raises it to the size of the largest block freed, so after the
+        // first scrape every /metrics body (~5 MB at 10,000 probes) came from the heap and stayed resident
+        // (measured: +10 MB RSS at the second scrape). Now each body is mapped and unmapped.
+        _ = GlibcMalloc.mallopt(GlibcMalloc.mmapThreshold, 128 * 1024)
         LogSetup.bootstrap(format: logFormat, level: logLevel)
         let logger = Logger(label: "prober")
         let environment = ProcessInfo.processInfo.environment
@@ -224,6 +228,8 @@ struct ListenAddress: CustomStringConvertible {
 enum GlibcMalloc {
     /// `M_ARENA_MAX` from <malloc.h>.
     static let arenaMax: Int32 = -8
+    /// `M_MMAP_THRESHOLD` from <malloc.h>: setting it also turns off its dynamic adjustment.
+    static let mmapThreshold: Int32 = -3
 
     @_silgen_name("mallopt")
     static func mallopt(_ parameter: Int32, _ value: Int32) -> Int32
