@@ -80,6 +80,17 @@ public final class IncidentTracker: @unchecked Sendable {
         }
     }
 
+    /// The level of every probe and the level of its open incident (nil when none): what `/metrics` shows,
+    /// without copying each open `Incident` (at 10,000 probes `snapshot()` allocated 3.5 MB per scrape).
+    public func levels() -> [String: (level: Level, incident: Severity?)] {
+        queue.sync {
+            var out: [String: (level: Level, incident: Severity?)] = [:]
+            out.reserveCapacity(states.count)
+            for (name, state) in states { out[name] = (state.level, open[name]?.status) }
+            return out
+        }
+    }
+
     private func evaluate(_ sample: Sample) {
         guard let spec = probes[sample.probe], let state = states[sample.probe] else { return }
         let (next, events) = Evaluator(policy: spec.incident).evaluate(state, sample)

@@ -105,14 +105,14 @@ public final class MetricsServer: Sendable {
             if let reason = latest[name]!.reason { out.sample("probe_failure_reason", ["probe": name, "reason": reason.rawValue], 1) }
         }
 
-        let snapshot = s.tracker.snapshot()
+        let levels = s.tracker.levels()
         out.family("prober_probe_level", "gauge", "The evaluator's level per probe: 0 healthy, 1 minor, 2 major.")
-        for name in snapshot.keys.sorted() {
-            out.sample("prober_probe_level", ["probe": name], Double(snapshot[name]!.level.rawValue))
+        for name in levels.keys.sorted() {
+            out.sample("prober_probe_level", ["probe": name], Double(levels[name]!.level.rawValue))
         }
         out.family("prober_open_incidents", "gauge", "Open incidents by level.")
         for level in Severity.allCases {
-            let n = snapshot.values.filter { $0.incident?.status == level }.count
+            let n = levels.values.filter { $0.incident == level }.count
             out.sample("prober_open_incidents", ["level": level.rawValue], Double(n))
         }
 

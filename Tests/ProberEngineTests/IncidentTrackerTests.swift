@@ -71,6 +71,9 @@ final class IncidentTrackerTests: XCTestCase {
             XCTAssertFalse(item.body.contains("secret") || item.body.contains("pw@") || item.sink.contains("token"), item.body)
         }
         XCTAssertEqual(tracker.snapshot()["api"]?.level, .major)
+        XCTAssertEqual(tracker.levels()["api"]?.level, .major)
+        XCTAssertEqual(tracker.levels()["api"]?.incident, tracker.snapshot()["api"]?.incident?.status)
+        XCTAssertNotNil(tracker.levels()["api"]?.incident)
     }
 
     func testWithoutServiceIDNothingIsQueuedForIsDown() throws {
