@@ -1,8 +1,9 @@
 import Foundation
 import ProberCore
 
-/// Fires every probe on its grid (see `Schedule`) with one one-shot `DispatchSourceTimer` per probe, all on
-/// one serial queue, and hands each tick to a `CheckRunner`.
+/// Fires every probe on its grid (see `Schedule`) and hands each tick to a `CheckRunner`. The probes wait in
+/// a min-heap of due times under one one-shot `DispatchSourceTimer`, set for the earliest, on one serial
+/// queue (a timer per probe cost ~300 bytes each, 3 MB at 10,000 probes).
 ///
 /// - A probe never overlaps itself: a tick whose previous check is still running (or still waiting for a
 ///   slot) is skipped and counted.
@@ -185,8 +186,8 @@ extension Scheduler {
     final class Entry: @unchecked Sendable {
         let spec: ProbeSpec
         let interval: Int64
+        /// The next tick's due time, while the entry is in `Core.deadlines`.
         var due: Int64 = 0
-        var timer: DispatchSourceTimer?
         /// The check running or waiting for this probe; nil when idle.
         var ticket: Ticket?
         var removed = false
@@ -228,6 +229,11 @@ extension Scheduler {
         var inFlightChecks: [ObjectIdentifier: (entry: Entry, ticket: Ticket)] = [:]
         var running = false
         var heartbeats: [DispatchSourceTimer] = []
+        /// Every armed entry once, by its next due time. Retired entries leave when they come up.
+        var deadlines = DeadlineHeap()
+        /// Set for the earliest due time, `wakeAt`; nil when stopped.
+        var wake: DispatchSourceTimer?
+        var wakeAt = Int64.max
 
         init(queue: DispatchQueue, runner: any CheckRunner, clock: any SchedulerClock, configuration: Configuration,
              stats: Locked<SchedulerStats>, onSample: @escaping @Sendable (ProbeSpec, Sample) -> Void,
@@ -245,6 +251,10 @@ extension Scheduler {
             dispatchPrecondition(condition: .onQueue(queue))
             guard !running else { return apply(probes) }
             running = true
+            let wake = DispatchSource.makeTimerSource(queue: queue)
+            wake.setEventHandler { [weak self] in self?.wakeUp() }
+            wake.resume()
+            self.wake = wake
             let now = clock.now()
             stats.withLock {
                 $0.running = true
@@ -300,57 +310,53 @@ extension Scheduler {
             return a == b
         }
 
-        /// Timers armed per turn of the queue: arming costs a few microseconds each, so a big probe set is
-        /// armed in slices, earliest deadline first, and ticks falling due meanwhile still run on time.
-        static let armingSlice = 256
-
         private func arm(_ batch: [Entry]) {
             let now = clock.now()
-            for entry in batch {
-                entry.due = Schedule.firstDeadline(name: entry.spec.name, intervalMicros: entry.interval, now: now)
-            }
-            armSlices(batch.sorted { $0.due < $1.due }[...])
-        }
-
-        private func armSlices(_ pending: ArraySlice<Entry>) {
-            guard running else { return }
-            let slice = pending.prefix(Self.armingSlice).filter { !$0.removed }
             stats.withLock { s in
-                for entry in slice {
+                for entry in batch {
                     var probe = SchedulerStats.Probe()
                     probe.phaseMicros = Schedule.phase(name: entry.spec.name, intervalMicros: entry.interval)
                     probe.intervalMicros = entry.interval
                     s.probes[entry.spec.name] = probe
                 }
             }
-            for entry in slice {
-                let timer = DispatchSource.makeTimerSource(queue: queue)
-                timer.setEventHandler { [weak self, weak entry] in
-                    guard let self, let entry else { return }
-                    self.fire(entry)
-                }
-                timer.schedule(deadline: clock.dispatchTime(at: entry.due), repeating: .never)
-                entry.timer = timer
-                timer.resume()
+            for entry in batch {
+                entry.due = Schedule.firstDeadline(name: entry.spec.name, intervalMicros: entry.interval, now: now)
+                deadlines.push(entry)
             }
-            let rest = pending.dropFirst(Self.armingSlice)
-            if !rest.isEmpty {
-                queue.async { self.armSlices(rest) }
+            setWake()
+        }
+
+        /// Sets the timer for the earliest due entry, unless it is already set for that time.
+        private func setWake() {
+            guard running, let wake, let next = deadlines.first?.due, next != wakeAt else { return }
+            wakeAt = next
+            wake.schedule(deadline: clock.dispatchTime(at: next), repeating: .never)
+        }
+
+        /// Fires every entry that is due, then sets the timer for the next one.
+        private func wakeUp() {
+            guard running else { return }
+            wakeAt = .max
+            let now = clock.now()
+            while let entry = deadlines.first, entry.due <= now {
+                deadlines.removeFirst()
+                if !entry.removed { fire(entry) }
             }
+            setWake()
         }
 
         private func retire(_ entry: Entry) {
             entry.removed = true
-            entry.timer?.cancel()
-            entry.timer = nil
         }
 
+        /// Runs (or skips) the entry's tick and puts it back in `deadlines` for the next one, which is always
+        /// after now, so `wakeUp` ends.
         private func fire(_ entry: Entry) {
-            guard running, !entry.removed, let timer = entry.timer else { return }
             let now = clock.now()
             let tick = Schedule.tick(due: entry.due, intervalMicros: entry.interval, now: now)
             entry.due = tick.next
-            timer.schedule(deadline: clock.dispatchTime(at: tick.next), repeating: .never)
+            deadlines.push(entry)
 
             if tick.missed > 0 {
                 stats.withLock {
@@ -447,14 +453,16 @@ extension Scheduler {
             }
         }
 
-        /// Cancels every timer and drops waiting ticks; returns the checks in flight and how long to wait for them.
+        /// Cancels the timer and drops waiting ticks; returns the checks in flight and how long to wait for them.
         func stopTicking() -> (inFlight: Int, bound: DispatchTimeInterval) {
             dispatchPrecondition(condition: .onQueue(queue))
             running = false
+            wake?.cancel()
+            wake = nil
+            wakeAt = .max
+            deadlines = DeadlineHeap()
             var longest: Int64 = 0
             for entry in entries.values {
-                entry.timer?.cancel()
-                entry.timer = nil
                 if let ticket = entry.ticket {
                     if ticket.started {
                         longest = max(longest, entry.spec.timeout.microseconds)

@@ -148,8 +148,8 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(startsAtStop, 2)
     }
 
-    func testALargeSetIsArmedInSlicesAndAReloadMidwayIsHonoured() {
-        // 1,000 probes take several slices to arm; a reload right after start removes half of them.
+    func testALargeSetAndAReloadRightAfterStartAreHonoured() {
+        // 1,000 probes armed at once; a reload right after start removes half of them.
         let runner = ScriptedRunner()
         let scheduler = Scheduler(runner: runner)
         let probes = (0..<1_000).map { httpProbe("many-\($0)", interval: .milliseconds(300)) }
@@ -166,7 +166,8 @@ final class SchedulerTests: XCTestCase {
         let stats = scheduler.stats
         XCTAssertEqual(stats.probes.count, 500)
         let removedRuns = probes.dropFirst(500).map { runner.starts($0.name).count }.reduce(0, +)
-        XCTAssertLessThanOrEqual(removedRuns, Scheduler.Core.armingSlice, "only probes armed before the reload could have run")
+        // Spread over 300 ms, only the few falling due between the two calls could have run once (generous bound).
+        XCTAssertLessThanOrEqual(removedRuns, 250, "removed probes stopped at the reload")
         XCTAssertEqual(stats.lateness.count, stats.started)
     }
 
