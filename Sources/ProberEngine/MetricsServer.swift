@@ -116,7 +116,7 @@ public final class MetricsServer: Sendable {
             out.sample("prober_open_incidents", ["level": level.rawValue], Double(n))
         }
 
-        let stats = s.scheduler.stats
+        let stats = s.scheduler.totals
         out.family("prober_tick_lateness_seconds", "histogram", "How late each tick started against its due time.")
         for (bound, count) in stats.lateness.cumulative {
             out.sample("prober_tick_lateness_seconds_bucket", ["le": Exposition.number(Double(bound) / 1e6)], Double(count))
@@ -127,8 +127,9 @@ public final class MetricsServer: Sendable {
         out.family("prober_tick_lateness_max_seconds", "gauge", "The latest tick of all so far.")
         out.sample("prober_tick_lateness_max_seconds", [:], Double(stats.lateness.max) / 1e6)
         out.family("prober_skipped_ticks_total", "counter", "Ticks skipped because the probe's previous check was still running, or missed.")
-        for name in stats.probes.keys.sorted() {
-            out.sample("prober_skipped_ticks_total", ["probe": name], Double(stats.probes[name]!.skipped))
+        let skipped = s.scheduler.skippedTicks()
+        for name in skipped.keys.sorted() {
+            out.sample("prober_skipped_ticks_total", ["probe": name], Double(skipped[name]!))
         }
         out.family("prober_checks_in_flight", "gauge", "Checks running now.")
         out.sample("prober_checks_in_flight", [:], Double(stats.inFlight))

@@ -120,6 +120,19 @@ public final class Scheduler: Sendable {
     /// A snapshot of counters and lateness, from any thread, without waiting for the queue.
     public var stats: SchedulerStats { published.current }
 
+    /// `stats` without the per-probe part: a copy to hold for a while. Holding a full `stats` while ticks run
+    /// makes the scheduler's next update copy every probe's counters (1.7 MB at 10,000 probes).
+    public var totals: SchedulerStats {
+        published.withLock { stats in
+            var totals = stats
+            totals.probes = [:]
+            return totals
+        }
+    }
+
+    /// Each probe's skipped ticks (overlap and missed), computed under the stats lock for the same reason.
+    public func skippedTicks() -> [String: Int] { published.withLock { $0.probes.mapValues(\.skipped) } }
+
     /// True while running and the queue has run its heartbeat within `staleAfter`: false when stopped or
     /// stalled (for `/healthz`). Never waits for the queue.
     public func isLive(staleAfter: Duration = .seconds(5)) -> Bool {

@@ -53,6 +53,13 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(stats.probes["fine"]?.skippedOverlap, 0)
         XCTAssertGreaterThanOrEqual(stats.skippedOverlap, 3)
         XCTAssertEqual(runner.starts("stuck").count, 1)
+        // What /metrics reads: per-probe skipped ticks, and the totals without the per-probe part.
+        let skipped = scheduler.skippedTicks()
+        XCTAssertEqual(Set(skipped.keys), ["stuck", "fine"])
+        XCTAssertGreaterThanOrEqual(skipped["stuck"] ?? 0, 3)
+        let totals = scheduler.totals
+        XCTAssertTrue(totals.probes.isEmpty)
+        XCTAssertGreaterThanOrEqual(totals.skippedOverlap, 3)
 
         // Draining is bounded by the check's timeout: a check that never ends is reported, not waited for forever.
         let result = scheduler.stop(drain: true)
