@@ -30,10 +30,16 @@ public final class MetricsServer: Sendable {
 
     public init(host: String, port: UInt16, sources: Sources, staleAfter: Duration = .seconds(5)) throws {
         let scrapes = self.scrapes
+        let lastSize = Locked(0)
         listener = try HTTPListener(host: host, port: port) { request, respond in
             switch (request.method, request.path) {
             case ("GET", "/metrics"), ("HEAD", "/metrics"):
-                scrapes.run({ MetricsServer.exposition(sources) }) { body in
+                scrapes.run({
+                    let last = lastSize.current
+                    let body = MetricsServer.exposition(sources, capacity: last + last / 8)
+                    lastSize.withLock { $0 = body.count }
+                    return body
+                }) { body in
                     respond(ListenerResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body))
                 }
             case ("GET", "/healthz"), ("HEAD", "/healthz"):
@@ -55,13 +61,15 @@ public final class MetricsServer: Sendable {
 
     /// The whole exposition, from snapshots.
     ///
-    /// Built straight into bytes, sized from the probe count, walking sorted names rather than sorted copies of
-    /// the snapshots: at 10,000 probes a scrape used to allocate 17 MB (a doubling `String`, its copy as
-    /// bytes, sorted arrays of samples) on top of the daemon's own memory.
-    static func exposition(_ s: Sources) -> [UInt8] {
+    /// Built straight into bytes, walking sorted names rather than sorted copies of the snapshots: at 10,000
+    /// probes a scrape used to allocate 17 MB (a doubling `String`, its copy as bytes, sorted arrays of
+    /// samples) on top of the daemon's own memory. Room is reserved for the larger of `capacity` (the caller's
+    /// guess from the previous body) and 512 bytes per probe, so the buffer is not regrown and copied; pages
+    /// reserved but not written are never touched.
+    static func exposition(_ s: Sources, capacity: Int = 0) -> [UInt8] {
         let latest = s.latest.all
         let names = latest.keys.sorted()
-        var out = Exposition(reservingCapacity: 4096 + 512 * names.count)
+        var out = Exposition(reservingCapacity: max(capacity, 4096 + 512 * names.count))
 
         out.family("probe_success", "gauge", "Whether the probe's latest check passed (1) or failed (0).")
         for name in names { out.sample("probe_success", ["probe": name], latest[name]!.ok ? 1 : 0) }
