@@ -15,7 +15,8 @@ public final class LatestSamples: Sendable {
 }
 
 /// What `/metrics` shows of a check, in 64 bytes instead of a `Sample` (~260 bytes with its strings): at
-/// 10,000 probes the latest checks cost ~1.3 MB instead of 4.3 MB, and so does the copy a scrape causes.
+/// 10,000 probes the latest checks cost ~1.3 MB instead of 4.3 MB, and so does the copy a scrape causes
+/// (a `record` while a scrape holds the table copies it).
 public struct LatestCheck: Sendable, Equatable {
     /// Status, phases, leaf expiry and failure reason.
     public var observation: Observation
