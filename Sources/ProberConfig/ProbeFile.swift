@@ -5,10 +5,18 @@ import Yams
 /// What one probe file contributed.
 struct ProbeFileContents {
     var probes: [ProbeSpec] = []
-    /// Where each probe's `name` was written, for duplicate-name messages.
-    var nameLocations: [String: SourceLocation] = [:]
+    /// Every probe entry's name, in file order, whether or not the probe itself is valid: duplicates are
+    /// reported even when one of the two has other problems.
+    var names: [ProbeName] = []
     var storage: Located<StoragePolicy>?
     var notify: NotifySink?
+}
+
+/// A probe entry's name: where the name is written and where the entry starts.
+struct ProbeName {
+    var name: String
+    var location: SourceLocation
+    var entry: SourceLocation
 }
 
 /// The keys each block allows. Documented in docs/probe-files.md.
@@ -80,11 +88,10 @@ extension FileReader {
             switch field.value {
             case .sequence(let items):
                 for item in items {
-                    if let probe = readProbe(item, defaults: defaults) {
-                        if contents.nameLocations[probe.spec.name] == nil {
-                            contents.nameLocations[probe.spec.name] = probe.nameLocation
-                        }
-                        contents.probes.append(probe.spec)
+                    if let probe = readProbe(item, defaults: defaults) { contents.probes.append(probe.spec) }
+                    if let (key, value) = item.mapping?.first(where: { $0.key.string == "name" }),
+                       let name = value.scalar?.string, isValidProbeName(name) {
+                        contents.names.append(ProbeName(name: name, location: location(key), entry: location(item)))
                     }
                 }
             default:

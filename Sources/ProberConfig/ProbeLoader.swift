@@ -37,20 +37,20 @@ public enum ProbeLoader {
             }
             diagnostics += reader.diagnostics
 
-            for probe in contents.probes {
-                let here = contents.nameLocations[probe.name] ?? probe.source
-                if let first = nameLocations[probe.name] {
-                    if first != here {
-                        diagnostics.append(Diagnostic(location: here,
-                            message: "probe name '\(probe.name)' is already used at \(first); names must be unique across all probe files"))
-                    }
-                    continue
+            probes += contents.probes
+            var firstInFile: [String: SourceLocation] = [:]
+            for entry in contents.names {
+                if let first = firstInFile[entry.name] {
+                    diagnostics.append(Diagnostic(location: entry.entry,
+                        message: "probe name '\(entry.name)' is already used at \(first); names must be unique across all probe files"))
+                } else if let first = nameLocations[entry.name] {
+                    diagnostics.append(Diagnostic(location: entry.location,
+                        message: "probe name '\(entry.name)' is already used at \(first); names must be unique across all probe files"))
+                } else {
+                    firstInFile[entry.name] = entry.location
                 }
-                nameLocations[probe.name] = here
-                probes.append(probe)
             }
-            // A duplicate inside one file keeps the first location in `nameLocations`: report the later ones too.
-            diagnostics += duplicatesWithin(reader: reader, contents: contents)
+            nameLocations.merge(firstInFile) { first, _ in first }
 
             if let own = contents.storage {
                 if let first = storage {
@@ -154,18 +154,6 @@ public enum ProbeLoader {
     }
 
     // MARK: Merging
-
-    private static func duplicatesWithin(reader: FileReader, contents: ProbeFileContents) -> [Diagnostic] {
-        var seen: Set<String> = []
-        var out: [Diagnostic] = []
-        for probe in contents.probes {
-            if seen.insert(probe.name).inserted { continue }
-            let first = contents.nameLocations[probe.name].map(\.description) ?? reader.path
-            out.append(Diagnostic(location: probe.source,
-                message: "probe name '\(probe.name)' is already used at \(first); names must be unique across all probe files"))
-        }
-        return out
-    }
 
     /// Diagnostics grouped by file (in load order), then by position; exact repeats (from shared defaults) once.
     private static func ordered(_ diagnostics: [Diagnostic], files: [String]) -> [Diagnostic] {

@@ -303,6 +303,40 @@ public struct Evidence: Sendable, Equatable {
     public var openedAt: Int64
 }
 
+extension Evidence {
+    /// The evidence as a JSON object (times as ISO 8601, durations in microseconds), stored with each
+    /// incident update so the numbers behind a description stay inspectable.
+    public var json: JSONValue {
+        func us(_ v: Int64?) -> JSONValue { v.map { .int($0) } ?? .null }
+        func phases(_ p: Phases) -> JSONValue {
+            .object(Dictionary(uniqueKeysWithValues: Phases.Name.allCases.map { ($0.rawValue, us(p[$0])) }))
+        }
+        return .object([
+            "at": .string(Clock.iso8601(at)),
+            "level": .string(["healthy", "minor", "major"][level.rawValue]),
+            "checks": .int(Int64(checks)),
+            "failures": .int(Int64(failures)),
+            "causes": .array(causes.map { c in
+                .object(["reason": .string(c.reason.rawValue), "status": c.status.map { .int(Int64($0)) } ?? .null,
+                         "count": .int(Int64(c.count))])
+            }),
+            "p95_us": us(p95),
+            "trigger": .string(trigger.rawValue),
+            "threshold": .object(["latency_us": us(threshold.latency?.microseconds),
+                                  "failures": threshold.failures.map { .int(Int64($0)) } ?? .null]),
+            "degraded_since": .string(Clock.iso8601(degradedSince)),
+            "healthy_since": healthySince.map { .string(Clock.iso8601($0)) } ?? .null,
+            "phases_median_us": phases(self.phases),
+            "baseline_median_us": phases(baseline),
+            "baseline_p95_us": us(baselineP95),
+            "baseline_checks": .int(Int64(baselineChecks)),
+            "certificate_expiry": certificateExpiry.map { .string(Clock.iso8601($0 * 1_000_000)) } ?? .null,
+            "failed_checks": .int(Int64(failedChecks)),
+            "worst_p95_us": us(worstP95),
+        ])
+    }
+}
+
 /// Small statistics used by the evaluator and the store.
 public enum Stats {
     /// Nearest-rank percentile (`q` in 0...1) of unsorted values; nil when empty.

@@ -79,12 +79,16 @@ public struct IncidentUpdate: Sendable, Equatable {
     public var status: Severity
     public var createdAt: Int64
     public var description: String
+    /// The evaluator's evidence for this change, as compact JSON (`Evidence.json`); empty when unknown.
+    public var evidence: String
 
-    public init(kind: IncidentEvent.Kind, stage: ResolutionStage, status: Severity, createdAt: Int64, description: String) {
+    public init(kind: IncidentEvent.Kind, stage: ResolutionStage, status: Severity, createdAt: Int64, description: String,
+                evidence: String = "") {
         self.kind = kind
         self.stage = stage
         self.status = status
         self.createdAt = createdAt
         self.description = description
+        self.evidence = evidence
     }
 }

@@ -49,6 +49,7 @@ public enum IsDown {
                     "event": .string(u.kind.rawValue),
                     "created_at": .string(Clock.iso8601(u.createdAt)),
                     "description": .string(u.description),
+                    "evidence": u.evidence.isEmpty ? .null : .raw(u.evidence),
                 ])
             }),
         ]
@@ -151,6 +152,8 @@ public indirect enum JSONValue: Sendable, Equatable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
+    /// Text that is already JSON (written as it is).
+    case raw(String)
 
     /// Compact JSON with keys sorted.
     public var encoded: String {
@@ -175,6 +178,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         case .int(let i): out += String(i)
         case .double(let d): out += d.isFinite ? String(d) : "null"
         case .string(let s): JSONValue.escape(s, into: &out)
+        case .raw(let json): out += json
         case .array(let items):
             if items.isEmpty { out += "[]"; return }
             out += "[" + newline

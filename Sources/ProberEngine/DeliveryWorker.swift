@@ -186,7 +186,12 @@ public final class DeliveryWorker: @unchecked Sendable {
                 url = base + IsDown.incidentsPath + "/" + (remote.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? remote)
             }
         } else {
-            guard let sink = configuration.webhooks.first(where: { $0.key == item.sink }) else {
+            var sinks = configuration.webhooks.filter { $0.key == item.sink }
+            if sinks.count > 1, let probe = (try? store.incident(id: item.incidentID))??.incident.probe {
+                // Two probe files notify the same URL (perhaps with different headers): use the incident's own file's.
+                sinks = sinks.filter { $0.probes.contains(probe) }
+            }
+            guard let sink = sinks.first else {
                 return .fail("this webhook is no longer in the probe files")
             }
             headers += sink.headers

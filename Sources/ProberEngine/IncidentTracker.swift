@@ -124,7 +124,7 @@ public final class IncidentTracker: @unchecked Sendable {
     private func apply(_ event: IncidentEvent, spec: ProbeSpec, writer: IncidentWriter, tracking: OpenIncident) throws {
         let at = event.evidence.at
         let update = IncidentUpdate(kind: event.kind, stage: event.stage, status: event.status, createdAt: at,
-                                    description: writer.description(event))
+                                    description: writer.description(event), evidence: event.evidence.json.encoded)
         var metadata: Logger.Metadata = [
             "probe.name": "\(spec.name)", "incident.status": "\(event.status.rawValue)", "incident.stage": "\(event.stage.rawValue)",
         ]

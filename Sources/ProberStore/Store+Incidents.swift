@@ -82,6 +82,7 @@ extension Store {
             status TEXT NOT NULL,
             created_at INTEGER NOT NULL,
             description TEXT NOT NULL,
+            evidence TEXT NOT NULL DEFAULT '',     -- the evaluator's evidence, JSON
             PRIMARY KEY (incident_id, seq)
         ) WITHOUT ROWID;
         CREATE TABLE outbox(
@@ -169,8 +170,8 @@ extension Store {
 
     private func insertUpdate(_ update: IncidentUpdate, incidentID: Int64, _ db: Connection) throws {
         let insert = try db.prepare("""
-            INSERT INTO incident_updates(incident_id, seq, kind, stage, status, created_at, description)
-            VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM incident_updates WHERE incident_id = ?1), ?2, ?3, ?4, ?5, ?6)
+            INSERT INTO incident_updates(incident_id, seq, kind, stage, status, created_at, description, evidence)
+            VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM incident_updates WHERE incident_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)
             """)
         try insert.bind(1, incidentID)
         try insert.bind(2, update.kind.rawValue)
@@ -178,6 +179,7 @@ extension Store {
         try insert.bind(4, update.status.rawValue)
         try insert.bind(5, update.createdAt)
         try insert.bind(6, update.description)
+        try insert.bind(7, update.evidence)
         try insert.run()
     }
 
@@ -253,7 +255,7 @@ extension Store {
             }
             select.reset()
             let updates = try db.prepare("""
-                SELECT kind, stage, status, created_at, description FROM incident_updates WHERE incident_id = ?1 ORDER BY seq
+                SELECT kind, stage, status, created_at, description, evidence FROM incident_updates WHERE incident_id = ?1 ORDER BY seq
                 """)
             for i in out.indices {
                 updates.reset()
@@ -263,7 +265,7 @@ extension Store {
                         kind: IncidentEvent.Kind(rawValue: updates.string(0)) ?? .opened,
                         stage: ResolutionStage(rawValue: updates.string(1)) ?? .investigating,
                         status: Severity(rawValue: updates.string(2)) ?? .minor,
-                        createdAt: updates.int64(3), description: updates.string(4)))
+                        createdAt: updates.int64(3), description: updates.string(4), evidence: updates.string(5)))
                 }
                 out[i].deliveries = try outboxItems(where: "incident_id = ?1 ORDER BY id", [out[i].incident.id], db)
             }

@@ -130,10 +130,26 @@ struct HistoryCommand: ParsableCommand {
         lines.append("")
         // A phase other than total read from rollups has only a mean: show it in its own column.
         let showMean = h.buckets.contains { $0.latency.p50 == nil && $0.latency.mean != nil }
-        let rows = h.buckets.map { b -> [String] in
-            [S.minuteUTC(b.start), "\(b.checks)", "\(b.failures)", S.latency(b.latency.p50), S.latency(b.latency.p95),
-             S.latency(b.latency.p99), S.latency(b.latency.max)] + (showMean ? [S.latency(b.latency.mean)] : [])
-                + [b.topReason?.rawValue ?? "-"]
+        let width = 7 + (showMean ? 1 : 0)
+        var rows: [[String]] = []
+        var index = 0
+        while index < h.buckets.count {
+            let b = h.buckets[index]
+            // Three or more buckets in a row without a check (before the probe existed, or while prober was
+            // stopped) are one line, so the table shows the data rather than a wall of dashes.
+            var end = index
+            while end + 1 < h.buckets.count, h.buckets[end + 1].checks == 0 { end += 1 }
+            if b.checks == 0, end - index >= 2 {
+                let until = end + 1 < h.buckets.count ? h.buckets[end + 1].start : h.until
+                rows.append([S.minuteUTC(b.start)] + Array(repeating: "-", count: width - 1)
+                            + ["no checks until \(S.minuteUTC(until))"])
+                index = end + 1
+                continue
+            }
+            rows.append([S.minuteUTC(b.start), "\(b.checks)", "\(b.failures)", S.latency(b.latency.p50), S.latency(b.latency.p95),
+                         S.latency(b.latency.p99), S.latency(b.latency.max)] + (showMean ? [S.latency(b.latency.mean)] : [])
+                        + [b.topReason?.rawValue ?? "-"])
+            index += 1
         }
         let header = ["START (UTC)", "CHECKS", "FAILED", "P50", "P95", "P99", "MAX"] + (showMean ? ["MEAN"] : []) + ["TOP REASON"]
         lines.append(S.table(header, rows))

@@ -168,7 +168,8 @@ struct RunCommand: ParsableCommand {
     }
 }
 
-/// Rollups and retention, a little every minute on the store's queue (never one long transaction).
+/// Rollups and retention, a little every minute (the store runs them in small transactions on its queue).
+/// `@unchecked Sendable`: `policy` and `timer` are touched only on `queue`.
 final class Maintenance: @unchecked Sendable {
     private let store: Store
     private let logger: Logger

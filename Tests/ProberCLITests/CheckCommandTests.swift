@@ -41,8 +41,9 @@ struct CheckCommandTests {
             probes/a.yaml:5:31: 'status' entry '600' is not a status code from 100 to 599, a range like "200-299" or a class like "2xx"
             probes/a.yaml:6:5: unknown key 'timout' in a probe; did you mean 'timeout'?
             probes/a.yaml:8:22: 'port' is 70000; it must be between 1 and 65535
+            probes/b.yaml:2:5: probe name 'api' is already used at probes/a.yaml:2:5; names must be unique across all probe files
             probes/b.yaml:4:5: 'interval' is '10x', which is not a duration; write e.g. 250ms, 10s, 5m, 1h or 14d
-            5 problems in probes
+            6 problems in probes
 
             """)
     }

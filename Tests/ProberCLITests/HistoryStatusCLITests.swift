@@ -63,6 +63,18 @@ final class HistoryStatusCLITests: XCTestCase {
         XCTAssertTrue(spark.contains { "▁▂▃▄▅▆▇█".contains($0) }, String(spark))
     }
 
+    func testRunsOfBucketsWithoutChecksAreOneLine() throws {
+        try fillDatabase()
+        // payments-api has checks only in the last 5 minutes: the hours before are one line, not 23 rows of dashes.
+        let r = try ProberBinary.run(["history", "payments-api", "--since", "2h", "--every", "5m", "--db", db])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = r.stdout.split(separator: "\n").filter { $0.hasPrefix("20") }
+        let gaps = rows.filter { $0.contains("no checks until") }
+        XCTAssertEqual(gaps.count, 1, r.stdout)
+        XCTAssertLessThanOrEqual(rows.count, 4, r.stdout)
+        XCTAssertTrue(rows.last.map { !$0.contains("no checks") } ?? false, r.stdout)
+    }
+
     func testHistoryJSONAndCSV() throws {
         try fillDatabase()
         let j = try ProberBinary.run(["history", "web-frontend", "--since", "2d", "--every", "1h", "--json", "--db", db])

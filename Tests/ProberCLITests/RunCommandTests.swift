@@ -108,7 +108,16 @@ final class RunCommandTests: XCTestCase {
         let attributes = try XCTUnwrap(data.first?["attributes"] as? [String: Any])
         XCTAssertEqual(attributes["status"] as? String, "major")
         XCTAssertEqual(attributes["resolved"] as? Bool, true)
-        XCTAssertEqual((attributes["updates"] as? [Any])?.count, 4)
+        let updates = try XCTUnwrap(attributes["updates"] as? [[String: Any]])
+        XCTAssertEqual(updates.count, 4)
+        // The evaluator's evidence is kept with every update (newest first in the document).
+        let openedEvidence = try XCTUnwrap(updates.last?["evidence"] as? [String: Any])
+        XCTAssertEqual(openedEvidence["trigger"] as? String, "latency")
+        XCTAssertEqual(openedEvidence["level"] as? String, "minor")
+        let medians = try XCTUnwrap(openedEvidence["phases_median_us"] as? [String: Any])
+        let baseline = try XCTUnwrap(openedEvidence["baseline_median_us"] as? [String: Any])
+        XCTAssertGreaterThan((medians["processing"] as? Int) ?? 0, 80_000)
+        XCTAssertLessThan((baseline["processing"] as? Int) ?? .max, 40_000)
         let show = try ProberBinary.run(["incidents", "show", "\(incident.id)", "--db", db])
         XCTAssertTrue(show.stdout.contains("timeline:") && show.stdout.contains("escalated"), show.stdout)
 

@@ -378,6 +378,16 @@ struct BrokenProbeFileTests {
         ])
     }
 
+    @Test func duplicateNamesAreReportedEvenWhenOneProbeHasOtherProblems() throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        try dir.write("a.yaml", "probes:\n  - name: api\n    http: { url: \"ftp://a\" }\n  - name: api\n    tcp: { host: b, port: 1 }\n")
+        #expect(diagnostics(loading: dir.path) == [
+            "\(dir.path)/a.yaml:3:13: 'url' 'ftp://a' uses the scheme 'ftp'; only http and https are supported",
+            "\(dir.path)/a.yaml:4:5: probe name 'api' is already used at \(dir.path)/a.yaml:2:5; names must be unique across all probe files",
+        ])
+    }
+
     @Test func storageInTwoFiles() throws {
         let dir = try TempDir()
         defer { dir.remove() }

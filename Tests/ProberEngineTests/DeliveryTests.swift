@@ -378,6 +378,20 @@ final class DeliveryTests: XCTestCase {
         XCTAssertEqual(log.current.filter { $0.message.contains("ISDOWN_API_KEY is not set") }.count, 1, "warned once")
     }
 
+    /// Two probe files notifying the same URL with different headers: each incident goes out with its own file's.
+    func testSameWebhookURLInTwoFilesUsesTheIncidentsOwnHeaders() throws {
+        let hook = try webhookReceiver()
+        let other = NotifySink(webhook: hook.url, headers: [Header(name: "X-Team", value: "payments")], probes: ["billing"])
+        let mine = NotifySink(webhook: hook.url, headers: [Header(name: "X-Team", value: "platform")], probes: ["api"])
+        XCTAssertEqual(other.key, mine.key)
+        let worker = startWorker(api: "http://127.0.0.1:9", key: nil, webhooks: [other, mine])
+        let tracker = IncidentTracker(store: store, logger: logger, onChange: { worker.wake() })
+        tracker.update(probes: [spec(serviceID: nil)], notify: [other, mine])
+        try driveWholeIncident(tracker)
+        XCTAssertTrue(hook.waitForRequests(4))
+        XCTAssertEqual(hook.requests.map { $0.header("X-Team") }, Array(repeating: "platform", count: 4))
+    }
+
     /// More IsDown calls waiting for a key than the worker reads at once (64) must not starve webhooks.
     func testManyIsDownCallsWaitingForAKeyDoNotHoldUpWebhooks() throws {
         let hook = try webhookReceiver()

@@ -30,7 +30,8 @@ final class IncidentStoreTests: XCTestCase {
             var after = tracking(at: t, failed: 7)
             after.status = .major
             try store.appendUpdate(incidentID: id, IncidentUpdate(kind: .escalated, stage: .investigating, status: .major,
-                                                                   createdAt: t + 60_000_000, description: "escalated text"),
+                                                                   createdAt: t + 60_000_000, description: "escalated text",
+                                                                   evidence: #"{"failures":7}"#),
                                    tracking: after, outbox: [call("PATCH", at: t + 60_000_000)])
         }
         let store = try Store(path: path, readOnly: true)
@@ -42,6 +43,7 @@ final class IncidentStoreTests: XCTestCase {
         XCTAssertEqual(stored.incident.description, "opened text")
         XCTAssertEqual(stored.incident.updates.map(\.kind), [.opened, .escalated])
         XCTAssertEqual(stored.incident.updates.map(\.description), ["opened text", "escalated text"])
+        XCTAssertEqual(stored.incident.updates.map(\.evidence), ["", #"{"failures":7}"#])
         XCTAssertEqual(stored.tracking.failedChecks, 7)
         XCTAssertEqual(stored.tracking.degradedSince, t - 60_000_000)
         XCTAssertEqual(stored.deliveries.map(\.method), ["POST", "PATCH"])
