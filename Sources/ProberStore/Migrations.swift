@@ -19,6 +19,7 @@ extension Store {
     static let migrations: [Migration] = [
         Migration("probes, samples and rollups", sql: schemaV1),
         Migration("incidents, their updates and the outbox", sql: schemaV2),
+        Migration("evidence with each incident update", sql: schemaV3),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch; durations microseconds.

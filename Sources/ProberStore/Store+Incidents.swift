@@ -82,7 +82,6 @@ extension Store {
             status TEXT NOT NULL,
             created_at INTEGER NOT NULL,
             description TEXT NOT NULL,
-            evidence TEXT NOT NULL DEFAULT '',     -- the evaluator's evidence, JSON
             PRIMARY KEY (incident_id, seq)
         ) WITHOUT ROWID;
         CREATE TABLE outbox(
@@ -99,6 +98,11 @@ extension Store {
             delivered_at INTEGER
         );
         CREATE INDEX outbox_pending ON outbox(incident_id, sink, id) WHERE state != 'delivered';
+        """
+
+    /// Version 3: the evaluator's evidence (JSON) kept with each timeline entry.
+    static let schemaV3 = """
+        ALTER TABLE incident_updates ADD COLUMN evidence TEXT NOT NULL DEFAULT '';
         """
 
     // MARK: Writing incident changes

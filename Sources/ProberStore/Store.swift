@@ -46,6 +46,10 @@ public final class Store: @unchecked Sendable {
                 throw StoreError(code: 0, message: "not a prober database (no schema)", path: path)
             }
             try Self.refuseNewer(version, path: path)
+            if version < Self.schemaVersion {
+                throw StoreError(code: 0, message: "database schema version \(version) is older than this prober's "
+                    + "(\(Self.schemaVersion)); run this version's `prober run` on it once to upgrade it", path: path)
+            }
         } else {
             try configureForWriting()
             try migrate()

@@ -50,6 +50,26 @@ final class MigrationTests: XCTestCase {
         }
     }
 
+    func testAnOlderDatabaseIsUpgradedByTheDaemonAndExplainedToReaders() throws {
+        let path = try temporaryDatabase(self)
+        do {
+            let connection = try Connection(path: path, readOnly: false)
+            for (i, migration) in Store.migrations.prefix(Store.schemaVersion - 1).enumerated() {
+                try connection.transaction {
+                    try migration.apply(connection)
+                    try connection.execute("PRAGMA user_version = \(i + 1)")
+                }
+            }
+        }
+        // A reader cannot migrate: it says what to do instead of failing on a missing column.
+        XCTAssertThrowsError(try Store(path: path, readOnly: true)) { error in
+            XCTAssertTrue(String(describing: error).contains("older than this prober"), "\(error)")
+        }
+        // The daemon's writable open upgrades it, and then readers work.
+        _ = try Store(path: path)
+        XCTAssertNoThrow(try Store(path: path, readOnly: true).incidents(since: nil))
+    }
+
     func testNewerDatabaseIsRefusedWithAClearMessage() throws {
         let path = try temporaryDatabase(self)
         _ = try Store(path: path)
