@@ -27,7 +27,7 @@ build: deps
 	$(SWIFT) build
 
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 ## test: every test, real libcurl and SQLite against servers on 127.0.0.1.
 test: deps
