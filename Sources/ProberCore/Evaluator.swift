@@ -13,9 +13,6 @@
 public struct Evaluator: Sendable {
     public let policy: IncidentPolicy
 
-    /// Healthy checks kept as the probe's own baseline (per-phase medians, p95).
-    public static let baselineSize = 64
-
     public init(policy: IncidentPolicy) { self.policy = policy }
 
     /// Feeds one check; returns the new state and the incident changes it caused (usually none).
@@ -76,8 +73,8 @@ public struct Evaluator: Sendable {
         Stats.percentile(window.compactMap { $0.phases[.total] }, 0.95)
     }
 
-    /// Rebuilds the state after a restart: replays the latest stored checks (oldest first) to refill the window,
-    /// the baseline and the "held since" anchors, then attaches the incident that is still open in the database.
+    /// Rebuilds the state after a restart: replays the latest stored checks (oldest first) to refill the window
+    /// and the "held since" anchors, then attaches the incident that is still open in the database.
     public func rebuild(from samples: [Sample], openIncident: OpenIncident?) -> EvaluatorState {
         var s = EvaluatorState()
         for sample in samples { s = observe(s, sample) }
@@ -85,7 +82,7 @@ public struct Evaluator: Sendable {
         return s
     }
 
-    /// Updates the window, level, anchors and baseline with one check.
+    /// Updates the window, level and anchors with one check.
     func observe(_ state: EvaluatorState, _ sample: Sample) -> EvaluatorState {
         var s = state
         let t = sample.startedAt
@@ -101,16 +98,12 @@ public struct Evaluator: Sendable {
         s.majorSince = s.level == .major ? (s.majorSince ?? t) : nil
         s.belowMajorSince = s.level <= .minor ? (s.belowMajorSince ?? t) : nil
         s.healthySince = s.level == .healthy ? (s.healthySince ?? t) : nil
-
-        if sample.ok, s.level == .healthy, s.incident == nil {
-            Self.push(PackedPhases(sample.phases), onto: &s.baseline, keeping: Self.baselineSize)
-        }
         return s
     }
 
     /// Appends `element`, keeping the newest `count`, in at most `count` slots: the oldest leave before the
-    /// newest arrives and growth stops at `count`. Plain appends double the capacity (a full baseline held 128
-    /// slots, 3 KB per probe instead of 1.5 KB, and a 10-check window 16 slots; measured with heaptrack).
+    /// newest arrives and growth stops at `count`. Plain appends double the capacity (a 10-check window held
+    /// 16 slots; measured with heaptrack).
     static func push<Element>(_ element: Element, onto array: inout [Element], keeping count: Int) {
         if array.count >= count { array.removeFirst(array.count - count + 1) }
         if array.capacity == array.count { array.reserveCapacity(min(count, max(1, 2 * array.count))) }
@@ -187,9 +180,7 @@ public struct Evaluator: Sendable {
             degradedSince: incident.degradedSince,
             healthySince: s.healthySince,
             phases: Stats.medianPhases(okPhases),
-            baseline: Stats.medianPhases(s.baseline.map(\.unpacked)),
-            baselineP95: Stats.percentile(s.baseline.compactMap { $0[.total] }, 0.95),
-            baselineChecks: s.baseline.count,
+            baseline: Baseline(),
             certificateExpiry: s.window.last(where: { $0.reason == .certificateExpiring })?.certificateExpiry,
             failedChecks: incident.failedChecks,
             worstP95: incident.worstP95,
@@ -202,8 +193,6 @@ public struct Evaluator: Sendable {
 public struct EvaluatorState: Sendable, Equatable {
     /// The last `window` checks, oldest first.
     public var window: [Observation] = []
-    /// Phases of recent healthy checks (at most `Evaluator.baselineSize`), oldest first.
-    public var baseline: [PackedPhases] = []
     public var level: Level = .healthy
     public var windowFailures = 0
     public var windowP95: Int64?
@@ -292,10 +281,9 @@ public struct Evidence: Sendable, Equatable {
     public var healthySince: Int64?
     /// Median of each phase over the window's passing checks.
     public var phases: Phases
-    /// Median of each phase over the baseline.
-    public var baseline: Phases
-    public var baselineP95: Int64?
-    public var baselineChecks: Int
+    /// The probe's own baseline: the evaluator keeps no history, so it leaves this empty and whoever holds
+    /// the store fills it in (`IncidentTracker`, from `Store.baselineChecks`) before the description is written.
+    public var baseline: Baseline
     /// Leaf expiry (seconds since the epoch) when the certificate is the cause.
     public var certificateExpiry: Int64?
     public var failedChecks: Int
@@ -327,9 +315,9 @@ extension Evidence {
             "degraded_since": .string(Clock.iso8601(degradedSince)),
             "healthy_since": healthySince.map { .string(Clock.iso8601($0)) } ?? .null,
             "phases_median_us": phases(self.phases),
-            "baseline_median_us": phases(baseline),
-            "baseline_p95_us": us(baselineP95),
-            "baseline_checks": .int(Int64(baselineChecks)),
+            "baseline_median_us": phases(baseline.phases),
+            "baseline_p95_us": us(baseline.p95),
+            "baseline_checks": .int(Int64(baseline.checks)),
             "certificate_expiry": certificateExpiry.map { .string(Clock.iso8601($0 * 1_000_000)) } ?? .null,
             "failed_checks": .int(Int64(failedChecks)),
             "worst_p95_us": us(worstP95),

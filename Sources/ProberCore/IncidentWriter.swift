@@ -66,7 +66,11 @@ public struct IncidentWriter: Sendable {
             var s = "p95 latency \(Human.latency(microseconds: p95)) over the last \(e.checks) \(e.checks == 1 ? "check" : "checks")"
             if let limit = e.threshold.latency { s += ", above the \(Human.latency(microseconds: limit.microseconds)) threshold" }
             if e.trigger == .latency { s += ", since \(since)" }
-            if let base = e.baselineP95, e.baselineChecks >= 3 { s += "; the baseline is \(Human.latency(microseconds: base))" }
+            if let base = e.baseline.p95, e.baseline.checks >= 3 {
+                let which = e.baseline.coversDay ? "the 24 h baseline"
+                    : "the baseline over the previous \(Human.span(seconds: e.baseline.covers / 1_000_000))"
+                s += "; \(which) is \(Human.latency(microseconds: base))"
+            }
             out.append(s + ".")
         }
         return out
@@ -74,12 +78,12 @@ public struct IncidentWriter: Sendable {
 
     /// Where the time went: the phase that grew most against the probe's own baseline.
     func phaseSentence(_ e: Evidence) -> [String] {
-        guard e.baselineChecks >= 3 else { return [] }
+        guard e.baseline.checks >= 3 else { return [] }
         let phases: [Phases.Name] = [.dns, .connect, .tls, .processing, .transfer]
         var grown: [(Phases.Name, Int64, Int64)] = []
         var unchanged: [Phases.Name] = []
         for p in phases {
-            guard let now = e.phases[p], let base = e.baseline[p] else { continue }
+            guard let now = e.phases[p], let base = e.baseline.phases[p] else { continue }
             if Self.grew(from: base, to: now) { grown.append((p, base, now)) } else { unchanged.append(p) }
         }
         guard !grown.isEmpty else { return [] }

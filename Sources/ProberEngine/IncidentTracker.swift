@@ -8,7 +8,7 @@ import ProberStore
 ///
 /// Samples arrive from the probe engine's thread; evaluation and the incident writes run on the
 /// tracker's own serial queue, so a slow database never delays a probe. `@unchecked Sendable`: all
-/// mutable state (`probes`, `states`, `open`, `sinks`) is touched only on `queue`.
+/// mutable state (`probes`, `states`, `open`, `baselines`, `sinks`) is touched only on `queue`.
 public final class IncidentTracker: @unchecked Sendable {
     private let store: Store
     private let logger: Logger
@@ -17,6 +17,9 @@ public final class IncidentTracker: @unchecked Sendable {
     private var states: [String: EvaluatorState] = [:]
     /// The open incident of each probe, as stored.
     private var open: [String: Incident] = [:]
+    /// The baseline of each open incident's episode, read from the store at its first change (it cannot
+    /// change: it ends where the episode began).
+    private var baselines: [String: (since: Int64, baseline: Baseline)] = [:]
     private var sinks: [NotifySink] = []
     /// Called on the tracker's queue after each stored change (the delivery worker wakes on it).
     private let onChange: @Sendable () -> Void
@@ -28,13 +31,17 @@ public final class IncidentTracker: @unchecked Sendable {
     }
 
     /// Sets the probes (at start and on reload) and rebuilds the state of each probe not seen before from
-    /// the database: its latest checks refill the window and baseline, its open incident continues.
+    /// the database: its latest checks refill the window, its open incident continues.
     public func update(probes specs: [ProbeSpec], notify: [NotifySink]) {
         queue.sync {
             sinks = notify
             let previous = probes
             probes = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            for name in states.keys where probes[name] == nil { states[name] = nil; open[name] = nil }
+            for name in states.keys where probes[name] == nil {
+                states[name] = nil
+                open[name] = nil
+                baselines[name] = nil
+            }
             let stored = (try? store.openIncidents()) ?? [:]
             for spec in specs {
                 if let old = previous[spec.name], old.incident == spec.incident, states[spec.name] != nil { continue }
@@ -45,7 +52,7 @@ public final class IncidentTracker: @unchecked Sendable {
 
     private func rebuild(_ spec: ProbeSpec, stored: StoredIncident?) {
         let evaluator = Evaluator(policy: spec.incident)
-        let history = (try? store.recentSamples(probe: spec.name, limit: Evaluator.baselineSize + spec.incident.window)) ?? []
+        let history = (try? store.recentSamples(probe: spec.name, limit: spec.incident.window)) ?? []
         var tracking = stored?.tracking
         if let t = tracking, let recount = try? store.failureCount(probe: spec.name, since: t.degradedSince) {
             tracking?.failedChecks = max(t.failedChecks, recount)
@@ -97,7 +104,9 @@ public final class IncidentTracker: @unchecked Sendable {
         states[sample.probe] = next
         guard !events.isEmpty else { return }
         let writer = IncidentWriter(probe: spec)
-        for event in events {
+        for var event in events {
+            event.evidence.baseline = baseline(spec.name, since: event.evidence.degradedSince)
+            if event.stage == .resolved { baselines[spec.name] = nil }
             do {
                 try apply(event, spec: spec, writer: writer, tracking: next.incident ?? resolvedTracking(event, state))
             } catch {
@@ -108,6 +117,20 @@ public final class IncidentTracker: @unchecked Sendable {
             }
         }
         onChange()
+    }
+
+    /// The baseline for the probe's episode that began at `since`, read once per episode. A store error
+    /// leaves it empty (the description then has no baseline sentence); it is logged, not fatal.
+    private func baseline(_ probe: String, since: Int64) -> Baseline {
+        if let cached = baselines[probe], cached.since == since { return cached.baseline }
+        do {
+            let baseline = try store.baseline(probe: probe, until: since)
+            baselines[probe] = (since, baseline)
+            return baseline
+        } catch {
+            logger.error("could not read the baseline", metadata: ["probe.name": "\(probe)", "error": "\(error)"])
+            return Baseline()
+        }
     }
 
     /// The tracking to store with a resolution (the evaluator no longer holds an incident then).

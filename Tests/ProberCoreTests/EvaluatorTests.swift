@@ -209,11 +209,29 @@ struct EvaluatorTests {
         #expect(kinds(after) == ["340:monitoring:minor"])
     }
 
-    @Test("the baseline keeps only healthy checks outside incidents")
-    func baseline() {
-        let (state, _) = run(every(0, 200, { ok($0, 100) }) + every(200, 400) { fail($0) }, policy())
-        #expect(state.baseline.count == 20)
-        #expect(state.baseline.allSatisfy { $0[.total] == 100_000 })
+    @Test("the evaluator keeps no baseline: its evidence leaves it to the store")
+    func noBaselineInMemory() {
+        let (_, events) = run(every(0, 200, { ok($0, 100) }) + every(200, 400) { fail($0) }, policy())
+        let opened = try! #require(events.first)
+        #expect(opened.1.evidence.baseline == Baseline())
+    }
+
+    @Test("a baseline is each phase's median and the total's p95 over its checks")
+    func baselineStatistics() {
+        let checks = (1...100).map { i in
+            PackedPhases(Phases(dns: i % 2 == 0 ? 1_000 : nil, connect: 2_000, tls: nil, processing: Int64(i) * 1_000,
+                                transfer: 500, total: Int64(i) * 1_000 + 3_500))
+        }
+        let day = Baseline.span
+        let b = Baseline(checks.shuffled(), oldest: 0, until: day)
+        #expect(b.checks == 100)
+        #expect(b.phases.processing == 50_000)
+        #expect(b.phases.dns == 1_000)
+        #expect(b.phases.tls == nil)
+        #expect(b.p95 == 98_500)
+        #expect(b.covers == day && b.coversDay)
+        #expect(!Baseline(checks, oldest: day / 2, until: day).coversDay)
+        #expect(Baseline([], oldest: 0, until: day) == Baseline())
     }
 
     @Test("percentiles are nearest-rank")

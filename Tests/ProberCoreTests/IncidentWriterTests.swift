@@ -27,7 +27,15 @@ private func failed(_ t: Int64, _ reason: FailureReason, status: Int? = nil) -> 
            phases: Phases(total: 2_000_000), status: status)
 }
 
-/// Runs a script of samples through the evaluator and writes each event's title and description.
+/// The baseline the tracker reads from the store for an episode that began at `since`: the passing checks of
+/// the day before it.
+private func baseline(_ samples: [Sample], since: Int64) -> Baseline {
+    let day = samples.filter { $0.ok && $0.startedAt < since && $0.startedAt >= since - Baseline.span }
+    return Baseline(day.map { PackedPhases($0.phases) }, oldest: day.first?.startedAt ?? since, until: since)
+}
+
+/// Runs a script of samples through the evaluator and writes each event's title and description, with the
+/// baseline filled in as the tracker does.
 private func texts(_ samples: [Sample]) -> [String] {
     let spec = probe()
     let evaluator = Evaluator(policy: spec.incident)
@@ -37,7 +45,8 @@ private func texts(_ samples: [Sample]) -> [String] {
     for s in samples {
         let (next, events) = evaluator.evaluate(state, s)
         state = next
-        for e in events {
+        for var e in events {
+            e.evidence.baseline = baseline(samples, since: e.evidence.degradedSince)
             if e.kind == .opened { out.append("title: " + writer.title(e)) }
             out.append("\(e.kind.rawValue): " + writer.description(e))
         }
@@ -47,14 +56,31 @@ private func texts(_ samples: [Sample]) -> [String] {
 
 @Suite("Incident titles and descriptions")
 struct IncidentWriterTests {
-    @Test("a slow server: latency against threshold and baseline, server processing named")
+    @Test("a slow server: latency against threshold and the 24 h baseline, server processing named")
     func slowServer() {
         var samples: [Sample] = []
+        for t in stride(from: Int64(-86_400), to: -600, by: 60) { samples.append(sample(t, total: 120, processing: 90)) }
         for t in stride(from: Int64(-600), to: 0, by: 10) { samples.append(sample(t, total: 120, processing: 90)) }
         for t in stride(from: Int64(0), to: 200, by: 10) { samples.append(sample(t, total: 1_800, processing: 1_600)) }
         for t in stride(from: Int64(200), to: 600, by: 10) { samples.append(sample(t, total: 120, processing: 90)) }
         let got = texts(samples)
         #expect(got == goldenSlow)
+    }
+
+    @Test("a probe younger than a day: the baseline says how far back it goes")
+    func youngBaseline() {
+        var samples: [Sample] = []
+        for t in stride(from: Int64(-600), to: 0, by: 10) { samples.append(sample(t, total: 120, processing: 90)) }
+        for t in stride(from: Int64(0), to: 200, by: 10) { samples.append(sample(t, total: 1_800, processing: 1_600)) }
+        let opened = texts(samples).first { $0.hasPrefix("opened: ") } ?? ""
+        #expect(opened.contains("since 14:02 UTC; the baseline over the previous 10 min is 120 ms. Server processing rose from 90 ms to 1.6 s"), "\(opened)")
+    }
+
+    @Test("no baseline yet (fewer than 3 checks before the episode): no baseline or phase sentence")
+    func noBaseline() {
+        let samples = (0..<20).map { sample(Int64($0) * 10, total: 1_800, processing: 1_600) }
+        let opened = texts(samples).first { $0.hasPrefix("opened: ") } ?? ""
+        #expect(opened.hasSuffix("above the 800 ms threshold, since 14:02 UTC."), "\(opened)")
     }
 
     @Test("failures by cause, escalation, recovery and the impact on resolution")
@@ -129,7 +155,7 @@ struct IncidentWriterTests {
 
 private let goldenSlow: [String] = [
     "title: Checkout API: slow responses",
-    "opened: Checkout API (https://checkout.internal:8443/health) is degraded. p95 latency 1.8 s over the last 10 checks, above the 800 ms threshold, since 14:02 UTC; the baseline is 120 ms. Server processing rose from 90 ms to 1.6 s; DNS, connect, TLS and transfer are unchanged.",
+    "opened: Checkout API (https://checkout.internal:8443/health) is degraded. p95 latency 1.8 s over the last 10 checks, above the 800 ms threshold, since 14:02 UTC; the 24 h baseline is 120 ms. Server processing rose from 90 ms to 1.6 s; DNS, connect, TLS and transfer are unchanged.",
     "monitoring: Recovering: checks healthy since 14:06 UTC (0 of the last 10 checks failed, p95 120 ms). Resolving after 5 min healthy.",
     "resolved: Resolved: healthy since 14:06 UTC. Impact: 4 min (14:02 UTC to 14:06 UTC), 0 failed checks, worst p95 1.8 s.",
 ]

@@ -1,6 +1,7 @@
 // store-bench init DB PROBES        creates an empty store with PROBES probes registered (probe-0001 …)
 // store-bench ingest DB PROBES N    appends N samples through SampleWriter, interleaving PROBES probes,
 //                                   and prints "samples_per_second <n>"; rows match ingest_c.c exactly.
+// store-bench baseline DB PROBES      reads every probe's baseline (the day before now), prints ms per probe.
 // store-bench maintain DB 0 NOW_US  runs Store.maintain(now:) with the default retention until done and
 //                                   prints its duration and report.
 import Foundation
@@ -61,6 +62,15 @@ case "query":
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         print(String(format: "history_ms %.2f", ms), h.sources.map(\.rawValue), h.summary.checks, h.buckets.count)
     }
+case "baseline":
+    // store-bench baseline DB PROBES: Store.baseline (the day before now) for every probe, as a mass outage
+    // opening an incident on each would; prints the time per probe and the checks read.
+    let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+    var checks = 0
+    let start = DispatchTime.now().uptimeNanoseconds
+    for i in 1...probes { checks += try store.baseline(probe: probeName(i), until: now).checks }
+    let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+    print(String(format: "baseline_ms_per_probe %.2f checks_per_probe %d total_s %.2f", ms / Double(probes), checks / probes, ms / 1000))
 case "maintain":
     let now = Int64(args[4])!
     let start = DispatchTime.now().uptimeNanoseconds
