@@ -16,11 +16,24 @@ public struct ListenerRequest: Sendable {
     public var headers: [Header]
 }
 
-/// A complete response; the listener adds `Content-Length` and `Connection: close`.
+/// A response body produced piece by piece while the client reads it, for a body too large to hold whole:
+/// `/metrics` at 10,000 probes is ~5 MB, which as one buffer was the daemon's peak memory.
+///
+/// `next()` is called on the listener's thread, for the next piece only once the previous one is sent, so a
+/// connection holds one piece at a time. The body ends when `next()` returns nil; it is sent without
+/// `Content-Length` and ends with the connection's close (RFC 9112 6.3). A stream cut short (write timeout,
+/// stop) ends with a reset instead, so a client never takes a truncated body for a whole one.
+public protocol BodyStream: AnyObject, Sendable {
+    func next() -> [UInt8]?
+}
+
+/// A response; the listener adds `Content-Length` (unless the body is streamed) and `Connection: close`.
 public struct ListenerResponse: Sendable {
     public var status: Int
     public var contentType: String
     public var body: [UInt8]
+    /// When set, the body is streamed from it and `body` is ignored.
+    public var stream: (any BodyStream)?
     /// Extra headers (not `Content-Length` or `Connection`).
     public var headers: [Header]
 
@@ -35,19 +48,25 @@ public struct ListenerResponse: Sendable {
         self.init(status: status, contentType: contentType, body: Array(body.utf8), headers: headers)
     }
 
-    /// The bytes on the wire; `headOnly` leaves the body out but keeps its length (the answer to `HEAD`).
+    public init(status: Int, contentType: String = "text/plain; charset=utf-8", stream: any BodyStream, headers: [Header] = []) {
+        self.init(status: status, contentType: contentType, body: [], headers: headers)
+        self.stream = stream
+    }
+
+    /// The bytes on the wire (not for a streamed body); `headOnly` leaves the body out but keeps its length
+    /// (the answer to `HEAD`).
     func serialized(headOnly: Bool) -> [UInt8] {
         chunks(headOnly: headOnly).flatMap { $0 }
     }
 
-    /// The bytes on the wire as head and body, the body not copied: a 5 MB `/metrics` body is shared by
-    /// every connection it answers.
+    /// The head and, unless streamed, the body: the body is not copied.
     func chunks(headOnly: Bool) -> [[UInt8]] {
         var text = "HTTP/1.1 \(status) \(Self.reason(status))\r\n"
         text += "Content-Type: \(contentType)\r\n"
         for header in headers { text += "\(header.name): \(header.value)\r\n" }
-        text += "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        return headOnly ? [Array(text.utf8)] : [Array(text.utf8), body]
+        if stream == nil { text += "Content-Length: \(body.count)\r\n" }
+        text += "Connection: close\r\n\r\n"
+        return headOnly || stream != nil ? [Array(text.utf8)] : [Array(text.utf8), body]
     }
 
     static func reason(_ status: Int) -> String {
@@ -238,6 +257,8 @@ extension HTTPListener {
             var output: [[UInt8]] = []
             /// Bytes of `output[0]` already sent.
             var written = 0
+            /// The rest of a streamed body, pulled a piece at a time once `output` is sent.
+            var stream: (any BodyStream)?
             var headOnly = false
             init(fd: Int32, id: UInt64, acceptedAt: UInt64, deadline: UInt64) {
                 self.fd = fd
@@ -345,8 +366,7 @@ extension HTTPListener {
         func closeAll() {
             guard !closed else { return }
             closed = true
-            for connection in connections.values { close(connection.fd) }
-            connections.removeAll()
+            for connection in connections.values { drop(connection) }
             close(listenFD)
             close(wakeRead)
             close(wakeWrite)
@@ -502,6 +522,7 @@ extension HTTPListener {
 
         private func respond(_ connection: Connection, _ response: ListenerResponse) {
             connection.output = response.chunks(headOnly: connection.headOnly)
+            connection.stream = connection.headOnly ? nil : response.stream
             connection.written = 0
             connection.phase = .writing
             connection.deadline = Self.now() + Self.nanos(configuration.writeTimeout)
@@ -509,7 +530,17 @@ extension HTTPListener {
         }
 
         private func flush(_ connection: Connection) {
-            while let chunk = connection.output.first {
+            while true {
+                guard let chunk = connection.output.first else {
+                    guard let stream = connection.stream else { break }
+                    if let piece = stream.next() {
+                        connection.output = [piece]
+                        connection.written = 0
+                    } else {
+                        connection.stream = nil
+                    }
+                    continue
+                }
                 guard connection.written < chunk.count else {
                     connection.output.removeFirst()
                     connection.written = 0
@@ -558,6 +589,11 @@ extension HTTPListener {
         }
 
         private func drop(_ connection: Connection) {
+            if connection.stream != nil {
+                // A streamed body cut short: reset rather than close, or its end would look like the body's end.
+                var reset = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(connection.fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+            }
             close(connection.fd)
             connections[connection.id] = nil
         }

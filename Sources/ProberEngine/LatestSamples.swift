@@ -12,11 +12,21 @@ public final class LatestSamples: Sendable {
     public func retain(_ names: Set<String>) { checks.withLock { $0 = $0.filter { names.contains($0.key) } } }
 
     public var all: [String: LatestCheck] { checks.current }
+
+    /// Every probe's latest check, copied out under the lock. Holding the table itself (as `all` does) while
+    /// checks finish would make the next `record` copy it whole (2.6 MB at 10,000 probes).
+    public func rows() -> [(name: String, check: LatestCheck)] {
+        checks.withLock { table in
+            var rows: [(name: String, check: LatestCheck)] = []
+            rows.reserveCapacity(table.count)
+            for (name, check) in table { rows.append((name, check)) }
+            return rows
+        }
+    }
 }
 
 /// What `/metrics` shows of a check, in 64 bytes instead of a `Sample` (~260 bytes with its strings): at
-/// 10,000 probes the latest checks cost ~1.3 MB instead of 4.3 MB, and so does the copy a scrape causes
-/// (a `record` while a scrape holds the table copies it).
+/// 10,000 probes the latest checks cost ~1.3 MB instead of 4.3 MB.
 public struct LatestCheck: Sendable, Equatable {
     /// Status, phases, leaf expiry and failure reason.
     public var observation: Observation

@@ -9,8 +9,8 @@ import ProberStore
 /// bounds on slow clients, and a scrape only reads snapshots: it never blocks the scheduler.
 public final class MetricsServer: Sendable {
     public let listener: HTTPListener
-    /// Builds of `/metrics` bodies, shared by the scrapes that arrive during each.
-    let scrapes = SharedBuild()
+    /// Snapshots for `/metrics`, shared by the scrapes that arrive while one is taken.
+    let scrapes = SharedBuild<MetricsSnapshot>()
     public var address: String { listener.host.contains(":") ? "[\(listener.host)]:\(listener.port)" : "\(listener.host):\(listener.port)" }
 
     public struct Sources: Sendable {
@@ -30,17 +30,12 @@ public final class MetricsServer: Sendable {
 
     public init(host: String, port: UInt16, sources: Sources, staleAfter: Duration = .seconds(5)) throws {
         let scrapes = self.scrapes
-        let lastSize = Locked(0)
         listener = try HTTPListener(host: host, port: port) { request, respond in
             switch (request.method, request.path) {
             case ("GET", "/metrics"), ("HEAD", "/metrics"):
-                scrapes.run({
-                    let last = lastSize.current
-                    let body = MetricsServer.exposition(sources, capacity: last + last / 8)
-                    lastSize.withLock { $0 = body.count }
-                    return body
-                }) { body in
-                    respond(ListenerResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body))
+                scrapes.run({ MetricsSnapshot(sources) }) { snapshot in
+                    respond(ListenerResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                             stream: ExpositionStream(snapshot)))
                 }
             case ("GET", "/healthz"), ("HEAD", "/healthz"):
                 if sources.scheduler.isLive(staleAfter: staleAfter) {
@@ -59,115 +54,192 @@ public final class MetricsServer: Sendable {
     public func start() { listener.start() }
     public func stop() { listener.stop() }
 
-    /// The whole exposition, from snapshots.
-    ///
-    /// Built straight into bytes, walking sorted names rather than sorted copies of the snapshots: at 10,000
-    /// probes a scrape used to allocate 17 MB (a doubling `String`, its copy as bytes, sorted arrays of
-    /// samples) on top of the daemon's own memory. Room is reserved for the larger of `capacity` (the caller's
-    /// guess from the previous body) and 512 bytes per probe, so the buffer is not regrown and copied; pages
-    /// reserved but not written are never touched.
-    static func exposition(_ s: Sources, capacity: Int = 0) -> [UInt8] {
-        let latest = s.latest.all
-        let names = latest.keys.sorted()
-        var out = Exposition(reservingCapacity: max(capacity, 4096 + 512 * names.count))
+    /// The whole exposition at once (for tests and tools; a scrape streams it).
+    static func exposition(_ s: Sources) -> [UInt8] {
+        let stream = ExpositionStream(MetricsSnapshot(s))
+        var out: [UInt8] = []
+        while let piece = stream.next() { out += piece }
+        return out
+    }
+}
 
-        out.family("probe_success", "gauge", "Whether the probe's latest check passed (1) or failed (0).")
-        for name in names { out.sample("probe_success", ["probe": name], latest[name]!.ok ? 1 : 0) }
-        out.family("probe_duration_seconds", "gauge", "Total duration of the probe's latest check.")
-        for name in names {
-            if let total = latest[name]!.phases[.total] { out.sample("probe_duration_seconds", ["probe": name], Double(total) / 1e6) }
-        }
-        out.family("probe_http_duration_seconds", "gauge", "Duration of each phase of the latest HTTP check.")
-        let phases: [(String, Phases.Name)] = [("resolve", .dns), ("connect", .connect), ("tls", .tls),
-                                              ("processing", .processing), ("transfer", .transfer)]
+/// What a scrape shows, copied out of the daemon's tables in compact, name-ordered arrays.
+///
+/// At 10,000 probes it is ~1 MB, and the exposition text rendered from it (~5 MB) is streamed a piece at a
+/// time (`ExpositionStream`). Building the whole text at once, plus the copy of the latest-check table a
+/// scrape used to force on the probe engine, made each scrape the daemon's peak memory (+7 MB).
+struct MetricsSnapshot: Sendable {
+    struct Probe: Sendable {
+        var name: String
+        var check: LatestCheck
+        var http: Bool
+    }
+
+    var probes: [Probe]
+    var levels: [(name: String, level: Level)]
+    var openIncidents: [(level: Severity, count: Int)]
+    var scheduler: SchedulerStats
+    var skipped: [(name: String, count: Int)]
+    var writer: SampleWriter.Statistics
+    var outboxPending: Int
+    var outboxFailed: Int
+
+    init(_ s: MetricsServer.Sources) {
         // HTTP probes by their spec, not by what the check holds: a check that got no response (refused,
         // timed out) still reports probe_http_status_code 0, as blackbox_exporter does.
         let specs = s.tracker.specs()
-        let http = names.filter { name in
+        probes = s.latest.rows().map { name, check in
+            let http: Bool
             if let spec = specs[name] {
-                if case .http = spec.target { return true }
-                return false
+                if case .http = spec.target { http = true } else { http = false }
+            } else {
+                http = check.answeredHTTP
             }
-            return latest[name]!.answeredHTTP
+            return Probe(name: name, check: check, http: http)
         }
-        for name in http {
-            let check = latest[name]!
-            for (label, phase) in phases {
-                if let v = check.phases[phase] {
-                    out.sample("probe_http_duration_seconds", ["probe": name, "phase": label], Double(v) / 1e6)
-                }
-            }
-        }
-        out.family("probe_http_status_code", "gauge", "HTTP status of the latest check (0 when no response).")
-        for name in http {
-            out.sample("probe_http_status_code", ["probe": name], Double(latest[name]!.status ?? 0))
-        }
-        out.family("probe_ssl_earliest_cert_expiry", "gauge", "Earliest expiry in the verified chain, Unix seconds.")
-        for name in names {
-            if let expiry = latest[name]!.earliestExpiry {
-                out.sample("probe_ssl_earliest_cert_expiry", ["probe": name], Double(expiry))
-            }
-        }
-        out.family("probe_failure_reason", "gauge", "1 for the failure reason of the latest check when it failed.")
-        for name in names {
-            if let reason = latest[name]!.reason { out.sample("probe_failure_reason", ["probe": name, "reason": reason.rawValue], 1) }
-        }
+        probes.sort { $0.name < $1.name }
 
         let levels = s.tracker.levels()
-        out.family("prober_probe_level", "gauge", "The evaluator's level per probe: 0 healthy, 1 minor, 2 major.")
-        for name in levels.keys.sorted() {
-            out.sample("prober_probe_level", ["probe": name], Double(levels[name]!.level.rawValue))
-        }
-        out.family("prober_open_incidents", "gauge", "Open incidents by level.")
-        for level in Severity.allCases {
-            let n = levels.values.filter { $0.incident == level }.count
-            out.sample("prober_open_incidents", ["level": level.rawValue], Double(n))
-        }
+        self.levels = levels.map { ($0.key, $0.value.level) }.sorted { $0.name < $1.name }
+        openIncidents = Severity.allCases.map { level in (level, levels.values.filter { $0.incident == level }.count) }
 
-        let stats = s.scheduler.totals
-        out.family("prober_tick_lateness_seconds", "histogram", "How late each tick started against its due time.")
-        for (bound, count) in stats.lateness.cumulative {
-            out.sample("prober_tick_lateness_seconds_bucket", ["le": Exposition.number(Double(bound) / 1e6)], Double(count))
-        }
-        out.sample("prober_tick_lateness_seconds_bucket", ["le": "+Inf"], Double(stats.lateness.count))
-        out.sample("prober_tick_lateness_seconds_sum", [:], Double(stats.lateness.sum) / 1e6)
-        out.sample("prober_tick_lateness_seconds_count", [:], Double(stats.lateness.count))
-        out.family("prober_tick_lateness_max_seconds", "gauge", "The latest tick of all so far.")
-        out.sample("prober_tick_lateness_max_seconds", [:], Double(stats.lateness.max) / 1e6)
-        out.family("prober_skipped_ticks_total", "counter", "Ticks skipped because the probe's previous check was still running, or missed.")
-        let skipped = s.scheduler.skippedTicks()
-        for name in skipped.keys.sorted() {
-            out.sample("prober_skipped_ticks_total", ["probe": name], Double(skipped[name]!))
-        }
-        out.family("prober_checks_in_flight", "gauge", "Checks running now.")
-        out.sample("prober_checks_in_flight", [:], Double(stats.inFlight))
-        out.family("prober_checks_total", "counter", "Checks finished.")
-        out.sample("prober_checks_total", [:], Double(stats.finished))
-
-        let writer = s.writer.statistics
-        out.family("prober_store_queue_depth", "gauge", "Samples waiting to be written to SQLite.")
-        out.sample("prober_store_queue_depth", [:], Double(writer.pending))
-        out.family("prober_store_dropped_samples_total", "counter", "Samples dropped because the write queue was full.")
-        out.sample("prober_store_dropped_samples_total", [:], Double(writer.dropped))
-
+        scheduler = s.scheduler.totals
+        skipped = s.scheduler.skippedTicks().map { ($0.key, $0.value) }.sorted { $0.name < $1.name }
+        writer = s.writer.statistics
         let undelivered = (try? s.store.undelivered()) ?? []
-        out.family("prober_outbox_pending", "gauge", "Incident calls waiting to be delivered.")
-        out.sample("prober_outbox_pending", [:], Double(undelivered.filter { $0.state == .pending }.count))
-        out.family("prober_outbox_failed", "gauge", "Incident calls that failed and wait for `prober deliveries retry`.")
-        out.sample("prober_outbox_failed", [:], Double(undelivered.filter { $0.state == .failed }.count))
-        return out.bytes
+        outboxPending = undelivered.filter { $0.state == .pending }.count
+        outboxFailed = undelivered.filter { $0.state == .failed }.count
+    }
+}
+
+/// Renders a snapshot's exposition about `pieceSize` bytes at a time, as the listener asks for them.
+///
+/// Names follow blackbox_exporter where the meaning is the same; every family is written in probe-name order.
+/// `@unchecked Sendable`: the listener calls `next()` from its one thread.
+final class ExpositionStream: BodyStream, @unchecked Sendable {
+    static let pieceSize = 64 * 1024
+
+    private let snapshot: MetricsSnapshot
+    private var section = 0
+    private var row = 0
+
+    init(_ snapshot: MetricsSnapshot) { self.snapshot = snapshot }
+
+    func next() -> [UInt8]? {
+        var out = Exposition(reservingCapacity: Self.pieceSize + 1024)
+        while out.count < Self.pieceSize, section < Self.sections {
+            if render(section, into: &out) {
+                section += 1
+                row = 0
+            }
+        }
+        return out.count == 0 ? nil : out.bytes
+    }
+
+    private static let sections = 10
+    private static let phases: [(String, Phases.Name)] = [("resolve", .dns), ("connect", .connect), ("tls", .tls),
+                                                          ("processing", .processing), ("transfer", .transfer)]
+
+    /// Writes section `section` from `row` on until the piece is full; true when the section is done.
+    private func render(_ section: Int, into out: inout Exposition) -> Bool {
+        let s = snapshot
+        switch section {
+        case 0:
+            return rows(s.probes.count, &out, family: ("probe_success", "gauge", "Whether the probe's latest check passed (1) or failed (0).")) { i, out in
+                out.sample("probe_success", ["probe": s.probes[i].name], s.probes[i].check.ok ? 1 : 0)
+            }
+        case 1:
+            return rows(s.probes.count, &out, family: ("probe_duration_seconds", "gauge", "Total duration of the probe's latest check.")) { i, out in
+                if let total = s.probes[i].check.phases[.total] { out.sample("probe_duration_seconds", ["probe": s.probes[i].name], Double(total) / 1e6) }
+            }
+        case 2:
+            return rows(s.probes.count, &out, family: ("probe_http_duration_seconds", "gauge", "Duration of each phase of the latest HTTP check.")) { i, out in
+                let probe = s.probes[i]
+                guard probe.http else { return }
+                for (label, phase) in Self.phases {
+                    if let v = probe.check.phases[phase] {
+                        out.sample("probe_http_duration_seconds", ["probe": probe.name, "phase": label], Double(v) / 1e6)
+                    }
+                }
+            }
+        case 3:
+            return rows(s.probes.count, &out, family: ("probe_http_status_code", "gauge", "HTTP status of the latest check (0 when no response).")) { i, out in
+                let probe = s.probes[i]
+                if probe.http { out.sample("probe_http_status_code", ["probe": probe.name], Double(probe.check.status ?? 0)) }
+            }
+        case 4:
+            return rows(s.probes.count, &out, family: ("probe_ssl_earliest_cert_expiry", "gauge", "Earliest expiry in the verified chain, Unix seconds.")) { i, out in
+                if let expiry = s.probes[i].check.earliestExpiry {
+                    out.sample("probe_ssl_earliest_cert_expiry", ["probe": s.probes[i].name], Double(expiry))
+                }
+            }
+        case 5:
+            return rows(s.probes.count, &out, family: ("probe_failure_reason", "gauge", "1 for the failure reason of the latest check when it failed.")) { i, out in
+                if let reason = s.probes[i].check.reason {
+                    out.sample("probe_failure_reason", ["probe": s.probes[i].name, "reason": reason.rawValue], 1)
+                }
+            }
+        case 6:
+            return rows(s.levels.count, &out, family: ("prober_probe_level", "gauge", "The evaluator's level per probe: 0 healthy, 1 minor, 2 major.")) { i, out in
+                out.sample("prober_probe_level", ["probe": s.levels[i].name], Double(s.levels[i].level.rawValue))
+            }
+        case 7:
+            out.family("prober_open_incidents", "gauge", "Open incidents by level.")
+            for (level, count) in s.openIncidents { out.sample("prober_open_incidents", ["level": level.rawValue], Double(count)) }
+            let stats = s.scheduler
+            out.family("prober_tick_lateness_seconds", "histogram", "How late each tick started against its due time.")
+            for (bound, count) in stats.lateness.cumulative {
+                out.sample("prober_tick_lateness_seconds_bucket", ["le": Exposition.number(Double(bound) / 1e6)], Double(count))
+            }
+            out.sample("prober_tick_lateness_seconds_bucket", ["le": "+Inf"], Double(stats.lateness.count))
+            out.sample("prober_tick_lateness_seconds_sum", [:], Double(stats.lateness.sum) / 1e6)
+            out.sample("prober_tick_lateness_seconds_count", [:], Double(stats.lateness.count))
+            out.family("prober_tick_lateness_max_seconds", "gauge", "The latest tick of all so far.")
+            out.sample("prober_tick_lateness_max_seconds", [:], Double(stats.lateness.max) / 1e6)
+            return true
+        case 8:
+            return rows(s.skipped.count, &out, family: ("prober_skipped_ticks_total", "counter", "Ticks skipped because the probe's previous check was still running, or missed.")) { i, out in
+                out.sample("prober_skipped_ticks_total", ["probe": s.skipped[i].name], Double(s.skipped[i].count))
+            }
+        default:
+            out.family("prober_checks_in_flight", "gauge", "Checks running now.")
+            out.sample("prober_checks_in_flight", [:], Double(s.scheduler.inFlight))
+            out.family("prober_checks_total", "counter", "Checks finished.")
+            out.sample("prober_checks_total", [:], Double(s.scheduler.finished))
+            out.family("prober_store_queue_depth", "gauge", "Samples waiting to be written to SQLite.")
+            out.sample("prober_store_queue_depth", [:], Double(s.writer.pending))
+            out.family("prober_store_dropped_samples_total", "counter", "Samples dropped because the write queue was full.")
+            out.sample("prober_store_dropped_samples_total", [:], Double(s.writer.dropped))
+            out.family("prober_outbox_pending", "gauge", "Incident calls waiting to be delivered.")
+            out.sample("prober_outbox_pending", [:], Double(s.outboxPending))
+            out.family("prober_outbox_failed", "gauge", "Incident calls that failed and wait for `prober deliveries retry`.")
+            out.sample("prober_outbox_failed", [:], Double(s.outboxFailed))
+            return true
+        }
+    }
+
+    /// Writes the family head when starting, then rows from `row` on while the piece has room.
+    private func rows(_ count: Int, _ out: inout Exposition, family: (String, String, String),
+                      _ body: (Int, inout Exposition) -> Void) -> Bool {
+        if row == 0 { out.family(family.0, family.1, family.2) }
+        while row < count {
+            if out.count >= Self.pieceSize { return false }
+            body(row, &out)
+            row += 1
+        }
+        return true
     }
 }
 
 /// One build at a time, its result handed to everyone who asked while it ran.
 ///
-/// A body costs about 50 µs of CPU per probe (0.1 s at 2,000 probes, measured): without this, a burst of
-/// concurrent scrapes (up to the listener's 128 connections) would each build one and take the cores from the
-/// scheduler. With it, a burst costs one build; a scrape gets data at most one build old.
-final class SharedBuild: Sendable {
+/// A burst of concurrent scrapes (up to the listener's 128 connections) takes one snapshot, not one each: each
+/// would otherwise copy every table and take the cores from the scheduler. A scrape gets data at most one
+/// snapshot old. Rendering the text is per connection, on the listener's one thread, as each client reads.
+final class SharedBuild<Result: Sendable>: Sendable {
     private struct State {
         var building = false
-        var waiting: [@Sendable ([UInt8]) -> Void] = []
+        var waiting: [@Sendable (Result) -> Void] = []
         /// Builds run so far (for tests).
         var builds = 0
     }
@@ -179,7 +251,7 @@ final class SharedBuild: Sendable {
     var waiting: Int { state.current.waiting.count }
 
     /// Calls `deliver` with the result of `build`, run now on this thread, or of the build already running.
-    func run(_ build: () -> [UInt8], deliver: @escaping @Sendable ([UInt8]) -> Void) {
+    func run(_ build: () -> Result, deliver: @escaping @Sendable (Result) -> Void) {
         let leads = state.withLock { s -> Bool in
             s.waiting.append(deliver)
             if s.building { return false }
@@ -189,7 +261,7 @@ final class SharedBuild: Sendable {
         }
         guard leads else { return }
         let result = build()
-        let waiting = state.withLock { s -> [@Sendable ([UInt8]) -> Void] in
+        let waiting = state.withLock { s -> [@Sendable (Result) -> Void] in
             defer {
                 s.waiting = []
                 s.building = false
@@ -203,6 +275,7 @@ final class SharedBuild: Sendable {
 /// Prometheus text format 0.0.4 writer, into bytes (what the listener sends).
 struct Exposition {
     private(set) var bytes: [UInt8] = []
+    var count: Int { bytes.count }
 
     init(reservingCapacity capacity: Int = 0) { bytes.reserveCapacity(capacity) }
 

@@ -146,4 +146,41 @@ final class MetricsCommandTests: XCTestCase {
             XCTAssertThrowsError(try PrometheusText(parsing: text), text)
         }
     }
+
+    /// A body of many pieces (the listener streams it 64 KB at a time): still one valid exposition, every
+    /// family complete and in probe order.
+    func testALargeStreamedScrapeIsCompleteAndValid() throws {
+        let count = 1_500
+        var yaml = "defaults: { interval: 1s, timeout: 500ms }\nprobes:\n"
+        for i in 0..<count { yaml += "  - { name: p\(String(format: "%04d", i)), http: { url: \"http://127.0.0.1:1/\(i)\" } }\n" }
+        try dir.write("probes/many.yaml", yaml)
+        let daemon = try RunningProber(["run", "--probes", dir.path + "/probes", "--db", dir.path + "/prober.db",
+                                        "--listen", "127.0.0.1:0"])
+        let port = try XCTUnwrap(daemon.listenPort(), "no listen line; stderr:\n\(daemon.stderr)")
+
+        var body = ""
+        let end = Date().addingTimeInterval(30)
+        while Date() < end {
+            if let reply = httpGet(port: port, "/metrics"), reply.status == 200,
+               reply.body.components(separatedBy: "\nprobe_success{").count - 1 == count {
+                body = reply.body
+                break
+            }
+            usleep(200_000)
+        }
+        XCTAssertFalse(body.isEmpty, "no scrape with all \(count) probes within 30 s; stderr:\n\(daemon.stderr)")
+        guard !body.isEmpty else { return }
+        XCTAssertGreaterThan(body.utf8.count, 4 * 64 * 1024, "several pieces")
+
+        let metrics: PrometheusText
+        do { metrics = try PrometheusText(parsing: body) } catch { return XCTFail("\(error)") }
+        let names = (0..<count).map { String(format: "p%04d", $0) }
+        for family in ["probe_success", "probe_http_status_code", "probe_failure_reason", "prober_probe_level",
+                       "prober_skipped_ticks_total"] {
+            XCTAssertEqual(metrics.samples(family).map { $0.labels["probe"] ?? "" }, names, family)
+        }
+        XCTAssertEqual(metrics.samples("probe_success").map(\.value), Array(repeating: 0, count: count))
+        XCTAssertTrue(body.hasSuffix("prober_outbox_failed 0\n"), String(body.suffix(200)))
+        XCTAssertEqual(daemon.terminate(), 0)
+    }
 }

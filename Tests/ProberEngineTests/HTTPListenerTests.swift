@@ -193,4 +193,83 @@ final class HTTPListenerTests: XCTestCase {
         XCTAssertEqual(request?.query, "a=b")
         XCTAssertEqual(request?.headers.first?.name, "Host")
     }
+
+    func testAStreamedBodyIsPulledAsTheClientReadsAndEndsWithTheClose() throws {
+        let stream = PatternStream(pieces: 200, size: 64 * 1024)
+        let listener = try HTTPListener(port: 0) { _ in
+            ListenerResponse(status: 200, stream: stream)
+        }
+        listener.start()
+        defer { listener.stop() }
+        let client = try RawClient(port: listener.port)
+        client.send("GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        // Not reading yet: the listener stops pulling once the socket buffers are full.
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertLessThan(stream.pulled, 200, "the whole body was rendered ahead of the client")
+
+        let reply = try XCTUnwrap(client.readToEnd())
+        let split = try XCTUnwrap(reply.range(of: "\r\n\r\n"))
+        let head = reply[..<split.lowerBound]
+        XCTAssertTrue(head.hasPrefix("HTTP/1.1 200 OK\r\n"), String(head))
+        XCTAssertFalse(head.contains("Content-Length"), String(head))
+        XCTAssertTrue(head.contains("Connection: close"), String(head))
+        let body = reply[split.upperBound...]
+        XCTAssertEqual(body.utf8.count, 200 * 64 * 1024)
+        XCTAssertTrue(body.hasPrefix("piece 0\n"))
+        XCTAssertTrue(body.contains("piece 199\n"))
+        XCTAssertEqual(stream.pulled, 201, "every piece, then the end")
+
+        let headOnly = try XCTUnwrap(RawClient.exchange(port: listener.port, "HEAD /big HTTP/1.1\r\n\r\n"))
+        XCTAssertTrue(headOnly.hasSuffix("Connection: close\r\n\r\n"), headOnly)
+        XCTAssertEqual(stream.pulled, 201, "HEAD renders nothing")
+    }
+
+    func testAStreamCutShortByTheWriteDeadlineEndsWithAResetNotAClose() throws {
+        let listener = try HTTPListener(port: 0, configuration: { var c = HTTPListener.Configuration(); c.writeTimeout = .milliseconds(300); return c }()) { _ in
+            ListenerResponse(status: 200, stream: PatternStream(pieces: 400, size: 64 * 1024))
+        }
+        listener.start()
+        defer { listener.stop() }
+        let client = try RawClient(port: listener.port)
+        client.send("GET /big HTTP/1.1\r\n\r\n")
+        Thread.sleep(forTimeInterval: 1)  // past the write deadline without reading
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        var received = 0
+        var end: Int32 = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(client.fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { received += n; continue }
+            end = n == 0 ? 0 : errno
+            break
+        }
+        XCTAssertEqual(end, ECONNRESET, "a truncated body must not look complete (received \(received) bytes)")
+        XCTAssertLessThan(received, 400 * 64 * 1024)
+    }
+}
+
+/// A body of `pieces` pieces of `size` bytes, each starting "piece N\n"; counts the calls to `next()`.
+final class PatternStream: BodyStream, @unchecked Sendable {
+    private let lock = NSLock()
+    private var served = 0
+    private var calls = 0
+    let pieces: Int
+    let size: Int
+
+    init(pieces: Int, size: Int) {
+        self.pieces = pieces
+        self.size = size
+    }
+
+    var pulled: Int { lock.withLock { calls } }
+
+    func next() -> [UInt8]? {
+        lock.withLock {
+            calls += 1
+            guard served < pieces else { return nil }
+            var piece = Array("piece \(served)\n".utf8)
+            piece += [UInt8](repeating: UInt8(ascii: "."), count: size - piece.count - 1) + [10]
+            served += 1
+            return piece
+        }
+    }
 }
