@@ -36,13 +36,13 @@ public struct Evaluator: Sendable {
                     events.append(resolve(&s, at: t))
                 } else if held(s.healthySince, hold) {
                     s.incident!.stage = .monitoring
-                    events.append(event(.monitoring, s, previous: nil))
+                    events.append(event(.monitoring, s, previous: nil, at: t))
                 } else if incident.status == .minor, held(s.majorSince, hold) {
                     s.incident!.status = .major
-                    events.append(event(.escalated, s, previous: .minor))
+                    events.append(event(.escalated, s, previous: .minor, at: t))
                 } else if incident.status == .major, s.level == .minor, held(s.belowMajorSince, hold) {
                     s.incident!.status = .minor
-                    events.append(event(.deescalated, s, previous: .major))
+                    events.append(event(.deescalated, s, previous: .major, at: t))
                 }
             case .monitoring:
                 if held(s.healthySince, policy.resolveAfter) {
@@ -52,7 +52,7 @@ public struct Evaluator: Sendable {
                     let previous = incident.status
                     s.incident!.stage = .investigating
                     s.incident!.status = status
-                    events.append(event(.relapsed, s, previous: previous))
+                    events.append(event(.relapsed, s, previous: previous, at: t))
                 }
             case .resolved:
                 s.incident = nil
@@ -62,7 +62,7 @@ public struct Evaluator: Sendable {
             s.incident = OpenIncident(status: status, stage: .investigating, openedAt: t, degradedSince: since,
                                       failedChecks: s.window.filter { !$0.ok }.count,
                                       worstP95: Self.impactP95(s.window), worstFailures: s.windowFailures)
-            events.append(event(.opened, s, previous: nil))
+            events.append(event(.opened, s, previous: nil, at: t))
         }
         return (s, events)
     }
@@ -138,20 +138,19 @@ public struct Evaluator: Sendable {
 
     private func resolve(_ s: inout EvaluatorState, at t: Int64) -> IncidentEvent {
         s.incident!.stage = .resolved
-        let e = event(.resolved, s, previous: nil)
+        let e = event(.resolved, s, previous: nil, at: t)
         s.incident = nil
         return e
     }
 
-    private func event(_ kind: IncidentEvent.Kind, _ s: EvaluatorState, previous: Severity?) -> IncidentEvent {
+    private func event(_ kind: IncidentEvent.Kind, _ s: EvaluatorState, previous: Severity?, at t: Int64) -> IncidentEvent {
         let incident = s.incident!
         return IncidentEvent(kind: kind, status: incident.status, previous: previous, stage: incident.stage,
-                             evidence: evidence(s, incident: incident))
+                             evidence: evidence(s, incident: incident, at: t))
     }
 
     /// What the description writer needs, taken from the state at the moment of the change.
-    func evidence(_ s: EvaluatorState, incident: OpenIncident) -> Evidence {
-        let last = s.window.last
+    func evidence(_ s: EvaluatorState, incident: OpenIncident, at t: Int64) -> Evidence {
         let okPhases = s.window.filter(\.ok).map(\.phases.unpacked)
         var causes: [FailureCount] = []
         for check in s.window {
@@ -169,7 +168,7 @@ public struct Evaluator: Sendable {
         let effectiveLevel = Level(incident.status)
         let thresholdFor = effectiveLevel == .major ? policy.major : policy.minor
         return Evidence(
-            at: last?.startedAt ?? incident.openedAt,
+            at: t,
             level: s.level,
             checks: s.window.count,
             failures: s.windowFailures,
@@ -190,24 +189,68 @@ public struct Evaluator: Sendable {
 }
 
 /// A probe's evaluator state. Rebuilt from the store after a restart (see `Evaluator.rebuild`).
+///
+/// Kept in 64 bytes (times with a sentinel instead of optionals, the rare open incident boxed): there is one
+/// per probe, and at 10,000 probes the optional-laden layout (168 bytes) cost 3 MB in the tracker's table.
 public struct EvaluatorState: Sendable, Equatable {
     /// The last `window` checks, oldest first.
     public var window: [Observation] = []
+    private var p95 = Self.none
+    private var degraded = Self.none, major = Self.none, belowMajor = Self.none, healthy = Self.none
+    private var box: IncidentBox?
+    private var failures: Int32 = 0
     public var level: Level = .healthy
-    public var windowFailures = 0
-    public var windowP95: Int64?
-    /// The level has been at least minor continuously since (µs), or nil.
-    public var degradedSince: Int64?
-    /// The level has been major continuously since.
-    public var majorSince: Int64?
-    /// The level has been at most minor continuously since.
-    public var belowMajorSince: Int64?
-    /// The level has been healthy continuously since.
-    public var healthySince: Int64?
-    /// The incident being tracked, if one is open.
-    public var incident: OpenIncident?
 
     public init() {}
+
+    private static let none = Int64.min
+    private static func get(_ v: Int64) -> Int64? { v == none ? nil : v }
+
+    public var windowFailures: Int {
+        get { Int(failures) }
+        set { failures = Int32(clamping: newValue) }
+    }
+    public var windowP95: Int64? {
+        get { Self.get(p95) }
+        set { p95 = newValue ?? Self.none }
+    }
+    /// The level has been at least minor continuously since (µs), or nil.
+    public var degradedSince: Int64? {
+        get { Self.get(degraded) }
+        set { degraded = newValue ?? Self.none }
+    }
+    /// The level has been major continuously since.
+    public var majorSince: Int64? {
+        get { Self.get(major) }
+        set { major = newValue ?? Self.none }
+    }
+    /// The level has been at most minor continuously since.
+    public var belowMajorSince: Int64? {
+        get { Self.get(belowMajor) }
+        set { belowMajor = newValue ?? Self.none }
+    }
+    /// The level has been healthy continuously since.
+    public var healthySince: Int64? {
+        get { Self.get(healthy) }
+        set { healthy = newValue ?? Self.none }
+    }
+    /// The incident being tracked, if one is open.
+    public var incident: OpenIncident? {
+        get { box?.incident }
+        set { box = newValue.map(IncidentBox.init) }
+    }
+
+    public static func == (a: EvaluatorState, b: EvaluatorState) -> Bool {
+        a.window == b.window && a.p95 == b.p95 && a.degraded == b.degraded && a.major == b.major
+            && a.belowMajor == b.belowMajor && a.healthy == b.healthy && a.failures == b.failures
+            && a.level == b.level && a.incident == b.incident
+    }
+}
+
+/// An open incident, boxed: most probes have none, so the state holds a pointer rather than its 56 bytes.
+private final class IncidentBox: Sendable {
+    let incident: OpenIncident
+    init(_ incident: OpenIncident) { self.incident = incident }
 }
 
 /// The evaluator's view of an open incident; the store persists these fields with the incident.

@@ -234,6 +234,22 @@ struct EvaluatorTests {
         #expect(Baseline([], oldest: 0, until: day) == Baseline())
     }
 
+    @Test("per-probe state stays compact: there is one per probe, 10,000 in a large daemon")
+    func compactLayouts() {
+        #expect(MemoryLayout<Observation>.stride == 32)
+        #expect(MemoryLayout<EvaluatorState>.stride <= 64)
+        var s = EvaluatorState()
+        s.degradedSince = 0
+        s.windowP95 = nil
+        s.incident = OpenIncident(status: .major, stage: .monitoring, openedAt: 5, degradedSince: 0, failedChecks: 3,
+                                  worstP95: nil, worstFailures: 2)
+        #expect(s.degradedSince == 0 && s.windowP95 == nil && s.majorSince == nil)
+        #expect(s.incident?.stage == .monitoring && s.incident?.failedChecks == 3)
+        var t = s
+        t.incident?.failedChecks += 1
+        #expect(s.incident?.failedChecks == 3 && t.incident?.failedChecks == 4 && s != t)
+    }
+
     @Test("percentiles are nearest-rank")
     func percentiles() {
         #expect(Stats.percentile([], 0.95) == nil)
