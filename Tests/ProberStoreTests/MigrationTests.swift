@@ -23,6 +23,21 @@ final class MigrationTests: XCTestCase {
         XCTAssertEqual(String(cString: sqlite3_column_text(stmt, 0)), "wal")
     }
 
+    func testANewFileHasSmallPagesAndAnExistingOneKeepsItsOwn() throws {
+        let fresh = try temporaryDatabase(self)
+        _ = try Store(path: fresh)
+        XCTAssertEqual(try RawConnection(fresh).int("PRAGMA page_size"), Int64(Store.pageSize))
+        XCTAssertEqual(Store.pageSize, 1024)
+
+        // A database made with 4 KiB pages (by an earlier prober) is used as it is.
+        let old = try temporaryDatabase(self)
+        try RawConnection(old).execute("PRAGMA page_size = 4096; CREATE TABLE t(x); DROP TABLE t;")
+        let store = try Store(path: old)
+        try fill(store, makeSamples(probe: "web", start: 1_000_000_000_000_000, interval: 1_000_000, count: 10))
+        XCTAssertEqual(try store.recentSamples(probe: "web", limit: 100).count, 10)
+        XCTAssertEqual(try RawConnection(old).int("PRAGMA page_size"), 4096)
+    }
+
     func testReopeningKeepsDataAndVersion() throws {
         let path = try temporaryDatabase(self)
         try fill(try Store(path: path), makeSamples(probe: "web", start: 1_000_000_000_000_000, interval: 1_000_000, count: 10))
