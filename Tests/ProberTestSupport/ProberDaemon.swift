@@ -8,7 +8,7 @@ public final class ProberDaemon: @unchecked Sendable { // Safe: `process` is onl
     /// Starts `prober run args…` with `environment` added to the current one.
     public init(_ args: [String], environment: [String: String] = [:], logIn dir: URL) throws {
         logURL = dir.appendingPathComponent("daemon-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) // FileHandle below reports a failure
         let log = try FileHandle(forWritingTo: logURL)
         process.executableURL = ProberBinary.url
         process.arguments = ["run"] + args
