@@ -36,6 +36,10 @@ final class MigrationTests: XCTestCase {
         try fill(store, makeSamples(probe: "web", start: 1_000_000_000_000_000, interval: 1_000_000, count: 10))
         XCTAssertEqual(try store.recentSamples(probe: "web", limit: 100).count, 10)
         XCTAssertEqual(try RawConnection(old).int("PRAGMA page_size"), 4096)
+
+        // The WAL is checkpointed by size, whatever the page size: 32 MiB.
+        XCTAssertEqual(try store.read { try $0.scalar("PRAGMA wal_autocheckpoint") }, Store.checkpointBytes / 4096)
+        XCTAssertEqual(try Store(path: fresh).read { try $0.scalar("PRAGMA wal_autocheckpoint") }, Store.checkpointBytes / 1024)
     }
 
     func testReopeningKeepsDataAndVersion() throws {
