@@ -195,62 +195,60 @@ public struct Evaluator: Sendable {
 public struct EvaluatorState: Sendable, Equatable {
     /// The last `window` checks, oldest first.
     public var window: [Observation] = []
-    private var p95 = Self.none
-    private var degraded = Self.none, major = Self.none, belowMajor = Self.none, healthy = Self.none
-    private var box: IncidentBox?
+    @Sentinel public var windowP95: Int64? = nil
+    /// The level has been at least minor continuously since (µs), or nil.
+    @Sentinel public var degradedSince: Int64? = nil
+    /// The level has been major continuously since.
+    @Sentinel public var majorSince: Int64? = nil
+    /// The level has been at most minor continuously since.
+    @Sentinel public var belowMajorSince: Int64? = nil
+    /// The level has been healthy continuously since.
+    @Sentinel public var healthySince: Int64? = nil
+    /// The incident being tracked, if one is open.
+    @Boxed public var incident: OpenIncident? = nil
     private var failures: Int32 = 0
     public var level: Level = .healthy
 
     public init() {}
 
-    private static let none = Int64.min
-    private static func get(_ v: Int64) -> Int64? { v == none ? nil : v }
-
     public var windowFailures: Int {
         get { Int(failures) }
         set { failures = Int32(clamping: newValue) }
     }
-    public var windowP95: Int64? {
-        get { Self.get(p95) }
-        set { p95 = newValue ?? Self.none }
-    }
-    /// The level has been at least minor continuously since (µs), or nil.
-    public var degradedSince: Int64? {
-        get { Self.get(degraded) }
-        set { degraded = newValue ?? Self.none }
-    }
-    /// The level has been major continuously since.
-    public var majorSince: Int64? {
-        get { Self.get(major) }
-        set { major = newValue ?? Self.none }
-    }
-    /// The level has been at most minor continuously since.
-    public var belowMajorSince: Int64? {
-        get { Self.get(belowMajor) }
-        set { belowMajor = newValue ?? Self.none }
-    }
-    /// The level has been healthy continuously since.
-    public var healthySince: Int64? {
-        get { Self.get(healthy) }
-        set { healthy = newValue ?? Self.none }
-    }
-    /// The incident being tracked, if one is open.
-    public var incident: OpenIncident? {
-        get { box?.incident }
-        set { box = newValue.map(IncidentBox.init) }
-    }
+}
 
-    public static func == (a: EvaluatorState, b: EvaluatorState) -> Bool {
-        a.window == b.window && a.p95 == b.p95 && a.degraded == b.degraded && a.major == b.major
-            && a.belowMajor == b.belowMajor && a.healthy == b.healthy && a.failures == b.failures
-            && a.level == b.level && a.incident == b.incident
+/// An optional time in 8 bytes instead of 16: `Int64.min` stands for nil.
+@propertyWrapper
+public struct Sentinel: Sendable, Equatable {
+    private var raw: Int64
+
+    public init(wrappedValue: Int64?) { raw = wrappedValue ?? .min }
+
+    public var wrappedValue: Int64? {
+        get { raw == .min ? nil : raw }
+        set { raw = newValue ?? .min }
     }
 }
 
-/// An open incident, boxed: most probes have none, so the state holds a pointer rather than its 56 bytes.
-private final class IncidentBox: Sendable {
-    let incident: OpenIncident
-    init(_ incident: OpenIncident) { self.incident = incident }
+/// A rarely present value behind a pointer: most probes have no open incident, so the state holds 8 bytes
+/// rather than the incident's 56. Immutable boxes; a change stores a new one.
+@propertyWrapper
+public struct Boxed<Value: Sendable & Equatable>: Sendable, Equatable {
+    private final class Box: Sendable {
+        let value: Value
+        init(_ value: Value) { self.value = value }
+    }
+
+    private var box: Box?
+
+    public init(wrappedValue: Value?) { box = wrappedValue.map(Box.init) }
+
+    public var wrappedValue: Value? {
+        get { box?.value }
+        set { box = newValue.map(Box.init) }
+    }
+
+    public static func == (a: Boxed, b: Boxed) -> Bool { a.wrappedValue == b.wrappedValue }
 }
 
 /// The evaluator's view of an open incident; the store persists these fields with the incident.
