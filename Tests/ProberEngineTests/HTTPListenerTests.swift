@@ -203,8 +203,15 @@ final class HTTPListenerTests: XCTestCase {
         defer { listener.stop() }
         let client = try RawClient(port: listener.port)
         client.send("GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        // Not reading yet: the listener stops pulling once the socket buffers are full.
-        Thread.sleep(forTimeInterval: 0.5)
+        // Not reading yet: the listener stops pulling once the socket buffers are full. Wait until it has
+        // pulled something and then nothing more for 200 ms.
+        var seen = 0, still = 0
+        waitUntil("the listener to stop pulling") {
+            let now = stream.pulled
+            still = now == seen && now > 0 ? still + 1 : 0
+            seen = now
+            return still >= 20
+        }
         XCTAssertLessThan(stream.pulled, 200, "the whole body was rendered ahead of the client")
 
         let reply = try XCTUnwrap(client.readToEnd())
@@ -232,7 +239,11 @@ final class HTTPListenerTests: XCTestCase {
         defer { listener.stop() }
         let client = try RawClient(port: listener.port)
         client.send("GET /big HTTP/1.1\r\n\r\n")
-        Thread.sleep(forTimeInterval: 1)  // past the write deadline without reading
+        // Without reading, until the listener gives up at its write deadline: the reset shows as POLLERR/POLLHUP.
+        waitUntil("the connection to be dropped", timeout: 10) {
+            var pfd = pollfd(fd: client.fd, events: 0, revents: 0)
+            return poll(&pfd, 1, 0) == 1 && pfd.revents & Int16(POLLERR | POLLHUP) != 0
+        }
         var buffer = [UInt8](repeating: 0, count: 65_536)
         var received = 0
         var end: Int32 = 0
