@@ -36,16 +36,25 @@ let package = Package(
         ]),
         // HTTP (libcurl multi) and TCP probes. The only module that imports CCurl.
         .target(name: "ProberProbes", dependencies: ["ProberCore", "CCurl"]),
+        // The storage interface: protocols and plain values, no C and no I/O.
+        .target(name: "ProberStorage", dependencies: ["ProberCore"]),
         // SQLite: samples, rollups, incidents, outbox. The only module that imports CSQLite3.
-        .target(name: "ProberStore", dependencies: ["ProberCore", "CSQLite3"]),
+        .target(name: "ProberStore", dependencies: ["ProberCore", "ProberStorage", "CSQLite3"]),
+        // Incident delivery: the outbox worker and one file per sink.
+        .target(name: "ProberDelivery", dependencies: [
+            "ProberCore", "ProberStorage",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // A small HTTP/1.1 server (sockets, parsing, routing) for `--listen`.
+        .target(name: "ProberHTTP"),
         // Scheduler and the run loop: probes -> store -> evaluator -> incidents.
         .target(name: "ProberEngine", dependencies: [
-            "ProberCore", "ProberConfig", "ProberProbes", "ProberStore",
+            "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberHTTP",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The command line: one file per subcommand.
         .executableTarget(name: "prober", dependencies: [
-            "ProberCore", "ProberConfig", "ProberProbes", "ProberStore", "ProberEngine",
+            "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
