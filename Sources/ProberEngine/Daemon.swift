@@ -1,0 +1,185 @@
+import Dispatch
+import Foundation
+import Logging
+import ProberConfig
+import ProberCore
+import ProberProbes
+import ProberStore
+
+/// The watchdog as one process: it owns every component, starts them in order, reloads the probe files and
+/// stops the components in reverse order, draining what is in flight.
+///
+/// Start order (each needs the ones before it): the instance lock, the store, the libcurl engine, the sample
+/// writer, the delivery worker, the incident tracker, storage maintenance, the probe run loop, the HTTP
+/// listener. Stop runs the same list backwards, so the listener stops first, the run loop stops ticking and
+/// waits for its checks in flight, the tracker evaluates the last samples (waking the delivery worker), the
+/// delivery worker waits for its calls in flight, the writer writes the last samples, and the lock goes last.
+/// This is swift-service-lifecycle's `ServiceGroup` shape, on Dispatch: `prober run` parses its flags,
+/// builds a `Configuration` and calls `run()`.
+///
+/// `@unchecked Sendable`: everything is set in `init` and immutable after, except `stopped`, guarded by a lock.
+public final class Daemon: @unchecked Sendable {
+    public let configuration: Configuration
+    private let logger: Logger
+    private let components: [Component]
+    private let stopped = Locked(false)
+
+    // The parts `reload()` and the listener talk to.
+    private let runLoop: Watchdog
+    private let store: Store
+    private let writer: SampleWriter
+    private let tracker: IncidentTracker
+    private let worker: DeliveryWorker
+    private let maintenance: Maintenance
+    private let pipeline: Pipeline
+    private let metrics: MetricsServer?
+
+    /// Builds every component (nothing runs yet). Throws a `DaemonError` saying what is wrong and which exit
+    /// code it deserves: 2 for the configuration (invalid probe files), 1 for the environment (the database,
+    /// the listen address, a second instance).
+    public init(configuration: Configuration, logger: Logger) throws(DaemonError) {
+        self.configuration = configuration
+        self.logger = logger
+        let set: ProbeSet
+        do {
+            set = try ProbeLoader.load(directory: configuration.probes, environment: configuration.environment)
+        } catch {
+            throw DaemonError(message: "\(error)", exitCode: 2, prefixed: false)
+        }
+        var delivery = configuration.delivery
+        delivery.webhooks = set.notify
+
+        let lock: InstanceLock
+        let store: Store
+        let engine: ProbeEngine
+        do {
+            lock = try InstanceLock(database: configuration.database)
+            store = try Store(path: configuration.database)
+            try store.register(set.probes)
+            engine = try ProbeEngine()
+        } catch {
+            throw DaemonError(message: "\(error)", exitCode: 1)
+        }
+        let writer = SampleWriter(store: store, warning: { [logger] in logger.warning("storage: \($0)") })
+        let worker = DeliveryWorker(store: store, configuration: delivery, logger: logger, send: engine.deliver)
+        let tracker = IncidentTracker(store: store, logger: logger, onChange: { worker.wake() })
+        tracker.update(probes: set.probes, notify: set.notify)
+        let pipeline = Pipeline(writer: writer, tracker: tracker)
+        let runLoop = Watchdog(
+            probes: set, runner: engine, sink: pipeline, logger: logger,
+            configuration: .init(scheduler: .init(maxInFlight: configuration.maxInFlight), database: configuration.database,
+                                 notifier: configuration.notifier))
+        let maintenance = Maintenance(store: store, policy: set.storage, logger: logger)
+        var metrics: MetricsServer?
+        if let listen = configuration.listen {
+            do {
+                metrics = try MetricsServer(host: listen.host, port: listen.port, sources: .init(
+                    scheduler: runLoop.scheduler, tracker: tracker, writer: writer, store: store, latest: pipeline.latest))
+            } catch {
+                throw DaemonError(message: "cannot listen on \(listen): \(error)", exitCode: 1)
+            }
+        }
+        self.store = store
+        self.writer = writer
+        self.tracker = tracker
+        self.worker = worker
+        self.maintenance = maintenance
+        self.pipeline = pipeline
+        self.runLoop = runLoop
+        self.metrics = metrics
+
+        components = [
+            Component("instance lock", stop: { lock.release() }),
+            Component("libcurl engine", stop: { engine.shutdown() }),
+            Component("sample writer", stop: { [logger] in
+                do { try writer.close() } catch { logger.error("could not write the last samples: \(error)") }
+            }),
+            Component("delivery worker", start: { worker.start() }, stop: { worker.stop() }),
+            Component("incident tracker", stop: { tracker.sync() }),
+            Component("storage maintenance", start: { maintenance.start() }, stop: { maintenance.stop() }),
+            Component("probe run loop", start: {
+                runLoop.start()
+                // Parsing a large probe set leaves freed YAML nodes behind: hand those pages back.
+                _ = GlibcMalloc.malloc_trim(0)
+            }, stop: { _ = runLoop.shutdown(drain: true) }),
+            Component("HTTP listener", start: { [logger] in
+                guard let metrics else { return }
+                metrics.start()
+                logger.info("serving /metrics and /healthz on http://\(metrics.address)")
+            }, stop: { metrics?.stop() }),
+        ]
+    }
+
+    /// Starts the components in order.
+    public func start() {
+        for component in components { component.start() }
+    }
+
+    /// Stops the components in reverse order, each after the one started after it has drained. Idempotent.
+    public func stop() {
+        let first = stopped.withLock { stopped in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
+        for component in components.reversed() { component.stop() }
+    }
+
+    /// Reloads the probe files. An invalid set is logged (the same messages as `prober check`) and the current
+    /// set keeps running; a valid one replaces it in the run loop, the store, the tracker, the delivery worker,
+    /// `/metrics` and maintenance.
+    public func reload() {
+        var loaded: ProbeSet?
+        let ok = runLoop.reload(loading: {
+            let next = try ProbeLoader.load(directory: configuration.probes, environment: configuration.environment)
+            loaded = next
+            return next
+        })
+        guard ok, let next = loaded else { return }
+        do { try store.register(next.probes) } catch {
+            logger.warning("could not register the reloaded probes in the store", metadata: ["error": "\(error)"])
+        }
+        tracker.update(probes: next.probes, notify: next.notify)
+        worker.update(webhooks: next.notify)
+        pipeline.latest.retain(Set(next.probes.map(\.name)))
+        maintenance.update(policy: next.storage)
+    }
+
+    /// The process: tunes malloc, starts, reloads on SIGHUP, stops on SIGTERM or SIGINT and exits 0.
+    public func run() -> Never {
+        GlibcMalloc.tuneForDaemon()
+        let signals = SignalHandling()
+        signals.onReload { [self] in reload() }
+        signals.onTerminate { [self] signal in
+            logger.info("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"): stopping")
+            stop()
+            Foundation.exit(0)
+        }
+        start()
+        dispatchMain()
+    }
+
+    /// A part of the daemon with what starting and stopping it means.
+    private struct Component {
+        let name: String
+        let start: () -> Void
+        let stop: () -> Void
+
+        init(_ name: String, start: @escaping () -> Void = {}, stop: @escaping () -> Void) {
+            self.name = name
+            self.start = start
+            self.stop = stop
+        }
+    }
+}
+
+/// Why the daemon could not start, and the exit code that says so.
+public struct DaemonError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    /// 2: the configuration (probe files, flags, environment); 1: the machine (database, port, another instance).
+    public var exitCode: Int32
+    /// Whether the message is printed after `prober: ` (the loader's `path:line:column:` lines are not).
+    public var prefixed: Bool = true
+
+    public var description: String { prefixed ? "prober: \(message)" : message }
+}
