@@ -1,0 +1,90 @@
+import Foundation
+import Logging
+import ProberCore
+import ProberStore
+import ProberTestSupport
+import Testing
+@testable import ProberEngine
+
+/// The daemon in-process: real probe files, a loopback target, a SQLite file in a temporary folder.
+@Suite struct DaemonTests {
+    let folder: URL
+    let target: TestHTTPServer
+
+    init() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("prober-daemon-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("probes"), withIntermediateDirectories: true)
+        target = try TestHTTPServer { _ in .respond(status: 200, body: "ok") }
+    }
+
+    func writeProbes(_ names: [String]) throws {
+        let probes = names.map { "  - { name: \($0), interval: 200ms, timeout: 150ms, http: { url: \"http://127.0.0.1:\(target.port)/\($0)\" } }" }
+        try ("probes:\n" + probes.joined(separator: "\n") + "\n")
+            .write(to: folder.appendingPathComponent("probes/p.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    func configuration() -> Daemon.Configuration {
+        Daemon.Configuration(probes: folder.appendingPathComponent("probes").path,
+                             database: folder.appendingPathComponent("prober.db").path, environment: [:])
+    }
+
+    func stored(_ probe: String) throws -> Int {
+        let store = try Store(path: folder.appendingPathComponent("prober.db").path, readOnly: true)
+        return try store.recentSamples(probe: probe, limit: 1_000).count
+    }
+
+    @Test func startsReloadsAndStopsWithEverySampleStored() throws {
+        defer { target.stop(); try? FileManager.default.removeItem(at: folder) }
+        try writeProbes(["a"])
+        let (logger, entries) = CapturingLogHandler.logger()
+        let daemon = try Daemon(configuration: configuration(), logger: logger)
+        daemon.start()
+        #expect(poll { target.requests.contains { $0.path == "/a" } })
+
+        try writeProbes(["a", "b"])
+        daemon.reload()
+        #expect(poll { target.requests.contains { $0.path == "/b" } })
+        daemon.stop()
+        daemon.stop() // idempotent
+
+        // Stopping drained the run loop and closed the writer: every check the target answered is stored.
+        let answered = target.requests.filter { $0.path == "/a" }.count
+        #expect(try stored("a") == answered)
+        #expect(try stored("b") >= 1)
+        #expect(entries.withLock { $0.contains { $0.message.hasPrefix("reloaded: 2 probes; added b") } })
+
+        // The instance lock went with it: a second daemon can take the same database.
+        let next = try Daemon(configuration: configuration(), logger: logger)
+        next.stop()
+    }
+
+    @Test func aSecondDaemonOnTheSameDatabaseIsRefusedWithExitCode1() throws {
+        defer { target.stop(); try? FileManager.default.removeItem(at: folder) }
+        try writeProbes(["a"])
+        let first = try Daemon(configuration: configuration(), logger: Logger(label: "test"))
+        defer { first.stop() }
+        #expect { try Daemon(configuration: configuration(), logger: Logger(label: "test")) } throws: { error in
+            (error as? DaemonError)?.exitCode == 1
+        }
+    }
+
+    @Test func invalidProbeFilesAreAConfigurationErrorWithExitCode2() throws {
+        defer { target.stop(); try? FileManager.default.removeItem(at: folder) }
+        try "probes:\n  - { name: x, http: { url: 42 } }\n"
+            .write(to: folder.appendingPathComponent("probes/p.yaml"), atomically: true, encoding: .utf8)
+        #expect { try Daemon(configuration: configuration(), logger: Logger(label: "test")) } throws: { error in
+            guard let error = error as? DaemonError else { return false }
+            return error.exitCode == 2 && error.description.contains("p.yaml:2:")
+        }
+    }
+}
+
+/// Polls until `condition` holds (every 10 ms, at most 20 s).
+private func poll(_ condition: () throws -> Bool) rethrows -> Bool {
+    let end = Date().addingTimeInterval(20)
+    while Date() < end {
+        if try condition() { return true }
+        usleep(10_000)
+    }
+    return try condition()
+}
