@@ -25,7 +25,7 @@ public final class Daemon: @unchecked Sendable {
     private let stopped = Locked(false)
 
     // The parts `reload()` and the listener talk to.
-    private let runLoop: Watchdog
+    private let runLoop: ProbeRunLoop
     private let store: Store
     private let writer: SampleWriter
     private let tracker: IncidentTracker
@@ -65,7 +65,7 @@ public final class Daemon: @unchecked Sendable {
         let tracker = IncidentTracker(store: store, logger: logger, onChange: { worker.wake() })
         tracker.update(probes: set.probes, notify: set.notify)
         let pipeline = Pipeline(writer: writer, tracker: tracker)
-        let runLoop = Watchdog(
+        let runLoop = ProbeRunLoop(
             probes: set, runner: engine, sink: pipeline, logger: logger,
             configuration: .init(scheduler: .init(maxInFlight: configuration.maxInFlight), database: configuration.database,
                                  notifier: configuration.notifier))

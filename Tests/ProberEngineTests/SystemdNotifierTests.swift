@@ -87,7 +87,7 @@ final class SystemdNotifierTests: XCTestCase {
         let socket = try NotifySocket()
         let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": socket.name, "WATCHDOG_USEC": "100000"])
         let (logger, _) = CapturingLogHandler.logger()
-        let watchdog = Watchdog(probes: [httpProbe("p")], runner: ScriptedRunner(), sink: CollectingSink(), logger: logger,
+        let watchdog = ProbeRunLoop(probes: [httpProbe("p")], runner: ScriptedRunner(), sink: CollectingSink(), logger: logger,
                                 configuration: .init(notifier: notifier))
         watchdog.start()
         XCTAssertEqual(socket.receive(), "READY=1\nSTATUS=watching 1 probe")

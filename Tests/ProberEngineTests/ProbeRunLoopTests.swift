@@ -10,7 +10,7 @@ private struct FakeConfigErrors: Error, CustomStringConvertible {
     }
 }
 
-final class WatchdogTests: XCTestCase {
+final class ProbeRunLoopTests: XCTestCase {
     func testLogsTheStartLineAndEachHealthChangeButNeverASuccessfulCheck() {
         let failure = Failure(.httpStatus, "expected 200, got 503")
         // "flaky" fails its checks 1-3, then recovers; "steady" always passes.
@@ -18,7 +18,7 @@ final class WatchdogTests: XCTestCase {
         let sink = CollectingSink()
         let (logger, logs) = CapturingLogHandler.logger()
         let set = ProbeSet(probes: [httpProbe("flaky"), httpProbe("steady")], files: ["probes/a.yaml", "probes/b.yaml"])
-        let watchdog = Watchdog(probes: set, runner: runner, sink: sink, logger: logger,
+        let watchdog = ProbeRunLoop(probes: set, runner: runner, sink: sink, logger: logger,
                                 configuration: .init(database: "/tmp/x.db"))
         watchdog.start()
         waitUntil("flaky to fail and recover") { (watchdog.stats.probes["flaky"]?.finished ?? 0) >= 6 }
@@ -37,13 +37,13 @@ final class WatchdogTests: XCTestCase {
         XCTAssertEqual(about.first?.metadata["failure.reason"], "http_status")
         XCTAssertTrue(logs.current.filter { $0.metadata["probe.name"] == "steady" }.isEmpty, "\(messages)")
         XCTAssertEqual(messages.last, "stopped")
-        XCTAssertEqual(watchdog.health["flaky"], .healthy)
+        XCTAssertEqual(watchdog.states["flaky"], .healthy)
     }
 
     func testAnInvalidReloadKeepsTheOldSetRunningAndLogsEachDiagnostic() {
         let runner = ScriptedRunner()
         let (logger, logs) = CapturingLogHandler.logger()
-        let watchdog = Watchdog(probes: [httpProbe("api")], runner: runner, sink: CollectingSink(), logger: logger)
+        let watchdog = ProbeRunLoop(probes: [httpProbe("api")], runner: runner, sink: CollectingSink(), logger: logger)
         watchdog.start()
         waitUntil("api to run") { runner.starts("api").count >= 2 }
 
@@ -72,7 +72,7 @@ final class WatchdogTests: XCTestCase {
     func testSkippedTicksWarnOncePerPeriodPerProbe() {
         let runner = ScriptedRunner { spec, _ in spec.name == "stuck" ? .never : .succeed }
         let (logger, logs) = CapturingLogHandler.logger()
-        let watchdog = Watchdog(probes: [httpProbe("stuck")], runner: runner, sink: CollectingSink(), logger: logger,
+        let watchdog = ProbeRunLoop(probes: [httpProbe("stuck")], runner: runner, sink: CollectingSink(), logger: logger,
                                 configuration: .init(scheduler: .init(drainGrace: .milliseconds(50))))
         watchdog.start()
         waitUntil("five skipped ticks") { (watchdog.stats.probes["stuck"]?.skippedOverlap ?? 0) >= 5 }

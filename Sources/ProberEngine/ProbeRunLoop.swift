@@ -4,20 +4,8 @@ import ProberCore
 
 /// The run loop: schedules the probes, passes every sample to the sink, logs what people need to know
 /// (start, each probe's healthy <-> failing change, rate-limited skip warnings, reloads) and keeps
-/// systemd informed.
-///
-/// Wiring, for `prober run`:
-/// ```swift
-/// let lock = try InstanceLock(database: db)
-/// let watchdog = Watchdog(probes: set, runner: probeEngine, sink: store, logger: logger,
-///                         configuration: .init(database: db, notifier: SystemdNotifier()))
-/// watchdog.start()
-/// let signals = SignalHandling()
-/// signals.onReload { watchdog.reload { try ProbeLoader.load(directory: dir) } }
-/// signals.onTerminate { _ in watchdog.shutdown(); /* flush the store */; lock.release(); exit(0) }
-/// dispatchMain()
-/// ```
-public final class Watchdog: Sendable {
+/// systemd informed (`STATUS=`, and `WATCHDOG=1` from the scheduler's queue). `Daemon` owns it.
+public final class ProbeRunLoop: Sendable {
     public struct Configuration: Sendable {
         public var scheduler: Scheduler.Configuration
         /// The database path, for the start line.
@@ -36,12 +24,11 @@ public final class Watchdog: Sendable {
         }
     }
 
-    /// A probe's health as the run loop logs it: the last check decides.
-    public enum Health: Sendable, Equatable {
-        case unknown
-        case healthy
-        /// Failing since `since` (µs since the epoch) with `failures` consecutive failed checks; the latest failure.
-        case failing(Failure, since: Int64, failures: Int)
+    /// The consecutive failed checks of a failing probe, for the "healthy again after N failed checks" line.
+    struct FailureStreak {
+        /// When the first failed check of the streak started, µs since the epoch.
+        var since: Int64
+        var failures: Int
     }
 
     public let scheduler: Scheduler
@@ -54,7 +41,9 @@ public final class Watchdog: Sendable {
         var probes: [ProbeSpec] { didSet { names = Set(probes.map(\.name)) } }
         var names: Set<String>
         var files: [String]
-        var health: [String: Health] = [:]
+        /// Each probe's state from its last check (`.unknown`, `.healthy` or `.failing`: incidents are the tracker's).
+        var states: [String: ProbeState] = [:]
+        var streaks: [String: FailureStreak] = [:]
         var skipWarnings: [String: (last: Int64, pending: Int)] = [:]
     }
 
@@ -114,7 +103,8 @@ public final class Watchdog: Sendable {
             s.probes = new.probes
             s.files = new.files
             for name in summary.removed + summary.changed {
-                s.health[name] = nil
+                s.states[name] = nil
+                s.streaks[name] = nil
                 s.skipWarnings[name] = nil
             }
         }
@@ -179,40 +169,37 @@ public final class Watchdog: Sendable {
         return result
     }
 
-    /// Each probe's health now.
-    public var health: [String: Health] { state.withLock { $0.health } }
+    /// Each probe's state from its last check.
+    public var states: [String: ProbeState] { state.withLock { $0.states } }
 
     /// Counters and lateness (see `Scheduler.stats`).
     public var stats: SchedulerStats { scheduler.stats }
 
     /// `watching 12 probes, 2 failing`: the systemd `STATUS=` line.
-    public func statusLine() -> String {
-        let (total, failing) = state.withLock { s in
-            (s.probes.count, s.health.values.filter { if case .failing = $0 { true } else { false } }.count)
-        }
-        return "watching \(Self.count(total, "probe"))" + (failing > 0 ? ", \(failing) failing" : "")
+    public func statusLine() -> String { state.withLock { Self.statusLine($0) } }
+
+    private static func statusLine(_ s: State) -> String {
+        let failing = s.states.values.filter { $0 == .failing }.count
+        return "watching \(count(s.probes.count, "probe"))" + (failing > 0 ? ", \(failing) failing" : "")
     }
 
     // MARK: - Called on the scheduler's queue
 
     private static func track(_ spec: ProbeSpec, _ sample: Sample, state: Locked<State>, logger: Logger,
                               notifier: SystemdNotifier?) {
-        enum Change { case none, failing(Failure), recovered(Int, Int64) }
+        enum Change { case none, failing(Failure), recovered(FailureStreak) }
         let change: Change = state.withLock { s in
             // Samples of probes removed (or changed) meanwhile do not move the state of the current set.
             guard s.names.contains(spec.name) else { return .none }
-            let before = s.health[spec.name] ?? .unknown
+            let streak = s.streaks[spec.name]
             if let failure = sample.failure {
-                if case .failing(_, let since, let n) = before {
-                    s.health[spec.name] = .failing(failure, since: since, failures: n + 1)
-                    return .none
-                }
-                s.health[spec.name] = .failing(failure, since: sample.startedAt, failures: 1)
-                return .failing(failure)
+                s.states[spec.name] = .failing
+                s.streaks[spec.name] = FailureStreak(since: streak?.since ?? sample.startedAt, failures: (streak?.failures ?? 0) + 1)
+                return streak == nil ? .failing(failure) : .none
             }
-            s.health[spec.name] = .healthy
-            if case .failing(_, let since, let n) = before { return .recovered(n, since) }
-            return .none
+            s.states[spec.name] = .healthy
+            s.streaks[spec.name] = nil
+            return streak.map { .recovered($0) } ?? .none
         }
         var metadata: Logger.Metadata = ["probe.name": "\(spec.name)", "probe.target": "\(spec.displayTarget)"]
         switch change {
@@ -221,16 +208,13 @@ public final class Watchdog: Sendable {
         case .failing(let failure):
             metadata["failure.reason"] = "\(failure.reason.rawValue)"
             logger.warning("probe \(spec.name) failing: \(failure.reason.rawValue): \(failure.message)", metadata: metadata)
-        case .recovered(let failures, let since):
-            let seconds = max(0, (sample.startedAt - since) / 1_000_000)
-            logger.notice("probe \(spec.name) healthy again after \(count(failures, "failed check")) over \(Human.span(seconds: seconds))",
+        case .recovered(let streak):
+            let seconds = max(0, (sample.startedAt - streak.since) / 1_000_000)
+            logger.notice("probe \(spec.name) healthy again after \(count(streak.failures, "failed check")) over \(Human.span(seconds: seconds))",
                           metadata: metadata)
         }
         if let notifier, notifier.isEnabled {
-            let (total, failing) = state.withLock { s in
-                (s.probes.count, s.health.values.filter { if case .failing = $0 { true } else { false } }.count)
-            }
-            notifier.status("watching \(count(total, "probe"))" + (failing > 0 ? ", \(failing) failing" : ""))
+            notifier.status(state.withLock { statusLine($0) })
         }
     }
 
