@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import ProberConfig
 import ProberCore
+import ProberDelivery
 import ProberEngine
 import ProberProbes
 import ProberStore
@@ -15,7 +16,7 @@ struct RunCommand: ParsableCommand {
         abstract: "Run the watchdog in the foreground until SIGTERM or SIGINT (SIGHUP reloads the probe files).",
         discussion: """
             Environment: ISDOWN_API_KEY (or ISDOWN_API_KEY_FILE, a file holding it) and ISDOWN_API_URL (scheme and \
-            host only, default \(IsDown.defaultBaseURL)) for incident delivery; STATE_DIRECTORY (set by systemd's \
+            host only, default \(IsDownSink.defaultBaseURL)) for incident delivery; STATE_DIRECTORY (set by systemd's \
             StateDirectory=) holds the database when --db is not given; NOTIFY_SOCKET and WATCHDOG_USEC for systemd.
             """
     )
@@ -72,13 +73,13 @@ struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)
         }
-        var delivery = DeliveryWorker.Configuration()
+        var isdownURL = IsDownSink.defaultBaseURL
         if let url = environment["ISDOWN_API_URL"], !url.isEmpty {
-            if let problem = DeliveryWorker.Configuration.validateBaseURL(url) { Self.exit(problem, code: 2) }
-            delivery.isdownBaseURL = url
+            if let problem = IsDownSink.validateBaseURL(url) { Self.exit(problem, code: 2) }
+            isdownURL = url
         }
-        delivery.apiKey = try Self.apiKey(environment)
-        delivery.webhooks = set.notify
+        let isdown = IsDownSink(baseURL: isdownURL, apiKey: try Self.apiKey(environment))
+        let sinks = { @Sendable (notify: [NotifySink]) -> [any Sink] in [isdown] + notify.map(WebhookSink.init) }
 
         let lock: InstanceLock
         let store: Store
@@ -93,9 +94,9 @@ struct RunCommand: ParsableCommand {
         do { engine = try ProbeEngine() } catch { Self.exit("\(error)", code: 1) }
 
         let writer = SampleWriter(store: store, warning: { logger.warning("storage: \($0)") })
-        let worker = DeliveryWorker(store: store, configuration: delivery, logger: logger, send: engine.deliver)
+        let worker = OutboxWorker(storage: store, sinks: sinks(set.notify), logger: logger, send: engine.deliver)
         let tracker = IncidentTracker(store: store, logger: logger, onChange: { worker.wake() })
-        tracker.update(probes: set.probes, notify: set.notify)
+        tracker.update(probes: set.probes, sinks: sinks(set.notify))
         let pipeline = Pipeline(writer: writer, tracker: tracker)
         let watchdog = Watchdog(
             probes: set, runner: engine, sink: pipeline, logger: logger,
@@ -124,8 +125,8 @@ struct RunCommand: ParsableCommand {
             })
             guard ok, let next = loaded else { return }
             try? store.register(next.probes)
-            tracker.update(probes: next.probes, notify: next.notify)
-            worker.update(webhooks: next.notify)
+            tracker.update(probes: next.probes, sinks: sinks(next.notify))
+            worker.update(sinks: sinks(next.notify))
             pipeline.latest.retain(Set(next.probes.map(\.name)))
             maintenance.update(policy: next.storage)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import ProberCore
+import ProberStorage
 @testable import ProberStore
 import XCTest
 
@@ -92,8 +93,8 @@ final class IncidentStoreTests: XCTestCase {
 
         // Delivered: the PATCH becomes the head, and the IsDown id is kept.
         let post = try XCTUnwrap(try store.undelivered().first { $0.incidentID == a && $0.sink == "isdown" })
-        try store.recordAttempt(post.id, state: .delivered, nextAttemptAt: t + 100, error: nil, at: t + 20, isdownID: "55001")
-        XCTAssertEqual(try store.isdownID(incident: a), "55001")
+        try store.recordAttempt(post.id, state: .delivered, nextAttemptAt: t + 100, error: nil, at: t + 20, remoteID: "55001")
+        XCTAssertEqual(try store.remoteID(incident: a), "55001")
         due = try store.dueDeliveries(now: t + 20)
         XCTAssertTrue(due.contains { $0.incidentID == a && $0.method == "PATCH" })
 
