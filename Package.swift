@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "ProberProbesTests", dependencies: ["ProberProbes", "ProberCore", "ProberTestSupport"]),
         .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberStorage", "ProberCore", "CSQLite3"]),
         .testTarget(name: "ProberDeliveryTests", dependencies: [
-            "ProberDelivery", "ProberStorage", "ProberStore", "ProberCore", "ProberTestSupport",
+            "ProberDelivery", "ProberStorage", "ProberStore", "ProberCore", "ProberEngine", "ProberProbes", "ProberTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ProberEngineTests", dependencies: [
