@@ -14,7 +14,8 @@ import ProberStorage
 ///
 /// Samples arrive from the probe engine's thread; evaluation and the incident writes run on the
 /// tracker's own serial queue, so a slow database never delays a probe. `@unchecked Sendable`: all
-/// mutable state (`probes`, `states`, `open`, `baselines`, `sinks`, `unstored`) is touched only on `queue`.
+/// mutable state (`probes`, `states`, `open`, `baselines`, `sinks`, `unstored`, `retryHeldAt`, `opened`) is
+/// touched only on `queue`.
 public final class IncidentTracker: @unchecked Sendable {
     private let storage: any IncidentStorage
     private let logger: Logger
@@ -29,6 +30,9 @@ public final class IncidentTracker: @unchecked Sendable {
     private var sinks: [any Sink] = []
     /// Changes storage refused, oldest first, with their probe: stored before any later change.
     private var unstored: [(probe: String, change: IncidentChange)] = []
+    /// When (a check's time, µs) held changes are tried again: at most once a second, since each refused
+    /// write may have waited out the busy timeout.
+    private var retryHeldAt: Int64 = .min
     /// The id and opening time of each probe's latest stored opening, for the later changes of an incident
     /// whose opening was held (they were made before its id was known).
     private var opened: [String: (createdAt: Int64, id: Int64)] = [:]
@@ -111,7 +115,9 @@ public final class IncidentTracker: @unchecked Sendable {
     }
 
     private func evaluate(_ sample: Sample) {
-        storeHeldChanges()
+        if !unstored.isEmpty, sample.startedAt >= retryHeldAt {
+            if !storeHeldChanges() { retryHeldAt = sample.startedAt + 1_000_000 }
+        }
         guard let spec = probes[sample.probe], let state = states[sample.probe] else { return }
         let (next, events) = Evaluator(policy: spec.incident).evaluate(state, sample) { self.baseline(spec.name, since: $0) }
         states[sample.probe] = next
@@ -127,23 +133,20 @@ public final class IncidentTracker: @unchecked Sendable {
         onChange()
     }
 
-    /// Stores the changes held since storage refused them, in order; stops at the first still refused.
-    private func storeHeldChanges() {
-        guard !unstored.isEmpty else { return }
+    /// Stores the changes held since storage refused them, in order; stops (false) at the first still refused.
+    private func storeHeldChanges() -> Bool {
         while let (probe, change) = unstored.first {
-            guard write(change, probe: probe) else { return }
+            guard write(change, probe: probe) else { return false }
             unstored.removeFirst()
         }
         logger.notice("stored the incident changes held while storage was failing")
         onChange()
+        return true
     }
 
     /// Stores one change now, or holds it (behind those already held) when storage refuses it.
     private func store(_ change: IncidentChange, probe: String) {
-        guard unstored.isEmpty, write(change, probe: probe) else {
-            unstored.append((probe, change))
-            return
-        }
+        if !unstored.isEmpty || !write(change, probe: probe) { unstored.append((probe, change)) }
     }
 
     /// Writes one change; false (logged) when storage refused it. An opening's id goes to the probe's open
