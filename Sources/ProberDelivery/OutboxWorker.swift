@@ -127,7 +127,7 @@ public final class OutboxWorker: @unchecked Sendable {
         let named = sinks.filter { $0.name == item.sink }
         guard named.count > 1, let probe = try storage.probe(incident: item.incidentID) else { return named.first }
         // Two probe files notify the same URL (perhaps with different headers): use the incident's own file's.
-        return named.first { $0.serves(probe: probe) } ?? named.first
+        return named.first { $0.serves(probe: probe) }
     }
 
     private func attempt(_ item: OutboxItem, now: Int64) throws {
