@@ -54,7 +54,7 @@ let package = Package(
         ]),
         // The command line: one file per subcommand.
         .executableTarget(name: "prober", dependencies: [
-            "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberEngine",
+            "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -64,11 +64,15 @@ let package = Package(
         .testTarget(name: "ProberCoreTests", dependencies: ["ProberCore"]),
         .testTarget(name: "ProberConfigTests", dependencies: ["ProberConfig", "ProberCore"]),
         .testTarget(name: "ProberProbesTests", dependencies: ["ProberProbes", "ProberCore", "ProberTestSupport"]),
-        .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberCore", "CSQLite3"]),
-        .testTarget(name: "ProberEngineTests", dependencies: [
-            "prober", "ProberEngine", "ProberCore", "ProberProbes", "ProberStore", "ProberTestSupport",
+        .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberStorage", "ProberCore", "CSQLite3"]),
+        .testTarget(name: "ProberDeliveryTests", dependencies: [
+            "ProberDelivery", "ProberStorage", "ProberStore", "ProberCore", "ProberEngine", "ProberProbes", "ProberTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "ProberCLITests", dependencies: ["prober", "ProberTestSupport", "ProberStore", "ProberCore"]),
+        .testTarget(name: "ProberEngineTests", dependencies: [
+            "prober", "ProberEngine", "ProberCore", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "ProberCLITests", dependencies: ["prober", "ProberTestSupport", "ProberStorage", "ProberStore", "ProberCore"]),
     ]
 )

@@ -16,7 +16,10 @@ public struct Evaluator: Sendable {
     public init(policy: IncidentPolicy) { self.policy = policy }
 
     /// Feeds one check; returns the new state and the incident changes it caused (usually none).
-    public func evaluate(_ state: EvaluatorState, _ sample: Sample) -> (EvaluatorState, [IncidentEvent]) {
+    /// `baseline` gives the probe's baseline for an episode that began at the given time (µs); it is asked
+    /// only when there is a change to describe (the evaluator keeps no history of its own).
+    public func evaluate(_ state: EvaluatorState, _ sample: Sample,
+                         baseline: (_ degradedSince: Int64) -> Baseline = { _ in Baseline() }) -> (EvaluatorState, [IncidentEvent]) {
         var s = observe(state, sample)
         let t = sample.startedAt
         var events: [IncidentEvent] = []
@@ -64,6 +67,7 @@ public struct Evaluator: Sendable {
                                       worstP95: Self.impactP95(s.window), worstFailures: s.windowFailures)
             events.append(event(.opened, s, previous: nil, at: t))
         }
+        for i in events.indices { events[i].evidence.baseline = baseline(events[i].evidence.degradedSince) }
         return (s, events)
     }
 
@@ -322,8 +326,7 @@ public struct Evidence: Sendable, Equatable {
     public var healthySince: Int64?
     /// Median of each phase over the window's passing checks.
     public var phases: Phases
-    /// The probe's own baseline: the evaluator keeps no history, so it leaves this empty and whoever holds
-    /// the store fills it in (`IncidentTracker`, from `Store.baselineChecks`) before the description is written.
+    /// The probe's own baseline, as handed to `Evaluator.evaluate` (the tracker reads it from storage).
     public var baseline: Baseline
     /// Leaf expiry (seconds since the epoch) when the certificate is the cause.
     public var certificateExpiry: Int64?

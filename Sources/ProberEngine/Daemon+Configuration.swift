@@ -1,4 +1,6 @@
 import Foundation
+import ProberCore
+import ProberDelivery
 
 
 extension Daemon {
@@ -15,22 +17,25 @@ extension Daemon {
         /// Most checks in flight at once (`--max-in-flight`).
         public var maxInFlight: Int
         /// The IsDown API and its key; the webhooks are taken from the probe files.
-        public var delivery: DeliveryWorker.Configuration
+        public var isdown: IsDownSink
         /// systemd notifications; nil: none.
         public var notifier: SystemdNotifier?
 
         public init(probes: String, database: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                     listen: ListenAddress? = nil, maxInFlight: Int = 256,
-                    delivery: DeliveryWorker.Configuration = DeliveryWorker.Configuration(),
+                    isdown: IsDownSink = IsDownSink(),
                     notifier: SystemdNotifier? = nil) {
             self.probes = probes
             self.database = database
             self.environment = environment
             self.listen = listen
             self.maxInFlight = maxInFlight
-            self.delivery = delivery
+            self.isdown = isdown
             self.notifier = notifier
         }
+
+        /// Where incident changes go: IsDown, and the `notify:` webhooks of the probe files.
+        func sinks(_ webhooks: [NotifySink]) -> [any Sink] { [isdown] + webhooks.map(WebhookSink.init) }
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ProberConfig
 import ProberCore
+import ProberDelivery
 import ProberProbes
 import ProberStore
 
@@ -29,7 +30,7 @@ public final class Daemon: @unchecked Sendable {
     private let store: Store
     private let writer: SampleWriter
     private let tracker: IncidentTracker
-    private let worker: DeliveryWorker
+    private let worker: OutboxWorker
     private let maintenance: Maintenance
     private let pipeline: Pipeline
     private let metrics: MetricsServer?
@@ -46,8 +47,6 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             throw DaemonError(message: "\(error)", exitCode: 2, prefixed: false)
         }
-        var delivery = configuration.delivery
-        delivery.webhooks = set.notify
 
         let lock: InstanceLock
         let store: Store
@@ -61,9 +60,9 @@ public final class Daemon: @unchecked Sendable {
             throw DaemonError(message: "\(error)", exitCode: 1)
         }
         let writer = SampleWriter(store: store, warning: { [logger] in logger.warning("storage: \($0)") })
-        let worker = DeliveryWorker(store: store, configuration: delivery, logger: logger, send: engine.deliver)
+        let worker = OutboxWorker(storage: store, sinks: configuration.sinks(set.notify), logger: logger, send: engine.deliver)
         let tracker = IncidentTracker(store: store, logger: logger, onChange: { worker.wake() })
-        tracker.update(probes: set.probes, notify: set.notify)
+        tracker.update(probes: set.probes, sinks: configuration.sinks(set.notify))
         let pipeline = Pipeline(writer: writer, tracker: tracker)
         let runLoop = ProbeRunLoop(
             probes: set, runner: engine, sink: pipeline, logger: logger,
@@ -139,8 +138,9 @@ public final class Daemon: @unchecked Sendable {
         do { try store.register(next.probes) } catch {
             logger.warning("could not register the reloaded probes in the store", metadata: ["error": "\(error)"])
         }
-        tracker.update(probes: next.probes, notify: next.notify)
-        worker.update(webhooks: next.notify)
+        let sinks = configuration.sinks(next.notify)
+        tracker.update(probes: next.probes, sinks: sinks)
+        worker.update(sinks: sinks)
         pipeline.latest.retain(Set(next.probes.map(\.name)))
         maintenance.update(policy: next.storage)
     }

@@ -2,39 +2,55 @@ import Dispatch
 import Foundation
 import Logging
 import ProberCore
-import ProberStore
+import ProberDelivery
+import ProberStorage
 
-/// Runs every probe's evaluator and turns its events into stored incidents and queued deliveries.
+/// Runs every probe's evaluator and turns its events into stored incident changes with their outbox rows.
+///
+/// One way through: sample -> evaluator (handed the baseline) -> `IncidentChange` (with a call per sink
+/// that takes it) -> `IncidentStorage.record`, one transaction -> `onChange` wakes the delivery worker.
+/// A change storage refuses is held, in order with the probe's later changes, and stored before anything
+/// else once storage works again: none is lost and none overtakes another.
 ///
 /// Samples arrive from the probe engine's thread; evaluation and the incident writes run on the
 /// tracker's own serial queue, so a slow database never delays a probe. `@unchecked Sendable`: all
-/// mutable state (`probes`, `states`, `open`, `baselines`, `sinks`) is touched only on `queue`.
+/// mutable state (`probes`, `states`, `open`, `baselines`, `sinks`, `unstored`, `retryHeldAt`, `opened`) is
+/// touched only on `queue`.
 public final class IncidentTracker: @unchecked Sendable {
-    private let store: Store
+    private let storage: any IncidentStorage
     private let logger: Logger
     private let queue = DispatchQueue(label: "prober.incidents")
     private var probes: [String: ProbeSpec] = [:]
     private var states: [String: EvaluatorState] = [:]
-    /// The open incident of each probe, as stored.
+    /// The open incident of each probe, as stored (or held to be stored: then an opening's id is 0).
     private var open: [String: Incident] = [:]
-    /// The baseline of each open incident's episode, read from the store at its first change (it cannot
+    /// The baseline of each open incident's episode, read from storage at its first change (it cannot
     /// change: it ends where the episode began).
     private var baselines: [String: (since: Int64, baseline: Baseline)] = [:]
-    private var sinks: [NotifySink] = []
+    private var sinks: [any Sink] = []
+    /// Changes storage refused, oldest first, with their probe: stored before any later change.
+    private var unstored: [(probe: String, change: IncidentChange)] = []
+    /// When (a check's time, µs) held changes are tried again: at most once a second, since each refused
+    /// write may have waited out the busy timeout.
+    private var retryHeldAt: Int64 = .min
+    /// The id and opening time of each probe's latest stored opening, for the later changes of an incident
+    /// whose opening was held (they were made before its id was known).
+    private var opened: [String: (createdAt: Int64, id: Int64)] = [:]
     /// Called on the tracker's queue after each stored change (the delivery worker wakes on it).
     private let onChange: @Sendable () -> Void
 
-    public init(store: Store, logger: Logger, onChange: @escaping @Sendable () -> Void = {}) {
-        self.store = store
+    public init(store storage: any IncidentStorage, logger: Logger, onChange: @escaping @Sendable () -> Void = {}) {
+        self.storage = storage
         self.logger = logger
         self.onChange = onChange
     }
 
     /// Sets the probes (at start and on reload) and rebuilds the state of each probe not seen before from
-    /// the database: its latest checks refill the window, its open incident continues.
-    public func update(probes specs: [ProbeSpec], notify: [NotifySink]) {
+    /// the database: its latest checks refill the window, its open incident continues. `sinks` are where
+    /// incident changes go (each decides whether it takes a probe's incidents).
+    public func update(probes specs: [ProbeSpec], sinks: [any Sink]) {
         queue.sync {
-            sinks = notify
+            self.sinks = sinks
             let previous = probes
             probes = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             for name in states.keys where probes[name] == nil {
@@ -42,7 +58,7 @@ public final class IncidentTracker: @unchecked Sendable {
                 open[name] = nil
                 baselines[name] = nil
             }
-            let stored = (try? store.openIncidents()) ?? [:]
+            let stored = (try? storage.openIncidents()) ?? [:]
             for spec in specs {
                 if let old = previous[spec.name], old.incident == spec.incident, states[spec.name] != nil { continue }
                 rebuild(spec, stored: stored[spec.name])
@@ -52,9 +68,9 @@ public final class IncidentTracker: @unchecked Sendable {
 
     private func rebuild(_ spec: ProbeSpec, stored: StoredIncident?) {
         let evaluator = Evaluator(policy: spec.incident)
-        let history = (try? store.recentSamples(probe: spec.name, limit: spec.incident.window)) ?? []
+        let history = (try? storage.recentSamples(probe: spec.name, limit: spec.incident.window)) ?? []
         var tracking = stored?.tracking
-        if let t = tracking, let recount = try? store.failureCount(probe: spec.name, since: t.degradedSince) {
+        if let t = tracking, let recount = try? storage.failureCount(probe: spec.name, since: t.degradedSince) {
             tracking?.failedChecks = max(t.failedChecks, recount)
         }
         states[spec.name] = evaluator.rebuild(from: history, openIncident: tracking)
@@ -99,32 +115,76 @@ public final class IncidentTracker: @unchecked Sendable {
     }
 
     private func evaluate(_ sample: Sample) {
+        if !unstored.isEmpty, sample.startedAt >= retryHeldAt {
+            if !storeHeldChanges() { retryHeldAt = sample.startedAt + 1_000_000 }
+        }
         guard let spec = probes[sample.probe], let state = states[sample.probe] else { return }
-        let (next, events) = Evaluator(policy: spec.incident).evaluate(state, sample)
+        let (next, events) = Evaluator(policy: spec.incident).evaluate(state, sample) { self.baseline(spec.name, since: $0) }
         states[sample.probe] = next
         guard !events.isEmpty else { return }
         let writer = IncidentWriter(probe: spec)
-        for var event in events {
-            event.evidence.baseline = baseline(spec.name, since: event.evidence.degradedSince)
+        for event in events {
             if event.stage == .resolved { baselines[spec.name] = nil }
-            do {
-                try apply(event, spec: spec, writer: writer, tracking: next.incident ?? resolvedTracking(event, state))
-            } catch {
-                // The evaluator moved on; the change is logged so an operator sees what was not stored.
-                logger.error("could not store incident change", metadata: [
-                    "probe.name": "\(spec.name)", "event": "\(event.kind.rawValue)", "error": "\(error)",
-                ])
+            guard let change = change(event, spec: spec, writer: writer, tracking: next.incident ?? resolvedTracking(event, state)) else {
+                continue
             }
+            store(change, probe: spec.name)
         }
         onChange()
     }
 
-    /// The baseline for the probe's episode that began at `since`, read once per episode. A store error
+    /// Stores the changes held since storage refused them, in order; stops (false) at the first still refused.
+    private func storeHeldChanges() -> Bool {
+        while let (probe, change) = unstored.first {
+            guard write(change, probe: probe) else { return false }
+            unstored.removeFirst()
+        }
+        logger.notice("stored the incident changes held while storage was failing")
+        onChange()
+        return true
+    }
+
+    /// Stores one change now, or holds it (behind those already held) when storage refuses it.
+    private func store(_ change: IncidentChange, probe: String) {
+        if !unstored.isEmpty || !write(change, probe: probe) { unstored.append((probe, change)) }
+    }
+
+    /// Writes one change; false (logged) when storage refused it. An opening's id goes to the probe's open
+    /// incident; a later change of an incident opened while storage was failing gets that id here.
+    private func write(_ change: IncidentChange, probe: String) -> Bool {
+        var change = change
+        if !change.opens, change.incident.id == 0, let o = opened[probe], o.createdAt == change.incident.createdAt {
+            change.incident.id = o.id
+        }
+        var metadata: Logger.Metadata = [
+            "probe.name": "\(probe)", "incident.status": "\(change.update.status.rawValue)",
+            "incident.stage": "\(change.update.stage.rawValue)",
+        ]
+        do {
+            let id = try storage.record(change)
+            metadata["incident.id"] = "\(id)"
+            if change.opens {
+                opened[probe] = (change.incident.createdAt, id)
+                if open[probe]?.createdAt == change.incident.createdAt { open[probe]?.id = id }
+                logger.warning("incident opened: \(change.incident.title)", metadata: metadata)
+            } else {
+                logger.notice("incident \(change.update.kind.rawValue): \(change.incident.title)", metadata: metadata)
+            }
+            return true
+        } catch {
+            metadata["event"] = "\(change.update.kind.rawValue)"
+            metadata["error"] = "\(error)"
+            logger.error("could not store incident change; holding it until storage works again", metadata: metadata)
+            return false
+        }
+    }
+
+    /// The baseline for the probe's episode that began at `since`, read once per episode. A storage error
     /// leaves it empty (the description then has no baseline sentence); it is logged, not fatal.
     private func baseline(_ probe: String, since: Int64) -> Baseline {
         if let cached = baselines[probe], cached.since == since { return cached.baseline }
         do {
-            let baseline = try store.baseline(probe: probe, until: since)
+            let baseline = try storage.baseline(probe: probe, until: since)
             baselines[probe] = (since, baseline)
             return baseline
         } catch {
@@ -144,68 +204,33 @@ public final class IncidentTracker: @unchecked Sendable {
         return t
     }
 
-    private func apply(_ event: IncidentEvent, spec: ProbeSpec, writer: IncidentWriter, tracking: OpenIncident) throws {
+    /// The change an event makes to the probe's incident, with the call of every sink that takes it; the
+    /// probe's open incident moves with it. Nil (logged) for a change of an incident that is not open.
+    private func change(_ event: IncidentEvent, spec: ProbeSpec, writer: IncidentWriter, tracking: OpenIncident) -> IncidentChange? {
         let at = event.evidence.at
         let update = IncidentUpdate(kind: event.kind, stage: event.stage, status: event.status, createdAt: at,
                                     description: writer.description(event), evidence: event.evidence.json.encoded)
-        var metadata: Logger.Metadata = [
-            "probe.name": "\(spec.name)", "incident.status": "\(event.status.rawValue)", "incident.stage": "\(event.stage.rawValue)",
-        ]
+        var incident: Incident
         if event.kind == .opened {
-            var incident = Incident(id: 0, probe: spec.name, serviceID: spec.incident.serviceID, title: writer.title(event),
-                                    description: update.description, status: event.status, stage: event.stage,
-                                    createdAt: at, updatedAt: at, resolvedAt: nil, updates: [update])
-            // The calls are made once the id is known: the webhook document carries it.
-            incident.id = try store.openIncident(incident, tracking: tracking) { id in
-                var stored = incident
-                stored.id = id
-                return calls(update, stored, spec)
+            incident = Incident(id: 0, probe: spec.name, serviceID: spec.incident.serviceID, title: writer.title(event),
+                                description: update.description, status: event.status, stage: event.stage,
+                                createdAt: at, updatedAt: at, resolvedAt: nil, updates: [update])
+        } else {
+            guard let current = open[spec.name] else {
+                logger.error("incident change without an open incident", metadata: [
+                    "probe.name": "\(spec.name)", "incident.status": "\(event.status.rawValue)", "incident.stage": "\(event.stage.rawValue)",
+                ])
+                return nil
             }
-            open[spec.name] = incident
-            metadata["incident.id"] = "\(incident.id)"
-            logger.warning("incident opened: \(incident.title)", metadata: metadata)
-            return
+            incident = current
+            incident.status = event.status
+            incident.stage = event.stage
+            incident.updatedAt = at
+            if event.stage == .resolved { incident.resolvedAt = at }
+            incident.updates.append(update)
         }
-        guard var incident = open[spec.name] else {
-            logger.error("incident change without an open incident", metadata: metadata)
-            return
-        }
-        incident.status = event.status
-        incident.stage = event.stage
-        incident.updatedAt = at
-        if event.stage == .resolved { incident.resolvedAt = at }
-        incident.updates.append(update)
-        try store.appendUpdate(incidentID: incident.id, update, tracking: tracking, outbox: calls(update, incident, spec))
         open[spec.name] = event.stage == .resolved ? nil : incident
-        metadata["incident.id"] = "\(incident.id)"
-        logger.notice("incident \(event.kind.rawValue): \(incident.title)", metadata: metadata)
-    }
-
-    /// The outgoing calls for one change: IsDown when the probe has a `service_id`, and every webhook of its file.
-    private func calls(_ update: IncidentUpdate, _ incident: Incident, _ spec: ProbeSpec) -> [OutboxItem] {
-        var items: [OutboxItem] = []
-        let at = update.createdAt
-        if spec.incident.serviceID != nil {
-            let body = JSONValue.object(IsDown.body(for: update, incident: incident)).encoded
-            items.append(OutboxItem(sink: "isdown", method: update.kind == .opened ? "POST" : "PATCH", body: body,
-                                    nextAttemptAt: at, createdAt: at))
-        }
-        for sink in sinks where sink.probes.contains(spec.name) {
-            let document = JSONValue.object([
-                "event": .string(update.kind.rawValue),
-                "data": IsDown.document(incident),
-            ])
-            items.append(OutboxItem(sink: sink.key, method: "POST", body: document.encoded, nextAttemptAt: at, createdAt: at))
-        }
-        return items
-    }
-}
-
-extension NotifySink {
-    /// How the outbox names this webhook: a hash of its URL (the scheduler's FNV-1a), so no secret in
-    /// the URL reaches the database.
-    public var key: String {
-        let h = String(Schedule.fnv1a(webhook), radix: 16)
-        return "webhook:" + String(repeating: "0", count: 16 - h.count) + h
+        let outbox = sinks.compactMap { $0.call(for: update, of: incident, probe: spec) }
+        return IncidentChange(incident: incident, update: update, tracking: tracking, outbox: outbox)
     }
 }

@@ -1,4 +1,5 @@
 import ProberCore
+import ProberDelivery
 import ProberProbes
 
 /// The libcurl engine runs the scheduler's checks...

@@ -1,56 +1,7 @@
 import CSQLite3
 import Foundation
 import ProberCore
-
-/// An outgoing call waiting in (or done with) the outbox. Written in the same transaction as the
-/// incident change it announces, so no change is ever lost between the two.
-public struct OutboxItem: Sendable, Equatable {
-    public enum State: String, Sendable, Equatable, CaseIterable {
-        case pending, delivered, failed
-    }
-
-    public var id: Int64
-    public var incidentID: Int64
-    /// `isdown`, or `webhook:<key>` naming a `notify:` webhook (the key is a hash of its URL: no secret is stored).
-    public var sink: String
-    /// `POST` (create) or `PATCH` (update of the incident the POST created).
-    public var method: String
-    /// The JSON body, without secrets (keys and header values are added at delivery).
-    public var body: String
-    public var state: State
-    public var attempts: Int
-    /// When the next attempt is due (µs since the epoch).
-    public var nextAttemptAt: Int64
-    /// Why the last attempt did not deliver (never a secret).
-    public var lastError: String?
-    public var createdAt: Int64
-    public var deliveredAt: Int64?
-
-    public init(id: Int64 = 0, incidentID: Int64 = 0, sink: String, method: String, body: String, state: State = .pending,
-                attempts: Int = 0, nextAttemptAt: Int64, lastError: String? = nil, createdAt: Int64, deliveredAt: Int64? = nil) {
-        self.id = id
-        self.incidentID = incidentID
-        self.sink = sink
-        self.method = method
-        self.body = body
-        self.state = state
-        self.attempts = attempts
-        self.nextAttemptAt = nextAttemptAt
-        self.lastError = lastError
-        self.createdAt = createdAt
-        self.deliveredAt = deliveredAt
-    }
-}
-
-/// An incident with what the evaluator tracks for it and its delivery state.
-public struct StoredIncident: Sendable, Equatable {
-    public var incident: Incident
-    public var tracking: OpenIncident
-    /// The id IsDown gave it, once the create was delivered.
-    public var isdownID: String?
-    /// Its outgoing calls, oldest first.
-    public var deliveries: [OutboxItem]
-}
+import ProberStorage
 
 extension Store {
     /// Version 2: incidents, their timelines and the outbox.
@@ -107,17 +58,20 @@ extension Store {
 
     // MARK: Writing incident changes
 
+    /// Writes one incident change and its outbox rows in one transaction (see `IncidentStorage.record`).
+    @discardableResult
+    public func record(_ change: IncidentChange) throws -> Int64 {
+        if change.opens {
+            return try openIncident(change.incident, tracking: change.tracking, outbox: change.outbox)
+        }
+        try appendUpdate(incidentID: change.incident.id, change.update, tracking: change.tracking, outbox: change.outbox)
+        return change.incident.id
+    }
+
     /// Stores a newly opened incident with its first update and its outgoing calls, in one transaction.
     /// Returns the incident's id.
     @discardableResult
     public func openIncident(_ incident: Incident, tracking: OpenIncident, outbox: [OutboxItem]) throws -> Int64 {
-        try openIncident(incident, tracking: tracking, outbox: { _ in outbox })
-    }
-
-    /// The same, with the outgoing calls made once the incident's id is known (documents that carry the
-    /// id, like a webhook's), still in the one transaction.
-    @discardableResult
-    public func openIncident(_ incident: Incident, tracking: OpenIncident, outbox: (Int64) -> [OutboxItem]) throws -> Int64 {
         try write { db in
             guard let probeID = try probeID(incident.probe, create: true, db) else { return 0 }
             let insert = try db.prepare("""
@@ -141,7 +95,7 @@ extension Store {
             try insert.run()
             let id = sqlite3_last_insert_rowid(db.handle)
             for update in incident.updates { try insertUpdate(update, incidentID: id, db) }
-            for item in outbox(id) { try insertOutbox(item, incidentID: id, db) }
+            for item in outbox { try insertOutbox(item, incidentID: id, db) }
             return id
         }
     }
@@ -187,6 +141,7 @@ extension Store {
         try insert.run()
     }
 
+    /// `OutboxItem.incidentIDPlaceholder` in the body becomes the incident's id.
     private func insertOutbox(_ item: OutboxItem, incidentID: Int64, _ db: Connection) throws {
         let insert = try db.prepare("""
             INSERT INTO outbox(incident_id, sink, method, body, state, attempts, next_attempt_at, created_at)
@@ -195,7 +150,7 @@ extension Store {
         try insert.bind(1, incidentID)
         try insert.bind(2, item.sink)
         try insert.bind(3, item.method)
-        try insert.bind(4, item.body)
+        try insert.bind(4, item.body.replacingOccurrences(of: OutboxItem.incidentIDPlaceholder, with: String(incidentID)))
         try insert.bind(5, item.nextAttemptAt)
         try insert.bind(6, item.createdAt)
         try insert.run()
@@ -280,16 +235,18 @@ extension Store {
     // MARK: The outbox
 
     /// The calls that may be attempted now: for each incident and sink, only the oldest call not yet
-    /// delivered (calls go out in order), and only when it is pending and due. `excluding` leaves out a
-    /// sink that cannot be served now (IsDown without a key), so its calls, always due and oldest, do not
-    /// fill the `limit` and starve the others.
-    public func dueDeliveries(now: Int64, limit: Int = 64, excluding sink: String? = nil) throws -> [OutboxItem] {
+    /// delivered (calls go out in order), and only when it is pending and due. `excluding` leaves out
+    /// sinks that cannot be served now (IsDown without a key), so their calls, always due and oldest, do
+    /// not fill the `limit` and starve the others.
+    public func dueDeliveries(now: Int64, limit: Int = 64, excluding: Set<String> = []) throws -> [OutboxItem] {
         try read { db in
-            try outboxItems(where: """
+            let names = excluding.sorted()
+            let notIn = names.isEmpty ? "" : " AND sink NOT IN (" + names.indices.map { "?\($0 + 2)" }.joined(separator: ", ") + ")"
+            return try outboxItems(where: """
                 id IN (SELECT MIN(id) FROM outbox WHERE state != 'delivered' GROUP BY incident_id, sink)
-                AND state = 'pending' AND next_attempt_at <= ?1 AND sink IS NOT ?2
+                AND state = 'pending' AND next_attempt_at <= ?1\(notIn)
                 ORDER BY next_attempt_at, id LIMIT \(limit)
-                """, [now], db, text: sink)
+                """, [now], db, texts: names)
         }
     }
 
@@ -318,9 +275,9 @@ extension Store {
         try read { db in try outboxItems(where: "state != 'delivered' ORDER BY id", [], db) }
     }
 
-    /// Records the outcome of an attempt. `isdownID` is stored on the incident when a create succeeded.
+    /// Records the outcome of an attempt. `remoteID` is stored on the incident when a create succeeded.
     public func recordAttempt(_ itemID: Int64, state: OutboxItem.State, nextAttemptAt: Int64, error: String?,
-                              at now: Int64, isdownID: String? = nil) throws {
+                              at now: Int64, remoteID: String? = nil) throws {
         try write { db in
             let set = try db.prepare("""
                 UPDATE outbox SET state = ?2, attempts = attempts + 1, next_attempt_at = ?3, last_error = ?4,
@@ -333,21 +290,32 @@ extension Store {
             try set.bind(4, error)
             try set.bind(5, now)
             try set.run()
-            if let isdownID {
+            if let remoteID {
                 let remote = try db.prepare("UPDATE incidents SET isdown_id = ?2 WHERE id = (SELECT incident_id FROM outbox WHERE id = ?1)")
                 try remote.bind(1, itemID)
-                try remote.bind(2, isdownID)
+                try remote.bind(2, remoteID)
                 try remote.run()
             }
         }
     }
 
-    /// The IsDown id of an incident, once its create was delivered.
-    public func isdownID(incident: Int64) throws -> String? {
+    /// The id the remote API (IsDown) gave an incident, once its create was delivered.
+    public func remoteID(incident: Int64) throws -> String? {
         try read { db in
             let stmt = try db.prepare("SELECT isdown_id FROM incidents WHERE id = ?1")
             try stmt.bind(1, incident)
             guard try stmt.step(), !stmt.isNull(0) else { return nil }
+            return stmt.string(0)
+        }
+    }
+
+    /// The probe an incident belongs to.
+    public func probe(incident: Int64) throws -> String? {
+        try read { db in
+            let stmt = try db.prepare("SELECT p.name FROM incidents i JOIN probes p ON p.id = i.probe_id WHERE i.id = ?1")
+            try stmt.bind(1, incident)
+            defer { stmt.reset() }
+            guard try stmt.step() else { return nil }
             return stmt.string(0)
         }
     }
@@ -366,14 +334,14 @@ extension Store {
         }
     }
 
-    /// `text`, when given, is bound after `values` (as `?\(values.count + 1)`); unbound, that parameter is NULL.
-    private func outboxItems(where clause: String, _ values: [Int64?], _ db: Connection, text: String? = nil) throws -> [OutboxItem] {
+    /// `texts` are bound after `values` (from `?\(values.count + 1)` on).
+    private func outboxItems(where clause: String, _ values: [Int64?], _ db: Connection, texts: [String] = []) throws -> [OutboxItem] {
         let select = try db.prepare("""
             SELECT id, incident_id, sink, method, body, state, attempts, next_attempt_at, last_error, created_at, delivered_at
             FROM outbox WHERE \(clause)
             """)
         for (i, v) in values.enumerated() { try select.bind(i + 1, v) }
-        if let text { try select.bind(values.count + 1, text) }
+        for (i, text) in texts.enumerated() { try select.bind(values.count + 1 + i, text) }
         var out: [OutboxItem] = []
         while try select.step() {
             out.append(OutboxItem(
@@ -385,5 +353,12 @@ extension Store {
         }
         select.reset()
         return out
+    }
+}
+
+extension Store: IncidentStorage, OutboxStorage {
+    /// The baseline over the standard span (`Baseline.span`, `Baseline.perHour`).
+    public func baseline(probe: String, until: Int64) throws -> Baseline {
+        try baseline(probe: probe, until: until, span: Baseline.span, perHour: Baseline.perHour)
     }
 }

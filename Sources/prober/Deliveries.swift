@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProberCore
+import ProberStorage
 import ProberStore
 
 /// `prober deliveries`: the outbox of incident calls to IsDown and webhooks.

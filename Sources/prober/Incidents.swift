@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProberCore
+import ProberStorage
 import ProberStore
 
 /// `prober incidents`: what the evaluator opened, from the database (read-only).
@@ -132,7 +133,7 @@ struct IncidentsCommand: ParsableCommand {
                 "last_error": d.lastError.map { .string($0) } ?? .null,
             ])
         }
-        return IsDown.document(s.incident, remoteID: s.isdownID, extra: [
+        return IncidentDocument.json(s.incident, remoteID: s.isdownID, extra: [
             "delivery": .string(delivery(s, now: now)),
             "deliveries": .array(deliveries),
         ])

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import ProberConfig
 import ProberCore
+import ProberDelivery
 import ProberEngine
 import ProberProbes
 import ProberStore
@@ -15,7 +16,7 @@ struct RunCommand: ParsableCommand {
         abstract: "Run the watchdog in the foreground until SIGTERM or SIGINT (SIGHUP reloads the probe files).",
         discussion: """
             Environment: ISDOWN_API_KEY (or ISDOWN_API_KEY_FILE, a file holding it) and ISDOWN_API_URL (scheme and \
-            host only, default \(IsDown.defaultBaseURL)) for incident delivery; STATE_DIRECTORY (set by systemd's \
+            host only, default \(IsDownSink.defaultBaseURL)) for incident delivery; STATE_DIRECTORY (set by systemd's \
             StateDirectory=) holds the database when --db is not given; NOTIFY_SOCKET and WATCHDOG_USEC for systemd.
             """
     )
@@ -54,16 +55,16 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         LogSetup.bootstrap(format: logFormat, level: logLevel)
         let environment = ProcessInfo.processInfo.environment
-        var delivery = DeliveryWorker.Configuration()
+        var isdownURL = IsDownSink.defaultBaseURL
         if let url = environment["ISDOWN_API_URL"], !url.isEmpty {
-            if let problem = DeliveryWorker.Configuration.validateBaseURL(url) { Self.exit(problem, code: 2) }
-            delivery.isdownBaseURL = url
+            if let problem = IsDownSink.validateBaseURL(url) { Self.exit(problem, code: 2) }
+            isdownURL = url
         }
-        delivery.apiKey = try Self.apiKey(environment)
+        let isdown = IsDownSink(baseURL: isdownURL, apiKey: try Self.apiKey(environment))
         let configuration = Daemon.Configuration(
             probes: probes.probes, database: databasePath, environment: environment,
             listen: listen.flatMap(ListenAddress.init), maxInFlight: maxInFlight,
-            delivery: delivery, notifier: SystemdNotifier())
+            isdown: isdown, notifier: SystemdNotifier())
         let daemon: Daemon
         do {
             daemon = try Daemon(configuration: configuration, logger: Logger(label: "prober"))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProberCore
+import ProberStorage
 import ProberStore
 
 /// `prober status`: one line per probe from the database, read-only (safe while the daemon runs).

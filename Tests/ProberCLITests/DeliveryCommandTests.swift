@@ -1,5 +1,6 @@
 import Foundation
 import ProberCore
+import ProberStorage
 import ProberStore
 import ProberTestSupport
 import XCTest

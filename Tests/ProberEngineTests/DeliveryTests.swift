@@ -1,8 +1,10 @@
 import Foundation
 import Logging
 import ProberCore
+import ProberDelivery
 @testable import ProberEngine
 import ProberProbes
+import ProberStorage
 import ProberStore
 import ProberTestSupport
 import XCTest
@@ -19,7 +21,7 @@ final class DeliveryTests: XCTestCase {
     var path: String { directory.path + "/prober.db" }
     var store: Store!
     var engine: ProbeEngine!
-    var worker: DeliveryWorker?
+    var worker: OutboxWorker?
     var servers: [TestHTTPServer] = []
     var log: Locked<[CapturingLogHandler.Entry]>!
     var logger: Logger!
@@ -43,19 +45,20 @@ final class DeliveryTests: XCTestCase {
     /// Starts the worker against `api` with a short poll and small backoff (50 ms, capped at 200 ms).
     @discardableResult
     func startWorker(api: String, key: String? = DeliveryTests.apiKey, webhooks: [NotifySink] = [],
-                     timeout: Duration = .seconds(5)) -> DeliveryWorker {
-        var c = DeliveryWorker.Configuration()
-        c.isdownBaseURL = api
-        c.apiKey = key
-        c.webhooks = webhooks
+                     timeout: Duration = .seconds(5)) -> OutboxWorker {
+        var c = OutboxWorker.Configuration()
         c.timeout = timeout
         c.poll = .milliseconds(50)
         c.retry = RetryPolicy(initial: .milliseconds(50), cap: .milliseconds(200))
-        let w = DeliveryWorker(store: store, configuration: c, logger: logger, send: engine.deliver)
+        let sinks: [any Sink] = [IsDownSink(baseURL: api, apiKey: key)] + webhooks.map(WebhookSink.init)
+        let w = OutboxWorker(storage: store, sinks: sinks, configuration: c, logger: logger, send: engine.deliver)
         w.start()
         worker = w
         return w
     }
+
+    /// The sinks the tracker queues calls for (IsDown's configuration matters only when sending).
+    func sinks(_ webhooks: [NotifySink]) -> [any Sink] { [IsDownSink()] + webhooks.map(WebhookSink.init) }
 
     func fakeAPI(port: Int = 0) throws -> FakeIsDown {
         let api = try FakeIsDown(port: port)
@@ -110,10 +113,10 @@ final class DeliveryTests: XCTestCase {
         let update = IncidentUpdate(kind: .opened, stage: .investigating, status: .minor, createdAt: at, description: "Checks are failing.")
         let incident = Incident(id: 0, probe: "api-\(serviceID)", serviceID: serviceID, title: title, description: update.description,
                                 status: .minor, stage: .investigating, createdAt: at, updatedAt: at, resolvedAt: nil, updates: [update])
-        let body = JSONValue.object(IsDown.body(for: update, incident: incident)).encoded
+        let body = JSONValue.object(IsDownSink.body(for: update, incident: incident)).encoded
         return try store.openIncident(incident, tracking: OpenIncident(status: .minor, stage: .investigating, openedAt: at, degradedSince: at,
                                                                        failedChecks: 2, worstP95: nil, worstFailures: 2),
-                                      outbox: [OutboxItem(sink: "isdown", method: "POST", body: body, nextAttemptAt: at, createdAt: at)])
+                                      outbox: [OutboxItem(sink: IsDownSink().name, method: "POST", body: body, nextAttemptAt: at, createdAt: at)])
     }
 
     /// Appends a resolution to an incident opened by `openIncident`, with its PATCH queued.
@@ -121,10 +124,10 @@ final class DeliveryTests: XCTestCase {
         let at = now
         let update = IncidentUpdate(kind: .resolved, stage: .resolved, status: .minor, createdAt: at, description: "Healthy again.")
         let incident = try XCTUnwrap(try store.incident(id: id)).incident
-        let body = JSONValue.object(IsDown.body(for: update, incident: incident)).encoded
+        let body = JSONValue.object(IsDownSink.body(for: update, incident: incident)).encoded
         try store.appendUpdate(incidentID: id, update, tracking: OpenIncident(status: .minor, stage: .resolved, openedAt: at, degradedSince: at,
                                                                             failedChecks: 2, worstP95: nil, worstFailures: 2),
-                               outbox: [OutboxItem(sink: "isdown", method: "PATCH", body: body, nextAttemptAt: at, createdAt: at)])
+                               outbox: [OutboxItem(sink: IsDownSink().name, method: "PATCH", body: body, nextAttemptAt: at, createdAt: at)])
     }
 
     func items(_ incident: Int64) throws -> [OutboxItem] {
@@ -141,7 +144,7 @@ final class DeliveryTests: XCTestCase {
         let api = try fakeAPI()
         let worker = startWorker(api: api.server.url)
         let tracker = IncidentTracker(store: store, logger: logger, onChange: { worker.wake() })
-        tracker.update(probes: [spec()], notify: [])
+        tracker.update(probes: [spec()], sinks: sinks([]))
         let stored = try driveWholeIncident(tracker)
         let u = stored.incident.updates
         XCTAssertEqual(u.map(\.status), [.minor, .major, .major, .major])
@@ -166,7 +169,7 @@ final class DeliveryTests: XCTestCase {
         waitUntil("all four calls recorded as delivered") {
             (try? self.items(stored.incident.id).allSatisfy { $0.state == .delivered }) ?? false
         }
-        XCTAssertEqual(try store.isdownID(incident: stored.incident.id), FakeIsDown.createdID)
+        XCTAssertEqual(try store.remoteID(incident: stored.incident.id), FakeIsDown.createdID)
         XCTAssertEqual(try items(stored.incident.id).map(\.attempts), [1, 1, 1, 1])
     }
 
@@ -177,7 +180,7 @@ final class DeliveryTests: XCTestCase {
                               probes: ["api"])
         let worker = startWorker(api: api.server.url, webhooks: [sink])
         let tracker = IncidentTracker(store: store, logger: logger, onChange: { worker.wake() })
-        tracker.update(probes: [spec(serviceID: nil)], notify: [sink])
+        tracker.update(probes: [spec(serviceID: nil)], sinks: sinks([sink]))
         let stored = try driveWholeIncident(tracker)
 
         XCTAssertTrue(hook.waitForRequests(4), "got \(hook.requests.count) of 4 webhook calls")
@@ -209,7 +212,7 @@ final class DeliveryTests: XCTestCase {
         }
         XCTAssertEqual(try items(stored.incident.id).map(\.sink), Array(repeating: sink.key, count: 4))
         XCTAssertTrue(api.server.requests.isEmpty, "a probe without service_id sends nothing to IsDown")
-        XCTAssertNil(try store.isdownID(incident: stored.incident.id))
+        XCTAssertNil(try store.remoteID(incident: stored.incident.id))
         let bytes = try databaseBytes()
         XCTAssertFalse(bytes.contains(Array(Self.hookSecret.utf8)), "webhook header values are not stored")
         XCTAssertFalse(bytes.contains(Array("token=abc".utf8)), "the webhook URL (and its query) is not stored")
@@ -230,7 +233,7 @@ final class DeliveryTests: XCTestCase {
         XCTAssertNil(item.lastError)
         XCTAssertEqual(api.server.requests.map(\.method), ["POST", "POST", "POST"])
         XCTAssertEqual(Set(api.server.requests.map(\.bodyText)).count, 1, "the same body every time")
-        XCTAssertEqual(try store.isdownID(incident: id), FakeIsDown.createdID)
+        XCTAssertEqual(try store.remoteID(incident: id), FakeIsDown.createdID)
         XCTAssertTrue(log.current.contains { $0.level == .warning && $0.message.contains("HTTP 500: database busy") },
                       "the first failure is logged with the API's detail")
     }
@@ -340,7 +343,7 @@ final class DeliveryTests: XCTestCase {
         let base = "http://127.0.0.1:\(port)"
         let worker = startWorker(api: base)
         let tracker = IncidentTracker(store: store, logger: logger, onChange: { worker.wake() })
-        tracker.update(probes: [spec()], notify: [])
+        tracker.update(probes: [spec()], sinks: sinks([]))
         let stored = try driveWholeIncident(tracker)
         waitUntil("the create attempted at least twice against the closed port") {
             ((try? self.items(stored.incident.id).first?.attempts) ?? 0) >= 2
@@ -367,14 +370,14 @@ final class DeliveryTests: XCTestCase {
         let sink = NotifySink(webhook: hook.url, headers: [], probes: ["api"])
         let worker = startWorker(api: api.server.url, key: nil, webhooks: [sink])
         let tracker = IncidentTracker(store: store, logger: logger, onChange: { worker.wake() })
-        tracker.update(probes: [spec()], notify: [sink])
+        tracker.update(probes: [spec()], sinks: sinks([sink]))
         let stored = try driveWholeIncident(tracker)
         XCTAssertTrue(hook.waitForRequests(4))
         waitUntil("webhook calls delivered") {
             (try? self.items(stored.incident.id).filter { $0.sink == sink.key }.allSatisfy { $0.state == .delivered }) ?? false
         }
         XCTAssertTrue(api.server.requests.isEmpty)
-        XCTAssertEqual(try items(stored.incident.id).filter { $0.sink == "isdown" }.map(\.state), [.pending, .pending, .pending, .pending])
+        XCTAssertEqual(try items(stored.incident.id).filter { $0.sink == IsDownSink().name }.map(\.state), [.pending, .pending, .pending, .pending])
         XCTAssertEqual(log.current.filter { $0.message.contains("ISDOWN_API_KEY is not set") }.count, 1, "warned once")
     }
 
@@ -386,7 +389,7 @@ final class DeliveryTests: XCTestCase {
         XCTAssertEqual(other.key, mine.key)
         let worker = startWorker(api: "http://127.0.0.1:9", key: nil, webhooks: [other, mine])
         let tracker = IncidentTracker(store: store, logger: logger, onChange: { worker.wake() })
-        tracker.update(probes: [spec(serviceID: nil)], notify: [other, mine])
+        tracker.update(probes: [spec(serviceID: nil)], sinks: sinks([other, mine]))
         try driveWholeIncident(tracker)
         XCTAssertTrue(hook.waitForRequests(4))
         XCTAssertEqual(hook.requests.map { $0.header("X-Team") }, Array(repeating: "platform", count: 4))
@@ -404,7 +407,7 @@ final class DeliveryTests: XCTestCase {
                                     status: .minor, stage: .investigating, createdAt: at, updatedAt: at, resolvedAt: nil, updates: [update])
             ids.append(try store.openIncident(incident, tracking: OpenIncident(status: .minor, stage: .investigating, openedAt: at,
                                                                                degradedSince: at, failedChecks: 2, worstP95: nil, worstFailures: 2),
-                                              outbox: [OutboxItem(sink: "isdown", method: "POST", body: "{}", nextAttemptAt: at, createdAt: at),
+                                              outbox: [OutboxItem(sink: IsDownSink().name, method: "POST", body: "{}", nextAttemptAt: at, createdAt: at),
                                                        OutboxItem(sink: sink.key, method: "POST", body: "{}", nextAttemptAt: at, createdAt: at)]))
         }
         startWorker(api: "http://127.0.0.1:1", key: nil, webhooks: [sink])
@@ -412,7 +415,7 @@ final class DeliveryTests: XCTestCase {
         waitUntil("every webhook call recorded as delivered") {
             (try? self.store.undelivered().filter { $0.sink == sink.key }.isEmpty) ?? false
         }
-        XCTAssertEqual(try store.undelivered().filter { $0.sink == "isdown" }.count, 80, "IsDown calls keep waiting for the key")
+        XCTAssertEqual(try store.undelivered().filter { $0.sink == IsDownSink().name }.count, 80, "IsDown calls keep waiting for the key")
         XCTAssertEqual(log.current.filter { $0.message.contains("ISDOWN_API_KEY is not set") }.count, 1, "warned once")
     }
 

@@ -1,7 +1,9 @@
 import Foundation
 import Logging
 import ProberCore
+import ProberDelivery
 @testable import ProberEngine
+import ProberStorage
 import ProberStore
 import XCTest
 
@@ -31,6 +33,9 @@ final class IncidentTrackerTests: XCTestCase {
         return s
     }
 
+    /// The sinks the tracker queues calls for (IsDown's configuration matters only when sending).
+    func sinks(_ webhooks: [NotifySink]) -> [any Sink] { [IsDownSink()] + webhooks.map(WebhookSink.init) }
+
     func sample(_ t: Int64, ok: Bool) -> Sample {
         Sample(probe: "api", startedAt: t0 + t * 1_000_000, failure: ok ? nil : Failure(.httpStatus, "expected 2xx, got 503"),
                phases: Phases(dns: 100, connect: 200, processing: 1_000, transfer: 100, total: ok ? 1_500 : 3_000),
@@ -53,7 +58,7 @@ final class IncidentTrackerTests: XCTestCase {
         let writer = SampleWriter(store: store)
         let tracker = IncidentTracker(store: store, logger: Logger(label: "test"))
         let webhook = NotifySink(webhook: "http://127.0.0.1:9/hook?token=abc", headers: [], probes: ["api"])
-        tracker.update(probes: [spec()], notify: [webhook])
+        tracker.update(probes: [spec()], sinks: sinks([webhook]))
         try feed(tracker, writer, stride(from: 0, to: 100, by: 10), ok: false)
 
         let incidents = try store.incidents(since: nil)
@@ -79,7 +84,7 @@ final class IncidentTrackerTests: XCTestCase {
     func testWithoutServiceIDNothingIsQueuedForIsDown() throws {
         let store = try Store(path: path)
         let tracker = IncidentTracker(store: store, logger: Logger(label: "test"))
-        tracker.update(probes: [spec(serviceID: nil)], notify: [])
+        tracker.update(probes: [spec(serviceID: nil)], sinks: sinks([]))
         try feed(tracker, SampleWriter(store: store), stride(from: 0, to: 100, by: 10), ok: false)
         XCTAssertEqual(try store.incidents(since: nil).count, 1)
         XCTAssertTrue(try store.undelivered().isEmpty)
@@ -90,7 +95,7 @@ final class IncidentTrackerTests: XCTestCase {
             let store = try Store(path: path)
             let writer = SampleWriter(store: store)
             let tracker = IncidentTracker(store: store, logger: Logger(label: "test"))
-            tracker.update(probes: [spec()], notify: [])
+            tracker.update(probes: [spec()], sinks: sinks([]))
             try feed(tracker, writer, stride(from: 0, to: 40, by: 10), ok: false)
             XCTAssertEqual(try store.openIncidents().count, 1)
             try writer.close()
@@ -99,7 +104,7 @@ final class IncidentTrackerTests: XCTestCase {
         let store = try Store(path: path)
         let writer = SampleWriter(store: store)
         let tracker = IncidentTracker(store: store, logger: Logger(label: "test"))
-        tracker.update(probes: [spec()], notify: [])
+        tracker.update(probes: [spec()], sinks: sinks([]))
         XCTAssertNotNil(tracker.snapshot()["api"]?.incident)
         try feed(tracker, writer, stride(from: 40, to: 100, by: 10), ok: false)
         try feed(tracker, writer, stride(from: 100, to: 300, by: 10), ok: true)

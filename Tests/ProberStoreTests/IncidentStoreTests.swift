@@ -1,5 +1,6 @@
 import Foundation
 import ProberCore
+import ProberStorage
 @testable import ProberStore
 import XCTest
 
@@ -92,8 +93,8 @@ final class IncidentStoreTests: XCTestCase {
 
         // Delivered: the PATCH becomes the head, and the IsDown id is kept.
         let post = try XCTUnwrap(try store.undelivered().first { $0.incidentID == a && $0.sink == "isdown" })
-        try store.recordAttempt(post.id, state: .delivered, nextAttemptAt: t + 100, error: nil, at: t + 20, isdownID: "55001")
-        XCTAssertEqual(try store.isdownID(incident: a), "55001")
+        try store.recordAttempt(post.id, state: .delivered, nextAttemptAt: t + 100, error: nil, at: t + 20, remoteID: "55001")
+        XCTAssertEqual(try store.remoteID(incident: a), "55001")
         due = try store.dueDeliveries(now: t + 20)
         XCTAssertTrue(due.contains { $0.incidentID == a && $0.method == "PATCH" })
 
@@ -104,6 +105,39 @@ final class IncidentStoreTests: XCTestCase {
         XCTAssertEqual(try store.undelivered().first { $0.id == patch.id }?.lastError, "HTTP 422: bad")
         XCTAssertEqual(try store.retryFailed(now: t + 30), 1)
         XCTAssertTrue(try store.dueDeliveries(now: t + 30).contains { $0.id == patch.id })
+    }
+
+    func testRecordWritesAChangeAndItsCallsInOneTransactionWithTheAssignedID() throws {
+        let store = try Store(path: try temporaryDatabase(self))
+        let opening = incident(at: t)
+        let body = #"{"id":"\#(OutboxItem.incidentIDPlaceholder)"}"#
+        let id = try store.record(IncidentChange(incident: opening, update: opening.updates[0], tracking: tracking(at: t),
+                                                 outbox: [OutboxItem(sink: "webhook:1", method: "POST", body: body, nextAttemptAt: t, createdAt: t)]))
+        XCTAssertEqual(try store.undelivered().map(\.body), [#"{"id":"\#(id)"}"#], "the store puts the id it assigned in the body")
+
+        // A change of an incident that does not exist writes nothing, not even its calls.
+        var missing = opening
+        missing.id = id + 100
+        let update = IncidentUpdate(kind: .resolved, stage: .resolved, status: .minor, createdAt: t + 1, description: "r")
+        XCTAssertThrowsError(try store.record(IncidentChange(incident: missing, update: update, tracking: tracking(at: t),
+                                                             outbox: [call("PATCH", at: t + 1)])))
+        XCTAssertEqual(try store.undelivered().count, 1)
+
+        var resolved = opening
+        resolved.id = id
+        try store.record(IncidentChange(incident: resolved, update: update, tracking: tracking(at: t), outbox: [call("PATCH", at: t + 1)]))
+        XCTAssertEqual(try store.incident(id: id)?.incident.updates.map(\.kind), [.opened, .resolved])
+        XCTAssertEqual(try store.incident(id: id)?.deliveries.map(\.sink), ["webhook:1", "isdown"])
+        XCTAssertEqual(try store.probe(incident: id), "api")
+    }
+
+    func testDueDeliveriesLeaveOutTheSinksThatMustWait() throws {
+        let store = try Store(path: try temporaryDatabase(self))
+        try store.openIncident(incident(at: t), tracking: tracking(at: t),
+                               outbox: [call("POST", at: t), call("POST", at: t, sink: "webhook:1"), call("POST", at: t, sink: "webhook:2")])
+        XCTAssertEqual(try store.dueDeliveries(now: t).map(\.sink), ["isdown", "webhook:1", "webhook:2"])
+        XCTAssertEqual(try store.dueDeliveries(now: t, excluding: ["isdown"]).map(\.sink), ["webhook:1", "webhook:2"])
+        XCTAssertEqual(try store.dueDeliveries(now: t, excluding: ["isdown", "webhook:2"]).map(\.sink), ["webhook:1"])
     }
 
     func testFailureCountSinceForRecountingAfterRestart() throws {

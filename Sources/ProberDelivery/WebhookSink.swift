@@ -1,0 +1,46 @@
+import ProberCore
+import ProberStorage
+
+/// A `notify:` webhook of a probe file: every change of its probes' incidents is POSTed as
+/// `{"event": …, "data": <incident document>}`, with the file's headers added at send time.
+public struct WebhookSink: Sink {
+    public let webhook: NotifySink
+    public let label = "webhook"
+
+    public init(_ webhook: NotifySink) { self.webhook = webhook }
+
+    /// `webhook:` and a hash of the URL, so no secret in the URL reaches the database.
+    public var name: String { webhook.key }
+    public var waitReason: String? { nil }
+    public var secrets: [String] { webhook.headers.map(\.value) }
+
+    public func serves(probe: String) -> Bool { webhook.probes.contains(probe) }
+
+    public func call(for update: IncidentUpdate, of incident: Incident, probe spec: ProbeSpec) -> OutboxItem? {
+        guard serves(probe: spec.name) else { return nil }
+        let id: JSONValue = incident.id == 0 ? .raw("\"\(OutboxItem.incidentIDPlaceholder)\"") : .string(String(incident.id))
+        let document = JSONValue.object([
+            "event": .string(update.kind.rawValue),
+            "data": IncidentDocument.json(incident, id: id),
+        ])
+        return OutboxItem(sink: name, method: "POST", body: document.encoded, nextAttemptAt: update.createdAt, createdAt: update.createdAt)
+    }
+
+    public func request(for item: OutboxItem, remoteID: String?) -> SinkRequest {
+        .send(DeliveryRequest(method: item.method, url: webhook.webhook, headers: jsonHeaders + webhook.headers, body: Array(item.body.utf8)))
+    }
+}
+
+extension NotifySink {
+    /// How the outbox names this webhook: `webhook:` and the FNV-1a hash of its URL (the scheduler's
+    /// `Schedule.fnv1a`; stored names depend on it, so it must not change).
+    public var key: String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in webhook.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let h = String(hash, radix: 16)
+        return "webhook:" + String(repeating: "0", count: 16 - h.count) + h
+    }
+}

@@ -1,0 +1,22 @@
+import ProberCore
+
+/// What the incident tracker needs from storage: writing changes, the incidents still open, and the
+/// history it rebuilds and describes from.
+public protocol IncidentStorage: AnyObject, Sendable {
+    /// Writes one change (a new incident, or an update of a stored one) with its outbox rows, in one
+    /// transaction; all or nothing. Returns the incident's id (assigned when the change opens it).
+    @discardableResult
+    func record(_ change: IncidentChange) throws -> Int64
+    /// The open incident of every probe that has one, keyed by probe name.
+    func openIncidents() throws -> [String: StoredIncident]
+    /// Incidents created at or after `since` (µs), or still open, newest first.
+    func incidents(since: Int64?, openOnly: Bool) throws -> [StoredIncident]
+    /// One incident with its whole timeline and deliveries.
+    func incident(id: Int64) throws -> StoredIncident?
+    /// Failed checks of a probe at or after `since` (to recount an open incident's impact after a restart).
+    func failureCount(probe: String, since: Int64) throws -> Int
+    /// The probe's latest checks, oldest first (to refill the evaluator's window after a restart).
+    func recentSamples(probe: String, limit: Int) throws -> [Sample]
+    /// The probe's baseline for an episode that began at `until` (see `Baseline`).
+    func baseline(probe: String, until: Int64) throws -> Baseline
+}

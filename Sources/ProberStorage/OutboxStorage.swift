@@ -1,0 +1,19 @@
+/// What the delivery worker needs from storage: the calls due, recording each attempt, and the id a
+/// remote API gave an incident.
+public protocol OutboxStorage: AnyObject, Sendable {
+    /// For each incident and sink only the oldest call not yet delivered (calls go out in order), when it is
+    /// pending and due at `now`, at most `limit`. Calls to the sinks in `excluding` are left out (a sink that
+    /// cannot be served now must not fill the limit and starve the others).
+    func dueDeliveries(now: Int64, limit: Int, excluding: Set<String>) throws -> [OutboxItem]
+    /// Whether any call to `sink` is waiting to be delivered.
+    func hasPending(sink: String) throws -> Bool
+    /// When the earliest pending call is due, if any.
+    func nextDeliveryDue() throws -> Int64?
+    /// Records the outcome of an attempt; `remoteID` (a delivered create's answer) is kept with the incident.
+    func recordAttempt(_ itemID: Int64, state: OutboxItem.State, nextAttemptAt: Int64, error: String?,
+                       at now: Int64, remoteID: String?) throws
+    /// The id the remote API gave the incident, once its create was delivered.
+    func remoteID(incident: Int64) throws -> String?
+    /// The probe an incident belongs to (to pick between sinks of one name).
+    func probe(incident: Int64) throws -> String?
+}
