@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "ProberCoreTests", dependencies: ["ProberCore"]),
         .testTarget(name: "ProberConfigTests", dependencies: ["ProberConfig", "ProberCore"]),
         .testTarget(name: "ProberProbesTests", dependencies: ["ProberProbes", "ProberCore", "ProberTestSupport"]),
-        .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberCore", "CSQLite3"]),
+        .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberStorage", "ProberCore", "CSQLite3"]),
         .testTarget(name: "ProberEngineTests", dependencies: [
             "prober", "ProberEngine", "ProberCore", "ProberProbes", "ProberStore", "ProberTestSupport",
             .product(name: "Logging", package: "swift-log"),
