@@ -16,6 +16,7 @@ public enum IncidentConformance {
         ConformanceCase("an update and its outbox rows are one transaction", updateAndOutboxAreAtomic),
         ConformanceCase("outbox: retries wait, failed rows block until retried", retriesAndFailedRows),
         ConformanceCase("the remote id is recorded once", remoteIDRecordedOnce),
+        ConformanceCase("the baseline leaves out checks made during an earlier incident", baselineSkipsIncidents),
     ]
 
     static let t: Int64 = 1_800_000_000_000_000
@@ -181,6 +182,30 @@ public enum IncidentConformance {
             let reopened = try incidents(try backend.open(location, true))
             #expect(try reopened.isdownID(incident: id) == "55001")
             #expect(try reopened.incident(id: id)?.isdownID == "55001")
+        }
+    }
+}
+
+extension IncidentConformance {
+    static func baselineSkipsIncidents(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, _ in
+            let store = try incidents(storage)
+            let hour: Int64 = 3_600_000_000
+            let until = t + 6 * hour
+            let samples = makeSamples(probe: "api", start: t, interval: 60_000_000, count: 360, failureRate: 0)
+            try record(samples, into: storage)
+            // An incident from its first degraded check at t+1h to its resolution at t+2h.
+            var resolved = tracking(at: t + hour + 600_000_000)
+            resolved.degradedSince = t + hour
+            let id = try store.openIncident(incident(at: t + hour + 600_000_000), tracking: resolved, outbox: [])
+            resolved.stage = .resolved
+            try store.appendUpdate(incidentID: id, update(.resolved, at: t + 2 * hour, stage: .resolved),
+                                   tracking: resolved, outbox: [])
+
+            let baseline = try storage.baseline(probe: "api", until: until, span: 86_400_000_000, perHour: 60)
+            let outside = samples.filter { $0.startedAt < t + hour || $0.startedAt > t + 2 * hour }
+            #expect(baseline.checks == outside.count)
+            #expect(baseline.checks < samples.count)
         }
     }
 }
