@@ -64,7 +64,10 @@ let package = Package(
         .testTarget(name: "ProberCoreTests", dependencies: ["ProberCore"]),
         .testTarget(name: "ProberConfigTests", dependencies: ["ProberConfig", "ProberCore"]),
         .testTarget(name: "ProberProbesTests", dependencies: ["ProberProbes", "ProberCore", "ProberTestSupport"]),
-        .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberStorage", "ProberCore", "CSQLite3"]),
+        // The storage conformance suite, run against every backend by Tests/ProberStoreTests/SQLiteConformanceTests.swift.
+        .target(name: "ProberStorageConformance", dependencies: ["ProberStorage", "ProberCore", "ProberStore"],
+                path: "Tests/ProberStorageConformance"),
+        .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberStorage", "ProberStorageConformance", "ProberCore", "CSQLite3"]),
         .testTarget(name: "ProberDeliveryTests", dependencies: [
             "ProberDelivery", "ProberStorage", "ProberStore", "ProberCore", "ProberEngine", "ProberProbes", "ProberTestSupport",
             .product(name: "Logging", package: "swift-log"),

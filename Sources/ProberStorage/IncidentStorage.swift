@@ -20,3 +20,8 @@ public protocol IncidentStorage: AnyObject, Sendable {
     /// The probe's baseline for an episode that began at `until` (see `Baseline`).
     func baseline(probe: String, until: Int64) throws -> Baseline
 }
+
+extension IncidentStorage {
+    /// Incidents created at or after `since`, or still open.
+    public func incidents(since: Int64?) throws -> [StoredIncident] { try incidents(since: since, openOnly: false) }
+}

@@ -16,4 +16,20 @@ public protocol OutboxStorage: AnyObject, Sendable {
     func remoteID(incident: Int64) throws -> String?
     /// The probe an incident belongs to (to pick between sinks of one name).
     func probe(incident: Int64) throws -> String?
+    /// Every call not delivered (pending or failed), oldest first (`prober deliveries`).
+    func undelivered() throws -> [OutboxItem]
+    /// Puts failed calls back in the queue (all, or the one with `id`), due at `now`; returns how many
+    /// (`prober deliveries retry`).
+    func retryFailed(id: Int64?, now: Int64) throws -> Int
+}
+
+extension OutboxStorage {
+    /// The calls due at `now`, at most 64, from every sink.
+    public func dueDeliveries(now: Int64) throws -> [OutboxItem] { try dueDeliveries(now: now, limit: 64, excluding: []) }
+    /// Records an attempt that brought no remote id.
+    public func recordAttempt(_ itemID: Int64, state: OutboxItem.State, nextAttemptAt: Int64, error: String?, at now: Int64) throws {
+        try recordAttempt(itemID, state: state, nextAttemptAt: nextAttemptAt, error: error, at: now, remoteID: nil)
+    }
+    /// Puts every failed call back in the queue.
+    public func retryFailed(now: Int64) throws -> Int { try retryFailed(id: nil, now: now) }
 }

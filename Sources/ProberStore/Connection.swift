@@ -1,8 +1,9 @@
 import CSQLite3
 import Foundation
+import ProberStorage
 
 /// A SQLite failure with what a person needs to act: the result code, SQLite's message and the SQL.
-public struct StoreError: Error, CustomStringConvertible, Sendable {
+public struct StoreError: StorageError {
     /// The extended SQLite result code (`SQLITE_BUSY` = 5, `SQLITE_FULL` = 13, …), or 0 for errors of the store itself.
     public var code: Int32
     public var message: String
@@ -10,12 +11,26 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     public var sql: String?
     /// The database file.
     public var path: String
+    public var kind: StorageErrorKind
 
-    public init(code: Int32, message: String, sql: String? = nil, path: String) {
+    /// `kind` defaults to what the result code means (`busy`, `readOnly`, `notADatabase`, else `failed`).
+    public init(code: Int32, message: String, sql: String? = nil, path: String, kind: StorageErrorKind? = nil) {
         self.code = code
         self.message = message
         self.sql = sql
         self.path = path
+        self.kind = kind ?? Self.kind(of: code)
+    }
+
+    public var location: String { path }
+
+    private static func kind(of code: Int32) -> StorageErrorKind {
+        switch code & 0xFF {
+        case SQLITE_BUSY, SQLITE_LOCKED: .busy
+        case SQLITE_READONLY: .readOnly
+        case SQLITE_NOTADB: .notADatabase
+        default: .failed
+        }
     }
 
     /// The primary result code (`SQLITE_BUSY` for `SQLITE_BUSY_SNAPSHOT`, …).

@@ -2,8 +2,9 @@ import CSQLite3
 import Dispatch
 import Foundation
 import ProberCore
+import ProberStorage
 
-/// Batches samples into the store off the probe path.
+/// Batches samples into the store off the probe path: SQLite's `SampleRecording`.
 ///
 /// `append` only takes a lock and pushes onto a bounded in-memory queue; a timer on the store's queue
 /// writes everything pending in one transaction per `flushInterval` (sooner when `batchSize` samples are
@@ -13,7 +14,7 @@ import ProberCore
 ///
 /// `@unchecked Sendable`: `buffer` is guarded by `lock`; `retry`, `backoff*` and the timer are touched
 /// only on the store's serial queue.
-public final class SampleWriter: @unchecked Sendable {
+public final class SampleWriter: SampleRecording, @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Most samples waiting in memory; beyond it the oldest are dropped. Default 100,000.
         public var capacity: Int = 100_000
@@ -32,16 +33,8 @@ public final class SampleWriter: @unchecked Sendable {
         }
     }
 
-    public struct Statistics: Sendable, Equatable {
-        /// Samples committed to the database.
-        public var written: Int
-        /// Samples dropped because more than `capacity` were waiting.
-        public var dropped: Int
-        /// Samples waiting in memory (including a batch being retried).
-        public var pending: Int
-        /// Failed write attempts since the writer started.
-        public var failedAttempts: Int
-    }
+    /// The counters `/metrics` shows; the same for every backend.
+    public typealias Statistics = IngestStatistics
 
     public let store: Store
     public let configuration: Configuration
@@ -169,6 +162,11 @@ public final class SampleWriter: @unchecked Sendable {
 }
 
 extension Store {
+    /// A `SampleWriter` with the default configuration.
+    public func makeSampleRecorder(warning: @escaping @Sendable (String) -> Void) -> any SampleRecording {
+        SampleWriter(store: self, warning: warning)
+    }
+
     /// Inserts samples (inside the caller's transaction). A second sample for the same probe and
     /// microsecond replaces the first.
     func insert(_ samples: [Sample], _ db: Connection) throws {

@@ -1,4 +1,5 @@
 import ProberCore
+import ProberStorage
 
 extension Store {
     /// The probe's baseline for an episode that began at `until`: its passing checks in the `span` before,

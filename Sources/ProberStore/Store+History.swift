@@ -1,99 +1,10 @@
 import Foundation
 import ProberCore
-
-/// Where a stretch of history was read from.
-public enum HistoryResolution: String, Sendable, Codable, CaseIterable {
-    case raw
-    case rollup5m = "5m"
-    case rollup1h = "1h"
-
-    /// Bucket width, microseconds (raw: 1 µs).
-    public var width: Int64 {
-        switch self {
-        case .raw: 1
-        case .rollup5m: Store.bucket5m
-        case .rollup1h: Store.bucket1h
-        }
-    }
-}
-
-/// Latency figures of a set of checks. Latency is measured over successful checks only; failed checks
-/// are counted by reason. Percentiles are nearest-rank: exact when `exact`, otherwise read from rollup
-/// histograms within `LatencyHistogram.relativeError`.
-public struct LatencyFigures: Sendable, Equatable {
-    public var p50: Int64?
-    public var p95: Int64?
-    public var p99: Int64?
-    public var max: Int64?
-    public var mean: Int64?
-}
-
-/// One row of the history table.
-public struct HistoryBucket: Sendable, Equatable {
-    /// Bucket start, microseconds since the epoch.
-    public var start: Int64
-    public var checks: Int
-    public var failures: Int
-    /// Latency of the selected phase. For a phase other than `total`, only `mean` is known where
-    /// rollups were read.
-    public var latency: LatencyFigures
-    public var topReason: FailureReason?
-    public var exact: Bool
-}
-
-/// The summary block of `prober history`.
-public struct HistorySummary: Sendable, Equatable {
-    public var checks: Int
-    public var failures: Int
-    /// Most frequent first.
-    public var failuresByReason: [FailureReasonCount]
-    /// Percentage of checks that passed; nil without checks.
-    public var uptime: Double?
-    public var latency: LatencyFigures
-    /// Median of each phase (successful checks); the mean where rollups were read (`exact` false).
-    public var phaseMedians: [PhaseFigure]
-    public var exact: Bool
-}
-
-public struct FailureReasonCount: Sendable, Equatable {
-    public var reason: FailureReason
-    public var count: Int
-}
-
-public struct PhaseFigure: Sendable, Equatable {
-    public var phase: Phases.Name
-    public var microseconds: Int64
-}
-
-/// The answer to a history query.
-public struct History: Sendable, Equatable {
-    public var probe: String
-    /// The range, microseconds since the epoch (`until` exclusive).
-    public var since: Int64
-    public var until: Int64
-    /// Bucket width, microseconds.
-    public var every: Int64
-    public var phase: Phases.Name
-    /// The tables that contributed, finest last.
-    public var sources: [HistoryResolution]
-    public var summary: HistorySummary
-    public var buckets: [HistoryBucket]
-}
+import ProberStorage
 
 extension Store {
-    /// Most buckets in one history answer; a smaller `every` is widened.
-    public static let maxBuckets: Int64 = 5_000
-
-    /// Nice bucket widths for the automatic `every`, microseconds.
-    static let autoWidths: [Int64] = [60, 300, 900, 1_800, 3_600, 10_800, 21_600, 43_200, 86_400, 604_800].map { $0 * 1_000_000 }
-
-    /// The bucket width `prober history` picks for a range: the smallest nice width giving at most 48 buckets.
-    public static func automaticEvery(range: Int64) -> Int64 {
-        autoWidths.first { range / $0 <= 48 } ?? autoWidths.last!
-    }
-
     /// History of one probe over `[since, until)` (microseconds), in buckets of `every` (automatic when
-    /// nil). Reads raw samples for ranges up to 3 days (exact percentiles); beyond, 1-hour rollups when
+    /// nil; see `HistoryReading`). Reads raw samples for ranges up to 3 days (exact percentiles); beyond, 1-hour rollups when
     /// buckets are an hour or wider, else 5-minute rollups; and always the finer tables for what is
     /// not rolled up yet, and the coarser ones where the finer are already pruned. Returns nil for an
     /// unknown probe.
@@ -102,7 +13,7 @@ extension Store {
         try read { db in
             guard let id = try probeID(name, create: false, db) else { return nil }
             let range = max(until - since, 1)
-            let requested = every ?? Self.automaticEvery(range: range)
+            let requested = every ?? History.automaticEvery(range: range)
             let preferred: HistoryResolution = range <= 3 * 86_400_000_000 ? .raw
                 : requested >= Self.bucket1h ? .rollup1h : .rollup5m
             let plan = try self.plan(probe: id, preferred: preferred, db)
@@ -123,8 +34,8 @@ extension Store {
             if width % coarsest != 0 { width = (width / coarsest + 1) * coarsest }
             width = max(width, 1)
             // Bound the work and memory of one answer: at most `maxBuckets` buckets.
-            if range / width > Self.maxBuckets {
-                width = (range / Self.maxBuckets / coarsest + 1) * coarsest
+            if range / width > History.maxBuckets {
+                width = (range / History.maxBuckets / coarsest + 1) * coarsest
             }
 
             let first = Self.floor(since, width)

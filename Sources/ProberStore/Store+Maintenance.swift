@@ -1,27 +1,12 @@
 import Dispatch
 import Foundation
 import ProberCore
-
-/// What one `maintain` call did.
-public struct MaintenanceReport: Sendable, Equatable {
-    /// 5-minute and 1-hour buckets written.
-    public var rolled5m = 0
-    public var rolled1h = 0
-    /// Rows deleted by retention.
-    public var prunedSamples = 0
-    public var pruned5m = 0
-    public var pruned1h = 0
-    /// Transactions used (each one small).
-    public var transactions = 0
-    /// False when the time budget ran out with work left; the next call continues.
-    public var finished = true
-    public init() {}
-}
+import ProberStorage
 
 extension Store {
     /// 5-minute and 1-hour bucket widths, microseconds.
-    static let bucket5m: Int64 = 300_000_000
-    static let bucket1h: Int64 = 3_600_000_000
+    static let bucket5m = HistoryResolution.rollup5m.width
+    static let bucket1h = HistoryResolution.rollup1h.width
     /// Raw samples are rolled up only once their 5-minute bucket ended this long ago, so samples
     /// flushed late (a slow check, a short lock) still land in their rollup.
     static let rollupGrace: Int64 = 120_000_000

@@ -1,32 +1,6 @@
 import Foundation
 import ProberCore
-
-/// One line of `prober status`.
-public struct ProbeStatus: Sendable, Equatable {
-    public var name: String
-    public var kind: String
-    /// Redacted display target.
-    public var target: String
-    /// The most recent check, if any.
-    public var last: LastCheck?
-    /// Checks in the hour before `now`.
-    public var checks1h: Int
-    public var failures1h: Int
-    /// Percentage of passed checks in the last hour; nil without checks.
-    public var uptime1h: Double?
-    /// p95 of the total latency of successful checks in the last hour (exact, from raw samples).
-    public var p95_1h: Int64?
-
-    public struct LastCheck: Sendable, Equatable {
-        /// Start of the check, microseconds since the epoch.
-        public var at: Int64
-        /// Nil when it passed.
-        public var reason: FailureReason?
-        public var status: Int?
-        public var latency: Int64?
-        public var ok: Bool { reason == nil }
-    }
-}
+import ProberStorage
 
 extension Store {
     /// Per probe: the last check and the last hour's uptime and p95. `now` in microseconds.

@@ -2,6 +2,7 @@ import CSQLite3
 import Dispatch
 import Foundation
 import ProberCore
+import ProberStorage
 
 /// The SQLite history: probes, raw samples and their rollups, in one file.
 ///
@@ -11,11 +12,12 @@ import ProberCore
 ///
 /// `@unchecked Sendable`: the only mutable state (`connection`, `probeIDs`) is touched exclusively on
 /// `queue`, which serializes all access.
-public final class Store: @unchecked Sendable {
+public final class Store: Storage, @unchecked Sendable {
     /// The schema version this binary writes (`PRAGMA user_version`).
     public static var schemaVersion: Int { migrations.count }
 
     public let path: String
+    public var location: String { path }
     public let isReadOnly: Bool
     /// The queue owning the connection. Internal so other files of the module can post work to it.
     let queue: DispatchQueue
@@ -34,7 +36,8 @@ public final class Store: @unchecked Sendable {
         self.path = path
         self.isReadOnly = readOnly
         if readOnly, !FileManager.default.fileExists(atPath: path) {
-            throw StoreError(code: 0, message: "no database file (prober run creates it; check --db)", path: path)
+            throw StoreError(code: 0, message: "no database file (prober run creates it; check --db)", path: path,
+                             kind: .missing)
         }
         queue = DispatchQueue(label: "prober.store")
         connection = try Connection(path: path, readOnly: readOnly)
@@ -43,12 +46,14 @@ public final class Store: @unchecked Sendable {
             try connection.execute("PRAGMA query_only = ON")
             let version = try connection.userVersion
             if version == 0 {
-                throw StoreError(code: 0, message: "not a prober database (no schema)", path: path)
+                throw StoreError(code: 0, message: "not a prober database (no schema)", path: path,
+                                 kind: .notADatabase)
             }
             try Self.refuseNewer(version, path: path)
             if version < Self.schemaVersion {
                 throw StoreError(code: 0, message: "database schema version \(version) is older than this prober's "
-                    + "(\(Self.schemaVersion)); run this version's `prober run` on it once to upgrade it", path: path)
+                    + "(\(Self.schemaVersion)); run this version's `prober run` on it once to upgrade it", path: path,
+                    kind: .olderSchema)
             }
         } else {
             try configureForWriting()
@@ -103,7 +108,8 @@ public final class Store: @unchecked Sendable {
     private static func refuseNewer(_ version: Int, path: String) throws {
         if version > schemaVersion {
             throw StoreError(code: 0, message: "database schema version \(version) is newer than this prober knows "
-                + "(\(schemaVersion)); it was written by a newer prober: upgrade the binary", path: path)
+                + "(\(schemaVersion)); it was written by a newer prober: upgrade the binary", path: path,
+                kind: .newerSchema)
         }
     }
 
@@ -205,14 +211,6 @@ public final class Store: @unchecked Sendable {
             while try stmt.step() { names.append(stmt.string(0)) }
             return names
         }
-    }
-
-    /// What the probe table says about one probe.
-    public struct ProbeInfo: Sendable, Equatable {
-        public var name: String
-        public var kind: String
-        /// Redacted display target (no credentials, query or fragment).
-        public var target: String
     }
 
     public func probeInfo(_ name: String) throws -> ProbeInfo? {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProberCore
-import ProberStore
+import ProberStorage
 
 /// `prober history NAME`: uptime, failures and latency percentiles of one probe over a range.
 struct HistoryCommand: ParsableCommand {
@@ -64,8 +64,8 @@ struct HistoryCommand: ParsableCommand {
         let now = StoreCommandSupport.nowMicroseconds
         let start = StoreCommandSupport.parseTime(since, now: now)!
         let end = until.flatMap { StoreCommandSupport.parseTime($0, now: now) } ?? now
-        let store = StoreCommandSupport.openReadOnly(database.db)
-        let history: ProberStore.History?
+        let store = StoreCommandSupport.openStorage(database.db)
+        let history: ProberStorage.History?
         do {
             history = try store.history(probe: name, since: start, until: end,
                                         every: every.flatMap { Duration(parsing: $0)?.microseconds },
@@ -96,7 +96,7 @@ struct HistoryCommand: ParsableCommand {
 
     // MARK: Output
 
-    static func text(_ h: ProberStore.History, info: Store.ProbeInfo?) -> String {
+    static func text(_ h: ProberStorage.History, info: ProbeInfo?) -> String {
         typealias S = StoreCommandSupport
         var lines: [String] = []
         var title = h.probe
@@ -168,7 +168,7 @@ struct HistoryCommand: ParsableCommand {
         })
     }
 
-    static func csvText(_ h: ProberStore.History) -> String {
+    static func csvText(_ h: ProberStorage.History) -> String {
         var out = "start,checks,failed,p50_us,p95_us,p99_us,max_us,mean_us,top_reason\n"
         func v(_ x: Int64?) -> String { x.map(String.init) ?? "" }
         for b in h.buckets {
@@ -178,7 +178,7 @@ struct HistoryCommand: ParsableCommand {
         return out
     }
 
-    static func jsonObject(_ h: ProberStore.History, info: Store.ProbeInfo?) -> [String: Any] {
+    static func jsonObject(_ h: ProberStorage.History, info: ProbeInfo?) -> [String: Any] {
         func n(_ x: Int64?) -> Any { x.map { NSNumber(value: $0) } ?? NSNull() }
         func latency(_ l: LatencyFigures) -> [String: Any] {
             ["p50_us": n(l.p50), "p95_us": n(l.p95), "p99_us": n(l.p99), "max_us": n(l.max), "mean_us": n(l.mean)]

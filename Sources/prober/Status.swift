@@ -15,13 +15,13 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let store = StoreCommandSupport.openReadOnly(database.db)
+        let storage = StoreCommandSupport.openStorage(database.db)
         let now = StoreCommandSupport.nowMicroseconds
         let rows: [ProbeStatus]
         let open: [String: StoredIncident]
         do {
-            rows = try store.status(now: now)
-            open = try store.openIncidents()
+            rows = try storage.status(now: now)
+            open = try StoreCommandSupport.openIncidents(storage)
         } catch {
             StoreCommandSupport.fail("\(error)")
         }

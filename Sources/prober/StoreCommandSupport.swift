@@ -1,18 +1,36 @@
 import ArgumentParser
 import Foundation
 import ProberCore
+import ProberStorage
 import ProberStore
 
-/// Shared by `history` and `status`: opening the database read-only, times, tables, JSON.
+/// Shared by the commands that read the history: opening it read-only, times, tables, JSON.
 enum StoreCommandSupport {
-    /// Opens the database for reading only (never creates it, never blocks the daemon), or exits 1
-    /// with a message naming the file.
+    /// Opens the history at `--db` for reading only (never creates it, never blocks the daemon), or exits 1
+    /// with a message naming it.
+    static func openStorage(_ location: String) -> any Storage {
+        do {
+            return try StorageBackend.open(location: location, readOnly: true)
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    /// The SQLite store itself, for `incidents` and `deliveries` until incidents and the outbox have their
+    /// storage protocols; then they use `openStorage` too.
     static func openReadOnly(_ path: String) -> Store {
         do {
             return try Store(path: path, readOnly: true, busyTimeout: .seconds(5))
         } catch {
             fail("\(error)")
         }
+    }
+
+    /// The open incidents by probe name. Transitional, like `openReadOnly`: incidents are not part of
+    /// `Storage` yet, and only the SQLite store keeps them.
+    static func openIncidents(_ storage: any Storage) throws -> [String: StoredIncident] {
+        guard let store = storage as? Store else { return [:] }
+        return try store.openIncidents()
     }
 
     /// Prints `prober: message` to standard error and exits 1.

@@ -158,6 +158,8 @@ final class RefusingOutboxStorage: OutboxStorage {
     func nextDeliveryDue() throws -> Int64? { try store.nextDeliveryDue() }
     func remoteID(incident: Int64) throws -> String? { try store.remoteID(incident: incident) }
     func probe(incident: Int64) throws -> String? { try store.probe(incident: incident) }
+    func undelivered() throws -> [OutboxItem] { try store.undelivered() }
+    func retryFailed(id: Int64?, now: Int64) throws -> Int { try store.retryFailed(id: id, now: now) }
 
     func recordAttempt(_ itemID: Int64, state: OutboxItem.State, nextAttemptAt: Int64, error: String?,
                        at now: Int64, remoteID: String?) throws {

@@ -1,6 +1,7 @@
 import Foundation
 import ProberCore
 @testable import ProberStore
+import ProberStorage
 import XCTest
 
 final class RollupTests: XCTestCase {

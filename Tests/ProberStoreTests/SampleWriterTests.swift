@@ -1,6 +1,7 @@
 import Foundation
 import ProberCore
 @testable import ProberStore
+import ProberStorage
 import XCTest
 
 /// Collects the writer's warnings and lets a test wait for one.
@@ -68,7 +69,7 @@ final class SampleWriterTests: XCTestCase {
         var http = HTTPTarget(url: "https://user:secret@example.test/health?token=abc")
         http.headers = [Header(name: "Authorization", value: "Bearer s3cr3t")]
         try store.register([ProbeSpec(name: "api", target: .http(http)), ProbeSpec(name: "redis", target: .tcp(TCPTarget(host: "10.0.0.1", port: 6379)))])
-        XCTAssertEqual(try store.probeInfo("api"), Store.ProbeInfo(name: "api", kind: "http", target: "https://example.test/health"))
+        XCTAssertEqual(try store.probeInfo("api"), ProbeInfo(name: "api", kind: "http", target: "https://example.test/health"))
         XCTAssertEqual(try store.probeInfo("redis")?.target, "10.0.0.1:6379")
         let dump = try String(contentsOfFile: store.path, encoding: .isoLatin1)
         XCTAssertFalse(dump.contains("secret") || dump.contains("s3cr3t") || dump.contains("token"))

@@ -1,0 +1,26 @@
+import ProberCore
+
+/// Reading the history back: `prober history`, `prober status`, and the evaluator's state after a restart.
+///
+/// Every call reads one consistent snapshot, and a read-only backend answers while the daemon writes
+/// (it neither blocks the writer nor waits for it beyond the backend's busy timeout).
+public protocol HistoryReading: AnyObject, Sendable {
+    /// History of one probe over `[since, until)` (microseconds since the epoch) in buckets of `every`
+    /// (chosen by `History.automaticEvery` when nil, widened to a multiple of the coarsest resolution read
+    /// and to at most `History.maxBuckets` buckets). Raw samples answer exactly; where they are gone,
+    /// rollups answer (`exact` false) and no check is ever counted twice. Nil for an unknown probe.
+    func history(probe: String, since: Int64, until: Int64, every: Int64?, phase: Phases.Name) throws -> History?
+
+    /// One row per known probe, sorted by name: the last check and the hour before `now` (microseconds).
+    func status(now: Int64) throws -> [ProbeStatus]
+
+    /// The probe's last `limit` samples, oldest first; empty for an unknown probe. Failure messages, remote
+    /// addresses, HTTP versions and certificate dates are not kept: a failed sample comes back with its
+    /// reason's name as its message.
+    func recentSamples(probe: String, limit: Int) throws -> [Sample]
+
+    /// The probe's baseline for an episode that began at `until`: its passing checks in the `span` before,
+    /// the newest `perHour` of each hour, without those made while an earlier incident of the probe was
+    /// open. Empty for an unknown probe or when there are no such checks.
+    func baseline(probe: String, until: Int64, span: Int64, perHour: Int) throws -> Baseline
+}

@@ -1,0 +1,418 @@
+import Foundation
+import ProberCore
+import ProberStorage
+import Testing
+
+/// The storage interface's conformance suite: every case takes a fresh backend and exercises the protocols
+/// of `ProberStorage` only, with `#expect`/`#require` from Swift Testing.
+public enum StorageConformance {
+    public static let cases: [ConformanceCase] = [
+        ConformanceCase("samples come back in time order per probe", samplesInTimeOrder),
+        ConformanceCase("flushed and closed samples are durable", flushAndCloseAreDurable),
+        ConformanceCase("a failed write keeps its batch and writes it whole later", failedBatchIsAtomic),
+        ConformanceCase("registry: register, names, info", registry),
+        ConformanceCase("history over raw samples is exact", historyOverRawSamples),
+        ConformanceCase("history over rolled-up ranges counts every check once", historyOverRollups),
+        ConformanceCase("status: last check and the last hour", status),
+        ConformanceCase("baseline: passing checks of the span, newest per hour", baseline),
+        ConformanceCase("retention drops raw samples past it and keeps rollups", retention),
+        ConformanceCase("a newer schema is refused", newerSchemaIsRefused),
+        ConformanceCase("reading a missing history fails clearly", missingHistory),
+        ConformanceCase("a read-only history refuses writes", readOnlyRefusesWrites),
+    ]
+
+    /// Midnight UTC, so that days, hours and 5-minute buckets start on it.
+    static let t0: Int64 = 1_799_971_200_000_000
+    static let second: Int64 = 1_000_000
+    static let hour: Int64 = 3_600_000_000
+    static let day: Int64 = 86_400_000_000
+
+    // MARK: Ingest
+
+    static func samplesInTimeOrder(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, _ in
+            let a = makeSamples(probe: "a", start: t0, interval: second, count: 50)
+            let b = makeSamples(probe: "b", start: t0 + 500_000, interval: second, count: 30)
+            var shuffled = a + b
+            var random = SeededRandom(seed: 7)
+            shuffled.shuffle(using: &random)
+            try record(shuffled, into: storage)
+
+            let backA = try storage.recentSamples(probe: "a", limit: 1_000)
+            #expect(backA.map(\.startedAt) == a.map(\.startedAt))
+            #expect(backA.allSatisfy { $0.probe == "a" })
+            #expect(backA.map(\.failure?.reason) == a.map(\.failure?.reason))
+            #expect(backA.map(\.phases) == a.map(\.phases))
+            #expect(backA.map(\.status) == a.map(\.status))
+            #expect(try storage.recentSamples(probe: "b", limit: 5).map(\.startedAt) == b.suffix(5).map(\.startedAt))
+            #expect(try storage.recentSamples(probe: "nope", limit: 5).isEmpty)
+
+            // A second sample of the same probe and microsecond replaces the first.
+            var again = a[3]
+            again.failure = Failure(.timeout, "timed out")
+            try record([again], into: storage)
+            let replaced = try storage.recentSamples(probe: "a", limit: 1_000)
+            #expect(replaced.count == a.count)
+            #expect(replaced[3].failure?.reason == .timeout)
+        }
+    }
+
+    static func flushAndCloseAreDurable(_ backend: ConformanceBackend) throws {
+        try backend.withLocation { location in
+            let samples = makeSamples(probe: "api", start: t0, interval: second, count: 200)
+            do {
+                let storage = try backend.open(location, false)
+                let recorder = storage.makeSampleRecorder(warning: { _ in })
+                for s in samples[..<150] { recorder.append(s) }
+                try recorder.flush()
+                #expect(recorder.statistics.written == 150)
+                #expect(recorder.statistics.pending == 0)
+                let reader = try backend.open(location, true)
+                #expect(try reader.recentSamples(probe: "api", limit: 1_000).count == 150, "flush returned: a new reader sees it")
+
+                for s in samples[150...] { recorder.append(s) }
+                try recorder.close()
+                #expect(recorder.statistics == IngestStatistics(written: 200, dropped: 0, pending: 0, failedAttempts: 0))
+            }
+            let reopened = try backend.open(location, true)
+            #expect(try reopened.recentSamples(probe: "api", limit: 1_000).map(\.startedAt) == samples.map(\.startedAt))
+        }
+    }
+
+    static func failedBatchIsAtomic(_ backend: ConformanceBackend) throws {
+        try backend.withLocation { location in
+            let storage = try backend.open(location, false)
+            try storage.register([ProbeSpec(name: "api", target: .tcp(TCPTarget(host: "127.0.0.1", port: 1)))])
+            let reader = try backend.open(location, true)
+            let recorder = storage.makeSampleRecorder(warning: { _ in })
+            let samples = makeSamples(probe: "api", start: t0, interval: second, count: 500)
+                + makeSamples(probe: "web", start: t0, interval: second, count: 500)
+
+            let release = try backend.holdWriteLock(location)
+            for s in samples { recorder.append(s) }
+            let error = #expect(throws: (any Error).self) { try recorder.flush() }
+            #expect((error as? any StorageError)?.kind == .busy, "\(String(describing: error))")
+            #expect(try reader.recentSamples(probe: "api", limit: 1_000).isEmpty, "nothing of a failed batch is visible")
+            #expect(try reader.recentSamples(probe: "web", limit: 1_000).isEmpty)
+            #expect(recorder.statistics.pending == samples.count, "the failed batch is kept")
+            #expect(recorder.statistics.failedAttempts >= 1)
+            #expect(recorder.statistics.written == 0)
+            release()
+
+            try recorder.close()
+            #expect(try reader.recentSamples(probe: "api", limit: 1_000).count == 500)
+            #expect(try reader.recentSamples(probe: "web", limit: 1_000).count == 500)
+            #expect(recorder.statistics.written == samples.count)
+            #expect(recorder.statistics.pending == 0)
+        }
+    }
+
+    // MARK: Registry
+
+    static func registry(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, location in
+            var http = HTTPTarget(url: "https://user:secret@example.test/health?token=abc")
+            http.headers = [Header(name: "Authorization", value: "Bearer s3cr3t")]
+            try storage.register([
+                ProbeSpec(name: "web", target: .http(http)),
+                ProbeSpec(name: "redis", target: .tcp(TCPTarget(host: "10.0.0.1", port: 6379))),
+            ])
+            #expect(try storage.probeNames() == ["redis", "web"])
+            #expect(try storage.probeInfo("web") == ProbeInfo(name: "web", kind: "http", target: "https://example.test/health"))
+            #expect(try storage.probeInfo("redis") == ProbeInfo(name: "redis", kind: "tcp", target: "10.0.0.1:6379"))
+            #expect(try storage.probeInfo("nope") == nil)
+
+            // Registering again updates; a probe with samples and no registration is known too.
+            try storage.register([ProbeSpec(name: "redis", target: .tcp(TCPTarget(host: "10.0.0.2", port: 6380)))])
+            try record(makeSamples(probe: "adhoc", start: t0, interval: second, count: 3), into: storage)
+            let reader = try backend.open(location, true)
+            #expect(try reader.probeNames() == ["adhoc", "redis", "web"])
+            #expect(try reader.probeInfo("redis")?.target == "10.0.0.2:6380")
+            #expect(try reader.probeInfo("adhoc")?.name == "adhoc")
+        }
+    }
+
+    // MARK: History
+
+    static func historyOverRawSamples(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, _ in
+            // Six hours, one check a minute, 10 % failing.
+            let samples = makeSamples(probe: "api", start: t0, interval: 60 * second, count: 360, failureRate: 0.1)
+            try record(samples + makeSamples(probe: "other", start: t0, interval: 60 * second, count: 360), into: storage)
+            let history = try #require(try storage.history(probe: "api", since: t0, until: t0 + 6 * hour, every: hour, phase: .total))
+            #expect(history.sources == [.raw])
+            #expect(history.every == hour)
+            #expect(history.summary.exact)
+            #expect(history.summary.checks == 360)
+            let failed = samples.filter { $0.failure != nil }
+            #expect(history.summary.failures == failed.count)
+            #expect(history.summary.failuresByReason.map(\.count).reduce(0, +) == failed.count)
+            #expect(history.summary.failuresByReason.map(\.count) == history.summary.failuresByReason.map(\.count).sorted(by: >))
+            let totals = samples.filter { $0.failure == nil }.compactMap(\.phases.total)
+            #expect(history.summary.latency.p50 == exactPercentile(totals, 0.5))
+            #expect(history.summary.latency.p95 == exactPercentile(totals, 0.95))
+            #expect(history.summary.latency.p99 == exactPercentile(totals, 0.99))
+            #expect(history.summary.latency.max == totals.max())
+            let uptime = try #require(history.summary.uptime)
+            #expect(abs(uptime - Double(360 - failed.count) * 100 / 360) < 1e-9)
+            let dns = samples.filter { $0.failure == nil }.compactMap(\.phases.dns)
+            #expect(history.summary.phaseMedians.first { $0.phase == .dns }?.microseconds == exactPercentile(dns, 0.5))
+
+            #expect(history.buckets.map(\.start) == (0..<6).map { t0 + Int64($0) * hour })
+            #expect(history.buckets.allSatisfy { $0.checks == 60 && $0.exact })
+            for bucket in history.buckets {
+                let inside = samples.filter { $0.startedAt >= bucket.start && $0.startedAt < bucket.start + hour }
+                #expect(bucket.failures == inside.filter { $0.failure != nil }.count)
+                let p95 = exactPercentile(inside.filter { $0.failure == nil }.compactMap(\.phases.total), 0.95)
+                #expect(bucket.latency.p95 == p95)
+            }
+
+            // Another phase; an unknown probe; an empty range.
+            let tls = try #require(try storage.history(probe: "api", since: t0, until: t0 + 6 * hour, every: hour, phase: .tls))
+            #expect(tls.summary.latency.p50 == exactPercentile(samples.filter { $0.failure == nil }.compactMap(\.phases.tls), 0.5))
+            #expect(try storage.history(probe: "nope", since: t0, until: t0 + hour, every: nil, phase: .total) == nil)
+            let before = try #require(try storage.history(probe: "api", since: t0 - 2 * hour, until: t0, every: nil, phase: .total))
+            #expect(before.summary.checks == 0 && before.summary.uptime == nil && before.summary.latency.p50 == nil)
+        }
+    }
+
+    static func historyOverRollups(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, _ in
+            // Ten days, one check every two minutes; raw samples kept two days.
+            let samples = makeSamples(probe: "api", start: t0, interval: 120 * second, count: 7_200, failureRate: 0.05)
+            try record(samples, into: storage)
+            let end = t0 + 10 * day
+            try maintainUntilDone(storage, now: end, policy: policy(raw: 2 * day))
+
+            let history = try #require(try storage.history(probe: "api", since: t0, until: end, every: day, phase: .total))
+            #expect(history.sources.contains(.rollup1h) || history.sources.contains(.rollup5m))
+            #expect(!history.summary.exact)
+            #expect(history.summary.checks == samples.count, "every check counted once across resolutions")
+            #expect(history.summary.failures == samples.filter { $0.failure != nil }.count)
+            #expect(history.buckets.count == 10)
+            #expect(history.buckets.map(\.checks) == Array(repeating: 720, count: 10))
+            let totals = samples.filter { $0.failure == nil }.compactMap(\.phases.total)
+            for p in [0.5, 0.95, 0.99] {
+                let figure = p == 0.5 ? history.summary.latency.p50 : p == 0.95 ? history.summary.latency.p95 : history.summary.latency.p99
+                let exact = try #require(exactPercentile(totals, p))
+                let got = try #require(figure)
+                #expect(abs(Double(got - exact)) / Double(exact) <= 0.05, "p\(Int(p * 100)): \(got) against exact \(exact)")
+            }
+            #expect(history.summary.latency.max == totals.max(), "the maximum survives rollups")
+
+            // A range mixing rollups and raw samples: 5-minute buckets over the last four days.
+            let mixed = try #require(try storage.history(probe: "api", since: end - 4 * day, until: end, every: 300 * second,
+                                                         phase: .total))
+            #expect(mixed.sources.last == .raw)
+            #expect(mixed.summary.checks == samples.filter { $0.startedAt >= end - 4 * day }.count)
+            #expect(mixed.buckets.allSatisfy { $0.checks == 2 || $0.checks == 3 })
+        }
+    }
+
+    static func status(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, location in
+            try storage.register([ProbeSpec(name: "idle", target: .tcp(TCPTarget(host: "127.0.0.1", port: 1)))])
+            let now = t0 + 3 * hour
+            var api = makeSamples(probe: "api", start: t0, interval: 60 * second, count: 180, failureRate: 0.1)
+            api[api.count - 1].failure = Failure(.connectRefused, "refused")
+            api[api.count - 1].status = nil
+            try record(api, into: storage)
+            let rows = try backend.open(location, true).status(now: now)
+            #expect(rows.map(\.name) == ["api", "idle"])
+            let row = rows[0]
+            let lastHour = api.filter { $0.startedAt >= now - hour && $0.startedAt <= now }
+            #expect(row.checks1h == lastHour.count)
+            #expect(row.failures1h == lastHour.filter { $0.failure != nil }.count)
+            #expect(row.p95_1h == exactPercentile(lastHour.filter { $0.failure == nil }.compactMap(\.phases.total), 0.95))
+            #expect(row.last?.at == api.last?.startedAt)
+            #expect(row.last?.reason == .connectRefused)
+            #expect(row.last?.ok == false)
+            let uptime = try #require(row.uptime1h)
+            #expect(abs(uptime - Double(row.checks1h - row.failures1h) * 100 / Double(row.checks1h)) < 1e-9)
+            #expect(rows[1] == ProbeStatus(name: "idle", kind: "tcp", target: "127.0.0.1:1"))
+        }
+    }
+
+    static func baseline(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, _ in
+            // Three hours, a check every two minutes, ending just before the episode.
+            let until = t0 + 3 * hour
+            let samples = makeSamples(probe: "api", start: t0, interval: 120 * second, count: 90, failureRate: 0.1)
+            try record(samples, into: storage)
+            let passing = samples.filter { $0.failure == nil }
+
+            let full = try storage.baseline(probe: "api", until: until, span: Baseline.span, perHour: Baseline.perHour)
+            let expected = Baseline(passing.reversed().map { PackedPhases($0.phases) }, oldest: passing[0].startedAt, until: until)
+            #expect(full == expected)
+            #expect(full.checks == passing.count, "failed checks are not part of the baseline")
+
+            // At most `perHour` of each hour, the newest.
+            let sampled = try storage.baseline(probe: "api", until: until, span: Baseline.span, perHour: 5)
+            #expect(sampled.checks == 15)
+            // Only the span before `until` counts.
+            let short = try storage.baseline(probe: "api", until: until, span: hour, perHour: Baseline.perHour)
+            #expect(short.checks == passing.filter { $0.startedAt >= until - hour }.count)
+            #expect(try storage.baseline(probe: "nope", until: until, span: Baseline.span, perHour: 60) == Baseline())
+            #expect(try storage.baseline(probe: "api", until: t0, span: Baseline.span, perHour: 60).checks == 0)
+        }
+    }
+
+    static func retention(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, location in
+            let samples = makeSamples(probe: "api", start: t0, interval: 300 * second, count: 8 * 288)
+            try record(samples, into: storage)
+            let now = t0 + 8 * day
+            let report = try maintainUntilDone(storage, now: now, policy: policy(raw: 3 * day))
+            #expect(report.prunedSamples == samples.filter { $0.startedAt < now - 3 * day }.count)
+
+            let reader = try backend.open(location, true)
+            let kept = try reader.recentSamples(probe: "api", limit: 100_000)
+            #expect(kept.map(\.startedAt) == samples.filter { $0.startedAt >= now - 3 * day }.map(\.startedAt))
+            let history = try #require(try reader.history(probe: "api", since: t0, until: now, every: day, phase: .total))
+            #expect(history.summary.checks == samples.count, "rollups keep what raw retention dropped")
+
+            // A second pass has nothing left to do.
+            let again = try storage.maintain(now: now, policy: policy(raw: 3 * day), budget: .seconds(5))
+            #expect(again.finished && again.prunedSamples == 0 && again.rolled5m == 0)
+
+            // Rollups go too once past their own retention.
+            var short = policy(raw: 3 * day)
+            short.rollup5m = .seconds(4 * 86_400)
+            short.rollup1h = .seconds(5 * 86_400)
+            try maintainUntilDone(storage, now: now, policy: short)
+            let trimmed = try #require(try reader.history(probe: "api", since: t0, until: now, every: day, phase: .total))
+            #expect(trimmed.summary.checks < samples.count)
+            #expect(trimmed.summary.checks >= samples.filter { $0.startedAt >= now - 5 * day }.count)
+        }
+    }
+
+    // MARK: Opening
+
+    static func newerSchemaIsRefused(_ backend: ConformanceBackend) throws {
+        try backend.withLocation { location in
+            do {
+                let storage = try backend.open(location, false)
+                try storage.register([ProbeSpec(name: "api", target: .tcp(TCPTarget(host: "127.0.0.1", port: 1)))])
+            }
+            try backend.claimNewerSchema(location)
+            for readOnly in [false, true] {
+                let error = #expect(throws: (any Error).self) { _ = try backend.open(location, readOnly) }
+                let storageError = try #require(error as? any StorageError, "\(String(describing: error))")
+                #expect(storageError.kind == .newerSchema)
+                #expect(storageError.location == location)
+                #expect(storageError.description.contains("newer"), "\(storageError)")
+            }
+        }
+    }
+
+    static func missingHistory(_ backend: ConformanceBackend) throws {
+        try backend.withLocation { location in
+            let error = #expect(throws: (any Error).self) { _ = try backend.open(location, true) }
+            let storageError = try #require(error as? any StorageError, "\(String(describing: error))")
+            #expect(storageError.kind == .missing)
+            #expect(storageError.description.contains(location), "\(storageError)")
+            // Reading did not create it.
+            let again = #expect(throws: (any Error).self) { _ = try backend.open(location, true) }
+            #expect((again as? any StorageError)?.kind == .missing)
+        }
+    }
+
+    static func readOnlyRefusesWrites(_ backend: ConformanceBackend) throws {
+        try backend.withLocation { location in
+            _ = try backend.open(location, false)
+            let reader = try backend.open(location, true)
+            let spec = ProbeSpec(name: "api", target: .tcp(TCPTarget(host: "127.0.0.1", port: 1)))
+            let error = #expect(throws: (any Error).self) { try reader.register([spec]) }
+            #expect((error as? any StorageError)?.kind == .readOnly)
+            let recorder = reader.makeSampleRecorder(warning: { _ in })
+            recorder.append(makeSamples(probe: "api", start: t0, interval: second, count: 1)[0])
+            let flushError = #expect(throws: (any Error).self) { try recorder.flush() }
+            #expect((flushError as? any StorageError)?.kind == .readOnly)
+            #expect(recorder.statistics.written == 0)
+            #expect(try backend.open(location, true).probeNames().isEmpty)
+        }
+    }
+}
+
+// MARK: Helpers
+
+/// Appends through the storage's own recorder and closes it (everything committed, or the error).
+public func record(_ samples: [Sample], into storage: any Storage) throws {
+    let recorder = storage.makeSampleRecorder(warning: { _ in })
+    for s in samples { recorder.append(s) }
+    try recorder.close()
+    #expect(recorder.statistics.written == samples.count)
+}
+
+func policy(raw: Int64) -> StoragePolicy {
+    var policy = StoragePolicy()
+    policy.raw = .microseconds(raw)
+    return policy
+}
+
+/// Runs maintenance until it reports nothing left, summing the reports.
+@discardableResult
+func maintainUntilDone(_ storage: any Storage, now: Int64, policy: StoragePolicy) throws -> MaintenanceReport {
+    var total = MaintenanceReport()
+    for _ in 0..<100 {
+        let report = try storage.maintain(now: now, policy: policy, budget: .seconds(5))
+        total.rolled5m += report.rolled5m
+        total.rolled1h += report.rolled1h
+        total.prunedSamples += report.prunedSamples
+        total.pruned5m += report.pruned5m
+        total.pruned1h += report.pruned1h
+        total.transactions += report.transactions
+        if report.finished { return total }
+    }
+    Issue.record("maintenance did not finish in 100 calls")
+    return total
+}
+
+/// Nearest-rank percentile of unsorted values.
+func exactPercentile(_ values: [Int64], _ p: Double) -> Int64? {
+    guard !values.isEmpty else { return nil }
+    let sorted = values.sorted()
+    return sorted[min(max(Int((p * Double(sorted.count)).rounded(.up)), 1), sorted.count) - 1]
+}
+
+/// Synthetic samples: one every `interval` µs from `start`; about `failureRate` fail (deterministic).
+public func makeSamples(probe: String, start: Int64, interval: Int64, count: Int, failureRate: Double = 0.05,
+                        seed: UInt64 = 1) -> [Sample] {
+    var random = SeededRandom(seed: seed)
+    let reasons: [FailureReason] = [.timeout, .httpStatus, .connectRefused]
+    return (0..<count).map { i in
+        let t = start + Int64(i) * interval
+        if Double.random(in: 0..<1, using: &random) < failureRate {
+            let reason = reasons[Int.random(in: 0..<reasons.count, using: &random)]
+            return Sample(probe: probe, startedAt: t, failure: Failure(reason, reason.rawValue),
+                          phases: Phases(dns: 200, total: reason == .timeout ? 5_000_000 : 900),
+                          status: reason == .httpStatus ? 503 : nil)
+        }
+        let dns = random.latency(median: 300), connect = random.latency(median: 800), tls = random.latency(median: 3_000)
+        let processing = random.latency(median: 40_000), transfer = random.latency(median: 500)
+        return Sample(probe: probe, startedAt: t,
+                      phases: Phases(dns: dns, connect: connect, tls: tls, processing: processing, transfer: transfer,
+                                     total: dns + connect + tls + processing + transfer),
+                      status: 200, bytes: 1_234, ipFamily: .ipv4)
+    }
+}
+
+/// Deterministic pseudo-random numbers (SplitMix64), so failures reproduce.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A log-normal latency around `median` microseconds.
+    mutating func latency(median: Double, sigma: Double = 0.6) -> Int64 {
+        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self), u2 = Double.random(in: 0..<1, using: &self)
+        let z = (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+        return max(1, Int64(median * exp(sigma * z)))
+    }
+}
