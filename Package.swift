@@ -54,7 +54,7 @@ let package = Package(
         ]),
         // The command line: one file per subcommand.
         .executableTarget(name: "prober", dependencies: [
-            "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberEngine",
+            "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberEngine", "ProberHTTP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -66,9 +66,10 @@ let package = Package(
         .testTarget(name: "ProberProbesTests", dependencies: ["ProberProbes", "ProberCore", "ProberTestSupport"]),
         .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberCore", "CSQLite3"]),
         .testTarget(name: "ProberEngineTests", dependencies: [
-            "prober", "ProberEngine", "ProberCore", "ProberProbes", "ProberStore", "ProberTestSupport",
+            "prober", "ProberEngine", "ProberCore", "ProberProbes", "ProberStore", "ProberHTTP", "ProberTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "ProberHTTPTests", dependencies: ["ProberHTTP", "ProberTestSupport"]),
         .testTarget(name: "ProberCLITests", dependencies: ["prober", "ProberTestSupport", "ProberStore", "ProberCore"]),
     ]
 )

@@ -3,6 +3,7 @@ import Logging
 import ProberCore
 @testable import ProberEngine
 @testable import ProberStore
+import ProberHTTP
 import ProberTestSupport
 import XCTest
 

@@ -1,0 +1,32 @@
+/// One accepted client socket and where its exchange stands; owned by the listener's thread.
+final class ClientConnection {
+    enum Phase {
+        case reading
+        case awaitingResponse
+        case writing
+        /// Response sent and write side shut: discard input until EOF so closing never resets the
+        /// connection before the client has read the response.
+        case lingering
+    }
+
+    let fd: Int32
+    let id: UInt64
+    let acceptedAt: UInt64
+    var phase: Phase = .reading
+    var deadline: UInt64
+    var input: [UInt8] = []
+    /// What is left to send, in order (see `ListenerResponse.chunks`).
+    var output: [[UInt8]] = []
+    /// Bytes of `output[0]` already sent.
+    var written = 0
+    /// The rest of a streamed body, pulled a piece at a time once `output` is sent.
+    var stream: (any BodyStream)?
+    var headOnly = false
+
+    init(fd: Int32, id: UInt64, acceptedAt: UInt64, deadline: UInt64) {
+        self.fd = fd
+        self.id = id
+        self.acceptedAt = acceptedAt
+        self.deadline = deadline
+    }
+}
