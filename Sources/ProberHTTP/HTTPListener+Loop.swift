@@ -2,14 +2,17 @@ import Foundation
 
 extension HTTPListener {
     /// The poll loop. Owns the listening socket, the wake-up pipe and every connection's socket, and
-    /// closes them when `run` ends. `@unchecked Sendable` because everything but `mailbox`, `stopping`
-    /// (both lock-guarded), `wakeWrite` (immutable, only written to) and `finished` is touched only
-    /// by the listener thread inside `run`.
+    /// closes them when `run` ends. `@unchecked Sendable` because everything but `mailbox`, `stopping`,
+    /// `wakeOpen` (all lock-guarded), `wakeWrite` (written to only under `wakeOpen`'s lock) and `finished`
+    /// is touched only by the listener thread inside `run`.
     final class Loop: @unchecked Sendable {
         let listenFD: Int32
         /// A self-pipe: any thread writes a byte to `wakeWrite` to interrupt `poll`.
         let wakeRead: Int32
         let wakeWrite: Int32
+        /// Whether `wakeWrite` is still ours: once closed, its number may be reused by any file the process
+        /// opens, and a handler answering after `stop()` must not write into that file.
+        private let wakeOpen = Locked(true)
         let configuration: Configuration
         let handlerQueue: DispatchQueue
         let handler: Handler
@@ -48,8 +51,11 @@ extension HTTPListener {
         }
 
         func wake() {
-            var byte: UInt8 = 1
-            _ = write(wakeWrite, &byte, 1) // a full pipe already means "wake up"
+            wakeOpen.withLock { open in
+                guard open else { return }
+                var byte: UInt8 = 1
+                _ = write(wakeWrite, &byte, 1) // non-blocking: a full pipe already means "wake up"
+            }
         }
 
         static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -110,7 +116,10 @@ extension HTTPListener {
             for connection in connections.values { drop(connection) }
             close(listenFD)
             close(wakeRead)
-            close(wakeWrite)
+            wakeOpen.withLock { open in
+                open = false
+                close(wakeWrite)
+            }
         }
 
         private func acceptAll() {

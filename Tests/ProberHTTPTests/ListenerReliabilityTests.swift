@@ -1,0 +1,52 @@
+import Foundation
+import ProberTestSupport
+import Testing
+@testable import ProberHTTP
+
+/// Defects found by attacking the listener (issue 13, item 11), each against the real listener on loopback.
+@Suite struct ListenerReliabilityTests {
+    private func makeListener(_ configure: (inout HTTPListener.Configuration) -> Void = { _ in }) throws -> HTTPListener {
+        var configuration = HTTPListener.Configuration()
+        configure(&configuration)
+        var router = Router()
+        router.get("/hello") { request in ListenerResponse(status: 200, body: "hello \(request.query ?? "-")\n") }
+        router.get("/big") { _ in ListenerResponse(status: 200, stream: PatternStream(pieces: 400, size: 64 * 1024)) }
+        let listener = try HTTPListener(port: 0, configuration: configuration, router: router)
+        listener.start()
+        return listener
+    }
+
+    /// The status code of a fresh `GET path`, or nil without an answer.
+    private func status(_ port: UInt16, _ path: String = "/hello") -> Int? {
+        let reply = try? RawClient.exchange(port: port, "GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        return reply.flatMap { $0.split(separator: " ", maxSplits: 2).dropFirst().first }.flatMap { Int($0) }
+    }
+
+    @Test func aLateAnswerAfterStopWritesToNoDescriptor() throws {
+        let held = Locked<Router.Responder?>(nil)
+        let arrived = DispatchSemaphore(value: 0)
+        let listener = try HTTPListener(port: 0) { _, respond in
+            held.withLock { $0 = respond }
+            arrived.signal()
+        }
+        listener.start()
+        let client = try RawClient(port: listener.port)
+        client.send("GET / HTTP/1.1\r\n\r\n")
+        arrived.wait()
+        let wakeFD = listener.loop.wakeWrite
+        listener.stop()
+
+        // The descriptor number the listener used to wake itself now belongs to someone else: a pipe of ours.
+        var ends: [Int32] = [-1, -1]
+        try #require(pipe(&ends) == 0)
+        defer { close(ends[0]); close(ends[1]) }
+        _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
+        try #require(fcntl(wakeFD, F_GETFD) == -1, "descriptor \(wakeFD) was taken by another test meanwhile")
+        try #require(dup2(ends[1], wakeFD) == wakeFD)
+        defer { close(wakeFD) }
+
+        held.current?(ListenerResponse(status: 200, body: "too late\n"))
+        var byte: UInt8 = 0
+        #expect(Glibc.read(ends[0], &byte, 1) == -1 && errno == EAGAIN, "the late answer wrote into a reused descriptor")
+    }
+}
