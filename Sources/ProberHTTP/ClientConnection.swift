@@ -11,8 +11,10 @@ final class ClientConnection {
 
     let fd: Int32
     let id: UInt64
-    let acceptedAt: UInt64
     var phase: Phase = .reading
+    /// When the connection last moved: accepted, or a byte of its response taken by the client. At the
+    /// connection cap, the one idle the longest gives way (see `HTTPListener.Loop.evictionCandidate`).
+    var lastProgress: UInt64
     var deadline: UInt64
     var input: [UInt8] = []
     /// What is left to send, in order (see `ListenerResponse.chunks`).
@@ -26,7 +28,7 @@ final class ClientConnection {
     init(fd: Int32, id: UInt64, acceptedAt: UInt64, deadline: UInt64) {
         self.fd = fd
         self.id = id
-        self.acceptedAt = acceptedAt
+        lastProgress = acceptedAt
         self.deadline = deadline
     }
 }

@@ -101,6 +101,7 @@ extension HTTPListener.Loop {
                 return
             }
             connection.written += n
+            connection.lastProgress = Self.now()
         }
         connection.output = []
         shutdown(connection.fd, Int32(SHUT_WR))

@@ -128,8 +128,8 @@ extension HTTPListener {
                 if fd < 0 { return }
                 Self.configure(fd)
                 let now = Self.now()
-                if connections.count >= configuration.maxConnections, let stalled = longestReading(now: now) {
-                    drop(stalled)
+                if connections.count >= configuration.maxConnections, let idle = evictionCandidate(now: now) {
+                    drop(idle)
                 }
                 if connections.count >= configuration.maxConnections {
                     let busy = ListenerResponse(status: 503, body: "too many connections\n").serialized(headOnly: false)
@@ -143,14 +143,26 @@ extension HTTPListener {
             }
         }
 
-        /// The connection that has been sending its request head the longest, if for more than `evictReadingAfter`.
-        private func longestReading(now: UInt64) -> ClientConnection? {
-            let threshold = Self.nanos(configuration.evictReadingAfter)
-            var oldest: ClientConnection?
-            for c in connections.values where c.phase == .reading && now - c.acceptedAt > threshold {
-                if oldest.map({ c.acceptedAt < $0.acceptedAt }) ?? true { oldest = c }
+        /// The connection to close for a new one at the cap: one already answered and lingering (it only
+        /// waits for the client's EOF), else the one stalled the longest, if for more than `evictStalledAfter`:
+        /// still sending its head (counted from accept, so trickling bytes does not help) or not taking its
+        /// response. Only a connection whose handler is still working is never evicted.
+        func evictionCandidate(now: UInt64) -> ClientConnection? {
+            var lingering: ClientConnection?
+            var stalled: ClientConnection?
+            let threshold = Self.nanos(configuration.evictStalledAfter)
+            for c in connections.values {
+                switch c.phase {
+                case .lingering:
+                    if lingering.map({ c.lastProgress < $0.lastProgress }) ?? true { lingering = c }
+                case .reading, .writing:
+                    guard now - c.lastProgress > threshold else { continue }
+                    if stalled.map({ c.lastProgress < $0.lastProgress }) ?? true { stalled = c }
+                case .awaitingResponse:
+                    continue
+                }
             }
-            return oldest
+            return lingering ?? stalled
         }
 
         private func service(_ connection: ClientConnection, revents: Int32) {

@@ -130,7 +130,7 @@ final class MetricsServerTests: XCTestCase {
             client.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
             stalled.append(client)
         }
-        // Once the stalled heads are older than evictReadingAfter (1 s), each new client takes the place of the
+        // Once the stalled heads are older than evictStalledAfter (1 s), each new client takes the place of the
         // oldest: the probe is answered long before their read deadline (5 s) would have freed any slot.
         waitUntil("/healthz answered despite \(cap + 20) stalled clients") { (try? status(server.listener.port, "/healthz")) == 200 }
         var pfds = stalled.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }

@@ -22,6 +22,32 @@ import Testing
         return reply.flatMap { $0.split(separator: " ", maxSplits: 2).dropFirst().first }.flatMap { Int($0) }
     }
 
+    @Test func clientsThatKeepTheSocketOpenAfterTheirAnswerCannotFillTheSlots() throws {
+        let listener = try makeListener { $0.maxConnections = 4 }
+        defer { listener.stop() }
+        // Each gets its answer (the listener shuts its side) and then holds the socket open.
+        var idle: [RawClient] = []
+        for _ in 0..<4 {
+            let client = try RawClient(port: listener.port)
+            client.send("GET /hello HTTP/1.1\r\n\r\n")
+            #expect(client.readToEnd()?.hasPrefix("HTTP/1.1 200 ") == true)
+            idle.append(client)
+        }
+        #expect(status(listener.port) == 200, "a finished connection gives way to a new client")
+    }
+
+    @Test func clientsThatStopReadingTheirAnswerCannotFillTheSlots() throws {
+        let listener = try makeListener {
+            $0.maxConnections = 2
+            $0.writeTimeout = .seconds(60)
+            $0.evictStalledAfter = .milliseconds(100)
+        }
+        defer { listener.stop() }
+        let stalled = try (0..<2).map { _ in try RawClient(port: listener.port) }
+        for client in stalled { client.send("GET /big HTTP/1.1\r\n\r\n") } // and never read
+        try waitUntil("a new client answered while the slots hold stalled readers") { status(listener.port) == 200 }
+    }
+
     @Test func aLateAnswerAfterStopWritesToNoDescriptor() throws {
         let held = Locked<Router.Responder?>(nil)
         let arrived = DispatchSemaphore(value: 0)
