@@ -16,7 +16,15 @@ final class ClientConnection {
     /// connection cap, the one idle the longest gives way (see `HTTPListener.Loop.evictionCandidate`).
     var lastProgress: UInt64
     var deadline: UInt64
+    /// Bytes received and not yet parsed: the head being read, then any requests pipelined after it.
     var input: [UInt8] = []
+    /// Requests answered so far (more than one only when pipelined).
+    var answered = 0
+    /// The request being answered is the last: HTTP/1.0, `Connection: close`, or the per-connection cap.
+    var lastRequest = true
+    /// The response being written is followed by another (a pipelined request is already buffered), so it
+    /// does not say `Connection: close` and the connection goes back to reading once it is sent.
+    var keepOpen = false
     /// What is left to send, in order (see `ListenerResponse.chunks`).
     var output: [[UInt8]] = []
     /// Bytes of `output[0]` already sent.

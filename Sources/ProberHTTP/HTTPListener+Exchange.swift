@@ -14,24 +14,33 @@ extension HTTPListener.Loop {
             }
             let searchFrom = max(0, connection.input.count - 3)
             connection.input.append(contentsOf: chunk[0..<n])
-            if let end = ListenerRequest.headEnd(connection.input, from: searchFrom) {
-                if end > configuration.maxHeaderBytes {
-                    respond(connection, ListenerResponse(status: 431, body: "request head larger than \(configuration.maxHeaderBytes) bytes\n"))
-                } else {
-                    dispatch(connection, head: Array(connection.input[0..<end]))
-                }
-                return
-            }
-            if connection.input.count > configuration.maxHeaderBytes {
-                respond(connection, ListenerResponse(status: 431, body: "request head larger than \(configuration.maxHeaderBytes) bytes\n"))
-                return
-            }
+            if takeHead(connection, searchingFrom: searchFrom) { return }
         }
+    }
+
+    /// Dispatches the head at the start of `input` if it is whole, or answers 431 if it is too large; false
+    /// when more must be read first.
+    private func takeHead(_ connection: ClientConnection, searchingFrom start: Int) -> Bool {
+        if let end = ListenerRequest.headEnd(connection.input, from: start) {
+            if end > configuration.maxHeaderBytes {
+                respond(connection, ListenerResponse(status: 431, body: "request head larger than \(configuration.maxHeaderBytes) bytes\n"))
+            } else {
+                let head = Array(connection.input[0..<end])
+                connection.input.removeFirst(end)
+                dispatch(connection, head: head)
+            }
+            return true
+        }
+        if connection.input.count > configuration.maxHeaderBytes {
+            respond(connection, ListenerResponse(status: 431, body: "request head larger than \(configuration.maxHeaderBytes) bytes\n"))
+            return true
+        }
+        return false
     }
 
     /// Parses the head and hands it to the handler on `handlerQueue`; its answer comes back through `mailbox`.
     private func dispatch(_ connection: ClientConnection, head: [UInt8]) {
-        connection.input = []
+        connection.headOnly = false
         guard let request = ListenerRequest(head: head) else {
             respond(connection, ListenerResponse(status: 400, body: "malformed request\n"))
             return
@@ -41,6 +50,9 @@ extension HTTPListener.Loop {
             return
         }
         connection.headOnly = request.method == "HEAD"
+        connection.lastRequest = request.version != "HTTP/1.1"
+            || request.header("Connection")?.lowercased().contains("close") == true
+            || connection.answered + 1 >= configuration.maxRequestsPerConnection
         connection.phase = .awaitingResponse
         connection.deadline = Self.now() + Self.nanos(configuration.responseTimeout)
         let id = connection.id
@@ -61,17 +73,37 @@ extension HTTPListener.Loop {
         }
         for (id, response) in pending {
             guard let connection = connections[id], connection.phase == .awaitingResponse else { continue }
-            respond(connection, response)
+            respond(connection, response, mayContinue: !connection.lastRequest)
         }
     }
 
-    func respond(_ connection: ClientConnection, _ response: ListenerResponse) {
-        connection.output = response.chunks(headOnly: connection.headOnly)
+    /// Starts sending `response`. Unless `mayContinue` (a handler's answer to a request that allows
+    /// another), it is the connection's last; so is one with a streamed body, which ends with the close.
+    func respond(_ connection: ClientConnection, _ response: ListenerResponse, mayContinue: Bool = false) {
+        connection.keepOpen = mayContinue && response.stream == nil && readAhead(connection)
+        connection.output = response.chunks(headOnly: connection.headOnly, close: !connection.keepOpen)
         connection.stream = connection.headOnly ? nil : response.stream
         connection.written = 0
         connection.phase = .writing
         connection.deadline = Self.now() + Self.nanos(configuration.writeTimeout)
         flush(connection)
+    }
+
+    /// Reads what the client has already sent after the request being answered (up to a head's worth);
+    /// true when there is some: a pipelined request, to be answered once this response is sent.
+    private func readAhead(_ connection: ClientConnection) -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while connection.input.count <= configuration.maxHeaderBytes {
+            let n = chunk.withUnsafeMutableBytes { recv(connection.fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                connection.input.append(contentsOf: chunk[0..<n])
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                break
+            }
+        }
+        return !connection.input.isEmpty
     }
 
     /// Sends what the socket takes, pulling a streamed body's pieces as it goes; once all is sent, lingers.
@@ -104,6 +136,17 @@ extension HTTPListener.Loop {
             connection.lastProgress = Self.now()
         }
         connection.output = []
+        if connection.keepOpen {
+            // Back to reading for the pipelined request, which may already be whole.
+            let now = Self.now()
+            connection.keepOpen = false
+            connection.answered += 1
+            connection.phase = .reading
+            connection.lastProgress = now
+            connection.deadline = now + Self.nanos(configuration.readTimeout)
+            _ = takeHead(connection, searchingFrom: 0)
+            return
+        }
         shutdown(connection.fd, Int32(SHUT_WR))
         connection.phase = .lingering
         connection.deadline = Self.now() + 2_000_000_000

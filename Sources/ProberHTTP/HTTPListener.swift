@@ -1,7 +1,11 @@
 import Foundation
 
 /// A small HTTP/1.1 server for `/metrics`, `/healthz` and the demo target: one thread running `poll` over
-/// non-blocking sockets, one request per connection (`Connection: close`).
+/// non-blocking sockets, a connection closed after its answer (`Connection: close`).
+///
+/// Pipelined requests are answered in order: while requests already received follow the one being
+/// answered, its response leaves out `Connection: close` and the next is read from the same connection; the
+/// last response says `Connection: close`. A streamed body ends with the close, so it is always the last.
 ///
 /// Defences, so that no client can stall it or the process: the whole request head must arrive within
 /// `readTimeout`; it may not exceed `maxHeaderBytes` (answered 431); at most `maxConnections` are open
@@ -26,6 +30,8 @@ public final class HTTPListener: Sendable {
         /// nothing of its response for this long, is closed to make room for a new one, so stalled clients
         /// cannot keep out a scraper or a liveness probe for a whole `readTimeout` or `writeTimeout`. Default 1 s.
         public var evictStalledAfter: Duration = .seconds(1)
+        /// Pipelined requests answered on one connection before it is closed. Default 100.
+        public var maxRequestsPerConnection: Int = 100
         /// `listen` backlog. Default 1024.
         public var backlog: Int32 = 1024
         public init() {}

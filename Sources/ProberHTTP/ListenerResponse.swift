@@ -9,7 +9,8 @@ public protocol BodyStream: AnyObject, Sendable {
     func next() -> [UInt8]?
 }
 
-/// A response; the listener adds `Content-Length` (unless the body is streamed) and `Connection: close`.
+/// A response; the listener adds `Content-Length` (unless the body is streamed) and, on a connection's last
+/// response, `Connection: close`.
 public struct ListenerResponse: Sendable {
     public var status: Int
     public var contentType: String
@@ -39,18 +40,18 @@ public struct ListenerResponse: Sendable {
 extension ListenerResponse {
     /// The bytes on the wire (not for a streamed body); `headOnly` leaves the body out but keeps its length
     /// (the answer to `HEAD`).
-    func serialized(headOnly: Bool) -> [UInt8] {
-        chunks(headOnly: headOnly).flatMap { $0 }
+    func serialized(headOnly: Bool, close: Bool = true) -> [UInt8] {
+        chunks(headOnly: headOnly, close: close).flatMap { $0 }
     }
 
     /// The head and, unless streamed, the body as two chunks: the body is not copied, so one `/metrics`
-    /// body can be shared by every connection it answers.
-    func chunks(headOnly: Bool) -> [[UInt8]] {
+    /// body can be shared by every connection it answers. `close` says the connection ends after it.
+    func chunks(headOnly: Bool, close: Bool = true) -> [[UInt8]] {
         var text = "HTTP/1.1 \(status) \(Self.reason(status))\r\n"
         text += "Content-Type: \(contentType)\r\n"
         for header in headers { text += "\(header.name): \(header.value)\r\n" }
         if stream == nil { text += "Content-Length: \(body.count)\r\n" }
-        text += "Connection: close\r\n\r\n"
+        text += close ? "Connection: close\r\n\r\n" : "\r\n"
         return headOnly || stream != nil ? [Array(text.utf8)] : [Array(text.utf8), body]
     }
 

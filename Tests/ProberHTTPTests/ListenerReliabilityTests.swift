@@ -11,6 +11,7 @@ import Testing
         var router = Router()
         router.get("/hello") { request in ListenerResponse(status: 200, body: "hello \(request.query ?? "-")\n") }
         router.get("/big") { _ in ListenerResponse(status: 200, stream: PatternStream(pieces: 400, size: 64 * 1024)) }
+        router.get("/small") { _ in ListenerResponse(status: 200, stream: PatternStream(pieces: 1, size: 16)) }
         let listener = try HTTPListener(port: 0, configuration: configuration, router: router)
         listener.start()
         return listener
@@ -46,6 +47,38 @@ import Testing
         let stalled = try (0..<2).map { _ in try RawClient(port: listener.port) }
         for client in stalled { client.send("GET /big HTTP/1.1\r\n\r\n") } // and never read
         try waitUntil("a new client answered while the slots hold stalled readers") { status(listener.port) == 200 }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
+        let listener = try makeListener()
+        defer { listener.stop() }
+        let client = try RawClient(port: listener.port)
+        client.send("GET /hello?1 HTTP/1.1\r\n\r\nHEAD /hello?2 HTTP/1.1\r\n\r\nGET /hello?3 HTTP/1.1\r\n\r\n")
+        let reply = try #require(client.readToEnd())
+        let answers = reply.components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(answers.count == 3, "\(reply)")
+        #expect(answers.first?.hasSuffix("\r\n\r\nhello 1\n") == true, "\(reply)")
+        #expect(answers.dropFirst().first?.hasSuffix("Content-Length: 8\r\n\r\n") == true, "HEAD: no body\n\(reply)")
+        #expect(answers.last?.hasSuffix("\r\n\r\nhello 3\n") == true, "\(reply)")
+        #expect(answers.last?.contains("Connection: close\r\n") == true, "the last answer says the connection closes\n\(reply)")
+        #expect(answers.first?.contains("Connection: close") == false, "more answers follow the first\n\(reply)")
+    }
+
+    @Test func aPipelinedRequestAfterConnectionCloseIsNotAnswered() throws {
+        let listener = try makeListener()
+        defer { listener.stop() }
+        let reply = try #require(try RawClient.exchange(port: listener.port,
+            "GET /hello?1 HTTP/1.1\r\nConnection: close\r\n\r\nGET /hello?2 HTTP/1.1\r\n\r\n"))
+        #expect(reply.components(separatedBy: "HTTP/1.1 ").count == 2, "\(reply)")
+        #expect(reply.hasSuffix("hello 1\n"), "\(reply)")
+    }
+
+    @Test func aStreamedAnswerEndsThePipeline() throws {
+        let listener = try makeListener()
+        defer { listener.stop() }
+        let reply = try #require(try RawClient.exchange(port: listener.port, "GET /small HTTP/1.1\r\n\r\nGET /hello?2 HTTP/1.1\r\n\r\n"))
+        #expect(reply.components(separatedBy: "HTTP/1.1 ").count == 2, "\(reply)")
+        #expect(reply.contains("Connection: close\r\n\r\npiece 0\n"), "\(reply)")
     }
 
     @Test func aLateAnswerAfterStopWritesToNoDescriptor() throws {
