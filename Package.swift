@@ -69,7 +69,8 @@ let package = Package(
             "prober", "ProberEngine", "ProberCore", "ProberProbes", "ProberStore", "ProberHTTP", "ProberTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "ProberHTTPTests", dependencies: ["ProberHTTP", "ProberTestSupport"]),
+        // "prober": the built binary runs a listener in a child process (a lowered descriptor limit).
+        .testTarget(name: "ProberHTTPTests", dependencies: ["prober", "ProberHTTP", "ProberTestSupport"]),
         .testTarget(name: "ProberCLITests", dependencies: ["prober", "ProberTestSupport", "ProberStore", "ProberCore"]),
     ]
 )

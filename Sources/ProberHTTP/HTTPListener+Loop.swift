@@ -22,6 +22,8 @@ extension HTTPListener {
 
         var connections: [UInt64: ClientConnection] = [:]
         private var nextID: UInt64 = 1
+        /// Until when the listening socket is left alone after `accept` failed for want of resources.
+        private var acceptPausedUntil: UInt64 = 0
         private var closed = false
 
         init(listenFD: Int32, configuration: Configuration, handlerQueue: DispatchQueue, handler: @escaping Handler) throws {
@@ -58,6 +60,9 @@ extension HTTPListener {
             }
         }
 
+        /// How long the listening socket is left alone after `accept` failed for want of descriptors or memory.
+        static let acceptPause: UInt64 = 100_000_000
+
         static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
         static func nanos(_ d: Duration) -> UInt64 {
@@ -75,9 +80,11 @@ extension HTTPListener {
             while !stopping.current {
                 fds.removeAll(keepingCapacity: true)
                 order.removeAll(keepingCapacity: true)
-                fds.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0))
+                let now = Self.now()
+                let accepting = now >= acceptPausedUntil
+                fds.append(pollfd(fd: listenFD, events: accepting ? Int16(POLLIN) : 0, revents: 0))
                 fds.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0))
-                var nearest = UInt64.max
+                var nearest = accepting ? UInt64.max : acceptPausedUntil
                 for connection in connections.values {
                     let events: Int32
                     switch connection.phase {
@@ -89,7 +96,6 @@ extension HTTPListener {
                     order.append(connection)
                     nearest = min(nearest, connection.deadline)
                 }
-                let now = Self.now()
                 let timeout: Int32 = nearest == .max ? 1_000 : Int32(min(1_000, (nearest > now ? nearest - now : 0) / 1_000_000 + 1))
                 let ready = poll(&fds, nfds_t(fds.count), timeout)
                 if ready < 0 && errno != EINTR { break }
@@ -103,7 +109,7 @@ extension HTTPListener {
                     guard connections[connection.id] != nil else { continue }
                     service(connection, revents: Int32(fds[i + 2].revents))
                 }
-                if fds[0].revents != 0 { acceptAll() }
+                if accepting && fds[0].revents != 0 { acceptAll() }
                 expire(now: Self.now())
             }
             closeAll()
@@ -125,7 +131,17 @@ extension HTTPListener {
         private func acceptAll() {
             for _ in 0..<64 {
                 let fd = accept(listenFD, nil, nil)
-                if fd < 0 { return }
+                if fd < 0 {
+                    switch errno {
+                    case EINTR, ECONNABORTED: continue
+                    case EAGAIN, EWOULDBLOCK: return
+                    default:
+                        // EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays queued and the socket readable,
+                        // so trying again at once would spin. Clients wait in the backlog until descriptors free up.
+                        acceptPausedUntil = Self.now() + Self.acceptPause
+                        return
+                    }
+                }
                 Self.configure(fd)
                 let now = Self.now()
                 if connections.count >= configuration.maxConnections, let idle = evictionCandidate(now: now) {
