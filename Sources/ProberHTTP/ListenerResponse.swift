@@ -40,8 +40,8 @@ public struct ListenerResponse: Sendable {
 extension ListenerResponse {
     /// The bytes on the wire (not for a streamed body); `headOnly` leaves the body out but keeps its length
     /// (the answer to `HEAD`).
-    func serialized(headOnly: Bool, close: Bool = true) -> [UInt8] {
-        chunks(headOnly: headOnly, close: close).flatMap { $0 }
+    func serialized(headOnly: Bool) -> [UInt8] {
+        chunks(headOnly: headOnly).flatMap { $0 }
     }
 
     /// The head and, unless streamed, the body as two chunks: the body is not copied, so one `/metrics`

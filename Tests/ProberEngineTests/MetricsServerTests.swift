@@ -138,6 +138,25 @@ final class MetricsServerTests: XCTestCase {
         XCTAssertLessThan(Int(closed), 20 + cap / 2, "most stalled clients are still waiting: it was eviction, not their deadline")
     }
 
+    func testClientsHoldingTheirSocketsAfterAnAnswerCannotKeepOutALivenessProbe() throws {
+        let scheduler = Scheduler(runner: ScriptedRunner())
+        let server = try makeServer(scheduler)
+        defer {
+            server.stop()
+            scheduler.stop(drain: false)
+        }
+        scheduler.start(probes: [httpProbe("a")])
+        // As many clients as the cap, each answered and then keeping its socket open.
+        var idle: [RawClient] = []
+        for _ in 0..<HTTPListener.Configuration().maxConnections {
+            let client = try RawClient(port: server.listener.port)
+            client.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            XCTAssertEqual(client.readToEnd()?.hasPrefix("HTTP/1.1 200 "), true)
+            idle.append(client)
+        }
+        XCTAssertEqual(try status(server.listener.port, "/healthz"), 200)
+    }
+
     func testConcurrentScrapesShareOneBuild() throws {
         let scheduler = Scheduler(runner: ScriptedRunner())
         let store = try Store(path: dir.url.appendingPathComponent("prober.db").path)
