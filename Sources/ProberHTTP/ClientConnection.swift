@@ -20,7 +20,8 @@ final class ClientConnection {
     var input: [UInt8] = []
     /// Requests answered so far (more than one only when pipelined).
     var answered = 0
-    /// The request being answered is the last: HTTP/1.0, `Connection: close`, or the per-connection cap.
+    /// The request being answered is the last: HTTP/1.0, `Connection: close`, a body (never read), or the
+    /// per-connection cap.
     var lastRequest = true
     /// The response being written is followed by another (a pipelined request is already buffered), so it
     /// does not say `Connection: close` and the connection goes back to reading once it is sent.

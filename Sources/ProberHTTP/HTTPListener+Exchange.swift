@@ -50,8 +50,11 @@ extension HTTPListener.Loop {
             return
         }
         connection.headOnly = request.method == "HEAD"
+        // A body is never read, so what follows one is not a request: a request with a body is the last.
         connection.lastRequest = request.version != "HTTP/1.1"
             || request.header("Connection")?.lowercased().contains("close") == true
+            || (request.header("Content-Length").map { $0 != "0" } ?? false)
+            || request.header("Transfer-Encoding") != nil
             || connection.answered + 1 >= configuration.maxRequestsPerConnection
         connection.phase = .awaitingResponse
         connection.deadline = Self.now() + Self.nanos(configuration.responseTimeout)
@@ -140,6 +143,7 @@ extension HTTPListener.Loop {
             // Back to reading for the pipelined request, which may already be whole.
             let now = Self.now()
             connection.keepOpen = false
+            connection.headOnly = false
             connection.answered += 1
             connection.phase = .reading
             connection.lastProgress = now

@@ -73,6 +73,48 @@ import Testing
         #expect(reply.hasSuffix("hello 1\n"), "\(reply)")
     }
 
+    @Test func aRequestWithABodyIsTheLast() throws {
+        let listener = try makeListener()
+        defer { listener.stop() }
+        let reply = try #require(try RawClient.exchange(port: listener.port,
+            "POST /hello HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"))
+        #expect(reply.hasPrefix("HTTP/1.1 405 "), "\(reply)")
+        #expect(reply.components(separatedBy: "HTTP/1.1 ").count == 2, "the body is not taken for a request\n\(reply)")
+        #expect(reply.contains("Connection: close\r\n"), "\(reply)")
+    }
+
+    @Test func hugeHeadsAreRefusedWith431() throws {
+        let listener = try makeListener()
+        defer { listener.stop() }
+        for size in [1 << 20, 16 << 20] {
+            let client = try RawClient(port: listener.port)
+            let head = "GET /hello HTTP/1.1\r\nX-Filler: " + String(repeating: "a", count: size) + "\r\n\r\n"
+            let sender = Thread { client.send(head) } // the listener answers long before the head ends
+            sender.start()
+            let reply = try #require(client.readToEnd())
+            #expect(reply.hasPrefix("HTTP/1.1 431 "), "\(size) bytes: \(reply.prefix(100))")
+        }
+        #expect(status(listener.port) == 200)
+    }
+
+    @Test func tenThousandConnectionsAreAllServed() async throws {
+        let listener = try makeListener()
+        defer { listener.stop() }
+        let port = listener.port
+        let served = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<8 {
+                group.addTask { (0..<1_250).reduce(0) { count, _ in count + (Self.statusOf(port) == 200 ? 1 : 0) } }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(served == 10_000)
+    }
+
+    private static func statusOf(_ port: UInt16) -> Int? {
+        let reply = try? RawClient.exchange(port: port, "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        return reply.flatMap { $0.split(separator: " ", maxSplits: 2).dropFirst().first }.flatMap { Int($0) }
+    }
+
     @Test func aStreamedAnswerEndsThePipeline() throws {
         let listener = try makeListener()
         defer { listener.stop() }

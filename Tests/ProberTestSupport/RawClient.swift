@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// A raw TCP client on 127.0.0.1, so tests can misbehave the way real clients do.
-public final class RawClient {
+public final class RawClient: Sendable {
     public let fd: Int32
 
     public init(port: UInt16) throws {
