@@ -54,7 +54,7 @@ let package = Package(
         ]),
         // The command line: one file per subcommand.
         .executableTarget(name: "prober", dependencies: [
-            "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberEngine",
+            "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberEngine", "ProberHTTP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -73,9 +73,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ProberEngineTests", dependencies: [
-            "prober", "ProberEngine", "ProberCore", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberTestSupport",
+            "prober", "ProberEngine", "ProberCore", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberHTTP", "ProberTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // "prober": the built binary runs a listener in a child process (a lowered descriptor limit).
+        .testTarget(name: "ProberHTTPTests", dependencies: ["prober", "ProberHTTP", "ProberTestSupport"]),
         .testTarget(name: "ProberCLITests", dependencies: ["prober", "ProberTestSupport", "ProberStorage", "ProberStore", "ProberCore"]),
     ]
 )

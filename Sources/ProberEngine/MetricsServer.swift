@@ -1,5 +1,6 @@
 import Foundation
 import ProberCore
+import ProberHTTP
 import ProberStore
 
 /// `/metrics` (Prometheus text exposition) and `/healthz` on the engine's HTTP listener.
@@ -30,37 +31,24 @@ public final class MetricsServer: Sendable {
 
     public init(host: String, port: UInt16, sources: Sources, staleAfter: Duration = .seconds(5)) throws {
         let scrapes = self.scrapes
-        listener = try HTTPListener(host: host, port: port) { request, respond in
-            switch (request.method, request.path) {
-            case ("GET", "/metrics"), ("HEAD", "/metrics"):
-                scrapes.run({ MetricsSnapshot(sources) }) { snapshot in
-                    respond(ListenerResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                                             stream: ExpositionStream(snapshot)))
-                }
-            case ("GET", "/healthz"), ("HEAD", "/healthz"):
-                if sources.scheduler.isLive(staleAfter: staleAfter) {
-                    respond(ListenerResponse(status: 200, body: "ok\n"))
-                } else {
-                    respond(ListenerResponse(status: 503, body: "scheduler stalled: no heartbeat for \(Human.duration(staleAfter))\n"))
-                }
-            case (_, "/metrics"), (_, "/healthz"):
-                respond(ListenerResponse(status: 405, body: "method not allowed\n", headers: [Header(name: "Allow", value: "GET, HEAD")]))
-            default:
-                respond(ListenerResponse(status: 404, body: "not found: try /metrics or /healthz\n"))
+        var router = Router()
+        router.get("/metrics") { _, respond in
+            scrapes.run({ MetricsSnapshot(sources) }) { snapshot in
+                respond(ListenerResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                         stream: ExpositionStream(snapshot)))
             }
         }
+        router.get("/healthz") { _ in
+            sources.scheduler.isLive(staleAfter: staleAfter)
+                ? ListenerResponse(status: 200, body: "ok\n")
+                : ListenerResponse(status: 503, body: "scheduler stalled: no heartbeat for \(Human.duration(staleAfter))\n")
+        }
+        router.notFound = { _, respond in respond(ListenerResponse(status: 404, body: "not found: try /metrics or /healthz\n")) }
+        listener = try HTTPListener(host: host, port: port, router: router)
     }
 
     public func start() { listener.start() }
     public func stop() { listener.stop() }
-
-    /// The whole exposition at once (for tests and tools; a scrape streams it).
-    static func exposition(_ s: Sources) -> [UInt8] {
-        let stream = ExpositionStream(MetricsSnapshot(s))
-        var out: [UInt8] = []
-        while let piece = stream.next() { out += piece }
-        return out
-    }
 }
 
 /// What a scrape shows, copied out of the daemon's tables in compact, name-ordered arrays.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProberEngine
+import ProberHTTP
 
 /// `prober demo-target`: a local service to point the example probes at (`make run` starts it), whose
 /// latency and errors drift so probes go healthy, degraded and back without any real service.

@@ -3,6 +3,7 @@ import Logging
 import ProberCore
 @testable import ProberEngine
 @testable import ProberStore
+import ProberHTTP
 import ProberTestSupport
 import XCTest
 
@@ -129,12 +130,31 @@ final class MetricsServerTests: XCTestCase {
             client.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
             stalled.append(client)
         }
-        // Once the stalled heads are older than evictReadingAfter (1 s), each new client takes the place of the
+        // Once the stalled heads are older than evictStalledAfter (1 s), each new client takes the place of the
         // oldest: the probe is answered long before their read deadline (5 s) would have freed any slot.
         waitUntil("/healthz answered despite \(cap + 20) stalled clients") { (try? status(server.listener.port, "/healthz")) == 200 }
         var pfds = stalled.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
         let closed = poll(&pfds, nfds_t(pfds.count), 0)
         XCTAssertLessThan(Int(closed), 20 + cap / 2, "most stalled clients are still waiting: it was eviction, not their deadline")
+    }
+
+    func testClientsHoldingTheirSocketsAfterAnAnswerCannotKeepOutALivenessProbe() throws {
+        let scheduler = Scheduler(runner: ScriptedRunner())
+        let server = try makeServer(scheduler)
+        defer {
+            server.stop()
+            scheduler.stop(drain: false)
+        }
+        scheduler.start(probes: [httpProbe("a")])
+        // As many clients as the cap, each answered and then keeping its socket open.
+        var idle: [RawClient] = []
+        for _ in 0..<HTTPListener.Configuration().maxConnections {
+            let client = try RawClient(port: server.listener.port)
+            client.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            XCTAssertEqual(client.readToEnd()?.hasPrefix("HTTP/1.1 200 "), true)
+            idle.append(client)
+        }
+        XCTAssertEqual(try status(server.listener.port, "/healthz"), 200)
     }
 
     func testConcurrentScrapesShareOneBuild() throws {

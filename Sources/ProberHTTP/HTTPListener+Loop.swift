@@ -1,0 +1,218 @@
+import Foundation
+
+extension HTTPListener {
+    /// The poll loop. Owns the listening socket, the wake-up pipe and every connection's socket, and
+    /// closes them when `run` ends. `@unchecked Sendable` because everything but `mailbox`, `stopping`,
+    /// `wakeOpen` (all lock-guarded), `wakeWrite` (written to only under `wakeOpen`'s lock) and `finished`
+    /// is touched only by the listener thread inside `run`.
+    final class Loop: @unchecked Sendable {
+        let listenFD: Int32
+        /// A self-pipe: any thread writes a byte to `wakeWrite` to interrupt `poll`.
+        let wakeRead: Int32
+        let wakeWrite: Int32
+        /// Whether `wakeWrite` is still ours: once closed, its number may be reused by any file the process
+        /// opens, and a handler answering after `stop()` must not write into that file.
+        private let wakeOpen = Locked(true)
+        let configuration: Configuration
+        let handlerQueue: DispatchQueue
+        let handler: Handler
+        let mailbox = Locked<[(id: UInt64, response: ListenerResponse)]>([])
+        let stopping = Locked(false)
+        let finished = DispatchSemaphore(value: 0)
+
+        var connections: [UInt64: ClientConnection] = [:]
+        private var nextID: UInt64 = 1
+        /// Until when the listening socket is left alone after `accept` failed for want of resources.
+        private var acceptPausedUntil: UInt64 = 0
+        private var closed = false
+
+        init(listenFD: Int32, configuration: Configuration, handlerQueue: DispatchQueue, handler: @escaping Handler) throws {
+            self.listenFD = listenFD
+            self.configuration = configuration
+            self.handlerQueue = handlerQueue
+            self.handler = handler
+            var ends: [Int32] = [-1, -1]
+            guard pipe(&ends) == 0 else {
+                close(listenFD)
+                throw HTTPListenerError("pipe: \(String(cString: strerror(errno)))")
+            }
+            for fd in ends { Self.configure(fd) }
+            wakeRead = ends[0]
+            wakeWrite = ends[1]
+        }
+
+        /// Non-blocking and close-on-exec (Glibc's Swift module lacks `accept4` and `pipe2`).
+        static func configure(_ fd: Int32) {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+
+        func requestStop() {
+            stopping.withLock { $0 = true }
+            wake()
+        }
+
+        func wake() {
+            wakeOpen.withLock { open in
+                guard open else { return }
+                var byte: UInt8 = 1
+                _ = write(wakeWrite, &byte, 1) // non-blocking: a full pipe already means "wake up"
+            }
+        }
+
+        /// How long the listening socket is left alone after `accept` failed for want of descriptors or memory.
+        static let acceptPause: UInt64 = 100_000_000
+
+        static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+        static func nanos(_ d: Duration) -> UInt64 {
+            let (seconds, attoseconds) = d.components
+            return seconds < 0 ? 0 : UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+        }
+
+        func run() {
+            // This thread never takes process signals: they belong to the Dispatch signal sources.
+            var all = sigset_t()
+            sigfillset(&all)
+            pthread_sigmask(SIG_BLOCK, &all, nil)
+            var fds: [pollfd] = []
+            var order: [ClientConnection] = []
+            while !stopping.current {
+                fds.removeAll(keepingCapacity: true)
+                order.removeAll(keepingCapacity: true)
+                let now = Self.now()
+                let accepting = now >= acceptPausedUntil
+                fds.append(pollfd(fd: listenFD, events: accepting ? Int16(POLLIN) : 0, revents: 0))
+                fds.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0))
+                var nearest = accepting ? UInt64.max : acceptPausedUntil
+                for connection in connections.values {
+                    let events: Int32
+                    switch connection.phase {
+                    case .reading, .lingering: events = Int32(POLLIN)
+                    case .writing: events = Int32(POLLOUT)
+                    case .awaitingResponse: events = 0
+                    }
+                    fds.append(pollfd(fd: connection.fd, events: Int16(events), revents: 0))
+                    order.append(connection)
+                    nearest = min(nearest, connection.deadline)
+                }
+                let timeout: Int32 = nearest == .max ? 1_000 : Int32(min(1_000, (nearest > now ? nearest - now : 0) / 1_000_000 + 1))
+                let ready = poll(&fds, nfds_t(fds.count), timeout)
+                if ready < 0 && errno != EINTR { break }
+
+                if fds[1].revents != 0 {
+                    var sink = [UInt8](repeating: 0, count: 256)
+                    while sink.withUnsafeMutableBytes({ Glibc.read(wakeRead, $0.baseAddress, $0.count) }) > 0 {}
+                    deliverResponses()
+                }
+                for (i, connection) in order.enumerated() where fds[i + 2].revents != 0 {
+                    guard connections[connection.id] != nil else { continue }
+                    service(connection, revents: Int32(fds[i + 2].revents))
+                }
+                if accepting && fds[0].revents != 0 { acceptAll() }
+                expire(now: Self.now())
+            }
+            closeAll()
+            finished.signal()
+        }
+
+        func closeAll() {
+            guard !closed else { return }
+            closed = true
+            for connection in connections.values { drop(connection) }
+            close(listenFD)
+            close(wakeRead)
+            wakeOpen.withLock { open in
+                open = false
+                close(wakeWrite)
+            }
+        }
+
+        private func acceptAll() {
+            for _ in 0..<64 {
+                let fd = accept(listenFD, nil, nil)
+                if fd < 0 {
+                    switch errno {
+                    case EINTR, ECONNABORTED: continue
+                    case EAGAIN, EWOULDBLOCK: return
+                    default:
+                        // EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays queued and the socket readable,
+                        // so trying again at once would spin. Clients wait in the backlog until descriptors free up.
+                        acceptPausedUntil = Self.now() + Self.acceptPause
+                        return
+                    }
+                }
+                Self.configure(fd)
+                let now = Self.now()
+                if connections.count >= configuration.maxConnections, let idle = evictionCandidate(now: now) {
+                    drop(idle)
+                }
+                if connections.count >= configuration.maxConnections {
+                    let busy = ListenerResponse(status: 503, body: "too many connections\n").serialized(headOnly: false)
+                    _ = busy.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    close(fd)
+                    continue
+                }
+                let connection = ClientConnection(fd: fd, id: nextID, acceptedAt: now, deadline: now + Self.nanos(configuration.readTimeout))
+                nextID += 1
+                connections[connection.id] = connection
+            }
+        }
+
+        /// The connection to close for a new one at the cap: one already answered and lingering (it only
+        /// waits for the client's EOF), else the one stalled the longest, if for more than `evictStalledAfter`:
+        /// still sending its head (counted from accept, so trickling bytes does not help) or not taking its
+        /// response. Only a connection whose handler is still working is never evicted.
+        func evictionCandidate(now: UInt64) -> ClientConnection? {
+            var lingering: ClientConnection?
+            var stalled: ClientConnection?
+            let threshold = Self.nanos(configuration.evictStalledAfter)
+            for c in connections.values {
+                switch c.phase {
+                case .lingering:
+                    if lingering.map({ c.lastProgress < $0.lastProgress }) ?? true { lingering = c }
+                case .reading, .writing:
+                    guard now - c.lastProgress > threshold else { continue }
+                    if stalled.map({ c.lastProgress < $0.lastProgress }) ?? true { stalled = c }
+                case .awaitingResponse:
+                    continue
+                }
+            }
+            return lingering ?? stalled
+        }
+
+        private func service(_ connection: ClientConnection, revents: Int32) {
+            switch connection.phase {
+            case .reading: read(connection)
+            case .writing: flush(connection)
+            case .lingering: drain(connection)
+            case .awaitingResponse:
+                // The client hung up (or errored) while the handler works: nothing left to answer.
+                if revents & (Int32(POLLHUP) | Int32(POLLERR)) != 0 { drop(connection) }
+            }
+        }
+
+        private func expire(now: UInt64) {
+            for connection in connections.values where connection.deadline <= now {
+                switch connection.phase {
+                case .reading:
+                    respond(connection, ListenerResponse(status: 408, body: "request head not received in time\n"))
+                case .awaitingResponse:
+                    respond(connection, ListenerResponse(status: 503, body: "no response in time\n"))
+                case .writing, .lingering:
+                    drop(connection)
+                }
+            }
+        }
+
+        func drop(_ connection: ClientConnection) {
+            if connection.stream != nil {
+                // A streamed body cut short: reset rather than close, or its end would look like the body's end.
+                var reset = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(connection.fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+            }
+            close(connection.fd)
+            connections[connection.id] = nil
+        }
+    }
+}
