@@ -5,6 +5,7 @@ import ProberConfig
 import ProberCore
 import ProberDelivery
 import ProberProbes
+import ProberStorage
 import ProberStore
 
 /// The watchdog as one process: it owns every component, starts them in order, reloads the probe files and
@@ -27,11 +28,11 @@ public final class Daemon: @unchecked Sendable {
 
     // The parts `reload()` and the listener talk to.
     private let runLoop: ProbeRunLoop
-    private let store: Store
-    private let writer: SampleWriter
+    private let storage: any Storage
+    private let writer: any SampleRecording
     private let tracker: IncidentTracker
     private let worker: OutboxWorker
-    private let maintenance: Maintenance
+    private let maintenance: MaintenanceWorker
     private let pipeline: Pipeline
     private let metrics: MetricsServer?
 
@@ -49,36 +50,40 @@ public final class Daemon: @unchecked Sendable {
         }
 
         let lock: InstanceLock
-        let store: Store
+        let storage: any Storage
         let engine: ProbeEngine
         do {
             lock = try InstanceLock(database: configuration.database)
-            store = try Store(path: configuration.database)
-            try store.register(set.probes)
+            storage = try StorageBackend.open(location: configuration.database, readOnly: false)
+            try storage.register(set.probes)
             engine = try ProbeEngine()
         } catch {
             throw DaemonError(message: "\(error)", exitCode: 1)
         }
-        let writer = SampleWriter(store: store, warning: { [logger] in logger.warning("storage: \($0)") })
-        let worker = OutboxWorker(storage: store, sinks: configuration.sinks(set.notify), logger: logger, send: engine.deliver)
-        let tracker = IncidentTracker(store: store, logger: logger, onChange: { worker.wake() })
+        let writer = storage.makeSampleRecorder(warning: { [logger] in logger.warning("storage: \($0)") })
+        let worker = OutboxWorker(storage: storage, sinks: configuration.sinks(set.notify), logger: logger, send: engine.deliver)
+        let tracker = IncidentTracker(store: storage, logger: logger, onChange: { worker.wake() })
         tracker.update(probes: set.probes, sinks: configuration.sinks(set.notify))
         let pipeline = Pipeline(writer: writer, tracker: tracker)
         let runLoop = ProbeRunLoop(
             probes: set, runner: engine, sink: pipeline, logger: logger,
             configuration: .init(scheduler: .init(maxInFlight: configuration.maxInFlight), database: configuration.database,
                                  notifier: configuration.notifier))
-        let maintenance = Maintenance(store: store, policy: set.storage, logger: logger)
+        let maintenance = MaintenanceWorker(storage: storage, policy: set.storage, report: { [logger] result in
+            if case .failure(let error) = result {
+                logger.warning("storage maintenance failed; it will run again in a minute", metadata: ["error": "\(error)"])
+            }
+        })
         var metrics: MetricsServer?
         if let listen = configuration.listen {
             do {
                 metrics = try MetricsServer(host: listen.host, port: listen.port, sources: .init(
-                    scheduler: runLoop.scheduler, tracker: tracker, writer: writer, store: store, latest: pipeline.latest))
+                    scheduler: runLoop.scheduler, tracker: tracker, writer: writer, outbox: storage, latest: pipeline.latest))
             } catch {
                 throw DaemonError(message: "cannot listen on \(listen): \(error)", exitCode: 1)
             }
         }
-        self.store = store
+        self.storage = storage
         self.writer = writer
         self.tracker = tracker
         self.worker = worker
@@ -135,7 +140,7 @@ public final class Daemon: @unchecked Sendable {
             return next
         })
         guard ok, let next = loaded else { return }
-        do { try store.register(next.probes) } catch {
+        do { try storage.register(next.probes) } catch {
             logger.warning("could not register the reloaded probes in the store", metadata: ["error": "\(error)"])
         }
         let sinks = configuration.sinks(next.notify)

@@ -1,7 +1,7 @@
 import Foundation
 import ProberCore
 import ProberHTTP
-import ProberStore
+import ProberStorage
 
 /// `/metrics` (Prometheus text exposition) and `/healthz` on the engine's HTTP listener.
 ///
@@ -17,14 +17,14 @@ public final class MetricsServer: Sendable {
     public struct Sources: Sendable {
         public var scheduler: Scheduler
         public var tracker: IncidentTracker
-        public var writer: SampleWriter
-        public var store: Store
+        public var writer: any SampleRecording
+        public var outbox: any OutboxStorage
         public var latest: LatestSamples
-        public init(scheduler: Scheduler, tracker: IncidentTracker, writer: SampleWriter, store: Store, latest: LatestSamples) {
+        public init(scheduler: Scheduler, tracker: IncidentTracker, writer: any SampleRecording, outbox: any OutboxStorage, latest: LatestSamples) {
             self.scheduler = scheduler
             self.tracker = tracker
             self.writer = writer
-            self.store = store
+            self.outbox = outbox
             self.latest = latest
         }
     }
@@ -68,7 +68,7 @@ struct MetricsSnapshot: Sendable {
     var openIncidents: [(level: Severity, count: Int)]
     var scheduler: SchedulerStats
     var skipped: [(name: String, count: Int)]
-    var writer: SampleWriter.Statistics
+    var writer: IngestStatistics
     var outboxPending: Int
     var outboxFailed: Int
 
@@ -94,7 +94,7 @@ struct MetricsSnapshot: Sendable {
         scheduler = s.scheduler.totals
         skipped = s.scheduler.skippedTicks().map { ($0.key, $0.value) }.sorted { $0.name < $1.name }
         writer = s.writer.statistics
-        let undelivered = (try? s.store.undelivered()) ?? []
+        let undelivered = (try? s.outbox.undelivered()) ?? []
         outboxPending = undelivered.filter { $0.state == .pending }.count
         outboxFailed = undelivered.filter { $0.state == .failed }.count
     }

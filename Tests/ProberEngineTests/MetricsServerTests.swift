@@ -19,7 +19,7 @@ final class MetricsServerTests: XCTestCase {
         let store = try store ?? Store(path: dir.url.appendingPathComponent("prober.db").path)
         let server = try MetricsServer(host: "127.0.0.1", port: 0, sources: .init(
             scheduler: scheduler, tracker: IncidentTracker(store: store, logger: Logger(label: "test")),
-            writer: SampleWriter(store: store), store: store, latest: LatestSamples()), staleAfter: staleAfter)
+            writer: SampleWriter(store: store), outbox: store, latest: LatestSamples()), staleAfter: staleAfter)
         server.start()
         return server
     }
