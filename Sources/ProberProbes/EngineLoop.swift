@@ -213,11 +213,11 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
             sample.certificateExpiry = leaf
             sample.chainEarliestExpiry = earliest
         }
-        sample.failure = code == CURLE_OK ? assertionFailure(t, http: http, sample: sample) : t.failure(code)
+        sample.failure = code == CURLE_OK ? expectationFailure(t, http: http, sample: sample) : t.failure(code)
         return sample
     }
 
-    private func assertionFailure(_ t: Transfer, http: HTTPTarget, sample: Sample) -> Failure? {
+    private func expectationFailure(_ t: Transfer, http: HTTPTarget, sample: Sample) -> Failure? {
         let expect = http.expect
         let status = sample.status ?? 0
         if !expect.status.contains(status) {

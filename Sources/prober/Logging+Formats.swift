@@ -22,7 +22,7 @@ struct JSONLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         var fields: [String: JSONValue] = [
-            "ts": .string(Clock.iso8601(Int64(Date().timeIntervalSince1970 * 1_000_000))),
+            "ts": .string(UTCTime.iso8601(Int64(Date().timeIntervalSince1970 * 1_000_000))),
             "level": .string(event.level.rawValue),
             "msg": .string(event.message.description),
         ]

@@ -55,7 +55,7 @@ struct Once: ParsableCommand {
 
     /// Every check at once on one engine; waits for all of them.
     private func runAll(_ specs: [ProbeSpec]) throws -> [Sample] {
-        let engine = try ProbeEngine()
+        let engine = try CurlEngine()
         let results = SampleSlots(count: specs.count)
         let group = DispatchGroup()
         for (i, spec) in specs.enumerated() {

@@ -91,10 +91,12 @@ struct ParsingTests {
 
     @Test func suggestions() {
         let keys = Keys.probe
-        #expect(Suggestion.nearest(to: "intervall", in: keys) == "interval")
-        #expect(Suggestion.nearest(to: "Timeout", in: keys) == "timeout")
-        #expect(Suggestion.nearest(to: "htp", in: keys) == "http")
-        #expect(Suggestion.nearest(to: "frequency", in: keys) == nil)
-        #expect(Suggestion.distance("kitten", "sitting") == 3)
+        #expect(Suggest.nearest(to: "intervall", in: keys) == "interval")
+        #expect(Suggest.nearest(to: "Timeout", in: keys) == "timeout")
+        #expect(Suggest.nearest(to: "htp", in: keys) == "http")
+        #expect(Suggest.nearest(to: "frequency", in: keys) == nil)
+        #expect(Suggest.distance("kitten", "sitting") == 3)
+        #expect(Suggest.closeNames(to: "API", in: ["web", "checkout-api", "apx"]) == ["checkout-api", "apx"])
+        #expect(Suggest.closeNames(to: "follow-redirect", in: ["follow_redirects", "headers"]) == ["follow_redirects"])
     }
 }

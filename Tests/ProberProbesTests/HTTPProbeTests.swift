@@ -69,7 +69,7 @@ import Testing
         defer { quick.stop() }
         let hang = try TestHTTPServer { _ in .hang }
         defer { hang.stop() }
-        let local = try ProbeEngine()
+        let local = try CurlEngine()
         defer { local.shutdown() }
         async let streamed = local.check(httpSpec(big.url, timeout: .seconds(30)))
         async let others = withTaskGroup(of: Sample.self) { group in

@@ -9,7 +9,7 @@ import ProberCore
 /// on the engine's body-matching queue), so they must be cheap: hand the result to a queue. Checks never throw: every failure, including a bad URL, is a `Sample` with a
 /// `Failure`. At most `maxConcurrent` transfers run at once; the rest wait in order (their timeout
 /// starts when they start).
-public final class ProbeEngine: @unchecked Sendable {
+public final class CurlEngine: @unchecked Sendable {
     // Safe to share: every stored property is a `let`; `inbox` is locked, `multi` is only used here for
     // `curl_multi_wakeup` (thread-safe by libcurl's contract), and `Thread`'s `isFinished`/identity are
     // safe to read from any thread. All other libcurl state lives in `EngineLoop` on the engine thread.
@@ -81,3 +81,7 @@ public final class ProbeEngine: @unchecked Sendable {
         }
     }
 }
+
+/// The former name, easily confused with the module `ProberEngine`; kept until every caller says `CurlEngine`.
+@available(*, deprecated, renamed: "CurlEngine")
+public typealias ProbeEngine = CurlEngine
