@@ -45,12 +45,6 @@ enum StoreCommandSupport {
         return String(format: "%04d-%02d-%02d %02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!)
     }
 
-    /// `2026-11-27T06:30:00Z`.
-    static func iso(_ us: Int64) -> String {
-        let c = utcCalendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date(us))
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
-    }
-
     /// Formatting dates by hand with one calendar: creating a DateFormatter per row costs ~0.5 ms on Linux.
     static let utcCalendar: Calendar = {
         var c = Calendar(identifier: .gregorian)
@@ -75,12 +69,6 @@ enum StoreCommandSupport {
                 return i < leftColumns ? cell + pad : pad + cell
             }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
         }.joined(separator: "\n")
-    }
-
-    /// Sorted, pretty JSON of plain values (dictionaries, arrays, strings, numbers, NSNull).
-    static func json(_ value: Any) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
     }
 
     /// Names close to `name`, closest first.
