@@ -17,15 +17,18 @@ public final class CurlEngine: @unchecked Sendable {
     private let multi: CurlMulti
     private let finished = DispatchSemaphore(value: 0)
     private let thread: Thread
+    private let clock: any WallClock
 
     public struct StartError: Error, CustomStringConvertible {
         public var description: String
     }
 
-    public init(maxConcurrent: Int = 1024) throws {
+    /// `clock` gives each sample's start time and the "now" certificate ages are measured from.
+    public init(maxConcurrent: Int = 1024, clock: any WallClock = SystemWallClock()) throws {
         guard let multi = CurlMulti() else { throw StartError(description: "libcurl could not be initialised") }
         self.multi = multi
-        let loop = EngineLoop(multi: multi, inbox: inbox, maxConcurrent: maxConcurrent)
+        self.clock = clock
+        let loop = EngineLoop(multi: multi, inbox: inbox, maxConcurrent: maxConcurrent, clock: clock)
         let finished = self.finished
         thread = Thread {
             loop.run()
@@ -42,7 +45,7 @@ public final class CurlEngine: @unchecked Sendable {
         if inbox.post(.probe(spec, completion)) {
             multi.wakeup()
         } else {
-            completion(Sample(probe: spec.name, startedAt: wallMicros(), failure: Failure(.other, "probe engine stopped")))
+            completion(Sample(probe: spec.name, startedAt: clock.now(), failure: Failure(.other, "probe engine stopped")))
         }
     }
 

@@ -21,7 +21,10 @@ enum StoreCommandSupport {
         Foundation.exit(1)
     }
 
-    static var nowMicroseconds: Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+    /// Where the commands read "now".
+    static let clock: any WallClock = SystemWallClock()
+
+    static var nowMicroseconds: Int64 { clock.now() }
 
     /// `24h` (that long before `now`), `now`, or an ISO 8601 time (`2026-11-27T06:00:00Z`, `2026-11-27`).
     static func parseTime(_ text: String, now: Int64) -> Int64? {

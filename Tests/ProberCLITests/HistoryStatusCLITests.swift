@@ -8,7 +8,7 @@ import XCTest
 final class HistoryStatusCLITests: XCTestCase {
     var dir: TemporaryDirectory!
     var db: String { dir.url.appendingPathComponent("prober.db").path }
-    let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+    let now = SystemWallClock().now()
 
     override func setUpWithError() throws {
         dir = try TemporaryDirectory()
