@@ -14,7 +14,9 @@ final class DeliveryCommandTests: XCTestCase {
     static let createdID = "31337"
 
     var directory: TemporaryDirectory!
-    var daemon: Process?
+    /// The daemon running now, and every one started by this test (for their output).
+    var daemon: ProberDaemon?
+    var daemons: [ProberDaemon] = []
     var servers: [TestHTTPServer] = []
     var db: String { directory.path + "/prober.db" }
 
@@ -23,10 +25,8 @@ final class DeliveryCommandTests: XCTestCase {
     }
 
     override func tearDown() {
-        if let daemon, daemon.isRunning {
-            kill(daemon.processIdentifier, SIGKILL)
-            daemon.waitUntilExit()
-        }
+        daemon = nil
+        daemons = [] // each one still running is killed as it goes
         for server in servers { server.stop() }
         directory.remove()
     }
@@ -86,63 +86,35 @@ final class DeliveryCommandTests: XCTestCase {
             """)
     }
 
-    /// Starts `prober run`; its output goes to files (a pipe nobody reads could block it). The key comes
-    /// from ISDOWN_API_KEY, or with `keyFile` from a file named by ISDOWN_API_KEY_FILE.
-    func startDaemon(api: String, run: Int, keyFile: Bool = false) throws {
-        let process = Process()
-        process.executableURL = ProberBinary.url
-        process.arguments = ["run", "--probes", directory.path + "/probes", "--db", db]
-        var env = ProcessInfo.processInfo.environment
+    /// Starts `prober run`. The key comes from ISDOWN_API_KEY, or with `keyFile` from a file named by
+    /// ISDOWN_API_KEY_FILE.
+    func startDaemon(api: String, keyFile: Bool = false) throws {
+        var environment: [String: String?] = ["ISDOWN_API_URL": api]
         if keyFile {
-            env["ISDOWN_API_KEY"] = nil
-            env["ISDOWN_API_KEY_FILE"] = try directory.write("secrets/isdown.key", Self.apiKey + "\n")
+            environment["ISDOWN_API_KEY_FILE"] = try directory.write("secrets/isdown.key", Self.apiKey + "\n")
         } else {
-            env["ISDOWN_API_KEY"] = Self.apiKey
+            environment["ISDOWN_API_KEY"] = Self.apiKey
         }
-        env["ISDOWN_API_URL"] = api
-        process.environment = env
-        let out = directory.url.appendingPathComponent("run\(run).out")
-        let err = directory.url.appendingPathComponent("run\(run).err")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        daemon = process
+        let started = try ProberDaemon(["--probes", directory.path + "/probes", "--db", db], environment: environment,
+                                       logIn: directory.url)
+        daemons.append(started)
+        daemon = started
     }
 
     func killDaemon(_ signal: Int32) {
         guard let daemon else { return }
-        kill(daemon.processIdentifier, signal)
-        daemon.waitUntilExit()
+        daemon.signal(signal)
+        XCTAssertNotNil(daemon.waitForExit(), "the daemon did not exit on signal \(signal)")
         self.daemon = nil
     }
 
     /// Everything the daemons wrote to stdout and stderr.
-    func daemonOutput() -> String {
-        (1...2).map { run in
-            ["out", "err"].map { (try? String(contentsOf: directory.url.appendingPathComponent("run\(run).\($0)"), encoding: .utf8)) ?? "" }
-                .joined()
-        }.joined()
-    }
+    func daemonOutput() -> String { daemons.map(\.output).joined() }
 
     /// The database as a fresh read-only connection sees it now (nil until the daemon created it).
     func incidents() -> [StoredIncident] {
         guard let store = try? Store(path: db, readOnly: true) else { return [] }
         return (try? store.incidents(since: nil)) ?? []
-    }
-
-    func waitUntil(_ what: String, timeout: TimeInterval = 30, file: StaticString = #filePath, line: UInt = #line,
-                   _ condition: () -> Bool) {
-        let end = Date().addingTimeInterval(timeout)
-        while !condition() {
-            if Date() > end {
-                XCTFail("timed out waiting for \(what)\n\(daemonOutput())", file: file, line: line)
-                return
-            }
-            usleep(20_000)
-        }
     }
 
     func stages(_ requests: [TestHTTPServer.Request]) -> [String] {
@@ -155,13 +127,13 @@ final class DeliveryCommandTests: XCTestCase {
     /// After a restart the target recovers: the incident goes to monitoring, then resolved.
     func recoverAndWaitForResolution(_ api: TestHTTPServer, target: Target) {
         target.healthy = true
-        waitUntil("the resolved PATCH") {
+        XCTAssertTrue(waitUntil {
             api.requests.contains { $0.method == "PATCH" && $0.bodyText.contains(#""resolution_stage":"resolved""#) }
-        }
-        waitUntil("every call recorded as delivered") {
+        }, "the resolved PATCH\n\(daemonOutput())")
+        XCTAssertTrue(waitUntil {
             let all = incidents().flatMap(\.deliveries)
             return !all.isEmpty && all.allSatisfy { $0.state == .delivered }
-        }
+        }, "every call recorded as delivered\n\(daemonOutput())")
     }
 
     func assertNoSecretLeaked(file: StaticString = #filePath, line: UInt = #line) throws {
@@ -186,10 +158,10 @@ final class DeliveryCommandTests: XCTestCase {
         // The API is down (nothing listens on its port) while the incident opens.
         let port = try closedLoopbackPort()
         let apiURL = "http://127.0.0.1:\(port)"
-        try startDaemon(api: apiURL, run: 1)
-        waitUntil("the create queued in the outbox and tried once (connection refused)") {
+        try startDaemon(api: apiURL)
+        XCTAssertTrue(waitUntil {
             incidents().first?.deliveries.first.map { $0.method == "POST" && $0.state == .pending && $0.attempts >= 1 } ?? false
-        }
+        }, "the create queued in the outbox and tried once (connection refused)\n\(daemonOutput())")
         killDaemon(SIGKILL)
         let queued = try XCTUnwrap(incidents().first)
         XCTAssertEqual(queued.deliveries.map(\.state), [.pending], "nothing was delivered before the kill")
@@ -202,7 +174,7 @@ final class DeliveryCommandTests: XCTestCase {
 
         // The API comes up, the daemon starts again over the same database.
         let api = try startAPI(port: port)
-        try startDaemon(api: apiURL, run: 2)
+        try startDaemon(api: apiURL)
         XCTAssertTrue(api.waitForRequests(1, timeout: .seconds(30)), "the pending create is delivered after the restart\n\(daemonOutput())")
         recoverAndWaitForResolution(api, target: health)
 
@@ -225,12 +197,12 @@ final class DeliveryCommandTests: XCTestCase {
         let (target, health) = try startTarget()
         try writeProbe(target: target.url)
         let api = try startAPI()
-        try startDaemon(api: api.url, run: 1, keyFile: true)
-        waitUntil("the create delivered and its id stored") { incidents().first?.isdownID == Self.createdID }
+        try startDaemon(api: api.url, keyFile: true)
+        XCTAssertTrue(waitUntil { incidents().first?.isdownID == Self.createdID }, "the create delivered and its id stored\n\(daemonOutput())")
         killDaemon(SIGKILL)
         XCTAssertEqual(api.requests.map(\.method), ["POST"])
 
-        try startDaemon(api: api.url, run: 2, keyFile: true)
+        try startDaemon(api: api.url, keyFile: true)
         recoverAndWaitForResolution(api, target: health)
         let requests = api.requests
         XCTAssertEqual(Set(requests.map { $0.header("Authorization") }), ["Bearer \(Self.apiKey)"], "the key read from ISDOWN_API_KEY_FILE")

@@ -36,23 +36,20 @@ final class MetricsCommandTests: XCTestCase {
                 interval: 150ms
                 timeout: 100ms
             """)
-        let daemon = try RunningProber(["run", "--probes", dir.path + "/probes", "--db", dir.path + "/prober.db",
+        let daemon = try ProberDaemon(["--probes", dir.path + "/probes", "--db", dir.path + "/prober.db",
                                         "--listen", "127.0.0.1:0"],
-                                       environment: ["PROBER_METRICS_TEST_SECRET": Self.secret])
+                                       environment: ["PROBER_METRICS_TEST_SECRET": Self.secret], logIn: dir.url)
         let port = try XCTUnwrap(daemon.listenPort(), "no listen line; stderr:\n\(daemon.stderr)")
 
         // Wait for both probes' latest results (and a few ticks of each, for the histogram).
         var body = ""
-        let end = Date().addingTimeInterval(30)
-        while Date() < end {
-            if let reply = httpGet(port: port, "/metrics"), reply.status == 200,
-               reply.body.contains("probe_success{probe=\"loop-ok\"} 1\n"), reply.body.contains("probe_success{probe=\"loop-503\"} 0\n"),
-               reply.body.contains("probe_success{probe=\"loop-refused\"} 0\n"),
-               server.requests.count >= 6 {
-                body = reply.body
-                break
-            }
-            usleep(50_000)
+        waitUntil {
+            guard let reply = httpGet(port: port, "/metrics"), reply.status == 200,
+                  reply.body.contains("probe_success{probe=\"loop-ok\"} 1\n"), reply.body.contains("probe_success{probe=\"loop-503\"} 0\n"),
+                  reply.body.contains("probe_success{probe=\"loop-refused\"} 0\n"),
+                  server.requests.count >= 6 else { return false }
+            body = reply.body
+            return true
         }
         XCTAssertFalse(body.isEmpty, "no complete scrape within 30 s; stderr:\n\(daemon.stderr)")
         guard !body.isEmpty else { return }
@@ -154,19 +151,16 @@ final class MetricsCommandTests: XCTestCase {
         var yaml = "defaults: { interval: 1s, timeout: 500ms }\nprobes:\n"
         for i in 0..<count { yaml += "  - { name: p\(String(format: "%04d", i)), http: { url: \"http://127.0.0.1:1/\(i)\" } }\n" }
         try dir.write("probes/many.yaml", yaml)
-        let daemon = try RunningProber(["run", "--probes", dir.path + "/probes", "--db", dir.path + "/prober.db",
-                                        "--listen", "127.0.0.1:0"])
+        let daemon = try ProberDaemon(["--probes", dir.path + "/probes", "--db", dir.path + "/prober.db",
+                                        "--listen", "127.0.0.1:0"], logIn: dir.url)
         let port = try XCTUnwrap(daemon.listenPort(), "no listen line; stderr:\n\(daemon.stderr)")
 
         var body = ""
-        let end = Date().addingTimeInterval(30)
-        while Date() < end {
-            if let reply = httpGet(port: port, "/metrics"), reply.status == 200,
-               reply.body.components(separatedBy: "\nprobe_success{").count - 1 == count {
-                body = reply.body
-                break
-            }
-            usleep(200_000)
+        waitUntil {
+            guard let reply = httpGet(port: port, "/metrics"), reply.status == 200,
+                  reply.body.components(separatedBy: "\nprobe_success{").count - 1 == count else { return false }
+            body = reply.body
+            return true
         }
         XCTAssertFalse(body.isEmpty, "no scrape with all \(count) probes within 30 s; stderr:\n\(daemon.stderr)")
         guard !body.isEmpty else { return }

@@ -1,6 +1,7 @@
 import Foundation
 @testable import ProberConfig
 import ProberCore
+import ProberTestSupport
 import Testing
 
 @Suite("Durations, status sets, environment substitution")
@@ -59,7 +60,7 @@ struct ParsingTests {
         let secret = "hunter2-Zq9"
         let env = ["SECRET_URL": "not a url \(secret)", "SECRET_PORT": "port-\(secret)",
                    "SECRET_TOKEN": "line\n\(secret)", "SECRET_WAIT": "\(secret)s", "OTHER": secret]
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("p.yaml", """
             probes:
@@ -82,7 +83,7 @@ struct ParsingTests {
     }
 
     @Test func environmentDefaultIsUsedWhenUnset() throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("p.yaml", "probes:\n  - name: a\n    http:\n      url: \"http://${HOST:-127.0.0.1}:${PORT:-8080}/x\"\n")
         let set = try ProbeLoader.load(directory: dir.path, environment: ["PORT": "9090"])
