@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Probe benchmark: fresh-connection HTTP GETs and TCP connects against a local C server, ProbeEngine
+# Probe benchmark: fresh-connection HTTP GETs and TCP connects against a local C server, CurlEngine
 # next to plain C loops measured in the same run. Prints figures; asserts nothing.
 # usage (from the repo root): bench/probes.sh [N] [CONCURRENCY]     default 10000 checks, 100 in flight
 set -euo pipefail

@@ -7,7 +7,6 @@
 // type gets a typed wrapper here. https://curl.se/libcurl/c/curl_easy_setopt.html
 
 static inline CURLcode prober_easy_setopt_long(CURL *h, CURLoption o, long v) { return curl_easy_setopt(h, o, v); }
-static inline CURLcode prober_easy_setopt_off(CURL *h, CURLoption o, curl_off_t v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode prober_easy_setopt_string(CURL *h, CURLoption o, const char *v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode prober_easy_setopt_pointer(CURL *h, CURLoption o, void *v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode prober_easy_setopt_slist(CURL *h, CURLoption o, struct curl_slist *v) { return curl_easy_setopt(h, o, v); }
@@ -16,15 +15,11 @@ static inline CURLcode prober_easy_setopt_write(CURL *h, CURLoption o, curl_writ
 static inline CURLcode prober_easy_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode prober_easy_getinfo_off(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode prober_easy_getinfo_string(CURL *h, CURLINFO i, char **v) { return curl_easy_getinfo(h, i, v); }
-static inline CURLcode prober_easy_getinfo_pointer(CURL *h, CURLINFO i, void **v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode prober_easy_getinfo_certinfo(CURL *h, struct curl_certinfo **v) { return curl_easy_getinfo(h, CURLINFO_CERTINFO, v); }
 /// The connected socket of a CONNECT_ONLY transfer (for curl_easy_send / curl_easy_recv).
 static inline CURLcode prober_easy_getinfo_socket(CURL *h, curl_socket_t *v) { return curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, v); }
 
-static inline CURLMcode prober_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
-
 // Constants that are macros aliasing other constants or casts, which Swift does not import.
-static inline long prober_ipresolve_whatever(void) { return CURL_IPRESOLVE_WHATEVER; }
 static inline long prober_ipresolve_v4(void) { return CURL_IPRESOLVE_V4; }
 static inline long prober_ipresolve_v6(void) { return CURL_IPRESOLVE_V6; }
 static inline curl_socket_t prober_socket_bad(void) { return CURL_SOCKET_BAD; }

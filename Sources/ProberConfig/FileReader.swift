@@ -118,7 +118,7 @@ final class FileReader {
                 result.add(Field(name: name, key: keyNode, value: value), override: override)
             } else if let hint = hints[name] {
                 report(keyNode, "unknown key '\(name)' in \(what); \(hint)")
-            } else if let near = Suggestion.nearest(to: name, in: keys) {
+            } else if let near = Suggest.nearest(to: name, in: keys) {
                 report(keyNode, "unknown key '\(name)' in \(what); did you mean '\(near)'?")
             } else {
                 report(keyNode, "unknown key '\(name)' in \(what); expected one of: \(keys.joined(separator: ", "))")

@@ -45,8 +45,13 @@ extension Duration {
     public var seconds: Double { Double(microseconds) / 1_000_000 }
 }
 
-/// Short human forms of microsecond quantities: `850 µs`, `12 ms`, `1.8 s`, `3 min`.
+/// Short human forms: microsecond quantities (`850 µs`, `12 ms`, `1.8 s`, `3 min`) and counts (`3 probes`).
 public enum Human {
+    /// `1 probe`, `3 probes`; `plural` for nouns that do not just take an `s`.
+    public static func count(_ n: Int, _ noun: String, plural: String? = nil) -> String {
+        "\(n) " + (n == 1 ? noun : plural ?? noun + "s")
+    }
+
     public static func latency(microseconds us: Int64) -> String {
         let v = Double(us)
         if us < 1_000 { return "\(us) µs" }

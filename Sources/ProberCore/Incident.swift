@@ -16,14 +16,6 @@ public enum Level: Int, Sendable, Equatable, Codable, Comparable, CustomStringCo
 
     public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
 
-    public var severity: Severity? {
-        switch self {
-        case .healthy: nil
-        case .minor: .minor
-        case .major: .major
-        }
-    }
-
     public init(_ severity: Severity) { self = severity == .major ? .major : .minor }
 
     public var description: String {

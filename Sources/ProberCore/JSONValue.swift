@@ -78,3 +78,18 @@ public indirect enum JSONValue: Sendable, Equatable {
         out += "\""
     }
 }
+
+extension JSONValue {
+    /// `.int`, or `.null` for nil.
+    public init(_ value: Int64?) { self = value.map { .int($0) } ?? .null }
+    /// `.int`, or `.null` for nil.
+    public init(_ value: Int?) { self = value.map { .int(Int64($0)) } ?? .null }
+    /// `.double`, or `.null` for nil.
+    public init(_ value: Double?) { self = value.map { .double($0) } ?? .null }
+    /// `.string`, or `.null` for nil.
+    public init(_ value: String?) { self = value.map { .string($0) } ?? .null }
+
+    /// An instant (µs since the epoch) in the one time format of every `--json`: ISO 8601 UTC with
+    /// milliseconds, `2024-03-15T10:00:00.000Z` (what the IsDown API writes); `.null` for nil.
+    public static func time(_ us: Int64?) -> JSONValue { us.map { .string(UTCTime.iso8601($0)) } ?? .null }
+}

@@ -1,14 +1,24 @@
-/// "Did you mean": close matches for a mistyped name.
+/// "Did you mean": close matches for a mistyped name (a probe name on the command line, a key in a probe file).
+///
+/// Case and `-`/`_` are ignored; a name that contains the other (`api` for `checkout-api`) counts as close.
+/// Short names allow one typo, longer ones two, or a third of their length.
 public enum Suggest {
-    /// Names close to `name` (a few typos away, or one containing the other, ignoring case), closest first, at most 3.
-    public static func closeNames(to name: String, in names: [String]) -> [String] {
-        let lower = name.lowercased()
-        let scored = names.map { candidate -> (String, Int) in
-            let c = candidate.lowercased()
-            return (candidate, (c.contains(lower) || lower.contains(c)) ? 0 : distance(lower, c))
+    /// Names close to `name`, closest first (ties in alphabetical order), at most `limit`.
+    public static func closeNames(to name: String, in names: [String], limit: Int = 3) -> [String] {
+        let word = normalize(name)
+        let allowed = name.count <= 4 ? 1 : max(2, name.count / 3)
+        let scored = names.compactMap { candidate -> (name: String, distance: Int)? in
+            let c = normalize(candidate)
+            let contained = min(word.count, c.count) >= 3 && (c.contains(word) || word.contains(c))
+            let d = contained ? 0 : distance(word, c)
+            return d <= allowed ? (candidate, d) : nil
         }
-        let limit = max(2, name.count / 3)
-        return scored.filter { $0.1 <= limit }.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }.prefix(3).map(\.0)
+        return scored.sorted { $0.distance != $1.distance ? $0.distance < $1.distance : $0.name < $1.name }.prefix(limit).map(\.name)
+    }
+
+    /// The closest name, when one is close enough to be a likely typo.
+    public static func nearest(to name: String, in names: [String]) -> String? {
+        closeNames(to: name, in: names, limit: 1).first
     }
 
     /// Levenshtein distance over Characters.
@@ -27,5 +37,9 @@ public enum Suggest {
             swap(&previous, &current)
         }
         return previous[b.count]
+    }
+
+    private static func normalize(_ s: String) -> String {
+        String(s.lowercased().map { $0 == "-" ? "_" : $0 })
     }
 }

@@ -11,10 +11,8 @@ public final class LatestSamples: Sendable {
     /// Forgets probes no longer configured (after a reload).
     public func retain(_ names: Set<String>) { checks.withLock { $0 = $0.filter { names.contains($0.key) } } }
 
-    public var all: [String: LatestCheck] { checks.current }
-
-    /// Every probe's latest check, copied out under the lock. Holding the table itself (as `all` does) while
-    /// checks finish would make the next `record` copy it whole (2.6 MB at 10,000 probes).
+    /// Every probe's latest check, copied out under the lock. Handing out the table itself while checks
+    /// finish would make the next `record` copy it whole (2.6 MB at 10,000 probes).
     public func rows() -> [(name: String, check: LatestCheck)] {
         checks.withLock { table in
             var rows: [(name: String, check: LatestCheck)] = []

@@ -1,7 +1,7 @@
 import Foundation
 import ProberCore
 
-/// Runs one check of a probe. The engine's seam to the probes module (`ProberProbes.ProbeEngine` conforms).
+/// Runs one check of a probe. The engine's seam to the probes module (`ProberProbes.CurlEngine` conforms).
 ///
 /// `run` is called on the scheduler's queue and must return promptly (hand the work to its own thread);
 /// `completion` may be called from any thread, exactly once, within about `spec.timeout`.

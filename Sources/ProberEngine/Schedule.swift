@@ -52,9 +52,8 @@ public enum Schedule {
     }
 }
 
-/// Time for the scheduler: microseconds on the epoch timeline. Tests substitute a fake.
-public protocol SchedulerClock: Sendable {
-    func now() -> Int64
+/// Time for the scheduler: a `WallClock` (µs on the epoch timeline) that also turns an instant into a Dispatch deadline.
+public protocol SchedulerClock: WallClock {
     /// The Dispatch time at which `now()` will read `micros`.
     func dispatchTime(at micros: Int64) -> DispatchTime
 }
@@ -72,10 +71,9 @@ public struct MonotonicEpochClock: SchedulerClock {
     private let wallAtStart: Int64
     private let uptimeAtStart: UInt64
 
-    public init() {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        wallAtStart = Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000
+    /// Anchored at `wall`'s reading now.
+    public init(anchoredTo wall: any WallClock = SystemWallClock()) {
+        wallAtStart = wall.now()
         uptimeAtStart = DispatchTime.now().uptimeNanoseconds
     }
 

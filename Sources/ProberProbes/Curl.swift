@@ -104,10 +104,3 @@ final class CurlHeaderList {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000
 }
-
-/// Wall-clock microseconds since the Unix epoch, for `Sample.startedAt`.
-@inline(__always) func wallMicros() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000
-}

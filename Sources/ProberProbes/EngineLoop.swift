@@ -40,6 +40,8 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     let multi: CurlMulti
     let inbox: Inbox
     let maxConcurrent: Int
+    /// "Now" for `Sample.startedAt` and certificate ages.
+    let clock: any WallClock
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
     private var pending: [Work] = []
     private var pendingHead = 0
@@ -51,10 +53,11 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     /// Evaluates `body_matches` off this thread.
     private let bodyMatcher = BodyMatcher()
 
-    init(multi: CurlMulti, inbox: Inbox, maxConcurrent: Int) {
+    init(multi: CurlMulti, inbox: Inbox, maxConcurrent: Int, clock: any WallClock) {
         self.multi = multi
         self.inbox = inbox
         self.maxConcurrent = max(1, maxConcurrent)
+        self.clock = clock
     }
 
     /// Runs until stopped and every accepted transfer has finished.
@@ -111,18 +114,18 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
         case .probe(let spec, _):
             switch spec.target {
             case .http(let http):
-                t = Transfer(work: work, easy: easy, bodyLimit: max(http.maxBodyBytes, 0), timeout: spec.timeout)
+                t = Transfer(work: work, easy: easy, bodyLimit: max(http.maxBodyBytes, 0), timeout: spec.timeout, startedAt: clock.now())
                 let body = http.body.map { Array($0.utf8) }
                 t.configureHTTP(url: http.url, method: http.method, headers: http.headers, body: body, timeout: spec.timeout,
                                 followRedirects: http.followRedirects, maxRedirects: http.maxRedirects, ip: http.ip, tls: http.tls,
                                 certificateInfo: http.url.lowercased().hasPrefix("https:"),
                                 collectHeaders: !http.expect.headers.isEmpty)
             case .tcp(let tcp):
-                t = Transfer(work: work, easy: easy, bodyLimit: 0, timeout: spec.timeout)
+                t = Transfer(work: work, easy: easy, bodyLimit: 0, timeout: spec.timeout, startedAt: clock.now())
                 t.configureTCP(tcp, timeout: spec.timeout)
             }
         case .request(let request, _):
-            t = Transfer(work: work, easy: easy, bodyLimit: HTTPResponse.maxBodyBytes, timeout: request.timeout)
+            t = Transfer(work: work, easy: easy, bodyLimit: HTTPResponse.maxBodyBytes, timeout: request.timeout, startedAt: clock.now())
             t.configureHTTP(url: request.url, method: request.method, headers: request.headers, body: request.body,
                             timeout: request.timeout, followRedirects: false, maxRedirects: 0, ip: .any, tls: TLSOptions(),
                             certificateInfo: false, collectHeaders: true)
@@ -191,7 +194,7 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     private func complete(_ work: Work, failure: Failure) {
         switch work {
         case .probe(let spec, let completion):
-            completion(Sample(probe: spec.name, startedAt: wallMicros(), failure: failure))
+            completion(Sample(probe: spec.name, startedAt: clock.now(), failure: failure))
         case .request(_, let completion):
             completion(HTTPResponse(status: nil, headers: [], body: [], error: failure.message, errorCode: nil, requestSent: false))
         }
@@ -213,11 +216,11 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
             sample.certificateExpiry = leaf
             sample.chainEarliestExpiry = earliest
         }
-        sample.failure = code == CURLE_OK ? assertionFailure(t, http: http, sample: sample) : t.failure(code)
+        sample.failure = code == CURLE_OK ? expectationFailure(t, http: http, sample: sample) : t.failure(code)
         return sample
     }
 
-    private func assertionFailure(_ t: Transfer, http: HTTPTarget, sample: Sample) -> Failure? {
+    private func expectationFailure(_ t: Transfer, http: HTTPTarget, sample: Sample) -> Failure? {
         let expect = http.expect
         let status = sample.status ?? 0
         if !expect.status.contains(status) {
@@ -237,7 +240,7 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
         if let validFor = expect.certificateValidFor {
             let expiries = [sample.certificateExpiry, sample.chainEarliestExpiry].compactMap { $0 }
             if let soonest = expiries.min() {
-                let left = soonest - wallMicros() / 1_000_000
+                let left = soonest - clock.now() / 1_000_000
                 if left < validFor.microseconds / 1_000_000 {
                     return Failure(.certificateExpiring, certificateExpiryPhrase(secondsLeft: left))
                 }

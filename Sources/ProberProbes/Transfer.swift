@@ -32,11 +32,11 @@ final class Transfer {
     /// Whether the TCP session waits to write (else to read).
     var tcpWantsWrite = false
 
-    init(work: Work, easy: CurlEasy, bodyLimit: Int, timeout: Duration) {
+    init(work: Work, easy: CurlEasy, bodyLimit: Int, timeout: Duration, startedAt: Int64) {
         self.work = work
         self.easy = easy
         self.bodyLimit = bodyLimit
-        startedAt = wallMicros()
+        self.startedAt = startedAt
         startMono = monotonicMicros()
         deadline = startMono + max(timeout.microseconds, 1_000)
     }

@@ -21,29 +21,24 @@ struct Check: ParsableCommand {
         do {
             let set = try ProbeLoader.load(directory: dir)
             if output.json {
-                print(json(["probes": set.probes.count, "files": set.files.count, "names": set.probes.map(\.name)]))
+                print(JSONValue.object(["probes": JSONValue(set.probes.count), "files": JSONValue(set.files.count),
+                                        "names": .array(set.probes.map { .string($0.name) })]).encoded)
             } else {
-                print("\(count(set.probes.count, "probe")) in \(count(set.files.count, "file"))")
+                print("\(Human.count(set.probes.count, "probe")) in \(Human.count(set.files.count, "file"))")
             }
         } catch {
             var stderr = StandardError()
             for diagnostic in error.diagnostics { print(diagnostic, to: &stderr) }
-            print("\(count(error.diagnostics.count, "problem")) in \(dir)", to: &stderr)
+            print("\(Human.count(error.diagnostics.count, "problem")) in \(dir)", to: &stderr)
             if output.json {
-                let problems = error.diagnostics.map { d -> [String: Any] in
-                    ["file": d.location.file, "line": d.location.line, "column": d.location.column, "message": d.message]
+                let problems = error.diagnostics.map { d -> JSONValue in
+                    .object(["file": .string(d.location.file), "line": JSONValue(d.location.line),
+                             "column": JSONValue(d.location.column), "message": .string(d.message)])
                 }
-                print(json(["problems": problems]))
+                print(JSONValue.object(["problems": .array(problems)]).encoded)
             }
             throw ExitCode(1)
         }
-    }
-
-    private func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
-
-    private func json(_ object: [String: Any]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ProberCore
 import ProberEngine
 import ProberHTTP
 
@@ -23,8 +24,9 @@ struct DemoTarget: ParsableCommand {
         // Exiting closes the sockets; nothing else needs tidying.
         let signals = SignalHandling()
         signals.onTerminate { _ in Foundation.exit(0) }
+        let clock = SystemWallClock()
         let listener = try HTTPListener(host: host, port: port) { request, respond in
-            let now = Date().timeIntervalSince1970
+            let now = Double(clock.now()) / 1_000_000
             let reply = DemoBehaviour.reply(method: request.method, path: request.path, at: now)
             if reply.delayMilliseconds > 0 {
                 DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(reply.delayMilliseconds)) {

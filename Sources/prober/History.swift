@@ -86,7 +86,7 @@ struct HistoryCommand: ParsableCommand {
         }
         let info = try? store.probeInfo(name)
         if output.json {
-            print(StoreCommandSupport.json(Self.jsonObject(history, info: info)))
+            print(Self.jsonObject(history, info: info).pretty)
         } else if csv {
             print(Self.csvText(history), terminator: "")
         } else {
@@ -172,40 +172,40 @@ struct HistoryCommand: ParsableCommand {
         var out = "start,checks,failed,p50_us,p95_us,p99_us,max_us,mean_us,top_reason\n"
         func v(_ x: Int64?) -> String { x.map(String.init) ?? "" }
         for b in h.buckets {
-            out += [StoreCommandSupport.iso(b.start), "\(b.checks)", "\(b.failures)", v(b.latency.p50), v(b.latency.p95),
+            out += [UTCTime.iso8601(b.start), "\(b.checks)", "\(b.failures)", v(b.latency.p50), v(b.latency.p95),
                     v(b.latency.p99), v(b.latency.max), v(b.latency.mean), b.topReason?.rawValue ?? ""].joined(separator: ",") + "\n"
         }
         return out
     }
 
-    static func jsonObject(_ h: ProberStorage.History, info: ProbeInfo?) -> [String: Any] {
-        func n(_ x: Int64?) -> Any { x.map { NSNumber(value: $0) } ?? NSNull() }
-        func latency(_ l: LatencyFigures) -> [String: Any] {
-            ["p50_us": n(l.p50), "p95_us": n(l.p95), "p99_us": n(l.p99), "max_us": n(l.max), "mean_us": n(l.mean)]
+    static func jsonObject(_ h: ProberStorage.History, info: ProbeInfo?) -> JSONValue {
+        func latency(_ l: LatencyFigures) -> JSONValue {
+            .object(["p50_us": JSONValue(l.p50), "p95_us": JSONValue(l.p95), "p99_us": JSONValue(l.p99),
+                     "max_us": JSONValue(l.max), "mean_us": JSONValue(l.mean)])
         }
         let s = h.summary
-        return [
-            "probe": h.probe,
-            "kind": info?.kind ?? "",
-            "target": info?.target ?? "",
-            "since": StoreCommandSupport.iso(h.since),
-            "until": StoreCommandSupport.iso(h.until),
-            "every_seconds": h.every / 1_000_000,
-            "phase": h.phase.rawValue,
-            "sources": h.sources.map(\.rawValue),
-            "summary": [
-                "checks": s.checks,
-                "failures": s.failures,
-                "failures_by_reason": Dictionary(uniqueKeysWithValues: s.failuresByReason.map { ($0.reason.rawValue, $0.count) }),
-                "uptime_percent": s.uptime.map { NSNumber(value: $0) } ?? NSNull(),
+        return .object([
+            "probe": .string(h.probe),
+            "kind": .string(info?.kind ?? ""),
+            "target": .string(info?.target ?? ""),
+            "since": .time(h.since),
+            "until": .time(h.until),
+            "every_seconds": .int(h.every / 1_000_000),
+            "phase": .string(h.phase.rawValue),
+            "sources": .array(h.sources.map { .string($0.rawValue) }),
+            "summary": .object([
+                "checks": JSONValue(s.checks),
+                "failures": JSONValue(s.failures),
+                "failures_by_reason": .object(Dictionary(uniqueKeysWithValues: s.failuresByReason.map { ($0.reason.rawValue, JSONValue($0.count)) })),
+                "uptime_percent": JSONValue(s.uptime),
                 "latency": latency(s.latency),
-                "phase_medians_us": Dictionary(uniqueKeysWithValues: s.phaseMedians.map { ($0.phase.rawValue, $0.microseconds) }),
-                "exact": s.exact,
-            ] as [String: Any],
-            "buckets": h.buckets.map { b -> [String: Any] in
-                ["start": StoreCommandSupport.iso(b.start), "checks": b.checks, "failures": b.failures,
-                 "latency": latency(b.latency), "top_reason": b.topReason?.rawValue ?? NSNull(), "exact": b.exact]
-            },
-        ]
+                "phase_medians_us": .object(Dictionary(uniqueKeysWithValues: s.phaseMedians.map { ($0.phase.rawValue, JSONValue($0.microseconds)) })),
+                "exact": .bool(s.exact),
+            ]),
+            "buckets": .array(h.buckets.map { b in
+                .object(["start": .time(b.start), "checks": JSONValue(b.checks), "failures": JSONValue(b.failures),
+                         "latency": latency(b.latency), "top_reason": JSONValue(b.topReason?.rawValue), "exact": .bool(b.exact)])
+            }),
+        ])
     }
 }

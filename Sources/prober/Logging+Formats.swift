@@ -13,6 +13,8 @@ struct JSONLogHandler: LogHandler {
     let label: String
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
+    /// Where `ts` comes from.
+    var clock: any WallClock = SystemWallClock()
     private static let lock = NSLock()
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -22,7 +24,7 @@ struct JSONLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         var fields: [String: JSONValue] = [
-            "ts": .string(Clock.iso8601(Int64(Date().timeIntervalSince1970 * 1_000_000))),
+            "ts": .time(clock.now()),
             "level": .string(event.level.rawValue),
             "msg": .string(event.message.description),
         ]

@@ -55,7 +55,7 @@ struct Once: ParsableCommand {
 
     /// Every check at once on one engine; waits for all of them.
     private func runAll(_ specs: [ProbeSpec]) throws -> [Sample] {
-        let engine = try ProbeEngine()
+        let engine = try CurlEngine()
         let results = SampleSlots(count: specs.count)
         let group = DispatchGroup()
         for (i, spec) in specs.enumerated() {
@@ -101,25 +101,24 @@ enum OnceReport {
     }
 
     static func json(_ specs: [ProbeSpec], _ samples: [Sample]) -> String {
-        let results: [[String: Any]] = zip(specs, samples).map { spec, s in
-            var o: [String: Any] = ["name": spec.name, "kind": spec.kind, "target": spec.displayTarget, "ok": s.ok,
-                                    "started_at_us": s.startedAt]
-            if let f = s.failure { o["reason"] = f.reason.rawValue; o["message"] = f.message }
-            if let v = s.status { o["status"] = v }
-            if let v = s.bytes { o["bytes"] = v }
-            if let v = s.httpVersion { o["http_version"] = v }
-            if let v = s.remoteAddress { o["remote_address"] = v }
-            if let v = s.ipFamily { o["ip_family"] = v.rawValue }
-            if let v = s.certificateExpiry { o["certificate_expiry"] = v }
-            if let v = s.chainEarliestExpiry { o["chain_earliest_expiry"] = v }
-            var phases: [String: Any] = [:]
-            for name in Phases.Name.allCases { if let v = s.phases[name] { phases[name.rawValue] = v } }
-            o["phases_us"] = phases
-            return o
+        let results: [JSONValue] = zip(specs, samples).map { spec, s in
+            var o: [String: JSONValue] = ["name": .string(spec.name), "kind": .string(spec.kind), "target": .string(spec.displayTarget),
+                                          "ok": .bool(s.ok), "started_at": .time(s.startedAt)]
+            if let f = s.failure { o["reason"] = .string(f.reason.rawValue); o["message"] = .string(f.message) }
+            if let v = s.status { o["status"] = JSONValue(v) }
+            if let v = s.bytes { o["bytes"] = JSONValue(v) }
+            if let v = s.httpVersion { o["http_version"] = .string(v) }
+            if let v = s.remoteAddress { o["remote_address"] = .string(v) }
+            if let v = s.ipFamily { o["ip_family"] = .string(v.rawValue) }
+            if let v = s.certificateExpiry { o["certificate_expiry"] = .time(v * 1_000_000) }
+            if let v = s.chainEarliestExpiry { o["chain_earliest_expiry"] = .time(v * 1_000_000) }
+            var phases: [String: JSONValue] = [:]
+            for name in Phases.Name.allCases { if let v = s.phases[name] { phases[name.rawValue] = JSONValue(v) } }
+            o["phases_us"] = .object(phases)
+            return .object(o)
         }
-        let document: [String: Any] = ["results": results, "passed": samples.filter(\.ok).count,
-                                       "failed": samples.filter { !$0.ok }.count]
-        let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        let passed = samples.filter(\.ok).count
+        return JSONValue.object(["results": .array(results), "passed": JSONValue(passed),
+                                 "failed": JSONValue(samples.count - passed)]).pretty
     }
 }

@@ -26,7 +26,7 @@ struct StatusCommand: ParsableCommand {
             StoreCommandSupport.fail("\(error)")
         }
         if output.json {
-            print(StoreCommandSupport.json(rows.map { Self.jsonObject($0, incident: open[$0.name], now: now) }))
+            print(JSONValue.array(rows.map { Self.jsonObject($0, incident: open[$0.name], now: now) }).pretty)
         } else if rows.isEmpty {
             print("no probes in \(database.db) yet")
         } else {
@@ -61,20 +61,20 @@ struct StatusCommand: ParsableCommand {
         return S.table(["PROBE", "STATE", "LAST CHECK", "RESULT", "LATENCY", "UPTIME 1H", "P95 1H", "INCIDENT"], table, leftColumns: 4)
     }
 
-    static func jsonObject(_ s: ProbeStatus, incident: StoredIncident?, now: Int64) -> [String: Any] {
-        func n(_ x: Int64?) -> Any { x.map { NSNumber(value: $0) } ?? NSNull() }
-        let last: Any = s.last.map { l -> [String: Any] in
-            ["at": StoreCommandSupport.iso(l.at), "age_seconds": max(0, now - l.at) / 1_000_000, "ok": l.ok,
-             "reason": l.reason?.rawValue ?? NSNull(), "status": l.status ?? NSNull(), "latency_us": n(l.latency)]
-        } ?? NSNull()
-        return [
-            "name": s.name, "kind": s.kind, "target": s.target, "state": state(s, incident: incident), "last_check": last,
-            "checks_1h": s.checks1h, "failures_1h": s.failures1h,
-            "uptime_1h_percent": s.uptime1h.map { NSNumber(value: $0) } ?? NSNull(), "p95_1h_us": n(s.p95_1h),
-            "incident": incident.map { i -> [String: Any] in
-                ["id": i.incident.id, "title": i.incident.title, "status": i.incident.status.rawValue,
-                 "resolution_stage": i.incident.stage.rawValue, "created_at": StoreCommandSupport.iso(i.incident.createdAt)]
-            } ?? NSNull(),
-        ]
+    static func jsonObject(_ s: ProbeStatus, incident: StoredIncident?, now: Int64) -> JSONValue {
+        let last: JSONValue = s.last.map { l in
+            .object(["at": .time(l.at), "age_seconds": .int(max(0, now - l.at) / 1_000_000), "ok": .bool(l.ok),
+                     "reason": JSONValue(l.reason?.rawValue), "status": JSONValue(l.status), "latency_us": JSONValue(l.latency)])
+        } ?? .null
+        return .object([
+            "name": .string(s.name), "kind": .string(s.kind), "target": .string(s.target),
+            "state": .string(state(s, incident: incident)), "last_check": last,
+            "checks_1h": JSONValue(s.checks1h), "failures_1h": JSONValue(s.failures1h),
+            "uptime_1h_percent": JSONValue(s.uptime1h), "p95_1h_us": JSONValue(s.p95_1h),
+            "incident": incident.map { i in
+                .object(["id": .int(i.incident.id), "title": .string(i.incident.title), "status": .string(i.incident.status.rawValue),
+                         "resolution_stage": .string(i.incident.stage.rawValue), "created_at": .time(i.incident.createdAt)])
+            } ?? .null,
+        ])
     }
 }

@@ -39,7 +39,10 @@ enum StoreCommandSupport {
         Foundation.exit(1)
     }
 
-    static var nowMicroseconds: Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+    /// Where the commands read "now".
+    static let clock: any WallClock = SystemWallClock()
+
+    static var nowMicroseconds: Int64 { clock.now() }
 
     /// `24h` (that long before `now`), `now`, or an ISO 8601 time (`2026-11-27T06:00:00Z`, `2026-11-27`).
     static func parseTime(_ text: String, now: Int64) -> Int64? {
@@ -61,12 +64,6 @@ enum StoreCommandSupport {
     static func minuteUTC(_ us: Int64) -> String {
         let c = utcCalendar.dateComponents([.year, .month, .day, .hour, .minute], from: date(us))
         return String(format: "%04d-%02d-%02d %02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!)
-    }
-
-    /// `2026-11-27T06:30:00Z`.
-    static func iso(_ us: Int64) -> String {
-        let c = utcCalendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date(us))
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
     }
 
     /// Formatting dates by hand with one calendar: creating a DateFormatter per row costs ~0.5 ms on Linux.
@@ -93,12 +90,6 @@ enum StoreCommandSupport {
                 return i < leftColumns ? cell + pad : pad + cell
             }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
         }.joined(separator: "\n")
-    }
-
-    /// Sorted, pretty JSON of plain values (dictionaries, arrays, strings, numbers, NSNull).
-    static func json(_ value: Any) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
     }
 
     /// Names close to `name`, closest first.

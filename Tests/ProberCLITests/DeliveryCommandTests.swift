@@ -3,31 +3,32 @@ import ProberCore
 import ProberStorage
 import ProberStore
 import ProberTestSupport
-import XCTest
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// `prober run` delivering incidents across `kill -9`: the built binary, a probe against a loopback
 /// target the test makes fail and recover, a fake IsDown API on loopback, the database in a temp dir.
-final class DeliveryCommandTests: XCTestCase {
+@Suite("prober run delivering incidents across kill -9", .serialized)
+final class DeliveryCommandTests {
     static let apiKey = "isd_live_restart-SECRET-5150"
     static let createdID = "31337"
 
-    var directory: TemporaryDirectory!
-    var daemon: Process?
+    let directory: TemporaryDirectory
+    /// The daemon running now, and every one started by this test (for their output).
+    var daemon: ProberDaemon?
+    var daemons: [ProberDaemon] = []
     var servers: [TestHTTPServer] = []
     var db: String { directory.path + "/prober.db" }
 
-    override func setUpWithError() throws {
+    init() throws {
         directory = try TemporaryDirectory()
     }
 
-    override func tearDown() {
-        if let daemon, daemon.isRunning {
-            kill(daemon.processIdentifier, SIGKILL)
-            daemon.waitUntilExit()
-        }
+    deinit {
+        daemon = nil
+        daemons = [] // each one still running is killed as it goes
         for server in servers { server.stop() }
         directory.remove()
     }
@@ -87,63 +88,35 @@ final class DeliveryCommandTests: XCTestCase {
             """)
     }
 
-    /// Starts `prober run`; its output goes to files (a pipe nobody reads could block it). The key comes
-    /// from ISDOWN_API_KEY, or with `keyFile` from a file named by ISDOWN_API_KEY_FILE.
-    func startDaemon(api: String, run: Int, keyFile: Bool = false) throws {
-        let process = Process()
-        process.executableURL = ProberBinary.url
-        process.arguments = ["run", "--probes", directory.path + "/probes", "--db", db]
-        var env = ProcessInfo.processInfo.environment
+    /// Starts `prober run`. The key comes from ISDOWN_API_KEY, or with `keyFile` from a file named by
+    /// ISDOWN_API_KEY_FILE.
+    func startDaemon(api: String, keyFile: Bool = false) throws {
+        var environment: [String: String?] = ["ISDOWN_API_URL": api]
         if keyFile {
-            env["ISDOWN_API_KEY"] = nil
-            env["ISDOWN_API_KEY_FILE"] = try directory.write("secrets/isdown.key", Self.apiKey + "\n")
+            environment["ISDOWN_API_KEY_FILE"] = try directory.write("secrets/isdown.key", Self.apiKey + "\n")
         } else {
-            env["ISDOWN_API_KEY"] = Self.apiKey
+            environment["ISDOWN_API_KEY"] = Self.apiKey
         }
-        env["ISDOWN_API_URL"] = api
-        process.environment = env
-        let out = directory.url.appendingPathComponent("run\(run).out")
-        let err = directory.url.appendingPathComponent("run\(run).err")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        daemon = process
+        let started = try ProberDaemon(["--probes", directory.path + "/probes", "--db", db], environment: environment,
+                                       logIn: directory.url)
+        daemons.append(started)
+        daemon = started
     }
 
     func killDaemon(_ signal: Int32) {
         guard let daemon else { return }
-        kill(daemon.processIdentifier, signal)
-        daemon.waitUntilExit()
+        daemon.signal(signal)
+        #expect(daemon.waitForExit() != nil, "the daemon did not exit on signal \(signal)")
         self.daemon = nil
     }
 
     /// Everything the daemons wrote to stdout and stderr.
-    func daemonOutput() -> String {
-        (1...2).map { run in
-            ["out", "err"].map { (try? String(contentsOf: directory.url.appendingPathComponent("run\(run).\($0)"), encoding: .utf8)) ?? "" }
-                .joined()
-        }.joined()
-    }
+    func daemonOutput() -> String { daemons.map(\.output).joined() }
 
     /// The database as a fresh read-only connection sees it now (nil until the daemon created it).
     func incidents() -> [StoredIncident] {
         guard let store = try? Store(path: db, readOnly: true) else { return [] }
         return (try? store.incidents(since: nil)) ?? []
-    }
-
-    func waitUntil(_ what: String, timeout: TimeInterval = 30, file: StaticString = #filePath, line: UInt = #line,
-                   _ condition: () -> Bool) {
-        let end = Date().addingTimeInterval(timeout)
-        while !condition() {
-            if Date() > end {
-                XCTFail("timed out waiting for \(what)\n\(daemonOutput())", file: file, line: line)
-                return
-            }
-            usleep(20_000)
-        }
     }
 
     func stages(_ requests: [TestHTTPServer.Request]) -> [String] {
@@ -156,108 +129,108 @@ final class DeliveryCommandTests: XCTestCase {
     /// After a restart the target recovers: the incident goes to monitoring, then resolved.
     func recoverAndWaitForResolution(_ api: TestHTTPServer, target: Target) {
         target.healthy = true
-        waitUntil("the resolved PATCH") {
+        #expect(waitUntil {
             api.requests.contains { $0.method == "PATCH" && $0.bodyText.contains(#""resolution_stage":"resolved""#) }
-        }
-        waitUntil("every call recorded as delivered") {
+        }, "the resolved PATCH\n\(daemonOutput())")
+        #expect(waitUntil {
             let all = incidents().flatMap(\.deliveries)
             return !all.isEmpty && all.allSatisfy { $0.state == .delivered }
-        }
+        }, "every call recorded as delivered\n\(daemonOutput())")
     }
 
-    func assertNoSecretLeaked(file: StaticString = #filePath, line: UInt = #line) throws {
+    func expectNoSecretLeaked(sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
         killDaemon(SIGTERM)
         var bytes = Data()
         for suffix in ["", "-wal", "-shm"] { bytes += FileManager.default.contents(atPath: db + suffix) ?? Data() }
-        XCTAssertFalse(bytes.isEmpty, file: file, line: line)
-        XCTAssertNil(bytes.range(of: Data(Self.apiKey.utf8)), "the API key is in the database file", file: file, line: line)
-        XCTAssertFalse(daemonOutput().contains(Self.apiKey), "the API key is in the daemon's output", file: file, line: line)
+        #expect(!bytes.isEmpty, sourceLocation: sourceLocation)
+        #expect(bytes.range(of: Data(Self.apiKey.utf8)) == nil, "the API key is in the database file", sourceLocation: sourceLocation)
+        #expect(!daemonOutput().contains(Self.apiKey), "the API key is in the daemon's output", sourceLocation: sourceLocation)
         for args in [["incidents"], ["incidents", "--json"], ["deliveries"], ["deliveries", "--json"]] {
             let result = try ProberBinary.run(args + ["--db", db])
-            XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
-            XCTAssertFalse((result.stdout + result.stderr).contains(Self.apiKey), "the API key is in `prober \(args)`", file: file, line: line)
+            #expect(result.status == 0, "\(result.stderr)", sourceLocation: sourceLocation)
+            #expect(!(result.stdout + result.stderr).contains(Self.apiKey), "the API key is in `prober \(args)`", sourceLocation: sourceLocation)
         }
     }
 
     // MARK: kill -9
 
-    func testPendingCreateSurvivesKillAndIsSentOnceAfterRestart() throws {
+    @Test func pendingCreateSurvivesKillAndIsSentOnceAfterRestart() throws {
         let (target, health) = try startTarget()
         try writeProbe(target: target.url)
         // The API is down (nothing listens on its port) while the incident opens.
         let port = try closedLoopbackPort()
         let apiURL = "http://127.0.0.1:\(port)"
-        try startDaemon(api: apiURL, run: 1)
-        waitUntil("the create queued in the outbox and tried once (connection refused)") {
+        try startDaemon(api: apiURL)
+        #expect(waitUntil {
             incidents().first?.deliveries.first.map { $0.method == "POST" && $0.state == .pending && $0.attempts >= 1 } ?? false
-        }
+        }, "the create queued in the outbox and tried once (connection refused)\n\(daemonOutput())")
         killDaemon(SIGKILL)
-        let queued = try XCTUnwrap(incidents().first)
-        XCTAssertEqual(queued.deliveries.map(\.state), [.pending], "nothing was delivered before the kill")
-        XCTAssertNil(queued.isdownID)
-        XCTAssertNotNil(queued.deliveries.first?.lastError, "the create was attempted against the closed port")
+        let queued = try #require(incidents().first)
+        #expect(queued.deliveries.map(\.state) == [.pending], "nothing was delivered before the kill")
+        #expect(queued.isdownID == nil)
+        #expect(queued.deliveries.first?.lastError != nil, "the create was attempted against the closed port")
         let shown = try ProberBinary.run(["incidents", "--db", db])
-        XCTAssertTrue(shown.stdout.contains("pending ("), "prober incidents shows the pending delivery:\n\(shown.stdout)")
+        #expect(shown.stdout.contains("pending ("), "prober incidents shows the pending delivery:\n\(shown.stdout)")
         let listed = try ProberBinary.run(["deliveries", "--db", db])
-        XCTAssertTrue(listed.stdout.contains("isdown") && listed.stdout.contains("POST") && listed.stdout.contains("pending"), listed.stdout)
+        #expect(listed.stdout.contains("isdown") && listed.stdout.contains("POST") && listed.stdout.contains("pending"), "\(listed.stdout)")
 
         // The API comes up, the daemon starts again over the same database.
         let api = try startAPI(port: port)
-        try startDaemon(api: apiURL, run: 2)
-        XCTAssertTrue(api.waitForRequests(1, timeout: .seconds(30)), "the pending create is delivered after the restart\n\(daemonOutput())")
+        try startDaemon(api: apiURL)
+        #expect(api.waitForRequests(1, timeout: .seconds(30)), "the pending create is delivered after the restart\n\(daemonOutput())")
         recoverAndWaitForResolution(api, target: health)
 
         let requests = api.requests
-        XCTAssertEqual(requests.filter { $0.method == "POST" }.count, 1, "the create is sent exactly once: \(stages(requests))")
-        XCTAssertEqual(stages(requests), ["POST investigating", "PATCH monitoring", "PATCH resolved"])
-        XCTAssertEqual(Set(requests.dropFirst().map(\.path)), ["/api/v2/incidents/\(Self.createdID)"])
-        XCTAssertEqual(Set(requests.map { $0.header("Authorization") }), ["Bearer \(Self.apiKey)"])
-        let post = try XCTUnwrap(requests.first.flatMap { try JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any] })
-        XCTAssertEqual(post["service_id"] as? Int, 4242)
-        XCTAssertEqual(post["title"] as? String, "api: checks failing")
-        let final = try XCTUnwrap(incidents().first)
-        XCTAssertEqual(incidents().count, 1, "the restart continued the open incident")
-        XCTAssertEqual(final.isdownID, Self.createdID)
-        XCTAssertEqual(final.incident.updates.map(\.kind), [.opened, .monitoring, .resolved])
-        try assertNoSecretLeaked()
+        #expect(requests.filter { $0.method == "POST" }.count == 1, "the create is sent exactly once: \(stages(requests))")
+        #expect(stages(requests) == ["POST investigating", "PATCH monitoring", "PATCH resolved"])
+        #expect(Set(requests.dropFirst().map(\.path)) == ["/api/v2/incidents/\(Self.createdID)"])
+        #expect(Set(requests.map { $0.header("Authorization") }) == ["Bearer \(Self.apiKey)"])
+        let post = try #require(requests.first.flatMap { try JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any] })
+        #expect(post["service_id"] as? Int == 4242)
+        #expect(post["title"] as? String == "api: checks failing")
+        let final = try #require(incidents().first)
+        #expect(incidents().count == 1, "the restart continued the open incident")
+        #expect(final.isdownID == Self.createdID)
+        #expect(final.incident.updates.map(\.kind) == [.opened, .monitoring, .resolved])
+        try expectNoSecretLeaked()
     }
 
-    func testDeliveredCreateIsNotRepeatedAfterKill() throws {
+    @Test func deliveredCreateIsNotRepeatedAfterKill() throws {
         let (target, health) = try startTarget()
         try writeProbe(target: target.url)
         let api = try startAPI()
-        try startDaemon(api: api.url, run: 1, keyFile: true)
-        waitUntil("the create delivered and its id stored") { incidents().first?.isdownID == Self.createdID }
+        try startDaemon(api: api.url, keyFile: true)
+        #expect(waitUntil { incidents().first?.isdownID == Self.createdID }, "the create delivered and its id stored\n\(daemonOutput())")
         killDaemon(SIGKILL)
-        XCTAssertEqual(api.requests.map(\.method), ["POST"])
+        #expect(api.requests.map(\.method) == ["POST"])
 
-        try startDaemon(api: api.url, run: 2, keyFile: true)
+        try startDaemon(api: api.url, keyFile: true)
         recoverAndWaitForResolution(api, target: health)
         let requests = api.requests
-        XCTAssertEqual(Set(requests.map { $0.header("Authorization") }), ["Bearer \(Self.apiKey)"], "the key read from ISDOWN_API_KEY_FILE")
-        XCTAssertEqual(stages(requests), ["POST investigating", "PATCH monitoring", "PATCH resolved"],
+        #expect(Set(requests.map { $0.header("Authorization") }) == ["Bearer \(Self.apiKey)"], "the key read from ISDOWN_API_KEY_FILE")
+        #expect(stages(requests) == ["POST investigating", "PATCH monitoring", "PATCH resolved"],
                        "the delivered create is not repeated after the restart")
-        XCTAssertEqual(Set(requests.dropFirst().map(\.path)), ["/api/v2/incidents/\(Self.createdID)"])
-        XCTAssertEqual(incidents().count, 1)
-        try assertNoSecretLeaked()
+        #expect(Set(requests.dropFirst().map(\.path)) == ["/api/v2/incidents/\(Self.createdID)"])
+        #expect(incidents().count == 1)
+        try expectNoSecretLeaked()
     }
 
     // MARK: Configuration
 
-    func testBaseURLWithAPathIsRefused() throws {
+    @Test func baseURLWithAPathIsRefused() throws {
         try writeProbe(target: "http://127.0.0.1:1")
         let result = try ProberBinary.run(["run", "--probes", directory.path + "/probes", "--db", db],
                                           environment: ["ISDOWN_API_URL": "https://isdown.app/api/v2?token=abc", "ISDOWN_API_KEY": Self.apiKey])
-        XCTAssertEqual(result.status, 2)
-        XCTAssertTrue(result.stderr.contains("ISDOWN_API_URL must be a scheme and host only"), result.stderr)
-        XCTAssertFalse(result.stderr.contains("token=abc"), result.stderr)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("ISDOWN_API_URL must be a scheme and host only"), "\(result.stderr)")
+        #expect(!result.stderr.contains("token=abc"), "\(result.stderr)")
     }
 
-    func testUnreadableKeyFileIsRefused() throws {
+    @Test func unreadableKeyFileIsRefused() throws {
         try writeProbe(target: "http://127.0.0.1:1")
         let result = try ProberBinary.run(["run", "--probes", directory.path + "/probes", "--db", db],
                                           environment: ["ISDOWN_API_KEY": nil, "ISDOWN_API_KEY_FILE": directory.path + "/missing.key"])
-        XCTAssertEqual(result.status, 2)
-        XCTAssertTrue(result.stderr.contains("cannot read the IsDown API key file"), result.stderr)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("cannot read the IsDown API key file"), "\(result.stderr)")
     }
 }

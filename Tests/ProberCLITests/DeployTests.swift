@@ -265,7 +265,7 @@ final class DeployTests: XCTestCase {
         let tool = ["/usr/bin/" + health[0], "/bin/" + health[0]].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let tool else { throw XCTSkip("\(health[0]) is not installed here") }
         try dir.write("probes/p.yaml", "probes:\n  - name: closed\n    tcp: { host: 127.0.0.1, port: 1 }\n    interval: 200ms\n    timeout: 100ms\n")
-        let daemon = try RunningProber(["run", "--probes", dir.path + "/probes", "--db", dir.path + "/prober.db", "--listen", "127.0.0.1:0"])
+        let daemon = try ProberDaemon(["--probes", dir.path + "/probes", "--db", dir.path + "/prober.db", "--listen", "127.0.0.1:0"], logIn: dir.url)
         let port = try XCTUnwrap(daemon.listenPort(), daemon.stderr)
         health = health.map { $0.replacingOccurrences(of: "127.0.0.1:9464", with: "127.0.0.1:\(port)") }
         health[0] = tool

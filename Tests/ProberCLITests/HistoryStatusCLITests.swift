@@ -8,7 +8,7 @@ import XCTest
 final class HistoryStatusCLITests: XCTestCase {
     var dir: TemporaryDirectory!
     var db: String { dir.url.appendingPathComponent("prober.db").path }
-    let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+    let now = SystemWallClock().now()
 
     override func setUpWithError() throws {
         dir = try TemporaryDirectory()
@@ -86,6 +86,10 @@ final class HistoryStatusCLITests: XCTestCase {
         XCTAssertEqual((summary["failures_by_reason"] as? [String: Int])?["http_status"], 29)
         XCTAssertEqual(object["every_seconds"] as? Int, 3_600)
         XCTAssertEqual((object["buckets"] as? [Any])?.count, 49)
+        // Every --json writes times as ISO 8601 UTC with milliseconds.
+        let since = try XCTUnwrap(object["since"] as? String)
+        XCTAssertNotNil(since.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"#, options: .regularExpression), since)
+        XCTAssertTrue(((object["buckets"] as? [[String: Any]])?.first?["start"] as? String)?.hasSuffix(":00.000Z") ?? false)
 
         let c = try ProberBinary.run(["history", "web-frontend", "--since", "6h", "--every", "1h", "--phase", "dns", "--csv", "--db", db])
         XCTAssertEqual(c.status, 0, c.stderr)
@@ -150,6 +154,8 @@ final class HistoryStatusCLITests: XCTestCase {
         XCTAssertEqual(array[0]["checks_1h"] as? Int, 10)
         XCTAssertEqual((array[0]["last_check"] as? [String: Any])?["reason"] as? String, "connect_refused")
         XCTAssertEqual(array[1]["target"] as? String, "https://example.test/health")
+        let lastAt = try XCTUnwrap((array[0]["last_check"] as? [String: Any])?["at"] as? String)
+        XCTAssertNotNil(lastAt.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"#, options: .regularExpression), lastAt)
     }
 
     func testStatusAndHistoryReadWhileTheDaemonHoldsAWriteTransaction() throws {

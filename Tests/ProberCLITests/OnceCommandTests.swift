@@ -71,4 +71,29 @@ import Testing
         #expect(result.status == 2)
         #expect(result.stderr.contains(path))
     }
+
+    /// A 50 MiB body checked for text is read and dropped past `max_body_bytes`: `prober once` on it peaks
+    /// within 30 MiB of the same check on a 2-byte body.
+    @Test func aLargeBodyIsNotKeptInMemory() throws {
+        let size = 50 << 20
+        let server = try TestHTTPServer { request in
+            request.path == "/big" ? .stream(status: 200, bytes: size) : .respond(status: 200, body: "xx")
+        }
+        defer { server.stop() }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        for name in ["big", "small"] {
+            try dir.write("\(name)/p.yaml", """
+                probes:
+                  - name: \(name)
+                    interval: 60s
+                    timeout: 30s
+                    http: { url: \(server.url)/\(name), expect: { body_contains: "y" } }
+                """)
+        }
+        let small = try ProberBinary.peakRSS(["once", "--probes", dir.path + "/small"])
+        let big = try ProberBinary.peakRSS(["once", "--probes", dir.path + "/big"])
+        #expect(small.status == 1 && big.status == 1, "both fail: the body has no 'y'")
+        #expect(big.bytes - small.bytes < 30 << 20, "peak RSS \(big.bytes >> 20) MiB for a 50 MiB body, \(small.bytes >> 20) MiB for 2 bytes")
+    }
 }

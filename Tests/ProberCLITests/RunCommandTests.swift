@@ -76,13 +76,13 @@ final class RunCommandTests: XCTestCase {
         // A healthy baseline, then slow responses: a minor incident by latency.
         XCTAssertTrue(server.waitForRequests(15, timeout: .seconds(20)), d.output)
         mode.current = .slow
-        XCTAssertTrue(try ProberDaemon.eventually { try incidents().first?.incident.status == .minor }, d.output)
+        XCTAssertTrue(try waitUntil { try incidents().first?.incident.status == .minor }, d.output)
         // Failures: escalated to major.
         mode.current = .failing
-        XCTAssertTrue(try ProberDaemon.eventually { try incidents().first?.incident.status == .major }, d.output)
+        XCTAssertTrue(try waitUntil { try incidents().first?.incident.status == .major }, d.output)
         // Healthy again: monitoring, then resolved.
         mode.current = .healthy
-        XCTAssertTrue(try ProberDaemon.eventually { try incidents().first?.incident.stage == .resolved }, d.output)
+        XCTAssertTrue(try waitUntil { try incidents().first?.incident.stage == .resolved }, d.output)
 
         let all = try incidents()
         XCTAssertEqual(all.count, 1, "one incident for the whole episode")
@@ -134,16 +134,16 @@ final class RunCommandTests: XCTestCase {
         try writeProbe(server.url)
 
         let first = try daemon()
-        XCTAssertTrue(try ProberDaemon.eventually { try incidents().count == 1 }, first.output)
+        XCTAssertTrue(try waitUntil { try incidents().count == 1 }, first.output)
         first.signal(SIGKILL)
         XCTAssertNotNil(first.waitForExit())
 
         let second = try daemon()
         defer { second.signal(SIGKILL) }
         // Still failing for a while (escalation happens on the same incident), then recovery resolves it.
-        XCTAssertTrue(try ProberDaemon.eventually { try incidents().first?.incident.status == .major }, second.output)
+        XCTAssertTrue(try waitUntil { try incidents().first?.incident.status == .major }, second.output)
         mode.current = .healthy
-        XCTAssertTrue(try ProberDaemon.eventually { try incidents().first?.incident.stage == .resolved }, second.output)
+        XCTAssertTrue(try waitUntil { try incidents().first?.incident.stage == .resolved }, second.output)
         let all = try incidents()
         XCTAssertEqual(all.count, 1, "a restart must never open a duplicate: \(all.map(\.incident.title))")
         XCTAssertEqual(all[0].incident.updates.first?.kind, .opened)
@@ -195,7 +195,7 @@ final class RunCommandTests: XCTestCase {
         // A broken file: the daemon keeps probing and logs the same message `prober check` prints.
         let bad = try dir.write("probes/bad.yaml", "probes:\n  - name: broken\n    http: { url: \"ftp://x\" }\n")
         d.signal(SIGHUP)
-        XCTAssertTrue(ProberDaemon.eventually { d.output.contains("reload failed") }, d.output)
+        XCTAssertTrue(waitUntil { d.output.contains("reload failed") }, d.output)
         XCTAssertTrue(d.output.contains("bad.yaml:3:"), d.output)
         XCTAssertTrue(bad.hasSuffix("bad.yaml"))
         let before = server.requests.count
@@ -209,8 +209,8 @@ final class RunCommandTests: XCTestCase {
                 interval: 200ms
             """)
         d.signal(SIGHUP)
-        XCTAssertTrue(ProberDaemon.eventually { server.requests.contains { $0.path == "/added" } }, d.output)
-        XCTAssertTrue(ProberDaemon.eventually {
+        XCTAssertTrue(waitUntil { server.requests.contains { $0.path == "/added" } }, d.output)
+        XCTAssertTrue(waitUntil {
             server.requests.suffix(20).contains { $0.path.hasPrefix("/health") }
         }, "the unchanged probe keeps running")
         XCTAssertTrue(d.process.isRunning)

@@ -1,6 +1,7 @@
 import Foundation
 import ProberConfig
 import ProberCore
+import ProberTestSupport
 import Testing
 
 /// One broken probe file and the exact diagnostics it must produce (paths relative to the probes directory).
@@ -351,7 +352,7 @@ let brokenCases: [BrokenCase] = [
 struct BrokenProbeFileTests {
     @Test(arguments: brokenCases)
     func reportsExactly(_ c: BrokenCase) throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("p.yaml", c.yaml)
         let lines = diagnostics(loading: dir.path, environment: c.environment)
@@ -360,7 +361,7 @@ struct BrokenProbeFileTests {
     }
 
     @Test func duplicateNamesAcrossFilesNameBothPlaces() throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("a.yaml", "probes:\n  - name: api\n    http: { url: \"http://a\" }\n")
         try dir.write("teams/b.yml", "probes:\n  - name: web\n    http: { url: \"http://w\" }\n  - name: api\n    tcp: { host: b, port: 1 }\n")
@@ -370,7 +371,7 @@ struct BrokenProbeFileTests {
     }
 
     @Test func duplicateNamesInOneFile() throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("a.yaml", "probes:\n  - name: api\n    http: { url: \"http://a\" }\n  - name: api\n    http: { url: \"http://b\" }\n")
         #expect(diagnostics(loading: dir.path) == [
@@ -379,7 +380,7 @@ struct BrokenProbeFileTests {
     }
 
     @Test func duplicateNamesAreReportedEvenWhenOneProbeHasOtherProblems() throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("a.yaml", "probes:\n  - name: api\n    http: { url: \"ftp://a\" }\n  - name: api\n    tcp: { host: b, port: 1 }\n")
         #expect(diagnostics(loading: dir.path) == [
@@ -389,7 +390,7 @@ struct BrokenProbeFileTests {
     }
 
     @Test func storageInTwoFiles() throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("a.yaml", "storage: { raw: 1d }\nprobes:\n  - name: api\n    http: { url: \"http://a\" }\n")
         try dir.write("b.yaml", "storage:\n  raw: 2d\n")
@@ -399,13 +400,13 @@ struct BrokenProbeFileTests {
     }
 
     @Test func missingDirectory() throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         #expect(diagnostics(loading: dir.path + "/nope") == ["\(dir.path)/nope: no such probes directory"])
     }
 
     @Test func emptyDirectory() throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("README.md", "not a probe file")
         try dir.write(".hidden/p.yaml", "probes:\n  - name: api\n    http: { url: \"http://a\" }\n")
@@ -413,7 +414,7 @@ struct BrokenProbeFileTests {
     }
 
     @Test func errorDescriptionIsOneDiagnosticPerLine() throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("p.yaml", "probes:\n  - name: a\n  - name: b\n")
         do {
@@ -434,19 +435,4 @@ func diagnostics(loading directory: String, environment: [String: String] = [:])
     } catch {
         return error.diagnostics.map(\.description)
     }
-}
-
-/// A fresh temporary directory.
-struct TempDir {
-    let path: String
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("prober-config-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    func write(_ relative: String, _ text: String) throws {
-        let url = URL(fileURLWithPath: path).appendingPathComponent(relative)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try text.write(to: url, atomically: true, encoding: .utf8)
-    }
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
 }

@@ -1,6 +1,7 @@
 import Foundation
 @testable import ProberConfig
 import ProberCore
+import ProberTestSupport
 import Testing
 
 @Suite("Loading valid probe files")
@@ -50,7 +51,7 @@ struct LoadProbeFileTests {
         """
 
     @Test func issueExampleLoadsWithEveryValue() throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("checkout.yaml", Self.issueExample)
         let set = try ProbeLoader.load(directory: dir.path, environment: ["CHECKOUT_TOKEN": "s3cret"])
@@ -195,7 +196,7 @@ struct LoadProbeFileTests {
     }
 
     @Test func storageAndNotify() throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("a.yaml", """
             notify:
@@ -221,7 +222,7 @@ struct LoadProbeFileTests {
     }
 
     @Test func filesLoadRecursivelyInSortedOrderSkippingHiddenOnes() throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("z.yaml", "probes:\n  - name: z\n    tcp: { host: z, port: 1 }\n")
         try dir.write("a/b.yml", "probes:\n  - name: ab\n    tcp: { host: b, port: 1 }\n")
@@ -234,7 +235,7 @@ struct LoadProbeFileTests {
     }
 
     @Test func aSingleFileCanBeLoaded() throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("one.yaml", "probes:\n  - name: a\n    tcp: { host: a, port: 1 }\n")
         let set = try ProbeLoader.load(directory: dir.path + "/one.yaml", environment: [:])
@@ -260,7 +261,7 @@ struct LoadProbeFileTests {
     }
 
     private func load(_ yaml: String, environment: [String: String] = [:]) throws -> ProbeSet {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("p.yaml", yaml)
         return try ProbeLoader.load(directory: dir.path, environment: environment)

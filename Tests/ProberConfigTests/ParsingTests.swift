@@ -1,6 +1,7 @@
 import Foundation
 @testable import ProberConfig
 import ProberCore
+import ProberTestSupport
 import Testing
 
 @Suite("Durations, status sets, environment substitution")
@@ -59,7 +60,7 @@ struct ParsingTests {
         let secret = "hunter2-Zq9"
         let env = ["SECRET_URL": "not a url \(secret)", "SECRET_PORT": "port-\(secret)",
                    "SECRET_TOKEN": "line\n\(secret)", "SECRET_WAIT": "\(secret)s", "OTHER": secret]
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("p.yaml", """
             probes:
@@ -82,7 +83,7 @@ struct ParsingTests {
     }
 
     @Test func environmentDefaultIsUsedWhenUnset() throws {
-        let dir = try TempDir()
+        let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("p.yaml", "probes:\n  - name: a\n    http:\n      url: \"http://${HOST:-127.0.0.1}:${PORT:-8080}/x\"\n")
         let set = try ProbeLoader.load(directory: dir.path, environment: ["PORT": "9090"])
@@ -91,10 +92,12 @@ struct ParsingTests {
 
     @Test func suggestions() {
         let keys = Keys.probe
-        #expect(Suggestion.nearest(to: "intervall", in: keys) == "interval")
-        #expect(Suggestion.nearest(to: "Timeout", in: keys) == "timeout")
-        #expect(Suggestion.nearest(to: "htp", in: keys) == "http")
-        #expect(Suggestion.nearest(to: "frequency", in: keys) == nil)
-        #expect(Suggestion.distance("kitten", "sitting") == 3)
+        #expect(Suggest.nearest(to: "intervall", in: keys) == "interval")
+        #expect(Suggest.nearest(to: "Timeout", in: keys) == "timeout")
+        #expect(Suggest.nearest(to: "htp", in: keys) == "http")
+        #expect(Suggest.nearest(to: "frequency", in: keys) == nil)
+        #expect(Suggest.distance("kitten", "sitting") == 3)
+        #expect(Suggest.closeNames(to: "API", in: ["web", "checkout-api", "apx"]) == ["checkout-api", "apx"])
+        #expect(Suggest.closeNames(to: "follow-redirect", in: ["follow_redirects", "headers"]) == ["follow_redirects"])
     }
 }

@@ -145,11 +145,11 @@ struct IncidentWriterTests {
 
     @Test("UTC clock formatting")
     func clock() {
-        #expect(Clock.iso8601(t0 + 5_000) == "2026-11-18T14:02:00.005Z")
-        #expect(Clock.time(t0, relativeTo: t0) == "14:02 UTC")
-        #expect(Clock.time(t0, relativeTo: t0 + 86_400_000_000) == "Nov 18 14:02 UTC")
-        #expect(Clock.dateTime(0) == "1970-01-01 00:00 UTC")
-        #expect(Clock.iso8601(951_782_400_000_000) == "2000-02-29T00:00:00.000Z")
+        #expect(UTCTime.iso8601(t0 + 5_000) == "2026-11-18T14:02:00.005Z")
+        #expect(UTCTime.time(t0, relativeTo: t0) == "14:02 UTC")
+        #expect(UTCTime.time(t0, relativeTo: t0 + 86_400_000_000) == "Nov 18 14:02 UTC")
+        #expect(UTCTime.dateTime(0) == "1970-01-01 00:00 UTC")
+        #expect(UTCTime.iso8601(951_782_400_000_000) == "2000-02-29T00:00:00.000Z")
     }
 }
 

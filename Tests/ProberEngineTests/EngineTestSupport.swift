@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ProberTestSupport
 import XCTest
 import ProberCore
 @testable import ProberEngine
@@ -106,15 +107,11 @@ func httpProbe(_ name: String, interval: Duration = .milliseconds(100), timeout:
     ProbeSpec(name: name, target: .http(HTTPTarget(url: "http://127.0.0.1:1/\(name)")), interval: interval, timeout: timeout)
 }
 
-/// Waits until `condition` holds, checking every 10 ms; fails the test after `timeout` (generous: a bound, not a speed).
+/// Forwards to ProberTestSupport's `waitUntil`, failing the test on a timeout. Kept for the test files being
+/// edited elsewhere (DeliveryTests, HTTPListenerTests, MetricsServerTests); new tests call `waitUntil` directly.
 func waitUntil(_ what: String, timeout: TimeInterval = 20, file: StaticString = #filePath, line: UInt = #line,
                _ condition: () -> Bool) {
-    let end = Date().addingTimeInterval(timeout)
-    while !condition() {
-        if Date() > end {
-            XCTFail("timed out waiting for \(what)", file: file, line: line)
-            return
-        }
-        usleep(10_000)
+    if !ProberTestSupport.waitUntil(timeout: .milliseconds(Int(timeout * 1_000)), condition) {
+        XCTFail("timed out waiting for \(what)", file: file, line: line)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ProberTestSupport
 import XCTest
 import ProberCore
 @testable import ProberEngine
@@ -21,7 +22,7 @@ final class ProbeRunLoopTests: XCTestCase {
         let watchdog = ProbeRunLoop(probes: set, runner: runner, sink: sink, logger: logger,
                                 configuration: .init(database: "/tmp/x.db"))
         watchdog.start()
-        waitUntil("flaky to fail and recover") { (watchdog.stats.probes["flaky"]?.finished ?? 0) >= 6 }
+        XCTAssertTrue(waitUntil { (watchdog.stats.probes["flaky"]?.finished ?? 0) >= 6 }, "timed out waiting for flaky to fail and recover")
         watchdog.shutdown()
 
         XCTAssertEqual(sink.count, watchdog.stats.finished, "every sample reaches the sink")
@@ -45,11 +46,11 @@ final class ProbeRunLoopTests: XCTestCase {
         let (logger, logs) = CapturingLogHandler.logger()
         let watchdog = ProbeRunLoop(probes: [httpProbe("api")], runner: runner, sink: CollectingSink(), logger: logger)
         watchdog.start()
-        waitUntil("api to run") { runner.starts("api").count >= 2 }
+        XCTAssertTrue(waitUntil { runner.starts("api").count >= 2 }, "timed out waiting for api to run")
 
         XCTAssertFalse(watchdog.reload(loading: { throw FakeConfigErrors() }))
         let runsAfterFailedReload = runner.starts("api").count
-        waitUntil("api to keep running") { runner.starts("api").count >= runsAfterFailedReload + 3 }
+        XCTAssertTrue(waitUntil { runner.starts("api").count >= runsAfterFailedReload + 3 }, "timed out waiting for api to keep running")
         let errors = logs.current.filter { $0.level == .error }.map(\.message)
         XCTAssertEqual(errors, [
             "reload failed: keeping the current 1 probe",
@@ -59,7 +60,7 @@ final class ProbeRunLoopTests: XCTestCase {
 
         // A good reload applies: the new probe starts, the old one keeps going.
         XCTAssertTrue(watchdog.reload { ProbeSet(probes: [httpProbe("api"), httpProbe("web")], files: ["probes/api.yaml"]) })
-        waitUntil("web to run") { runner.starts("web").count >= 2 }
+        XCTAssertTrue(waitUntil { runner.starts("web").count >= 2 }, "timed out waiting for web to run")
         XCTAssertTrue(logs.current.contains { $0.message == "reloaded: 2 probes; added web" })
         // The bare-specs form: remove web again.
         XCTAssertTrue(watchdog.reload(loadingProbes: { [httpProbe("api")] }))
@@ -75,7 +76,7 @@ final class ProbeRunLoopTests: XCTestCase {
         let watchdog = ProbeRunLoop(probes: [httpProbe("stuck")], runner: runner, sink: CollectingSink(), logger: logger,
                                 configuration: .init(scheduler: .init(drainGrace: .milliseconds(50))))
         watchdog.start()
-        waitUntil("five skipped ticks") { (watchdog.stats.probes["stuck"]?.skippedOverlap ?? 0) >= 5 }
+        XCTAssertTrue(waitUntil { (watchdog.stats.probes["stuck"]?.skippedOverlap ?? 0) >= 5 }, "timed out waiting for five skipped ticks")
         watchdog.shutdown()
         let warnings = logs.current.filter { $0.metadata["skip.reason"] != nil }
         XCTAssertEqual(warnings.map(\.message), [

@@ -1,3 +1,4 @@
+import ProberTestSupport
 import XCTest
 import ProberCore
 @testable import ProberEngine
@@ -11,10 +12,10 @@ final class SchedulerTests: XCTestCase {
         let probes = (0..<20).map { httpProbe("grid-\($0)") }
         let startedAt = clock.now()
         scheduler.start(probes: probes)
-        waitUntil("every probe to have run 15 checks") {
+        XCTAssertTrue(waitUntil {
             let stats = scheduler.stats
             return probes.allSatisfy { (stats.probes[$0.name]?.finished ?? 0) >= 15 }
-        }
+        }, "timed out waiting for every probe to have run 15 checks")
         scheduler.stop()
         let stoppedAt = clock.now()
 
@@ -45,8 +46,8 @@ final class SchedulerTests: XCTestCase {
         let runner = ScriptedRunner { spec, _ in spec.name == "stuck" ? .never : .succeed }
         let scheduler = Scheduler(runner: runner, configuration: .init(drainGrace: .milliseconds(100)))
         scheduler.start(probes: [httpProbe("stuck", timeout: .milliseconds(50)), httpProbe("fine")])
-        waitUntil("three skipped ticks") { (scheduler.stats.probes["stuck"]?.skippedOverlap ?? 0) >= 3 }
-        waitUntil("three checks of the other probe") { (scheduler.stats.probes["fine"]?.finished ?? 0) >= 3 }
+        XCTAssertTrue(waitUntil { (scheduler.stats.probes["stuck"]?.skippedOverlap ?? 0) >= 3 }, "timed out waiting for three skipped ticks")
+        XCTAssertTrue(waitUntil { (scheduler.stats.probes["fine"]?.finished ?? 0) >= 3 }, "timed out waiting for three checks of the other probe")
         let stats = scheduler.stats
         XCTAssertEqual(stats.probes["stuck"]?.started, 1)
         XCTAssertEqual(stats.probes["stuck"]?.finished, 0)
@@ -72,20 +73,20 @@ final class SchedulerTests: XCTestCase {
         let scheduler = Scheduler(runner: runner, configuration: .init(maxInFlight: 2))
         let probes = (0..<5).map { httpProbe("capped-\($0)") }
         scheduler.start(probes: probes)
-        waitUntil("two running and three waiting") { scheduler.stats.queued == 3 && scheduler.stats.inFlight == 2 }
+        XCTAssertTrue(waitUntil { scheduler.stats.queued == 3 && scheduler.stats.inFlight == 2 }, "timed out waiting for two running and three waiting")
         // A whole interval passes for every waiting probe (each skips its next tick) before a slot frees.
-        waitUntil("the held probes to skip a tick each") {
+        XCTAssertTrue(waitUntil {
             let stats = scheduler.stats
             return probes.allSatisfy { (stats.probes[$0.name]?.skippedOverlap ?? 0) >= 1 }
-        }
+        }, "timed out waiting for the held probes to skip a tick each")
         XCTAssertEqual(runner.state.withLock { $0.running }, 2)
         XCTAssertEqual(scheduler.stats.started, 2)
 
         // Release until every probe has started once: each release lets a queued tick in, FIFO.
-        waitUntil("all five probes to have started") {
+        XCTAssertTrue(waitUntil {
             runner.releaseHeld()
             return probes.allSatisfy { !runner.starts($0.name).isEmpty }
-        }
+        }, "timed out waiting for all five probes to have started")
         scheduler.stop(drain: false)
         runner.releaseHeld()
         let stats = scheduler.stats
@@ -102,10 +103,10 @@ final class SchedulerTests: XCTestCase {
         let scheduler = Scheduler(runner: runner)
         let a = httpProbe("a"), b = httpProbe("b"), c = httpProbe("c")
         scheduler.start(probes: [a, b, c])
-        waitUntil("a few checks each") {
+        XCTAssertTrue(waitUntil {
             let s = scheduler.stats
             return ["a", "b", "c"].allSatisfy { (s.probes[$0]?.finished ?? 0) >= 3 }
-        }
+        }, "timed out waiting for a few checks each")
         var b2 = b
         b2.interval = .milliseconds(200)
         var aMoved = a
@@ -121,10 +122,10 @@ final class SchedulerTests: XCTestCase {
         XCTAssertNil(after.probes["c"])
         let cRunsAtUpdate = runner.starts("c").count
 
-        waitUntil("d to run and a to keep running") {
+        XCTAssertTrue(waitUntil {
             let s = scheduler.stats
             return (s.probes["d"]?.finished ?? 0) >= 3 && s.probes["a"]!.started >= before.probes["a"]!.started + 3
-        }
+        }, "timed out waiting for d to run and a to keep running")
         XCTAssertEqual(runner.starts("c").count, cRunsAtUpdate, "removed probe no longer runs")
         // a's ticks stayed on the same grid across the reload.
         let phase = Schedule.phase(name: "a", intervalMicros: 100_000)
@@ -139,11 +140,11 @@ final class SchedulerTests: XCTestCase {
         let delivered = Locked(0)
         let scheduler = Scheduler(runner: runner, onSample: { _, _ in delivered.withLock { $0 += 1 } })
         scheduler.start(probes: [httpProbe("slow-1", timeout: .seconds(5)), httpProbe("slow-2", timeout: .seconds(5))])
-        waitUntil("both checks running") { runner.state.withLock { $0.running } == 2 }
+        XCTAssertTrue(waitUntil { runner.state.withLock { $0.running } == 2 }, "timed out waiting for both checks running")
 
         // Release the checks a little after stop begins: stop must not return before they are delivered.
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(300)) {
-            waitUntil("ticking to stop") { !scheduler.stats.running }
+            XCTAssertTrue(waitUntil { !scheduler.stats.running }, "timed out waiting for ticking to stop")
             runner.releaseHeld()
         }
         let result = scheduler.stop(drain: true)
@@ -165,10 +166,10 @@ final class SchedulerTests: XCTestCase {
         let summary = scheduler.update(probes: kept)
         XCTAssertEqual(summary.unchanged.count, 500)
         XCTAssertEqual(summary.removed.count, 500)
-        waitUntil("every kept probe to run twice") {
+        XCTAssertTrue(waitUntil {
             let stats = scheduler.stats
             return kept.allSatisfy { (stats.probes[$0.name]?.started ?? 0) >= 2 }
-        }
+        }, "timed out waiting for every kept probe to run twice")
         scheduler.stop()
         let stats = scheduler.stats
         XCTAssertEqual(stats.probes.count, 500)
@@ -185,7 +186,7 @@ final class SchedulerTests: XCTestCase {
                                   configuration: .init(heartbeat: .milliseconds(20), abandonAfter: .milliseconds(100)),
                                   onSample: { _, sample in sink.record(sample) })
         scheduler.start(probes: [httpProbe("lost", timeout: .milliseconds(50))])
-        waitUntil("two abandoned checks") { sink.count >= 2 }
+        XCTAssertTrue(waitUntil { sink.count >= 2 }, "timed out waiting for two abandoned checks")
         scheduler.stop(drain: false)
         let first = sink.samples.current[0]
         XCTAssertEqual(first.failure?.reason, .timeout)
@@ -200,9 +201,9 @@ final class SchedulerTests: XCTestCase {
         XCTAssertTrue(scheduler.isLive(staleAfter: .seconds(5)))
         let release = DispatchSemaphore(value: 0)
         scheduler.queue.async { release.wait() }
-        waitUntil("the stalled queue to be seen as not live") { !scheduler.isLive(staleAfter: .milliseconds(200)) }
+        XCTAssertTrue(waitUntil { !scheduler.isLive(staleAfter: .milliseconds(200)) }, "timed out waiting for the stalled queue to be seen as not live")
         release.signal()
-        waitUntil("the queue to be live again") { scheduler.isLive(staleAfter: .milliseconds(200)) }
+        XCTAssertTrue(waitUntil { scheduler.isLive(staleAfter: .milliseconds(200)) }, "timed out waiting for the queue to be live again")
         scheduler.stop()
         XCTAssertFalse(scheduler.isLive())
     }
@@ -216,7 +217,7 @@ final class SchedulerTests: XCTestCase {
             dispatchPrecondition(condition: .onQueue(queue))
             beats.withLock { $0 += 1 }
         }
-        waitUntil("three heartbeats") { beats.current >= 3 }
+        XCTAssertTrue(waitUntil { beats.current >= 3 }, "timed out waiting for three heartbeats")
         scheduler.stop()
         XCTAssertGreaterThan(scheduler.stats.lastHeartbeat, 0)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import ProberTestSupport
 import XCTest
 @testable import ProberEngine
 
@@ -12,7 +13,7 @@ final class SignalHandlingTests: XCTestCase {
         for signal in [SIGHUP, SIGTERM, SIGINT, SIGHUP] {
             let before = received.current.count
             kill(getpid(), signal)
-            waitUntil("signal \(signal) to be delivered") { received.current.count > before }
+            XCTAssertTrue(waitUntil { received.current.count > before }, "timed out waiting for signal \(signal) to be delivered")
         }
         XCTAssertEqual(received.current, [SIGHUP, SIGTERM, SIGINT, SIGHUP])
     }

@@ -14,7 +14,7 @@ import Testing
         let sample = await engine.check(httpSpec(server.url) { $0.tls.caFile = Self.certificates.caFile })
         #expect(sample.failure == nil, "\(String(describing: sample.failure))")
         #expect(sample.phases.tls != nil)
-        let now = Int64(Date().timeIntervalSince1970)
+        let now = SystemWallClock().now() / 1_000_000
         let expiry = try #require(sample.certificateExpiry)
         #expect(abs(expiry - (now + 30 * 86_400)) < 3_600)
         #expect(sample.chainEarliestExpiry != nil && sample.chainEarliestExpiry! <= expiry)

@@ -44,7 +44,7 @@ import Testing
     @Test func checksBeyondMaxConcurrentWaitTheirTurn() async throws {
         let server = try TestHTTPServer { _ in .delay(.milliseconds(20), .respond(status: 200, body: "ok")) }
         defer { server.stop() }
-        let local = try ProbeEngine(maxConcurrent: 2)
+        let local = try CurlEngine(maxConcurrent: 2)
         defer { local.shutdown() }
         let samples = await withTaskGroup(of: Sample.self) { group in
             for _ in 0..<20 { group.addTask { await local.check(httpSpec(server.url, timeout: .seconds(2))) } }
@@ -58,7 +58,7 @@ import Testing
     @Test func shutdownFinishesInFlightThenRefusesWork() async throws {
         let server = try TestHTTPServer { _ in .delay(.milliseconds(200), .respond(status: 200, body: "ok")) }
         defer { server.stop() }
-        let local = try ProbeEngine(maxConcurrent: 4)
+        let local = try CurlEngine(maxConcurrent: 4)
         async let inFlight = local.check(httpSpec(server.url))
         // Both waits block: off the cooperative pool, which `inFlight` itself needs to start.
         #expect(try await offPool { server.waitForRequests(1) })

@@ -4,7 +4,7 @@ import ProberCore
 import ProberTestSupport
 
 /// One engine for the whole test process (as the daemon has), started on first use.
-let engine: ProbeEngine = try! ProbeEngine()
+let engine: CurlEngine = try! CurlEngine()
 
 func httpSpec(_ url: String, timeout: Duration = .seconds(5), _ configure: (inout HTTPTarget) -> Void = { _ in }) -> ProbeSpec {
     var target = HTTPTarget(url: url)
@@ -29,7 +29,7 @@ func tcpSpec(host: String = "127.0.0.1", port: Int, send: String? = nil, expect:
 /// and conditions) can hold both for seconds. Measured there: checks ended 1–20 ms after their
 /// timeout, but their tasks resumed ~1.7 s later. That delay is the test runner's; the probe's bound
 /// is when the check ends.
-func timedCheck(_ spec: ProbeSpec, on probeEngine: ProbeEngine = engine) async -> (Sample, Int64) {
+func timedCheck(_ spec: ProbeSpec, on probeEngine: CurlEngine = engine) async -> (Sample, Int64) {
     await withCheckedContinuation { continuation in
         let start = ContinuousClock.now
         probeEngine.run(spec) { sample in
@@ -46,9 +46,3 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
     }
 }
 
-/// Peak resident set size of this process (VmHWM), bytes.
-func peakRSS() -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
-    return (Int(line.split(separator: " ")[1]) ?? 0) * 1024
-}

@@ -58,6 +58,28 @@ public struct ProberBinary {
     }
 }
 
+extension ProberBinary {
+    /// Runs `prober args…` to completion with its output discarded, and returns its exit status and peak
+    /// resident memory (`ru_maxrss` of that one child, from `wait4`). Measured in a child because the test
+    /// process's own peak is shared by every test running beside it.
+    public static func peakRSS(_ args: [String]) throws -> (status: Int32, bytes: Int) {
+        let argv = ([url.path] + args).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0) }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, url.path, &actions, nil, argv, environ)
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO) }
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        let exited = (status & 0x7f) == 0
+        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), usage.ru_maxrss * 1024)
+    }
+}
+
 /// A fresh temporary directory, removed by `remove()`.
 public struct TemporaryDirectory {
     public let url: URL

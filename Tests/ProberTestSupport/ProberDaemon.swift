@@ -1,49 +1,88 @@
 import Foundation
 
-/// `prober run` as a child process, its output collected in a file (so it never blocks on a full pipe).
-public final class ProberDaemon: @unchecked Sendable { // Safe: `process` is only mutated in init.
+/// `prober run …` as a child process, as a user starts it: the one harness every test that needs the daemon uses.
+///
+/// Its standard output and error go to files (a pipe nobody reads could block it). The systemd and IsDown
+/// variables of the test's own environment are removed, so a developer's shell cannot change what a test sees.
+public final class ProberDaemon: @unchecked Sendable { // Safe: every stored property is a `let`.
     public let process = Process()
-    public let logURL: URL
+    public let stdoutURL: URL
+    public let stderrURL: URL
 
-    /// Starts `prober run args…` with `environment` added to the current one.
-    public init(_ args: [String], environment: [String: String] = [:], logIn dir: URL) throws {
-        logURL = dir.appendingPathComponent("daemon-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) // FileHandle below reports a failure
-        let log = try FileHandle(forWritingTo: logURL)
+    /// Variables removed from the inherited environment unless `environment` sets them.
+    public static let isolatedVariables = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "STATE_DIRECTORY",
+                                           "ISDOWN_API_KEY", "ISDOWN_API_KEY_FILE", "ISDOWN_API_URL"]
+
+    /// Starts `prober run args…`; `environment` entries are added to (or, with nil, removed from) the current
+    /// one. The output files are written in `dir`.
+    public init(_ args: [String], environment: [String: String?] = [:],
+                logIn dir: URL = FileManager.default.temporaryDirectory) throws {
+        let name = "prober-daemon-\(UUID().uuidString)"
+        stdoutURL = dir.appendingPathComponent(name + ".out")
+        stderrURL = dir.appendingPathComponent(name + ".err")
+        for url in [stdoutURL, stderrURL] {
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil) // FileHandle below reports a failure
+        }
         process.executableURL = ProberBinary.url
         process.arguments = ["run"] + args
         var env = ProcessInfo.processInfo.environment
+        for name in Self.isolatedVariables { env[name] = nil }
         for (k, v) in environment { env[k] = v }
         process.environment = env
-        process.standardOutput = log
-        process.standardError = log
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
         process.standardInput = FileHandle.nullDevice
         try process.run()
     }
 
-    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
 
-    /// Everything the daemon printed so far.
-    public var output: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+    public var isRunning: Bool { process.isRunning }
+
+    /// What the daemon wrote to standard error so far (its log).
+    public var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+    /// What it wrote to standard output so far.
+    public var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+    /// Both, for failure messages.
+    public var output: String { stdout + stderr }
 
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
-    /// Waits for the process to exit; nil when it is still running after `timeout`.
-    public func waitForExit(timeout: Duration = .seconds(15)) -> Int32? {
-        let deadline = Date(timeIntervalSinceNow: Double(timeout.components.seconds))
-        while process.isRunning, Date() < deadline { usleep(10_000) }
-        if process.isRunning { return nil }
+    /// Waits for the process to exit; its status, or nil when it is still running after `timeout`.
+    public func waitForExit(timeout: Duration = .seconds(30)) -> Int32? {
+        guard waitUntil(timeout: timeout, { !process.isRunning }) else { return nil }
         process.waitUntilExit()
         return process.terminationStatus
     }
 
-    /// Polls `condition` every 20 ms until it holds or `timeout` passes (for state another process writes).
-    public static func eventually(timeout: Duration = .seconds(20), _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date(timeIntervalSinceNow: Double(timeout.components.seconds))
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(20_000)
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    public func terminate(timeout: Duration = .seconds(30)) -> Int32? {
+        signal(SIGTERM)
+        return waitForExit(timeout: timeout)
+    }
+
+    /// Waits for a line of standard error containing `text`; that line, or nil after `timeout` or once the
+    /// daemon exited without writing it.
+    public func waitForLog(containing text: String, timeout: Duration = .seconds(30)) -> String? {
+        var found: String?
+        _ = waitUntil(timeout: timeout) {
+            let running = process.isRunning
+            found = stderr.split(separator: "\n").first { $0.contains(text) }.map(String.init)
+            return found != nil || !running
         }
-        return try condition()
+        return found
+    }
+
+    /// The port of `--listen …:0`, read from the start-up line.
+    public func listenPort(timeout: Duration = .seconds(30)) -> UInt16? {
+        guard let line = waitForLog(containing: "serving /metrics and /healthz on http://", timeout: timeout),
+              let url = line.split(separator: " ").last(where: { $0.hasPrefix("http://") }),
+              let colon = url.lastIndex(of: ":") else { return nil }
+        return UInt16(url[url.index(after: colon)...].prefix { $0.isNumber })
     }
 }

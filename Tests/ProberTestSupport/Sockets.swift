@@ -87,15 +87,18 @@ final class Acceptor: @unchecked Sendable { // Safe: mutable state is guarded by
 
     init(host: String, port: Int = 0, handle: @escaping @Sendable (Int32, Acceptor) -> Void) throws {
         (listenFD, self.port) = try Sockets.listen(host: host, port: port)
+        // The accept thread alone closes the listening socket, once it is done with it: closed from `stop()`,
+        // its number could be reused by another test's socket before this thread's next `accept`.
         let thread = Thread { [self] in
             while true {
                 let fd = accept(listenFD, nil, nil)
                 if fd < 0 {
                     if errno == EINTR || errno == ECONNABORTED { continue }
+                    close(listenFD)
                     return
                 }
                 lock.lock()
-                if stopped { lock.unlock(); close(fd); return }
+                if stopped { lock.unlock(); close(fd); close(listenFD); return }
                 connections.insert(fd)
                 lock.unlock()
                 Thread.detachNewThread { [self] in
@@ -130,15 +133,18 @@ final class Acceptor: @unchecked Sendable { // Safe: mutable state is guarded by
         return stopped
     }
 
+    /// Stops listening (connects are refused from now on) and shuts every open connection down.
+    ///
+    /// The shutdowns happen under `lock`: `finished` closes a connection only after taking it, so none of
+    /// these numbers can have been closed and reused by another test's socket (shutting down someone
+    /// else's listener would make its connects fail with "connection refused").
     func stop() {
         lock.lock()
-        if stopped { lock.unlock(); return }
+        defer { lock.unlock() }
+        if stopped { return }
         stopped = true
-        let open = connections
+        shutdown(listenFD, Int32(SHUT_RDWR)) // wakes the accept thread, which closes it
+        for fd in connections { shutdown(fd, Int32(SHUT_RDWR)) }
         lock.broadcast()
-        lock.unlock()
-        shutdown(listenFD, Int32(SHUT_RDWR))
-        close(listenFD)
-        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 }

@@ -20,8 +20,7 @@ public final class TestCertificates: Sendable {
     public struct Failure: Error, CustomStringConvertible { public var description: String }
 
     public init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("prober-tls-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try TemporaryDirectory().path
         caFile = directory + "/ca.pem"
         try TestCertificates.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                                       "-keyout", directory + "/ca.key", "-out", caFile, "-days", "365", "-subj", "/CN=prober test CA"])

@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// The ProbeEngine benchmark: its own package so `swift test` at the root never builds it.
+// The CurlEngine benchmark: its own package so `swift test` at the root never builds it.
 import PackageDescription
 
 let package = Package(

@@ -1,4 +1,4 @@
-// Drives ProbeEngine through N fresh-connection checks at a fixed concurrency against a local server
+// Drives CurlEngine through N fresh-connection checks at a fixed concurrency against a local server
 // and prints the same figures as the C baselines (bench/c/stats.h).
 // usage: probe-bench http URL N CONCURRENCY | probe-bench tcp PORT N CONCURRENCY
 //        probe-bench hang URL N TIMEOUT_MS   (how far past its timeout a check against a silent server ends)
@@ -34,7 +34,7 @@ if args[1] == "hang" {
     // All at once, each against a server that never answers: how long after its timeout does each end?
     let timeout = Duration.milliseconds(concurrency)
     let spec = ProbeSpec(name: "hang", target: .http(HTTPTarget(url: args[2])), timeout: timeout)
-    let engine = try ProbeEngine(maxConcurrent: n)
+    let engine = try CurlEngine(maxConcurrent: n)
     let lock = NSLock()
     nonisolated(unsafe) var overshoots: [Int64] = []
     let group = DispatchGroup()
@@ -51,7 +51,7 @@ if args[1] == "hang" {
     group.wait()
     engine.shutdown()
     overshoots.sort()
-    print(String(format: "Swift ProbeEngine (hang)   checks %6d  timeout %d ms  past the timeout: p50 %.1f ms  p99 %.1f ms  max %.1f ms",
+    print(String(format: "Swift CurlEngine (hang)   checks %6d  timeout %d ms  past the timeout: p50 %.1f ms  p99 %.1f ms  max %.1f ms",
                  n, concurrency, Double(overshoots[n / 2]) / 1000, Double(overshoots[min(n - 1, n * 99 / 100)]) / 1000, Double(overshoots.last!) / 1000))
     exit(0)
 }
@@ -63,7 +63,7 @@ if args[1] == "tcp" {
     spec = ProbeSpec(name: "bench", target: .http(HTTPTarget(url: args[2])), timeout: .seconds(5))
 }
 
-let engine = try ProbeEngine(maxConcurrent: concurrency)
+let engine = try CurlEngine(maxConcurrent: concurrency)
 let counter = Counter(n)
 let cpu0 = cpuSeconds()
 let t0 = DispatchTime.now().uptimeNanoseconds
@@ -79,6 +79,6 @@ counter.done.wait()
 let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
 let cpu = cpuSeconds() - cpu0
 engine.shutdown()
-let name = args[1] == "tcp" ? "Swift ProbeEngine (tcp)" : "Swift ProbeEngine (http)"
+let name = args[1] == "tcp" ? "Swift CurlEngine (tcp)" : "Swift CurlEngine (http)"
 print(String(format: "%@ checks %6d  conc %4d  %8.0f checks/s  %6.3f ms CPU/check  peak RSS %6.1f MiB  failed %d",
              name.padding(toLength: 26, withPad: " ", startingAt: 0), n, concurrency, Double(n) / wall, cpu * 1000 / Double(n), peakRSSMiB(), counter.failed))

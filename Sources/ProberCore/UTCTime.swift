@@ -1,5 +1,5 @@
 /// UTC wall-clock formatting without Foundation's formatters (deterministic, locale-free).
-public enum Clock {
+public enum UTCTime {
     /// `14:02 UTC`, or `Nov 26 14:02 UTC` when not on the same UTC day as `reference` (both µs).
     public static func time(_ us: Int64, relativeTo reference: Int64) -> String {
         let a = civil(us), b = civil(reference)
@@ -43,3 +43,7 @@ public enum Clock {
         return (year, month, day, rem / 3_600, (rem % 3_600) / 60, rem % 60)
     }
 }
+
+/// The former name, which shadowed `Swift.Clock`; kept until every caller says `UTCTime`.
+@available(*, deprecated, renamed: "UTCTime")
+public typealias Clock = UTCTime

@@ -9,7 +9,7 @@ import ProberCore
 /// on the engine's body-matching queue), so they must be cheap: hand the result to a queue. Checks never throw: every failure, including a bad URL, is a `Sample` with a
 /// `Failure`. At most `maxConcurrent` transfers run at once; the rest wait in order (their timeout
 /// starts when they start).
-public final class ProbeEngine: @unchecked Sendable {
+public final class CurlEngine: @unchecked Sendable {
     // Safe to share: every stored property is a `let`; `inbox` is locked, `multi` is only used here for
     // `curl_multi_wakeup` (thread-safe by libcurl's contract), and `Thread`'s `isFinished`/identity are
     // safe to read from any thread. All other libcurl state lives in `EngineLoop` on the engine thread.
@@ -17,15 +17,18 @@ public final class ProbeEngine: @unchecked Sendable {
     private let multi: CurlMulti
     private let finished = DispatchSemaphore(value: 0)
     private let thread: Thread
+    private let clock: any WallClock
 
     public struct StartError: Error, CustomStringConvertible {
         public var description: String
     }
 
-    public init(maxConcurrent: Int = 1024) throws {
+    /// `clock` gives each sample's start time and the "now" certificate ages are measured from.
+    public init(maxConcurrent: Int = 1024, clock: any WallClock = SystemWallClock()) throws {
         guard let multi = CurlMulti() else { throw StartError(description: "libcurl could not be initialised") }
         self.multi = multi
-        let loop = EngineLoop(multi: multi, inbox: inbox, maxConcurrent: maxConcurrent)
+        self.clock = clock
+        let loop = EngineLoop(multi: multi, inbox: inbox, maxConcurrent: maxConcurrent, clock: clock)
         let finished = self.finished
         thread = Thread {
             loop.run()
@@ -42,7 +45,7 @@ public final class ProbeEngine: @unchecked Sendable {
         if inbox.post(.probe(spec, completion)) {
             multi.wakeup()
         } else {
-            completion(Sample(probe: spec.name, startedAt: wallMicros(), failure: Failure(.other, "probe engine stopped")))
+            completion(Sample(probe: spec.name, startedAt: clock.now(), failure: Failure(.other, "probe engine stopped")))
         }
     }
 
@@ -81,3 +84,7 @@ public final class ProbeEngine: @unchecked Sendable {
         }
     }
 }
+
+/// The former name, easily confused with the module `ProberEngine`; kept until every caller says `CurlEngine`.
+@available(*, deprecated, renamed: "CurlEngine")
+public typealias ProbeEngine = CurlEngine

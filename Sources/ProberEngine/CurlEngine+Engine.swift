@@ -3,9 +3,9 @@ import ProberDelivery
 import ProberProbes
 
 /// The libcurl engine runs the scheduler's checks...
-extension ProbeEngine: CheckRunner {}
+extension CurlEngine: CheckRunner {}
 
-extension ProbeEngine {
+extension CurlEngine {
     /// ...and the outbox's calls, on the same multi loop.
     public func deliver(_ request: DeliveryRequest, completion: @escaping @Sendable (DeliveryResponse) -> Void) {
         send(HTTPRequest(url: request.url, method: request.method, headers: request.headers, body: request.body,
