@@ -67,7 +67,9 @@ let package = Package(
         // The storage conformance suite, run against every backend by Tests/ProberStoreTests/SQLiteConformanceTests.swift.
         .target(name: "ProberStorageConformance", dependencies: ["ProberStorage", "ProberCore", "ProberStore"],
                 path: "Tests/ProberStorageConformance"),
-        .testTarget(name: "ProberStoreTests", dependencies: ["ProberStore", "ProberStorage", "ProberStorageConformance", "ProberCore", "CSQLite3"]),
+        .testTarget(name: "ProberStoreTests", dependencies: [
+            "ProberStore", "ProberStorage", "ProberStorageConformance", "ProberCore", "CSQLite3", "ProberTestSupport",
+        ]),
         .testTarget(name: "ProberDeliveryTests", dependencies: [
             "ProberDelivery", "ProberStorage", "ProberStore", "ProberCore", "ProberEngine", "ProberProbes", "ProberTestSupport",
             .product(name: "Logging", package: "swift-log"),

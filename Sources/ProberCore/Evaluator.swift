@@ -344,7 +344,7 @@ extension Evidence {
             .object(Dictionary(uniqueKeysWithValues: Phases.Name.allCases.map { ($0.rawValue, us(p[$0])) }))
         }
         return .object([
-            "at": .string(Clock.iso8601(at)),
+            "at": .string(UTCTime.iso8601(at)),
             "level": .string(["healthy", "minor", "major"][level.rawValue]),
             "checks": .int(Int64(checks)),
             "failures": .int(Int64(failures)),
@@ -356,13 +356,13 @@ extension Evidence {
             "trigger": .string(trigger.rawValue),
             "threshold": .object(["latency_us": us(threshold.latency?.microseconds),
                                   "failures": threshold.failures.map { .int(Int64($0)) } ?? .null]),
-            "degraded_since": .string(Clock.iso8601(degradedSince)),
-            "healthy_since": healthySince.map { .string(Clock.iso8601($0)) } ?? .null,
+            "degraded_since": .string(UTCTime.iso8601(degradedSince)),
+            "healthy_since": healthySince.map { .string(UTCTime.iso8601($0)) } ?? .null,
             "phases_median_us": phases(self.phases),
             "baseline_median_us": phases(baseline.phases),
             "baseline_p95_us": us(baseline.p95),
             "baseline_checks": .int(Int64(baseline.checks)),
-            "certificate_expiry": certificateExpiry.map { .string(Clock.iso8601($0 * 1_000_000)) } ?? .null,
+            "certificate_expiry": certificateExpiry.map { .string(UTCTime.iso8601($0 * 1_000_000)) } ?? .null,
             "failed_checks": .int(Int64(failedChecks)),
             "worst_p95_us": us(worstP95),
         ])

@@ -12,9 +12,9 @@ public enum IncidentDocument {
             "status": .string(incident.status.rawValue),
             "resolution_stage": .string(incident.stage.rawValue),
             "resolved": .bool(incident.resolved),
-            "created_at": .string(Clock.iso8601(incident.createdAt)),
-            "updated_at": .string(Clock.iso8601(incident.updatedAt)),
-            "resolved_at": incident.resolvedAt.map { .string(Clock.iso8601($0)) } ?? .null,
+            "created_at": .string(UTCTime.iso8601(incident.createdAt)),
+            "updated_at": .string(UTCTime.iso8601(incident.updatedAt)),
+            "resolved_at": incident.resolvedAt.map { .string(UTCTime.iso8601($0)) } ?? .null,
             "service_id": incident.serviceID.map { .int(Int64($0)) } ?? .null,
             "probe": .string(incident.probe),
             "updates": .array(incident.updates.reversed().map { u in
@@ -22,7 +22,7 @@ public enum IncidentDocument {
                     "status": .string(u.stage.rawValue),
                     "severity": .string(u.status.rawValue),
                     "event": .string(u.kind.rawValue),
-                    "created_at": .string(Clock.iso8601(u.createdAt)),
+                    "created_at": .string(UTCTime.iso8601(u.createdAt)),
                     "description": .string(u.description),
                     "evidence": u.evidence.isEmpty ? .null : .raw(u.evidence),
                 ])

@@ -35,7 +35,7 @@ public struct IncidentWriter: Sendable {
         case .relapsed:
             return join(["Degraded again (\(event.status.rawValue))."] + impact(e) + phaseSentence(e) + certificateSentence(e))
         case .monitoring:
-            var parts = ["Recovering: checks healthy since \(Clock.time(e.healthySince ?? e.at, relativeTo: e.at))"]
+            var parts = ["Recovering: checks healthy since \(UTCTime.time(e.healthySince ?? e.at, relativeTo: e.at))"]
             var detail = ["\(e.failures) of the last \(e.checks) \(e.checks == 1 ? "check" : "checks") failed"]
             if let p95 = e.p95 { detail.append("p95 \(Human.latency(microseconds: p95))") }
             parts[0] += " (" + detail.joined(separator: ", ") + ")."
@@ -44,10 +44,10 @@ public struct IncidentWriter: Sendable {
         case .resolved:
             let end = e.healthySince ?? e.at
             let duration = Human.span(seconds: max(0, end - e.degradedSince) / 1_000_000)
-            var impact = ["\(duration) (\(Clock.time(e.degradedSince, relativeTo: end)) to \(Clock.time(end, relativeTo: end)))",
+            var impact = ["\(duration) (\(UTCTime.time(e.degradedSince, relativeTo: end)) to \(UTCTime.time(end, relativeTo: end)))",
                           "\(e.failedChecks) failed \(e.failedChecks == 1 ? "check" : "checks")"]
             if let worst = e.worstP95 { impact.append("worst p95 \(Human.latency(microseconds: worst))") }
-            return "Resolved: healthy since \(Clock.time(end, relativeTo: e.at)). Impact: " + impact.joined(separator: ", ") + "."
+            return "Resolved: healthy since \(UTCTime.time(end, relativeTo: e.at)). Impact: " + impact.joined(separator: ", ") + "."
         }
     }
 
@@ -56,7 +56,7 @@ public struct IncidentWriter: Sendable {
     /// How bad: failures by cause, and/or latency against its threshold and the baseline.
     func impact(_ e: Evidence) -> [String] {
         var out: [String] = []
-        let since = Clock.time(e.degradedSince, relativeTo: e.at)
+        let since = UTCTime.time(e.degradedSince, relativeTo: e.at)
         if e.failures > 0 {
             let causes = e.causes.map { "\($0.count) \(phrase($0))" }.joined(separator: ", ")
             let when = e.trigger == .latency ? "" : " since \(since)"
@@ -107,7 +107,7 @@ public struct IncidentWriter: Sendable {
         guard let expiry = e.certificateExpiry else { return [] }
         let seconds = expiry - e.at / 1_000_000
         let when = seconds <= 0 ? "expired \(Human.span(seconds: -seconds)) ago" : "expires in \(Human.span(seconds: seconds))"
-        var s = "The TLS certificate \(when) (\(Clock.dateTime(expiry * 1_000_000)))"
+        var s = "The TLS certificate \(when) (\(UTCTime.dateTime(expiry * 1_000_000)))"
         if case .http(let http) = probe.target, let need = http.expect.certificateValidFor {
             s += "; it must stay valid for \(Human.span(seconds: need.microseconds / 1_000_000))"
         }

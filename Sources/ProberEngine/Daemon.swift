@@ -51,12 +51,12 @@ public final class Daemon: @unchecked Sendable {
 
         let lock: InstanceLock
         let storage: any Storage
-        let engine: ProbeEngine
+        let engine: CurlEngine
         do {
             lock = try InstanceLock(database: configuration.database)
             storage = try StorageBackend.open(location: configuration.database, readOnly: false)
             try storage.register(set.probes)
-            engine = try ProbeEngine()
+            engine = try CurlEngine()
         } catch {
             throw DaemonError(message: "\(error)", exitCode: 1)
         }
@@ -150,9 +150,12 @@ public final class Daemon: @unchecked Sendable {
         maintenance.update(policy: next.storage)
     }
 
-    /// The process: tunes malloc, starts, reloads on SIGHUP, stops on SIGTERM or SIGINT and exits 0.
+    /// The process: tunes malloc, ignores SIGPIPE, starts, reloads on SIGHUP, stops on SIGTERM or SIGINT and exits 0.
     public func run() -> Never {
         GlibcMalloc.tuneForDaemon()
+        // A peer that closes early must cost a failed write, never the process: every socket write already says
+        // MSG_NOSIGNAL and libcurl's CURLOPT_NOSIGNAL is set, this covers pipes and anything missed.
+        signal(SIGPIPE, SIG_IGN)
         let signals = SignalHandling()
         signals.onReload { [self] in reload() }
         signals.onTerminate { [self] signal in

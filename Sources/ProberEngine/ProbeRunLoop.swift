@@ -84,7 +84,7 @@ public final class ProbeRunLoop: Sendable {
             "max_in_flight": "\(configuration.scheduler.maxInFlight)",
         ]
         if !files.isEmpty { metadata["files"] = "\(files.joined(separator: ", "))" }
-        logger.info("prober started: \(Self.count(probes.count, "probe")) from \(Self.count(files.count, "file")), database \(configuration.database)",
+        logger.info("prober started: \(Human.count(probes.count, "probe")) from \(Human.count(files.count, "file")), database \(configuration.database)",
                     metadata: metadata)
         if let notifier = configuration.notifier, notifier.isEnabled {
             notifier.ready(status: statusLine())
@@ -108,7 +108,7 @@ public final class ProbeRunLoop: Sendable {
                 s.skipWarnings[name] = nil
             }
         }
-        var parts = ["\(Self.count(new.probes.count, "probe"))"]
+        var parts = ["\(Human.count(new.probes.count, "probe"))"]
         if !summary.added.isEmpty { parts.append("added \(summary.added.sorted().joined(separator: ", "))") }
         if !summary.changed.isEmpty { parts.append("changed \(summary.changed.sorted().joined(separator: ", "))") }
         if !summary.removed.isEmpty { parts.append("removed \(summary.removed.sorted().joined(separator: ", "))") }
@@ -135,7 +135,7 @@ public final class ProbeRunLoop: Sendable {
             loaded = try load()
         } catch {
             let current = state.withLock { $0.probes.count }
-            logger.error("reload failed: keeping the current \(Self.count(current, "probe"))")
+            logger.error("reload failed: keeping the current \(Human.count(current, "probe"))")
             for line in String(describing: error).split(separator: "\n") where !line.isEmpty {
                 logger.error("\(line)")
             }
@@ -158,11 +158,11 @@ public final class ProbeRunLoop: Sendable {
         configuration.notifier?.stopping()
         let inFlight = scheduler.stats.inFlight
         if inFlight > 0 && drain {
-            logger.info("stopping: waiting for \(Self.count(inFlight, "check")) in flight")
+            logger.info("stopping: waiting for \(Human.count(inFlight, "check")) in flight")
         }
         let result = scheduler.stop(drain: drain)
         if result.unfinished > 0 {
-            logger.warning("stopped with \(Self.count(result.unfinished, "check")) still unfinished past their timeout")
+            logger.warning("stopped with \(Human.count(result.unfinished, "check")) still unfinished past their timeout")
         } else {
             logger.info("stopped")
         }
@@ -180,7 +180,7 @@ public final class ProbeRunLoop: Sendable {
 
     private static func statusLine(_ s: State) -> String {
         let failing = s.states.values.filter { $0 == .failing }.count
-        return "watching \(count(s.probes.count, "probe"))" + (failing > 0 ? ", \(failing) failing" : "")
+        return "watching \(Human.count(s.probes.count, "probe"))" + (failing > 0 ? ", \(failing) failing" : "")
     }
 
     // MARK: - Called on the scheduler's queue
@@ -210,7 +210,7 @@ public final class ProbeRunLoop: Sendable {
             logger.warning("probe \(spec.name) failing: \(failure.reason.rawValue): \(failure.message)", metadata: metadata)
         case .recovered(let streak):
             let seconds = max(0, (sample.startedAt - streak.since) / 1_000_000)
-            logger.notice("probe \(spec.name) healthy again after \(count(streak.failures, "failed check")) over \(Human.span(seconds: seconds))",
+            logger.notice("probe \(spec.name) healthy again after \(Human.count(streak.failures, "failed check")) over \(Human.span(seconds: seconds))",
                           metadata: metadata)
         }
         if let notifier, notifier.isEnabled {
@@ -233,10 +233,9 @@ public final class ProbeRunLoop: Sendable {
         let why = reason == .overlap
             ? "its previous check was still running (interval \(Human.duration(spec.interval)), timeout \(Human.duration(spec.timeout)))"
             : "the scheduler was stalled"
-        logger.warning("probe \(spec.name): skipped \(count(total, "tick")) because \(why)", metadata: [
+        logger.warning("probe \(spec.name): skipped \(Human.count(total, "tick")) because \(why)", metadata: [
             "probe.name": "\(spec.name)", "skip.reason": "\(reason.rawValue)", "skipped": "\(total)",
         ])
     }
 
-    static func count(_ n: Int, _ noun: String) -> String { n == 1 ? "1 \(noun)" : "\(n) \(noun)s" }
 }

@@ -121,11 +121,13 @@ extension HTTPListener {
             closed = true
             for connection in connections.values { drop(connection) }
             close(listenFD)
-            close(wakeRead)
+            // The write end first: a `wake()` from another thread between the two closes would otherwise write
+            // into a pipe without a reader, and SIGPIPE kills the process.
             wakeOpen.withLock { open in
                 open = false
                 close(wakeWrite)
             }
+            close(wakeRead)
         }
 
         private func acceptAll() {

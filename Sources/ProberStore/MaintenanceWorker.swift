@@ -32,7 +32,7 @@ public final class MaintenanceWorker: @unchecked Sendable {
     /// `report` receives every run's outcome on the worker's queue: log a failure there (the next run
     /// retries); `now` is microseconds since the epoch.
     public init(storage: any StorageMaintaining, policy: StoragePolicy, schedule: Schedule = Schedule(),
-                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) },
+                now: @escaping @Sendable () -> Int64 = { SystemWallClock().now() },
                 report: @escaping @Sendable (Result<MaintenanceReport, any Error>) -> Void) {
         self.storage = storage
         self.policy = policy

@@ -19,6 +19,7 @@ public final class Store: Storage, @unchecked Sendable {
     public let path: String
     public var location: String { path }
     public let isReadOnly: Bool
+    let clock: any WallClock
     /// The queue owning the connection. Internal so other files of the module can post work to it.
     let queue: DispatchQueue
     /// Touched only on `queue`.
@@ -32,8 +33,11 @@ public final class Store: Storage, @unchecked Sendable {
     ///   - readOnly: open for reading only; the file must exist and must not be newer than this binary.
     ///   - busyTimeout: how long one statement waits for a lock held by another connection before
     ///     failing with `SQLITE_BUSY` (the sample writer then keeps its batch and retries later).
-    public init(path: String, readOnly: Bool = false, busyTimeout: Duration = .seconds(1)) throws {
+    ///   - clock: "now" for the rows the store stamps itself (a probe's `created_at`).
+    public init(path: String, readOnly: Bool = false, busyTimeout: Duration = .seconds(1),
+                clock: any WallClock = SystemWallClock()) throws {
         self.path = path
+        self.clock = clock
         self.isReadOnly = readOnly
         if readOnly, !FileManager.default.fileExists(atPath: path) {
             throw StoreError(code: 0, message: "no database file (prober run creates it; check --db)", path: path,
@@ -173,7 +177,7 @@ public final class Store: Storage, @unchecked Sendable {
                 INSERT INTO probes(name, kind, target, created_at) VALUES (?1, ?2, ?3, ?4)
                 ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, target = excluded.target
                 """)
-            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            let now = clock.now()
             for probe in probes {
                 upsert.reset()
                 try upsert.bind(1, probe.name)
@@ -195,7 +199,7 @@ public final class Store: Storage, @unchecked Sendable {
         if id == nil, create {
             let insert = try db.prepare("INSERT INTO probes(name, created_at) VALUES (?1, ?2)")
             try insert.bind(1, name)
-            try insert.bind(2, Int64(Date().timeIntervalSince1970 * 1_000_000))
+            try insert.bind(2, clock.now())
             try insert.run()
             id = sqlite3_last_insert_rowid(db.handle)
         }

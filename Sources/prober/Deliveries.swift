@@ -29,7 +29,7 @@ struct DeliveriesCommand: ParsableCommand {
                     .object([
                         "id": .int(d.id), "incident_id": .int(d.incidentID), "sink": .string(d.sink), "method": .string(d.method),
                         "state": .string(d.state.rawValue), "attempts": .int(Int64(d.attempts)),
-                        "next_attempt_at": .string(Clock.iso8601(d.nextAttemptAt)),
+                        "next_attempt_at": .string(UTCTime.iso8601(d.nextAttemptAt)),
                         "last_error": d.lastError.map { .string($0) } ?? .null,
                     ])
                 }).pretty)

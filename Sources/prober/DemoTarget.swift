@@ -24,6 +24,7 @@ struct DemoTarget: ParsableCommand {
         // Exiting closes the sockets; nothing else needs tidying.
         let signals = SignalHandling()
         signals.onTerminate { _ in Foundation.exit(0) }
+        signal(SIGPIPE, SIG_IGN)
         let clock = SystemWallClock()
         let listener = try HTTPListener(host: host, port: port) { request, respond in
             let now = Double(clock.now()) / 1_000_000

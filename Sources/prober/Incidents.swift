@@ -50,7 +50,7 @@ struct IncidentsCommand: ParsableCommand {
             }
             let rows = incidents.map { s -> [String] in
                 let i = s.incident
-                return ["#\(i.id)", i.probe, i.status.rawValue, i.stage.rawValue, Clock.dateTime(i.createdAt),
+                return ["#\(i.id)", i.probe, i.status.rawValue, i.stage.rawValue, UTCTime.dateTime(i.createdAt),
                         Human.span(seconds: max(0, (i.resolvedAt ?? now) - i.createdAt) / 1_000_000),
                         IncidentsCommand.delivery(s, now: now), i.title]
             }
@@ -87,9 +87,9 @@ struct IncidentsCommand: ParsableCommand {
             let i = s.incident
             var lines = ["#\(i.id) \(i.title)",
                          "probe: \(i.probe)  status: \(i.status.rawValue)  stage: \(i.stage.rawValue)"]
-            var opened = "opened: \(Clock.dateTime(i.createdAt))"
+            var opened = "opened: \(UTCTime.dateTime(i.createdAt))"
             if let r = i.resolvedAt {
-                opened += "  resolved: \(Clock.dateTime(r)) (after \(Human.span(seconds: max(0, r - i.createdAt) / 1_000_000)))"
+                opened += "  resolved: \(UTCTime.dateTime(r)) (after \(Human.span(seconds: max(0, r - i.createdAt) / 1_000_000)))"
             } else {
                 opened += "  open for \(Human.span(seconds: max(0, now - i.createdAt) / 1_000_000))"
             }
@@ -101,7 +101,7 @@ struct IncidentsCommand: ParsableCommand {
             lines.append("")
             lines.append("timeline:")
             for u in i.updates {
-                lines.append("  \(Clock.dateTime(u.createdAt))  \(u.kind.rawValue) (\(u.stage.rawValue), \(u.status.rawValue))")
+                lines.append("  \(UTCTime.dateTime(u.createdAt))  \(u.kind.rawValue) (\(u.stage.rawValue), \(u.status.rawValue))")
                 lines.append("    \(u.description)")
             }
             print(lines.joined(separator: "\n"))
@@ -129,7 +129,7 @@ struct IncidentsCommand: ParsableCommand {
             .object([
                 "sink": .string(d.sink), "method": .string(d.method), "state": .string(d.state.rawValue),
                 "attempts": .int(Int64(d.attempts)),
-                "next_attempt_at": d.state == .pending ? .string(Clock.iso8601(d.nextAttemptAt)) : .null,
+                "next_attempt_at": d.state == .pending ? .string(UTCTime.iso8601(d.nextAttemptAt)) : .null,
                 "last_error": d.lastError.map { .string($0) } ?? .null,
             ])
         }

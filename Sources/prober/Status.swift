@@ -34,14 +34,9 @@ struct StatusCommand: ParsableCommand {
         }
     }
 
-    /// With an open incident: `degraded (minor|major)`, or `recovering` while it is monitored.
-    /// Without: healthy when the last check passed, failing when it failed, unknown before the first check.
+    /// The probe's `ProbeState`: from the open incident when there is one, else from the last check.
     static func state(_ s: ProbeStatus, incident: StoredIncident?) -> String {
-        if let incident = incident?.incident {
-            return incident.stage == .monitoring ? "recovering (\(incident.status.rawValue))" : "degraded (\(incident.status.rawValue))"
-        }
-        guard let last = s.last else { return "unknown" }
-        return last.ok ? "healthy" : "failing"
+        ProbeState(lastCheckPassed: s.last?.ok, incident: incident.map { ($0.incident.status, $0.incident.stage) }).description
     }
 
     /// `#12 major, 14 min`.

@@ -17,14 +17,14 @@ import Testing
 final class OutboxWorkerTests {
     let directory: TemporaryDirectory
     let store: Store
-    let engine: ProbeEngine
+    let engine: CurlEngine
     var worker: OutboxWorker?
     var servers: [TestHTTPServer] = []
 
     init() throws {
         directory = try TemporaryDirectory()
         store = try Store(path: directory.path + "/prober.db")
-        engine = try ProbeEngine(maxConcurrent: 4)
+        engine = try CurlEngine(maxConcurrent: 4)
     }
 
     deinit {

@@ -12,7 +12,7 @@ import Testing
     let target: TestHTTPServer
 
     init() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("prober-daemon-\(UUID().uuidString)")
+        folder = try TemporaryDirectory().url
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("probes"), withIntermediateDirectories: true)
         target = try TestHTTPServer { _ in .respond(status: 200, body: "ok") }
     }
@@ -39,11 +39,11 @@ import Testing
         let (logger, entries) = CapturingLogHandler.logger()
         let daemon = try Daemon(configuration: configuration(), logger: logger)
         daemon.start()
-        #expect(poll { target.requests.contains { $0.path == "/a" } })
+        #expect(waitUntil { target.requests.contains { $0.path == "/a" } })
 
         try writeProbes(["a", "b"])
         daemon.reload()
-        #expect(poll { target.requests.contains { $0.path == "/b" } })
+        #expect(waitUntil { target.requests.contains { $0.path == "/b" } })
         daemon.stop()
         daemon.stop() // idempotent
 
@@ -77,14 +77,4 @@ import Testing
             return error.exitCode == 2 && error.description.contains("p.yaml:2:")
         }
     }
-}
-
-/// Polls until `condition` holds (every 10 ms, at most 20 s).
-private func poll(_ condition: () throws -> Bool) rethrows -> Bool {
-    let end = Date().addingTimeInterval(20)
-    while Date() < end {
-        if try condition() { return true }
-        usleep(10_000)
-    }
-    return try condition()
 }

@@ -20,7 +20,7 @@ final class DeliveryTests: XCTestCase {
     var directory: TemporaryDirectory!
     var path: String { directory.path + "/prober.db" }
     var store: Store!
-    var engine: ProbeEngine!
+    var engine: CurlEngine!
     var worker: OutboxWorker?
     var servers: [TestHTTPServer] = []
     var log: Locked<[CapturingLogHandler.Entry]>!
@@ -29,7 +29,7 @@ final class DeliveryTests: XCTestCase {
     override func setUpWithError() throws {
         directory = try TemporaryDirectory()
         store = try Store(path: path)
-        engine = try ProbeEngine(maxConcurrent: 8)
+        engine = try CurlEngine(maxConcurrent: 8)
         (logger, log) = CapturingLogHandler.logger()
     }
 

@@ -24,6 +24,10 @@ import Testing
         let port = try #require(Self.port(fromFirstLineOf: out.fileHandleForReading))
         let pid = process.processIdentifier
 
+        // One request that takes libdispatch's timer path first (/health answers after a delay): libdispatch opens
+        // descriptors lazily and traps when it cannot, which would end the child for reasons not the listener's.
+        try #require(try RawClient.exchange(port: port, "GET /health HTTP/1.1\r\n\r\n")?.hasPrefix("HTTP/1.1 ") == true)
+
         // More clients than descriptors left: the listener takes a few, then accept fails with EMFILE
         // while the rest wait in the backlog, so the listening socket stays readable.
         var clients = try (0..<40).map { _ in try RawClient(port: port) }

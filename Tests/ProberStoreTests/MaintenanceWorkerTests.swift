@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import ProberTestSupport
 import ProberCore
 import ProberStorage
 import ProberStorageConformance
@@ -31,10 +32,9 @@ import Testing
     }
 
     func withStore(_ body: (any Storage, String) throws -> Void) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("prober-maintenance-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("prober.db").path
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.url.appendingPathComponent("prober.db").path
         try body(try StorageBackend.open(location: path, readOnly: false), path)
     }
 

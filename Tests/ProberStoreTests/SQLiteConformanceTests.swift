@@ -1,5 +1,6 @@
 import CSQLite3
 import Foundation
+import ProberTestSupport
 import ProberStorage
 import ProberStorageConformance
 @testable import ProberStore
@@ -27,11 +28,7 @@ extension ConformanceBackend {
     /// SQLite: a file in a new temporary folder, opened as `StorageBackend.open` does.
     static let sqlite = ConformanceBackend(
         name: "SQLite",
-        makeLocation: {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("prober-conformance-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            return dir.appendingPathComponent("prober.db").path
-        },
+        makeLocation: { try TemporaryDirectory().url.appendingPathComponent("prober.db").path },
         removeLocation: { path in try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) },
         open: { path, readOnly in try StorageBackend.open(location: path, readOnly: readOnly) },
         claimNewerSchema: { path in try RawConnection(path).execute("PRAGMA user_version = \(Store.schemaVersion + 1)") },

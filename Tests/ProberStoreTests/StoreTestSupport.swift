@@ -1,15 +1,15 @@
 import CSQLite3
 import Foundation
+import ProberTestSupport
 import ProberCore
 @testable import ProberStore
 import XCTest
 
 /// A fresh database path in its own temporary folder, removed at the end of the test.
 func temporaryDatabase(_ test: XCTestCase) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("prober-store-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-    return dir.appendingPathComponent("prober.db").path
+    let dir = try TemporaryDirectory()
+    test.addTeardownBlock { dir.remove() }
+    return dir.url.appendingPathComponent("prober.db").path
 }
 
 /// A second, independent SQLite connection (another process would behave the same), for locking and
