@@ -20,7 +20,7 @@ struct DeliveriesCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let store = StoreCommandSupport.openReadOnly(database.db)
+            let store = StoreCommandSupport.openStorage(database.db)
             let now = StoreCommandSupport.nowMicroseconds
             let items: [OutboxItem]
             do { items = try store.undelivered() } catch { StoreCommandSupport.fail("\(error)") }
@@ -58,8 +58,8 @@ struct DeliveriesCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: database.db) else {
                 StoreCommandSupport.fail("no database file at \(database.db) (prober run creates it; check --db)")
             }
-            let store: Store
-            do { store = try Store(path: database.db) } catch { StoreCommandSupport.fail("\(error)") }
+            let store: any Storage
+            do { store = try StorageBackend.open(location: database.db, readOnly: false) } catch { StoreCommandSupport.fail("\(error)") }
             let count: Int
             do { count = try store.retryFailed(id: id, now: StoreCommandSupport.nowMicroseconds) } catch { StoreCommandSupport.fail("\(error)") }
             if let id, count == 0 { StoreCommandSupport.fail("no failed call with id \(id)") }

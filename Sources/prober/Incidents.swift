@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import ProberCore
 import ProberStorage
-import ProberStore
 
 /// `prober incidents`: what the evaluator opened, from the database (read-only).
 struct IncidentsCommand: ParsableCommand {
@@ -32,7 +31,7 @@ struct IncidentsCommand: ParsableCommand {
         }
 
         func run() throws {
-            let store = StoreCommandSupport.openReadOnly(database.db)
+            let store = StoreCommandSupport.openStorage(database.db)
             let now = StoreCommandSupport.nowMicroseconds
             let incidents: [StoredIncident]
             do {
@@ -74,7 +73,7 @@ struct IncidentsCommand: ParsableCommand {
         }
 
         func run() throws {
-            let store = StoreCommandSupport.openReadOnly(database.db)
+            let store = StoreCommandSupport.openStorage(database.db)
             let now = StoreCommandSupport.nowMicroseconds
             let number = Int64(id.hasPrefix("#") ? String(id.dropFirst()) : id)!
             let found: StoredIncident?

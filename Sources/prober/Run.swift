@@ -7,7 +7,6 @@ import ProberCore
 import ProberDelivery
 import ProberEngine
 import ProberProbes
-import ProberStore
 
 /// `prober run`: the watchdog. Probes on Dispatch timers, every result to SQLite, incidents to IsDown.
 struct RunCommand: ParsableCommand {

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import ProberCore
 import ProberStorage
-import ProberStore
 
 /// `prober status`: one line per probe from the database, read-only (safe while the daemon runs).
 struct StatusCommand: ParsableCommand {
@@ -21,7 +20,7 @@ struct StatusCommand: ParsableCommand {
         let open: [String: StoredIncident]
         do {
             rows = try storage.status(now: now)
-            open = try StoreCommandSupport.openIncidents(storage)
+            open = try storage.openIncidents()
         } catch {
             StoreCommandSupport.fail("\(error)")
         }

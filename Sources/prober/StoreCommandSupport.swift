@@ -16,23 +16,6 @@ enum StoreCommandSupport {
         }
     }
 
-    /// The SQLite store itself, for `incidents` and `deliveries` until incidents and the outbox have their
-    /// storage protocols; then they use `openStorage` too.
-    static func openReadOnly(_ path: String) -> Store {
-        do {
-            return try Store(path: path, readOnly: true, busyTimeout: .seconds(5))
-        } catch {
-            fail("\(error)")
-        }
-    }
-
-    /// The open incidents by probe name. Transitional, like `openReadOnly`: incidents are not part of
-    /// `Storage` yet, and only the SQLite store keeps them.
-    static func openIncidents(_ storage: any Storage) throws -> [String: StoredIncident] {
-        guard let store = storage as? Store else { return [:] }
-        return try store.openIncidents()
-    }
-
     /// Prints `prober: message` to standard error and exits 1.
     static func fail(_ message: String) -> Never {
         FileHandle.standardError.write(Data("prober: \(message)\n".utf8))
