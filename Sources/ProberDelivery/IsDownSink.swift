@@ -37,6 +37,11 @@ public struct IsDownSink: Sink {
 
     public func call(for update: IncidentUpdate, of incident: Incident, probe spec: ProbeSpec) -> OutboxItem? {
         guard spec.incident.serviceID != nil else { return nil }
+        return followUp(update, of: incident)
+    }
+
+    public func followUp(_ update: IncidentUpdate, of incident: Incident) -> OutboxItem? {
+        guard incident.serviceID != nil else { return nil }
         let body = JSONValue.object(Self.body(for: update, incident: incident)).encoded
         return OutboxItem(sink: name, method: update.kind == .opened ? "POST" : "PATCH", body: body,
                           nextAttemptAt: update.createdAt, createdAt: update.createdAt)

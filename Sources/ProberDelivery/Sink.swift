@@ -19,6 +19,10 @@ public protocol Sink: Sendable {
     /// the probe's incidents. When the update opens the incident, its id is `OutboxItem.incidentIDPlaceholder`
     /// in the body.
     func call(for update: IncidentUpdate, of incident: Incident, probe spec: ProbeSpec) -> OutboxItem?
+    /// The call announcing a later change of an incident this sink already announced, whatever the probe
+    /// files say now (a probe removed with its incident open is resolved on every sink that was told of it),
+    /// or nil when it cannot take it.
+    func followUp(_ update: IncidentUpdate, of incident: Incident) -> OutboxItem?
     /// Whether it takes the incidents of `probe` (two webhooks of one name may serve different files).
     func serves(probe: String) -> Bool
     /// The HTTP request for a stored call, with the secrets added now; `remoteID` is the id a delivered
@@ -50,6 +54,7 @@ public enum CreatedID: Sendable, Equatable {
 extension Sink {
     public func serves(probe: String) -> Bool { true }
     public func created(by item: OutboxItem, response: DeliveryResponse) -> CreatedID { .none }
+    public func followUp(_ update: IncidentUpdate, of incident: Incident) -> OutboxItem? { nil }
 
     /// `errors[].detail` (or `title`) of a JSON:API error document, joined; nil when the body is not one.
     /// IsDown answers errors this way, and so do many webhook receivers.

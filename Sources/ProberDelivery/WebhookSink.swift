@@ -18,6 +18,10 @@ public struct WebhookSink: Sink {
 
     public func call(for update: IncidentUpdate, of incident: Incident, probe spec: ProbeSpec) -> OutboxItem? {
         guard serves(probe: spec.name) else { return nil }
+        return followUp(update, of: incident)
+    }
+
+    public func followUp(_ update: IncidentUpdate, of incident: Incident) -> OutboxItem? {
         let id: JSONValue = incident.id == 0 ? .raw("\"\(OutboxItem.incidentIDPlaceholder)\"") : .string(String(incident.id))
         let document = JSONValue.object([
             "event": .string(update.kind.rawValue),
