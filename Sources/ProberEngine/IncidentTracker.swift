@@ -129,7 +129,7 @@ public final class IncidentTracker: @unchecked Sendable {
     }
 
     private func rebuild(_ spec: ProbeSpec, stored: StoredIncident?) {
-        let evaluator = Evaluator(policy: spec.incident)
+        let evaluator = Evaluator(policy: spec.incident, interval: spec.interval)
         let history = (try? storage.recentSamples(probe: spec.name, limit: spec.incident.window)) ?? []
         var tracking = stored?.tracking
         if let t = tracking, let recount = try? storage.failureCount(probe: spec.name, since: t.degradedSince) {
@@ -181,7 +181,7 @@ public final class IncidentTracker: @unchecked Sendable {
             if !storeHeldChanges() { retryHeldAt = sample.startedAt + 1_000_000 }
         }
         guard let spec = probes[sample.probe], let state = states[sample.probe] else { return }
-        let (next, events) = Evaluator(policy: spec.incident).evaluate(state, sample) { self.baseline(spec.name, since: $0) }
+        let (next, events) = Evaluator(policy: spec.incident, interval: spec.interval).evaluate(state, sample) { self.baseline(spec.name, since: $0) }
         states[sample.probe] = next
         guard !events.isEmpty else { return }
         let writer = IncidentWriter(probe: spec)
