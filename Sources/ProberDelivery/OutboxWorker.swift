@@ -160,11 +160,33 @@ public final class OutboxWorker: @unchecked Sendable {
         }
     }
 
-    /// `reason` without the secrets of the sinks: an API may echo what it received (`invalid token Bearer …`),
-    /// and reasons go to the database, logs and the CLI.
+    /// `reason` without the secrets of the sinks: an API may echo what it received (`invalid token Bearer …`,
+    /// the request's URL), and reasons go to the database, logs and the CLI. Every secret counts, however short
+    /// (a 4-character token is still a token); the longest go first so a secret containing another is removed
+    /// whole.
     private func redacted(_ reason: String) -> String {
-        let secrets = sinks.flatMap(\.secrets).filter { $0.count >= 6 }.sorted { $0.count > $1.count }
-        return secrets.reduce(reason) { $0.replacingOccurrences(of: $1, with: "[redacted]") }
+        Self.redact(reason, secrets: sinks.flatMap(\.secrets))
+    }
+
+    /// One pass over `text`, so a short secret cannot match inside an earlier `[redacted]`.
+    static func redact(_ text: String, secrets: [String]) -> String {
+        let secrets = Set(secrets.filter { !$0.isEmpty }).sorted { $0.utf8.count > $1.utf8.count }.map { Array($0.utf8) }
+        guard !secrets.isEmpty else { return text }
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        scan: while i < bytes.count {
+            for secret in secrets where bytes.count - i >= secret.count && bytes[i] == secret[0]
+                && bytes[i..<(i + secret.count)].elementsEqual(secret) {
+                out += Array("[redacted]".utf8)
+                i += secret.count
+                continue scan
+            }
+            out.append(bytes[i])
+            i += 1
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     private func record(_ item: OutboxItem, _ decision: DeliveryDecision, sink: (any Sink)?, response: DeliveryResponse?, now: Int64) {
