@@ -32,6 +32,16 @@ public protocol Sink: Sendable {
     func created(by item: OutboxItem, response: DeliveryResponse) -> CreatedID
     /// The destination's own explanation in an error body, if it gave one.
     func errorDetail(from body: [UInt8]) -> String?
+
+    /// A request listing what creates made at the destination, to find the one a create (`item`) whose answer
+    /// was lost made before sending it again; nil when the destination cannot be asked (then the create is
+    /// simply sent again).
+    func listingRequest(for item: OutboxItem) -> DeliveryRequest?
+    /// The ids of the open incidents in `listing` that the create `item` made, oldest first; nil when the
+    /// listing cannot be read.
+    func createdIncidents(by item: OutboxItem, listing: DeliveryResponse) -> [String]?
+    /// A request resolving incident `id`, a duplicate of `adopted` made by a create whose answer was lost.
+    func resolveDuplicateRequest(id: String, adopted: String) -> DeliveryRequest?
 }
 
 /// A stored call made ready to send, or the reason it cannot be.
@@ -55,6 +65,9 @@ extension Sink {
     public func serves(probe: String) -> Bool { true }
     public func created(by item: OutboxItem, response: DeliveryResponse) -> CreatedID { .none }
     public func followUp(_ update: IncidentUpdate, of incident: Incident) -> OutboxItem? { nil }
+    public func listingRequest(for item: OutboxItem) -> DeliveryRequest? { nil }
+    public func createdIncidents(by item: OutboxItem, listing: DeliveryResponse) -> [String]? { nil }
+    public func resolveDuplicateRequest(id: String, adopted: String) -> DeliveryRequest? { nil }
 
     /// `errors[].detail` (or `title`) of a JSON:API error document, joined; nil when the body is not one.
     /// IsDown answers errors this way, and so do many webhook receivers.

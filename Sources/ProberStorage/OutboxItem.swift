@@ -12,6 +12,9 @@ public struct OutboxItem: Sendable, Equatable {
     /// The control characters keep it from ever occurring in encoded JSON text, which escapes them.
     public static let incidentIDPlaceholder = "\u{1}incident.id\u{1}"
 
+    /// The last error of a call sent whose answer was not stored yet (`OutboxStorage.markSending`).
+    public static let sentMarker = "sent; no answer stored yet (prober stopped while the call was in flight?)"
+
     public var id: Int64
     public var incidentID: Int64
     /// The sink's stable name (`Sink.name`): the IsDown sink's, or `webhook:<key>` naming a `notify:` webhook
