@@ -219,7 +219,8 @@ public struct Evaluator: Sendable {
 /// A probe's evaluator state. Rebuilt from the store after a restart (see `Evaluator.rebuild`).
 ///
 /// Kept in 64 bytes (times with a sentinel instead of optionals, the rare open incident boxed, the latest
-/// check's time in seconds): there is one per probe, and at 10,000 probes the optional-laden layout (168 bytes) cost 3 MB in the tracker's table.
+/// check's time in 40 bits): there is one per probe, and at 10,000 probes the optional-laden layout (168
+/// bytes) cost 3 MB in the tracker's table.
 public struct EvaluatorState: Sendable, Equatable {
     /// The last `window` checks, oldest first.
     public var window: [Observation] = []
@@ -237,9 +238,10 @@ public struct EvaluatorState: Sendable, Equatable {
     /// At most 10,000 (the largest window).
     private var failures: Int16 = 0
     public var level: Level = .healthy
-    /// The latest check's start, in whole seconds since the epoch (0 when none): enough to tell a gap of
-    /// intervals, and 4 bytes so the state stays within 64.
-    private var lastCheck: UInt32 = 0
+    /// The latest check's start in 4 ms units since the epoch, as 40 bits (until 2109; 0 when none): precise
+    /// enough to tell a gap of 100 ms intervals, and 5 bytes so the state stays within 64.
+    private var lastCheckHigh: UInt8 = 0
+    private var lastCheckLow: UInt32 = 0
 
     public init() {}
 
@@ -248,10 +250,17 @@ public struct EvaluatorState: Sendable, Equatable {
         set { failures = Int16(clamping: newValue) }
     }
 
-    /// When the latest check started (µs, whole seconds), nil before the first.
+    /// When the latest check started (µs, to 4 ms), nil before the first.
     public var lastCheckAt: Int64? {
-        get { lastCheck == 0 ? nil : Int64(lastCheck) * 1_000_000 }
-        set { lastCheck = newValue.map { UInt32(clamping: $0 / 1_000_000) } ?? 0 }
+        get {
+            let units = Int64(lastCheckHigh) << 32 | Int64(lastCheckLow)
+            return units == 0 ? nil : units * 4_000
+        }
+        set {
+            let units = newValue.map { min(max($0 / 4_000, 1), (1 << 40) - 1) } ?? 0
+            lastCheckHigh = UInt8(truncatingIfNeeded: units >> 32)
+            lastCheckLow = UInt32(truncatingIfNeeded: units)
+        }
     }
 }
 

@@ -173,7 +173,8 @@ public final class OutboxWorker: @unchecked Sendable {
                 let decision = self.configuration.retry.decide(
                     status: response.status, transportError: response.error, detail: sink.errorDetail(from: response.body),
                     retryAfter: response.retryAfter, attempt: item.attempts + 1, jitter: Double.random(in: 0...1), now: Self.now)
-                self.record(item, decision, sink: sink, response: response, now: Self.now)
+                let lost = response.answerLost && item.method == "POST" && sink.listingRequest(for: item) != nil
+                self.record(item, decision, sink: sink, response: response, now: Self.now, mayHaveBeenSent: lost)
                 self.listed.remove(item.id)
                 self.inFlight.remove(item.id)
                 self.drained.leave()
@@ -184,11 +185,11 @@ public final class OutboxWorker: @unchecked Sendable {
 
     // MARK: Creates whose answer was lost
 
-    /// Whether a create may already have reached its destination without its answer being stored: it was tried
-    /// before (a timeout, a dropped connection, an error), or marked as sent by a process that died (`kill -9`)
-    /// before storing the answer. Such a create is looked for at the destination before it is sent again.
+    /// Whether a create may already have reached its destination without its answer being stored: its answer
+    /// was lost (a timeout, a dropped connection after sending), or a process that died (`kill -9`) marked it as
+    /// sent. An answer (even 5xx) or a connection never made means nothing was created.
     private func mayHaveBeenSent(_ item: OutboxItem) -> Bool {
-        !listed.contains(item.id) && (item.attempts > 0 || item.lastError == OutboxItem.sentMarker)
+        !listed.contains(item.id) && item.mayHaveBeenSent
     }
 
     /// Lists the destination's incidents and adopts the one this create made (the oldest when it made several,
@@ -285,7 +286,7 @@ public final class OutboxWorker: @unchecked Sendable {
     /// Records a reconciliation that could not finish as a retry, with backoff.
     private func giveUp(_ item: OutboxItem, sink: any Sink, _ reason: String) {
         let wait = configuration.retry.backoff(attempt: item.attempts + 1, jitter: Double.random(in: 0...1))
-        record(item, .retry(after: wait, reason: reason), sink: sink, response: nil, now: Self.now)
+        record(item, .retry(after: wait, reason: reason), sink: sink, response: nil, now: Self.now, mayHaveBeenSent: true)
         inFlight.remove(item.id)
     }
 
@@ -318,9 +319,11 @@ public final class OutboxWorker: @unchecked Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `adopted`: the id of an incident a create whose answer was lost made, found by listing.
+    /// `adopted`: the id of an incident a create whose answer was lost made, found by listing. `mayHaveBeenSent`:
+    /// a retried create may have made an incident (its answer was lost, or looking for it did not finish): the
+    /// stored reason says so, and the next attempt, in this process or the next, looks for it first.
     private func record(_ item: OutboxItem, _ decision: DeliveryDecision, sink: (any Sink)?, response: DeliveryResponse?, now: Int64,
-                        adopted: String? = nil) {
+                        adopted: String? = nil, mayHaveBeenSent: Bool = false) {
         let target = sink?.label ?? item.sink
         let metadata: Logger.Metadata = ["incident.id": "\(item.incidentID)", "outbox.id": "\(item.id)", "sink": "\(target)",
                                          "method": "\(item.method)"]
@@ -338,7 +341,7 @@ public final class OutboxWorker: @unchecked Sendable {
             outcome = Outcome(state: .delivered, nextAttemptAt: now, error: nil, at: now, remoteID: remote)
             logger.info("incident call delivered to \(target)", metadata: metadata)
         case .retry(let after, let reason):
-            let reason = redacted(reason)
+            let reason = redacted(reason) + (mayHaveBeenSent ? OutboxItem.answerLostNote : "")
             outcome = Outcome(state: .pending, nextAttemptAt: now + after.microseconds, error: reason, at: now)
             if item.attempts == 0 || (item.attempts + 1) % 10 == 0 {
                 logger.warning("incident call to \(target) not delivered, retrying in \(Human.latency(microseconds: after.microseconds)): \(reason)",

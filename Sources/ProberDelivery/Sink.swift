@@ -106,11 +106,18 @@ public struct DeliveryResponse: Sendable {
     public var body: [UInt8]
     public var retryAfter: String?
     public var error: String?
+    /// Whether the request may have reached the receiver (the client got as far as sending it). With no
+    /// answer, a create that may have reached it may have made an incident there.
+    public var requestSent: Bool
 
-    public init(status: Int?, body: [UInt8], retryAfter: String?, error: String?) {
+    public init(status: Int?, body: [UInt8], retryAfter: String?, error: String?, requestSent: Bool = true) {
         self.status = status
         self.body = body
         self.retryAfter = retryAfter
         self.error = error
+        self.requestSent = requestSent
     }
+
+    /// Sent, and no answer came back: whatever the call does may or may not have happened.
+    public var answerLost: Bool { status == nil && requestSent }
 }

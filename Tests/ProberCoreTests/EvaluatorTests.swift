@@ -339,6 +339,27 @@ struct EvaluatorGapTests {
         #expect(result.state.healthySince == t0 + (100 + Self.day) * 1_000_000)
     }
 
+    @Test("checks 100 ms apart (with 40 ms of lateness) are no gap", arguments: [0, 999_950_000])
+    func subSecondInterval(_ offset: Int64) {
+        var p = Self.minorAt3
+        p.window = 3
+        p.minor = Threshold(latency: nil, failures: 2)
+        p.holdFor = .milliseconds(200)
+        let e = Evaluator(policy: p, interval: .milliseconds(100))
+        var state = EvaluatorState()
+        var opened: [Int64] = []
+        for i in Int64(0)..<10 {
+            let late: Int64 = i % 2 == 0 ? 40_000 : 0
+            let (next, events) = e.evaluate(state, Sample(probe: "api", startedAt: t0 + offset + i * 100_000 + late,
+                                                          failure: Failure(.timeout, "boom"), phases: Phases(total: 80_000)))
+            state = next
+            opened += events.filter { $0.kind == .opened }.map { _ in i }
+        }
+        // Two failures at the second check, held 200 ms at the fourth.
+        #expect(opened == [3])
+        #expect(state.lastCheckAt == t0 + offset + 9 * 100_000 - (t0 + offset + 9 * 100_000) % 4_000)
+    }
+
     @Test("without an interval, checks are taken as consecutive (as before)")
     func noInterval() {
         let result = restart(every(0, 70) { ok($0) } + every(70, 100) { fail($0) }, [ok(100 + Self.day)], Self.minorAt3, interval: nil)
