@@ -22,6 +22,8 @@ final class FakeIsDown: Sendable {
     struct State: Sendable {
         var incidents: [Incident] = []
         var loseCreates = 0
+        /// Lose an answer by hanging rather than closing the connection.
+        var hang = false
         var posts = 0
     }
     let state = Mutex(State())
@@ -38,15 +40,15 @@ final class FakeIsDown: Sendable {
         let json = [("Content-Type", "application/json")]
         switch request.method {
         case "POST":
-            let lose = state.withLock { s -> Bool in
+            let (lose, hang) = state.withLock { s -> (Bool, Bool) in
                 s.posts += 1
                 s.incidents.append(Incident(id: String(s.incidents.count + 1), title: body["title"] as? String ?? "",
                                             serviceID: (body["service_id"] as? NSNumber)?.int64Value ?? 0, createdAt: OutboxWorkerTests.now))
-                guard s.loseCreates > 0 else { return false }
+                guard s.loseCreates > 0 else { return (false, false) }
                 s.loseCreates -= 1
-                return true
+                return (true, s.hang)
             }
-            if lose { return .hang }
+            if lose { return hang ? .hang : .close }
             return .respond(status: 201, headers: json, body: #"{"data":{"id":"\#(incidents.count)","type":"incidents"}}"#)
         case "GET":
             let service = request.path.components(separatedBy: "service_id=").last.flatMap { Int64($0) }
@@ -92,15 +94,33 @@ extension OutboxWorkerTests {
         return w
     }
 
-    @Test("a create whose answer never came is found on IsDown and adopted, not sent again")
+    @Test("a create whose answer never came (the connection closed) is found on IsDown after a restart and adopted, not sent again")
     func lostAnswer() throws {
         let (fake, isdown) = try fakeIsDown()
         fake.state.withLock { $0.loseCreates = 1 }
         let id = try store.record(opening(sinks: [isdown]))
-        worker = startWorker(store, sinks: [isdown], timeout: .milliseconds(300))
+        let first = startWorker(store, sinks: [isdown])
+        try waitUntil("the lost answer recorded") { try store.incident(id: id)?.deliveries.first?.attempts == 1 }
+        first.stop()
+        let item = try #require(try store.incident(id: id)?.deliveries.first)
+        #expect(item.state == .pending && item.mayHaveBeenSent, "\(item.lastError ?? "no error")")
+        #expect(fake.incidents.count == 1, "IsDown made the incident")
+
+        worker = startWorker(store, sinks: [isdown])
         try waitUntil("the create recorded as delivered") { try store.incident(id: id)?.deliveries.first?.state == .delivered }
         #expect(fake.posts == 1)
         #expect(fake.incidents.count == 1)
+        #expect(try store.remoteID(incident: id) == "1")
+    }
+
+    @Test("a create whose answer timed out is looked for in the same process before it is sent again")
+    func timedOutAnswer() throws {
+        let (fake, isdown) = try fakeIsDown()
+        fake.state.withLock { $0.loseCreates = 1; $0.hang = true }
+        let id = try store.record(opening(sinks: [isdown]))
+        worker = startWorker(store, sinks: [isdown], timeout: .milliseconds(300))
+        try waitUntil("the create recorded as delivered") { try store.incident(id: id)?.deliveries.first?.state == .delivered }
+        #expect(fake.posts == 1)
         #expect(try store.remoteID(incident: id) == "1")
     }
 
