@@ -14,8 +14,8 @@ import ProberStorage
 ///
 /// Samples arrive from the probe engine's thread; evaluation and the incident writes run on the
 /// tracker's own serial queue, so a slow database never delays a probe. `@unchecked Sendable`: all
-/// mutable state (`probes`, `states`, `open`, `baselines`, `sinks`, `unstored`, `retryHeldAt`, `opened`, `retired`) is
-/// touched only on `queue`.
+/// mutable state (`probes`, `states`, `open`, `baselines`, `sinks`, `unstored`, `retryHeldAt`, `opened`,
+/// `retired`, `tracked`) is touched only on `queue`.
 public final class IncidentTracker: @unchecked Sendable {
     private let storage: any IncidentStorage
     private let logger: Logger
@@ -39,6 +39,8 @@ public final class IncidentTracker: @unchecked Sendable {
     /// Incidents resolved because their probe was removed (the resolution may still be held), so a later
     /// reload that still finds them open in the database does not resolve them twice.
     private var retired: Set<Retired> = []
+    /// Every probe this process has tracked.
+    private var tracked: Set<String> = []
     private struct Retired: Hashable {
         var probe: String
         var createdAt: Int64
@@ -85,8 +87,9 @@ public final class IncidentTracker: @unchecked Sendable {
                 baselines[name] = nil
             }
             let stored = (try? storage.openIncidents()) ?? [:]
-            // Open in the database for a probe this process never tracked: removed while prober was stopped.
-            for (name, incident) in stored where probes[name] == nil && states[name] == nil
+            // Open in the database for a probe this process never tracked: removed while prober was stopped. (For
+            // a probe it tracked, memory is right and the database may lag behind held changes.)
+            for (name, incident) in stored where probes[name] == nil && !tracked.contains(name)
                 && !retired.contains(Retired(probe: name, createdAt: incident.incident.createdAt)) {
                 let told = Set(incident.deliveries.map(\.sink))
                 var seen: Set<String> = []
@@ -129,6 +132,7 @@ public final class IncidentTracker: @unchecked Sendable {
     }
 
     private func rebuild(_ spec: ProbeSpec, stored: StoredIncident?) {
+        tracked.insert(spec.name)
         let evaluator = Evaluator(policy: spec.incident, interval: spec.interval)
         let history = (try? storage.recentSamples(probe: spec.name, limit: spec.incident.window)) ?? []
         var tracking = stored?.tracking

@@ -33,8 +33,8 @@ struct IncidentTrackerRemovalTests {
         return s
     }
 
-    func tracker() -> IncidentTracker {
-        IncidentTracker(store: store, logger: Logger(label: "test"), now: { [t0] in t0 + 3_600_000_000 })
+    func tracker(_ storage: (any IncidentStorage)? = nil) -> IncidentTracker {
+        IncidentTracker(store: storage ?? store, logger: Logger(label: "test"), now: { [t0] in t0 + 3_600_000_000 })
     }
 
     /// Opens an incident of `api` through a tracker fed failing checks.
@@ -72,6 +72,50 @@ struct IncidentTrackerRemovalTests {
         // Another reload does not resolve it again.
         tracker.update(probes: [spec("third")], sinks: [IsDownSink()])
         #expect(try store.incident(id: id)?.incident.updates.count(where: { $0.kind == .resolved }) == 1)
+    }
+
+    @Test("a resolution held while storage fails is stored once, however many reloads come before")
+    func heldResolution() throws {
+        let refusing = RefusingIncidentStorage(store)
+        let tracker = tracker(refusing)
+        let id = try openIncident(tracker)
+        refusing.refuse(true)
+        tracker.update(probes: [spec("other")], sinks: [IsDownSink()])
+        // Still open in the database: neither this reload nor the next may resolve it a second time.
+        tracker.update(probes: [spec("third")], sinks: [IsDownSink()])
+        refusing.refuse(false)
+        tracker.record(Sample(probe: "third", startedAt: t0 + 7_200_000_000, phases: Phases(total: 1_000), status: 200))
+        tracker.sync()
+        try expectResolvedAsRemoved(id)
+        #expect(try store.incident(id: id)?.incident.updates.count(where: { $0.kind == .resolved }) == 1)
+    }
+
+    @Test("an incident resolved while storage fails is not resolved again as removed by a reload")
+    func heldOrdinaryResolution() throws {
+        let refusing = RefusingIncidentStorage(store)
+        let tracker = tracker(refusing)
+        var s = spec()
+        s.incident.resolveAfter = .seconds(40)
+        tracker.update(probes: [s], sinks: [IsDownSink()])
+        for t in stride(from: Int64(0), to: 60, by: 10) {
+            tracker.record(Sample(probe: "api", startedAt: t0 + t * 1_000_000, failure: Failure(.httpStatus, "got 503"),
+                                  phases: Phases(total: 3_000), status: 503))
+        }
+        tracker.sync()
+        let id = try #require(try store.openIncidents()["api"]).incident.id
+        refusing.refuse(true)
+        for t in stride(from: Int64(60), to: 200, by: 10) {
+            tracker.record(Sample(probe: "api", startedAt: t0 + t * 1_000_000, phases: Phases(total: 1_000), status: 200))
+        }
+        tracker.sync()
+        #expect(try store.openIncidents()["api"] != nil, "the resolution is held")
+        tracker.update(probes: [spec("other")], sinks: [IsDownSink()])
+        refusing.refuse(false)
+        tracker.record(Sample(probe: "other", startedAt: t0 + 7_200_000_000, phases: Phases(total: 1_000), status: 200))
+        tracker.sync()
+        let updates = try #require(try store.incident(id: id)).incident.updates
+        #expect(updates.map(\.kind) == [.opened, .monitoring, .resolved])
+        #expect(updates.last?.description.contains("removed") == false)
     }
 
     @Test("a restart without the probe resolves the incident still open in the database")
