@@ -10,10 +10,22 @@
 ///   healthy check, so hysteresis restarts whenever the level leaves healthy);
 /// - relapse: degraded again for `for` while monitoring returns the same incident to investigating.
 /// A flapping target keeps failures in its window, so its level stays degraded: one incident per episode.
+///
+/// A gap in checking (prober stopped, or stalled) is neither health nor degradation: when `interval` is known
+/// and a check comes at least `gapIntervals` intervals after the previous one, the checks older than the
+/// window's span (`window` intervals) leave the window and every "held since" restarts at that check.
 public struct Evaluator: Sendable {
     public let policy: IncidentPolicy
+    /// The probe's interval; nil disables gap handling (every check counts as following the previous one).
+    public let interval: Duration?
+    /// Intervals between two checks from which they are apart by a gap: two missed checks in a row (one is
+    /// scheduling noise).
+    public static let gapIntervals: Int64 = 3
 
-    public init(policy: IncidentPolicy) { self.policy = policy }
+    public init(policy: IncidentPolicy, interval: Duration? = nil) {
+        self.policy = policy
+        self.interval = interval
+    }
 
     /// Feeds one check; returns the new state and the incident changes it caused (usually none).
     /// `baseline` gives the probe's baseline for an episode that began at the given time (µs); it is asked
@@ -78,7 +90,9 @@ public struct Evaluator: Sendable {
     }
 
     /// Rebuilds the state after a restart: replays the latest stored checks (oldest first) to refill the window
-    /// and the "held since" anchors, then attaches the incident that is still open in the database.
+    /// and the "held since" anchors, then attaches the incident that is still open in the database. The time
+    /// prober was down is a gap like any other: the first check after the restart drops what is older than the
+    /// window's span and restarts the anchors (see the type's comment).
     public func rebuild(from samples: [Sample], openIncident: OpenIncident?) -> EvaluatorState {
         var s = EvaluatorState()
         for sample in samples { s = observe(s, sample) }
@@ -90,6 +104,16 @@ public struct Evaluator: Sendable {
     func observe(_ state: EvaluatorState, _ sample: Sample) -> EvaluatorState {
         var s = state
         let t = sample.startedAt
+        if let step = interval?.microseconds, step > 0, let last = s.lastCheckAt, t - last >= Self.gapIntervals * step {
+            // Only the checks still within `window` intervals of this one describe the present.
+            let keep = max(0, policy.window - Int((t - last) / step))
+            if s.window.count > keep { s.window.removeFirst(s.window.count - keep) }
+            s.degradedSince = nil
+            s.majorSince = nil
+            s.belowMajorSince = nil
+            s.healthySince = nil
+        }
+        s.lastCheckAt = t
         Self.push(Observation(sample), onto: &s.window, keeping: max(policy.window, 1))
 
         let failures = s.window.filter { !$0.ok }.count
@@ -194,8 +218,9 @@ public struct Evaluator: Sendable {
 
 /// A probe's evaluator state. Rebuilt from the store after a restart (see `Evaluator.rebuild`).
 ///
-/// Kept in 64 bytes (times with a sentinel instead of optionals, the rare open incident boxed): there is one
-/// per probe, and at 10,000 probes the optional-laden layout (168 bytes) cost 3 MB in the tracker's table.
+/// Kept in 64 bytes (times with a sentinel instead of optionals, the rare open incident boxed, the latest
+/// check's time in 40 bits): there is one per probe, and at 10,000 probes the optional-laden layout (168
+/// bytes) cost 3 MB in the tracker's table.
 public struct EvaluatorState: Sendable, Equatable {
     /// The last `window` checks, oldest first.
     public var window: [Observation] = []
@@ -210,14 +235,32 @@ public struct EvaluatorState: Sendable, Equatable {
     @Sentinel public var healthySince: Int64? = nil
     /// The incident being tracked, if one is open.
     @Boxed public var incident: OpenIncident? = nil
-    private var failures: Int32 = 0
+    /// At most 10,000 (the largest window).
+    private var failures: Int16 = 0
     public var level: Level = .healthy
+    /// The latest check's start in 4 ms units since the epoch, as 40 bits (until 2109; 0 when none): precise
+    /// enough to tell a gap of 100 ms intervals, and 5 bytes so the state stays within 64.
+    private var lastCheckHigh: UInt8 = 0
+    private var lastCheckLow: UInt32 = 0
 
     public init() {}
 
     public var windowFailures: Int {
         get { Int(failures) }
-        set { failures = Int32(clamping: newValue) }
+        set { failures = Int16(clamping: newValue) }
+    }
+
+    /// When the latest check started (µs, to 4 ms), nil before the first.
+    public var lastCheckAt: Int64? {
+        get {
+            let units = Int64(lastCheckHigh) << 32 | Int64(lastCheckLow)
+            return units == 0 ? nil : units * 4_000
+        }
+        set {
+            let units = newValue.map { min(max($0 / 4_000, 1), (1 << 40) - 1) } ?? 0
+            lastCheckHigh = UInt8(truncatingIfNeeded: units >> 32)
+            lastCheckLow = UInt32(truncatingIfNeeded: units)
+        }
     }
 }
 

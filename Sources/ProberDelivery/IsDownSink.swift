@@ -37,6 +37,11 @@ public struct IsDownSink: Sink {
 
     public func call(for update: IncidentUpdate, of incident: Incident, probe spec: ProbeSpec) -> OutboxItem? {
         guard spec.incident.serviceID != nil else { return nil }
+        return followUp(update, of: incident)
+    }
+
+    public func followUp(_ update: IncidentUpdate, of incident: Incident) -> OutboxItem? {
+        guard incident.serviceID != nil else { return nil }
         let body = JSONValue.object(Self.body(for: update, incident: incident)).encoded
         return OutboxItem(sink: name, method: update.kind == .opened ? "POST" : "PATCH", body: body,
                           nextAttemptAt: update.createdAt, createdAt: update.createdAt)
@@ -71,8 +76,71 @@ public struct IsDownSink: Sink {
             }
             url += "/" + (remoteID.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? remoteID)
         }
-        let headers = jsonHeaders + [Header(name: "Authorization", value: "Bearer \(apiKey ?? "")")]
         return .send(DeliveryRequest(method: item.method, url: url, headers: headers, body: Array(item.body.utf8)))
+    }
+
+    private var headers: [Header] { jsonHeaders + [Header(name: "Authorization", value: "Bearer \(apiKey ?? "")")] }
+
+    // MARK: Creates whose answer was lost
+
+    /// How far before the create was queued IsDown's `created_at` of the incident it made may be: the two
+    /// clocks differ. Small, so an earlier episode of the same probe (same title) is not taken for this one.
+    static let clockSkew: Int64 = 60_000_000
+
+    /// `GET /api/v2/incidents?service_id=N`. The API reference names the list endpoint but not its parameters:
+    /// this query and a `{"data": [incident documents, newest first]}` answer are assumed here, and only here.
+    /// Only the first page is read (pagination is not documented); the incident looked for is among the newest.
+    public func listingRequest(for item: OutboxItem) -> DeliveryRequest? {
+        guard item.method == "POST", let create = Self.create(in: item) else { return nil }
+        return DeliveryRequest(method: "GET", url: baseURL + Self.incidentsPath + "?service_id=\(create.serviceID)",
+                               headers: headers, body: [])
+    }
+
+    /// The open incidents of the create's service with its title, created at or after it was queued (less
+    /// the clock skew): what that create made, however many times it reached IsDown. Oldest first.
+    public func createdIncidents(by item: OutboxItem, listing: DeliveryResponse) -> [String]? {
+        guard let create = Self.create(in: item),
+              let json = try? JSONSerialization.jsonObject(with: Data(listing.body)) as? [String: Any],
+              let data = json["data"] as? [[String: Any]] else { return nil }
+        var found: [(id: String, createdAt: Int64)] = []
+        for document in data {
+            guard let attributes = document["attributes"] as? [String: Any],
+                  attributes["title"] as? String == create.title,
+                  (attributes["service_id"] as? NSNumber)?.int64Value ?? create.serviceID == create.serviceID,
+                  (attributes["resolved"] as? Bool) != true,
+                  let created = (attributes["created_at"] as? String).flatMap(Self.parseTime),
+                  created >= item.createdAt - Self.clockSkew else { continue }
+            let id = (document["id"] as? String) ?? (document["id"] as? NSNumber)?.stringValue
+            if let id, !id.isEmpty { found.append((id, created)) }
+        }
+        return found.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }.map(\.id)
+    }
+
+    /// `PATCH` to `resolved`, with a timeline entry pointing to the incident kept.
+    public func resolveDuplicateRequest(id: String, adopted: String) -> DeliveryRequest? {
+        let body = JSONValue.object([
+            "description": .string("Duplicate of incident \(adopted), created twice when prober lost IsDown's answer; "
+                + "updates continue on incident \(adopted)."),
+            "resolution_stage": .string(ResolutionStage.resolved.rawValue),
+        ]).encoded
+        let path = id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? id
+        return DeliveryRequest(method: "PATCH", url: baseURL + Self.incidentsPath + "/" + path, headers: headers, body: Array(body.utf8))
+    }
+
+    /// The service and title of a stored create.
+    private static func create(in item: OutboxItem) -> (serviceID: Int64, title: String)? {
+        guard let json = try? JSONSerialization.jsonObject(with: Data(item.body.utf8)) as? [String: Any],
+              let serviceID = (json["service_id"] as? NSNumber)?.int64Value, let title = json["title"] as? String else { return nil }
+        return (serviceID, title)
+    }
+
+    /// `2024-03-15T10:00:00.000Z` (milliseconds optional) as µs since the epoch.
+    static func parseTime(_ text: String) -> Int64? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970 * 1_000_000) }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text).map { Int64($0.timeIntervalSince1970 * 1_000_000) }
     }
 
     public func created(by item: OutboxItem, response: DeliveryResponse) -> CreatedID {

@@ -19,6 +19,10 @@ public protocol Sink: Sendable {
     /// the probe's incidents. When the update opens the incident, its id is `OutboxItem.incidentIDPlaceholder`
     /// in the body.
     func call(for update: IncidentUpdate, of incident: Incident, probe spec: ProbeSpec) -> OutboxItem?
+    /// The call announcing a later change of an incident this sink already announced, whatever the probe
+    /// files say now (a probe removed with its incident open is resolved on every sink that was told of it),
+    /// or nil when it cannot take it.
+    func followUp(_ update: IncidentUpdate, of incident: Incident) -> OutboxItem?
     /// Whether it takes the incidents of `probe` (two webhooks of one name may serve different files).
     func serves(probe: String) -> Bool
     /// The HTTP request for a stored call, with the secrets added now; `remoteID` is the id a delivered
@@ -28,6 +32,16 @@ public protocol Sink: Sendable {
     func created(by item: OutboxItem, response: DeliveryResponse) -> CreatedID
     /// The destination's own explanation in an error body, if it gave one.
     func errorDetail(from body: [UInt8]) -> String?
+
+    /// A request listing what creates made at the destination, to find the one a create (`item`) whose answer
+    /// was lost made before sending it again; nil when the destination cannot be asked (then the create is
+    /// simply sent again).
+    func listingRequest(for item: OutboxItem) -> DeliveryRequest?
+    /// The ids of the open incidents in `listing` that the create `item` made, oldest first; nil when the
+    /// listing cannot be read.
+    func createdIncidents(by item: OutboxItem, listing: DeliveryResponse) -> [String]?
+    /// A request resolving incident `id`, a duplicate of `adopted` made by a create whose answer was lost.
+    func resolveDuplicateRequest(id: String, adopted: String) -> DeliveryRequest?
 }
 
 /// A stored call made ready to send, or the reason it cannot be.
@@ -50,6 +64,10 @@ public enum CreatedID: Sendable, Equatable {
 extension Sink {
     public func serves(probe: String) -> Bool { true }
     public func created(by item: OutboxItem, response: DeliveryResponse) -> CreatedID { .none }
+    public func followUp(_ update: IncidentUpdate, of incident: Incident) -> OutboxItem? { nil }
+    public func listingRequest(for item: OutboxItem) -> DeliveryRequest? { nil }
+    public func createdIncidents(by item: OutboxItem, listing: DeliveryResponse) -> [String]? { nil }
+    public func resolveDuplicateRequest(id: String, adopted: String) -> DeliveryRequest? { nil }
 
     /// `errors[].detail` (or `title`) of a JSON:API error document, joined; nil when the body is not one.
     /// IsDown answers errors this way, and so do many webhook receivers.
@@ -88,11 +106,18 @@ public struct DeliveryResponse: Sendable {
     public var body: [UInt8]
     public var retryAfter: String?
     public var error: String?
+    /// Whether the request may have reached the receiver (the client got as far as sending it). With no
+    /// answer, a create that may have reached it may have made an incident there.
+    public var requestSent: Bool
 
-    public init(status: Int?, body: [UInt8], retryAfter: String?, error: String?) {
+    public init(status: Int?, body: [UInt8], retryAfter: String?, error: String?, requestSent: Bool = true) {
         self.status = status
         self.body = body
         self.retryAfter = retryAfter
         self.error = error
+        self.requestSent = requestSent
     }
+
+    /// Sent, and no answer came back: whatever the call does may or may not have happened.
+    public var answerLost: Bool { status == nil && requestSent }
 }

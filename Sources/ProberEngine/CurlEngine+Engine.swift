@@ -11,7 +11,8 @@ extension CurlEngine {
         send(HTTPRequest(url: request.url, method: request.method, headers: request.headers, body: request.body,
                          timeout: request.timeout)) { response in
             completion(DeliveryResponse(status: response.status, body: response.body,
-                                        retryAfter: response.header("Retry-After"), error: response.error))
+                                        retryAfter: response.header("Retry-After"), error: response.error,
+                                        requestSent: response.requestSent))
         }
     }
 }

@@ -14,8 +14,8 @@ import ProberStorage
 ///
 /// Samples arrive from the probe engine's thread; evaluation and the incident writes run on the
 /// tracker's own serial queue, so a slow database never delays a probe. `@unchecked Sendable`: all
-/// mutable state (`probes`, `states`, `open`, `baselines`, `sinks`, `unstored`, `retryHeldAt`, `opened`) is
-/// touched only on `queue`.
+/// mutable state (`probes`, `states`, `open`, `baselines`, `sinks`, `unstored`, `retryHeldAt`, `opened`,
+/// `retired`, `tracked`) is touched only on `queue`.
 public final class IncidentTracker: @unchecked Sendable {
     private let storage: any IncidentStorage
     private let logger: Logger
@@ -36,38 +36,104 @@ public final class IncidentTracker: @unchecked Sendable {
     /// The id and opening time of each probe's latest stored opening, for the later changes of an incident
     /// whose opening was held (they were made before its id was known).
     private var opened: [String: (createdAt: Int64, id: Int64)] = [:]
+    /// Incidents resolved because their probe was removed (the resolution may still be held), so a later
+    /// reload that still finds them open in the database does not resolve them twice.
+    private var retired: Set<Retired> = []
+    /// Every probe this process has tracked.
+    private var tracked: Set<String> = []
+    private struct Retired: Hashable {
+        var probe: String
+        var createdAt: Int64
+    }
     /// Called on the tracker's queue after each stored change (the delivery worker wakes on it).
     private let onChange: @Sendable () -> Void
+    /// Wall time (µs) for changes no check dates: the resolution of a removed probe's incident.
+    private let now: @Sendable () -> Int64
 
-    public init(store storage: any IncidentStorage, logger: Logger, onChange: @escaping @Sendable () -> Void = {}) {
+    public init(store storage: any IncidentStorage, logger: Logger, onChange: @escaping @Sendable () -> Void = {},
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) }) {
         self.storage = storage
         self.logger = logger
         self.onChange = onChange
+        self.now = now
     }
 
     /// Sets the probes (at start and on reload) and rebuilds the state of each probe not seen before from
     /// the database: its latest checks refill the window, its open incident continues. `sinks` are where
     /// incident changes go (each decides whether it takes a probe's incidents).
+    ///
+    /// The open incident of a probe no longer in the set (removed or renamed, on a reload or while prober was
+    /// stopped) is resolved with a note saying so, delivered to every sink that was told of it: nothing checks
+    /// it any more, and left open it would stay open in the database and on IsDown for ever.
     public func update(probes specs: [ProbeSpec], sinks: [any Sink]) {
         queue.sync {
+            let previousSinks = self.sinks
             self.sinks = sinks
             let previous = probes
             probes = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            var resolvedAny = false
             for name in states.keys where probes[name] == nil {
+                if let incident = open[name], let spec = previous[name] {
+                    let tracking = states[name]?.incident ?? OpenIncident(
+                        status: incident.status, stage: incident.stage, openedAt: incident.createdAt,
+                        degradedSince: incident.createdAt, failedChecks: 0, worstP95: nil, worstFailures: 0)
+                    resolveRemoved(incident, tracking: tracking) { update, incident in
+                        previousSinks.compactMap { $0.call(for: update, of: incident, probe: spec) }
+                    }
+                    resolvedAny = true
+                }
                 states[name] = nil
                 open[name] = nil
                 baselines[name] = nil
             }
             let stored = (try? storage.openIncidents()) ?? [:]
+            // Open in the database for a probe this process never tracked: removed while prober was stopped. (For
+            // a probe it tracked, memory is right and the database may lag behind held changes.)
+            for (name, incident) in stored where probes[name] == nil && !tracked.contains(name)
+                && !retired.contains(Retired(probe: name, createdAt: incident.incident.createdAt)) {
+                let told = Set(incident.deliveries.map(\.sink))
+                var seen: Set<String> = []
+                let announcing = sinks.filter { told.contains($0.name) && seen.insert($0.name).inserted }
+                resolveRemoved(incident.incident, tracking: incident.tracking) { update, incident in
+                    announcing.compactMap { $0.followUp(update, of: incident) }
+                }
+                resolvedAny = true
+            }
             for spec in specs {
                 if let old = previous[spec.name], old.incident == spec.incident, states[spec.name] != nil { continue }
                 rebuild(spec, stored: stored[spec.name])
             }
+            if resolvedAny { onChange() }
         }
     }
 
+    /// Resolves the open incident of a probe that is gone from the probe files, with the calls `calls` makes
+    /// for the resolution (stored, or held like any change when storage refuses it).
+    private func resolveRemoved(_ current: Incident, tracking: OpenIncident,
+                                calls: (IncidentUpdate, Incident) -> [OutboxItem]) {
+        let at = now()
+        let update = IncidentUpdate(
+            kind: .resolved, stage: .resolved, status: current.status, createdAt: at,
+            description: "Resolved: the probe \(current.probe) was removed from the probe files, so prober no longer checks it.",
+            evidence: JSONValue.object(["at": .string(Clock.iso8601(at)), "probe_removed": .bool(true)]).encoded)
+        var incident = current
+        incident.stage = .resolved
+        incident.updatedAt = at
+        incident.resolvedAt = at
+        incident.updates.append(update)
+        var resolvedTracking = tracking
+        resolvedTracking.stage = .resolved
+        retired.insert(Retired(probe: current.probe, createdAt: current.createdAt))
+        logger.notice("resolving the open incident of a probe removed from the probe files", metadata: [
+            "probe.name": "\(current.probe)", "incident.id": "\(current.id)",
+        ])
+        store(IncidentChange(incident: incident, update: update, tracking: resolvedTracking, outbox: calls(update, incident)),
+              probe: current.probe)
+    }
+
     private func rebuild(_ spec: ProbeSpec, stored: StoredIncident?) {
-        let evaluator = Evaluator(policy: spec.incident)
+        tracked.insert(spec.name)
+        let evaluator = Evaluator(policy: spec.incident, interval: spec.interval)
         let history = (try? storage.recentSamples(probe: spec.name, limit: spec.incident.window)) ?? []
         var tracking = stored?.tracking
         if let t = tracking, let recount = try? storage.failureCount(probe: spec.name, since: t.degradedSince) {
@@ -119,7 +185,7 @@ public final class IncidentTracker: @unchecked Sendable {
             if !storeHeldChanges() { retryHeldAt = sample.startedAt + 1_000_000 }
         }
         guard let spec = probes[sample.probe], let state = states[sample.probe] else { return }
-        let (next, events) = Evaluator(policy: spec.incident).evaluate(state, sample) { self.baseline(spec.name, since: $0) }
+        let (next, events) = Evaluator(policy: spec.incident, interval: spec.interval).evaluate(state, sample) { self.baseline(spec.name, since: $0) }
         states[sample.probe] = next
         guard !events.isEmpty else { return }
         let writer = IncidentWriter(probe: spec)

@@ -12,6 +12,18 @@ public struct OutboxItem: Sendable, Equatable {
     /// The control characters keep it from ever occurring in encoded JSON text, which escapes them.
     public static let incidentIDPlaceholder = "\u{1}incident.id\u{1}"
 
+    /// The last error of a call sent whose answer was not stored yet (`OutboxStorage.markSending`).
+    public static let sentMarker = "sent; no answer stored yet (prober stopped while the call was in flight?)"
+    /// Ends the last error of a create sent whose answer was lost (a timeout, a dropped connection).
+    public static let answerLostNote = " (sent, the answer lost: looked for at the receiver before it is sent again)"
+
+    /// Whether this call may have reached its receiver without its answer being stored: marked as sent by a
+    /// process that died, or its answer lost. A create like this is looked for before it is sent again.
+    public var mayHaveBeenSent: Bool {
+        guard let lastError else { return false }
+        return lastError == Self.sentMarker || lastError.hasSuffix(Self.answerLostNote)
+    }
+
     public var id: Int64
     public var incidentID: Int64
     /// The sink's stable name (`Sink.name`): the IsDown sink's, or `webhook:<key>` naming a `notify:` webhook

@@ -12,6 +12,10 @@ public protocol OutboxStorage: AnyObject, Sendable {
     /// Records the outcome of an attempt; `remoteID` (a delivered create's answer) is kept with the incident.
     func recordAttempt(_ itemID: Int64, state: OutboxItem.State, nextAttemptAt: Int64, error: String?,
                        at now: Int64, remoteID: String?) throws
+    /// Notes that a call is being sent (`OutboxItem.sentMarker` as its last error) before it goes out, so a
+    /// process that dies before storing the answer leaves a trace: the next one then looks for what the
+    /// call made before sending it again.
+    func markSending(_ itemID: Int64) throws
     /// The id the remote API gave the incident, once its create was delivered.
     func remoteID(incident: Int64) throws -> String?
     /// The probe an incident belongs to (to pick between sinks of one name).

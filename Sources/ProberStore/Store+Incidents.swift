@@ -299,6 +299,16 @@ extension Store {
         }
     }
 
+    /// Marks a pending call as sent, its answer not stored yet (see `OutboxStorage.markSending`).
+    public func markSending(_ itemID: Int64) throws {
+        try write { db in
+            let set = try db.prepare("UPDATE outbox SET last_error = ?2 WHERE id = ?1 AND state = 'pending'")
+            try set.bind(1, itemID)
+            try set.bind(2, OutboxItem.sentMarker)
+            try set.run()
+        }
+    }
+
     /// The id the remote API (IsDown) gave an incident, once its create was delivered.
     public func remoteID(incident: Int64) throws -> String? {
         try read { db in

@@ -259,3 +259,110 @@ struct EvaluatorTests {
         #expect(Stats.percentile(Array(1...10), 0.95) == 10)
     }
 }
+
+/// A gap in checking (prober stopped for a day, or for less than the window's span) is neither health nor
+/// degradation: what is older than the window's span leaves it, and every "held since" restarts after the gap.
+@Suite("Evaluator after a gap in checking")
+struct EvaluatorGapTests {
+    static let day: Int64 = 86_400
+
+    /// Runs `before`, rebuilds from it (as a restart does from the stored checks) and runs `after`.
+    func restart(_ before: [Sample], _ after: [Sample], _ p: IncidentPolicy, interval: Duration? = .seconds(10))
+        -> (before: [String], after: [String], state: EvaluatorState) {
+        let e = Evaluator(policy: p, interval: interval)
+        var state = EvaluatorState()
+        var events: [String] = []
+        for s in before {
+            let (next, new) = e.evaluate(state, s)
+            state = next
+            events += new.map { "\(($0.evidence.at - t0) / 1_000_000):\($0.kind.rawValue)" }
+        }
+        var rebuilt = e.rebuild(from: Array(before.suffix(p.window)), openIncident: state.incident)
+        var later: [String] = []
+        for s in after {
+            let (next, new) = e.evaluate(rebuilt, s)
+            rebuilt = next
+            later += new.map { "\(($0.evidence.at - t0) / 1_000_000):\($0.kind.rawValue)" }
+        }
+        return (events, later, rebuilt)
+    }
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var name: String
+        var before: [Sample]
+        var after: [Sample]
+        var expectedBefore: [String]
+        var expectedAfter: [String]
+        var testDescription: String { name }
+    }
+
+    static let minorAt3 = policy(window: 10, minor: Threshold(latency: nil, failures: 3), major: Threshold(latency: nil, failures: nil),
+                                 holdFor: .seconds(60), resolveAfter: .seconds(300))
+
+    static let cases: [Case] = [
+        // The example: the last 3 checks before a day-long stop failed, no incident yet.
+        Case(name: "3 failures a day old open nothing when checks resume healthy",
+             before: every(0, 70) { ok($0) } + every(70, 100) { fail($0) },
+             after: every(100 + day, 100 + day + 600) { ok($0) },
+             expectedBefore: [], expectedAfter: []),
+        // Still failing after the day: degraded since the first check after it, so `for` is held from there.
+        Case(name: "failing again after a day opens after `for` counted from the restart",
+             before: every(0, 70) { ok($0) } + every(70, 100) { fail($0) },
+             after: every(100 + day, 100 + day + 200) { fail($0) },
+             expectedBefore: [], expectedAfter: ["\(100 + day + 80):opened"]),
+        // Monitoring when stopped: healthy since before the stop does not resolve at the first check.
+        Case(name: "an incident in monitoring resolves `resolve_after` after the restart, not at once",
+             before: every(0, 100) { fail($0) } + every(100, 250) { ok($0) },
+             after: every(250 + day, 250 + day + 400) { ok($0) },
+             expectedBefore: ["80:opened", "230:monitoring"], expectedAfter: ["\(250 + day + 300):resolved"]),
+        // A gap shorter than the window's span (40 s of 100 s): the 3 failures stay in the window, but the
+        // degradation held only from the first check after the gap.
+        Case(name: "a short gap keeps recent checks in the window but restarts `for`",
+             before: every(0, 70) { ok($0) } + every(70, 100) { fail($0) },
+             after: every(130, 300) { fail($0) },
+             expectedBefore: [], expectedAfter: ["190:opened"]),
+    ]
+
+    @Test("samples older than the window's span and the time prober was down are not evidence", arguments: cases)
+    func gaps(_ c: Case) {
+        let result = restart(c.before, c.after, Self.minorAt3)
+        #expect(result.before == c.expectedBefore)
+        #expect(result.after == c.expectedAfter)
+    }
+
+    @Test("after a day-long gap the first check alone fills the window")
+    func windowAfterGap() {
+        let result = restart(every(0, 100) { fail($0) }, [ok(100 + Self.day)], Self.minorAt3)
+        #expect(result.state.window.count == 1)
+        #expect(result.state.level == .healthy)
+        #expect(result.state.degradedSince == nil)
+        #expect(result.state.healthySince == t0 + (100 + Self.day) * 1_000_000)
+    }
+
+    @Test("checks 100 ms apart (with 40 ms of lateness) are no gap", arguments: [0, 999_950_000])
+    func subSecondInterval(_ offset: Int64) {
+        var p = Self.minorAt3
+        p.window = 3
+        p.minor = Threshold(latency: nil, failures: 2)
+        p.holdFor = .milliseconds(200)
+        let e = Evaluator(policy: p, interval: .milliseconds(100))
+        var state = EvaluatorState()
+        var opened: [Int64] = []
+        for i in Int64(0)..<10 {
+            let late: Int64 = i % 2 == 0 ? 40_000 : 0
+            let (next, events) = e.evaluate(state, Sample(probe: "api", startedAt: t0 + offset + i * 100_000 + late,
+                                                          failure: Failure(.timeout, "boom"), phases: Phases(total: 80_000)))
+            state = next
+            opened += events.filter { $0.kind == .opened }.map { _ in i }
+        }
+        // Two failures at the second check, held 200 ms at the fourth.
+        #expect(opened == [3])
+        #expect(state.lastCheckAt == t0 + offset + 9 * 100_000 - (t0 + offset + 9 * 100_000) % 4_000)
+    }
+
+    @Test("without an interval, checks are taken as consecutive (as before)")
+    func noInterval() {
+        let result = restart(every(0, 70) { ok($0) } + every(70, 100) { fail($0) }, [ok(100 + Self.day)], Self.minorAt3, interval: nil)
+        #expect(result.after == ["\(100 + Self.day):opened"])
+    }
+}

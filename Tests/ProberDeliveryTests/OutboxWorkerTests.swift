@@ -157,6 +157,8 @@ final class RefusingOutboxStorage: OutboxStorage {
     func hasPending(sink: String) throws -> Bool { try store.hasPending(sink: sink) }
     func nextDeliveryDue() throws -> Int64? { try store.nextDeliveryDue() }
     func remoteID(incident: Int64) throws -> String? { try store.remoteID(incident: incident) }
+    /// Not refused: the failure this stands for comes after the call went out.
+    func markSending(_ itemID: Int64) throws { try store.markSending(itemID) }
     func probe(incident: Int64) throws -> String? { try store.probe(incident: incident) }
     func undelivered() throws -> [OutboxItem] { try store.undelivered() }
     func retryFailed(id: Int64?, now: Int64) throws -> Int { try store.retryFailed(id: id, now: now) }

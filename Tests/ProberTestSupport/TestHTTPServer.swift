@@ -30,6 +30,8 @@ public final class TestHTTPServer: @unchecked Sendable { // Safe: `received` is 
         case delay(Duration, Response)
         /// Read the request and never answer.
         case hang
+        /// Read the request and close the connection without answering (a lost answer).
+        case close
         /// Send the status line and headers, then the body one byte every `interval`.
         case drip(status: Int, body: [UInt8], interval: Duration)
         /// Announce `announced` body bytes, send `sent` of them, then reset the connection (RST).
@@ -145,6 +147,8 @@ public final class TestHTTPServer: @unchecked Sendable { // Safe: `received` is 
             serve(then, fd: fd, acceptor: acceptor)
         case .hang:
             _ = acceptor.sleep(3_600)
+        case .close:
+            return
         case .drip(let status, let body, let interval):
             guard Sockets.writeAll(fd, head(status: status, headers: [], length: body.count)) else { return }
             for byte in body {
