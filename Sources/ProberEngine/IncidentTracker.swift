@@ -115,7 +115,7 @@ public final class IncidentTracker: @unchecked Sendable {
         let update = IncidentUpdate(
             kind: .resolved, stage: .resolved, status: current.status, createdAt: at,
             description: "Resolved: the probe \(current.probe) was removed from the probe files, so prober no longer checks it.",
-            evidence: JSONValue.object(["at": .string(Clock.iso8601(at)), "probe_removed": .bool(true)]).encoded)
+            evidence: JSONValue.object(["at": .string(UTCTime.iso8601(at)), "probe_removed": .bool(true)]).encoded)
         var incident = current
         incident.stage = .resolved
         incident.updatedAt = at

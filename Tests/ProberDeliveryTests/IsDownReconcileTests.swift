@@ -54,7 +54,7 @@ final class FakeIsDown: Sendable {
             let service = request.path.components(separatedBy: "service_id=").last.flatMap { Int64($0) }
             let documents: [[String: Any]] = incidents.reversed().filter { $0.serviceID == service }.map { i in
                 ["id": i.id, "type": "incidents",
-                 "attributes": ["title": i.title, "service_id": i.serviceID, "resolved": i.resolved, "created_at": Clock.iso8601(i.createdAt)]]
+                 "attributes": ["title": i.title, "service_id": i.serviceID, "resolved": i.resolved, "created_at": UTCTime.iso8601(i.createdAt)]]
             }
             let data = try! JSONSerialization.data(withJSONObject: ["data": documents])
             return .respond(status: 200, headers: json, body: String(decoding: data, as: UTF8.self))
