@@ -36,7 +36,7 @@ public struct IncidentWriter: Sendable {
             return join(["Degraded again (\(event.status.rawValue))."] + impact(e) + phaseSentence(e) + certificateSentence(e))
         case .monitoring:
             var parts = ["Recovering: checks healthy since \(UTCTime.time(e.healthySince ?? e.at, relativeTo: e.at))"]
-            var detail = ["\(e.failures) of the last \(e.checks) \(e.checks == 1 ? "check" : "checks") failed"]
+            var detail = ["\(e.failures) of the last \(Human.count(e.checks, "check")) failed"]
             if let p95 = e.p95 { detail.append("p95 \(Human.latency(microseconds: p95))") }
             parts[0] += " (" + detail.joined(separator: ", ") + ")."
             parts.append("Resolving after \(Human.span(seconds: probe.incident.resolveAfter.microseconds / 1_000_000)) healthy.")
@@ -45,7 +45,7 @@ public struct IncidentWriter: Sendable {
             let end = e.healthySince ?? e.at
             let duration = Human.span(seconds: max(0, end - e.degradedSince) / 1_000_000)
             var impact = ["\(duration) (\(UTCTime.time(e.degradedSince, relativeTo: end)) to \(UTCTime.time(end, relativeTo: end)))",
-                          "\(e.failedChecks) failed \(e.failedChecks == 1 ? "check" : "checks")"]
+                          "\(Human.count(e.failedChecks, "failed check"))"]
             if let worst = e.worstP95 { impact.append("worst p95 \(Human.latency(microseconds: worst))") }
             return "Resolved: healthy since \(UTCTime.time(end, relativeTo: e.at)). Impact: " + impact.joined(separator: ", ") + "."
         }
@@ -60,10 +60,10 @@ public struct IncidentWriter: Sendable {
         if e.failures > 0 {
             let causes = e.causes.map { "\($0.count) \(phrase($0))" }.joined(separator: ", ")
             let when = e.trigger == .latency ? "" : " since \(since)"
-            out.append("\(e.failures) of the last \(e.checks) \(e.checks == 1 ? "check" : "checks") failed\(when): \(causes).")
+            out.append("\(e.failures) of the last \(Human.count(e.checks, "check")) failed\(when): \(causes).")
         }
         if e.trigger != .failures, let p95 = e.p95 {
-            var s = "p95 latency \(Human.latency(microseconds: p95)) over the last \(e.checks) \(e.checks == 1 ? "check" : "checks")"
+            var s = "p95 latency \(Human.latency(microseconds: p95)) over the last \(Human.count(e.checks, "check"))"
             if let limit = e.threshold.latency { s += ", above the \(Human.latency(microseconds: limit.microseconds)) threshold" }
             if e.trigger == .latency { s += ", since \(since)" }
             if let base = e.baseline.p95, e.baseline.checks >= 3 {

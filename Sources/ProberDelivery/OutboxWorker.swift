@@ -36,6 +36,8 @@ public final class OutboxWorker: @unchecked Sendable {
     private let storage: any OutboxStorage
     private let logger: Logger
     private let send: Send
+    /// "Now" for due times and attempts.
+    private let clock: any WallClock
     private let queue = DispatchQueue(label: "prober.outbox")
     private let configuration: Configuration
     private var sinks: [any Sink]
@@ -50,7 +52,8 @@ public final class OutboxWorker: @unchecked Sendable {
     private var listed: Set<Int64> = []
 
     public init(storage: any OutboxStorage, sinks: [any Sink], configuration: Configuration = Configuration(),
-                logger: Logger, send: @escaping Send) {
+                logger: Logger, clock: any WallClock = SystemWallClock(), send: @escaping Send) {
+        self.clock = clock
         self.storage = storage
         self.sinks = sinks
         self.configuration = configuration
@@ -85,11 +88,10 @@ public final class OutboxWorker: @unchecked Sendable {
         _ = drained.wait(timeout: .now() + .microseconds(Int(configuration.timeout.microseconds)))
     }
 
-    static var now: Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
 
     private func pump() {
         guard running else { return }
-        let now = Self.now
+        let now = self.clock.now()
         do {
             try recordHeldOutcomes()
             // Calls to a sink that cannot be served now wait; they are left out of the query so they cannot
@@ -172,9 +174,9 @@ public final class OutboxWorker: @unchecked Sendable {
             self.queue.async {
                 let decision = self.configuration.retry.decide(
                     status: response.status, transportError: response.error, detail: sink.errorDetail(from: response.body),
-                    retryAfter: response.retryAfter, attempt: item.attempts + 1, jitter: Double.random(in: 0...1), now: Self.now)
+                    retryAfter: response.retryAfter, attempt: item.attempts + 1, jitter: Double.random(in: 0...1), now: self.clock.now())
                 let lost = response.answerLost && item.method == "POST" && sink.listingRequest(for: item) != nil
-                self.record(item, decision, sink: sink, response: response, now: Self.now, mayHaveBeenSent: lost)
+                self.record(item, decision, sink: sink, response: response, now: self.clock.now(), mayHaveBeenSent: lost)
                 self.listed.remove(item.id)
                 self.inFlight.remove(item.id)
                 self.drained.leave()
@@ -235,7 +237,7 @@ public final class OutboxWorker: @unchecked Sendable {
                         ?? response.error ?? "no response"
                     let decision = self.configuration.retry.decide(
                         status: response.status, transportError: response.error, detail: nil, retryAfter: response.retryAfter,
-                        attempt: item.attempts + 1, jitter: 0, now: Self.now)
+                        attempt: item.attempts + 1, jitter: 0, now: self.clock.now())
                     if case .retry = decision {
                         return self.giveUp(item, sink: sink, "could not list \(sink.label)'s incidents to find a create whose answer was lost: \(why)")
                     }
@@ -256,7 +258,7 @@ public final class OutboxWorker: @unchecked Sendable {
     /// duplicates already resolved no longer match) and finishes the job.
     private func resolveDuplicates(_ ids: [String], of adopted: String, item: OutboxItem, sink: any Sink) {
         guard let id = ids.first else {
-            record(item, .delivered, sink: sink, response: nil, now: Self.now, adopted: adopted)
+            record(item, .delivered, sink: sink, response: nil, now: self.clock.now(), adopted: adopted)
             inFlight.remove(item.id)
             return
         }
@@ -286,7 +288,7 @@ public final class OutboxWorker: @unchecked Sendable {
     /// Records a reconciliation that could not finish as a retry, with backoff.
     private func giveUp(_ item: OutboxItem, sink: any Sink, _ reason: String) {
         let wait = configuration.retry.backoff(attempt: item.attempts + 1, jitter: Double.random(in: 0...1))
-        record(item, .retry(after: wait, reason: reason), sink: sink, response: nil, now: Self.now, mayHaveBeenSent: true)
+        record(item, .retry(after: wait, reason: reason), sink: sink, response: nil, now: self.clock.now(), mayHaveBeenSent: true)
         inFlight.remove(item.id)
     }
 

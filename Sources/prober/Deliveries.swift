@@ -63,7 +63,7 @@ struct DeliveriesCommand: ParsableCommand {
             let count: Int
             do { count = try store.retryFailed(id: id, now: StoreCommandSupport.nowMicroseconds) } catch { StoreCommandSupport.fail("\(error)") }
             if let id, count == 0 { StoreCommandSupport.fail("no failed call with id \(id)") }
-            print("\(count) \(count == 1 ? "call" : "calls") queued again; a running prober delivers them within seconds")
+            print("\(Human.count(count, "call")) queued again; a running prober delivers them within seconds")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ProberTestSupport
 import Logging
 import ProberCore
 import ProberDelivery
@@ -11,15 +12,16 @@ import XCTest
 /// and a restart continues the open incident.
 final class IncidentTrackerTests: XCTestCase {
     let t0: Int64 = 1_800_000_000_000_000
+    var directory: TemporaryDirectory?
     var path = ""
 
     override func setUpWithError() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("tracker-\(UUID().uuidString).db").path
+        let directory = try TemporaryDirectory()
+        self.directory = directory
+        path = directory.url.appendingPathComponent("prober.db").path
     }
 
-    override func tearDown() {
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-    }
+    override func tearDown() { directory?.remove() }
 
     func spec(serviceID: Int? = 1234) -> ProbeSpec {
         var s = ProbeSpec(name: "api", target: .http(HTTPTarget(url: "http://user:pw@127.0.0.1:9/health?key=secret")),
