@@ -296,3 +296,26 @@ public struct NotifySink: Sendable, Equatable {
         self.probes = probes
     }
 }
+
+extension ProbeSpec {
+    /// What this probe's settings give up, one sentence each, to be said when it is loaded and run
+    /// (`prober run` logs them, `prober once` prints them). Empty for a probe with safe settings.
+    public var securityWarnings: [String] {
+        guard case .http(let http) = target else { return [] }
+        var warnings: [String] = []
+        if http.tls.insecure {
+            warnings.append("probe '\(name)' has tls.insecure: its certificate is not verified, so anyone on the path can answer for \(displayTarget)")
+        }
+        if http.allowHTTPRedirects {
+            warnings.append("probe '\(name)' has allow_http_redirects: a redirect may continue over plain http")
+        }
+        if http.forwardHeadersAcrossHosts, !http.headers.isEmpty, http.followRedirects {
+            warnings.append("probe '\(name)' has forward_headers_across_hosts: its headers go to any host a redirect names")
+        }
+        if let proxy = http.proxy {
+            let shown = Redact.url(Redact.text(proxy, hiding: secrets))
+            warnings.append("probe '\(name)' goes through proxy \(shown): its DNS, connect and TLS phases are measured to the proxy")
+        }
+        return warnings
+    }
+}

@@ -163,7 +163,7 @@ public final class OutboxWorker: @unchecked Sendable {
     /// `reason` without the secrets of the sinks: an API may echo what it received (`invalid token Bearer …`),
     /// and reasons go to the database, logs and the CLI.
     private func redacted(_ reason: String) -> String {
-        let secrets = sinks.flatMap(\.secrets).filter { $0.count >= 6 }.sorted { $0.count > $1.count }
+        let secrets = sinks.flatMap(\.secrets).filter { !$0.isEmpty }.sorted { $0.count > $1.count }
         return secrets.reduce(reason) { $0.replacingOccurrences(of: $1, with: "[redacted]") }
     }
 

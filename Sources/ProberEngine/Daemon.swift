@@ -47,6 +47,7 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             throw DaemonError(message: "\(error)", exitCode: 2, prefixed: false)
         }
+        Self.warnAboutWeakenedSecurity(set, logger: logger)
 
         let lock: InstanceLock
         let store: Store
@@ -135,6 +136,7 @@ public final class Daemon: @unchecked Sendable {
             return next
         })
         guard ok, let next = loaded else { return }
+        Self.warnAboutWeakenedSecurity(next, logger: logger)
         do { try store.register(next.probes) } catch {
             logger.warning("could not register the reloaded probes in the store", metadata: ["error": "\(error)"])
         }
@@ -157,6 +159,13 @@ public final class Daemon: @unchecked Sendable {
         }
         start()
         dispatchMain()
+    }
+
+    /// Says, once per load, which probes opted out of a safe default (no secret is in these messages).
+    private static func warnAboutWeakenedSecurity(_ set: ProbeSet, logger: Logger) {
+        for spec in set.probes {
+            for warning in spec.securityWarnings { logger.warning("\(warning)", metadata: ["probe.name": "\(spec.name)"]) }
+        }
     }
 
     /// A part of the daemon with what starting and stopping it means.
