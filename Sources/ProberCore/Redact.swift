@@ -30,8 +30,28 @@ public enum Redact {
             if let encoded = secret.value.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed), encoded != secret.value {
                 out = out.replacingOccurrences(of: encoded, with: secret.placeholder)
             }
+            let escaped = excerptEscaped(secret.value)
+            if escaped != secret.value { out = out.replacingOccurrences(of: escaped, with: secret.placeholder) }
         }
         return hidingTruncated(out, secrets)
+    }
+
+    /// The value as failure excerpts print bytes a target sent: `\n`, `\r`, `\t`, printable ASCII as is,
+    /// any other byte as `\xNN` (the same rules as ProberProbes' `excerpt`).
+    private static func excerptEscaped(_ value: String) -> String {
+        var out = ""
+        for b in value.utf8 {
+            switch b {
+            case 0x0A: out += "\\n"
+            case 0x0D: out += "\\r"
+            case 0x09: out += "\\t"
+            case 0x20...0x7E: out.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                let hex = String(b, radix: 16)
+                out += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return out
     }
 
     /// Replaces a secret's prefix that ends where an excerpt was cut (`…`).
@@ -39,7 +59,7 @@ public enum Redact {
         guard text.contains("…") else { return text }
         var out = text
         for secret in secrets where secret.value.count > 1 {
-            let value = Array(secret.value)
+            let value = Array(excerptEscaped(secret.value))
             for length in stride(from: value.count - 1, through: 1, by: -1) {
                 let cut = String(value[..<length]) + "…"
                 if out.contains(cut) { out = out.replacingOccurrences(of: cut, with: secret.placeholder + "…") }

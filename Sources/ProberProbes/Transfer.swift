@@ -123,10 +123,11 @@ extension Transfer {
     /// each of our lines after its colon stops them before the redirected request is built. The value's
     /// bytes are zeroed, so the secret does not linger in memory either.
     func guardHeaders(redirectingTo location: String) {
+        guard let origin = headerOrigin else { return }
         let current = easy.string(CURLINFO_EFFECTIVE_URL).flatMap { URL(string: $0) }
-        guard let origin = headerOrigin,
-              let target = URL(string: location, relativeTo: current).flatMap({ Origin($0.absoluteURL) }),
-              target != origin else { return }
+        // A Location we cannot place may still be followed by libcurl: treat it as another host.
+        let target = URL(string: location, relativeTo: current).flatMap { Origin($0.absoluteURL) }
+        guard target != origin else { return }
         var node = headerList?.list
         for _ in 0..<guardedHeaders {
             guard let n = node else { break }

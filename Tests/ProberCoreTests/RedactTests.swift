@@ -17,6 +17,8 @@ import Testing
         let outer = Secret(name: "LONG", value: "abc123xyz-more")
         #expect(Redact.text("abc123xyz-more", hiding: [token, outer]) == "${LONG}")
         #expect("\(token)" == "${TOKEN}")
+        // As an excerpt escapes what a target sent: a value with a tab or a non-ASCII letter.
+        #expect(Redact.text("got \"pa\\tss\\xc3\\xa9\"", hiding: [Secret(name: "PW", value: "pa\tssé")]) == "got \"${PW}\"")
     }
 
     @Test func displayTargetShowsNamesInHostAndPath() {
