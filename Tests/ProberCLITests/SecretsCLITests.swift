@@ -27,7 +27,10 @@ import Testing
             echo = try TestTCPServer(.echo)
             proxy = try TestHTTPServer { _ in .respond(status: 502, body: "proxied") }
             try dir.write("probes/p.yaml", """
-                defaults: { interval: 1s, timeout: 300ms }
+                defaults:
+                  interval: 1s
+                  timeout: 300ms
+                  incident: { window: 2, minor: { failures: 1 }, major: { failures: 2 }, for: 0s }
                 probes:
                   - name: body
                     http:
@@ -120,21 +123,36 @@ import Testing
         try FileManager.default.createDirectory(atPath: f.dir.path + "/state", withIntermediateDirectories: true)
         var env = f.environment
         env["ISDOWN_API_URL"] = "http://isdown.example.invalid"
-        let daemon = try ProberDaemon(["--probes", f.probes, "--db", db], environment: env, logIn: f.dir.url)
+        let daemon = try ProberDaemon(["--probes", f.probes, "--db", db, "--listen", "127.0.0.1:0"], environment: env, logIn: f.dir.url)
         defer { daemon.signal(SIGKILL) }
         let failing = ProberDaemon.eventually {
             ["body", "header", "tcp"].allSatisfy { daemon.output.contains("probe \($0) failing") }
         }
         #expect(failing, "\(daemon.output)")
-        let status = try ProberBinary.run(["status", "--db", db, "--json"])
-        let history = try ProberBinary.run(["history", "--db", db, "--json", "body"])
+        let opened = try ProberDaemon.eventually {
+            let list = try ProberBinary.run(["incidents", "--db", db, "--json"])
+            return ["body", "header", "tcp"].allSatisfy { list.stdout.contains("\"\($0)\"") }
+        }
+        #expect(opened, "every failing probe opens an incident")
+        var outputs: [(String, ProberBinary.Result)] = []
+        for command in [["status"], ["history", "body"], ["incidents"], ["deliveries"]] {
+            outputs.append((command.joined(separator: " "), try ProberBinary.run(command + ["--db", db, "--json"])))
+        }
+        let metrics = daemon.output.split(separator: "\n").first { $0.contains("serving /metrics") }
+            .flatMap { $0.split(separator: ":").last }.flatMap { UInt16($0.prefix { $0.isNumber }) }
+            .flatMap { httpGet(port: $0, "/metrics") }
+        #expect(metrics?.status == 200)
+        expectNoSecret(in: metrics?.body ?? "", "/metrics")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit() == 0)
 
         let log = daemon.output
         expectNoSecret(in: log, "the log")
-        expectNoSecret(in: status.stdout + status.stderr, "status --json")
-        expectNoSecret(in: history.stdout + history.stderr, "history --json")
+        for (command, result) in outputs {
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+            expectNoSecret(in: result.stdout + result.stderr, "\(command) --json")
+        }
+        #expect(outputs[2].1.stdout.contains("${T_PATH}"), "incident descriptions name the variable: \(outputs[2].1.stdout)")
         #expect(log.contains("${T_NEEDLE}") && log.contains("${T_PATH}"), "\(log)")
         #expect(log.contains("probe 'insecure' has tls.insecure"), "\(log)")
         #expect(log.contains("ISDOWN_API_URL is plain http to isdown.example.invalid"), "\(log)")
