@@ -91,11 +91,15 @@ extension Secret: CustomStringConvertible, CustomDebugStringConvertible {
 }
 
 extension Sample {
-    /// The sample with every secret's value in its failure message replaced by `${NAME}`.
+    /// The sample with every secret's value in its failure message replaced by `${NAME}`, and its remote
+    /// address too when it is a secret (a `host: ${DB_ADDRESS}` written as an address).
     public func hiding(_ secrets: [Secret]) -> Sample {
-        guard !secrets.isEmpty, let failure else { return self }
+        guard !secrets.isEmpty else { return self }
         var copy = self
-        copy.failure = Failure(failure.reason, Redact.text(failure.message, hiding: secrets))
+        if let failure { copy.failure = Failure(failure.reason, Redact.text(failure.message, hiding: secrets)) }
+        if let address = remoteAddress, let secret = secrets.first(where: { $0.value == address }) {
+            copy.remoteAddress = secret.placeholder
+        }
         return copy
     }
 }

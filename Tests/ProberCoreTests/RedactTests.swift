@@ -21,6 +21,15 @@ import Testing
         #expect(Redact.text("got \"pa\\tss\\xc3\\xa9\"", hiding: [Secret(name: "PW", value: "pa\tssé")]) == "got \"${PW}\"")
     }
 
+    @Test func samplesHideSecretsInTheFailureAndAnAddressThatIsOne() {
+        let sample = Sample(probe: "a", startedAt: 0, failure: Failure(.dns, "Could not resolve host: abc123xyz"),
+                            remoteAddress: "10.0.0.5")
+        let hidden = sample.hiding([token, Secret(name: "ADDR", value: "10.0.0.5")])
+        #expect(hidden.failure == Failure(.dns, "Could not resolve host: ${TOKEN}"))
+        #expect(hidden.remoteAddress == "${ADDR}")
+        #expect(sample.hiding([Secret(name: "ONE", value: "1")]).remoteAddress == "10.0.0.5")
+    }
+
     @Test func displayTargetShowsNamesInHostAndPath() {
         var spec = ProbeSpec(name: "a", target: .http(HTTPTarget(url: "https://h0st.example/v1/abc123xyz/x?k=1")))
         #expect(spec.displayTarget == "https://h0st.example/v1/abc123xyz/x")
