@@ -47,7 +47,8 @@ extension Transfer {
         switch code.rawValue {
         case 1 where easy.long(CURLINFO_REDIRECT_COUNT) > 0 || isDowngrade:  // UNSUPPORTED_PROTOCOL on a redirect
             let to = easy.string(CURLINFO_EFFECTIVE_URL).map { " to \(Redact.url($0))" } ?? ""
-            return Failure(.other, "redirected\(to), a scheme this https probe does not follow (set allow_http_redirects: true to follow a redirect to http)")
+            let hint = isDowngrade ? " (an https probe follows only https redirects; allow_http_redirects: true follows http too)" : ""
+            return Failure(.other, "redirected\(to), a scheme this probe does not follow" + hint)
         case 5, 6: reason = .dns                                         // COULDNT_RESOLVE_PROXY/HOST
         case 7: reason = easy.long(CURLINFO_OS_ERRNO) == Int(ECONNREFUSED) ? .connectRefused : .connect
         case 28:                                                        // OPERATION_TIMEDOUT

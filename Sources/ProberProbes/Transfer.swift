@@ -37,14 +37,9 @@ final class Transfer {
     /// The custom request headers at the start of `headerList`, dropped at the first redirect to
     /// another host (0 when they may go anywhere or none were given).
     var guardedHeaders = 0
-    /// Scheme, host and port the custom headers may be sent to.
+    /// Scheme, host and port the custom headers may be sent to (nil when the URL could not be placed:
+    /// then any redirect drops them).
     var headerOrigin: Origin?
-
-    /// What the check's failure messages must not show: the probe's values from the environment.
-    var secrets: [Secret] {
-        if case .probe(let spec, _) = work { return spec.secrets }
-        return []
-    }
 
     init(work: Work, easy: CurlEasy, bodyLimit: Int, timeout: Duration) {
         self.work = work
@@ -123,11 +118,10 @@ extension Transfer {
     /// each of our lines after its colon stops them before the redirected request is built. The value's
     /// bytes are zeroed, so the secret does not linger in memory either.
     func guardHeaders(redirectingTo location: String) {
-        guard let origin = headerOrigin else { return }
         let current = easy.string(CURLINFO_EFFECTIVE_URL).flatMap { URL(string: $0) }
         // A Location we cannot place may still be followed by libcurl: treat it as another host.
         let target = URL(string: location, relativeTo: current).flatMap { Origin($0.absoluteURL) }
-        guard target != origin else { return }
+        if let origin = headerOrigin, target == origin { return }
         var node = headerList?.list
         for _ in 0..<guardedHeaders {
             guard let n = node else { break }
@@ -168,10 +162,9 @@ extension Transfer {
             // "" ignores http_proxy, HTTPS_PROXY, ALL_PROXY: a check measures the target, not a proxy,
             // unless the probe names one. https://curl.se/libcurl/c/CURLOPT_PROXY.html
             e.set(CURLOPT_PROXY, probe.proxy ?? "")
-            if followRedirects, !probe.forwardHeadersAcrossHosts, !headers.isEmpty,
-               let origin = URL(string: url).flatMap(Origin.init) {
+            if followRedirects, !probe.forwardHeadersAcrossHosts, !headers.isEmpty {
                 guardedHeaders = headers.count
-                headerOrigin = origin
+                headerOrigin = URL(string: url).flatMap(Origin.init)
             }
         }
         e.set(CURLOPT_USERAGENT, "prober/1")

@@ -119,6 +119,7 @@ import Testing
             $0.headers = [Header(name: "X-Api-Key", value: "k-123")]
         })
         let failure = try #require(refused.failure)
+        #expect(failure.message.hasPrefix("redirected to \(plain.url)/clear, a scheme this probe does not follow"), "\(failure)")
         #expect(failure.message.contains("allow_http_redirects"), "\(failure)")
         #expect(plain.requests.isEmpty)
 
