@@ -39,6 +39,8 @@ final class FileReader {
     let path: String
     let environment: [String: String]
     private(set) var diagnostics: [Diagnostic] = []
+    /// Every value the file took from the environment, in the order read (see `ProbeSpec.secrets`).
+    private(set) var secrets: [Secret] = []
 
     init(path: String, environment: [String: String]) {
         self.path = path
@@ -171,6 +173,7 @@ final class FileReader {
             return nil
         }
         let result = Substitution.apply(scalar.string, environment: environment)
+        secrets.append(contentsOf: result.secrets)
         for problem in result.problems {
             switch problem {
             case .unset(let name):

@@ -36,6 +36,15 @@ extension FileReader {
         if let field = f["max_redirects"], let n = need(int(field, in: 0...100, meaning: "redirects to follow")) {
             http.maxRedirects = n.value
         }
+        if let field = f["allow_http_redirects"], let allow = need(bool(field)) {
+            if allow && !isHTTPS {
+                report(field.key, "'allow_http_redirects' is for https:// URLs (an http probe follows redirects to http already)")
+                ok = false
+            }
+            http.allowHTTPRedirects = allow
+        }
+        if let field = f["forward_headers_across_hosts"], let forward = need(bool(field)) { http.forwardHeadersAcrossHosts = forward }
+        if let field = f["proxy"], let proxy = need(proxyURL(field)) { http.proxy = proxy }
         if let field = f["ip"], let ip = need(choice(field, IPFamilyPreference.self)) { http.ip = ip }
         if let field = f["max_body_bytes"], let n = need(byteSize(field)) { http.maxBodyBytes = n }
         if let field = f["tls"], let tls = need(readTLS(field)) { http.tls = tls }
@@ -66,6 +75,18 @@ extension FileReader {
         }
         if let port = components.port, !(1...65535).contains(port) {
             report(field.key, "'\(field.name)' \(shown) has a port out of range (1-65535)")
+            return nil
+        }
+        return text
+    }
+
+    /// A proxy URL: `http://`, `https://`, `socks5://`, `socks5h://`, `socks4://` or `socks4a://`, with a host.
+    private func proxyURL(_ field: Field) -> String? {
+        guard let text = string(field, allowEmpty: false)?.value.trimmingCharacters(in: .whitespaces) else { return nil }
+        let schemes = ["http", "https", "socks4", "socks4a", "socks5", "socks5h"]
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+              schemes.contains(scheme), let host = components.host, !host.isEmpty else {
+            report(field.key, "'proxy' \(describe(field.value)) must be a URL such as http://proxy.internal:3128 (schemes: \(schemes.joined(separator: ", ")))")
             return nil
         }
         return text

@@ -24,7 +24,8 @@ enum Keys {
     static let top = ["defaults", "probes", "storage", "notify"]
     static let defaults = ["interval", "timeout", "incident"]
     static let probe = ["name", "http", "tcp", "interval", "timeout", "incident"]
-    static let http = ["url", "method", "headers", "body", "follow_redirects", "max_redirects", "ip", "tls", "expect", "max_body_bytes"]
+    static let http = ["url", "method", "headers", "body", "follow_redirects", "max_redirects", "allow_http_redirects",
+                       "forward_headers_across_hosts", "proxy", "ip", "tls", "expect", "max_body_bytes"]
     static let tls = ["ca_file", "insecure"]
     static let httpExpect = ["status", "body_contains", "body_matches", "headers", "certificate_valid_for"]
     static let tcp = ["host", "port", "send", "expect", "ip"]
@@ -44,7 +45,8 @@ enum Keys {
     /// Keys people put one level too high, and where they belong.
     static let probeHints: [String: String] = {
         var hints: [String: String] = [:]
-        for key in ["url", "method", "headers", "body", "follow_redirects", "max_redirects", "tls", "max_body_bytes"] {
+        for key in ["url", "method", "headers", "body", "follow_redirects", "max_redirects", "allow_http_redirects",
+                    "forward_headers_across_hosts", "proxy", "tls", "max_body_bytes"] {
             hints[key] = "it belongs under 'http:'"
         }
         for key in ["host", "port", "send"] { hints[key] = "it belongs under 'tcp:'" }
@@ -108,6 +110,12 @@ extension FileReader {
                 report(field.key, "'notify' sends the incidents of the probes in the same file, and this file has no probes")
             }
             contents.notify = NotifySink(webhook: webhook.url, headers: webhook.headers, probes: contents.probes.map(\.name))
+        }
+        // Every value from the environment anywhere in the file is hidden in each of its probes: a
+        // `${HOST}` read once may reappear in any message (the host in a DNS error, an echoed header).
+        let secrets = uniqueSecrets()
+        if !secrets.isEmpty {
+            for i in contents.probes.indices { contents.probes[i].secrets = secrets }
         }
         return contents
     }
@@ -195,6 +203,12 @@ extension FileReader {
         let spec = ProbeSpec(name: name.value, target: target, interval: intervalValue, timeout: timeoutValue,
                              incident: policy, source: location(node))
         return (spec, name.location)
+    }
+
+    /// The file's values from the environment, each once.
+    private func uniqueSecrets() -> [Secret] {
+        var seen = Set<Secret>()
+        return secrets.filter { !$0.value.isEmpty && seen.insert($0).inserted }
     }
 
     private func isValidProbeName(_ name: String) -> Bool {

@@ -1,3 +1,5 @@
+import ProberCore
+
 /// `${VAR}` substitution in probe file values.
 ///
 /// `${VAR}` is the variable's value (an error when unset), `${VAR:-default}` falls back to `default` when
@@ -15,6 +17,8 @@ enum Substitution {
         /// True when any part of `value` came from the environment (so it must never be shown).
         var usedEnvironment: Bool
         var problems: [Problem]
+        /// Each value taken from the environment with its variable's name, so it can be shown as `${NAME}`.
+        var secrets: [Secret] = []
     }
 
     static func apply(_ text: String, environment: [String: String]) -> Result {
@@ -22,6 +26,7 @@ enum Substitution {
         var out = ""
         var used = false
         var problems: [Problem] = []
+        var secrets: [Secret] = []
         var i = text.startIndex
         while i < text.endIndex {
             let c = text[i]
@@ -49,6 +54,7 @@ enum Substitution {
             } else if let value = environment[String(name)], !(fallback != nil && value.isEmpty) {
                 out.append(value)
                 used = true
+                secrets.append(Secret(name: String(name), value: value))
             } else if let fallback {
                 out.append(contentsOf: fallback)
             } else {
@@ -56,7 +62,7 @@ enum Substitution {
             }
             i = text.index(after: close)
         }
-        return Result(value: out, usedEnvironment: used, problems: problems)
+        return Result(value: out, usedEnvironment: used, problems: problems, secrets: secrets)
     }
 
     private static func isValidName(_ name: Substring) -> Bool {

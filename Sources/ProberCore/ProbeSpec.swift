@@ -36,6 +36,12 @@ public struct ProbeSpec: Sendable, Equatable {
         get { box.fields.source }
         set { update { $0.source = newValue } }
     }
+    /// The values its file took from the environment (`${VAR}`): wherever the probe's target or a
+    /// check's failure is shown, stored or sent, each appears as its `${VAR}`.
+    public var secrets: [Secret] {
+        get { box.fields.secrets }
+        set { update { $0.secrets = newValue } }
+    }
 
     private struct Fields: Sendable, Equatable {
         var name: String
@@ -44,6 +50,7 @@ public struct ProbeSpec: Sendable, Equatable {
         var timeout: Duration
         var incident: IncidentPolicy
         var source: SourceLocation
+        var secrets: [Secret] = []
     }
 
     private final class Box: Sendable {
@@ -73,11 +80,15 @@ public struct ProbeSpec: Sendable, Equatable {
         case tcp(TCPTarget)
     }
 
-    /// The probe's target as safe to show: a URL without credentials, query or fragment, or `host:port`.
+    /// The probe's target as safe to show: a URL without credentials, query or fragment, or `host:port`,
+    /// with every value from the environment shown as its `${VAR}`.
     public var displayTarget: String {
         switch target {
-        case .http(let http): return Redact.url(http.url)
-        case .tcp(let tcp): return tcp.host.contains(":") ? "[\(tcp.host)]:\(tcp.port)" : "\(tcp.host):\(tcp.port)"
+        // Secrets first: a `${BASE}` holding `https://user:key@host` stays `${BASE}` whole.
+        case .http(let http): return Redact.url(Redact.text(http.url, hiding: secrets))
+        case .tcp(let tcp):
+            let host = Redact.text(tcp.host, hiding: secrets)
+            return tcp.host.contains(":") ? "[\(host)]:\(tcp.port)" : "\(host):\(tcp.port)"
         }
     }
 
@@ -126,6 +137,16 @@ public struct HTTPTarget: Sendable, Equatable {
     public var followRedirects: Bool = true
     /// Redirects followed before `too_many_redirects`. Default 10.
     public var maxRedirects: Int = 10
+    /// An https probe follows a redirect to plain http only when this is true. Default false (such a
+    /// redirect fails the check as `tls`); http probes may always be redirected to http or https.
+    public var allowHTTPRedirects: Bool = false
+    /// Whether `headers` are still sent after a redirect to another host. Default false: they are
+    /// dropped at the first redirect that leaves the URL's host and port (libcurl itself drops only
+    /// `Authorization` and `Cookie`).
+    public var forwardHeadersAcrossHosts: Bool = false
+    /// Proxy URL the check goes through. Default none: `http_proxy`, `HTTPS_PROXY`, `ALL_PROXY` and
+    /// `NO_PROXY` in the environment are ignored, so a check measures the target, not a proxy.
+    public var proxy: String? = nil
     /// Default `any`.
     public var ip: IPFamilyPreference = .any
     public var tls: TLSOptions = TLSOptions()
@@ -273,5 +294,28 @@ public struct NotifySink: Sendable, Equatable {
         self.webhook = webhook
         self.headers = headers
         self.probes = probes
+    }
+}
+
+extension ProbeSpec {
+    /// What this probe's settings give up, one sentence each, to be said when it is loaded and run
+    /// (`prober run` logs them, `prober once` prints them). Empty for a probe with safe settings.
+    public var securityWarnings: [String] {
+        guard case .http(let http) = target else { return [] }
+        var warnings: [String] = []
+        if http.tls.insecure {
+            warnings.append("probe '\(name)' has tls.insecure: its certificate is not verified, so anyone on the path can answer for \(displayTarget)")
+        }
+        if http.allowHTTPRedirects {
+            warnings.append("probe '\(name)' has allow_http_redirects: a redirect may continue over plain http")
+        }
+        if http.forwardHeadersAcrossHosts, !http.headers.isEmpty, http.followRedirects {
+            warnings.append("probe '\(name)' has forward_headers_across_hosts: its headers go to any host a redirect names")
+        }
+        if let proxy = http.proxy {
+            let shown = Redact.url(Redact.text(proxy, hiding: secrets))
+            warnings.append("probe '\(name)' goes through proxy \(shown): its DNS, connect and TLS phases are measured to the proxy")
+        }
+        return warnings
     }
 }

@@ -32,6 +32,14 @@ public struct IsDownSink: Sink {
         return nil
     }
 
+    /// A warning when `ISDOWN_API_URL` sends the API key in clear: plain http to a host other than loopback.
+    public static func plainHTTPWarning(_ url: String) -> String? {
+        guard let c = URLComponents(string: url), c.scheme?.lowercased() == "http", let host = c.host?.lowercased() else { return nil }
+        let loopback = host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        guard !loopback else { return nil }
+        return "ISDOWN_API_URL is plain http to \(host): the API key and every incident are sent in clear (use https, or http only to loopback)"
+    }
+
     public var waitReason: String? { (apiKey ?? "").isEmpty ? "ISDOWN_API_KEY is not set" : nil }
     public var secrets: [String] { [apiKey].compactMap { $0 } }
 

@@ -48,6 +48,7 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             throw DaemonError(message: "\(error)", exitCode: 2, prefixed: false)
         }
+        Self.warnAboutWeakenedSecurity(set, logger: logger)
 
         let lock: InstanceLock
         let storage: any Storage
@@ -140,6 +141,7 @@ public final class Daemon: @unchecked Sendable {
             return next
         })
         guard ok, let next = loaded else { return }
+        Self.warnAboutWeakenedSecurity(next, logger: logger)
         do { try storage.register(next.probes) } catch {
             logger.warning("could not register the reloaded probes in the store", metadata: ["error": "\(error)"])
         }
@@ -165,6 +167,13 @@ public final class Daemon: @unchecked Sendable {
         }
         start()
         dispatchMain()
+    }
+
+    /// Says, once per load, which probes opted out of a safe default (no secret is in these messages).
+    private static func warnAboutWeakenedSecurity(_ set: ProbeSet, logger: Logger) {
+        for spec in set.probes {
+            for warning in spec.securityWarnings { logger.warning("\(warning)", metadata: ["probe.name": "\(spec.name)"]) }
+        }
     }
 
     /// A part of the daemon with what starting and stopping it means.

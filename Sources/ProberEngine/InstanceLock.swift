@@ -17,7 +17,8 @@ public final class InstanceLock: @unchecked Sendable {
 
     public init(lockFile: String, database: String? = nil) throws {
         path = lockFile
-        fd = open(lockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        // 0600: the lock sits beside the database, which only the daemon's user reads (see `Store`).
+        fd = open(lockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw InstanceLockError(path: lockFile, database: database, holder: nil,
                                     reason: "cannot open \(lockFile): \(String(cString: strerror(errno)))")

@@ -5,9 +5,14 @@ import Glibc
 
 /// libcurl's process-wide setup, done once before the first engine starts its thread.
 /// https://curl.se/libcurl/c/curl_global_init.html
+///
+/// SIGPIPE is ignored: with CURLOPT_NOSIGNAL the application must deal with it, and OpenSSL writing a
+/// TLS alert to a server that already closed raises it, which would kill the process
+/// (https://curl.se/libcurl/c/CURLOPT_NOSIGNAL.html). Writes then fail with EPIPE instead.
 enum CurlGlobal {
     static let initialized: Bool = {
-        curl_global_init(Int(CURL_GLOBAL_ALL)) == CURLE_OK
+        signal(SIGPIPE, SIG_IGN)
+        return curl_global_init(Int(CURL_GLOBAL_ALL)) == CURLE_OK
     }()
 }
 

@@ -41,7 +41,10 @@ public final class CurlEngine: @unchecked Sendable {
     deinit { shutdown() }
 
     /// Starts one check of `spec` now; `completion` gets its sample on the engine thread.
-    public func run(_ spec: ProbeSpec, completion: @escaping @Sendable (Sample) -> Void) {
+    public func run(_ spec: ProbeSpec, completion deliver: @escaping @Sendable (Sample) -> Void) {
+        // Failure messages quote the probe's values and what the target echoed: show secrets as `${VAR}`.
+        let secrets = spec.secrets
+        let completion: @Sendable (Sample) -> Void = { sample in deliver(sample.hiding(secrets)) }
         if inbox.post(.probe(spec, completion)) {
             multi.wakeup()
         } else {

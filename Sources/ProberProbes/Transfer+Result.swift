@@ -32,12 +32,23 @@ extension Transfer {
         return (ip, ip.contains(":") ? .ipv6 : .ipv4)
     }
 
+    /// Whether libcurl stopped at a redirect from https to another scheme.
+    private var isDowngrade: Bool {
+        guard let effective = easy.string(CURLINFO_EFFECTIVE_URL)?.lowercased(), !effective.hasPrefix("https:") else { return false }
+        if case .probe(let spec, _) = work, case .http(let http) = spec.target { return http.url.lowercased().hasPrefix("https:") }
+        return false
+    }
+
     /// A failed transfer's reason, from the curl code and how far it got.
     func failure(_ code: CURLcode) -> Failure {
         let message = easy.errorText(code)
         let connected = easy.offset(CURLINFO_CONNECT_TIME_T) > 0
         let reason: FailureReason
         switch code.rawValue {
+        case 1 where easy.long(CURLINFO_REDIRECT_COUNT) > 0 || isDowngrade:  // UNSUPPORTED_PROTOCOL on a redirect
+            let to = easy.string(CURLINFO_EFFECTIVE_URL).map { " to \(Redact.url($0))" } ?? ""
+            let hint = isDowngrade ? " (an https probe follows only https redirects; allow_http_redirects: true follows http too)" : ""
+            return Failure(.other, "redirected\(to), a scheme this probe does not follow" + hint)
         case 5, 6: reason = .dns                                         // COULDNT_RESOLVE_PROXY/HOST
         case 7: reason = easy.long(CURLINFO_OS_ERRNO) == Int(ECONNREFUSED) ? .connectRefused : .connect
         case 28:                                                        // OPERATION_TIMEDOUT

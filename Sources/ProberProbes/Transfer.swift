@@ -1,4 +1,5 @@
 import CCurl
+import Foundation
 import ProberCore
 
 /// What the engine was asked to do, as handed over through the inbox.
@@ -31,6 +32,14 @@ final class Transfer {
     var tcp: TCPSession?
     /// Whether the TCP session waits to write (else to read).
     var tcpWantsWrite = false
+    /// Status of the response whose headers are arriving.
+    var responseStatus = 0
+    /// The custom request headers at the start of `headerList`, dropped at the first redirect to
+    /// another host (0 when they may go anywhere or none were given).
+    var guardedHeaders = 0
+    /// Scheme, host and port the custom headers may be sent to (nil when the URL could not be placed:
+    /// then any redirect drops them).
+    var headerOrigin: Origin?
 
     init(work: Work, easy: CurlEasy, bodyLimit: Int, timeout: Duration, startedAt: Int64) {
         self.work = work
@@ -65,13 +74,65 @@ let transferHeaderCallback: curl_write_callback = { data, size, count, user in
     let line = UnsafeRawBufferPointer(start: data, count: n)
     if line.starts(with: "HTTP/".utf8) {
         t.headers.removeAll(keepingCapacity: true)
+        t.responseStatus = statusCode(line)
         return n
     }
-    guard t.headers.count < 200, let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return n }
+    guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return n }
+    if t.guardedHeaders > 0, (300...399).contains(t.responseStatus),
+       String(decoding: line[..<colon], as: UTF8.self).lowercased() == "location" {
+        t.guardHeaders(redirectingTo: String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+    guard t.headers.count < 200 else { return n }
     let name = String(decoding: line[..<colon], as: UTF8.self)
     let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     t.headers.append(Header(name: name, value: value))
     return n
+}
+
+/// The code of a status line such as `HTTP/1.1 302 Found` (0 when there is none).
+private func statusCode(_ line: UnsafeRawBufferPointer) -> Int {
+    let parts = line.split(separator: UInt8(ascii: " "), maxSplits: 2)
+    guard parts.count >= 2 else { return 0 }
+    return Int(String(decoding: parts[1], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+}
+
+/// Where a URL points, as libcurl compares hosts before sending credentials: scheme, host and port.
+struct Origin: Equatable {
+    var scheme: String
+    var host: String
+    var port: Int
+
+    init?(_ url: URL) {
+        guard let scheme = url.scheme?.lowercased(), let host = url.host?.lowercased() else { return nil }
+        self.scheme = scheme
+        self.host = host
+        port = url.port ?? (scheme == "https" ? 443 : 80)
+    }
+}
+
+extension Transfer {
+    /// Drops the custom headers for good when a redirect leaves their origin.
+    ///
+    /// libcurl re-reads the CURLOPT_HTTPHEADER list for every request it makes while following, and sends
+    /// no header whose value is empty (https://curl.se/libcurl/c/CURLOPT_HTTPHEADER.html), so cutting
+    /// each of our lines after its colon stops them before the redirected request is built. The value's
+    /// bytes are zeroed, so the secret does not linger in memory either.
+    func guardHeaders(redirectingTo location: String) {
+        let current = easy.string(CURLINFO_EFFECTIVE_URL).flatMap { URL(string: $0) }
+        // A Location we cannot place may still be followed by libcurl: treat it as another host.
+        let target = URL(string: location, relativeTo: current).flatMap { Origin($0.absoluteURL) }
+        if let origin = headerOrigin, target == origin { return }
+        var node = headerList?.list
+        for _ in 0..<guardedHeaders {
+            guard let n = node else { break }
+            if let data = n.pointee.data, let colon = strchr(data, Int32(UInt8(ascii: ":"))) {
+                let rest = colon + 1
+                memset(rest, 0, strlen(rest))
+            }
+            node = n.pointee.next
+        }
+        guardedHeaders = 0
+    }
 }
 
 extension Transfer {
@@ -91,11 +152,25 @@ extension Transfer {
         e.set(CURLOPT_TIMEOUT_MS, max(Int(timeout.milliseconds), 1))
         e.set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(e.errorBuffer))
         e.set(CURLOPT_PROTOCOLS_STR, "http,https")
-        e.set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+        // A probe's own redirect and proxy settings; plain requests (the outbox) never follow redirects.
+        var probe: HTTPTarget?
+        if case .probe(let spec, _) = work, case .http(let http) = spec.target { probe = http }
+        let isHTTPS = url.lowercased().hasPrefix("https:")
+        // An https probe is not downgraded to plain http by a redirect unless it says so.
+        e.set(CURLOPT_REDIR_PROTOCOLS_STR, isHTTPS && probe?.allowHTTPRedirects != true ? "https" : "http,https")
+        if let probe {
+            // "" ignores http_proxy, HTTPS_PROXY, ALL_PROXY: a check measures the target, not a proxy,
+            // unless the probe names one. https://curl.se/libcurl/c/CURLOPT_PROXY.html
+            e.set(CURLOPT_PROXY, probe.proxy ?? "")
+            if followRedirects, !probe.forwardHeadersAcrossHosts, !headers.isEmpty {
+                guardedHeaders = headers.count
+                headerOrigin = URL(string: url).flatMap(Origin.init)
+            }
+        }
         e.set(CURLOPT_USERAGENT, "prober/1")
         prober_easy_setopt_write(e.handle, CURLOPT_WRITEFUNCTION, transferWriteCallback)
         e.set(CURLOPT_WRITEDATA, pointer: opaque)
-        if collectHeaders {
+        if collectHeaders || guardedHeaders > 0 {
             prober_easy_setopt_write(e.handle, CURLOPT_HEADERFUNCTION, transferHeaderCallback)
             e.set(CURLOPT_HEADERDATA, pointer: opaque)
         }
@@ -146,6 +221,8 @@ extension Transfer {
         let host = tcp.host.contains(":") ? "[\(tcp.host)]" : tcp.host
         e.set(CURLOPT_URL, "http://\(host):\(tcp.port)/")
         e.set(CURLOPT_CONNECT_ONLY, 1)
+        // Connect to the target itself, never through a proxy from http_proxy or ALL_PROXY.
+        e.set(CURLOPT_PROXY, "")
         e.set(CURLOPT_NOSIGNAL, true)
         e.set(CURLOPT_FRESH_CONNECT, true)
         e.set(CURLOPT_DNS_CACHE_TIMEOUT, 0)

@@ -44,6 +44,7 @@ public final class Store: Storage, @unchecked Sendable {
                              kind: .missing)
         }
         queue = DispatchQueue(label: "prober.store")
+        if !readOnly { Self.createPrivately(path) }
         connection = try Connection(path: path, readOnly: readOnly)
         try connection.check(sqlite3_busy_timeout(connection.handle, Int32(clamping: busyTimeout.milliseconds)))
         if readOnly {
@@ -63,6 +64,17 @@ public final class Store: Storage, @unchecked Sendable {
             try configureForWriting()
             try migrate()
         }
+    }
+
+    /// Creates a missing database file 0600 before SQLite opens it: SQLite would create it 0644 (less the
+    /// umask), and gives the WAL and shared-memory files the database file's mode
+    /// (https://sqlite.org/compile.html#default_file_permissions), so all three stay private to the
+    /// daemon's user outside systemd too. An existing file keeps its mode. Failures are left to SQLite's
+    /// open, which reports them.
+    private static func createPrivately(_ path: String) {
+        guard !path.isEmpty, path != ":memory:", !path.hasPrefix("file:") else { return }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd >= 0 { close(fd) }
     }
 
     /// WAL so readers never block the writer; `synchronous=NORMAL` is durable across application crashes

@@ -27,6 +27,7 @@ struct Once: ParsableCommand {
             throw ExitCode(2)
         }
         let chosen = try select(set.probes)
+        for warning in chosen.flatMap(\.securityWarnings) { FileHandle.standardError.write(Data("prober once: warning: \(warning)\n".utf8)) }
         let samples = try runAll(chosen)
         if output.json {
             print(OnceReport.json(chosen, samples))

@@ -57,6 +57,7 @@ struct RunCommand: ParsableCommand {
         var isdownURL = IsDownSink.defaultBaseURL
         if let url = environment["ISDOWN_API_URL"], !url.isEmpty {
             if let problem = IsDownSink.validateBaseURL(url) { Self.exit(problem, code: 2) }
+            if let warning = IsDownSink.plainHTTPWarning(url) { Logger(label: "prober").warning("\(warning)") }
             isdownURL = url
         }
         let isdown = IsDownSink(baseURL: isdownURL, apiKey: try Self.apiKey(environment))

@@ -101,4 +101,13 @@ struct IsDownSinkTests {
         #expect(IsDownSink.validateBaseURL("https://isdown.app/api/v2")?.contains("scheme and host only") == true)
         #expect(IsDownSink.validateBaseURL("https://user:secret@isdown.app")?.contains("secret") == false)
     }
+
+    @Test("ISDOWN_API_URL over plain http is warned about unless it is loopback (issue 13, item 8)")
+    func plainHTTPBaseURL() {
+        #expect(IsDownSink.plainHTTPWarning("https://isdown.app") == nil)
+        #expect(IsDownSink.plainHTTPWarning("http://127.0.0.1:8080") == nil)
+        #expect(IsDownSink.plainHTTPWarning("http://localhost:8080") == nil)
+        #expect(IsDownSink.plainHTTPWarning("http://[::1]:8080") == nil)
+        #expect(IsDownSink.plainHTTPWarning("http://isdown.internal")?.contains("sent in clear") == true)
+    }
 }

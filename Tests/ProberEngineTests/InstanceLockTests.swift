@@ -20,6 +20,17 @@ final class InstanceLockTests: XCTestCase {
         again.release()
     }
 
+    /// Issue 13, item 8: the lock file beside the database is private too.
+    func testTheLockFileIs0600() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let db = dir.url.appendingPathComponent("prober.db").path
+        let lock = try InstanceLock(database: db)
+        defer { lock.release() }
+        let mode = try FileManager.default.attributesOfItem(atPath: db + ".lock")[.posixPermissions] as? Int
+        XCTAssertEqual(mode, 0o600)
+    }
+
     func testAnotherProcessSeesTheLock() throws {
         let flock = "/usr/bin/flock"
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: flock), "needs util-linux flock")

@@ -59,10 +59,26 @@ public final class TestTLSServer: Sendable {
     private let process: Process
     public var url: String { "https://127.0.0.1:\(port)/" }
 
-    public init(leaf: TestCertificates.Leaf) throws {
+    public convenience init(leaf: TestCertificates.Leaf) throws {
+        try self.init(leaf: leaf, mode: ["-www"], directory: nil)
+    }
+
+    /// A server answering `GET /NAME` with `responses[NAME]`, a whole HTTP response (`openssl s_server -HTTP`
+    /// serves each file of its working directory as written).
+    public convenience init(leaf: TestCertificates.Leaf, responses: [String: String]) throws {
+        let directory = NSTemporaryDirectory() + "prober-tls-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (name, response) in responses {
+            try response.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+        }
+        try self.init(leaf: leaf, mode: ["-HTTP"], directory: directory)
+    }
+
+    private init(leaf: TestCertificates.Leaf, mode: [String], directory: String?) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["openssl", "s_server", "-accept", "0", "-cert", leaf.certificate, "-key", leaf.key, "-www", "-naccept", "1000"]
+        p.arguments = ["openssl", "s_server", "-accept", "0", "-cert", leaf.certificate, "-key", leaf.key] + mode + ["-naccept", "1000"]
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
