@@ -159,9 +159,9 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
                 lock.unlock()
                 backoff = min(max(backoff * 2, 0.25), configuration.maxBackoff.seconds)
                 retryAt = .now() + backoff
-                warning("cannot write samples, keeping \(pending) in memory and retrying in \(backoff) s: \(error)")
                 // A full disk may be the WAL itself: copy it into the database and truncate it, when that fits.
                 if let error = error as? StoreError, error.primaryCode == SQLITE_FULL { store.checkpoint(truncate: true) }
+                warning("cannot write samples, keeping \(pending) in memory and retrying in \(backoff) s: \(error)")
                 return error
             }
         }
