@@ -30,7 +30,9 @@ final class FaultDiskFullTests {
     }
 
     /// A healthy probe and two that fail: `a` before the disk fills (its create is answered while the disk is
-    /// full, so its outcome cannot be recorded), `b` while it is full (its opening cannot be stored). Nothing
+    /// full, so its outcome is usually refused), `b` while it is full (its opening cannot be stored). A write as
+    /// small as `a`'s outcome can still fit in the slack of the WAL's last page, so that refusal is proved where it
+    /// cannot depend on it: under a held lock, in `FaultLockedDatabaseTests`. Nothing
     /// false opens, nothing is sent twice, what was stored stays, and everything catches up once space is freed,
     /// without a restart. Then SIGTERM on a full disk exits 1 and says how many samples are lost.
     @Test func fullThenFreedLosesAndDuplicatesNothing() throws {
@@ -61,14 +63,16 @@ final class FaultDiskFullTests {
         let storedBefore = StorageFaultConnection.samples(db, probe: "ok")
         #expect(fillUntilRefused(volume, daemon), "the disk refuses the daemon's writes\n\(log())")
         #expect(volume.available == 0)
-        api.releaseCreates()
-        #expect(daemon.waitForLog(containing: "could not record a delivery attempt", timeout: .seconds(30)) != nil,
-                "the create's outcome cannot be recorded on the full disk\n\(log())")
 
         // `b` fails while the disk is full: its opening is held in memory.
         targets.fail(["b"])
         #expect(daemon.waitForLog(containing: "could not store incident change", timeout: .seconds(30)) != nil,
                 "b's opening refused by the full disk\n\(log())")
+        // Its outcome is usually refused too; a write this small can still fit in the last file-system page of the
+        // WAL, so either is right here, as long as the create is sent once.
+        api.releaseCreates()
+        #expect(waitUntil { log().contains("could not record a delivery attempt") || log().contains("incident call delivered") },
+                "the create's answer handled\n\(log())")
         // Absence of a hot loop can only be watched for a while: 2 s, where the bug re-sent thousands of times.
         Thread.sleep(forTimeInterval: 2)
         #expect(api.calls(for: "a") == ["POST investigating"], "a's create is not sent again while its outcome is held")
