@@ -35,7 +35,7 @@ final class FaultDiskFullTests {
     /// cannot depend on it: under a held lock, in `FaultLockedDatabaseTests`. Nothing
     /// false opens, nothing is sent twice, what was stored stays, and everything catches up once space is freed,
     /// without a restart. Then SIGTERM on a full disk exits 1 and says how many samples are lost.
-    @Test func fullThenFreedLosesAndDuplicatesNothing() throws {
+    @Test func fullThenFreedLosesAndDuplicatesNothing() async throws {
         let volume: StorageFaultVolume
         do {
             volume = try StorageFaultVolume(size: "3m", under: directory.url)
@@ -54,38 +54,38 @@ final class FaultDiskFullTests {
                                       logIn: directory.url)
         self.daemon = daemon
         func log() -> String { daemon.stderr }
-        #expect(waitUntil { StorageFaultConnection.samples(db, probe: "ok") >= 10 }, "samples stored\n\(log())")
+        #expect(await eventually { StorageFaultConnection.samples(db, probe: "ok") >= 10 }, "samples stored\n\(log())")
 
         // `a` fails; its create reaches IsDown, which answers only once the disk is full.
         api.holdCreates()
         targets.fail(["a"])
-        #expect(api.waitForHeldCreate(timeout: .seconds(30)), "a's create sent\n\(log())")
+        #expect(await eventually { api.heldCreates > 0 }, "a's create sent\n\(log())")
         let storedBefore = StorageFaultConnection.samples(db, probe: "ok")
-        #expect(fillUntilRefused(volume, daemon), "the disk refuses the daemon's writes\n\(log())")
+        #expect(await fillUntilRefused(volume, daemon), "the disk refuses the daemon's writes\n\(log())")
         #expect(volume.available == 0)
 
         // `b` fails while the disk is full: its opening is held in memory.
         targets.fail(["b"])
-        #expect(daemon.waitForLog(containing: "could not store incident change", timeout: .seconds(30)) != nil,
+        #expect(await eventually { log().contains("could not store incident change") },
                 "b's opening refused by the full disk\n\(log())")
         // Its outcome is usually refused too; a write this small can still fit in the last file-system page of the
         // WAL, so either is right here, as long as the create is sent once.
         api.releaseCreates()
-        #expect(waitUntil { log().contains("could not record a delivery attempt") || log().contains("incident call delivered") },
+        #expect(await eventually { log().contains("could not record a delivery attempt") || log().contains("incident call delivered") },
                 "the create's answer handled\n\(log())")
         // Absence of a hot loop can only be watched for a while: 2 s, where the bug re-sent thousands of times.
-        Thread.sleep(forTimeInterval: 2)
+        try await Task.sleep(for: .seconds(2))
         #expect(api.calls(for: "a") == ["POST investigating"], "a's create is not sent again while its outcome is held")
         #expect(api.calls(for: "b").isEmpty, "b's create waits for its opening to be stored")
         #expect(daemon.isRunning)
 
         // Space comes back: everything held is stored and delivered, once, without a restart.
         volume.free()
-        #expect(waitUntil {
+        #expect(await eventually {
             let open = incidents(db)
             return open.count == 2 && open.allSatisfy { $0.isdownID != nil }
         }, "both incidents stored with their IsDown ids\n\(log())")
-        #expect(waitUntil { StorageFaultConnection.samples(db, probe: "ok") > storedBefore + 20 }, "samples written again\n\(log())")
+        #expect(await eventually { StorageFaultConnection.samples(db, probe: "ok") > storedBefore + 20 }, "samples written again\n\(log())")
         #expect(log().contains("storage recovered"), "\(log())")
         #expect(StorageFaultConnection.samples(db, probe: "ok", where: "1") >= storedBefore, "what was stored stays")
         let main = (try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0
@@ -94,7 +94,7 @@ final class FaultDiskFullTests {
         #expect(wal < 1_048_576, "the WAL stays small on a small volume (\(wal) bytes)")
 
         targets.heal(["a", "b"])
-        #expect(waitUntil {
+        #expect(await eventually {
             api.calls(for: "a").last == "PATCH resolved" && api.calls(for: "b").last == "PATCH resolved"
         }, "both resolved\n\(api.calls(for: "a")) \(api.calls(for: "b"))\n\(log())")
         for probe in ["a", "b"] {
@@ -104,8 +104,8 @@ final class FaultDiskFullTests {
         #expect(incidents(db).allSatisfy { $0.incident.resolved })
 
         // Full again at shutdown: the samples that cannot be written are counted and the exit says so.
-        #expect(fillUntilRefused(volume, daemon), "the disk refuses the daemon's writes again\n\(log())")
-        let status = daemon.terminate()
+        #expect(await fillUntilRefused(volume, daemon), "the disk refuses the daemon's writes again\n\(log())")
+        let status = await terminate(daemon)
         #expect(status == 1, "exit status \(String(describing: status))\n\(log())")
         #expect(log().contains("samples could not be written"), "\(log())")
         #expect(api.server.requests.count == 6, "\(api.server.requests.map { "\($0.method) \($0.path)" })")

@@ -29,7 +29,7 @@ final class FaultLockedDatabaseTests {
     /// The lock is held for about 5 s while a create's answer arrives and six probes start failing: each incident
     /// opens (late is fine), is created on IsDown exactly once, and resolves; the healthy probe opens none, and its samples of the locked seconds are
     /// written once the lock is released.
-    @Test func incidentsThatShouldOpenDoOpenOnce() throws {
+    @Test func incidentsThatShouldOpenDoOpenOnce() async throws {
         let failing = (1...6).map { "p\($0)" }
         let targets = try StorageFaultTargets()
         let api = try StorageFaultAPI()
@@ -40,46 +40,46 @@ final class FaultLockedDatabaseTests {
                                       logIn: directory.url)
         self.daemon = daemon
         func log() -> String { daemon.stderr }
-        #expect(waitUntil { StorageFaultConnection.samples(db, probe: "ok") >= 10 }, "samples stored\n\(log())")
+        #expect(await eventually { StorageFaultConnection.samples(db, probe: "ok") >= 10 }, "samples stored\n\(log())")
 
         // p1 opens before the lock; IsDown answers its create only once the lock is held (item 15's path: the
         // outcome cannot be recorded, and the create must not be sent again).
         api.holdCreates()
         targets.fail(["p1"])
-        #expect(api.waitForHeldCreate(timeout: .seconds(30)), "p1's create sent\n\(log())")
+        #expect(await eventually { api.heldCreates > 0 }, "p1's create sent\n\(log())")
         let holder = try StorageFaultConnection(db, readOnly: false)
         try holder.execute("BEGIN IMMEDIATE")
         let lockedAt = Int64(Date().timeIntervalSince1970 * 1_000_000)
         api.releaseCreates()
-        #expect(daemon.waitForLog(containing: "could not record a delivery attempt", timeout: .seconds(30)) != nil,
+        #expect(await eventually { log().contains("could not record a delivery attempt") },
                 "p1's outcome meets the lock\n\(log())")
         targets.fail(failing)
-        #expect(daemon.waitForLog(containing: "could not store incident change", timeout: .seconds(30)) != nil,
+        #expect(await eventually { log().contains("could not store incident change") },
                 "the openings meet the lock\n\(log())")
-        #expect(daemon.waitForLog(containing: "cannot write samples", timeout: .seconds(30)) != nil, "\(log())")
+        #expect(await eventually { log().contains("cannot write samples") }, "\(log())")
         // The lock is held 5 busy timeouts in all: a duration is the fault itself here, nothing is waited for.
-        Thread.sleep(forTimeInterval: 4)
+        try await Task.sleep(for: .seconds(4))
         #expect(api.server.requests.count == 1, "only p1's create is sent while the lock is held")
         try holder.execute("ROLLBACK")
         let releasedAt = Int64(Date().timeIntervalSince1970 * 1_000_000)
 
-        #expect(waitUntil {
+        #expect(await eventually {
             let open = incidents()
             return open.count == failing.count && open.allSatisfy { $0.isdownID != nil }
         }, "every incident opened and created on IsDown: \(incidents().map(\.incident.probe))\n\(log())")
         #expect(Set(incidents().map(\.incident.probe)) == Set(failing))
-        #expect(waitUntil {
+        #expect(await eventually {
             StorageFaultConnection.samples(db, probe: "ok", where: "ts >= \(lockedAt) AND ts < \(releasedAt)") >= 30
         }, "the samples of the locked seconds are written after the release\n\(log())")
 
         targets.heal(failing)
-        #expect(waitUntil { failing.allSatisfy { api.calls(for: $0).last == "PATCH resolved" } },
+        #expect(await eventually { failing.allSatisfy { api.calls(for: $0).last == "PATCH resolved" } },
                 "every incident resolved\n\(failing.map { api.calls(for: $0) })\n\(log())")
         for probe in failing {
             #expect(api.calls(for: probe) == ["POST investigating", "PATCH monitoring", "PATCH resolved"], "\(probe)")
         }
         #expect(api.calls(for: "ok").isEmpty, "no false incident")
         #expect(incidents().count == failing.count && incidents().allSatisfy { $0.incident.resolved })
-        #expect(daemon.terminate() == 0, "\(log())")
+        #expect(await terminate(daemon) == 0, "\(log())")
     }
 }

@@ -20,8 +20,8 @@ final class StorageFaultAPI: @unchecked Sendable { // Safe: the mutable state is
     private var nextID = 100
     private var probes: [String: String] = [:] // IsDown id -> probe
     private var holding = false
+    private var arrived = 0
     private let held = DispatchSemaphore(value: 0)
-    private let arrived = DispatchSemaphore(value: 0)
     private(set) var server: TestHTTPServer!
 
     init() throws {
@@ -33,10 +33,8 @@ final class StorageFaultAPI: @unchecked Sendable { // Safe: the mutable state is
     /// Makes the next creates wait for `releaseCreates()` before being answered.
     func holdCreates() { lock.withLock { holding = true } }
 
-    /// Waits until a held create arrived; false after `timeout`.
-    func waitForHeldCreate(timeout: Duration) -> Bool {
-        arrived.wait(timeout: .now() + .milliseconds(Int(timeout.components.seconds * 1_000))) == .success
-    }
+    /// Creates that arrived while held.
+    var heldCreates: Int { lock.withLock { arrived } }
 
     /// Answers the held create (and stops holding).
     func releaseCreates() {
@@ -48,7 +46,7 @@ final class StorageFaultAPI: @unchecked Sendable { // Safe: the mutable state is
         if request.method == "POST", request.path == "/api/v2/incidents" {
             let hold = lock.withLock { holding }
             if hold {
-                arrived.signal()
+                lock.withLock { arrived += 1 }
                 held.wait()
             }
             let id = lock.withLock { () -> String in
@@ -241,14 +239,34 @@ struct StorageFaultVolumeError: Error, CustomStringConvertible {
 /// Fills the volume until the daemon's sample writes fail with nothing left to free: a write refused after a
 /// fill, and the fill after it finding no byte (the writer truncates the WAL after a refused write, which can
 /// hand space back). False when that does not happen within a few rounds.
-func fillUntilRefused(_ volume: StorageFaultVolume, _ daemon: ProberDaemon) -> Bool {
+func fillUntilRefused(_ volume: StorageFaultVolume, _ daemon: ProberDaemon) async -> Bool {
     for _ in 0..<6 {
         volume.fill()
         let failures = logCount(daemon, "cannot write samples")
-        guard waitUntil(timeout: .seconds(20), { logCount(daemon, "cannot write samples") > failures }) else { return false }
+        guard await eventually(timeout: .seconds(20), { logCount(daemon, "cannot write samples") > failures }) else { return false }
         if volume.fill() == 0 { return true }
     }
     return false
+}
+
+/// Polls `condition` every 10 ms until it holds; false when it still does not after `timeout`.
+///
+/// `waitUntil` for async tests: the wait suspends instead of blocking one of the few threads of Swift's cooperative
+/// pool, which the async tests running beside these (the probe tests) need to resume.
+func eventually(timeout: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
+
+/// Sends SIGTERM and waits (bounded, suspended) for the exit status.
+func terminate(_ daemon: ProberDaemon) async -> Int32? {
+    daemon.signal(SIGTERM)
+    guard await eventually({ !daemon.isRunning }) else { return nil }
+    return daemon.waitForExit(timeout: .seconds(5))
 }
 
 /// Counts lines of a daemon's log containing `text`.
