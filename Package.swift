@@ -80,6 +80,6 @@ let package = Package(
         ]),
         // "prober": the built binary runs a listener in a child process (a lowered descriptor limit).
         .testTarget(name: "ProberHTTPTests", dependencies: ["prober", "ProberHTTP", "ProberTestSupport"]),
-        .testTarget(name: "ProberCLITests", dependencies: ["prober", "ProberTestSupport", "ProberStorage", "ProberStore", "ProberCore"]),
+        .testTarget(name: "ProberCLITests", dependencies: ["prober", "ProberTestSupport", "ProberStorage", "ProberStore", "ProberCore", "CSQLite3"]),
     ]
 )

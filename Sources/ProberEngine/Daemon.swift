@@ -25,6 +25,8 @@ public final class Daemon: @unchecked Sendable {
     private let logger: Logger
     private let components: [Component]
     private let stopped = Locked(false)
+    /// Samples the sample writer could not write at shutdown (set by its stop).
+    private let unwritten = Locked(0)
 
     // The parts `reload()` and the listener talk to.
     private let runLoop: ProbeRunLoop
@@ -61,6 +63,7 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             throw DaemonError(message: "\(error)", exitCode: 1)
         }
+        let unwritten = self.unwritten
         let writer = storage.makeSampleRecorder(warning: { [logger] in logger.warning("storage: \($0)") })
         let worker = OutboxWorker(storage: storage, sinks: configuration.sinks(set.notify), logger: logger, send: engine.deliver)
         let tracker = IncidentTracker(store: storage, logger: logger, onChange: { worker.wake() })
@@ -97,7 +100,11 @@ public final class Daemon: @unchecked Sendable {
             Component("instance lock", stop: { lock.release() }),
             Component("libcurl engine", stop: { engine.shutdown() }),
             Component("sample writer", stop: { [logger] in
-                do { try writer.close() } catch { logger.error("could not write the last samples: \(error)") }
+                do { try writer.close() } catch {
+                    let lost = writer.statistics.pending
+                    unwritten.withLock { $0 = lost }
+                    logger.error("could not write the last samples: \(lost) samples are lost", metadata: ["error": "\(error)"])
+                }
             }),
             Component("delivery worker", start: { worker.start() }, stop: { worker.stop() }),
             Component("incident tracker", stop: { tracker.sync() }),
@@ -121,13 +128,16 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Stops the components in reverse order, each after the one started after it has drained. Idempotent.
-    public func stop() {
+    /// Returns how many samples could not be written to storage and are lost (0 on a second call).
+    @discardableResult
+    public func stop() -> Int {
         let first = stopped.withLock { stopped in
             defer { stopped = true }
             return !stopped
         }
-        guard first else { return }
+        guard first else { return 0 }
         for component in components.reversed() { component.stop() }
+        return unwritten.withLock { $0 }
     }
 
     /// Reloads the probe files. An invalid set is logged (the same messages as `prober check`) and the current
@@ -152,7 +162,8 @@ public final class Daemon: @unchecked Sendable {
         maintenance.update(policy: next.storage)
     }
 
-    /// The process: tunes malloc, ignores SIGPIPE, starts, reloads on SIGHUP, stops on SIGTERM or SIGINT and exits 0.
+    /// The process: tunes malloc, ignores SIGPIPE, starts, reloads on SIGHUP, stops on SIGTERM or SIGINT and exits 0,
+    /// or 1 when samples could not be written and are lost (a full disk at shutdown): a supervisor must see that.
     public func run() -> Never {
         GlibcMalloc.tuneForDaemon()
         // A peer that closes early must cost a failed write, never the process: every socket write already says
@@ -162,8 +173,11 @@ public final class Daemon: @unchecked Sendable {
         signals.onReload { [self] in reload() }
         signals.onTerminate { [self] signal in
             logger.info("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"): stopping")
-            stop()
-            Foundation.exit(0)
+            let lost = stop()
+            if lost > 0 {
+                logger.error("exiting with status 1: \(lost) samples could not be written to \(configuration.database)")
+            }
+            Foundation.exit(lost > 0 ? 1 : 0)
         }
         start()
         dispatchMain()

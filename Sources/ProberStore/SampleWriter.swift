@@ -95,10 +95,15 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
         if let error = store.queue.sync(execute: { writePending(force: true) }) { throw error }
     }
 
-    /// Stops the timer after a final flush attempt.
+    /// Stops the timer after a final flush attempt; when it fails, the WAL is checkpointed and truncated (which
+    /// can free the space the write needed) and the flush tried once more. What is still pending after a
+    /// failure is lost: `statistics.pending` says how many.
     public func close() throws {
         defer { timer?.cancel() }
-        try flush()
+        do { try flush() } catch {
+            store.queue.sync { _ = store.checkpoint(truncate: true) }
+            try flush()
+        }
     }
 
     public var statistics: Statistics {
@@ -145,6 +150,7 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
                 }
                 retryAt = nil
                 backoff = 0
+                store.checkpointIfDue()
             } catch {
                 lock.lock()
                 failedAttempts += 1
@@ -153,6 +159,8 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
                 lock.unlock()
                 backoff = min(max(backoff * 2, 0.25), configuration.maxBackoff.seconds)
                 retryAt = .now() + backoff
+                // A full disk may be the WAL itself: copy it into the database and truncate it, when that fits.
+                if let error = error as? StoreError, error.primaryCode == SQLITE_FULL { store.checkpoint(truncate: true) }
                 warning("cannot write samples, keeping \(pending) in memory and retrying in \(backoff) s: \(error)")
                 return error
             }
@@ -169,13 +177,23 @@ extension Store {
 
     /// Inserts samples (inside the caller's transaction). A second sample for the same probe and
     /// microsecond replaces the first.
+    ///
+    /// A sample older than its probe's rollup watermark (a check longer than the rollup grace, or one kept in
+    /// memory while the database was locked or full) is also merged into the rollup rows already made of its
+    /// bucket, so that rollups count every check however late it is written.
     func insert(_ samples: [Sample], _ db: Connection) throws {
         let stmt = try db.prepare("""
             INSERT OR REPLACE INTO samples(probe_id, ts, reason, status, phases, bytes, family)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
             """)
+        var marks: [Int64: (rolled5m: Int64?, rolled1h: Int64?)] = [:]
         for sample in samples {
             guard let id = try probeID(sample.probe, create: true, db) else { continue }
+            let mark = try marks[id] ?? watermarks(id, db)
+            marks[id] = mark
+            if let rolled = mark.rolled5m, sample.startedAt < rolled {
+                try mergeLate(sample, probe: id, rolled1h: mark.rolled1h, db)
+            }
             let h = stmt.handle
             sqlite3_bind_int64(h, 1, id)
             sqlite3_bind_int64(h, 2, sample.startedAt)
@@ -185,6 +203,23 @@ extension Store {
             bindOptional(h, 6, sample.bytes)
             bindOptional(h, 7, sample.ipFamily.map { $0 == .ipv6 ? 1 : 0 })
             try stmt.run()
+        }
+    }
+
+    /// Adds a late sample to its 5-minute rollup row, and to its hourly row when that hour is rolled up too.
+    /// A sample replacing one of the same microsecond was counted already and is left out.
+    private func mergeLate(_ sample: Sample, probe: Int64, rolled1h: Int64?, _ db: Connection) throws {
+        if try db.scalar("SELECT 1 FROM samples WHERE probe_id = ?1 AND ts = ?2", [probe, sample.startedAt]) != nil {
+            return
+        }
+        var late = Aggregate()
+        late.add(reason: sample.failure?.reason.code ?? 0, phases: sample.phases)
+        var tables = [("rollup_5m", Self.floor(sample.startedAt, Self.bucket5m))]
+        if let rolled1h, sample.startedAt < rolled1h { tables.append(("rollup_1h", Self.floor(sample.startedAt, Self.bucket1h))) }
+        for (table, bucket) in tables {
+            var row = try rollups(table: table, probe: probe, from: bucket, to: bucket + 1, db).first?.1 ?? .rollupEmpty
+            row.merge(late)
+            try insertRollups(table: table, probe: probe, [(bucket, row)], db)
         }
     }
 

@@ -59,8 +59,8 @@ extension Store {
         try queue.sync { try writeOnQueue(body) }
     }
 
-    /// Reads the probe's watermarks.
-    private func watermarks(_ probe: Int64, _ db: Connection) throws -> (rolled5m: Int64?, rolled1h: Int64?) {
+    /// Reads the probe's watermarks: its raw samples are rolled up below `rolled5m`, its 5-minute rows below `rolled1h`.
+    func watermarks(_ probe: Int64, _ db: Connection) throws -> (rolled5m: Int64?, rolled1h: Int64?) {
         let stmt = try db.prepare("SELECT rolled_5m, rolled_1h FROM probes WHERE id = ?1")
         try stmt.bind(1, probe)
         defer { stmt.reset() }

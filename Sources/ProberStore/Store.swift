@@ -26,6 +26,8 @@ public final class Store: Storage, @unchecked Sendable {
     let connection: Connection
     /// Probe name -> id, filled lazily. Queue-owned.
     var probeIDs: [String: Int64] = [:]
+    /// When the WAL was last checkpointed by `checkpointIfDue`. Queue-owned.
+    var lastCheckpoint = DispatchTime.now().uptimeNanoseconds
 
     /// Opens (and for a writable store, creates and migrates) the database at `path`.
     ///
