@@ -27,13 +27,14 @@ struct Check: ParsableCommand {
             }
         } catch {
             var stderr = StandardError()
-            for diagnostic in error.diagnostics { print(diagnostic, to: &stderr) }
-            print("\(count(error.diagnostics.count, "problem")) in \(dir)", to: &stderr)
+            print(error, to: &stderr)
+            let shown = error.omitted > 0 ? " (the first \(error.diagnostics.count) shown)" : ""
+            print("\(count(error.count, "problem")) in \(dir)\(shown)", to: &stderr)
             if output.json {
                 let problems = error.diagnostics.map { d -> [String: Any] in
                     ["file": d.location.file, "line": d.location.line, "column": d.location.column, "message": d.message]
                 }
-                print(json(["problems": problems]))
+                print(json(error.omitted > 0 ? ["problems": problems, "omitted": error.omitted] : ["problems": problems]))
             }
             throw ExitCode(1)
         }
