@@ -132,7 +132,7 @@ public enum ProbeLoader {
         case .failure(let diagnostic): return .failure(diagnostic)
         case .success(let bytes): data = bytes
         }
-        guard let text = String(validating: data, as: UTF8.self) else {
+        guard let text = String(bytes: data, encoding: .utf8) else {
             return .failure(Diagnostic(location: start, message: "this file is not UTF-8 text"))
         }
         if let refused = FileLimits.check(text, path: path) { return .failure(refused) }

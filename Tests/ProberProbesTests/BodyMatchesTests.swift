@@ -24,10 +24,12 @@ import Testing
         }
         defer { server.stop() }
         let order = OrderLog()
-        async let bomb: Sample = withCheckedContinuation { continuation in
+        async let bomb: (Sample, Duration) = withCheckedContinuation { continuation in
+            // Timed in the completion, not when this task resumes (see `timedCheck`).
+            let start = ContinuousClock.now
             engine.run(httpSpec(server.url + "/bomb", timeout: .seconds(2)) { $0.expect.bodyMatches = "(x+x+)+y" }) {
                 order.append("bomb")
-                continuation.resume(returning: $0)
+                continuation.resume(returning: ($0, ContinuousClock.now - start))
             }
         }
         // Gives the bomb a head start into the matcher; if it were not enough the order would still hold.
@@ -38,9 +40,10 @@ import Testing
                 continuation.resume(returning: $0)
             }
         }
-        let bombed = await bomb
+        let (bombed, took) = await bomb
         #expect(plain.failure == nil)
         #expect(bombed.failure == Failure(.timeout, "body_matches gave up at the timeout (2s)"))
+        #expect(took < .seconds(3), "the match gives up at the check's deadline, not later")
         #expect(order.entries == ["plain", "bomb"])
     }
 
