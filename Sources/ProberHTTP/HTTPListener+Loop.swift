@@ -121,11 +121,12 @@ extension HTTPListener {
             closed = true
             for connection in connections.values { drop(connection) }
             close(listenFD)
-            close(wakeRead)
+            // The write end first, under the lock: a wake() writing to a pipe without a reader gets SIGPIPE.
             wakeOpen.withLock { open in
                 open = false
                 close(wakeWrite)
             }
+            close(wakeRead)
         }
 
         private func acceptAll() {
