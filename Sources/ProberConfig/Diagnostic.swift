@@ -3,7 +3,7 @@ import ProberCore
 /// One problem in the probe files, for the person who wrote them: `path:line:column: message`.
 ///
 /// Messages quote the file's own text, never a value substituted from the environment.
-public struct Diagnostic: Error, Sendable, Equatable, CustomStringConvertible {
+public struct Diagnostic: Error, Sendable, Hashable, CustomStringConvertible {
     /// Where the problem is: the offending key, or line 0 for a problem with a whole file or directory.
     public var location: SourceLocation
     public var message: String
@@ -19,12 +19,28 @@ public struct Diagnostic: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Every problem found while loading a probes directory, in file order.
+/// The problems found while loading a probes directory, in file order: the first `shownLimit`, and how
+/// many more there were.
 public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
     public var diagnostics: [Diagnostic]
+    /// Problems found but not listed in `diagnostics`.
+    public var omitted: Int
 
-    public init(diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
+    /// The most problems listed; a person fixes the first ones and checks again.
+    public static let shownLimit = 100
 
-    /// One diagnostic per line.
-    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+    public init(diagnostics: [Diagnostic], omitted: Int = 0) {
+        self.diagnostics = diagnostics
+        self.omitted = omitted
+    }
+
+    /// Every problem found, listed or not.
+    public var count: Int { diagnostics.count + omitted }
+
+    /// One diagnostic per line, then how many more were found, if any.
+    public var description: String {
+        var lines = diagnostics.map(\.description)
+        if omitted > 0 { lines.append("... and \(omitted) more problem\(omitted == 1 ? "" : "s")") }
+        return lines.joined(separator: "\n")
+    }
 }

@@ -41,6 +41,10 @@ final class FileReader {
     private(set) var diagnostics: [Diagnostic] = []
     /// Every value the file took from the environment, in the order read (see `ProbeSpec.secrets`).
     private(set) var secrets: [Secret] = []
+    /// Problems found beyond the first `keptDiagnostics`: counted, not kept (a file of 500,000 bad list
+    /// entries must not cost 500,000 messages).
+    private(set) var omitted = 0
+    static let keptDiagnostics = 1_000
 
     init(path: String, environment: [String: String]) {
         self.path = path
@@ -59,6 +63,10 @@ final class FileReader {
     }
 
     func report(at location: SourceLocation, _ message: String) {
+        guard diagnostics.count < Self.keptDiagnostics else {
+            omitted += 1
+            return
+        }
         diagnostics.append(Diagnostic(location: location, message: message))
     }
 
@@ -98,12 +106,15 @@ final class FileReader {
             return nil
         }
         var result = Fields(node: node)
-        collect(mapping, into: &result, what: what, keys: keys, hints: hints, ignorePrefix: ignorePrefix, override: true)
+        var merged: Set<SourceLocation> = []
+        collect(mapping, into: &result, merged: &merged, what: what, keys: keys, hints: hints, ignorePrefix: ignorePrefix, override: true)
         return result
     }
 
-    private func collect(_ mapping: Node.Mapping, into result: inout Fields, what: String, keys: [String],
-                         hints: [String: String], ignorePrefix: String?, override: Bool) {
+    /// `merged`: where the mappings merged so far start. An alias is the node it names, at the same place,
+    /// so a mapping merged twice (a chain of `<<: [*a, *a]`) is read once: it could add nothing the second time.
+    private func collect(_ mapping: Node.Mapping, into result: inout Fields, merged: inout Set<SourceLocation>, what: String,
+                         keys: [String], hints: [String: String], ignorePrefix: String?, override: Bool) {
         var merges: [Node] = []
         for (keyNode, value) in mapping {
             guard case .scalar(let scalar) = keyNode else {
@@ -134,7 +145,9 @@ final class FileReader {
                     report(source, "'<<' must merge a mapping, not \(describe(source))")
                     continue
                 }
-                collect(m, into: &result, what: what, keys: keys, hints: hints, ignorePrefix: ignorePrefix, override: false)
+                guard merged.insert(location(source)).inserted else { continue }
+                collect(m, into: &result, merged: &merged, what: what, keys: keys, hints: hints, ignorePrefix: ignorePrefix,
+                        override: false)
             }
         }
     }

@@ -157,8 +157,8 @@ extension FileReader {
         }
         if let field = f["body_matches"] {
             if let pattern = string(field, allowEmpty: false) {
-                // The probes module matches with NSRegularExpression (ICU syntax); check with the same engine.
-                if (try? NSRegularExpression(pattern: pattern.value)) != nil {
+                // The probes module matches with BodyPattern too: one engine (ICU) for both.
+                if (try? BodyPattern(pattern.value)) != nil {
                     expect.bodyMatches = pattern.value
                 } else {
                     report(field.key, "'body_matches' \(describe(field.value)) is not a valid regular expression (ICU syntax)")

@@ -20,6 +20,7 @@ public enum ProbeLoader {
         }
 
         var diagnostics: [Diagnostic] = []
+        var omitted = 0
         var probes: [ProbeSpec] = []
         var nameLocations: [String: SourceLocation] = [:]
         var storage: Located<StoragePolicy>?
@@ -36,6 +37,7 @@ public enum ProbeLoader {
                 contents = reader.readFile(root)
             }
             diagnostics += reader.diagnostics
+            omitted += reader.omitted
 
             probes += contents.probes
             var firstInFile: [String: SourceLocation] = [:]
@@ -67,7 +69,11 @@ public enum ProbeLoader {
             diagnostics.append(Diagnostic(location: SourceLocation(file: directory, line: 0, column: 0),
                 message: "no probes are defined in \(files.count == 1 ? "this file" : "these \(files.count) files"); add a 'probes:' list"))
         }
-        guard diagnostics.isEmpty else { throw ConfigErrors(diagnostics: ordered(diagnostics, files: files)) }
+        guard diagnostics.isEmpty else {
+            let all = ordered(diagnostics, files: files)
+            let shown = all.prefix(ConfigErrors.shownLimit)
+            throw ConfigErrors(diagnostics: Array(shown), omitted: omitted + all.count - shown.count)
+        }
         return ProbeSet(probes: probes, files: files, storage: storage?.value ?? StoragePolicy(), notify: notify)
     }
 
@@ -82,22 +88,34 @@ public enum ProbeLoader {
         }
         guard isDirectory.boolValue else { return [directory] }
 
-        guard let walker = FileManager.default.enumerator(atPath: directory) else {
-            throw Diagnostic(location: whole, message: "cannot read this probes directory")
-        }
         let shownBase = directory.hasSuffix("/") ? directory : directory + "/"
         var relative: [String] = []
-        while let path = walker.nextObject() as? String {
-            let name = (path as NSString).lastPathComponent
-            if name.hasPrefix(".") {
-                walker.skipDescendants()
+        var visited: Set<FileIdentity> = []
+        guard let root = FileIdentity(directory) else {
+            throw Diagnostic(location: whole, message: "cannot read this probes directory")
+        }
+        visited.insert(root)
+        // Depth first over sorted names; symbolic links to folders are followed, each folder read once
+        // (a link back to a folder already read, a loop, is not followed again).
+        var pending: [String] = [""]
+        while let folder = pending.popLast() {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: shownBase + folder) else {
+                if folder.isEmpty { throw Diagnostic(location: whole, message: "cannot read this probes directory") }
                 continue
             }
-            let ext = (name as NSString).pathExtension.lowercased()
-            guard ext == "yaml" || ext == "yml" else { continue }
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: shownBase + path, isDirectory: &isDir), !isDir.boolValue else { continue }
-            relative.append(path)
+            var folders: [String] = []
+            for name in names where !name.hasPrefix(".") {
+                let path = folder + name
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: shownBase + path, isDirectory: &isDir) else { continue }
+                if isDir.boolValue {
+                    if let id = FileIdentity(shownBase + path), visited.insert(id).inserted { folders.append(path + "/") }
+                    continue
+                }
+                let ext = (name as NSString).pathExtension.lowercased()
+                if ext == "yaml" || ext == "yml" { relative.append(path) }
+            }
+            pending += folders.sorted().reversed()
         }
         guard !relative.isEmpty else {
             throw Diagnostic(location: whole, message: "no probe files (*.yaml, *.yml) in this directory")
@@ -106,14 +124,18 @@ public enum ProbeLoader {
     }
 
     /// The file's single YAML document (nil when empty), or a diagnostic at the position Yams reports.
+    /// `FileLimits` decides first whether the file may be read and composed at all.
     static func parse(_ path: String) -> Result<Node?, Diagnostic> {
         let start = SourceLocation(file: path, line: 1, column: 1)
-        guard let data = FileManager.default.contents(atPath: path) else {
-            return .failure(Diagnostic(location: SourceLocation(file: path, line: 0, column: 0), message: "cannot read this file"))
+        let data: [UInt8]
+        switch FileLimits.contents(of: path) {
+        case .failure(let diagnostic): return .failure(diagnostic)
+        case .success(let bytes): data = bytes
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard let text = String(bytes: data, encoding: .utf8) else {
             return .failure(Diagnostic(location: start, message: "this file is not UTF-8 text"))
         }
+        if let refused = FileLimits.check(text, path: path) { return .failure(refused) }
         do {
             return .success(try Yams.compose(yaml: text))
         } catch let error as YamlError {
@@ -158,9 +180,9 @@ public enum ProbeLoader {
     /// Diagnostics grouped by file (in load order), then by position; exact repeats (from shared defaults) once.
     private static func ordered(_ diagnostics: [Diagnostic], files: [String]) -> [Diagnostic] {
         let rank = Dictionary(files.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-        var seen: [Diagnostic] = []
-        for d in diagnostics where !seen.contains(d) { seen.append(d) }
-        return seen.enumerated().sorted { a, b in
+        var seen: Set<Diagnostic> = []
+        let unique = diagnostics.filter { seen.insert($0).inserted }
+        return unique.enumerated().sorted { a, b in
             let (x, y) = (a.element.location, b.element.location)
             let rx = rank[x.file] ?? -1, ry = rank[y.file] ?? -1
             if rx != ry { return rx < ry }
@@ -168,5 +190,18 @@ public enum ProbeLoader {
             if x.column != y.column { return x.column < y.column }
             return a.offset < b.offset
         }.map(\.element)
+    }
+}
+
+/// A file system object (device and inode), to read each folder once however many links lead to it.
+private struct FileIdentity: Hashable {
+    let device: UInt64
+    let inode: UInt64
+
+    init?(_ path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
     }
 }

@@ -140,37 +140,73 @@ public final class Daemon: @unchecked Sendable {
         return unwritten.withLock { $0 }
     }
 
+    /// How long a reload may spend loading the probe files before it is abandoned (the current set kept).
+    /// The loader's own limits bound it far below this; the deadline covers what they cannot (a file system
+    /// that stops answering).
+    public static let reloadDeadline: Duration = .seconds(30)
+
     /// Reloads the probe files. An invalid set is logged (the same messages as `prober check`) and the current
     /// set keeps running; a valid one replaces it in the run loop, the store, the tracker, the delivery worker,
-    /// `/metrics` and maintenance.
+    /// `/metrics` and maintenance. Loading runs on its own thread and is abandoned after `reloadDeadline`;
+    /// after `stop()` nothing is applied.
     public func reload() {
-        var loaded: ProbeSet?
-        let ok = runLoop.reload(loading: {
-            let next = try ProbeLoader.load(directory: configuration.probes, environment: configuration.environment)
-            loaded = next
-            return next
-        })
-        guard ok, let next = loaded else { return }
-        Self.warnAboutWeakenedSecurity(next, logger: logger)
-        do { try storage.register(next.probes) } catch {
-            logger.warning("could not register the reloaded probes in the store", metadata: ["error": "\(error)"])
+        guard let outcome = loadProbeFiles() else {
+            logger.error("reload abandoned: loading \(configuration.probes) took longer than \(Human.duration(Self.reloadDeadline)); keeping the current set")
+            return
         }
-        let sinks = configuration.sinks(next.notify)
-        tracker.update(probes: next.probes, sinks: sinks)
-        worker.update(sinks: sinks)
-        pipeline.latest.retain(Set(next.probes.map(\.name)))
-        maintenance.update(policy: next.storage)
+        // Under the `stopped` lock: a reload is applied entirely before `stop()` begins, or not at all.
+        stopped.withLock { stopped in
+            guard !stopped else { return }
+            var loaded: ProbeSet?
+            let ok = runLoop.reload(loading: {
+                let next = try outcome.get()
+                loaded = next
+                return next
+            })
+            guard ok, let next = loaded else { return }
+            Self.warnAboutWeakenedSecurity(next, logger: logger)
+            do { try storage.register(next.probes) } catch {
+                logger.warning("could not register the reloaded probes in the store", metadata: ["error": "\(error)"])
+            }
+            let sinks = configuration.sinks(next.notify)
+            tracker.update(probes: next.probes, sinks: sinks)
+            worker.update(sinks: sinks)
+            pipeline.latest.retain(Set(next.probes.map(\.name)))
+            maintenance.update(policy: next.storage)
+        }
+    }
+
+    /// The loaded probe files, or nil when loading took longer than `reloadDeadline`. The loading thread is
+    /// left to finish on its own then (a thread cannot be cancelled); its result is dropped.
+    private func loadProbeFiles() -> Result<ProbeSet, ConfigErrors>? {
+        let result = Locked<Result<ProbeSet, ConfigErrors>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let (directory, environment) = (configuration.probes, configuration.environment)
+        let loader = Thread {
+            let loaded = Result { () throws(ConfigErrors) in try ProbeLoader.load(directory: directory, environment: environment) }
+            result.withLock { $0 = loaded }
+            done.signal()
+        }
+        loader.name = "prober.reload"
+        loader.start()
+        let deadline = DispatchTime.now() + .microseconds(Int(Self.reloadDeadline.microseconds))
+        guard done.wait(timeout: deadline) == .success else { return nil }
+        return result.current
     }
 
     /// The process: tunes malloc, ignores SIGPIPE, starts, reloads on SIGHUP, stops on SIGTERM or SIGINT and exits 0,
     /// or 1 when samples could not be written and are lost (a full disk at shutdown): a supervisor must see that.
+    ///
+    /// Reloads run one at a time on their own queue, never on the signal handlers' queue: a reload still
+    /// loading never delays SIGTERM.
     public func run() -> Never {
         GlibcMalloc.tuneForDaemon()
         // A peer that closes early must cost a failed write, never the process: every socket write already says
         // MSG_NOSIGNAL and libcurl's CURLOPT_NOSIGNAL is set, this covers pipes and anything missed.
         signal(SIGPIPE, SIG_IGN)
         let signals = SignalHandling()
-        signals.onReload { [self] in reload() }
+        let reloads = DispatchQueue(label: "prober.reloads")
+        signals.onReload { [self] in reloads.async { self.reload() } }
         signals.onTerminate { [self] signal in
             logger.info("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"): stopping")
             let lost = stop()

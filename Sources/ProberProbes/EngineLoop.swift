@@ -163,9 +163,10 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
             case .http(let http):
                 sample = httpSample(t, spec: spec, http: http, code: code)
                 if sample.failure == nil, let pattern = http.expect.bodyMatches {
-                    let body = t.body, scope = bodyScope(t)
+                    let body = t.body, scope = bodyScope(t), deadline = t.deadline
                     release(t)
-                    bodyMatcher.check(sample, body: body, pattern: pattern, scope: scope, completion: completion)
+                    bodyMatcher.check(sample, body: body, pattern: pattern, scope: scope, deadline: deadline,
+                                      timeout: spec.timeout, completion: completion)
                     return
                 }
             case .tcp: sample = tcpSample(t, spec: spec, code: code)

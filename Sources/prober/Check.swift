@@ -28,14 +28,17 @@ struct Check: ParsableCommand {
             }
         } catch {
             var stderr = StandardError()
-            for diagnostic in error.diagnostics { print(diagnostic, to: &stderr) }
-            print("\(Human.count(error.diagnostics.count, "problem")) in \(dir)", to: &stderr)
+            print(error, to: &stderr)
+            let shown = error.omitted > 0 ? " (the first \(error.diagnostics.count) shown)" : ""
+            print("\(Human.count(error.count, "problem")) in \(dir)\(shown)", to: &stderr)
             if output.json {
                 let problems = error.diagnostics.map { d -> JSONValue in
                     .object(["file": .string(d.location.file), "line": JSONValue(d.location.line),
                              "column": JSONValue(d.location.column), "message": .string(d.message)])
                 }
-                print(JSONValue.object(["problems": .array(problems)]).encoded)
+                var document: [String: JSONValue] = ["problems": .array(problems)]
+                if error.omitted > 0 { document["omitted"] = JSONValue(error.omitted) }
+                print(JSONValue.object(document).encoded)
             }
             throw ExitCode(1)
         }

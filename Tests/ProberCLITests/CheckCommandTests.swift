@@ -138,4 +138,23 @@ struct CheckCommandTests {
         #expect(result.stderr == "")
         #expect(result.stdout == "3 probes in 1 file\n")
     }
+
+    /// 500 problems: the first 100 are printed, then how many more, then the total (issue 13, item 17:
+    /// a 1 MB file of bad entries printed 500,001 lines).
+    @Test func manyProblemsPrintTheFirstHundredAndHowManyMore() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try dir.write("p/ones.yaml", "probes: [" + Array(repeating: "1", count: 500).joined(separator: ", ") + "]\n")
+        let result = try ProberBinary.run(["check", "p"], currentDirectory: dir.url)
+        #expect(result.status == 1)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 102)
+        #expect(lines.first == "p/ones.yaml:1:10: a probe must be a mapping (key: value lines), not '1'")
+        #expect(lines.suffix(2) == ["... and 400 more problems", "500 problems in p (the first 100 shown)"])
+
+        let json = try ProberBinary.run(["check", "--json", "p"], currentDirectory: dir.url)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect((object["problems"] as? [Any])?.count == 100)
+        #expect(object["omitted"] as? Int == 400)
+    }
 }
