@@ -1,5 +1,8 @@
 /// The threshold evaluator: a pure function of (state, sample) -> (state, events). No clock, no I/O:
-/// time is the samples' own `startedAt`.
+/// time is the samples' own. Durations (`for`, `resolve_after`, gaps) are measured on `Sample.elapsedTime`
+/// (the scheduler's monotonic timeline), so a wall-clock step neither opens nor resolves an incident, nor
+/// freezes one; the times in incidents (`openedAt`, evidence) are wall-clock labels: the check's `startedAt`
+/// minus the monotonic time elapsed since.
 ///
 /// After each check it looks at the last `window` checks, computes the failures and the p95 latency of the
 /// checks that passed, and the level that applies (healthy, minor, major). Levels become incident changes
@@ -33,7 +36,8 @@ public struct Evaluator: Sendable {
     public func evaluate(_ state: EvaluatorState, _ sample: Sample,
                          baseline: (_ degradedSince: Int64) -> Baseline = { _ in Baseline() }) -> (EvaluatorState, [IncidentEvent]) {
         var s = observe(state, sample)
-        let t = sample.startedAt
+        let t = sample.elapsedTime
+        let now = Labels(wall: sample.startedAt, elapsed: t)
         var events: [IncidentEvent] = []
 
         func held(_ since: Int64?, _ d: Duration) -> Bool { since.map { t - $0 >= d.microseconds } ?? false }
@@ -48,36 +52,36 @@ public struct Evaluator: Sendable {
             switch incident.stage {
             case .investigating, .identified:
                 if held(s.healthySince, policy.resolveAfter) {
-                    events.append(resolve(&s, at: t))
+                    events.append(resolve(&s, at: now))
                 } else if held(s.healthySince, hold) {
                     s.incident!.stage = .monitoring
-                    events.append(event(.monitoring, s, previous: nil, at: t))
+                    events.append(event(.monitoring, s, previous: nil, at: now))
                 } else if incident.status == .minor, held(s.majorSince, hold) {
                     s.incident!.status = .major
-                    events.append(event(.escalated, s, previous: .minor, at: t))
+                    events.append(event(.escalated, s, previous: .minor, at: now))
                 } else if incident.status == .major, s.level == .minor, held(s.belowMajorSince, hold) {
                     s.incident!.status = .minor
-                    events.append(event(.deescalated, s, previous: .major, at: t))
+                    events.append(event(.deescalated, s, previous: .major, at: now))
                 }
             case .monitoring:
                 if held(s.healthySince, policy.resolveAfter) {
-                    events.append(resolve(&s, at: t))
+                    events.append(resolve(&s, at: now))
                 } else if held(s.degradedSince, hold) {
                     let status: Severity = held(s.majorSince, hold) ? .major : .minor
                     let previous = incident.status
                     s.incident!.stage = .investigating
                     s.incident!.status = status
-                    events.append(event(.relapsed, s, previous: previous, at: t))
+                    events.append(event(.relapsed, s, previous: previous, at: now))
                 }
             case .resolved:
                 s.incident = nil
             }
         } else if let since = s.degradedSince, held(since, hold) {
             let status: Severity = held(s.majorSince, hold) ? .major : .minor
-            s.incident = OpenIncident(status: status, stage: .investigating, openedAt: t, degradedSince: since,
+            s.incident = OpenIncident(status: status, stage: .investigating, openedAt: now.wall, degradedSince: now.label(since),
                                       failedChecks: s.window.filter { !$0.ok }.count,
                                       worstP95: Self.impactP95(s.window), worstFailures: s.windowFailures)
-            events.append(event(.opened, s, previous: nil, at: t))
+            events.append(event(.opened, s, previous: nil, at: now))
         }
         for i in events.indices { events[i].evidence.baseline = baseline(events[i].evidence.degradedSince) }
         return (s, events)
@@ -103,7 +107,7 @@ public struct Evaluator: Sendable {
     /// Updates the window, level and anchors with one check.
     func observe(_ state: EvaluatorState, _ sample: Sample) -> EvaluatorState {
         var s = state
-        let t = sample.startedAt
+        let t = sample.elapsedTime
         if let step = interval?.microseconds, step > 0, let last = s.lastCheckAt, t - last >= Self.gapIntervals * step {
             // Only the checks still within `window` intervals of this one describe the present.
             let keep = max(0, policy.window - Int((t - last) / step))
@@ -164,21 +168,31 @@ public struct Evaluator: Sendable {
         return false
     }
 
-    private func resolve(_ s: inout EvaluatorState, at t: Int64) -> IncidentEvent {
+    /// Turns a time on the monotonic timeline into a wall-clock label, as of one check.
+    struct Labels {
+        /// The check's `startedAt` and `elapsedTime`.
+        var wall: Int64
+        var elapsed: Int64
+
+        func label(_ t: Int64) -> Int64 { wall - (elapsed - t) }
+    }
+
+    private func resolve(_ s: inout EvaluatorState, at t: Labels) -> IncidentEvent {
         s.incident!.stage = .resolved
         let e = event(.resolved, s, previous: nil, at: t)
         s.incident = nil
         return e
     }
 
-    private func event(_ kind: IncidentEvent.Kind, _ s: EvaluatorState, previous: Severity?, at t: Int64) -> IncidentEvent {
+    private func event(_ kind: IncidentEvent.Kind, _ s: EvaluatorState, previous: Severity?, at t: Labels) -> IncidentEvent {
         let incident = s.incident!
         return IncidentEvent(kind: kind, status: incident.status, previous: previous, stage: incident.stage,
                              evidence: evidence(s, incident: incident, at: t))
     }
 
     /// What the description writer needs, taken from the state at the moment of the change.
-    func evidence(_ s: EvaluatorState, incident: OpenIncident, at t: Int64) -> Evidence {
+    func evidence(_ s: EvaluatorState, incident: OpenIncident, at now: Labels) -> Evidence {
+        let t = now.wall
         let okPhases = s.window.filter(\.ok).map(\.phases.unpacked)
         var causes: [FailureCount] = []
         for check in s.window {
@@ -205,7 +219,7 @@ public struct Evaluator: Sendable {
             trigger: trigger(for: effectiveLevel, failures: s.windowFailures, p95: s.windowP95),
             threshold: thresholdFor,
             degradedSince: incident.degradedSince,
-            healthySince: s.healthySince,
+            healthySince: s.healthySince.map(now.label),
             phases: Stats.medianPhases(okPhases),
             baseline: Baseline(),
             certificateExpiry: s.window.last(where: { $0.reason == .certificateExpiring })?.certificateExpiry,
@@ -225,7 +239,7 @@ public struct EvaluatorState: Sendable, Equatable {
     /// The last `window` checks, oldest first.
     public var window: [Observation] = []
     @Sentinel public var windowP95: Int64? = nil
-    /// The level has been at least minor continuously since (µs), or nil.
+    /// The level has been at least minor continuously since (µs on the checks' `elapsedTime`), or nil.
     @Sentinel public var degradedSince: Int64? = nil
     /// The level has been major continuously since.
     @Sentinel public var majorSince: Int64? = nil
@@ -250,7 +264,7 @@ public struct EvaluatorState: Sendable, Equatable {
         set { failures = Int16(clamping: newValue) }
     }
 
-    /// When the latest check started (µs, to 4 ms), nil before the first.
+    /// When the latest check started (µs on its `elapsedTime`, to 4 ms), nil before the first.
     public var lastCheckAt: Int64? {
         get {
             let units = Int64(lastCheckHigh) << 32 | Int64(lastCheckLow)

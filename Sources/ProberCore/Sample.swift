@@ -4,8 +4,13 @@ import Foundation
 public struct Sample: Sendable, Equatable {
     /// The probe's name.
     public var probe: String
-    /// When the check started, in microseconds since the Unix epoch.
+    /// When the check started, in microseconds since the Unix epoch: a label for people and storage, read
+    /// from the wall clock (which steps).
     public var startedAt: Int64
+    /// When the check started on the running process's monotonic timeline (µs, anchored to the epoch when
+    /// the process started: `MonotonicEpochClock`), set by the scheduler; nil for a sample read back from
+    /// storage. The evaluator measures durations on it, so a wall-clock step moves no incident.
+    public var monotonicAt: Int64?
     /// Nil when the check passed.
     public var failure: Failure?
     /// Per-phase timings, microseconds. A phase that did not happen is nil, never 0.
@@ -26,9 +31,11 @@ public struct Sample: Sendable, Equatable {
 
     public init(probe: String, startedAt: Int64, failure: Failure? = nil, phases: Phases = Phases(),
                 status: Int? = nil, bytes: Int64? = nil, httpVersion: String? = nil, remoteAddress: String? = nil,
-                ipFamily: IPFamily? = nil, certificateExpiry: Int64? = nil, chainEarliestExpiry: Int64? = nil) {
+                ipFamily: IPFamily? = nil, certificateExpiry: Int64? = nil, chainEarliestExpiry: Int64? = nil,
+                monotonicAt: Int64? = nil) {
         self.probe = probe
         self.startedAt = startedAt
+        self.monotonicAt = monotonicAt
         self.failure = failure
         self.phases = phases
         self.status = status
@@ -41,6 +48,9 @@ public struct Sample: Sendable, Equatable {
     }
 
     public var ok: Bool { failure == nil }
+
+    /// The time durations are measured on: `monotonicAt` when the scheduler set it, else `startedAt`.
+    public var elapsedTime: Int64 { monotonicAt ?? startedAt }
 }
 
 /// Why a check failed, with a short message for people ("expected 200, got 503").

@@ -181,8 +181,8 @@ public final class IncidentTracker: @unchecked Sendable {
     }
 
     private func evaluate(_ sample: Sample) {
-        if !unstored.isEmpty, sample.startedAt >= retryHeldAt {
-            if !storeHeldChanges() { retryHeldAt = sample.startedAt + 1_000_000 }
+        if !unstored.isEmpty, sample.elapsedTime >= retryHeldAt {
+            if !storeHeldChanges() { retryHeldAt = sample.elapsedTime + 1_000_000 }
         }
         guard let spec = probes[sample.probe], let state = states[sample.probe] else { return }
         let (next, events) = Evaluator(policy: spec.incident, interval: spec.interval).evaluate(state, sample) { self.baseline(spec.name, since: $0) }

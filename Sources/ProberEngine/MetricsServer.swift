@@ -190,6 +190,8 @@ final class ExpositionStream: BodyStream, @unchecked Sendable {
                 out.sample("prober_skipped_ticks_total", ["probe": s.skipped[i].name], Double(s.skipped[i].count))
             }
         default:
+            out.family("prober_log_lines_dropped_total", "counter", "Log lines dropped because standard error was not being read.")
+            out.sample("prober_log_lines_dropped_total", [:], Double(ProcessCounters.droppedLogLines.load(ordering: .relaxed)))
             out.family("prober_checks_in_flight", "gauge", "Checks running now.")
             out.sample("prober_checks_in_flight", [:], Double(s.scheduler.inFlight))
             out.family("prober_checks_total", "counter", "Checks finished.")

@@ -26,7 +26,8 @@ public final class ProbeRunLoop: Sendable {
 
     /// The consecutive failed checks of a failing probe, for the "healthy again after N failed checks" line.
     struct FailureStreak {
-        /// When the first failed check of the streak started, µs since the epoch.
+        /// When the first failed check of the streak started, µs on the checks' `elapsedTime` (a wall-clock step
+        /// does not lengthen the streak).
         var since: Int64
         var failures: Int
     }
@@ -194,7 +195,7 @@ public final class ProbeRunLoop: Sendable {
             let streak = s.streaks[spec.name]
             if let failure = sample.failure {
                 s.states[spec.name] = .failing
-                s.streaks[spec.name] = FailureStreak(since: streak?.since ?? sample.startedAt, failures: (streak?.failures ?? 0) + 1)
+                s.streaks[spec.name] = FailureStreak(since: streak?.since ?? sample.elapsedTime, failures: (streak?.failures ?? 0) + 1)
                 return streak == nil ? .failing(failure) : .none
             }
             s.states[spec.name] = .healthy
@@ -209,7 +210,7 @@ public final class ProbeRunLoop: Sendable {
             metadata["failure.reason"] = "\(failure.reason.rawValue)"
             logger.warning("probe \(spec.name) failing: \(failure.reason.rawValue): \(failure.message)", metadata: metadata)
         case .recovered(let streak):
-            let seconds = max(0, (sample.startedAt - streak.since) / 1_000_000)
+            let seconds = max(0, (sample.elapsedTime - streak.since) / 1_000_000)
             logger.notice("probe \(spec.name) healthy again after \(Human.count(streak.failures, "failed check")) over \(Human.span(seconds: seconds))",
                           metadata: metadata)
         }

@@ -432,6 +432,9 @@ extension Scheduler {
                 $0.inFlight = inFlightNow
                 if !entry.removed { $0.probes[entry.spec.name]?.finished += 1 }
             }
+            // Durations between checks are measured on the scheduler's monotonic clock, not the runner's wall clock.
+            var sample = sample
+            sample.monotonicAt = ticket.startedAt
             onSample(entry.spec, sample)
             group.leave()
             startWaiting()

@@ -68,7 +68,25 @@ extension Store {
         return (stmt.int64OrNil(0), stmt.int64OrNil(1))
     }
 
+    /// A watermark past the horizon means the clock went back (a step, or a start on an earlier clock): the
+    /// samples written since are labelled behind it. Moves both watermarks back so their buckets are rolled up
+    /// again, from every raw sample in them, as time reaches them; never before the oldest raw sample kept
+    /// (a bucket retention already thinned keeps its rollup).
+    private func rewindAfterStepBack(probe: Int64, horizon: Int64, _ db: Connection) throws {
+        let marks = try watermarks(probe, db)
+        guard let mark = marks.rolled5m, mark > horizon,
+              let oldest = try db.scalar("SELECT min(ts) FROM samples WHERE probe_id = ?1", [probe]) else { return }
+        let target = max(horizon, Self.floor(oldest + Self.bucket5m - 1, Self.bucket5m))
+        guard target < mark else { return }
+        let update = try db.prepare("UPDATE probes SET rolled_5m = ?2, rolled_1h = min(rolled_1h, ?3) WHERE id = ?1")
+        try update.bind(1, probe)
+        try update.bind(2, target)
+        try update.bind(3, Self.floor(target, Self.bucket1h))
+        try update.run()
+    }
+
     private func rollup5m(probe: Int64, horizon: Int64, _ report: inout MaintenanceReport, _ db: Connection) throws -> Bool {
+        try rewindAfterStepBack(probe: probe, horizon: horizon, db)
         var from = try watermarks(probe, db).rolled5m
         if from == nil {
             guard let first = try db.scalar("SELECT min(ts) FROM samples WHERE probe_id = ?1", [probe]) else { return false }

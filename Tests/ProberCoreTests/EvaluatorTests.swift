@@ -366,3 +366,102 @@ struct EvaluatorGapTests {
         #expect(result.after == ["\(100 + Self.day):opened"])
     }
 }
+
+/// A wall-clock step (NTP, `date -s`) while prober runs: durations come from the scheduler's monotonic
+/// timeline (`Sample.monotonicAt`), so a step opens, resolves and freezes nothing; wall time only labels.
+@Suite("Evaluator across wall-clock steps")
+struct EvaluatorClockStepTests {
+    static let hour: Int64 = 3_600
+    static let year: Int64 = 365 * 86_400
+
+    /// `make(t)` with `t` seconds on the monotonic timeline and its wall label moved by `step(t)` seconds.
+    static func stepped(_ from: Int64, _ to: Int64, step: @escaping (Int64) -> Int64, _ make: (Int64) -> Sample) -> [Sample] {
+        every(from, to) { t in
+            var s = make(t)
+            s.monotonicAt = s.startedAt
+            s.startedAt += step(t) * 1_000_000
+            return s
+        }
+    }
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var name: String
+        var samples: [Sample]
+        /// `second:kind` with the second on the monotonic timeline.
+        var expected: [String]
+        var testDescription: String { name }
+    }
+
+    static let minorAt2 = policy(major: Threshold(latency: nil, failures: nil), holdFor: .seconds(60), resolveAfter: .seconds(300))
+
+    static func steps(_ at: Int64, by: Int64) -> (Int64) -> Int64 { { $0 >= at ? by : 0 } }
+
+    static let cases: [Case] = [
+        Case(name: "steady clock (the reference)",
+             samples: stepped(0, 100, step: { _ in 0 }) { fail($0) } + stepped(100, 500, step: { _ in 0 }) { ok($0) },
+             expected: ["70:opened", "240:monitoring", "480:resolved"]),
+        Case(name: "forward an hour while degraded: opens after `for`, the window is kept (no gap)",
+             samples: stepped(0, 100, step: steps(30, by: hour)) { fail($0) } + stepped(100, 500, step: steps(30, by: hour)) { ok($0) },
+             expected: ["70:opened", "240:monitoring", "480:resolved"]),
+        Case(name: "back an hour while degraded: transitions go on",
+             samples: stepped(0, 100, step: steps(30, by: -hour)) { fail($0) } + stepped(100, 500, step: steps(30, by: -hour)) { ok($0) },
+             expected: ["70:opened", "240:monitoring", "480:resolved"]),
+        Case(name: "forward an hour while recovering: resolves after `resolve_after`, not at once",
+             samples: stepped(0, 100, step: steps(200, by: hour)) { fail($0) } + stepped(100, 500, step: steps(200, by: hour)) { ok($0) },
+             expected: ["70:opened", "240:monitoring", "480:resolved"]),
+        Case(name: "back an hour while recovering: resolves on time",
+             samples: stepped(0, 100, step: steps(200, by: -hour)) { fail($0) } + stepped(100, 500, step: steps(200, by: -hour)) { ok($0) },
+             expected: ["70:opened", "240:monitoring", "480:resolved"]),
+        Case(name: "a year ahead while failing: opens after `for`",
+             samples: stepped(0, 100, step: steps(20, by: year)) { fail($0) },
+             expected: ["70:opened"]),
+    ]
+
+    @Test("a clock step moves no incident", arguments: cases)
+    func steps(_ c: Case) {
+        let e = Evaluator(policy: Self.minorAt2, interval: .seconds(10))
+        var state = EvaluatorState()
+        var events: [String] = []
+        for s in c.samples {
+            let (next, new) = e.evaluate(state, s)
+            state = next
+            events += new.map { "\((s.monotonicAt! - t0) / 1_000_000):\($0.kind.rawValue)" }
+        }
+        #expect(events == c.expected)
+    }
+
+    @Test("incident times are wall labels: the check's time, and the episode's start as of the current wall clock")
+    func labels() throws {
+        let e = Evaluator(policy: Self.minorAt2, interval: .seconds(10))
+        var state = EvaluatorState()
+        var opened: IncidentEvent?
+        for s in Self.stepped(0, 80, step: Self.steps(30, by: Self.hour), { fail($0) }) {
+            let (next, new) = e.evaluate(state, s)
+            state = next
+            opened = opened ?? new.first
+        }
+        let event = try #require(opened)
+        #expect(event.evidence.at == t0 + (70 + Self.hour) * 1_000_000)
+        #expect(event.evidence.openedAt == event.evidence.at)
+        // Degraded from the second failure (t=10), an hour before the step on the wall clock of now.
+        #expect(event.evidence.degradedSince == t0 + (10 + Self.hour) * 1_000_000)
+        #expect(state.incident?.degradedSince == event.evidence.degradedSince)
+    }
+
+    @Test("a restart after downtime is still a gap: the live timeline is anchored to the wall clock at start")
+    func restartStillAGap() {
+        let e = Evaluator(policy: Self.minorAt2, interval: .seconds(10))
+        // Stored checks (no monotonic time) failing, then a day later checks on the new process's timeline.
+        let stored = every(70, 100) { fail($0) }
+        var state = e.rebuild(from: stored, openIncident: nil)
+        var events: [String] = []
+        for s in Self.stepped(100 + 86_400, 100 + 86_400 + 60, step: { _ in 0 }, { ok($0) }) {
+            let (next, new) = e.evaluate(state, s)
+            state = next
+            events += new.map { $0.kind.rawValue }
+        }
+        #expect(events.isEmpty)
+        #expect(state.level == .healthy)
+        #expect(state.window.count == 6)
+    }
+}
