@@ -43,7 +43,3 @@ public enum UTCTime {
         return (year, month, day, rem / 3_600, (rem % 3_600) / 60, rem % 60)
     }
 }
-
-/// The former name, which shadowed `Swift.Clock`; kept until every caller says `UTCTime`.
-@available(*, deprecated, renamed: "UTCTime")
-public typealias Clock = UTCTime

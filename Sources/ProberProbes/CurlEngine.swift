@@ -87,7 +87,3 @@ public final class CurlEngine: @unchecked Sendable {
         }
     }
 }
-
-/// The former name, easily confused with the module `ProberEngine`; kept until every caller says `CurlEngine`.
-@available(*, deprecated, renamed: "CurlEngine")
-public typealias ProbeEngine = CurlEngine

@@ -92,9 +92,8 @@ struct CapturingLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        entries.withLock { $0.append(Entry(level: level, message: message.description, metadata: metadata ?? [:])) }
+    func log(event: LogEvent) {
+        entries.withLock { $0.append(Entry(level: event.level, message: event.message.description, metadata: event.metadata ?? [:])) }
     }
 
     static func logger() -> (Logger, Locked<[Entry]>) {
