@@ -168,8 +168,7 @@ final class FaultKillTests {
         // The final clean run: the target recovers for good, everything settles, then a normal stop.
         target.state.withLock { $0.settled = true }
         let final = try start()
-        // SIGTERM only once it started: one sent earlier can be lost (the daemon ignores it while arming its handler).
-        #expect(final.waitForLog(containing: "prober started") != nil, "\(final.stderr)")
+        #expect(final.waitForStart(), "\(final.stderr)")
         let settled = waitUntil(timeout: .seconds(30)) {
             let incidents = stored().incidents
             return !incidents.isEmpty && incidents.allSatisfy { $0.incident.resolved && $0.deliveries.allSatisfy { $0.state == .delivered } }
