@@ -80,6 +80,8 @@ let package = Package(
         ]),
         // "prober": the built binary runs a listener in a child process (a lowered descriptor limit).
         .testTarget(name: "ProberHTTPTests", dependencies: ["prober", "ProberHTTP", "ProberTestSupport"]),
+        // libFuzzer over the probe-file loader: `make fuzz` builds it with -sanitize=fuzzer in .build-fuzz.
+        .executableTarget(name: "ProberFuzz", dependencies: ["ProberConfig"], path: "Tests/ProberFuzz", exclude: ["corpus"]),
         .testTarget(name: "ProberCLITests", dependencies: ["prober", "ProberTestSupport", "ProberStorage", "ProberStore", "ProberCore", "CSQLite3"]),
     ]
 )

@@ -24,6 +24,12 @@ public final class SignalHandling: Sendable {
 
     /// Calls `handler` on every delivery of `signal`.
     public func on(_ signal: Int32, _ handler: @escaping @Sendable () -> Void) {
+        // A signal that arrived while blocked (a mask inherited from the launcher) is pending, and `SIG_IGN`
+        // discards it: note it, and send it again once the source is armed, so a SIGTERM during start-up is
+        // never lost.
+        var pending = sigset_t()
+        sigpending(&pending)
+        let wasPending = sigismember(&pending, signal) == 1
         Foundation.signal(signal, SIG_IGN)
         var set = sigset_t()
         sigemptyset(&set)
@@ -40,6 +46,7 @@ public final class SignalHandling: Sendable {
         if DispatchQueue.getSpecific(key: Self.queueKey) == nil {
             _ = registered.wait(timeout: .now() + .seconds(2))
         }
+        if wasPending { kill(getpid(), signal) }
     }
 
     /// SIGTERM and SIGINT: stop. SIGHUP: reload.

@@ -78,6 +78,12 @@ public final class ProberDaemon: @unchecked Sendable { // Safe: every stored pro
         return found
     }
 
+    /// Waits for the start-up line; false after `timeout` or once the daemon exited without writing it. A test
+    /// that signals the daemon waits for this first: a SIGTERM during start-up is not part of what it tests.
+    public func waitForStart(timeout: Duration = .seconds(30)) -> Bool {
+        waitForLog(containing: "prober started", timeout: timeout) != nil
+    }
+
     /// The port of `--listen …:0`, read from the start-up line.
     public func listenPort(timeout: Duration = .seconds(30)) -> UInt16? {
         guard let line = waitForLog(containing: "serving /metrics and /healthz on http://", timeout: timeout),

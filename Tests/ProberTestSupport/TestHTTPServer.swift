@@ -38,6 +38,10 @@ public final class TestHTTPServer: @unchecked Sendable { // Safe: `received` is 
         case reset(sent: Int, announced: Int)
         /// A `bytes`-long body of 'x', streamed in 64 KiB chunks.
         case stream(status: Int, bytes: Int)
+        /// These bytes verbatim (no status line or headers added), then close: a server speaking garbage.
+        case raw([UInt8])
+        /// `head` verbatim, then `chunk` again and again until the client leaves: a body that never ends.
+        case endless(head: [UInt8], chunk: [UInt8])
 
         public static func respond(status: Int, headers: [(String, String)] = [], body: String = "") -> Response {
             .full(status: status, headers: headers, body: Array(body.utf8))
@@ -167,6 +171,11 @@ public final class TestHTTPServer: @unchecked Sendable { // Safe: `received` is 
                 guard chunk.withUnsafeBytes({ Sockets.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }) else { return }
                 left -= n
             }
+        case .raw(let bytes):
+            Sockets.writeAll(fd, bytes)
+        case .endless(let head, let chunk):
+            guard Sockets.writeAll(fd, head) else { return }
+            while !acceptor.isStopped, Sockets.writeAll(fd, chunk) {}
         }
     }
 
