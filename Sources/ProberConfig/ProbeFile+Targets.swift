@@ -77,7 +77,31 @@ extension FileReader {
             report(field.key, "'\(field.name)' \(shown) has a port out of range (1-65535)")
             return nil
         }
+        if let problem = unsendable(text, key: field.name, shown: sub.usedEnvironment ? nil : shown) {
+            report(field.key, problem)
+            return nil
+        }
         return text
+    }
+
+    /// Why no request could ever be sent to `url`, or nil. `shown` is the file's text to quote (nil
+    /// when it must not be shown); the user name and password are never quoted.
+    ///
+    /// libcurl refuses control characters and spaces (CURLE_URL_MALFORMAT) at every check, and a CR or
+    /// LF that got through would split the request line.
+    private func unsendable(_ url: String, key: String, shown: String?) -> String? {
+        if let c = url.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            if c == "\r" || c == "\n" { return "'\(key)' contains a line break; a URL cannot carry control characters" }
+            let what = c == "\t" ? "tab" : "0x" + String(c.value, radix: 16, uppercase: true)
+            return "'\(key)' contains a control character (\(what)); a URL cannot carry control characters"
+        }
+        guard url.contains(" ") else { return nil }
+        let afterScheme = url.range(of: "://").map { url[$0.upperBound...] } ?? url[...]
+        let authority = afterScheme.prefix { !"/?#".contains($0) }
+        if let at = authority.lastIndex(of: "@"), authority[..<at].contains(" ") {
+            return "'\(key)' has a space in its user name or password; write it as %20"
+        }
+        return "'\(key)'\(shown.map { " " + $0 } ?? "") contains a space; write it as %20"
     }
 
     /// A proxy URL: `http://`, `https://`, `socks5://`, `socks5h://`, `socks4://` or `socks4a://`, with a host.
@@ -87,6 +111,10 @@ extension FileReader {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
               schemes.contains(scheme), let host = components.host, !host.isEmpty else {
             report(field.key, "'proxy' \(describe(field.value)) must be a URL such as http://proxy.internal:3128 (schemes: \(schemes.joined(separator: ", ")))")
+            return nil
+        }
+        if let problem = unsendable(text, key: field.name, shown: nil) {
+            report(field.key, problem)
             return nil
         }
         return text

@@ -66,7 +66,8 @@ public enum ProbeLoader {
         }
 
         if diagnostics.isEmpty, probes.isEmpty {
-            diagnostics.append(Diagnostic(location: SourceLocation(file: directory, line: 0, column: 0),
+            // One file: name it (the user may have given its directory); several: the directory.
+            diagnostics.append(Diagnostic(location: SourceLocation(file: files.count == 1 ? files[0] : directory, line: 0, column: 0),
                 message: "no probes are defined in \(files.count == 1 ? "this file" : "these \(files.count) files"); add a 'probes:' list"))
         }
         guard diagnostics.isEmpty else {

@@ -283,9 +283,13 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
 
     private func advanceSession(_ t: Transfer) {
         guard let session = t.tcp else { return }
-        switch session.advance(t.easy) {
+        switch session.advance(t.easy, deadline: t.deadline) {
         case .waitWritable: t.tcpWantsWrite = true
         case .waitReadable: t.tcpWantsWrite = false
+        case .expired:
+            guard case .probe(let spec, _) = t.work else { return }
+            session.failure = session.timedOut(after: spec.timeout)
+            finish(t, code: CURLE_OK)
         case .done(let failure):
             session.failure = failure
             finish(t, code: CURLE_OK)

@@ -21,6 +21,9 @@ final class TCPSession {
     var failure: Failure?
 
     static let keep = 64 * 1024
+    /// Bytes read per `advance` at most: the engine thread serves every transfer, so a target that
+    /// sends without pause gets its turn and then waits for the next poll like the others.
+    static let readBudget = 256 * 1024
 
     init(socket: curl_socket_t, send: String?, expect: String?, connectedAt: Int64) {
         self.socket = socket
@@ -31,12 +34,19 @@ final class TCPSession {
 
     enum Step {
         case waitWritable, waitReadable
+        /// `deadline` passed before the session could end.
+        case expired
         case done(Failure?)
     }
 
-    /// Moves as many bytes as the socket allows now.
-    func advance(_ easy: CurlEasy) -> Step {
+    /// Moves as many bytes as the socket allows now, until `deadline` (monotonic µs) and at most
+    /// `readBudget` received.
+    ///
+    /// The clock is read before every send and receive: a target that never stops sending keeps the
+    /// socket readable, so the loop would otherwise run past the deadline for as long as the bytes came.
+    func advance(_ easy: CurlEasy, deadline: Int64) -> Step {
         while sent < toSend.count {
+            if monotonicMicros() >= deadline { return .expired }
             var n = 0
             let rc = toSend.withUnsafeBytes { raw in curl_easy_send(easy.handle, raw.baseAddress! + sent, raw.count - sent, &n) }
             if rc == CURLE_AGAIN { return .waitWritable }
@@ -46,7 +56,10 @@ final class TCPSession {
         if sentAt == nil { sentAt = monotonicMicros() }
         guard let expect else { return .done(nil) }
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        var budget = TCPSession.readBudget
         while true {
+            if monotonicMicros() >= deadline { return .expired }
+            if budget <= 0 { return .waitReadable }
             var n = 0
             let rc = buffer.withUnsafeMutableBytes { raw in curl_easy_recv(easy.handle, raw.baseAddress, raw.count, &n) }
             if rc == CURLE_AGAIN { return .waitReadable }
@@ -56,6 +69,7 @@ final class TCPSession {
             }
             if firstByteAt == nil { firstByteAt = monotonicMicros() }
             receivedTotal += n
+            budget -= n
             received.append(contentsOf: buffer[0..<n])
             if bytesContain(received, expect) { return .done(nil) }
             if received.count > TCPSession.keep { received.removeFirst(received.count - TCPSession.keep) }

@@ -59,6 +59,10 @@ extension Transfer {
         case 47: reason = .tooManyRedirects
         case 55: reason = .send
         case 18, 52, 56: reason = .receive                              // PARTIAL_FILE, GOT_NOTHING, RECV_ERROR
+        case 27 where connected, 100:                                   // OUT_OF_MEMORY, TOO_LARGE (libcurl >= 8.6)
+            // libcurl's buffers for a header line stop at CURL_MAX_HTTP_HEADER; before 8.6 hitting that
+            // limit is reported as "Out of memory", which is not what happened.
+            return Failure(.other, "a response header line is larger than \(Int(CURL_MAX_HTTP_HEADER) / 1024) KB, libcurl's limit (CURL_MAX_HTTP_HEADER)")
         default: reason = .other
         }
         return Failure(reason, message)

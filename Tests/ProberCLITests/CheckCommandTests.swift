@@ -157,4 +157,41 @@ struct CheckCommandTests {
         #expect((object["problems"] as? [Any])?.count == 100)
         #expect(object["omitted"] as? Int == 400)
     }
+
+    /// URLs libcurl would refuse at every check, or that would split the request, are refused by
+    /// `check` at the key (issue 13, item 21c); the user name and password are never echoed.
+    @Test func urlsThatCanNeverWorkAreRefusedAtTheirKey() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try dir.write("p/a.yaml", """
+            probes:
+              - name: injected
+                http:
+                  url: "http://api.internal/health\\r\\nX-Injected: 1"
+              - name: userinfo
+                http: { url: "http://ops:s3cret pass@api.internal/health" }
+              - name: proxied
+                http: { url: "http://api.internal/", proxy: "http://proxy.internal:3128/\\n" }
+            """)
+        let result = try ProberBinary.run(["check", "p"], currentDirectory: dir.url)
+        #expect(result.status == 1)
+        #expect(result.stderr == """
+            p/a.yaml:4:7: 'url' contains a line break; a URL cannot carry control characters
+            p/a.yaml:6:13: 'url' has a space in its user name or password; write it as %20
+            p/a.yaml:8:42: 'proxy' contains a line break; a URL cannot carry control characters
+            3 problems in p
+
+            """)
+        #expect(!result.stderr.contains("s3cret"))
+    }
+
+    /// An empty file is named, not its directory (issue 13, item 21d).
+    @Test func emptyFileIsNamed() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try dir.write("p/empty.yaml", "")
+        let result = try ProberBinary.run(["check", "p"], currentDirectory: dir.url)
+        #expect(result.status == 1)
+        #expect(result.stderr == "p/empty.yaml: no probes are defined in this file; add a 'probes:' list\n1 problem in p\n")
+    }
 }

@@ -333,7 +333,45 @@ let brokenCases: [BrokenCase] = [
     BrokenCase(name: "a file with only comments", yaml: """
         # probes:
         #   - name: api
-        """, expected: ["no probes are defined in this file; add a 'probes:' list"]),
+        """, expected: ["p.yaml: no probes are defined in this file; add a 'probes:' list"]),
+    BrokenCase(name: "a URL with a line break (header injection)", yaml: """
+        probes:
+          - name: a
+            http:
+              url: "http://a.internal/health\\r\\nX-Injected: 1"
+        """, expected: [
+            "p.yaml:4:7: 'url' contains a line break; a URL cannot carry control characters",
+        ]),
+    BrokenCase(name: "a URL with a tab", yaml: """
+        probes:
+          - name: a
+            http: { url: "http://a.internal/\\thealth" }
+        """, expected: [
+            "p.yaml:3:13: 'url' contains a control character (tab); a URL cannot carry control characters",
+        ]),
+    BrokenCase(name: "a space in the user name or password", yaml: """
+        probes:
+          - name: a
+            http: { url: "http://user:pass word@a.internal/health" }
+        """, expected: [
+            "p.yaml:3:13: 'url' has a space in its user name or password; write it as %20",
+        ]),
+    BrokenCase(name: "a space in the path", yaml: """
+        probes:
+          - name: a
+            http: { url: "http://a.internal/my health" }
+        """, expected: [
+            "p.yaml:3:13: 'url' 'http://a.internal/my health' contains a space; write it as %20",
+        ]),
+    BrokenCase(name: "a webhook URL with a line break", yaml: """
+        probes:
+          - name: a
+            tcp: { host: a, port: 1 }
+        notify:
+          webhook: "http://hooks.internal/x\\nHost: evil"
+        """, expected: [
+            "p.yaml:5:3: 'webhook' contains a line break; a URL cannot carry control characters",
+        ]),
     BrokenCase(name: "several problems at once, in file order", yaml: """
         defaults: { interval: 5x }
         probes:

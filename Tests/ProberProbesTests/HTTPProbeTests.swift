@@ -37,6 +37,17 @@ import Testing
         #expect(p.transfer! < 300_000)
     }
 
+    /// One 8 MB header line: libcurl refuses it (its per-line limit), which it reports as "Out of
+    /// memory"; the sample says what really happened.
+    @Test func hugeResponseHeaderIsNamed() async throws {
+        let huge = String(repeating: "a", count: 8 * 1024 * 1024)
+        let server = try TestHTTPServer { _ in .respond(status: 200, headers: [("X-Huge", huge)], body: "ok") }
+        defer { server.stop() }
+        let sample = await engine.check(httpSpec(server.url))
+        #expect(sample.failure == Failure(.other, "a response header line is larger than 100 KB, libcurl's limit (CURL_MAX_HTTP_HEADER)"),
+                "\(String(describing: sample.failure))")
+    }
+
     @Test func hangEndsAtTheTimeout() async throws {
         let server = try TestHTTPServer { _ in .hang }
         defer { server.stop() }

@@ -39,7 +39,7 @@ import Testing
         let server = try TestTCPServer(.echo)
         defer { server.stop() }
         let (sample, waited) = await timedCheck(tcpSpec(port: server.port, send: "hello", expect: "world", timeout: .milliseconds(300)))
-        #expect(sample.failure?.reason == .mismatch)
+        #expect(sample.failure?.reason == .mismatch, "\(String(describing: sample.failure))")
         #expect(sample.failure?.message.contains("got \"hello\"") == true)
         #expect(waited < 300_000 + 1_000_000)
     }
@@ -50,6 +50,32 @@ import Testing
         let (sample, waited) = await timedCheck(tcpSpec(port: server.port, send: "hi", expect: "x", timeout: .milliseconds(300)))
         #expect(sample.failure?.reason == .timeout)
         #expect(waited >= 300_000 && waited < 300_000 + 1_000_000)
+    }
+
+    /// A target that never stops sending: the read loop must still look at the clock (it used to
+    /// read for as long as bytes kept arriving, past the deadline).
+    @Test func endlessStreamEndsAtTheTimeout() async throws {
+        let server = try TestTCPServer(.endless)
+        defer { server.stop() }
+        let timeout: Int64 = 300_000
+        let (sample, waited) = await timedCheck(tcpSpec(port: server.port, expect: "never", timeout: .microseconds(timeout)))
+        print("TCP expect against an endless stream: ended \((waited - timeout) / 1_000) ms after its timeout")
+        #expect(sample.failure?.reason == .mismatch)
+        #expect(sample.failure?.message.contains("expected \"never\" within 300 ms") == true, "\(String(describing: sample.failure))")
+        #expect(waited >= timeout && waited < timeout + 1_000_000)
+    }
+
+    /// A target that never stops sending takes turns on the engine thread: another session's reply
+    /// is read while it streams (it used to wait until the stream's deadline, and then time out).
+    @Test func endlessStreamDoesNotStarveOtherSessions() async throws {
+        let endless = try TestTCPServer(.endless)
+        let echo = try TestTCPServer(.echo)
+        defer { endless.stop(); echo.stop() }
+        async let streamed = timedCheck(tcpSpec(port: endless.port, expect: "never", timeout: .seconds(1)))
+        let (sample, waited) = await timedCheck(tcpSpec(port: echo.port, send: "PING\r\n", expect: "PING", timeout: .seconds(1)))
+        #expect(sample.failure == nil, "\(String(describing: sample.failure))")
+        #expect(waited < 500_000, "the echo took \(waited / 1_000) ms")
+        #expect(await streamed.0.failure?.reason == .mismatch)
     }
 
     @Test func dnsFailure() async throws {

@@ -12,6 +12,8 @@ public final class TestTCPServer: Sendable {
         case banner(String)
         /// Accept and read, never write.
         case silent
+        /// Write 'x' as fast as the client takes it, until it closes (a stream that never ends).
+        case endless
     }
 
     public let host: String
@@ -22,6 +24,13 @@ public final class TestTCPServer: Sendable {
         self.host = host
         acceptor = try Acceptor(host: host) { fd, _ in
             if case .banner(let text) = behavior, !Sockets.writeAll(fd, Array(text.utf8)) { return }
+            if case .endless = behavior {
+                var size: Int32 = 4 << 20
+                setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+                let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20)
+                while Sockets.writeAll(fd, chunk) {}
+                return
+            }
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
                 let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
