@@ -97,6 +97,7 @@ enum OnceReport {
         for name in Phases.Name.allCases where name != .total {
             if let v = s.phases[name] { phases.append("\(name.rawValue) \(ms(v))") }
         }
+        if spec.viaProxy { phases.append("(via proxy: dns, connect and tls are the proxy's)") }
         parts.append(phases.joined(separator: "  "))
         return parts.joined(separator: "  ")
     }
@@ -116,10 +117,20 @@ enum OnceReport {
             var phases: [String: JSONValue] = [:]
             for name in Phases.Name.allCases { if let v = s.phases[name] { phases[name.rawValue] = JSONValue(v) } }
             o["phases_us"] = .object(phases)
+            if spec.viaProxy { o["via_proxy"] = .bool(true) }
             return .object(o)
         }
         let passed = samples.filter(\.ok).count
         return JSONValue.object(["results": .array(results), "passed": JSONValue(passed),
                                  "failed": JSONValue(samples.count - passed)]).pretty
+    }
+}
+
+extension ProbeSpec {
+    /// Whether the probe goes through a proxy (its `proxy:` key): its DNS, connect and TLS phases are then
+    /// measured to the proxy, not the target.
+    var viaProxy: Bool {
+        if case .http(let http) = target { return http.proxy != nil }
+        return false
     }
 }

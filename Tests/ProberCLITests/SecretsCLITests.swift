@@ -107,7 +107,11 @@ import Testing
         #expect(result.stderr.contains("probe 'lax' has tls.insecure"), "\(result.stderr)")
         #expect(result.stderr.contains("allow_http_redirects"))
         #expect(result.stderr.contains("goes through proxy http://127.0.0.1:\(closed)"))
-        expectNoSecret(in: result.stdout + result.stderr, "once")
+        // The phases say so too: they are the proxy's.
+        #expect(result.stdout.contains("(via proxy: dns, connect and tls are the proxy's)"), "\(result.stdout)")
+        let json = try ProberBinary.run(["once", "--json", "--probes", dir.path], environment: Self.secrets)
+        #expect(json.stdout.contains("\"via_proxy\" : true") || json.stdout.contains("\"via_proxy\": true"), "\(json.stdout)")
+        expectNoSecret(in: result.stdout + result.stderr + json.stdout + json.stderr, "once")
     }
 
     @Test func runKeepsSecretsOutOfTheLogAndTheDatabaseAndCreatesItPrivate() throws {
