@@ -42,13 +42,14 @@ release: deps
 	$(SWIFT) build -c release --static-swift-stdlib
 
 ## test: every test, real libcurl and SQLite against servers on 127.0.0.1; then every skipped test and why.
-## The fault suite (Tests/ProberCLITests/Fault*Tests.swift: kill -9 loops, full disks, hostile clients) runs after
-## the rest, on its own: beside it, on 2 cores, the timing bounds of the other tests are starved.
+## Tests run one at a time (--no-parallel): on 2 cores, tests that wait on a child process or a socket held both
+## of Swift's cooperative threads and starved the async tests beside them (a check that never started within 10 s).
+## The fault suite (Tests/ProberCLITests/Fault*Tests.swift: kill -9 loops, full disks, hostile clients) runs last.
 FAULT_SUITE := ProberCLITests\.Fault
 test: test-deps
 	@mkdir -p .build; set -o pipefail; \
-	$(SWIFT) test --skip '$(FAULT_SUITE)' 2>&1 | tee .build/test-output.txt; status=$$?; \
-	$(SWIFT) test --filter '$(FAULT_SUITE)' 2>&1 | tee -a .build/test-output.txt; fault=$$?; \
+	$(SWIFT) test --no-parallel --skip '$(FAULT_SUITE)' 2>&1 | tee .build/test-output.txt; status=$$?; \
+	$(SWIFT) test --no-parallel --filter '$(FAULT_SUITE)' 2>&1 | tee -a .build/test-output.txt; fault=$$?; \
 	Tests/skipped-summary .build/test-output.txt; [ $$status = 0 ] && [ $$fault = 0 ]
 
 ## fuzz: the probe-file loader under libFuzzer and AddressSanitizer for FUZZ_SECONDS, from the committed corpus
