@@ -39,7 +39,7 @@ build: deps
 	$(SWIFT) build
 
 release: deps
-	$(SWIFT) build -c release --static-swift-stdlib
+	$(SWIFT) build -c release --static-swift-stdlib --product prober
 
 ## test: every test, real libcurl and SQLite against servers on 127.0.0.1; then every skipped test and why.
 ## Tests run one at a time (--no-parallel): on 2 cores, tests that wait on a child process or a socket held both
