@@ -20,6 +20,10 @@ extension Daemon {
         public var isdown: IsDownSink
         /// systemd notifications; nil: none.
         public var notifier: SystemdNotifier?
+        /// How long a reload may spend loading the probe files before it is abandoned (the current set kept).
+        /// The loader's own limits bound it far below this; the deadline covers what they cannot (a file system
+        /// that stops answering). Default 30 s.
+        public var reloadDeadline: Duration = .seconds(30)
 
         public init(probes: String, database: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                     listen: ListenAddress? = nil, maxInFlight: Int = 256,

@@ -140,18 +140,13 @@ public final class Daemon: @unchecked Sendable {
         return unwritten.withLock { $0 }
     }
 
-    /// How long a reload may spend loading the probe files before it is abandoned (the current set kept).
-    /// The loader's own limits bound it far below this; the deadline covers what they cannot (a file system
-    /// that stops answering).
-    public static let reloadDeadline: Duration = .seconds(30)
-
     /// Reloads the probe files. An invalid set is logged (the same messages as `prober check`) and the current
     /// set keeps running; a valid one replaces it in the run loop, the store, the tracker, the delivery worker,
-    /// `/metrics` and maintenance. Loading runs on its own thread and is abandoned after `reloadDeadline`;
+    /// `/metrics` and maintenance. Loading runs on its own thread and is abandoned after `Configuration.reloadDeadline`;
     /// after `stop()` nothing is applied.
     public func reload() {
         guard let outcome = loadProbeFiles() else {
-            logger.error("reload abandoned: loading \(configuration.probes) took longer than \(Human.duration(Self.reloadDeadline)); keeping the current set")
+            logger.error("reload abandoned: loading \(configuration.probes) took longer than \(Human.duration(configuration.reloadDeadline)); keeping the current set")
             return
         }
         // Under the `stopped` lock: a reload is applied entirely before `stop()` begins, or not at all.
@@ -176,7 +171,7 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// The loaded probe files, or nil when loading took longer than `reloadDeadline`. The loading thread is
+    /// The loaded probe files, or nil when loading took longer than `Configuration.reloadDeadline`. The loading thread is
     /// left to finish on its own then (a thread cannot be cancelled); its result is dropped.
     private func loadProbeFiles() -> Result<ProbeSet, ConfigErrors>? {
         let result = Locked<Result<ProbeSet, ConfigErrors>?>(nil)
@@ -189,7 +184,7 @@ public final class Daemon: @unchecked Sendable {
         }
         loader.name = "prober.reload"
         loader.start()
-        let deadline = DispatchTime.now() + .microseconds(Int(Self.reloadDeadline.microseconds))
+        let deadline = DispatchTime.now() + .microseconds(Int(configuration.reloadDeadline.microseconds))
         guard done.wait(timeout: deadline) == .success else { return nil }
         return result.current
     }

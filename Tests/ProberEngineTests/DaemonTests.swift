@@ -77,4 +77,26 @@ import Testing
             return error.exitCode == 2 && error.description.contains("p.yaml:2:")
         }
     }
+
+    @Test func aReloadThatOutlastsItsDeadlineIsAbandonedAndTheCurrentSetKeepsRunning() throws {
+        defer { target.stop(); try? FileManager.default.removeItem(at: folder) }
+        try writeProbes(["a"])
+        var configuration = configuration()
+        configuration.reloadDeadline = .milliseconds(1)
+        let (logger, entries) = CapturingLogHandler.logger()
+        let daemon = try Daemon(configuration: configuration, logger: logger)
+        daemon.start()
+        defer { daemon.stop() }
+        #expect(waitUntil { target.requests.contains { $0.path == "/a" } })
+
+        // 5,000 probes (1 MB of YAML): loading them takes far longer than 1 ms.
+        try writeProbes((0..<5_000).map { "slow-\($0)" })
+        daemon.reload()
+        #expect(entries.withLock { $0.contains { $0.level == .error && $0.message.hasPrefix("reload abandoned: loading ") } })
+        // The current set runs on, unchanged: `a` is still checked, none of the new probes is.
+        let before = target.requests.filter { $0.path == "/a" }.count
+        #expect(waitUntil { target.requests.filter { $0.path == "/a" }.count > before })
+        #expect(!target.requests.contains { $0.path.hasPrefix("/slow-") })
+        #expect(!entries.withLock { $0.contains { $0.message.hasPrefix("reloaded:") } })
+    }
 }
