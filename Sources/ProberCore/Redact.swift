@@ -30,17 +30,17 @@ public enum Redact {
             if let encoded = secret.value.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed), encoded != secret.value {
                 out = out.replacingOccurrences(of: encoded, with: secret.placeholder)
             }
-            let escaped = excerptEscaped(secret.value)
+            let escaped = excerptEscaped(secret.value.utf8)
             if escaped != secret.value { out = out.replacingOccurrences(of: escaped, with: secret.placeholder) }
         }
         return hidingTruncated(out, secrets)
     }
 
-    /// The value as failure excerpts print bytes a target sent: `\n`, `\r`, `\t`, printable ASCII as is,
-    /// any other byte as `\xNN` (the same rules as ProberProbes' `excerpt`).
-    private static func excerptEscaped(_ value: String) -> String {
+    /// Printable text for bytes a target sent, as failure messages quote them: `\n`, `\r`, `\t`, printable
+    /// ASCII as is, any other byte as `\xNN`. Redaction matches secrets in this form too.
+    public static func excerptEscaped(_ bytes: some Sequence<UInt8>) -> String {
         var out = ""
-        for b in value.utf8 {
+        for b in bytes {
             switch b {
             case 0x0A: out += "\\n"
             case 0x0D: out += "\\r"
@@ -59,7 +59,7 @@ public enum Redact {
         guard text.contains("…") else { return text }
         var out = text
         for secret in secrets where secret.value.count > 1 {
-            let value = Array(excerptEscaped(secret.value))
+            let value = Array(excerptEscaped(secret.value.utf8))
             for length in stride(from: value.count - 1, through: 1, by: -1) {
                 let cut = String(value[..<length]) + "…"
                 if out.contains(cut) { out = out.replacingOccurrences(of: cut, with: secret.placeholder + "…") }

@@ -122,20 +122,9 @@ func certificateExpiryPhrase(secondsLeft: Int64) -> String {
     return secondsLeft >= 0 ? "certificate expires in \(text)" : "certificate expired \(text) ago"
 }
 
-/// Short, printable excerpt of bytes a target sent, for mismatch messages.
+/// Short, printable excerpt of bytes a target sent, for mismatch messages (`Redact.excerptEscaped`'s form).
 func excerpt(_ bytes: some Collection<UInt8>, limit: Int = 60) -> String {
-    var out = ""
-    for b in bytes.prefix(limit) {
-        switch b {
-        case 0x0A: out += "\\n"
-        case 0x0D: out += "\\r"
-        case 0x09: out += "\\t"
-        case 0x20...0x7E: out.unicodeScalars.append(Unicode.Scalar(b))
-        default:
-            let hex = String(b, radix: 16)
-            out += "\\x" + (hex.count == 1 ? "0" + hex : hex)
-        }
-    }
+    let out = Redact.excerptEscaped(bytes.prefix(limit))
     return bytes.count > limit ? out + "…" : out
 }
 
