@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "ProberConfigTests", dependencies: ["ProberConfig", "ProberCore", "ProberTestSupport"]),
         .testTarget(name: "ProberProbesTests", dependencies: ["ProberProbes", "ProberCore", "ProberTestSupport"]),
         // The storage conformance suite, run against every backend by Tests/ProberStoreTests/SQLiteConformanceTests.swift.
-        .target(name: "ProberStorageConformance", dependencies: ["ProberStorage", "ProberCore", "ProberStore"],
+        .target(name: "ProberStorageConformance", dependencies: ["ProberStorage", "ProberCore", "ProberStore", "ProberTestSupport"],
                 path: "Tests/ProberStorageConformance"),
         .testTarget(name: "ProberStoreTests", dependencies: [
             "ProberStore", "ProberStorage", "ProberStorageConformance", "ProberCore", "CSQLite3", "ProberTestSupport",

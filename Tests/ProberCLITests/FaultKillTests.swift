@@ -94,18 +94,6 @@ final class FaultKillTests {
 
     static var now: Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
 
-    /// SplitMix64: a small seeded generator, so a failing run can be replayed with its seed.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// The database as a fresh read-only connection sees it now.
     func stored() -> (incidents: [StoredIncident], samples: [Sample]) {
         guard let store = try? Store(path: db, readOnly: true) else { return ([], []) }
@@ -115,7 +103,7 @@ final class FaultKillTests {
     @Test func killNineAtRandomMomentsLosesAndDuplicatesNothing() throws {
         let seed = ProcessInfo.processInfo.environment["PROBER_FAULT_SEED"].flatMap { UInt64($0) } ?? 20_261_201
         print("fault kill: seed \(seed) (replay with PROBER_FAULT_SEED=\(seed))")
-        var random = SeededGenerator(state: seed)
+        var random = SeededRandom(seed: seed)
 
         let target = Target()
         let targetServer = try TestHTTPServer { target.handle($0) }
@@ -229,7 +217,7 @@ final class FaultKillTests {
     @Test func sigtermAtAnyMomentOfTheStartUpEndsTheDaemon() throws {
         let seed = ProcessInfo.processInfo.environment["PROBER_FAULT_SEED"].flatMap { UInt64($0) } ?? 20_261_201
         print("fault sigterm: seed \(seed) (replay with PROBER_FAULT_SEED=\(seed))")
-        var random = SeededGenerator(state: seed)
+        var random = SeededRandom(seed: seed)
         try directory.write("probes/p.yaml", """
             probes:
               - name: closed
