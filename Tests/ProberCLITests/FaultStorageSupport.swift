@@ -249,19 +249,6 @@ func fillUntilRefused(_ volume: StorageFaultVolume, _ daemon: ProberDaemon) asyn
     return false
 }
 
-/// Polls `condition` every 10 ms until it holds; false when it still does not after `timeout`.
-///
-/// `waitUntil` for async tests: the wait suspends instead of blocking one of the few threads of Swift's cooperative
-/// pool, which the async tests running beside these (the probe tests) need to resume.
-func eventually(timeout: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return condition()
-}
-
 /// Sends SIGTERM and waits (bounded, suspended) for the exit status.
 func terminate(_ daemon: ProberDaemon) async -> Int32? {
     daemon.signal(SIGTERM)

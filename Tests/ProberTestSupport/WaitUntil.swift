@@ -13,3 +13,14 @@ public func waitUntil(timeout: Duration = .seconds(30), _ condition: () throws -
     }
     return try condition()
 }
+
+/// `waitUntil` for async tests: the same polling, but each wait suspends instead of blocking one of the few
+/// threads of Swift's cooperative pool, which the async tests beside it need to resume.
+public func eventually(timeout: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
