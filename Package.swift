@@ -47,14 +47,20 @@ let package = Package(
         ]),
         // A small HTTP/1.1 server (sockets, parsing, routing) for `--listen`.
         .target(name: "ProberHTTP"),
+        // The documents of `--json` and `/api/v1`, built from the storage interface's values.
+        .target(name: "ProberDocuments", dependencies: ["ProberCore", "ProberStorage"]),
+        // The pages (HTML with inline SVG) served on `--listen` and written by `prober report`.
+        .target(name: "ProberWeb", dependencies: ["ProberCore", "ProberStorage", "ProberDocuments", "ProberHTTP"]),
         // Scheduler and the run loop: probes -> store -> evaluator -> incidents.
         .target(name: "ProberEngine", dependencies: [
             "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberHTTP",
+            "ProberDocuments", "ProberWeb",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The command line: one file per subcommand.
         .executableTarget(name: "prober", dependencies: [
             "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberEngine", "ProberHTTP",
+            "ProberDocuments", "ProberWeb",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -39,7 +39,10 @@ import Testing
         "ProberStore": ["ProberCore", "ProberStorage", "CSQLite3"],
         "ProberDelivery": ["ProberCore", "ProberStorage"],
         "ProberHTTP": [],
-        "ProberEngine": ["ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberHTTP"],
+        "ProberDocuments": ["ProberCore", "ProberStorage"],
+        "ProberWeb": ["ProberCore", "ProberStorage", "ProberDocuments", "ProberHTTP"],
+        "ProberEngine": ["ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberHTTP",
+                         "ProberDocuments", "ProberWeb"],
     ]
 
     @Test func modulesImportOnlyWhatTheirLayerAllows() throws {

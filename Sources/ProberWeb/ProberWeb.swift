@@ -1,0 +1,2 @@
+/// The pages `prober run --listen` serves and `prober report` writes: server-rendered HTML with inline SVG.
+public enum ProberWeb {}
