@@ -47,14 +47,19 @@ public struct HistoryBucket: Sendable, Equatable {
     public var latency: LatencyFigures
     public var topReason: FailureReason?
     public var exact: Bool
+    /// Mean of each phase but `total` over the bucket's successful checks (DNS, connect, TLS, processing,
+    /// transfer, those measured): means, not medians, so that stacked they add up to the mean total.
+    public var phaseMeans: [PhaseFigure]
 
-    public init(start: Int64, checks: Int, failures: Int, latency: LatencyFigures, topReason: FailureReason?, exact: Bool) {
+    public init(start: Int64, checks: Int, failures: Int, latency: LatencyFigures, topReason: FailureReason?, exact: Bool,
+                phaseMeans: [PhaseFigure] = []) {
         self.start = start
         self.checks = checks
         self.failures = failures
         self.latency = latency
         self.topReason = topReason
         self.exact = exact
+        self.phaseMeans = phaseMeans
     }
 }
 
@@ -140,4 +145,34 @@ public struct History: Sendable, Equatable {
     public static func automaticEvery(range: Int64) -> Int64 {
         automaticWidths.first { range / $0 <= 48 } ?? automaticWidths.last!
     }
+}
+
+/// One probe's figures on the status page (`HistoryReading.overview`).
+public struct ProbeOverview: Sendable, Equatable {
+    /// Oldest first, one per UTC day; a day without checks has 0 checks.
+    public var days: [DayCount]
+    /// Oldest first, one per hour (24); nil for an hour without a successful check.
+    public var hourlyP95: [Int64?]
+
+    public init(days: [DayCount], hourlyP95: [Int64?]) {
+        self.days = days
+        self.hourlyP95 = hourlyP95
+    }
+}
+
+/// Checks and failures of one UTC day.
+public struct DayCount: Sendable, Equatable {
+    /// Start of the day (00:00 UTC), microseconds since the epoch.
+    public var start: Int64
+    public var checks: Int
+    public var failures: Int
+
+    public init(start: Int64, checks: Int, failures: Int) {
+        self.start = start
+        self.checks = checks
+        self.failures = failures
+    }
+
+    /// Percentage of checks that passed; nil without checks.
+    public var uptime: Double? { checks > 0 ? Double(checks - failures) * 100 / Double(checks) : nil }
 }

@@ -20,6 +20,7 @@ extension Store {
         Migration("probes, samples and rollups", sql: schemaV1),
         Migration("incidents, their updates and the outbox", sql: schemaV2),
         Migration("evidence with each incident update", sql: schemaV3),
+        Migration("each probe's file and shown configuration", sql: schemaV4),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch; durations microseconds.
@@ -68,5 +69,11 @@ extension Store {
             phases BLOB,
             PRIMARY KEY (probe_id, bucket)
         ) WITHOUT ROWID;
+        """
+
+    /// Version 4: what the probe page shows of a probe (`ProbeInfo.file`, `ProbeInfo.settings`, already redacted).
+    static let schemaV4 = """
+        ALTER TABLE probes ADD COLUMN file TEXT NOT NULL DEFAULT '';
+        ALTER TABLE probes ADD COLUMN settings TEXT NOT NULL DEFAULT '';  -- key TAB value, one a line
         """
 }

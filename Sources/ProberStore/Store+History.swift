@@ -72,7 +72,10 @@ extension Store {
 
             let rows = buckets.enumerated().map { i, a in
                 HistoryBucket(start: first + Int64(i) * width, checks: a.checks, failures: a.failures,
-                              latency: Self.figures(a, phase: phase), topReason: a.topReason, exact: a.isExact)
+                              latency: Self.figures(a, phase: phase), topReason: a.topReason, exact: a.isExact,
+                              phaseMeans: PhaseCodec.parts.compactMap { name in
+                                  a.mean(phase: name).map { PhaseFigure(phase: name, microseconds: $0) }
+                              })
             }
             let reasons = total.reasons.compactMap { code, n in FailureReason(code: code).map { FailureReasonCount(reason: $0, count: n) } }
                 .sorted { $0.count != $1.count ? $0.count > $1.count : $0.reason.code < $1.reason.code }

@@ -188,16 +188,20 @@ public final class Store: Storage, @unchecked Sendable {
     public func register(_ probes: [ProbeSpec]) throws {
         try write { db in
             let upsert = try db.prepare("""
-                INSERT INTO probes(name, kind, target, created_at) VALUES (?1, ?2, ?3, ?4)
-                ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, target = excluded.target
+                INSERT INTO probes(name, kind, target, created_at, file, settings) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, target = excluded.target, file = excluded.file,
+                    settings = excluded.settings
                 """)
             let now = clock.now()
             for probe in probes {
+                let info = ProbeInfo(spec: probe)
                 upsert.reset()
                 try upsert.bind(1, probe.name)
-                try upsert.bind(2, probe.kind)
-                try upsert.bind(3, probe.displayTarget)
+                try upsert.bind(2, info.kind)
+                try upsert.bind(3, info.target)
                 try upsert.bind(4, now)
+                try upsert.bind(5, info.file)
+                try upsert.bind(6, Self.encodeSettings(info.settings))
                 try upsert.run()
             }
         }
@@ -233,10 +237,38 @@ public final class Store: Storage, @unchecked Sendable {
 
     public func probeInfo(_ name: String) throws -> ProbeInfo? {
         try read { db in
-            let stmt = try db.prepare("SELECT name, kind, target FROM probes WHERE name = ?1")
+            let stmt = try db.prepare("SELECT name, kind, target, file, settings FROM probes WHERE name = ?1")
             try stmt.bind(1, name)
             guard try stmt.step() else { return nil }
-            return ProbeInfo(name: stmt.string(0), kind: stmt.string(1), target: stmt.string(2))
+            return ProbeInfo(name: stmt.string(0), kind: stmt.string(1), target: stmt.string(2), file: stmt.string(3),
+                             settings: Self.decodeSettings(stmt.string(4)))
+        }
+    }
+
+    public func probeInfos() throws -> [ProbeInfo] {
+        try read { db in
+            // The settings are left out: the listing needs names, kinds, targets and files, at 10,000 probes.
+            let stmt = try db.prepare("SELECT name, kind, target, file FROM probes ORDER BY name")
+            var infos: [ProbeInfo] = []
+            while try stmt.step() {
+                infos.append(ProbeInfo(name: stmt.string(0), kind: stmt.string(1), target: stmt.string(2), file: stmt.string(3)))
+            }
+            return infos
+        }
+    }
+
+    /// The `settings` column: `key TAB value`, one a line; tabs and line breaks in a value become spaces.
+    static func encodeSettings(_ settings: [ProbeSetting]) -> String {
+        func clean(_ s: String) -> String {
+            String(s.map { $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" ? " " : $0 })
+        }
+        return settings.map { clean($0.key) + "\t" + clean($0.value) }.joined(separator: "\n")
+    }
+
+    static func decodeSettings(_ text: String) -> [ProbeSetting] {
+        text.split(separator: "\n").compactMap { line -> ProbeSetting? in
+            let parts = line.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
+            return parts.count == 2 ? ProbeSetting(String(parts[0]), String(parts[1])) : nil
         }
     }
 }

@@ -12,6 +12,10 @@ public enum StorageConformance {
         ConformanceCase("flushed and closed samples are durable", flushAndCloseAreDurable),
         ConformanceCase("a failed write keeps its batch and writes it whole later", failedBatchIsAtomic),
         ConformanceCase("registry: register, names, info", registry),
+        ConformanceCase("registry: each probe's file and redacted settings, and the listing", registrySettings),
+        ConformanceCase("last checks of every probe in one call", lastChecks),
+        ConformanceCase("overview: daily counts and hourly p95 across resolutions", overview),
+        ConformanceCase("history buckets carry phase means that stack up to the mean total", phaseMeans),
         ConformanceCase("history over raw samples is exact", historyOverRawSamples),
         ConformanceCase("history over rolled-up ranges counts every check once", historyOverRollups),
         ConformanceCase("status: last check and the last hour", status),
@@ -119,8 +123,8 @@ public enum StorageConformance {
                 ProbeSpec(name: "redis", target: .tcp(TCPTarget(host: "10.0.0.1", port: 6379))),
             ])
             #expect(try storage.probeNames() == ["redis", "web"])
-            #expect(try storage.probeInfo("web") == ProbeInfo(name: "web", kind: "http", target: "https://example.test/health"))
-            #expect(try storage.probeInfo("redis") == ProbeInfo(name: "redis", kind: "tcp", target: "10.0.0.1:6379"))
+            #expect(try storage.probeInfo("web").map { [$0.name, $0.kind, $0.target] } == ["web", "http", "https://example.test/health"])
+            #expect(try storage.probeInfo("redis").map { [$0.name, $0.kind, $0.target] } == ["redis", "tcp", "10.0.0.1:6379"])
             #expect(try storage.probeInfo("nope") == nil)
 
             // Registering again updates; a probe with samples and no registration is known too.
@@ -130,6 +134,100 @@ public enum StorageConformance {
             #expect(try reader.probeNames() == ["adhoc", "redis", "web"])
             #expect(try reader.probeInfo("redis")?.target == "10.0.0.2:6380")
             #expect(try reader.probeInfo("adhoc")?.name == "adhoc")
+        }
+    }
+
+    static func registrySettings(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, location in
+            var http = HTTPTarget(url: "https://user:secret@example.test/health?token=abc")
+            http.headers = [Header(name: "Authorization", value: "Bearer s3cr3t"), Header(name: "X-Key", value: "k3y")]
+            http.body = "password=hunter2"
+            http.proxy = "http://proxyuser:proxypass@proxy.test:3128/?x=1"
+            var spec = ProbeSpec(name: "web", target: .http(http), source: SourceLocation(file: "probes/web.yaml", line: 7, column: 5))
+            spec.incident.title = "Web <front> \"door\" é"
+            let tcp = ProbeSpec(name: "redis", target: .tcp(TCPTarget(host: "10.0.0.1", port: 6379)),
+                                source: SourceLocation(file: "probes/data.yaml", line: 2, column: 5))
+            try storage.register([spec, tcp])
+            let info = try #require(try backend.open(location, true).probeInfo("web"))
+            #expect(info.file == "probes/web.yaml")
+            #expect(info.settings == ProbeInfo.settings(of: spec), "settings come back as registered, in order")
+            #expect(info.settings.contains(ProbeSetting("incident title", "Web <front> \"door\" é")))
+            #expect(info.settings.contains(ProbeSetting("headers", "Authorization: (value hidden), X-Key: (value hidden)")))
+            let shown = info.settings.map { $0.key + " " + $0.value }.joined(separator: "\n")
+            for secret in ["secret", "s3cr3t", "k3y", "token", "abc", "hunter2", "proxypass", "proxyuser", "x=1"] {
+                #expect(!shown.contains(secret), "\(secret) is never shown")
+            }
+            let listing = try storage.probeInfos()
+            #expect(listing.map(\.name) == ["redis", "web"])
+            #expect(listing.map(\.file) == ["probes/data.yaml", "probes/web.yaml"])
+            #expect(listing.map(\.target) == ["10.0.0.1:6379", "https://example.test/health"])
+        }
+    }
+
+    static func lastChecks(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, location in
+            try storage.register([ProbeSpec(name: "idle", target: .tcp(TCPTarget(host: "127.0.0.1", port: 1)))])
+            var a = makeSamples(probe: "a", start: t0, interval: second, count: 20, failureRate: 0)
+            a[a.count - 1].failure = Failure(.timeout, "timed out")
+            a[a.count - 1].status = nil
+            let b = makeSamples(probe: "b", start: t0, interval: second, count: 5, failureRate: 0)
+            try record(a + b, into: storage)
+            let last = try backend.open(location, true).lastChecks()
+            #expect(Set(last.keys) == ["a", "b"], "a probe without checks has none")
+            #expect(last["a"]?.at == a.last?.startedAt)
+            #expect(last["a"]?.reason == .timeout)
+            #expect(last["b"] == ProbeStatus.LastCheck(at: b[4].startedAt, reason: nil, status: 200, latency: b[4].phases.total))
+        }
+    }
+
+    static func overview(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, _ in
+            // Ten days, one check every two minutes; raw samples kept two days, so all three resolutions answer.
+            let samples = makeSamples(probe: "api", start: t0, interval: 120 * second, count: 7_200, failureRate: 0.05)
+            try record(samples, into: storage)
+            let end = t0 + 10 * day
+            let now = end - 1
+            for maintained in [false, true] {
+                if maintained { try maintainUntilDone(storage, now: end, policy: policy(raw: 2 * day)) }
+                let all = try storage.overview(probes: ["api", "nope"], days: 12, now: now)
+                #expect(Set(all.keys) == ["api"], "an unknown probe is left out")
+                let o = try #require(all["api"])
+                #expect(o.days.map(\.start) == (0..<12).map { t0 + Int64($0 - 2) * day })
+                #expect(o.days.map(\.checks) == [0, 0] + Array(repeating: 720, count: 10), "maintained: \(maintained)")
+                for d in o.days {
+                    let inside = samples.filter { $0.startedAt >= d.start && $0.startedAt < d.start + day }
+                    #expect(d.failures == inside.filter { $0.failure != nil }.count)
+                }
+                #expect(o.hourlyP95.count == 24)
+                for (i, p95) in o.hourlyP95.enumerated() {
+                    let start = end - 24 * hour + Int64(i) * hour
+                    let inside = samples.filter { $0.startedAt >= start && $0.startedAt < start + hour && $0.failure == nil }
+                    let exact = try #require(exactPercentile(inside.compactMap(\.phases.total), 0.95))
+                    let got = try #require(p95)
+                    #expect(abs(Double(got - exact)) / Double(exact) <= 0.05, "hour \(i): \(got) against exact \(exact)")
+                }
+            }
+            // A day with no check at all has zero checks and nil uptime; hours without checks have no p95.
+            let later = try #require(try storage.overview(probes: ["api"], days: 2, now: end + 2 * day)["api"])
+            #expect(later.days.allSatisfy { $0.checks == 0 && $0.uptime == nil })
+            #expect(later.hourlyP95.allSatisfy { $0 == nil })
+        }
+    }
+
+    static func phaseMeans(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, _ in
+            let samples = makeSamples(probe: "api", start: t0, interval: 60 * second, count: 120, failureRate: 0.1)
+            try record(samples, into: storage)
+            let h = try #require(try storage.history(probe: "api", since: t0, until: t0 + 2 * hour, every: hour, phase: .total))
+            for bucket in h.buckets {
+                let ok = samples.filter { $0.startedAt >= bucket.start && $0.startedAt < bucket.start + hour && $0.failure == nil }
+                #expect(bucket.phaseMeans.map(\.phase) == [.dns, .connect, .tls, .processing, .transfer])
+                let dns = ok.compactMap(\.phases.dns)
+                #expect(bucket.phaseMeans.first?.microseconds == dns.reduce(0, +) / Int64(dns.count))
+                let stacked = bucket.phaseMeans.map(\.microseconds).reduce(0, +)
+                let total = ok.compactMap(\.phases.total).reduce(0, +) / Int64(ok.count)
+                #expect(abs(stacked - total) <= 5, "means stack up to the mean total (integer division aside)")
+            }
         }
     }
 

@@ -1,0 +1,108 @@
+import Foundation
+import ProberCore
+import ProberStorage
+
+extension Store {
+    static let day: Int64 = 86_400_000_000
+
+    /// The last check of every probe that has one: one query, a primary-key seek per probe.
+    public func lastChecks() throws -> [String: ProbeStatus.LastCheck] {
+        try read { db in
+            let select = try db.prepare("""
+                SELECT p.name, s.ts, s.reason, s.status, s.phases FROM probes p
+                JOIN samples s ON s.probe_id = p.id AND s.ts = (SELECT max(ts) FROM samples WHERE probe_id = p.id)
+                """)
+            var out: [String: ProbeStatus.LastCheck] = [:]
+            while try select.step() {
+                let reason = Int(select.int64(2))
+                out[select.string(0)] = .init(at: select.int64(1), reason: reason == 0 ? nil : FailureReason(code: reason) ?? .other,
+                                              status: select.int64OrNil(3).map(Int.init), latency: Self.phases(select, from: 4).total)
+            }
+            return out
+        }
+    }
+
+    /// Daily checks and hourly p95 of each probe (see `HistoryReading.overview`).
+    ///
+    /// Each stretch is read from one table, by the probe's watermarks: 1-hour rollups before `rolled_1h`,
+    /// 5-minute rollups in `[rolled_1h, rolled_5m)`, raw samples from `rolled_5m` (raw samples and 5-minute
+    /// rows are deleted only once rolled up, so the three cover the range without overlap). Daily counts are
+    /// summed by SQLite; only the last 24 hours decode latency histograms.
+    public func overview(probes names: [String], days: Int, now: Int64) throws -> [String: ProbeOverview] {
+        let days = max(days, 1)
+        let today = Self.floor(now, Self.day)
+        let from = today - Int64(days - 1) * Self.day
+        let hourFrom = Self.floor(now, Self.bucket1h) - 23 * Self.bucket1h
+        return try read { db in
+            let probe = try db.prepare("SELECT id, rolled_5m, rolled_1h FROM probes WHERE name = ?1")
+            let daily = ["rollup_1h", "rollup_5m"].map { table in
+                """
+                SELECT (bucket - ?2) / \(Self.day), sum(checks), sum(failures) FROM \(table)
+                WHERE probe_id = ?1 AND bucket >= ?3 AND bucket < ?4 GROUP BY 1
+                """
+            }
+            let raw = try db.prepare("SELECT ts, reason, phases FROM samples WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3")
+            var out: [String: ProbeOverview] = [:]
+            for name in names {
+                try probe.bind(1, name)
+                guard try probe.step() else { probe.reset(); continue }
+                let id = probe.int64(0)
+                let never = Int64.max / 2
+                let rolled5m = probe.int64OrNil(1) ?? -never
+                let rolled1h = min(probe.int64OrNil(2) ?? -never, rolled5m)
+                probe.reset()
+
+                var counts = [DayCount](repeating: DayCount(start: 0, checks: 0, failures: 0), count: days)
+                for i in counts.indices { counts[i].start = from + Int64(i) * Self.day }
+                let stretches = [(daily[0], from, min(rolled1h, now + 1)), (daily[1], max(from, rolled1h), min(rolled5m, now + 1))]
+                for (sql, start, end) in stretches where start < end {
+                    let select = try db.prepare(sql)
+                    try select.bind(1, id)
+                    try select.bind(2, from)
+                    try select.bind(3, start)
+                    try select.bind(4, end)
+                    while try select.step() {
+                        let i = Int(select.int64(0))
+                        guard i >= 0, i < days else { continue }
+                        counts[i].checks += Int(select.int64(1))
+                        counts[i].failures += Int(select.int64(2))
+                    }
+                    select.reset()
+                }
+
+                var hours = [Aggregate](repeating: .rollupEmpty, count: 24)
+                func hour(_ t: Int64) -> Int? {
+                    let i = Int((t - hourFrom) / Self.bucket1h)
+                    return t >= hourFrom && i < 24 ? i : nil
+                }
+                if hourFrom < rolled1h {
+                    try forEachRollup(table: "rollup_1h", probe: id, from: hourFrom, to: min(rolled1h, now + 1), db) { bucket, row in
+                        if let i = hour(bucket) { row.merge(into: &hours[i]) }
+                    }
+                }
+                if max(hourFrom, rolled1h) < rolled5m {
+                    try forEachRollup(table: "rollup_5m", probe: id, from: max(hourFrom, rolled1h), to: min(rolled5m, now + 1), db) { bucket, row in
+                        if let i = hour(bucket) { row.merge(into: &hours[i]) }
+                    }
+                }
+                // Raw samples: the days' counts and the hours' latencies from `rolled_5m` on.
+                try raw.bind(1, id)
+                try raw.bind(2, max(from, rolled5m))
+                try raw.bind(3, now + 1)
+                while try raw.step() {
+                    let ts = raw.int64(0)
+                    let reason = Int(raw.int64(1))
+                    let d = Int((ts - from) / Self.day)
+                    if d >= 0, d < days {
+                        counts[d].checks += 1
+                        if reason != 0 { counts[d].failures += 1 }
+                    }
+                    if let i = hour(ts) { hours[i].add(reason: reason, phases: Self.phases(raw, from: 2)) }
+                }
+                raw.reset()
+                out[name] = ProbeOverview(days: counts, hourlyP95: hours.map { $0.percentile(0.95) })
+            }
+            return out
+        }
+    }
+}
