@@ -1,0 +1,117 @@
+import ProberCore
+import ProberStorage
+
+/// `/probes/NAME`: latency over a range (p50/p95/p99 over the stacked phases), failures by reason, the
+/// incidents on the same axis, and the probe's configuration (redacted when it was registered).
+public enum ProbePage {
+    /// A range of the probe page: its length and the bucket width the chart uses.
+    public struct Range: Sendable, Equatable {
+        public var name: String
+        public var length: Int64
+        public var every: Int64
+
+        static let minute: Int64 = 60_000_000
+        public static let all: [Range] = [
+            Range(name: "1h", length: 60 * minute, every: minute),
+            Range(name: "24h", length: 1_440 * minute, every: 5 * minute),
+            Range(name: "7d", length: 7 * 1_440 * minute, every: 60 * minute),
+            Range(name: "30d", length: 30 * 1_440 * minute, every: 180 * minute),
+            Range(name: "1y", length: 365 * 1_440 * minute, every: 1_440 * minute),
+        ]
+
+        /// The range named `name`, or 24 h.
+        public static func named(_ name: String?) -> Range { all.first { $0.name == name } ?? all[1] }
+    }
+
+    /// What the page shows of one probe over one range; nil history for an unknown probe.
+    public struct Content: Sendable {
+        public var name: String
+        public var info: ProbeInfo?
+        public var history: History
+        public var incidents: [StoredIncident]
+        public var last: ProbeStatus.LastCheck?
+        public var open: StoredIncident?
+    }
+
+    /// Reads what the page needs; nil for an unknown probe. Buckets are aligned to the range's width, so the
+    /// range ends at the end of the bucket holding `now`.
+    public static func load(_ name: String, range: Range, storage: some ProbeRegistry & HistoryReading & IncidentStorage,
+                            now: Int64) throws -> Content? {
+        let until = (now / range.every + 1) * range.every
+        let since = until - range.length
+        guard let history = try storage.history(probe: name, since: since, until: until, every: range.every, phase: .total) else {
+            return nil
+        }
+        let incidents = try storage.incidents(since: since).filter { $0.incident.probe == name }
+        return Content(name: name, info: try storage.probeInfo(name), history: history, incidents: incidents,
+                       last: try storage.lastChecks()[name], open: incidents.first { !$0.incident.resolved })
+    }
+
+    /// The charts and tables of one probe (also a section of `prober report`).
+    static func section(_ c: Content, range: Range, now: Int64, links: Bool) -> HTML {
+        let h = c.history
+        let points = h.buckets.map(LatencyPoint.init)
+        let bands = c.incidents.map { s in
+            IncidentBand(id: s.incident.id, start: s.incident.createdAt, end: s.incident.resolvedAt, severity: s.incident.status,
+                         title: s.incident.title)
+        }
+        let s = h.summary
+        let sources = h.sources.isEmpty ? "no data" : h.sources.map { $0 == .raw ? "raw samples" : "\($0.rawValue) rollups" }
+            .joined(separator: " + ")
+        func lat(_ v: Int64?) -> String { v.map { Human.latency(microseconds: $0) } ?? "–" }
+        let legend: HTML = """
+            <div class="legend">\(Charts.stackedPhases.map { p -> HTML in
+                "<span><span class=\"swatch\" style=\"background:var(--\(p.rawValue))\"></span>\(p.label)</span>"
+            })<span>— p50</span><span>- - p95</span><span>··· p99</span>\
+            <span><span class="swatch" style="background:var(--minor);opacity:.4"></span>minor incident</span>\
+            <span><span class="swatch" style="background:var(--major);opacity:.4"></span>major incident</span></div>
+            """
+        let incidentItems: [HTML] = c.incidents.map { s in
+            let i = s.incident
+            let link: HTML = links ? "<a href=\"\(Layout.incidentHref(i.id))\">#\(i.id)</a>" : "#\(i.id)"
+            return """
+                <li>\(link) \(Layout.severity(i.status)) \(i.stage.rawValue), \(Layout.time(i.createdAt))\
+                \(i.resolvedAt.map { t -> HTML in " to \(Layout.time(t))" }): <strong>\(i.title)</strong>\
+                <br>\(i.updates.last?.description ?? i.description)</li>
+                """
+        }
+        let phaseFigures = s.phaseMedians.filter { $0.phase != .total }
+            .map { "\($0.phase.label) \(Human.latency(microseconds: $0.microseconds))" }.joined(separator: " · ")
+        return """
+            <p>\(s.checks) checks, \(s.failures) failed, uptime \(s.uptime.map { Charts.percent($0) } ?? "–"); \
+            p50 \(lat(s.latency.p50)), p95 \(lat(s.latency.p95)), p99 \(lat(s.latency.p99)), max \(lat(s.latency.max))\
+            \(s.exact ? "" : " (from rollups, within 4.4 %)").<br><span class="muted">Phases (\(s.exact ? "medians" : "means")): \
+            \(phaseFigures.isEmpty ? "–" : phaseFigures). Buckets of \(Human.span(seconds: h.every / 1_000_000)) from \(sources).</span></p>
+            <h2>Latency</h2>
+            \(Charts.latency(points, since: h.since, until: h.until, every: h.every, incidents: bands, probe: c.name))
+            \(legend)
+            <h2>Failures</h2>
+            \(Charts.failures(points, since: h.since, until: h.until, every: h.every, probe: c.name))
+            \(Charts.failureReasons(s.failuresByReason, probe: c.name))
+            <h2>Incidents in the range</h2>
+            \(incidentItems.isEmpty ? "<p class=\"muted\">None.</p>" as HTML : "<ul class=\"incidents\">\(incidentItems)</ul>")
+            """
+    }
+
+    public static func render(_ c: Content, range: Range, now: Int64) -> HTML {
+        let state = ProbeState(lastCheckPassed: c.last?.ok, incident: c.open.map { ($0.incident.status, $0.incident.stage) })
+        let ranges: [HTML] = Range.all.map { r in
+            r == range
+                ? "<a href=\"\(Layout.probeHref(c.name, range: r.name))\" aria-current=\"true\">\(r.name)</a>"
+                : "<a href=\"\(Layout.probeHref(c.name, range: r.name))\">\(r.name)</a>"
+        }
+        let settings: [HTML] = (c.info?.settings ?? []).map { "<dt>\($0.key)</dt><dd>\($0.value)</dd>" }
+        let last: HTML = c.last.map { l in
+            "Last check \(Layout.ago(l.at, now: now)): \(l.reason.map { "✗ \($0.rawValue)" } ?? "✓ ok")\(l.latency.map { ", \(Human.latency(microseconds: $0))" } ?? "")."
+        } ?? "No check yet."
+        let body: HTML = """
+            <h1>\(c.name) \(Layout.state(state))</h1>
+            <p class="muted" data-refresh="30">\(c.info.map { "\($0.kind) \($0.target)" } ?? "") · \(last) Updated \(UTCTime.dateTime(now)).</p>
+            <nav class="ranges" aria-label="range">\(ranges)</nav>
+            <div id="range-content">\(section(c, range: range, now: now, links: true))</div>
+            <h2>Configuration</h2>
+            \(settings.isEmpty ? "<p class=\"muted\">Not registered by a running prober yet.</p>" as HTML : "<dl class=\"settings\">\(settings)</dl>")
+            """
+        return Layout.document(title: c.name, scripting: .served, current: "", body: body)
+    }
+}

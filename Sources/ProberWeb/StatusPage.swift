@@ -1,0 +1,146 @@
+import ProberCore
+import ProberStorage
+
+/// `/`: every probe with its state, last check, 24 h p95 sparkline and 90 days of uptime bars, open
+/// incidents first; filtered by name, state and file through a GET form, 200 probes a page.
+public enum StatusPage {
+    public static let pageSize = 200
+    public static let days = 90
+
+    /// The form's values, from the query string.
+    public struct Query: Sendable, Equatable {
+        /// Part of the name, any case.
+        public var name = ""
+        /// A state word: healthy, failing, degraded, recovering, unknown (prefix of `ProbeState.description`).
+        public var state = ""
+        /// The probe file, exactly as listed.
+        public var file = ""
+        /// 1-based.
+        public var page = 1
+
+        public init(name: String = "", state: String = "", file: String = "", page: Int = 1) {
+            self.name = name
+            self.state = state
+            self.file = file
+            self.page = page
+        }
+
+        public init(query: String?) {
+            let values = URLText.query(query)
+            name = values["name"] ?? ""
+            state = values["state"] ?? ""
+            file = values["file"] ?? ""
+            page = max(Int(values["page"] ?? "") ?? 1, 1)
+        }
+
+        func href(page: Int) -> String {
+            "/" + URLText.queryString([("name", name), ("state", state), ("file", file), ("page", page > 1 ? "\(page)" : "")])
+        }
+    }
+
+    /// One row's values (a location column comes in as one more field).
+    struct Row {
+        var info: ProbeInfo
+        var state: ProbeState
+        var last: ProbeStatus.LastCheck?
+        var incident: StoredIncident?
+    }
+
+    public static let stateWords = ["healthy", "failing", "degraded", "recovering", "unknown"]
+
+    public static func render(_ query: Query, storage: some ProbeRegistry & HistoryReading & IncidentStorage, now: Int64) throws -> HTML {
+        let infos = try storage.probeInfos()
+        let last = try storage.lastChecks()
+        let open = try storage.openIncidents()
+        let files = Array(Set(infos.map(\.file).filter { !$0.isEmpty })).sorted()
+
+        let needle = query.name.lowercased()
+        var rows: [Row] = []
+        rows.reserveCapacity(infos.count)
+        for info in infos {
+            if !needle.isEmpty, !info.name.lowercased().contains(needle) { continue }
+            if !query.file.isEmpty, info.file != query.file { continue }
+            let incident = open[info.name]
+            let state = ProbeState(lastCheckPassed: last[info.name]?.ok, incident: incident.map { ($0.incident.status, $0.incident.stage) })
+            if !query.state.isEmpty, !state.description.hasPrefix(query.state) { continue }
+            rows.append(Row(info: info, state: state, last: last[info.name], incident: incident))
+        }
+        // Open incidents first (major before minor, oldest first), then by name (already sorted).
+        let withIncident = rows.filter { $0.incident != nil }.sorted { a, b in
+            let x = a.incident!.incident, y = b.incident!.incident
+            return x.status != y.status ? x.status > y.status : x.createdAt < y.createdAt
+        }
+        rows = withIncident + rows.filter { $0.incident == nil }
+
+        let pages = max((rows.count + pageSize - 1) / pageSize, 1)
+        let page = min(query.page, pages)
+        let shown = Array(rows.dropFirst((page - 1) * pageSize).prefix(pageSize))
+        let names = shown.map(\.info.name)
+        let overview = try storage.overview(probes: names, days: days, now: now)
+        let day: Int64 = 86_400_000_000
+        let shownSet = Set(names)
+        let recent = try storage.incidents(since: now - Int64(days) * day).filter { shownSet.contains($0.incident.probe) }
+        let incidentsByProbe = Dictionary(grouping: recent, by: \.incident.probe)
+
+        let tableRows: [HTML] = shown.map { row in
+            let name = row.info.name
+            let o = overview[name]
+            let lastCell: HTML = row.last.map { l in
+                "\(Layout.ago(l.at, now: now)) <span class=\"muted\">\(l.reason.map { "✗ \($0.rawValue)" } ?? "✓ ok")</span>"
+            } ?? "<span class=\"muted\">never</span>"
+            let spark = Charts.sparkline(o?.hourlyP95 ?? Array(repeating: nil, count: 24), what: "\(name), p95 per hour over 24 h")
+            let bars = Charts.uptimeBars(Layout.uptimeDays(o?.days ?? [], incidents: incidentsByProbe[name] ?? [], now: now), probe: name)
+            let incidentCell: HTML
+            if let i = row.incident?.incident {
+                let latest = i.updates.last?.description ?? i.description
+                incidentCell = """
+                    <div class="incident-open"><a href="\(Layout.incidentHref(i.id))">#\(i.id)</a> \(Layout.severity(i.status)) \
+                    \(i.stage.rawValue), \(Layout.ago(i.createdAt, now: now))<br><strong>\(i.title)</strong><br>\(latest)</div>
+                    """
+            } else {
+                incidentCell = "<span class=\"muted\">none</span>"
+            }
+            return """
+                <tr data-probe="\(name)" data-state="\(Layout.stateClass(row.state))"><td><a href="\(Layout.probeHref(name))">\(name)</a>\
+                <div class="muted wide small">\(row.info.kind) \(row.info.target)<br>\(row.info.file)</div></td>\
+                <td>\(Layout.state(row.state))</td><td>\(lastCell)</td><td class="wide">\(spark)</td><td>\(bars)</td>\
+                <td class="incident-cell">\(incidentCell)</td></tr>
+                """
+        }
+
+        let stateOptions: [HTML] = stateWords.map { w in
+            w == query.state ? "<option selected>\(w)</option>" : "<option>\(w)</option>"
+        }
+        let fileOptions: [HTML] = files.map { f in
+            f == query.file ? "<option selected>\(f)</option>" : "<option>\(f)</option>"
+        }
+        let form: HTML = """
+            <form class="filter" method="get" action="/" role="search">\
+            <label>Name<input type="search" name="name" value="\(query.name)" placeholder="part of a name"></label>\
+            <label>State<select name="state"><option value="">any</option>\(stateOptions)</select></label>\
+            <label>File<select name="file"><option value="">any</option>\(fileOptions)</select></label>\
+            <button type="submit">Filter</button></form>
+            """
+        var pager: [HTML] = []
+        if page > 1 { pager.append("<a rel=\"prev\" href=\"\(query.href(page: page - 1))\">← previous</a>") }
+        pager.append("<span class=\"muted\">page \(page) of \(pages)</span>")
+        if page < pages { pager.append("<a rel=\"next\" href=\"\(query.href(page: page + 1))\">next →</a>") }
+
+        let counts = Dictionary(grouping: rows, by: { Layout.stateClass($0.state) }).mapValues(\.count)
+        let summary = ["healthy", "failing", "minor", "major", "recovering", "unknown"].compactMap { k in
+            counts[k].map { "\($0) \(k == "minor" || k == "major" ? "degraded (\(k))" : k)" }
+        }.joined(separator: ", ")
+        let body: HTML = """
+            <h1>Probes</h1>
+            <p class="muted" data-refresh="30">\(Human.count(rows.count, "probe"))\(rows.count == infos.count ? "" : " of \(infos.count)")\
+            \(summary.isEmpty ? "" : ": \(summary)"). Updated \(UTCTime.dateTime(now)).</p>
+            \(form)
+            <div class="scroll"><table class="probes"><thead><tr><th>Probe</th><th>State</th><th>Last check</th><th class="wide">p95, 24 h</th>\
+            <th>Uptime, \(days) days</th><th>Open incident</th></tr></thead>
+            <tbody>\(tableRows)</tbody></table></div>
+            \(rows.isEmpty ? "<p>No probe matches.</p>" as HTML : .empty)
+            <nav class="pager" aria-label="pages">\(pager)</nav>
+            """
+        return Layout.document(title: "Probes", scripting: .served, current: "/", body: body)
+    }
+}
