@@ -139,43 +139,81 @@ public enum Charts {
 
     // MARK: Uptime bars
 
-    /// One bar a day, oldest first, coloured by the day's worst level, each a focusable group whose `<title>`
-    /// says the day, its uptime and its level.
-    public static func uptimeBars(_ days: [UptimeDay], probe: String) -> HTML {
+    /// One bar a day, oldest first, coloured by the day's worst level. With `detail`, each day is a focusable
+    /// group whose `<title>` says the day, its uptime and its level (the probe page, the report); without, the
+    /// days of one level are one dashed path (a bar per dash) and the chart's title lists the degraded days,
+    /// which keeps 200 rows of the status page small (per-day titles there would weigh ~1.4 MB).
+    public static func uptimeBars(_ days: [UptimeDay], probe: String, detail: Bool) -> HTML {
         let barWidth = 2.0, gap = 1.0, height = 28.0
         let checks = days.reduce(0) { $0 + $1.checks }, failures = days.reduce(0) { $0 + $1.failures }
         let uptime = checks > 0 ? Double(checks - failures) * 100 / Double(checks) : nil
-        let minor = days.filter { $0.level == .minor }.count, major = days.filter { $0.level == .major }.count
+        let degraded = days.filter { $0.level == .minor || $0.level == .major }
+        let minor = degraded.filter { $0.level == .minor }.count, major = degraded.count - minor
         var label = "\(probe), uptime over \(days.count) days: " + (uptime.map { percent($0) } ?? "no checks")
         label += "; \(Human.count(major, "day")) with a major incident, \(Human.count(minor, "day")) with a minor one"
-        let bars: [HTML] = days.enumerated().map { i, day in
-            let x = Double(i) * (barWidth + gap)
-            // State not by colour alone: a day without checks is a short stub, a degraded day a bar notched
-            // at the top (minor) or split in two (major).
-            let text = "\(UTCTime.dateTime(day.start).prefix(10)): " + (day.uptime.map { percent($0) + " uptime" } ?? "no checks")
-                + (day.level == .minor || day.level == .major ? ", \(day.level.word)" : "")
-            let shape: HTML
-            switch day.level {
-            case .noData:
-                shape = "<rect class=\"f-nodata\" x=\"\(x)\" y=\"\(height - 6)\" width=\"\(barWidth)\" height=\"6\"/>"
-            case .healthy:
-                shape = "<rect class=\"f-ok\" x=\"\(x)\" y=\"0\" width=\"\(barWidth)\" height=\"\(height)\"/>"
-            case .minor:
-                shape = "<rect class=\"f-minor\" x=\"\(x)\" y=\"6\" width=\"\(barWidth)\" height=\"\(height - 6)\"/>"
-            case .major:
-                shape = """
-                    <rect class="f-major" x="\(x)" y="0" width="\(barWidth)" height="\(height / 2 - 2)"/>\
-                    <rect class="f-major" x="\(x)" y="\(height / 2 + 2)" width="\(barWidth)" height="\(height / 2 - 2)"/>
-                    """
-            }
-            return "<g class=\"day\" tabindex=\"0\" data-level=\"\(day.level.rawValue)\"><title>\(text)</title>\(shape)</g>"
+        if !detail, !degraded.isEmpty {
+            label += " (" + degraded.suffix(10).map { "\(day($0.start)) \($0.level.rawValue), \($0.uptime.map { percent($0) } ?? "no checks")" }
+                .joined(separator: "; ") + (degraded.count > 10 ? "; and earlier" : "") + ")"
         }
-        let width = Double(days.count) * (barWidth + gap)
+        // State not by colour alone: a day without checks is a short stub, a minor day a bar lowered at the
+        // top, a major day a bar split in two.
+        func shape(_ level: DayLevel, x: Double, width: Double) -> (y: Double, h: Double, split: Bool) {
+            switch level {
+            case .noData: (height - 6, 6, false)
+            case .healthy: (0, height, false)
+            case .minor: (6, height - 6, false)
+            case .major: (0, height, true)
+            }
+        }
+        var marks: [HTML] = []
+        if detail {
+            for (i, d) in days.enumerated() {
+                let x = Double(i) * (barWidth + gap)
+                let text = "\(day(d.start)): " + (d.uptime.map { percent($0) + " uptime" } ?? "no checks")
+                    + (d.level == .minor || d.level == .major ? ", \(d.level.word)" : "")
+                let s = shape(d.level, x: x, width: barWidth)
+                let rects: HTML = s.split
+                    ? "<rect class=\"f-major\" x=\"\(x)\" y=\"0\" width=\"\(barWidth)\" height=\"\(height / 2 - 2)\"/><rect class=\"f-major\" x=\"\(x)\" y=\"\(height / 2 + 2)\" width=\"\(barWidth)\" height=\"\(height / 2 - 2)\"/>"
+                    : "<rect class=\"f-\(d.level == .healthy ? "ok" : d.level.rawValue)\" x=\"\(x)\" y=\"\(s.y)\" width=\"\(barWidth)\" height=\"\(s.h)\"/>"
+                marks.append("<g class=\"day\" tabindex=\"0\" data-level=\"\(d.level.rawValue)\"><title>\(text)</title>\(rects)</g>")
+            }
+        } else {
+            // One path per level: a horizontal stroke as thick as the bar is tall, dashed into bars.
+            for level in [DayLevel.noData, .healthy, .minor, .major] {
+                var d = ""
+                var i = 0
+                while i < days.count {
+                    guard days[i].level == level else { i += 1; continue }
+                    var j = i
+                    while j + 1 < days.count, days[j + 1].level == level { j += 1 }
+                    d += "M\(HTML.number(Double(i) * (barWidth + gap))) Y" + "h\(HTML.number(Double(j - i + 1) * (barWidth + gap) - gap))"
+                    i = j + 1
+                }
+                guard !d.isEmpty else { continue }
+                let s = shape(level, x: 0, width: barWidth)
+                let cls = level == .healthy ? "ok" : level.rawValue
+                let count = days.filter { $0.level == level }.count
+                func path(_ y: Double, _ h: Double) -> HTML {
+                    let dd = d.replacingOccurrences(of: "Y", with: HTML.number(y + h / 2))
+                    return "<path class=\"s-\(cls)\" data-level=\"\(level.rawValue)\" data-points=\"\(count)\" stroke-width=\"\(h)\" stroke-dasharray=\"\(barWidth) \(gap)\" d=\"\(dd)\"/>"
+                }
+                if s.split {
+                    marks.append(path(0, height / 2 - 2))
+                    marks.append(path(height / 2 + 2, height / 2 - 2))
+                } else {
+                    marks.append(path(s.y, s.h))
+                }
+            }
+        }
+        let width = max(Double(days.count) * (barWidth + gap) - gap, 1)
         return """
             <svg class="chart bars" viewBox="0 0 \(width) \(height)" preserveAspectRatio="none" role="img" aria-label="\(label)" \
-            data-chart="uptime" data-series="uptime" data-points="\(days.count)"><title>\(label)</title>\(bars)</svg>
+            data-chart="uptime" data-series="uptime" data-points="\(days.count)"><title>\(label)</title>\(marks)</svg>
             """
     }
+
+    /// `2026-11-30`.
+    static func day(_ t: Int64) -> String { String(UTCTime.dateTime(t).prefix(10)) }
 
     // MARK: Latency over time
 

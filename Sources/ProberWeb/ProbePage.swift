@@ -31,6 +31,8 @@ public enum ProbePage {
         public var incidents: [StoredIncident]
         public var last: ProbeStatus.LastCheck?
         public var open: StoredIncident?
+        /// The last 90 days for the uptime bars (empty in the report).
+        public var days: [UptimeDay] = []
     }
 
     /// Reads what the page needs; nil for an unknown probe. Buckets are aligned to the range's width, so the
@@ -42,9 +44,17 @@ public enum ProbePage {
         guard let history = try storage.history(probe: name, since: since, until: until, every: range.every, phase: .total) else {
             return nil
         }
-        let incidents = try storage.incidents(since: since).filter { $0.incident.probe == name }
+        let daysSince = now - Int64(StatusPage.days) * 86_400_000_000
+        let recent = try storage.incidents(since: min(since, daysSince)).filter { $0.incident.probe == name }
+        let incidents = recent.filter { ($0.incident.resolvedAt ?? now) >= since }
+        let counts = try storage.overview(probes: [name], days: StatusPage.days, now: now)[name]?.days ?? []
         return Content(name: name, info: try storage.probeInfo(name), history: history, incidents: incidents,
-                       last: try storage.lastChecks()[name], open: incidents.first { !$0.incident.resolved })
+                       last: try storage.recentSamples(probe: name, limit: 1).last.map(lastCheck), open: recent.first { !$0.incident.resolved },
+                       days: Layout.uptimeDays(counts, incidents: recent, now: now))
+    }
+
+    static func lastCheck(_ s: Sample) -> ProbeStatus.LastCheck {
+        ProbeStatus.LastCheck(at: s.startedAt, reason: s.failure?.reason, status: s.status, latency: s.phases.total)
     }
 
     /// The charts and tables of one probe (also a section of `prober report`).
@@ -107,6 +117,8 @@ public enum ProbePage {
         let body: HTML = """
             <h1>\(c.name) \(Layout.state(state))</h1>
             <p class="muted" data-refresh="30">\(c.info.map { "\($0.kind) \($0.target)" } ?? "") · \(last) Updated \(UTCTime.dateTime(now)).</p>
+            <h2 id="uptime">Uptime, \(StatusPage.days) days</h2>
+            <div class="uptime">\(Charts.uptimeBars(c.days, probe: c.name, detail: true))</div>
             <nav class="ranges" aria-label="range">\(ranges)</nav>
             <div id="range-content">\(section(c, range: range, now: now, links: true))</div>
             <h2>Configuration</h2>

@@ -6,9 +6,6 @@ extension ProberWeb {
     /// Adds the pages (`/`, `/probes/NAME`, `/incidents`, `/incidents/ID`) and their script to `router`.
     /// Every query goes through `reader` (its own serial queue and read-only storage, never the listener's
     /// thread); the page is rendered on that queue and answered through the route's responder.
-    ///
-    /// `/probes/NAME` and `/incidents/ID` have a variable segment, which `Router` does not match: they are
-    /// answered from `router.notFound`, which passes every other path on to the one it replaces.
     public static func register(into router: inout Router, reader: StorageReader) {
         router.get("/") { request, respond in
             let query = StatusPage.Query(query: request.query)
@@ -22,20 +19,18 @@ extension ProberWeb {
             ListenerResponse(status: 200, contentType: "text/javascript; charset=utf-8", body: Script.source,
                              headers: [HTTPHeader(name: "Cache-Control", value: "max-age=300")])
         }
-        let fallback = router.notFound
-        router.notFound = { request, respond in
-            guard request.method == "GET" || request.method == "HEAD" else { return fallback(request, respond) }
-            if request.path.hasPrefix("/probes/"), let name = URLText.decode(request.path.dropFirst("/probes/".count)),
-               !name.isEmpty {
-                let range = ProbePage.Range.named(URLText.query(request.query)["range"])
-                serve(reader, respond) { storage, now in
-                    try ProbePage.load(name, range: range, storage: storage, now: now).map { ProbePage.render($0, range: range, now: now) }
-                }
-            } else if request.path.hasPrefix("/incidents/"), let id = Int64(request.path.dropFirst("/incidents/".count)) {
-                serve(reader, respond) { storage, now in try storage.incident(id: id).map { IncidentPages.page($0, now: now) } }
-            } else {
-                fallback(request, respond)
+        router.get("/probes/{name}") { request, respond in
+            let name = request.parameters["name"] ?? ""
+            let range = ProbePage.Range.named(URLText.query(request.query)["range"])
+            serve(reader, respond) { storage, now in
+                try ProbePage.load(name, range: range, storage: storage, now: now).map { ProbePage.render($0, range: range, now: now) }
             }
+        }
+        router.get("/incidents/{id}") { request, respond in
+            guard let id = Int64(request.parameters["id"] ?? "") else {
+                return respond(errorPage(404, "Not found", "Incidents are numbered: /incidents/12."))
+            }
+            serve(reader, respond) { storage, now in try storage.incident(id: id).map { IncidentPages.page($0, now: now) } }
         }
     }
 

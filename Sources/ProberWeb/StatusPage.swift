@@ -89,7 +89,8 @@ public enum StatusPage {
                 "\(Layout.ago(l.at, now: now)) <span class=\"muted\">\(l.reason.map { "✗ \($0.rawValue)" } ?? "✓ ok")</span>"
             } ?? "<span class=\"muted\">never</span>"
             let spark = Charts.sparkline(o?.hourlyP95 ?? Array(repeating: nil, count: 24), what: "\(name), p95 per hour over 24 h")
-            let bars = Charts.uptimeBars(Layout.uptimeDays(o?.days ?? [], incidents: incidentsByProbe[name] ?? [], now: now), probe: name)
+            let bars = Charts.uptimeBars(Layout.uptimeDays(o?.days ?? [], incidents: incidentsByProbe[name] ?? [], now: now),
+                                         probe: name, detail: false)
             let incidentCell: HTML
             if let i = row.incident?.incident {
                 let latest = i.updates.last?.description ?? i.description
@@ -103,7 +104,7 @@ public enum StatusPage {
             return """
                 <tr data-probe="\(name)" data-state="\(Layout.stateClass(row.state))"><td><a href="\(Layout.probeHref(name))">\(name)</a>\
                 <div class="muted wide small">\(row.info.kind) \(row.info.target)<br>\(row.info.file)</div></td>\
-                <td>\(Layout.state(row.state))</td><td>\(lastCell)</td><td class="wide">\(spark)</td><td>\(bars)</td>\
+                <td>\(Layout.state(row.state))</td><td>\(lastCell)</td><td class="wide">\(spark)</td><td><a class="bars" href="\(Layout.probeHref(name))#uptime">\(bars)</a></td>\
                 <td class="incident-cell">\(incidentCell)</td></tr>
                 """
         }

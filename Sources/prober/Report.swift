@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProberCore
+import ProberDocuments
 import ProberWeb
 
 /// `prober report`: one self-contained HTML file with the charts and incidents of a range, for a postmortem.
@@ -32,7 +33,7 @@ struct ReportCommand: ParsableCommand {
 
     func validate() throws {
         let now = StoreCommandSupport.nowMicroseconds
-        guard let start = StoreCommandSupport.parseTime(since, now: now) else {
+        guard let start = TimeArgument.parse(since, now: now) else {
             throw ValidationError("--since '\(since)' is neither a duration (24h, 7d) nor an ISO 8601 time")
         }
         if start >= now { throw ValidationError("--since must be in the past") }
@@ -40,13 +41,11 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         let now = StoreCommandSupport.nowMicroseconds
-        let start = StoreCommandSupport.parseTime(since, now: now)!
+        let start = TimeArgument.parse(since, now: now)!
         let storage = StoreCommandSupport.openStorage(database.db)
         let known = (try? storage.probeNames()) ?? []
         for name in names where !known.contains(name) {
-            let close = StoreCommandSupport.suggestions(for: name, in: known)
-            StoreCommandSupport.fail("no probe named '\(name)' in \(database.db)"
-                + (close.isEmpty ? "" : "; did you mean \(close.map { "'\($0)'" }.joined(separator: ", "))?"))
+            StoreCommandSupport.fail(HistoryDocument.unknownProbe(name, known: known, in: database.db))
         }
         let page: HTML
         do {
