@@ -94,6 +94,10 @@ let package = Package(
         .testTarget(name: "ProberHTTPTests", dependencies: ["prober", "ProberHTTP", "ProberTestSupport", "CZlib"]),
         // libFuzzer over the probe-file loader: `make fuzz` builds it with -sanitize=fuzzer in .build-fuzz.
         .executableTarget(name: "ProberFuzz", dependencies: ["ProberConfig"], path: "Tests/ProberFuzz", exclude: ["corpus"]),
+        // The pages: HTML and charts as values, pages from a real SQLite file, and in headless Chromium.
+        .testTarget(name: "ProberWebTests", dependencies: [
+            "prober", "ProberWeb", "ProberDocuments", "ProberHTTP", "ProberStorage", "ProberStore", "ProberCore", "ProberTestSupport",
+        ]),
         .testTarget(name: "ProberCLITests", dependencies: ["prober", "ProberTestSupport", "ProberStorage", "ProberStore", "ProberCore", "CSQLite3"]),
     ]
 )
