@@ -1,0 +1,161 @@
+import Foundation
+import ProberCore
+import ProberStorage
+import ProberStore
+import ProberTestSupport
+@testable import ProberWeb
+import Testing
+
+/// The pages rendered from a real SQLite history in a temporary folder: listing, filters, pages of 200, the
+/// probe page's charts and redacted configuration, the incident pages, and hostile text escaped everywhere.
+@Suite struct PageTests {
+    static let minute: Int64 = 60_000_000
+    static let now: Int64 = 1_800_000_000_000_000
+    static let hostile = #"<script>alert("t")</script> 'Tïtle' & "q" 名前"#
+
+    func count(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
+
+    /// A store with `probes` registered across two files (one with a hostile name), an hour of checks for the
+    /// first three, and an open incident (hostile title) on probe-0002.
+    func makeStore(probes: Int, dir: TemporaryDirectory) throws -> any Storage {
+        let storage = try StorageBackend.open(location: dir.path + "/prober.db", readOnly: false)
+        let hostileFile = dir.path + "/it's \"hostile\" <x>.yaml"
+        var specs = (0..<probes).map { i in
+            ProbeSpec(name: String(format: "probe-%04d", i), target: .tcp(TCPTarget(host: "127.0.0.1", port: 1000 + i)),
+                      source: SourceLocation(file: i % 2 == 0 ? dir.path + "/even.yaml" : hostileFile, line: i + 1, column: 5))
+        }
+        var http = HTTPTarget(url: "https://user:pa55word@example.test/health?token=t0ken")
+        http.headers = [Header(name: "Authorization", value: "Bearer s3cr3t")]
+        specs[0] = ProbeSpec(name: "probe-0000", target: .http(http), source: SourceLocation(file: dir.path + "/even.yaml", line: 1, column: 5))
+        try storage.register(specs)
+        let recorder = storage.makeSampleRecorder(warning: { _ in })
+        for p in 0..<3 {
+            for i in 0..<60 {
+                let t = Self.now - 60 * Self.minute + Int64(i) * Self.minute
+                let fail = (p == 1 && i == 59) || (p == 2 && i % 10 == 0)
+                recorder.append(Sample(probe: String(format: "probe-%04d", p), startedAt: t,
+                                       failure: fail ? Failure(.timeout, "timed out") : nil,
+                                       phases: fail ? Phases() : Phases(dns: 100, connect: 200, tls: 300, processing: 10_000 + Int64(i) * 10,
+                                                                        transfer: 400, total: 11_000 + Int64(i) * 10),
+                                       status: fail ? nil : 200))
+            }
+        }
+        try recorder.close()
+        let opened = Self.now - 30 * Self.minute
+        let incident = Incident(id: 0, probe: "probe-0002", serviceID: nil, title: Self.hostile, description: "first: " + Self.hostile,
+                                status: .major, stage: .investigating, createdAt: opened, updatedAt: opened, resolvedAt: nil,
+                                updates: [IncidentUpdate(kind: .opened, stage: .investigating, status: .major, createdAt: opened,
+                                                         description: "first: " + Self.hostile, evidence: #"{"why":"<b>\"x\"</b>"}"#)])
+        let tracking = OpenIncident(status: .major, stage: .investigating, openedAt: opened, degradedSince: opened,
+                                    failedChecks: 6, worstP95: nil, worstFailures: 6)
+        let id = try storage.record(IncidentChange(incident: incident, update: incident.updates[0], tracking: tracking, outbox: [
+            OutboxItem(sink: "webhook:abc", method: "POST", body: "{}", nextAttemptAt: opened, lastError: "HTTP 500: <oops>", createdAt: opened),
+        ]))
+        var later = incident
+        later.id = id
+        let update = IncidentUpdate(kind: .monitoring, stage: .monitoring, status: .major, createdAt: opened + 10 * Self.minute,
+                                    description: "latest: looks better " + Self.hostile)
+        later.stage = .monitoring
+        later.updates.append(update)
+        try storage.record(IncidentChange(incident: later, update: update, tracking: tracking, outbox: []))
+        let call = try #require(try storage.incident(id: id)?.deliveries.first)
+        try storage.recordAttempt(call.id, state: .failed, nextAttemptAt: Self.now, error: "HTTP 500: <oops>", at: Self.now)
+        return storage
+    }
+
+    @Test func statusPageListsPagesOf200WithOpenIncidentsFirst() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let storage = try makeStore(probes: 450, dir: dir)
+        let first = try StatusPage.render(.init(), storage: storage, now: Self.now).markup
+        #expect(count("<tr data-probe=", in: first) == 200)
+        #expect(first.contains("page 1 of 3"))
+        #expect(first.contains("href=\"/?page=2\""))
+        // The probe with an open incident leads, with its latest description.
+        let firstRow = first.range(of: "<tr data-probe=\"").map { String(first[$0.upperBound...].prefix(10)) }
+        #expect(firstRow == "probe-0002")
+        #expect(first.contains("latest: looks better &lt;script&gt;"))
+        #expect(first.contains("data-state=\"recovering\""))
+        #expect(count("data-chart=\"sparkline\"", in: first) == 200)
+        #expect(count("data-chart=\"uptime\" data-series=\"uptime\" data-points=\"90\"", in: first) == 200)
+        #expect(first.contains("data-series=\"p95\" data-points=\"1\""), "an hour of checks is one hourly p95 point")
+        let third = try StatusPage.render(.init(page: 3), storage: storage, now: Self.now).markup
+        #expect(count("<tr data-probe=", in: third) == 50)
+        #expect(third.contains("rel=\"prev\""))
+        #expect(!third.contains("rel=\"next\""))
+        let beyond = try StatusPage.render(.init(page: 99), storage: storage, now: Self.now).markup
+        #expect(beyond.contains("page 3 of 3"))
+    }
+
+    @Test func statusPageFiltersByNameStateAndFile() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let storage = try makeStore(probes: 30, dir: dir)
+        func rows(_ q: StatusPage.Query) throws -> [String] {
+            let page = try StatusPage.render(q, storage: storage, now: Self.now).markup
+            return page.components(separatedBy: "<tr data-probe=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        }
+        #expect(try rows(.init(name: "PROBE-001")) == (10...19).map { String(format: "probe-%04d", $0) })
+        #expect(try rows(.init(state: "failing")) == ["probe-0001"])
+        #expect(try rows(.init(state: "healthy")) == ["probe-0000"])
+        #expect(try rows(.init(state: "recovering")) == ["probe-0002"])
+        #expect(try rows(.init(state: "unknown")).count == 27)
+        #expect(try rows(.init(file: dir.path + "/even.yaml")).count == 15)
+        #expect(try rows(.init(name: "3", file: dir.path + "/it's \"hostile\" <x>.yaml")) == ["probe-0003", "probe-0013", "probe-0023"])
+        // The form keeps the values, escaped; the hostile file name is an option, escaped.
+        let page = try StatusPage.render(.init(name: "\"><script>"), storage: storage, now: Self.now).markup
+        #expect(page.contains("value=\"&quot;&gt;&lt;script&gt;\""))
+        #expect(page.contains("<option>\(HTML.escape(dir.path + "/it's \"hostile\" <x>.yaml"))</option>"))
+        #expect(page.contains("No probe matches."))
+        #expect(StatusPage.Query(query: "name=a+b&state=failing&file=%2Fx%2Fy.yaml&page=2")
+                == StatusPage.Query(name: "a b", state: "failing", file: "/x/y.yaml", page: 2))
+    }
+
+    @Test func probePageHasTheChartsAndARedactedConfiguration() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let storage = try makeStore(probes: 3, dir: dir)
+        let range = ProbePage.Range.named("1h")
+        let content = try #require(try ProbePage.load("probe-0000", range: range, storage: storage, now: Self.now))
+        let page = ProbePage.render(content, range: range, now: Self.now).markup
+        // 60 one-minute buckets ending with the one holding now: the first check is a minute before the range.
+        #expect(page.contains("data-chart=\"latency\" data-points=\"60\""))
+        #expect(page.contains("data-series=\"p50\" data-points=\"59\""))
+        #expect(page.contains("data-series=\"phase-dns\" data-points=\"59\""))
+        #expect(page.contains("data-series=\"phase-transfer\" data-points=\"59\""))
+        #expect(page.contains("<dt>headers</dt><dd>Authorization: (value hidden)</dd>"))
+        for secret in ["s3cr3t", "pa55word", "t0ken", "user:"] { #expect(!page.contains(secret), "\(secret) never shown") }
+        #expect(page.contains("aria-current=\"true\">1h</a>"))
+        #expect(page.contains("href=\"/probes/probe-0000?range=30d\""))
+        #expect(count("<g class=\"day\" tabindex=\"0\"", in: page) == 90)
+
+        let failing = try #require(try ProbePage.load("probe-0002", range: .named("24h"), storage: storage, now: Self.now))
+        let page2 = ProbePage.render(failing, range: .named("24h"), now: Self.now).markup
+        #expect(page2.contains("data-chart=\"latency\" data-points=\"288\""))
+        #expect(page2.contains("data-chart=\"failures\" data-series=\"failures\" data-points=\"6\""))
+        #expect(page2.contains("data-reason=\"timeout\""))
+        #expect(count("data-incident=", in: page2) == 1)
+        #expect(page2.contains("href=\"/incidents/1\""))
+        #expect(!page2.contains("<script>alert"))
+        #expect(try ProbePage.load("nope", range: range, storage: storage, now: Self.now) == nil)
+    }
+
+    @Test func incidentPagesShowTheTimelineEvidenceAndDeliveriesEscaped() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let storage = try makeStore(probes: 3, dir: dir)
+        let list = try IncidentPages.list(storage: storage, now: Self.now, openOnly: false).markup
+        #expect(list.contains("<tr data-incident=\"1\">"))
+        #expect(list.contains("href=\"/probes/probe-0002\""))
+        let stored = try #require(try storage.incident(id: 1))
+        let page = IncidentPages.page(stored, now: Self.now).markup
+        #expect(count("<li data-kind=", in: page) == 2)
+        #expect(page.contains("<p class=\"description\">latest: looks better &lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt; &#39;Tïtle&#39; &amp; &quot;q&quot; 名前</p>"))
+        #expect(page.contains("&quot;why&quot;: &quot;&lt;b&gt;\\&quot;x\\&quot;&lt;/b&gt;&quot;"), "evidence, re-indented and escaped")
+        #expect(page.contains("HTTP 500: &lt;oops&gt;"))
+        #expect(page.contains("webhook:abc"))
+        // No unescaped hostile text anywhere: the only <script is the page's own script tag.
+        #expect(count("<script", in: page) == 1)
+        #expect(count("<script", in: list) == 1)
+    }
+}
