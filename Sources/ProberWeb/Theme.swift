@@ -71,6 +71,7 @@ public enum Theme {
             .state.unknown{color:var(--muted)}
             form.filter{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:0 0 1rem}
             form.filter label{display:flex;flex-direction:column;font-size:.85rem;color:var(--muted)}
+            select{max-width:100%}
             input,select,button{font:inherit;color:var(--fg);background:var(--bg);border:1px solid var(--rule);border-radius:4px;padding:.25rem .4rem}
             .pager{display:flex;gap:1rem;margin:1rem 0}
             .ranges{display:flex;gap:.6rem;margin:.4rem 0 1rem}
@@ -92,7 +93,9 @@ public enum Theme {
             .timeline li{margin:0 0 1rem}
             dl.settings{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}
             dl.settings dt{color:var(--muted)}dl.settings dd{margin:0;word-break:break-all}
-            @media (max-width:700px){.wide{display:none}main{padding:.6rem}td,th{padding:.3rem .25rem}svg.bars{width:180px}}
+            @media (max-width:700px){.wide{display:none}main{padding:.6rem}td,th{padding:.3rem .25rem}
+            table.probes thead{display:none}table.probes tr{display:block;border-bottom:1px solid var(--rule);padding:.4rem 0}
+            table.probes td{display:inline-block;border:0;vertical-align:middle}table.probes td.incident-cell{display:block;max-width:none}}
             \(fills)
             """
     }()

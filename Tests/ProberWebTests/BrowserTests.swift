@@ -1,0 +1,183 @@
+import Foundation
+import ProberTestSupport
+import Testing
+
+/// The pages in a real headless Chromium, served by `prober run --listen` with real history and a real
+/// incident: probes every 200 ms against a loopback target that starts failing (with a hostile body) after
+/// a few checks, and a probe file whose name and incident title are hostile.
+///
+/// Screenshots go to `.build/test-output/pages/` (the README's `docs/status-page.png` and
+/// `docs/probe-page.png` are copies of two of them).
+@Suite(.serialized) final class BrowserTests {
+    static let hostileTitle = #"<script>alert("t")</script> 'Tïtle' é"#
+    static let hostileBody = #"<script>alert("body")</script> "quoted" 'single' ünïcode"#
+    static let output = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/test-output/pages")
+
+    let dir: TemporaryDirectory
+    let target: TestHTTPServer
+    let daemon: ProberDaemon
+    let port: UInt16
+
+    init() throws {
+        dir = try TemporaryDirectory()
+        let requests = Counter()
+        // Healthy for 8 checks, then 500 with a hostile body: two failures in a window of 3 open an incident.
+        target = try TestHTTPServer { request in
+            if request.path == "/steady" { return .respond(status: 200, body: "ok") }
+            return requests.next() < 8 ? .delay(.milliseconds(5), .respond(status: 200, body: "ok"))
+                : .respond(status: 500, headers: [("X-Error", BrowserTests.hostileBody)], body: BrowserTests.hostileBody)
+        }
+        _ = try dir.write("probes/it's \"hostile\" <x>.yaml", """
+            probes:
+              - name: web-api
+                http:
+                  url: \(target.url)/health
+                interval: 200ms
+                timeout: 150ms
+                incident:
+                  title: "<script>alert(\\"t\\")</script> 'Tïtle' é"
+                  window: 3
+                  minor: { failures: 2 }
+                  major: { latency: none, failures: none }
+                  for: 200ms
+                  resolve_after: 60s
+              - name: steady
+                http:
+                  url: \(target.url)/steady
+                interval: 200ms
+                timeout: 150ms
+            """)
+        daemon = try ProberDaemon(["--probes", dir.path + "/probes", "--db", dir.path + "/prober.db", "--listen", "127.0.0.1:0"],
+                                  logIn: dir.url)
+        guard let port = daemon.listenPort() else { throw Failure("no listen port in the log: \(daemon.stderr)") }
+        self.port = port
+        let opened = waitUntil(timeout: .seconds(30)) {
+            (httpGet(port: port, "/incidents?open=true")?.body.contains("<tr data-incident=\"1\">")) == true
+        }
+        guard opened else { throw Failure("no incident opened: \(daemon.stderr)") }
+        try FileManager.default.createDirectory(at: Self.output, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        _ = daemon.terminate()
+        dir.remove()
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    final class Counter: @unchecked Sendable { // Safe: `value` is only touched under `lock`.
+        private let lock = NSLock()
+        private var value = 0
+        func next() -> Int { lock.withLock { defer { value += 1 }; return value } }
+    }
+
+    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+
+    /// Loads `path` at both sizes (screenshots named `name-WIDTHxHEIGHT.png`), expects a clean load, returns the DOMs.
+    func load(_ path: String, name: String, javascript: Bool = true) throws -> [String] {
+        try [(1280, 800), (390, 844)].map { width, height in
+            let shot = Self.output.appendingPathComponent("\(name)\(javascript ? "" : "-nojs")-\(width)x\(height).png")
+            let page = try Chromium.load(url(path), width: width, height: height, javascript: javascript, screenshot: shot)
+            #expect(page.consoleErrors.isEmpty, "\(path) at \(width)x\(height): \(page.consoleErrors)")
+            #expect(page.failedRequests.isEmpty, "\(path) at \(width)x\(height): \(page.failedRequests)")
+            #expect(FileManager.default.fileExists(atPath: shot.path))
+            if javascript { #expect(page.requests.contains(url("/static/app.js")), "the script loads") }
+            return page.dom
+        }
+    }
+
+    func hrefs(_ dom: String) -> [String] {
+        dom.components(separatedBy: "href=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+            .map { $0.replacingOccurrences(of: "&amp;", with: "&") }
+    }
+
+    /// Nothing hostile is markup: the only script element is the page's own.
+    func expectEscaped(_ text: String, _ what: String) {
+        #expect(!text.contains("<script>alert"), "\(what)")
+        #expect(text.components(separatedBy: "<script").count - 1 == 1, "\(what): one script element")
+    }
+
+    @Test func statusPageShowsStatesChartsAndTheOpenIncidentFirst() throws {
+        for dom in try load("/", name: "status") {
+            let rows = dom.components(separatedBy: "<tr data-probe=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+            #expect(rows == ["web-api", "steady"], "open incidents first")
+            #expect(dom.contains("data-state=\"recovering\"") || dom.contains("data-state=\"minor\""))
+            #expect(dom.contains("degraded (minor)") || dom.contains("recovering (minor)"))
+            #expect(dom.components(separatedBy: "data-chart=\"sparkline\" data-series=\"p95\" data-points=\"1\"").count - 1 == 2)
+            #expect(dom.components(separatedBy: "data-chart=\"uptime\" data-series=\"uptime\" data-points=\"90\"").count - 1 == 2)
+            #expect(dom.contains("&lt;script&gt;alert(\"t\")&lt;/script&gt; 'Tïtle' é"), "the incident's title, as text")
+            expectEscaped(dom, "/")
+        }
+        // Every link of the page answers.
+        let dom = try #require(httpGet(port: port, "/")?.body)
+        let links = Set(hrefs(dom).filter { $0.hasPrefix("/") })
+        #expect(links.isSuperset(of: ["/", "/incidents", "/probes/web-api", "/probes/steady", "/incidents/1", "/probes/web-api#uptime"]))
+        for link in links {
+            #expect(httpGet(port: port, link.components(separatedBy: "#")[0])?.status == 200, "\(link)")
+        }
+        // The hostile file name is an option of the file filter, escaped; filtering by it works.
+        #expect(dom.contains("it&#39;s &quot;hostile&quot; &lt;x&gt;.yaml</option>"))
+    }
+
+    @Test func probePageHasTheLatencyPhasesAndIncidentBand() throws {
+        for dom in try load("/probes/web-api?range=1h", name: "probe") {
+            #expect(dom.contains("data-chart=\"latency\" data-points=\"60\""))
+            for series in ["p50", "p95", "p99", "phase-dns", "phase-connect", "phase-processing", "phase-transfer"] {
+                #expect(dom.contains("data-series=\"\(series)\" data-points=\""), "\(series)")
+            }
+            #expect(dom.contains("data-incident=\"1\""), "the incident on the same axis")
+            #expect(dom.contains("data-reason=\"http_status\""), "failures by reason")
+            #expect(dom.contains("<dt>expect status</dt>"), "the configuration")
+            #expect(dom.contains("aria-current=\"true\">1h</a>"))
+            expectEscaped(dom, "/probes/web-api")
+        }
+        // The range links switch the range, with and without the script.
+        let thirty = try #require(httpGet(port: port, "/probes/web-api?range=30d")?.body)
+        #expect(thirty.contains("aria-current=\"true\">30d</a>"))
+        #expect(thirty.contains("data-chart=\"latency\" data-points=\"240\""))
+    }
+
+    @Test func incidentPageShowsTheDescriptionTimelineAndDeliveries() throws {
+        for dom in try load("/incidents/1", name: "incident") {
+            #expect(dom.contains("<p class=\"description\">"))
+            #expect(dom.contains("failing") || dom.contains("failed"), "the description says why")
+            #expect(dom.contains("<li data-kind=\"opened\">"))
+            #expect(dom.contains("<summary>Evidence</summary>"))
+            #expect(dom.contains("href=\"/probes/web-api\""))
+            expectEscaped(dom, "/incidents/1")
+        }
+        let list = try load("/incidents", name: "incidents")
+        #expect(list.allSatisfy { $0.contains("href=\"/incidents/1\"") })
+    }
+
+    @Test func everyPageWorksWithJavaScriptOff() throws {
+        for dom in try load("/probes/web-api?range=1h", name: "probe", javascript: false) {
+            #expect(dom.contains("data-chart=\"latency\" data-points=\"60\""))
+            #expect(dom.contains("data-series=\"p95\""))
+        }
+        for dom in try load("/?name=stea", name: "status-filtered", javascript: false) {
+            let rows = dom.components(separatedBy: "<tr data-probe=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+            #expect(rows == ["steady"], "the GET form filters without a script")
+            #expect(dom.contains("value=\"stea\""))
+        }
+        for dom in try load("/incidents/1", name: "incident", javascript: false) {
+            #expect(dom.contains("<p class=\"description\">"))
+        }
+    }
+
+    @Test func hostileTextFromTheProbeFileAndTheTargetIsEscapedInRawHTML() throws {
+        for path in ["/", "/probes/web-api", "/probes/web-api?range=1h", "/incidents", "/incidents/1", "/probes/steady"] {
+            let page = try #require(httpGet(port: port, path), "\(path)")
+            #expect(page.status == 200)
+            expectEscaped(page.body, path)
+            #expect(!page.body.contains("\"quoted\""), "the target's body never reaches a page unescaped")
+            #expect(!page.body.contains("alert(\"t\")"), "quotes are escaped in raw HTML")
+        }
+        let incident = try #require(httpGet(port: port, "/incidents/1")?.body)
+        #expect(incident.contains("&lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt; &#39;Tïtle&#39; é"))
+    }
+}
