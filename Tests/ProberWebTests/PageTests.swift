@@ -17,7 +17,7 @@ import Testing
 
     /// A store with `probes` registered across two files (one with a hostile name), an hour of checks for the
     /// first three, and an open incident (hostile title) on probe-0002.
-    func makeStore(probes: Int, dir: TemporaryDirectory) throws -> any Storage {
+    func makeStore(probes: Int, dir: TemporaryDirectory, now: Int64 = PageTests.now) throws -> any Storage {
         let storage = try StorageBackend.open(location: dir.path + "/prober.db", readOnly: false)
         let hostileFile = dir.path + "/it's \"hostile\" <x>.yaml"
         var specs = (0..<probes).map { i in
@@ -31,7 +31,7 @@ import Testing
         let recorder = storage.makeSampleRecorder(warning: { _ in })
         for p in 0..<3 {
             for i in 0..<60 {
-                let t = Self.now - 60 * Self.minute + Int64(i) * Self.minute
+                let t = now - 60 * Self.minute + Int64(i) * Self.minute
                 let fail = (p == 1 && i == 59) || (p == 2 && i % 10 == 0)
                 recorder.append(Sample(probe: String(format: "probe-%04d", p), startedAt: t,
                                        failure: fail ? Failure(.timeout, "timed out") : nil,
@@ -41,7 +41,7 @@ import Testing
             }
         }
         try recorder.close()
-        let opened = Self.now - 30 * Self.minute
+        let opened = now - 30 * Self.minute
         let incident = Incident(id: 0, probe: "probe-0002", serviceID: nil, title: Self.hostile, description: "first: " + Self.hostile,
                                 status: .major, stage: .investigating, createdAt: opened, updatedAt: opened, resolvedAt: nil,
                                 updates: [IncidentUpdate(kind: .opened, stage: .investigating, status: .major, createdAt: opened,
@@ -59,7 +59,7 @@ import Testing
         later.updates.append(update)
         try storage.record(IncidentChange(incident: later, update: update, tracking: tracking, outbox: []))
         let call = try #require(try storage.incident(id: id)?.deliveries.first)
-        try storage.recordAttempt(call.id, state: .failed, nextAttemptAt: Self.now, error: "HTTP 500: <oops>", at: Self.now)
+        try storage.recordAttempt(call.id, state: .failed, nextAttemptAt: now, error: "HTTP 500: <oops>", at: now)
         return storage
     }
 
