@@ -3,6 +3,7 @@ SWIFT      ?= swift
 PROBES     ?= probes
 DB         ?= prober.db
 DEMO_PORT  ?= 18080
+LISTEN     ?= 127.0.0.1:9464
 SYSTEM_PACKAGES := libcurl4-openssl-dev libsqlite3-dev zlib1g-dev
 # The tools some tests run (openssl: certificates; curl: the container health check; util-linux: flock;
 # systemd: systemd-analyze verifies the unit). Without them those tests skip, and `make test` counts the skips.
@@ -71,7 +72,7 @@ run: release
 	@bin=$$($(SWIFT) build -c release --show-bin-path)/prober; \
 	$$bin demo-target --port $(DEMO_PORT) & demo=$$!; \
 	trap 'kill $$demo 2>/dev/null' EXIT INT TERM; \
-	$$bin run --probes $(PROBES) --db $(DB)
+	$$bin run --probes $(PROBES) --db $(DB) --listen $(LISTEN)
 
 ## bench: benchmarks that print figures beside their C baselines (see bench/README.md).
 bench: deps

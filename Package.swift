@@ -9,6 +9,7 @@ let package = Package(
         // For the benchmarks under bench/ (separate packages depending on this one by path).
         .library(name: "ProberStore", targets: ["ProberStore", "ProberCore"]),
         .library(name: "ProberProbes", targets: ["ProberProbes"]),
+        .library(name: "ProberWeb", targets: ["ProberWeb"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

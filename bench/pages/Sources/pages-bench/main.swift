@@ -1,0 +1,88 @@
+// pages-bench init DB TOTAL        creates a store with probe-0001 … probe-TOTAL registered in order (ids 1 …),
+//                                  in 20 probe files, for gen_history to fill the first ones.
+// pages-bench fill DB TOTAL FULL   gives probe-FULL+1 … probe-TOTAL one check a minute ago each, and opens an
+//                                  incident on every 500th probe.
+// pages-bench measure DB ROUNDS    renders the pages in process from a read-only storage, as the daemon's
+//                                  reader does, and prints the server time (median and max of ROUNDS) and the
+//                                  page weight before gzip of each.
+import Dispatch
+import Foundation
+import ProberCore
+import ProberStorage
+import ProberStore
+import ProberWeb
+
+func probeName(_ i: Int) -> String { String(format: "probe-%04d", i) }
+
+let args = CommandLine.arguments
+guard args.count >= 4 else {
+    FileHandle.standardError.write(Data("usage: pages-bench fill DB TOTAL FULL | measure DB ROUNDS\n".utf8))
+    exit(2)
+}
+let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+
+switch args[1] {
+case "init":
+    let total = Int(args[3])!
+    let storage = try StorageBackend.open(location: args[2], readOnly: false)
+    try storage.register((1...total).map {
+        ProbeSpec(name: probeName($0), target: .http(HTTPTarget(url: "https://service-\($0).example.test/health")),
+                  source: SourceLocation(file: "probes/team-\($0 % 20).yaml", line: $0, column: 5))
+    })
+case "fill":
+    let total = Int(args[3])!, full = Int(args[4])!
+    let storage = try StorageBackend.open(location: args[2], readOnly: false)
+    let recorder = storage.makeSampleRecorder(warning: { print("warning: \($0)") })
+    if total > full {
+        for i in (full + 1)...total {
+            recorder.append(Sample(probe: probeName(i), startedAt: now - 60_000_000,
+                                   phases: Phases(dns: 300, connect: 800, tls: 3_000, processing: 40_000, transfer: 500, total: 44_600),
+                                   status: 200))
+        }
+    }
+    try recorder.close()
+    for i in stride(from: 500, through: total, by: 500) {
+        let at = now - 3_600_000_000
+        let text = "\(probeName(i)) is degraded. 5 of the last 10 checks failed since 10:00 UTC: 5 timed out."
+        let incident = Incident(id: 0, probe: probeName(i), serviceID: nil, title: "\(probeName(i)): checks failing", description: text,
+                                status: i % 1_000 == 0 ? .major : .minor, stage: .investigating, createdAt: at, updatedAt: at,
+                                resolvedAt: nil, updates: [IncidentUpdate(kind: .opened, stage: .investigating, status: .minor,
+                                                                          createdAt: at, description: text)])
+        try storage.record(IncidentChange(incident: incident, update: incident.updates[0], tracking: OpenIncident(
+            status: .minor, stage: .investigating, openedAt: at, degradedSince: at, failedChecks: 5, worstP95: nil, worstFailures: 5),
+            outbox: []))
+    }
+    print("filled: \(total) probes, \(total / 500) open incidents")
+case "measure":
+    let rounds = Int(args[3])!
+    let storage = try StorageBackend.open(location: args[2], readOnly: true)
+    func measure(_ what: String, _ render: () throws -> HTML) rethrows {
+        var times: [Double] = []
+        var bytes = 0
+        for _ in 0..<rounds {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let page = try render()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            bytes = page.markup.utf8.count
+        }
+        times.sort()
+        print(String(format: "  %-44@ median %7.1f ms   max %7.1f ms   %7.1f KB", what as NSString, times[times.count / 2],
+                     times.last!, Double(bytes) / 1_000))
+    }
+    let total = try storage.probeNames().count
+    try measure("/ (page 1 of \((total + 199) / 200))") { try StatusPage.render(.init(), storage: storage, now: now) }
+    try measure("/?page=25") { try StatusPage.render(.init(page: 25), storage: storage, now: now) }
+    try measure("/?name=probe-00") { try StatusPage.render(.init(name: "probe-00"), storage: storage, now: now) }
+    try measure("/?state=degraded") { try StatusPage.render(.init(state: "degraded"), storage: storage, now: now) }
+    try measure("/?file=probes/team-3.yaml") { try StatusPage.render(.init(file: "probes/team-3.yaml"), storage: storage, now: now) }
+    for range in ["1h", "24h", "7d", "30d", "1y"] {
+        let r = ProbePage.Range.named(range)
+        try measure("/probes/probe-0001?range=\(range)") {
+            ProbePage.render(try ProbePage.load("probe-0001", range: r, storage: storage, now: now)!, range: r, now: now)
+        }
+    }
+    try measure("/incidents") { try IncidentPages.list(storage: storage, now: now, openOnly: false) }
+default:
+    FileHandle.standardError.write(Data("unknown mode \(args[1])\n".utf8))
+    exit(2)
+}
