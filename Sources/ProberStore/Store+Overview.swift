@@ -5,12 +5,13 @@ import ProberStorage
 extension Store {
     static let day: Int64 = 86_400_000_000
 
-    /// The last check of every probe that has one: one query, a primary-key seek per probe.
+    /// The last check of every probe that has one: one query, a primary-key seek per probe. `CROSS JOIN` keeps
+    /// probes the outer loop: with a plain join SQLite scanned every sample (180 ms at 2,000 probes, 10 ms now).
     public func lastChecks() throws -> [String: ProbeStatus.LastCheck] {
         try read { db in
             let select = try db.prepare("""
                 SELECT p.name, s.ts, s.reason, s.status, s.phases FROM probes p
-                JOIN samples s ON s.probe_id = p.id AND s.ts = (SELECT max(ts) FROM samples WHERE probe_id = p.id)
+                CROSS JOIN samples s ON s.probe_id = p.id AND s.ts = (SELECT max(ts) FROM samples WHERE probe_id = p.id)
                 """)
             var out: [String: ProbeStatus.LastCheck] = [:]
             while try select.step() {

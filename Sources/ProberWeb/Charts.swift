@@ -103,7 +103,8 @@ public enum Charts {
 
     // MARK: Sparkline
 
-    /// A small line of `values` (oldest first; nil where unknown), scaled to its own range.
+    /// A small line of `values` (oldest first; nil where unknown), scaled to its own range. Its accessible name
+    /// is its `<title>` (no `aria-label` repeating it: 200 rows of `/` carry two charts each).
     public static func sparkline(_ values: [Int64?], series: String = "p95", what: String) -> HTML {
         let width = 120.0, height = 28.0, pad = 2.0
         let present = values.compactMap { $0 }
@@ -122,7 +123,7 @@ public enum Charts {
         var penDown = false
         for (i, v) in values.enumerated() {
             guard let v else { penDown = false; continue }
-            path += (penDown ? "L" : "M") + HTML.number(pad + Double(i) * step) + " " + HTML.number(y(v))
+            path += (penDown ? "L" : "M") + HTML.number(pad + Double(i) * step, digits: 0) + " " + HTML.number(y(v), digits: 0)
             penDown = true
         }
         let dots: [HTML] = values.enumerated().compactMap { i, v in
@@ -131,7 +132,7 @@ public enum Charts {
             return "<circle class=\"f-fg\" cx=\"\(pad + Double(i) * step)\" cy=\"\(y(v))\" r=\"1.5\"/>"
         }
         return """
-            <svg class="chart spark" viewBox="0 0 \(width) \(height)" role="img" aria-label="\(label)" \
+            <svg class="chart spark" viewBox="0 0 \(width) \(height)" role="img" \
             data-chart="sparkline" data-series="\(series)" data-points="\(present.count)"><title>\(label)</title>\
             <path class="spark-line" d="\(path)"/>\(dots)</svg>
             """
@@ -150,7 +151,8 @@ public enum Charts {
         let degraded = days.filter { $0.level == .minor || $0.level == .major }
         let minor = degraded.filter { $0.level == .minor }.count, major = degraded.count - minor
         var label = "\(probe), uptime over \(days.count) days: " + (uptime.map { percent($0) } ?? "no checks")
-        label += "; \(Human.count(major, "day")) with a major incident, \(Human.count(minor, "day")) with a minor one"
+        label += degraded.isEmpty ? "; no incident"
+            : "; \(Human.count(major, "day")) with a major incident, \(Human.count(minor, "day")) with a minor one"
         if !detail, !degraded.isEmpty {
             label += " (" + degraded.suffix(10).map { "\(day($0.start)) \($0.level.rawValue), \($0.uptime.map { percent($0) } ?? "no checks")" }
                 .joined(separator: "; ") + (degraded.count > 10 ? "; and earlier" : "") + ")"
@@ -207,8 +209,8 @@ public enum Charts {
         }
         let width = max(Double(days.count) * (barWidth + gap) - gap, 1)
         return """
-            <svg class="chart bars" viewBox="0 0 \(width) \(height)" preserveAspectRatio="none" role="img" aria-label="\(label)" \
-            data-chart="uptime" data-series="uptime" data-points="\(days.count)"><title>\(label)</title>\(marks)</svg>
+            <svg class="chart bars" viewBox="0 0 \(width) \(height)" preserveAspectRatio="none" role="img"\
+            \(detail ? " aria-label=\"\(label)\"" as HTML : .empty) data-chart="uptime" data-series="uptime" data-points="\(days.count)"><title>\(label)</title>\(marks)</svg>
             """
     }
 

@@ -7,9 +7,10 @@ extension ProberWeb {
     /// Every query goes through `reader` (its own serial queue and read-only storage, never the listener's
     /// thread); the page is rendered on that queue and answered through the route's responder.
     public static func register(into router: inout Router, reader: StorageReader) {
+        let cache = StatusCache()
         router.get("/") { request, respond in
             let query = StatusPage.Query(query: request.query)
-            serve(reader, respond) { storage, now in try StatusPage.render(query, storage: storage, now: now) }
+            serve(reader, respond) { storage, now in try StatusPage.render(query, storage: storage, now: now, cache: cache) }
         }
         router.get("/incidents") { request, respond in
             let openOnly = URLText.query(request.query)["open"] == "true"

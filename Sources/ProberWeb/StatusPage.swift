@@ -48,10 +48,13 @@ public enum StatusPage {
 
     public static let stateWords = ["healthy", "failing", "degraded", "recovering", "unknown"]
 
-    public static func render(_ query: Query, storage: some ProbeRegistry & HistoryReading & IncidentStorage, now: Int64) throws -> HTML {
-        let infos = try storage.probeInfos()
-        let last = try storage.lastChecks()
-        let open = try storage.openIncidents()
+    /// `cache` (the served pages share one) reuses the listing for a few seconds and each probe's earlier days.
+    public static func render(_ query: Query, storage: some ProbeRegistry & HistoryReading & IncidentStorage, now: Int64,
+                              cache: StatusCache = StatusCache()) throws -> HTML {
+        let listing = try cache.listing(now: now) {
+            StatusCache.Listing(at: now, infos: try storage.probeInfos(), last: try storage.lastChecks(), open: try storage.openIncidents())
+        }
+        let infos = listing.infos, last = listing.last, open = listing.open
         let files = Array(Set(infos.map(\.file).filter { !$0.isEmpty })).sorted()
 
         let needle = query.name.lowercased()
@@ -76,7 +79,7 @@ public enum StatusPage {
         let page = min(query.page, pages)
         let shown = Array(rows.dropFirst((page - 1) * pageSize).prefix(pageSize))
         let names = shown.map(\.info.name)
-        let overview = try storage.overview(probes: names, days: days, now: now)
+        let overview = try cache.overview(names, days: days, now: now, storage: storage)
         let day: Int64 = 86_400_000_000
         let shownSet = Set(names)
         let recent = try storage.incidents(since: now - Int64(days) * day).filter { shownSet.contains($0.incident.probe) }

@@ -70,7 +70,29 @@ case "measure":
                      times.last!, Double(bytes) / 1_000))
     }
     let total = try storage.probeNames().count
-    try measure("/ (page 1 of \((total + 199) / 200))") { try StatusPage.render(.init(), storage: storage, now: now) }
+    func part(_ what: String, _ body: () throws -> Int) rethrows {
+        _ = try body()
+        let start = DispatchTime.now().uptimeNanoseconds
+        let n = try body()
+        print(String(format: "  part: %-38@ %7.1f ms  (%d)", what as NSString, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, n))
+    }
+    let names = try storage.probeNames()
+    try part("probeInfos") { try storage.probeInfos().count }
+    try part("lastChecks") { try storage.lastChecks().count }
+    try part("openIncidents") { try storage.openIncidents().count }
+    try part("incidents(since: 90 d)") { try storage.incidents(since: now - 90 * 86_400_000_000).count }
+    try part("overview(probe-0001, 90 d)") { try storage.overview(probes: ["probe-0001"], days: 90, now: now).count }
+    try part("overview(probe-0001, 1 d)") { try storage.overview(probes: ["probe-0001"], days: 1, now: now).count }
+    try part("history(probe-0001, 24 h, 1 h)") { try storage.history(probe: "probe-0001", since: now - 86_400_000_000, until: now, every: 3_600_000_000, phase: .total)!.buckets.count }
+    try part("overview(200 probes, 90 d)") { try storage.overview(probes: Array(names.prefix(200)), days: 90, now: now).count }
+    try measure("/ (page 1 of \((total + 199) / 200)), no cache") { try StatusPage.render(.init(), storage: storage, now: now) }
+    let cache = StatusCache()
+    try measure("/ (page 1), shared cache as served") { try StatusPage.render(.init(), storage: storage, now: now, cache: cache) }
+    var later = now
+    try measure("/ (page 1), cache, listing expired") {
+        later += StatusCache.listingLifetime
+        return try StatusPage.render(.init(), storage: storage, now: later, cache: cache)
+    }
     try measure("/?page=25") { try StatusPage.render(.init(page: 25), storage: storage, now: now) }
     try measure("/?name=probe-00") { try StatusPage.render(.init(name: "probe-00"), storage: storage, now: now) }
     try measure("/?state=degraded") { try StatusPage.render(.init(state: "degraded"), storage: storage, now: now) }

@@ -1,0 +1,64 @@
+import Foundation
+import ProberCore
+import ProberStorage
+
+/// What the status page reuses between requests, so a page of 200 at 10,000 probes stays within its budget:
+/// the listing (every probe, its last check, the open incidents) for `listingLifetime`, and each shown probe's
+/// completed UTC days for the rest of the day (only today's counts and the hourly p95 are read again).
+///
+/// A check or an incident shows on `/` at most `listingLifetime` late; a late sample of an earlier day (within
+/// the store's rollup grace) shows the next day. `@unchecked Sendable`: every field is read and written under
+/// `lock`; the values it hands out are copies.
+public final class StatusCache: @unchecked Sendable {
+    public static let listingLifetime: Int64 = 5_000_000
+    /// Probes whose days are kept at most (10 pages); beyond, the cache starts again.
+    static let maxProbes = 2_000
+
+    struct Listing {
+        var at: Int64
+        var infos: [ProbeInfo]
+        var last: [String: ProbeStatus.LastCheck]
+        var open: [String: StoredIncident]
+    }
+
+    private let lock = NSLock()
+    private var listing: Listing?
+    /// Probe -> (start of the day the entry was made on, its completed days' checks and failures, oldest first).
+    private var completed: [String: (today: Int64, counts: [UInt32])] = [:]
+
+    public init() {}
+
+    func listing(now: Int64, read: () throws -> Listing) rethrows -> Listing {
+        if let cached = lock.withLock({ listing }), now >= cached.at, now - cached.at < Self.listingLifetime { return cached }
+        let fresh = try read()
+        lock.withLock { listing = fresh }
+        return fresh
+    }
+
+    /// The overview of `names`: whole for probes not cached today, today's alone (and the cached days) for the others.
+    func overview(_ names: [String], days: Int, now: Int64, storage: some HistoryReading) throws -> [String: ProbeOverview] {
+        let day: Int64 = 86_400_000_000
+        let today = now / day * day
+        let cached = lock.withLock { completed }
+        let misses = names.filter { cached[$0]?.today != today }
+        let hits = names.filter { cached[$0]?.today == today }
+        var out = try storage.overview(probes: misses, days: days, now: now)
+        if !hits.isEmpty {
+            for (name, fresh) in try storage.overview(probes: hits, days: 1, now: now) {
+                guard let counts = cached[name]?.counts else { continue }
+                let earlier = stride(from: 0, to: counts.count, by: 2).map { i in
+                    DayCount(start: today - Int64(days - 1 - i / 2) * day, checks: Int(counts[i]), failures: Int(counts[i + 1]))
+                }
+                out[name] = ProbeOverview(days: earlier + fresh.days, hourlyP95: fresh.hourlyP95)
+            }
+        }
+        lock.withLock {
+            if completed.count + misses.count > Self.maxProbes { completed.removeAll() }
+            for name in misses {
+                guard let o = out[name], o.days.count == days else { continue }
+                completed[name] = (today, o.days.dropLast().flatMap { [UInt32(clamping: $0.checks), UInt32(clamping: $0.failures)] })
+            }
+        }
+        return out
+    }
+}
