@@ -197,7 +197,8 @@ public enum Charts {
                 let count = days.filter { $0.level == level }.count
                 func path(_ y: Double, _ h: Double) -> HTML {
                     let dd = d.replacingOccurrences(of: "Y", with: HTML.number(y + h / 2))
-                    return "<path class=\"s-\(cls)\" data-level=\"\(level.rawValue)\" data-points=\"\(count)\" stroke-width=\"\(h)\" stroke-dasharray=\"\(barWidth) \(gap)\" d=\"\(dd)\"/>"
+                    // The dash pattern (a bar, a gap) is the style sheet's `svg.bars path`.
+                    return "<path class=\"s-\(cls)\" data-level=\"\(level.rawValue)\" data-points=\"\(count)\" stroke-width=\"\(h)\" d=\"\(dd)\"/>"
                 }
                 if s.split {
                     marks.append(path(0, height / 2 - 2))

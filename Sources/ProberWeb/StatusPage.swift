@@ -91,7 +91,7 @@ public enum StatusPage {
             let lastCell: HTML = row.last.map { l in
                 "\(Layout.ago(l.at, now: now)) <span class=\"muted\">\(l.reason.map { "✗ \($0.rawValue)" } ?? "✓ ok")</span>"
             } ?? "<span class=\"muted\">never</span>"
-            let spark = Charts.sparkline(o?.hourlyP95 ?? Array(repeating: nil, count: 24), what: "\(name), p95 per hour over 24 h")
+            let spark = Charts.sparkline(o?.hourlyP95 ?? Array(repeating: nil, count: 24), what: "p95 per hour, 24 h")
             let bars = Charts.uptimeBars(Layout.uptimeDays(o?.days ?? [], incidents: incidentsByProbe[name] ?? [], now: now),
                                          probe: name, detail: false)
             let incidentCell: HTML

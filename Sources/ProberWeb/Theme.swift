@@ -78,7 +78,7 @@ public enum Theme {
             .ranges a[aria-current]{font-weight:700;color:var(--fg);text-decoration:none}
             svg.chart{display:block;width:100%;height:auto;overflow:visible}
             svg.spark{width:120px;height:28px}
-            svg.bars{width:225px;height:28px}.uptime svg.bars{width:100%;max-width:810px;height:40px}
+            svg.bars{width:225px;height:28px}svg.bars path{stroke-dasharray:2 1}.uptime svg.bars{width:100%;max-width:810px;height:40px}
             svg text{fill:var(--muted);font-size:11px}
             svg .grid{stroke:var(--rule);stroke-width:1}
             svg .line{fill:none;stroke:var(--fg);stroke-width:1.6}

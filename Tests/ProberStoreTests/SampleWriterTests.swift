@@ -69,7 +69,9 @@ final class SampleWriterTests: XCTestCase {
         var http = HTTPTarget(url: "https://user:secret@example.test/health?token=abc")
         http.headers = [Header(name: "Authorization", value: "Bearer s3cr3t")]
         try store.register([ProbeSpec(name: "api", target: .http(http)), ProbeSpec(name: "redis", target: .tcp(TCPTarget(host: "10.0.0.1", port: 6379)))])
-        XCTAssertEqual(try store.probeInfo("api"), ProbeInfo(name: "api", kind: "http", target: "https://example.test/health"))
+        let api = try XCTUnwrap(try store.probeInfo("api"))
+        XCTAssertEqual([api.name, api.kind, api.target], ["api", "http", "https://example.test/health"])
+        XCTAssertTrue(api.settings.contains(ProbeSetting("headers", "Authorization: (value hidden)")))
         XCTAssertEqual(try store.probeInfo("redis")?.target, "10.0.0.1:6379")
         let dump = try String(contentsOfFile: store.path, encoding: .isoLatin1)
         XCTAssertFalse(dump.contains("secret") || dump.contains("s3cr3t") || dump.contains("token"))
