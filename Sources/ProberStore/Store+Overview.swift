@@ -86,15 +86,16 @@ extension Store {
                         if let i = hour(bucket) { row.merge(into: &hours[i]) }
                     }
                 }
-                // Raw samples: the days' counts and the hours' latencies from `rolled_5m` on.
+                // Raw samples: the days' counts and the hours' latencies from `rolled_5m` on (the 24 hours may begin
+                // before the first day when `days` is 1).
                 try raw.bind(1, id)
-                try raw.bind(2, max(from, rolled5m))
+                try raw.bind(2, max(min(from, hourFrom), rolled5m))
                 try raw.bind(3, now + 1)
                 while try raw.step() {
                     let ts = raw.int64(0)
                     let reason = Int(raw.int64(1))
                     let d = Int((ts - from) / Self.day)
-                    if d >= 0, d < days {
+                    if ts >= from, d < days {
                         counts[d].checks += 1
                         if reason != 0 { counts[d].failures += 1 }
                     }

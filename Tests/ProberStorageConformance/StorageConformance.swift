@@ -199,6 +199,13 @@ public enum StorageConformance {
                     #expect(d.failures == inside.filter { $0.failure != nil }.count)
                 }
                 #expect(o.hourlyP95.count == 24)
+                // At noon the 24 hours begin the day before: they do not depend on the days asked for.
+                let noon = end - 12 * hour
+                let one = try #require(try storage.overview(probes: ["api"], days: 1, now: noon)["api"])
+                let twelve = try #require(try storage.overview(probes: ["api"], days: 12, now: noon)["api"])
+                #expect(one.hourlyP95 == twelve.hourlyP95)
+                #expect(one.hourlyP95.allSatisfy { $0 != nil })
+                #expect(one.days == [twelve.days[11]])
                 for (i, p95) in o.hourlyP95.enumerated() {
                     let start = end - 24 * hour + Int64(i) * hour
                     let inside = samples.filter { $0.startedAt >= start && $0.startedAt < start + hour && $0.failure == nil }

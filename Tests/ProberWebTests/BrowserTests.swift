@@ -1,10 +1,16 @@
 import Foundation
+import ProberCore
+import ProberStorage
+import ProberStore
 import ProberTestSupport
 import Testing
 
 /// The pages in a real headless Chromium, served by `prober run --listen` with real history and a real
 /// incident: probes every 200 ms against a loopback target that starts failing (with a hostile body) after
-/// a few checks, and a probe file whose name and incident title are hostile.
+/// a few checks, and a probe file whose name and incident title are hostile. Three days of earlier history (a
+/// check a minute, with a daily rhythm, and a resolved major incident 6 hours ago, incident 1) are written
+/// through the storage interface before the daemon starts, so the charts have something to show; the live
+/// incident is number 2.
 ///
 /// Screenshots go to `.build/test-output/pages/` (the README's `docs/status-page.png` and
 /// `docs/probe-page.png` are copies of two of them).
@@ -48,15 +54,58 @@ import Testing
                 interval: 200ms
                 timeout: 150ms
             """)
+        try Self.backfill(dir.path + "/prober.db")
         daemon = try ProberDaemon(["--probes", dir.path + "/probes", "--db", dir.path + "/prober.db", "--listen", "127.0.0.1:0"],
                                   logIn: dir.url)
         guard let port = daemon.listenPort() else { throw Failure("no listen port in the log: \(daemon.stderr)") }
         self.port = port
         let opened = waitUntil(timeout: .seconds(30)) {
-            (httpGet(port: port, "/incidents?open=true")?.body.contains("<tr data-incident=\"1\">")) == true
+            (httpGet(port: port, "/incidents?open=true")?.body.contains("<tr data-incident=\"2\">")) == true
         }
         guard opened else { throw Failure("no incident opened: \(daemon.stderr)") }
         try FileManager.default.createDirectory(at: Self.output, withIntermediateDirectories: true)
+    }
+
+    /// Three days of checks a minute for both probes (latency following the hour of day), failures and a major
+    /// incident from 6 h to 5 h 20 min ago for web-api.
+    static func backfill(_ location: String) throws {
+        let storage = try StorageBackend.open(location: location, readOnly: false)
+        let minute: Int64 = 60_000_000
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000) / minute * minute
+        let recorder = storage.makeSampleRecorder(warning: { _ in })
+        let outage = (now - 360 * minute)..<(now - 320 * minute)
+        for probe in ["web-api", "steady"] {
+            for i in 1...(3 * 1_440) {
+                let t = now - Int64(i) * minute
+                let hour = Double(t / minute % 1_440) / 60
+                let wave = Int64(8_000 * (1 + sin(hour / 24 * 2 * .pi))) + Int64(i * 7_919 % 3_000)
+                let slow: Int64 = probe == "web-api" && outage.contains(t) ? 180_000 : 0
+                if probe == "web-api", outage.contains(t), i % 3 == 0 {
+                    recorder.append(Sample(probe: probe, startedAt: t, failure: ProberCore.Failure(.httpStatus, "HTTP 503"), phases: Phases(), status: 503))
+                    continue
+                }
+                let processing = 12_000 + wave + slow
+                recorder.append(Sample(probe: probe, startedAt: t,
+                                       phases: Phases(dns: 300, connect: 900, tls: 4_000, processing: processing, transfer: 1_200,
+                                                      total: 6_400 + processing), status: 200))
+            }
+        }
+        try recorder.close()
+        let opened = outage.lowerBound, resolved = outage.upperBound + 10 * minute
+        let text = "web-api is degraded (major). 4 of the last 10 checks failed: 4 returned HTTP 503; p95 latency 196 ms."
+        var incident = Incident(id: 0, probe: "web-api", serviceID: nil, title: "web-api: checks failing", description: text,
+                                status: .major, stage: .investigating, createdAt: opened, updatedAt: opened, resolvedAt: nil,
+                                updates: [IncidentUpdate(kind: .opened, stage: .investigating, status: .major, createdAt: opened,
+                                                         description: text)])
+        let tracking = OpenIncident(status: .major, stage: .investigating, openedAt: opened, degradedSince: opened,
+                                    failedChecks: 4, worstP95: 196_000, worstFailures: 4)
+        incident.id = try storage.record(IncidentChange(incident: incident, update: incident.updates[0], tracking: tracking, outbox: []))
+        let end = IncidentUpdate(kind: .resolved, stage: .resolved, status: .major, createdAt: resolved,
+                                 description: "web-api is healthy again: every check of the last 10 minutes passed.")
+        incident.stage = .resolved
+        incident.resolvedAt = resolved
+        incident.updates.append(end)
+        try storage.record(IncidentChange(incident: incident, update: end, tracking: tracking, outbox: []))
     }
 
     deinit {
@@ -107,7 +156,10 @@ import Testing
             #expect(rows == ["web-api", "steady"], "open incidents first")
             #expect(dom.contains("data-state=\"recovering\"") || dom.contains("data-state=\"minor\""))
             #expect(dom.contains("degraded (minor)") || dom.contains("recovering (minor)"))
-            #expect(dom.components(separatedBy: "data-chart=\"sparkline\" data-series=\"p95\" data-points=\"1\"").count - 1 == 2)
+            let sparks = dom.components(separatedBy: "data-chart=\"sparkline\" data-series=\"p95\" data-points=\"").dropFirst()
+                .map { String($0.prefix { $0.isNumber }) }
+            #expect(sparks == ["24", "24"], "an hourly p95 for each of the last 24 hours")
+            #expect(dom.contains("data-level=\"major\""), "the day of the earlier major incident")
             #expect(dom.components(separatedBy: "data-chart=\"uptime\" data-series=\"uptime\" data-points=\"90\"").count - 1 == 2)
             #expect(dom.contains("&lt;script&gt;alert(\"t\")&lt;/script&gt; 'Tïtle' é"), "the incident's title, as text")
             expectEscaped(dom, "/")
@@ -115,7 +167,7 @@ import Testing
         // Every link of the page answers.
         let dom = try #require(httpGet(port: port, "/")?.body)
         let links = Set(hrefs(dom).filter { $0.hasPrefix("/") })
-        #expect(links.isSuperset(of: ["/", "/incidents", "/probes/web-api", "/probes/steady", "/incidents/1", "/probes/web-api#uptime"]))
+        #expect(links.isSuperset(of: ["/", "/incidents", "/probes/web-api", "/probes/steady", "/incidents/2", "/probes/web-api#uptime"]))
         for link in links {
             #expect(httpGet(port: port, link.components(separatedBy: "#")[0])?.status == 200, "\(link)")
         }
@@ -124,15 +176,16 @@ import Testing
     }
 
     @Test func probePageHasTheLatencyPhasesAndIncidentBand() throws {
-        for dom in try load("/probes/web-api?range=1h", name: "probe") {
-            #expect(dom.contains("data-chart=\"latency\" data-points=\"60\""))
+        for dom in try load("/probes/web-api?range=24h", name: "probe") {
+            #expect(dom.contains("data-chart=\"latency\" data-points=\"288\""))
+            #expect(dom.contains("data-series=\"p50\" data-points=\"28"), "a p50 in (nearly) every 5-minute bucket")
             for series in ["p50", "p95", "p99", "phase-dns", "phase-connect", "phase-processing", "phase-transfer"] {
                 #expect(dom.contains("data-series=\"\(series)\" data-points=\""), "\(series)")
             }
-            #expect(dom.contains("data-incident=\"1\""), "the incident on the same axis")
+            #expect(dom.contains("data-incident=\"1\"") && dom.contains("data-incident=\"2\""), "both incidents on the same axis")
             #expect(dom.contains("data-reason=\"http_status\""), "failures by reason")
             #expect(dom.contains("<dt>expect status</dt>"), "the configuration")
-            #expect(dom.contains("aria-current=\"true\">1h</a>"))
+            #expect(dom.contains("aria-current=\"true\">24h</a>"))
             expectEscaped(dom, "/probes/web-api")
         }
         // The range links switch the range, with and without the script.
@@ -142,16 +195,16 @@ import Testing
     }
 
     @Test func incidentPageShowsTheDescriptionTimelineAndDeliveries() throws {
-        for dom in try load("/incidents/1", name: "incident") {
+        for dom in try load("/incidents/2", name: "incident") {
             #expect(dom.contains("<p class=\"description\">"))
             #expect(dom.contains("failing") || dom.contains("failed"), "the description says why")
             #expect(dom.contains("<li data-kind=\"opened\">"))
             #expect(dom.contains("<summary>Evidence</summary>"))
             #expect(dom.contains("href=\"/probes/web-api\""))
-            expectEscaped(dom, "/incidents/1")
+            expectEscaped(dom, "/incidents/2")
         }
         let list = try load("/incidents", name: "incidents")
-        #expect(list.allSatisfy { $0.contains("href=\"/incidents/1\"") })
+        #expect(list.allSatisfy { $0.contains("href=\"/incidents/2\"") && $0.contains("href=\"/incidents/1\"") })
     }
 
     @Test func everyPageWorksWithJavaScriptOff() throws {
@@ -164,20 +217,20 @@ import Testing
             #expect(rows == ["steady"], "the GET form filters without a script")
             #expect(dom.contains("value=\"stea\""))
         }
-        for dom in try load("/incidents/1", name: "incident", javascript: false) {
+        for dom in try load("/incidents/2", name: "incident", javascript: false) {
             #expect(dom.contains("<p class=\"description\">"))
         }
     }
 
     @Test func hostileTextFromTheProbeFileAndTheTargetIsEscapedInRawHTML() throws {
-        for path in ["/", "/probes/web-api", "/probes/web-api?range=1h", "/incidents", "/incidents/1", "/probes/steady"] {
+        for path in ["/", "/probes/web-api", "/probes/web-api?range=1h", "/incidents", "/incidents/1", "/incidents/2", "/probes/steady"] {
             let page = try #require(httpGet(port: port, path), "\(path)")
             #expect(page.status == 200)
             expectEscaped(page.body, path)
             #expect(!page.body.contains("\"quoted\""), "the target's body never reaches a page unescaped")
             #expect(!page.body.contains("alert(\"t\")"), "quotes are escaped in raw HTML")
         }
-        let incident = try #require(httpGet(port: port, "/incidents/1")?.body)
+        let incident = try #require(httpGet(port: port, "/incidents/2")?.body)
         #expect(incident.contains("&lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt; &#39;Tïtle&#39; é"))
     }
 }
