@@ -159,7 +159,7 @@ public enum Charts {
         }
         // State not by colour alone: a day without checks is a short stub, a minor day a bar lowered at the
         // top, a major day a bar split in two.
-        func shape(_ level: DayLevel, x: Double, width: Double) -> (y: Double, h: Double, split: Bool) {
+        func shape(_ level: DayLevel) -> (y: Double, h: Double, split: Bool) {
             switch level {
             case .noData: (height - 6, 6, false)
             case .healthy: (0, height, false)
@@ -173,7 +173,7 @@ public enum Charts {
                 let x = Double(i) * (barWidth + gap)
                 let text = "\(day(d.start)): " + (d.uptime.map { percent($0) + " uptime" } ?? "no checks")
                     + (d.level == .minor || d.level == .major ? ", \(d.level.word)" : "")
-                let s = shape(d.level, x: x, width: barWidth)
+                let s = shape(d.level)
                 let rects: HTML = s.split
                     ? "<rect class=\"f-major\" x=\"\(x)\" y=\"0\" width=\"\(barWidth)\" height=\"\(height / 2 - 2)\"/><rect class=\"f-major\" x=\"\(x)\" y=\"\(height / 2 + 2)\" width=\"\(barWidth)\" height=\"\(height / 2 - 2)\"/>"
                     : "<rect class=\"f-\(d.level == .healthy ? "ok" : d.level.rawValue)\" x=\"\(x)\" y=\"\(s.y)\" width=\"\(barWidth)\" height=\"\(s.h)\"/>"
@@ -192,7 +192,7 @@ public enum Charts {
                     i = j + 1
                 }
                 guard !d.isEmpty else { continue }
-                let s = shape(level, x: 0, width: barWidth)
+                let s = shape(level)
                 let cls = level == .healthy ? "ok" : level.rawValue
                 let count = days.filter { $0.level == level }.count
                 func path(_ y: Double, _ h: Double) -> HTML {
@@ -399,9 +399,10 @@ public enum Charts {
         func timeLabels() -> HTML {
             let times = [since, since + (until - since) / 2, until]
             let anchors = ["start", "middle", "end"]
-            return HTML(trusted: zip(times, anchors).map { t, anchor in
-                "<text x=\"\(HTML.number(x(t)))\" y=\"\(HTML.number(height - 6))\" text-anchor=\"\(anchor)\">\(HTML.escape(UTCTime.time(t, relativeTo: until)))</text>"
-            }.joined())
+            let labels: [HTML] = zip(times, anchors).map { t, anchor in
+                "<text x=\"\(x(t))\" y=\"\(height - 6)\" text-anchor=\"\(anchor)\">\(UTCTime.time(t, relativeTo: until))</text>"
+            }
+            return "\(labels)"
         }
     }
 }
