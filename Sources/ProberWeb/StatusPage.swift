@@ -46,7 +46,8 @@ public enum StatusPage {
         var incident: StoredIncident?
     }
 
-    public static let stateWords = ["healthy", "failing", "degraded", "recovering", "unknown"]
+    /// The state filter's choices; each matches the states it begins (`degraded` both severities).
+    public static let stateWords = ["healthy", "failing", "degraded", "degraded (minor)", "degraded (major)", "recovering", "unknown"]
 
     /// `cache` (the served pages share one) reuses the listing for a few seconds and each probe's earlier days.
     public static func render(_ query: Query, storage: some ProbeRegistry & HistoryReading & IncidentStorage, now: Int64,

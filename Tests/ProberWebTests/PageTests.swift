@@ -99,6 +99,7 @@ import Testing
         #expect(try rows(.init(state: "failing")) == ["probe-0001"])
         #expect(try rows(.init(state: "healthy")) == ["probe-0000"])
         #expect(try rows(.init(state: "recovering")) == ["probe-0002"])
+        #expect(try rows(.init(state: "degraded (major)")).isEmpty, "a recovering probe is not degraded")
         #expect(try rows(.init(state: "unknown")).count == 27)
         #expect(try rows(.init(file: dir.path + "/even.yaml")).count == 15)
         #expect(try rows(.init(name: "3", file: dir.path + "/it's \"hostile\" <x>.yaml")) == ["probe-0003", "probe-0013", "probe-0023"])
