@@ -62,6 +62,7 @@ extension HTTPListener.Loop {
         let handler = self.handler
         handlerQueue.async { [self] in
             handler(request) { response in
+                let response = response.representation(for: request)
                 self.mailbox.withLock { $0.append((id, response)) }
                 self.wake()
             }
