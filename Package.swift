@@ -74,6 +74,9 @@ let package = Package(
         // Loopback HTTP/TCP servers for tests (real sockets, port 0).
         .target(name: "ProberTestSupport", path: "Tests/ProberTestSupport"),
         .testTarget(name: "ProberCoreTests", dependencies: ["ProberCore"]),
+        .testTarget(name: "ProberDocumentsTests", dependencies: [
+            "ProberDocuments", "ProberStorage", "ProberStore", "ProberCore", "ProberTestSupport",
+        ]),
         .testTarget(name: "ProberConfigTests", dependencies: ["ProberConfig", "ProberCore", "ProberTestSupport"]),
         .testTarget(name: "ProberProbesTests", dependencies: ["ProberProbes", "ProberCore", "ProberTestSupport"]),
         // The storage conformance suite, run against every backend by Tests/ProberStoreTests/SQLiteConformanceTests.swift.

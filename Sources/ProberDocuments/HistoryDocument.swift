@@ -10,6 +10,13 @@ public struct HistoryQuery: Sendable, Equatable {
     public var every: Int64?
     public var phase: Phases.Name
 
+    public init(since: Int64, until: Int64, every: Int64? = nil, phase: Phases.Name = .total) {
+        self.since = since
+        self.until = until
+        self.every = every
+        self.phase = phase
+    }
+
     /// The defaults: the last 24 h, total latency, automatic buckets.
     public static let defaultSince = "24h"
     public static let defaultPhase = "total"
