@@ -75,7 +75,7 @@ struct RunCommand: ParsableCommand {
             probes: probes.probes, database: databasePath, environment: environment,
             listen: listen.flatMap(ListenAddress.init), maxInFlight: maxInFlight,
             isdown: isdown, notifier: SystemdNotifier())
-        configuration.listenToken = try Self.listenToken(listenTokenFile)
+        configuration.listenToken = Self.listenToken(listenTokenFile)
         configuration.listenInsecure = listenInsecure
         let daemon: Daemon
         do {
@@ -88,7 +88,7 @@ struct RunCommand: ParsableCommand {
     }
 
     /// The token in the first line of `--listen-token-file`; exits 2 when the file is unreadable or empty.
-    static func listenToken(_ path: String?) throws -> BearerToken? {
+    static func listenToken(_ path: String?) -> BearerToken? {
         guard let path else { return nil }
         let read: BearerToken?
         do { read = try BearerToken.read(path: path) } catch {
