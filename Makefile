@@ -3,7 +3,7 @@ SWIFT      ?= swift
 PROBES     ?= probes
 DB         ?= prober.db
 DEMO_PORT  ?= 18080
-SYSTEM_PACKAGES := libcurl4-openssl-dev libsqlite3-dev
+SYSTEM_PACKAGES := libcurl4-openssl-dev libsqlite3-dev zlib1g-dev
 # The tools some tests run (openssl: certificates; curl: the container health check; util-linux: flock;
 # systemd: systemd-analyze verifies the unit). Without them those tests skip, and `make test` counts the skips.
 TEST_PACKAGES   := openssl curl util-linux systemd

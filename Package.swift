@@ -26,6 +26,12 @@ let package = Package(
             name: "CSQLite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // gzip for the listener's responses. The only module that imports it is ProberHTTP.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
 
         // The domain: probe specs, samples, thresholds, evaluator, incidents, descriptions. No C, no I/O.
         .target(name: "ProberCore"),
@@ -46,7 +52,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // A small HTTP/1.1 server (sockets, parsing, routing) for `--listen`.
-        .target(name: "ProberHTTP"),
+        .target(name: "ProberHTTP", dependencies: ["CZlib"]),
         // The documents of `--json` and `/api/v1`, built from the storage interface's values.
         .target(name: "ProberDocuments", dependencies: ["ProberCore", "ProberStorage"]),
         // The pages (HTML with inline SVG) served on `--listen` and written by `prober report`.
@@ -68,6 +74,9 @@ let package = Package(
         // Loopback HTTP/TCP servers for tests (real sockets, port 0).
         .target(name: "ProberTestSupport", path: "Tests/ProberTestSupport"),
         .testTarget(name: "ProberCoreTests", dependencies: ["ProberCore", "ProberTestSupport"]),
+        .testTarget(name: "ProberDocumentsTests", dependencies: [
+            "ProberDocuments", "ProberStorage", "ProberStore", "ProberCore", "ProberTestSupport",
+        ]),
         .testTarget(name: "ProberConfigTests", dependencies: ["ProberConfig", "ProberCore", "ProberTestSupport"]),
         .testTarget(name: "ProberProbesTests", dependencies: ["ProberProbes", "ProberCore", "ProberTestSupport"]),
         // The storage conformance suite, run against every backend by Tests/ProberStoreTests/SQLiteConformanceTests.swift.
@@ -85,7 +94,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // "prober": the built binary runs a listener in a child process (a lowered descriptor limit).
-        .testTarget(name: "ProberHTTPTests", dependencies: ["prober", "ProberHTTP", "ProberTestSupport"]),
+        .testTarget(name: "ProberHTTPTests", dependencies: ["prober", "ProberHTTP", "ProberTestSupport", "CZlib"]),
         // libFuzzer over the probe-file loader: `make fuzz` builds it with -sanitize=fuzzer in .build-fuzz.
         .executableTarget(name: "ProberFuzz", dependencies: ["ProberConfig"], path: "Tests/ProberFuzz", exclude: ["corpus"]),
         .testTarget(name: "ProberCLITests", dependencies: ["prober", "ProberTestSupport", "ProberStorage", "ProberStore", "ProberCore", "CSQLite3"]),

@@ -1,6 +1,7 @@
 import Foundation
 import ProberCore
 import ProberDelivery
+import ProberHTTP
 
 
 extension Daemon {
@@ -12,8 +13,13 @@ extension Daemon {
         public var database: String
         /// Where `${VAR}` in probe files is looked up.
         public var environment: [String: String]
-        /// Serve `/metrics` and `/healthz` here (`--listen`); nil: no listener.
+        /// Serve `/metrics`, `/healthz`, `/api/v1` and the pages here (`--listen`); nil: no listener.
         public var listen: ListenAddress?
+        /// The bearer token every path but `/healthz` requires (`--listen-token-file`); nil: none. Required to
+        /// listen beyond loopback, unless `listenInsecure`.
+        public var listenToken: BearerToken?
+        /// Serve beyond loopback without a token (`--listen-insecure`): the operator says the network is trusted.
+        public var listenInsecure = false
         /// Most checks in flight at once (`--max-in-flight`).
         public var maxInFlight: Int
         /// Where this prober probes from (`--location`, default the host name): 1-64 characters of
@@ -74,12 +80,17 @@ extension Daemon {
     }
 }
 
-/// `host:port` for `--listen`; `[::1]:9464` for IPv6.
+/// `host:port` for `--listen`; `[::1]:9464` for IPv6; a bare port is `127.0.0.1:port` (loopback by default).
 public struct ListenAddress: Sendable, CustomStringConvertible {
     public var host: String
     public var port: UInt16
 
     public init?(_ text: String) {
+        if let port = UInt16(text) {
+            self.host = "127.0.0.1"
+            self.port = port
+            return
+        }
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
@@ -89,6 +100,19 @@ public struct ListenAddress: Sendable, CustomStringConvertible {
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Whether only this machine can connect: `localhost`, `127.0.0.0/8`, `::1` (or `::ffff:127.x.y.z`).
+    /// Any other name or address counts as beyond loopback, a wildcard (`0.0.0.0`, `::`) included.
+    public var isLoopback: Bool {
+        if host == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+        return bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
+    }
 }
 
 /// glibc's malloc tuning calls. <malloc.h> is not part of Swift's Glibc module, so the two functions are

@@ -4,9 +4,12 @@ import Logging
 import ProberConfig
 import ProberCore
 import ProberDelivery
+import ProberDocuments
+import ProberHTTP
 import ProberProbes
 import ProberStorage
 import ProberStore
+import ProberWeb
 
 /// The watchdog as one process: it owns every component, starts them in order, reloads the probe files and
 /// stops the components in reverse order, draining what is in flight.
@@ -44,6 +47,11 @@ public final class Daemon: @unchecked Sendable {
     public init(configuration: Configuration, logger: Logger) throws(DaemonError) {
         self.configuration = configuration
         self.logger = logger
+        if let listen = configuration.listen, !listen.isLoopback, configuration.listenToken == nil, !configuration.listenInsecure {
+            throw DaemonError(message: "refusing to serve history on \(listen), beyond loopback, without a token: "
+                + "give --listen-token-file FILE (clients send Authorization: Bearer <token>), "
+                + "or --listen-insecure if every host that can reach it may read it", exitCode: 2)
+        }
         let set: ProbeSet
         do {
             set = try ProbeLoader.load(directory: configuration.probes, environment: configuration.environment)
@@ -91,9 +99,16 @@ public final class Daemon: @unchecked Sendable {
         var metrics: MetricsServer?
         if let listen = configuration.listen {
             do {
+                // The API and the pages query through their own queue and read-only storage, never the writer's.
+                let database = configuration.database
+                let reader = StorageReader(open: { try StorageBackend.open(location: database, readOnly: true) })
                 metrics = try MetricsServer(host: listen.host, port: listen.port, sources: .init(
                     scheduler: runLoop.scheduler, tracker: tracker, writer: writer, outbox: storage, latest: pipeline.latest,
-                    location: configuration.location))
+                    location: configuration.location),
+                    token: configuration.listenToken, errorPage: APIRoutes.errorPage) { router in
+                        APIRoutes.register(into: &router, reader: reader)
+                        ProberWeb.register(into: &router, reader: reader)
+                    }
             } catch {
                 throw DaemonError(message: "cannot listen on \(listen): \(error)", exitCode: 1)
             }
@@ -132,7 +147,8 @@ public final class Daemon: @unchecked Sendable {
             Component("HTTP listener", start: { [logger] in
                 guard let metrics else { return }
                 metrics.start()
-                logger.info("serving /metrics and /healthz on http://\(metrics.address)")
+                let token = configuration.listenToken == nil ? "" : "; a bearer token is required but for /healthz"
+                logger.info("serving /metrics and /healthz on http://\(metrics.address) (and /api/v1 and the pages\(token))")
             }, stop: { metrics?.stop() }),
         ]
     }

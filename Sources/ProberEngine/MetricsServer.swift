@@ -3,7 +3,8 @@ import ProberCore
 import ProberHTTP
 import ProberStorage
 
-/// `/metrics` (Prometheus text exposition) and `/healthz` on the engine's HTTP listener.
+/// The engine's HTTP listener: `/metrics` (Prometheus text exposition) and `/healthz`, and the routes the
+/// daemon adds beside them (`/api/v1`, the pages).
 ///
 /// Names follow blackbox_exporter where the meaning is the same, with a `probe` label, so existing
 /// dashboards work; prober's own metrics are prefixed `prober_`. The listener has its own thread and
@@ -33,9 +34,22 @@ public final class MetricsServer: Sendable {
         }
     }
 
-    public init(host: String, port: UInt16, sources: Sources, staleAfter: Duration = .seconds(5)) throws {
-        let scrapes = self.scrapes
+    /// Serves `/metrics`, `/healthz` and what `routes` adds (the API and the pages) on one listener. With
+    /// `token`, every path but `/healthz` needs `Authorization: Bearer <token>` (a liveness probe carries no
+    /// secret). `errorPage` writes the router's 404/405/401 bodies.
+    public init(host: String, port: UInt16, sources: Sources, staleAfter: Duration = .seconds(5), token: BearerToken? = nil,
+                errorPage: (@Sendable (Int, String, ListenerRequest) -> ListenerResponse)? = nil,
+                routes: (inout Router) -> Void = { _ in }) throws {
         var router = Router()
+        Self.register(into: &router, scrapes: scrapes, sources: sources, staleAfter: staleAfter)
+        routes(&router)
+        if let errorPage { router.errorPage = errorPage }
+        if let token { router.requireToken(token, except: ["/healthz"]) }
+        listener = try HTTPListener(host: host, port: port, router: router)
+    }
+
+    /// `/metrics` (streamed from a shared snapshot) and `/healthz`.
+    static func register(into router: inout Router, scrapes: SharedBuild<MetricsSnapshot>, sources: Sources, staleAfter: Duration) {
         router.get("/metrics") { _, respond in
             scrapes.run({ MetricsSnapshot(sources) }) { snapshot in
                 respond(ListenerResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
@@ -47,8 +61,6 @@ public final class MetricsServer: Sendable {
                 ? ListenerResponse(status: 200, body: "ok\n")
                 : ListenerResponse(status: 503, body: "scheduler stalled: no heartbeat for \(Human.duration(staleAfter))\n")
         }
-        router.notFound = { _, respond in respond(ListenerResponse(status: 404, body: "not found: try /metrics or /healthz\n")) }
-        listener = try HTTPListener(host: host, port: port, router: router)
     }
 
     public func start() { listener.start() }

@@ -23,6 +23,11 @@ final class ClientConnection {
     /// The request being answered is the last: HTTP/1.0, `Connection: close`, a body (never read), or the
     /// per-connection cap.
     var lastRequest = true
+    /// The client asked for a persistent connection (`Connection: keep-alive`, as browsers send): after a
+    /// response that is not the last, the connection goes back to reading even with nothing pipelined, for up
+    /// to `readTimeout` (then it is closed without a word). Clients that do not ask keep today's behaviour,
+    /// one response and the close, so a client reading to EOF is never kept waiting.
+    var persistent = false
     /// The response being written is followed by another (a pipelined request is already buffered), so it
     /// does not say `Connection: close` and the connection goes back to reading once it is sent.
     var keepOpen = false

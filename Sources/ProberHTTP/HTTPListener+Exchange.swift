@@ -56,12 +56,14 @@ extension HTTPListener.Loop {
             || (request.header("Content-Length").map { $0 != "0" } ?? false)
             || request.header("Transfer-Encoding") != nil
             || connection.answered + 1 >= configuration.maxRequestsPerConnection
+        connection.persistent = request.header("Connection")?.lowercased().contains("keep-alive") == true
         connection.phase = .awaitingResponse
         connection.deadline = Self.now() + Self.nanos(configuration.responseTimeout)
         let id = connection.id
         let handler = self.handler
         handlerQueue.async { [self] in
             handler(request) { response in
+                let response = response.representation(for: request)
                 self.mailbox.withLock { $0.append((id, response)) }
                 self.wake()
             }
@@ -81,9 +83,10 @@ extension HTTPListener.Loop {
     }
 
     /// Starts sending `response`. Unless `mayContinue` (a handler's answer to a request that allows
-    /// another), it is the connection's last; so is one with a streamed body, which ends with the close.
+    /// another) and the client pipelined another request or asked for keep-alive, it is the connection's
+    /// last; so is one with a streamed body, which ends with the close.
     func respond(_ connection: ClientConnection, _ response: ListenerResponse, mayContinue: Bool = false) {
-        connection.keepOpen = mayContinue && response.stream == nil && readAhead(connection)
+        connection.keepOpen = mayContinue && response.stream == nil && (readAhead(connection) || connection.persistent)
         connection.output = response.chunks(headOnly: connection.headOnly, close: !connection.keepOpen)
         connection.stream = connection.headOnly ? nil : response.stream
         connection.written = 0

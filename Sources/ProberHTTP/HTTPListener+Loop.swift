@@ -217,6 +217,8 @@ extension HTTPListener {
         private func expire(now: UInt64) {
             for connection in connections.values where connection.deadline <= now {
                 switch connection.phase {
+                case .reading where connection.answered > 0 && connection.input.isEmpty:
+                    drop(connection) // an idle keep-alive connection: nothing was asked, nothing to answer
                 case .reading:
                     respond(connection, ListenerResponse(status: 408, body: "request head not received in time\n"))
                 case .awaitingResponse:

@@ -17,7 +17,8 @@ import Foundation
 /// from any thread.
 public final class HTTPListener: Sendable {
     public struct Configuration: Sendable {
-        /// Time from accept to a complete request head. Default 5 s.
+        /// Time from accept (or from the previous response, on a keep-alive connection) to a complete request
+        /// head. Default 5 s.
         public var readTimeout: Duration = .seconds(5)
         /// Time the handler has to answer. Default 30 s.
         public var responseTimeout: Duration = .seconds(30)

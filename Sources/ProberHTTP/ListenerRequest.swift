@@ -23,6 +23,51 @@ public struct ListenerRequest: Sendable {
     /// `HTTP/1.1` or `HTTP/1.0`.
     public var version: String
     public var headers: [HTTPHeader]
+    /// The values of a route's `{parameter}` segments, percent-decoded (set by `Router`).
+    public var parameters: [String: String] = [:]
+
+    public init(method: String, target: String, path: String, query: String?, version: String, headers: [HTTPHeader]) {
+        self.method = method
+        self.target = target
+        self.path = path
+        self.query = query
+        self.version = version
+        self.headers = headers
+    }
+
+    /// The query's `name=value` pairs, percent-decoded (`+` is a space), in order; a pair that does not
+    /// decode is left out.
+    public var queryItems: [(name: String, value: String)] {
+        guard let query else { return [] }
+        return query.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let plus = { (s: Substring) in Substring(s.replacingOccurrences(of: "+", with: " ")) }
+            guard let name = Self.percentDecoded(plus(parts[0])),
+                  let value = Self.percentDecoded(plus(parts.count > 1 ? parts[1] : "")) else { return nil }
+            return (name, value)
+        }
+    }
+
+    /// The first value of query parameter `name`, or nil.
+    public func queryValue(_ name: String) -> String? {
+        queryItems.first { $0.name == name }?.value
+    }
+
+    /// `text` with `%XX` escapes decoded; nil when an escape is malformed or the result is not UTF-8.
+    public static func percentDecoded(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var utf8 = text.utf8[...]
+        while let byte = utf8.popFirst() {
+            if byte == UInt8(ascii: "%") {
+                guard utf8.count >= 2, let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+                bytes.append(value)
+                utf8 = utf8.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
 
     /// The first value of header `name` (case-insensitive), or nil.
     public func header(_ name: String) -> String? {

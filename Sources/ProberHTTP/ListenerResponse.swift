@@ -9,8 +9,9 @@ public protocol BodyStream: AnyObject, Sendable {
     func next() -> [UInt8]?
 }
 
-/// A response; the listener adds `Content-Length` (unless the body is streamed) and, on a connection's last
-/// response, `Connection: close`.
+/// A response; the listener adds `Content-Length` (unless the body is streamed), the security headers, and, on
+/// a connection's last response, `Connection: close`. It adds `ETag`, gzip and 304 as the request asks
+/// (`representation(for:)`).
 public struct ListenerResponse: Sendable {
     public var status: Int
     public var contentType: String
@@ -48,18 +49,23 @@ extension ListenerResponse {
     /// body can be shared by every connection it answers. `close` says the connection ends after it.
     func chunks(headOnly: Bool, close: Bool = true) -> [[UInt8]] {
         var text = "HTTP/1.1 \(status) \(Self.reason(status))\r\n"
-        text += "Content-Type: \(contentType)\r\n"
+        // A 304 or 204 has no body and no length (RFC 9110 8.6): its headers describe the representation.
+        let bodiless = status == 304 || status == 204
+        if !bodiless { text += "Content-Type: \(contentType)\r\n" }
         for header in headers { text += "\(header.name): \(header.value)\r\n" }
-        if stream == nil { text += "Content-Length: \(body.count)\r\n" }
+        for header in Self.securityHeaders where !hasHeader(header.name) { text += "\(header.name): \(header.value)\r\n" }
+        if stream == nil && !bodiless { text += "Content-Length: \(body.count)\r\n" }
         text += close ? "Connection: close\r\n\r\n" : "\r\n"
-        return headOnly || stream != nil ? [Array(text.utf8)] : [Array(text.utf8), body]
+        return headOnly || stream != nil || bodiless ? [Array(text.utf8)] : [Array(text.utf8), body]
     }
 
     static func reason(_ status: Int) -> String {
         switch status {
         case 200: "OK"
         case 204: "No Content"
+        case 304: "Not Modified"
         case 400: "Bad Request"
+        case 401: "Unauthorized"
         case 404: "Not Found"
         case 405: "Method Not Allowed"
         case 408: "Request Timeout"

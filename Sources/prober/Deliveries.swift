@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProberCore
+import ProberDocuments
 import ProberStorage
 import ProberStore
 
@@ -25,14 +26,7 @@ struct DeliveriesCommand: ParsableCommand {
             let items: [OutboxItem]
             do { items = try store.undelivered() } catch { StoreCommandSupport.fail("\(error)") }
             if output.json {
-                print(JSONValue.array(items.map { d in
-                    .object([
-                        "id": .int(d.id), "incident_id": .int(d.incidentID), "sink": .string(d.sink), "method": .string(d.method),
-                        "state": .string(d.state.rawValue), "attempts": .int(Int64(d.attempts)),
-                        "next_attempt_at": .string(UTCTime.iso8601(d.nextAttemptAt)),
-                        "last_error": d.lastError.map { .string($0) } ?? .null,
-                    ])
-                }).pretty)
+                print(DeliveriesDocument.json(items).pretty)
                 return
             }
             guard !items.isEmpty else { print("every incident call was delivered"); return }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProberCore
+import ProberDocuments
 import ProberStorage
 
 /// `prober history NAME`: uptime, failures and latency percentiles of one probe over a range.
@@ -38,55 +39,34 @@ struct HistoryCommand: ParsableCommand {
 
     func validate() throws {
         if output.json && csv { throw ValidationError("--json and --csv cannot be combined") }
-        if Phases.Name(rawValue: phase) == nil {
-            throw ValidationError("unknown phase '\(phase)': use one of \(Phases.Name.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        let now = StoreCommandSupport.nowMicroseconds
-        guard let start = StoreCommandSupport.parseTime(since, now: now) else {
-            throw ValidationError("--since '\(since)' is neither a duration (24h, 90m, 500ms) nor an ISO 8601 time")
-        }
-        var end = now
-        if let until {
-            guard let time = StoreCommandSupport.parseTime(until, now: now) else {
-                throw ValidationError("--until '\(until)' is neither a duration nor an ISO 8601 time")
-            }
-            end = time
-        }
-        if end <= start { throw ValidationError("the range is empty: --since must be before --until (default now)") }
-        if let every {
-            guard let d = Duration(parsing: every), d.microseconds >= 1_000_000 else {
-                throw ValidationError("--every '\(every)' must be a duration of at least 1s (5m, 1h)")
-            }
+        if case .failure(let problem) = query(now: StoreCommandSupport.nowMicroseconds) {
+            throw ValidationError(problem.message(prefix: "--"))
         }
     }
 
+    func query(now: Int64) -> Result<HistoryQuery, HistoryQuery.Problem> {
+        HistoryQuery.parse(since: since, until: until, every: every, phase: phase, now: now)
+    }
+
     func run() throws {
-        let now = StoreCommandSupport.nowMicroseconds
-        let start = StoreCommandSupport.parseTime(since, now: now)!
-        let end = until.flatMap { StoreCommandSupport.parseTime($0, now: now) } ?? now
+        let query: HistoryQuery
+        switch self.query(now: StoreCommandSupport.nowMicroseconds) {
+        case .success(let q): query = q
+        case .failure(let problem): StoreCommandSupport.fail(problem.message(prefix: "--"))
+        }
         let store = StoreCommandSupport.openStorage(database.db)
-        let history: ProberStorage.History?
+        let found: (history: ProberStorage.History, info: ProbeInfo?)?
         do {
-            history = try store.history(probe: name, since: start, until: end,
-                                        every: every.flatMap { Duration(parsing: $0)?.microseconds },
-                                        phase: Phases.Name(rawValue: phase)!)
+            found = try HistoryDocument.read(store, probe: name, query)
         } catch {
             StoreCommandSupport.fail("\(error)")
         }
-        guard let history else {
+        guard let (history, info) = found else {
             let names = (try? store.probeNames()) ?? []
-            let close = StoreCommandSupport.suggestions(for: name, in: names)
-            var message = "no probe named '\(name)' in \(database.db)"
-            if !close.isEmpty {
-                message += "; did you mean \(close.map { "'\($0)'" }.joined(separator: ", "))?"
-            } else if !names.isEmpty {
-                message += "; known probes: \(names.prefix(10).joined(separator: ", "))\(names.count > 10 ? ", …" : "")"
-            }
-            StoreCommandSupport.fail(message)
+            StoreCommandSupport.fail(HistoryDocument.unknownProbe(name, known: names, in: database.db))
         }
-        let info = try? store.probeInfo(name)
         if output.json {
-            print(Self.jsonObject(history, info: info).pretty)
+            print(HistoryDocument.json(history, info: info).pretty)
         } else if csv {
             print(Self.csvText(history), terminator: "")
         } else {
@@ -176,36 +156,5 @@ struct HistoryCommand: ParsableCommand {
                     v(b.latency.p99), v(b.latency.max), v(b.latency.mean), b.topReason?.rawValue ?? ""].joined(separator: ",") + "\n"
         }
         return out
-    }
-
-    static func jsonObject(_ h: ProberStorage.History, info: ProbeInfo?) -> JSONValue {
-        func latency(_ l: LatencyFigures) -> JSONValue {
-            .object(["p50_us": JSONValue(l.p50), "p95_us": JSONValue(l.p95), "p99_us": JSONValue(l.p99),
-                     "max_us": JSONValue(l.max), "mean_us": JSONValue(l.mean)])
-        }
-        let s = h.summary
-        return .object([
-            "probe": .string(h.probe),
-            "kind": .string(info?.kind ?? ""),
-            "target": .string(info?.target ?? ""),
-            "since": .time(h.since),
-            "until": .time(h.until),
-            "every_seconds": .int(h.every / 1_000_000),
-            "phase": .string(h.phase.rawValue),
-            "sources": .array(h.sources.map { .string($0.rawValue) }),
-            "summary": .object([
-                "checks": JSONValue(s.checks),
-                "failures": JSONValue(s.failures),
-                "failures_by_reason": .object(Dictionary(uniqueKeysWithValues: s.failuresByReason.map { ($0.reason.rawValue, JSONValue($0.count)) })),
-                "uptime_percent": JSONValue(s.uptime),
-                "latency": latency(s.latency),
-                "phase_medians_us": .object(Dictionary(uniqueKeysWithValues: s.phaseMedians.map { ($0.phase.rawValue, JSONValue($0.microseconds)) })),
-                "exact": .bool(s.exact),
-            ]),
-            "buckets": .array(h.buckets.map { b in
-                .object(["start": .time(b.start), "checks": JSONValue(b.checks), "failures": JSONValue(b.failures),
-                         "latency": latency(b.latency), "top_reason": JSONValue(b.topReason?.rawValue), "exact": .bool(b.exact)])
-            }),
-        ])
     }
 }

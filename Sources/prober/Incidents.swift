@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProberCore
+import ProberDocuments
 import ProberStorage
 
 /// `prober incidents`: what the evaluator opened, from the database (read-only).
@@ -25,7 +26,7 @@ struct IncidentsCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            guard StoreCommandSupport.parseTime(since, now: 0) != nil else {
+            guard TimeArgument.parse(since, now: 0) != nil else {
                 throw ValidationError("--since '\(since)' is neither a duration (7d, 24h, 90m) nor an ISO 8601 time")
             }
         }
@@ -35,12 +36,12 @@ struct IncidentsCommand: ParsableCommand {
             let now = StoreCommandSupport.nowMicroseconds
             let incidents: [StoredIncident]
             do {
-                incidents = try store.incidents(since: StoreCommandSupport.parseTime(since, now: now), openOnly: open)
+                incidents = try store.incidents(since: TimeArgument.parse(since, now: now), openOnly: open)
             } catch {
                 StoreCommandSupport.fail("\(error)")
             }
             if output.json {
-                print(JSONValue.object(["data": .array(incidents.map { IncidentsCommand.document($0, now: now) })]).pretty)
+                print(IncidentDocuments.list(incidents, now: now).pretty)
                 return
             }
             guard !incidents.isEmpty else {
@@ -51,7 +52,7 @@ struct IncidentsCommand: ParsableCommand {
                 let i = s.incident
                 return ["#\(i.id)", i.probe, i.status.rawValue, i.stage.rawValue, UTCTime.dateTime(i.createdAt),
                         Human.span(seconds: max(0, (i.resolvedAt ?? now) - i.createdAt) / 1_000_000),
-                        IncidentsCommand.delivery(s, now: now), i.title]
+                        IncidentDocuments.delivery(s, now: now), i.title]
             }
             print(StoreCommandSupport.table(["ID", "PROBE", "STATUS", "STAGE", "OPENED", "DURATION", "DELIVERY", "TITLE"], rows, leftColumns: 8))
         }
@@ -80,7 +81,7 @@ struct IncidentsCommand: ParsableCommand {
             do { found = try store.incident(id: number) } catch { StoreCommandSupport.fail("\(error)") }
             guard let s = found else { StoreCommandSupport.fail("no incident #\(number) in \(database.db)") }
             if output.json {
-                print(JSONValue.object(["data": IncidentsCommand.document(s, now: now)]).pretty)
+                print(IncidentDocuments.one(s, now: now).pretty)
                 return
             }
             let i = s.incident
@@ -93,7 +94,7 @@ struct IncidentsCommand: ParsableCommand {
                 opened += "  open for \(Human.span(seconds: max(0, now - i.createdAt) / 1_000_000))"
             }
             lines.append(opened)
-            lines.append("delivery: " + IncidentsCommand.delivery(s, now: now) + (s.isdownID.map { " (IsDown id \($0))" } ?? ""))
+            lines.append("delivery: " + IncidentDocuments.delivery(s, now: now) + (s.isdownID.map { " (IsDown id \($0))" } ?? ""))
             for d in s.deliveries where d.state != .delivered {
                 lines.append("  \(d.method) to \(d.sink): \(d.state.rawValue), \(d.attempts) attempts" + (d.lastError.map { ", last: \($0)" } ?? ""))
             }
@@ -105,36 +106,5 @@ struct IncidentsCommand: ParsableCommand {
             }
             print(lines.joined(separator: "\n"))
         }
-    }
-
-    /// `local` (nothing to send), `delivered`, `pending (next in 30 s: HTTP 503)` or `failed: HTTP 401: …`.
-    static func delivery(_ s: StoredIncident, now: Int64) -> String {
-        guard !s.deliveries.isEmpty else { return "local" }
-        if let failed = s.deliveries.first(where: { $0.state == .failed }) {
-            return "failed: " + (failed.lastError ?? "unknown")
-        }
-        if let pending = s.deliveries.first(where: { $0.state == .pending }) {
-            let wait = max(0, pending.nextAttemptAt - now) / 1_000_000
-            var text = "pending (" + (wait == 0 ? "due now" : "next in \(Human.span(seconds: wait))")
-            if let error = pending.lastError { text += ": \(error)" }
-            return text + ")"
-        }
-        return "delivered"
-    }
-
-    /// The IsDown document shape, with the delivery state beside the attributes.
-    static func document(_ s: StoredIncident, now: Int64) -> JSONValue {
-        let deliveries: [JSONValue] = s.deliveries.map { d in
-            .object([
-                "sink": .string(d.sink), "method": .string(d.method), "state": .string(d.state.rawValue),
-                "attempts": .int(Int64(d.attempts)),
-                "next_attempt_at": d.state == .pending ? .string(UTCTime.iso8601(d.nextAttemptAt)) : .null,
-                "last_error": d.lastError.map { .string($0) } ?? .null,
-            ])
-        }
-        return IncidentDocument.json(s.incident, remoteID: s.isdownID, extra: [
-            "delivery": .string(delivery(s, now: now)),
-            "deliveries": .array(deliveries),
-        ])
     }
 }

@@ -6,6 +6,7 @@ import ProberConfig
 import ProberCore
 import ProberDelivery
 import ProberEngine
+import ProberHTTP
 import ProberProbes
 
 /// `prober run`: the watchdog. Probes on Dispatch timers, every result to SQLite, incidents to IsDown.
@@ -32,7 +33,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Most checks in flight at once; the rest wait their turn (their wait counts as lateness).")
     var maxInFlight: Int = 256
 
-    @Option(name: .long, help: ArgumentHelp("Serve /metrics and /healthz on this address (off by default), e.g. 127.0.0.1:9464.", valueName: "host:port"))
+    @Option(name: .long, help: ArgumentHelp("Serve /metrics, /healthz, /api/v1 and the pages on this address (off by default), e.g. 127.0.0.1:9464; a bare port is loopback.", valueName: "host:port"))
     var listen: String?
 
     @Option(name: .long, help: ArgumentHelp("Where this prober probes from, 1-64 characters of A-Z a-z 0-9 . _ - (default: the host name).",
@@ -42,6 +43,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Bind every probe's connection to this local IPv4 or IPv6 address (default: the system chooses).",
                                             valueName: "address"))
     var sourceAddress: String?
+
+    @Option(name: .long, help: ArgumentHelp("A file whose first line is the bearer token every path but /healthz requires; needed to listen beyond loopback.", valueName: "file"))
+    var listenTokenFile: String?
+
+    @Flag(name: .long, help: "Listen beyond loopback without a token: anyone who can reach the port reads the history.")
+    var listenInsecure = false
 
     func validate() throws {
         guard maxInFlight >= 1 else { throw ValidationError("--max-in-flight must be at least 1") }
@@ -57,6 +64,9 @@ struct RunCommand: ParsableCommand {
         }
         if let sourceAddress, let problem = SourceAddress.problem(sourceAddress) {
             throw Self.configurationError("--source-address \(problem)")
+        }
+        if listen == nil && (listenTokenFile != nil || listenInsecure) {
+            throw ValidationError("--listen-token-file and --listen-insecure need --listen")
         }
     }
 
@@ -79,10 +89,12 @@ struct RunCommand: ParsableCommand {
             isdownURL = url
         }
         let isdown = IsDownSink(baseURL: isdownURL, apiKey: try Self.apiKey(environment))
-        let configuration = Daemon.Configuration(
+        var configuration = Daemon.Configuration(
             probes: probes.probes, database: databasePath, environment: environment,
             listen: listen.flatMap(ListenAddress.init), maxInFlight: maxInFlight,
             location: location ?? Daemon.Configuration.hostLocation, sourceAddress: sourceAddress, isdown: isdown, notifier: SystemdNotifier())
+        configuration.listenToken = Self.listenToken(listenTokenFile)
+        configuration.listenInsecure = listenInsecure
         let daemon: Daemon
         do {
             daemon = try Daemon(configuration: configuration, logger: Logger(label: "prober"))
@@ -91,6 +103,17 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(error.exitCode)
         }
         daemon.run()
+    }
+
+    /// The token in the first line of `--listen-token-file`; exits 2 when the file is unreadable or empty.
+    static func listenToken(_ path: String?) -> BearerToken? {
+        guard let path else { return nil }
+        let read: BearerToken?
+        do { read = try BearerToken.read(path: path) } catch {
+            exit("cannot read the listen token file \(path) (--listen-token-file)", code: 2)
+        }
+        guard let read else { exit("the listen token file \(path) is empty (--listen-token-file)", code: 2) }
+        return read
     }
 
     /// `ISDOWN_API_KEY`, or the first line of the file named by `ISDOWN_API_KEY_FILE`.

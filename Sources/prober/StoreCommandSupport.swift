@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProberCore
+import ProberDocuments
 import ProberStorage
 import ProberStore
 
@@ -26,20 +27,6 @@ enum StoreCommandSupport {
     static let clock: any WallClock = SystemWallClock()
 
     static var nowMicroseconds: Int64 { clock.now() }
-
-    /// `24h` (that long before `now`), `now`, or an ISO 8601 time (`2026-11-27T06:00:00Z`, `2026-11-27`).
-    static func parseTime(_ text: String, now: Int64) -> Int64? {
-        if text == "now" { return now }
-        if let d = Duration(parsing: text) { return now - d.microseconds }
-        let formatter = ISO8601DateFormatter()
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime],
-                                                      [.withFullDate, .withTime, .withColonSeparatorInTime],
-                                                      [.withFullDate]] {
-            formatter.formatOptions = options
-            if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970 * 1_000_000) }
-        }
-        return nil
-    }
 
     static func date(_ us: Int64) -> Date { Date(timeIntervalSince1970: Double(us) / 1_000_000) }
 
@@ -74,7 +61,4 @@ enum StoreCommandSupport {
             }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
         }.joined(separator: "\n")
     }
-
-    /// Names close to `name`, closest first.
-    static func suggestions(for name: String, in names: [String]) -> [String] { Suggest.closeNames(to: name, in: names) }
 }

@@ -38,7 +38,7 @@ import Testing
         "ProberProbes": ["ProberCore", "CCurl"],
         "ProberStore": ["ProberCore", "ProberStorage", "CSQLite3"],
         "ProberDelivery": ["ProberCore", "ProberStorage"],
-        "ProberHTTP": [],
+        "ProberHTTP": ["CZlib"],
         "ProberDocuments": ["ProberCore", "ProberStorage"],
         "ProberWeb": ["ProberCore", "ProberStorage", "ProberDocuments", "ProberHTTP"],
         "ProberEngine": ["ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberHTTP",
@@ -62,6 +62,7 @@ import Testing
             let imports = Self.imports(file.text)
             if imports.contains("CSQLite3") { #expect(file.module == "ProberStore", "\(file.path)") }
             if imports.contains("CCurl") { #expect(file.module == "ProberProbes", "\(file.path)") }
+            if imports.contains("CZlib") { #expect(file.module == "ProberHTTP", "\(file.path)") }
         }
     }
 

@@ -1,0 +1,106 @@
+import Dispatch
+import Foundation
+import ProberCore
+import ProberStorage
+
+/// The queries of `/api/v1` and the pages: one serial queue with its own read-only storage, so a query never
+/// runs on the listener's thread or the run loop's, and never shares a connection with the writer.
+///
+/// The storage is opened on the queue at the first query (a listener that nobody asks costs nothing) and
+/// dropped after a query fails, so the next one reopens it (a moved or replaced database file, a backend
+/// that went away). At most `maxQueued` queries wait or run at once; beyond that `read` answers `.busy` at
+/// once without queueing, so a burst of requests cannot grow memory or delay every answer unboundedly.
+public final class StorageReader: Sendable {
+    /// What a query may read (a `Storage` opened read-only).
+    public typealias Reading = any ProbeRegistry & HistoryReading & IncidentStorage & OutboxStorage
+
+    /// Why a query has no result.
+    public enum Failure: Error, Sendable, CustomStringConvertible {
+        /// `maxQueued` queries already wait or run.
+        case busy
+        /// Opening the storage or the query failed; the message is the error's (no secrets: storage errors
+        /// name the location without a password).
+        case storage(String)
+
+        public var description: String {
+            switch self {
+            case .busy: "too many queries queued; try again"
+            case .storage(let message): message
+            }
+        }
+    }
+
+    /// Where "now" is read for the documents that need it (ages, delivery delays).
+    public let clock: any WallClock
+    public let maxQueued: Int
+    private let queue: DispatchQueue
+    private let open: @Sendable () throws -> any Storage
+    private let state = ReaderState()
+
+    /// `open` is called on the reader's queue, at the first query and again after a failed one.
+    public init(clock: any WallClock = SystemWallClock(), maxQueued: Int = 32, label: String = "prober.queries",
+                open: @escaping @Sendable () throws -> any Storage) {
+        self.clock = clock
+        self.maxQueued = maxQueued
+        self.queue = DispatchQueue(label: label)
+        self.open = open
+    }
+
+    /// Runs `query` on the reader's queue with the storage and the time of the query, and hands its outcome
+    /// to `answer` (on that queue). `.busy` is answered at once, on the caller's thread.
+    public func read<T: Sendable>(_ query: @escaping @Sendable (_ storage: Reading, _ now: Int64) throws -> T,
+                                  answer: @escaping @Sendable (Result<T, Failure>) -> Void) {
+        guard state.enter(limit: maxQueued) else { return answer(.failure(.busy)) }
+        queue.async { [self] in
+            defer { state.leave() }
+            let outcome: Result<T, Failure>
+            do {
+                let storage = try state.storage(open)
+                outcome = .success(try query(storage, clock.now()))
+            } catch let failure as Failure {
+                outcome = .failure(failure)
+            } catch {
+                state.dropStorage()
+                outcome = .failure(.storage("\(error)"))
+            }
+            answer(outcome)
+        }
+    }
+
+    /// Queries waiting or running now.
+    public var pending: Int { state.pending }
+}
+
+/// The reader's counters and its storage. `@unchecked Sendable`: every field is read and written under `lock`;
+/// `storage` itself is used only on the reader's serial queue.
+private final class ReaderState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    private var opened: (any Storage)?
+
+    func enter(limit: Int) -> Bool {
+        lock.withLock {
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func leave() { lock.withLock { count -= 1 } }
+
+    var pending: Int { lock.withLock { count } }
+
+    /// The open storage, opening it first if needed (on the reader's queue).
+    func storage(_ open: () throws -> any Storage) throws -> any Storage {
+        if let opened = lock.withLock({ opened }) { return opened }
+        do {
+            let fresh = try open()
+            lock.withLock { opened = fresh }
+            return fresh
+        } catch {
+            throw StorageReader.Failure.storage("\(error)")
+        }
+    }
+
+    func dropStorage() { lock.withLock { opened = nil } }
+}
