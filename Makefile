@@ -6,7 +6,9 @@ DEMO_PORT  ?= 18080
 SYSTEM_PACKAGES := libcurl4-openssl-dev libsqlite3-dev
 # The tools some tests run (openssl: certificates; curl: the container health check; util-linux: flock;
 # systemd: systemd-analyze verifies the unit). Without them those tests skip, and `make test` counts the skips.
-TEST_PACKAGES   := openssl curl util-linux systemd
+# chromium: the page tests load pages in headless Chromium (Tests/ProberTestSupport/Chromium.swift); without it
+# they fail, saying so.
+TEST_PACKAGES   := openssl curl util-linux systemd chromium
 FUZZ_SECONDS    ?= 60
 SHELL           := /bin/bash
 
