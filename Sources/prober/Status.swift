@@ -7,7 +7,15 @@ import ProberStorage
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show every probe's state, last check and last hour."
+        abstract: "Show every probe's state, last check and last hour.",
+        discussion: """
+            States are coloured on a terminal, never when NO_COLOR is set or the output is not a terminal.
+
+            EXAMPLES:
+              prober status
+              prober status --db /var/lib/prober/prober.db
+              prober status --json
+            """
     )
 
     @OptionGroup var database: DatabaseOptions
@@ -49,7 +57,8 @@ struct StatusCommand: ParsableCommand {
         let table = rows.map { s -> [String] in
             let age = s.last.map { Human.span(seconds: max(0, now - $0.at) / 1_000_000) + " ago" } ?? "never"
             let result = s.last.map { $0.reason?.rawValue ?? "ok" } ?? "-"
-            return [s.name, state(s, incident: open[s.name]), age, result, S.latency(s.last?.latency), S.percent(s.uptime1h),
+            let state = ProbeState(lastCheckPassed: s.last?.ok, incident: open[s.name].map { ($0.incident.status, $0.incident.stage) })
+            return [s.name, Terminal.paint(state.description, Terminal.colour(of: state)), age, result, S.latency(s.last?.latency), S.percent(s.uptime1h),
                     S.latency(s.p95_1h), incidentCell(open[s.name], now: now)]
         }
         return S.table(["PROBE", "STATE", "LAST CHECK", "RESULT", "LATENCY", "UPTIME 1H", "P95 1H", "INCIDENT"], table, leftColumns: 4)
