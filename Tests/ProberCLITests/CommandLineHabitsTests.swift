@@ -99,6 +99,32 @@ struct CommandLineHabitsTests {
         }
     }
 
+    /// The deploy files install the completions: the container's bash one, and on a host the three commands
+    /// deploy/README.md gives, run here as written (into a temporary folder instead of /usr/local/share).
+    @Test func theDeployFilesInstallTheCompletions() throws {
+        let containerfile = try String(contentsOf: Self.repository.appendingPathComponent("deploy/container/Containerfile"), encoding: .utf8)
+        #expect(containerfile.contains("/out/prober --generate-completion-script bash > /out/prober.bash"))
+        #expect(containerfile.contains("COPY --from=build /out/prober.bash /usr/share/bash-completion/completions/prober"))
+
+        let readme = try String(contentsOf: Self.repository.appendingPathComponent("deploy/README.md"), encoding: .utf8)
+        let commands = readme.split(separator: "\n").filter { $0.hasPrefix("prober --generate-completion-script ") }
+        #expect(commands.count == 3, "\(commands)")
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        for command in commands {
+            let local = command.replacingOccurrences(of: "sudo ", with: "")
+                .replacingOccurrences(of: "/usr/local/share", with: directory.path)
+                .replacingOccurrences(of: "prober --generate", with: ProberBinary.url.path + " --generate")
+            let r = try Self.shell(["bash", "-o", "pipefail", "-c", local])
+            #expect(r.status == 0, "\(local): \(r.stderr)")
+        }
+        for file in ["bash-completion/completions/prober", "zsh/site-functions/_prober", "fish/vendor_completions.d/prober.fish"] {
+            let size = (try? FileManager.default.attributesOfItem(atPath: directory.path + "/" + file)[.size] as? Int) ?? 0
+            #expect(size > 1_000, "\(file): \(size) bytes")
+        }
+        #expect(try Self.shell(["bash", "-n", directory.path + "/bash-completion/completions/prober"]).status == 0)
+    }
+
     /// docs/prober.1 is generated (`make man`) and committed: it must list exactly the commands and options the
     /// binary has, each option under its own command.
     @Test func theCommittedManPageListsEveryCommandAndOption() throws {
