@@ -45,7 +45,7 @@ struct CommandLineHabitsTests {
         #expect(!r.stdout.dropLast().contains("\n"), "one line: \(r.stdout)")
     }
 
-    @Test func everySubcommandsHelpHasExamplesOfItself() throws {
+    @Test func everySubcommandsHelpEndsWithExamplesOfItself() throws {
         let commands = try Self.commands().filter { $0.displayed && $0.path.first != "help" }
         #expect(commands.count >= 12)
         for command in commands {
@@ -55,12 +55,24 @@ struct CommandLineHabitsTests {
                 Issue.record("prober \(command.path.joined(separator: " ")) --help has no EXAMPLES:\n\(r.stdout)")
                 continue
             }
-            let lines = r.stdout[examples.upperBound...].split(separator: "\n").prefix { $0.hasPrefix("  ") }
+            let lines = r.stdout[examples.upperBound...].split(separator: "\n")
             let invoked = "prober " + command.path.joined(separator: " ")
+            #expect(lines.allSatisfy { $0.hasPrefix("  ") }, "\(invoked) --help does not end with its examples:\n\(r.stdout)")
             #expect(lines.count >= 2 && lines.allSatisfy { $0.contains("prober ") },
                     "\(invoked): \(lines)")
             #expect(lines.contains { $0.contains(command.path.isEmpty ? "prober " : invoked) }, "\(invoked): \(lines)")
         }
+    }
+
+    @Test func helpAsASubcommandIsTheSameAsTheFlag() throws {
+        let flag = try ProberBinary.run(["incidents", "show", "--help"])
+        let subcommand = try ProberBinary.run(["help", "incidents", "show"])
+        #expect(flag.status == 0 && subcommand.status == 0)
+        #expect(flag.stdout == subcommand.stdout)
+        #expect(flag.stdout.hasPrefix("OVERVIEW: Show one incident"), "\(flag.stdout)")
+        // Not help: a usage error still goes to stderr with exit status 64.
+        let wrong = try ProberBinary.run(["incidents", "show"])
+        #expect(wrong.status == 64 && wrong.stderr.contains("Missing expected argument"), "\(wrong.stderr)")
     }
 
     @Test func theBashCompletionParsesAndOffersTheSubcommands() throws {
