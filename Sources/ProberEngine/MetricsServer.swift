@@ -191,7 +191,7 @@ final class ExpositionStream: BodyStream, @unchecked Sendable {
             }
         case 7:
             out.family("prober_info", "gauge", "Always 1: this prober's version and the location it probes from (--location).")
-            out.sample("prober_info", ["version": ProberVersion.current, "location": s.location], 1)
+            out.sample("prober_info", ["version": proberVersion, "location": s.location], 1)
             out.family("prober_open_incidents", "gauge", "Open incidents by level.")
             for (level, count) in s.openIncidents { out.sample("prober_open_incidents", ["level": level.rawValue], Double(count)) }
             let stats = s.scheduler
@@ -239,11 +239,6 @@ final class ExpositionStream: BodyStream, @unchecked Sendable {
         }
         return true
     }
-}
-
-/// prober's version as `/metrics` reports it (`prober_info`): the "1" of the probes' `User-Agent: prober/1`.
-public enum ProberVersion {
-    public static let current = "1"
 }
 
 /// One build at a time, its result handed to everyone who asked while it ran.

@@ -9,7 +9,14 @@ import ProberProbes
 struct Once: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run probes once, now, and print each result with its phases.",
-        discussion: "Exit status: 0 when every probe passed, 1 when any failed, 2 on a configuration error."
+        discussion: """
+            Exit status: 0 when every probe passed, 1 when any failed, 2 on a configuration error.
+
+            EXAMPLES:
+              prober once --probes probes
+              prober once --probes probes checkout-api payments-db
+              prober once --probes probes --json
+            """
     )
 
     @OptionGroup var probesOptions: ProbesOptions

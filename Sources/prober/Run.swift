@@ -18,6 +18,11 @@ struct RunCommand: ParsableCommand {
             Environment: ISDOWN_API_KEY (or ISDOWN_API_KEY_FILE, a file holding it) and ISDOWN_API_URL (scheme and \
             host only, default \(IsDownSink.defaultBaseURL)) for incident delivery; STATE_DIRECTORY (set by systemd's \
             StateDirectory=) holds the database when --db is not given; NOTIFY_SOCKET and WATCHDOG_USEC for systemd.
+
+            EXAMPLES:
+              prober run --probes probes --db prober.db
+              prober run --probes /etc/prober --listen 127.0.0.1:9464 --log-format json
+              ISDOWN_API_KEY_FILE=/etc/prober/isdown.key prober run --probes /etc/prober
             """
     )
 
