@@ -13,7 +13,7 @@ TEST_PACKAGES   := openssl curl util-linux systemd chromium
 FUZZ_SECONDS    ?= 60
 SHELL           := /bin/bash
 
-.PHONY: deps test-deps install-missing build release test fuzz run bench clean
+.PHONY: deps test-deps install-missing build release test fuzz run bench man clean
 
 ## deps: install the C libraries prober links against, when they are missing.
 deps:
@@ -77,6 +77,15 @@ run: release
 ## bench: benchmarks that print figures beside their C baselines (see bench/README.md).
 bench: deps
 	bench/run
+
+## man: regenerate docs/prober.1 from the command definitions, with argument-parser's generate-manual plugin
+## (it runs offline, from the package's own checkout) on the debug build. Then two touches, so the page reads as
+## one: a blank line of a discussion becomes a paragraph break (.Pp), an indented example line a literal one (.Dl).
+## The date is the last commit's, so regenerating an unchanged tool changes nothing. A test checks that the page
+## lists every subcommand and option the binary has.
+man: deps
+	$(SWIFT) package plugin generate-manual --configuration debug --date "$$(git log -1 --format=%cs 2>/dev/null || date -u +%F)"
+	sed -e 's/^$$/.Pp/' -e 's/^  *\(.*\)$$/.Dl \1/' .build/plugins/GenerateManual/outputs/prober/prober.1 > docs/prober.1
 
 clean:
 	rm -rf .build

@@ -74,7 +74,7 @@ let package = Package(
 
         // Loopback HTTP/TCP servers for tests (real sockets, port 0).
         .target(name: "ProberTestSupport", path: "Tests/ProberTestSupport"),
-        .testTarget(name: "ProberCoreTests", dependencies: ["ProberCore"]),
+        .testTarget(name: "ProberCoreTests", dependencies: ["ProberCore", "ProberTestSupport"]),
         .testTarget(name: "ProberDocumentsTests", dependencies: [
             "ProberDocuments", "ProberStorage", "ProberStore", "ProberCore", "ProberTestSupport",
         ]),

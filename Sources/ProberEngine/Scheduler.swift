@@ -68,15 +68,18 @@ public final class Scheduler: Sendable {
     /// - Parameters:
     ///   - onSample: called on `queue` with every finished check (including checks of probes removed meanwhile).
     ///   - onSkip: called on `queue` for every skipped tick (`count` > 1 when several grid points were missed).
+    ///   - wall: labels a check the runner never answered (its sample's `startedAt`), as the runner labels the
+    ///     others; `clock` only measures.
     public init(runner: any CheckRunner,
                 clock: any SchedulerClock = MonotonicEpochClock(),
+                wall: any WallClock = SystemWallClock(),
                 configuration: Configuration = Configuration(),
                 onSample: @escaping @Sendable (ProbeSpec, Sample) -> Void = { _, _ in },
                 onSkip: @escaping @Sendable (ProbeSpec, SkipReason, Int) -> Void = { _, _, _ in }) {
         precondition(configuration.maxInFlight > 0, "maxInFlight must be positive")
         queue = DispatchQueue(label: "prober.scheduler", qos: .userInitiated)
         published = Locked(SchedulerStats())
-        core = Core(queue: queue, runner: runner, clock: clock, configuration: configuration,
+        core = Core(queue: queue, runner: runner, clock: clock, wall: wall, configuration: configuration,
                     stats: published, onSample: onSample, onSkip: onSkip)
     }
 
@@ -215,7 +218,10 @@ extension Scheduler {
     /// reason as `Entry`: carried across threads, touched only on the scheduler's queue.
     final class Ticket: @unchecked Sendable {
         let due: Int64
+        /// On the scheduler's clock.
         var startedAt: Int64 = 0
+        /// On the wall clock, for the sample of a check that is abandoned.
+        var wallStartedAt: Int64 = 0
         var started = false
         var done = false
         init(due: Int64) { self.due = due }
@@ -227,6 +233,7 @@ extension Scheduler {
         let queue: DispatchQueue
         let runner: any CheckRunner
         let clock: any SchedulerClock
+        let wall: any WallClock
         let configuration: Configuration
         let stats: Locked<SchedulerStats>
         let onSample: @Sendable (ProbeSpec, Sample) -> Void
@@ -248,12 +255,13 @@ extension Scheduler {
         var wake: DispatchSourceTimer?
         var wakeAt = Int64.max
 
-        init(queue: DispatchQueue, runner: any CheckRunner, clock: any SchedulerClock, configuration: Configuration,
+        init(queue: DispatchQueue, runner: any CheckRunner, clock: any SchedulerClock, wall: any WallClock, configuration: Configuration,
              stats: Locked<SchedulerStats>, onSample: @escaping @Sendable (ProbeSpec, Sample) -> Void,
              onSkip: @escaping @Sendable (ProbeSpec, SkipReason, Int) -> Void) {
             self.queue = queue
             self.runner = runner
             self.clock = clock
+            self.wall = wall
             self.configuration = configuration
             self.stats = stats
             self.onSample = onSample
@@ -401,6 +409,7 @@ extension Scheduler {
             let lateness = Schedule.lateness(deadline: ticket.due, started: started)
             ticket.started = true
             ticket.startedAt = started
+            ticket.wallStartedAt = wall.now()
             inFlight += 1
             inFlightChecks[ObjectIdentifier(ticket)] = (entry, ticket)
             group.enter()
@@ -445,7 +454,7 @@ extension Scheduler {
             let grace = configuration.abandonAfter.microseconds
             for (entry, ticket) in inFlightChecks.values where now - ticket.startedAt > entry.spec.timeout.microseconds + grace {
                 let waited = Human.latency(microseconds: now - ticket.startedAt)
-                let sample = Sample(probe: entry.spec.name, startedAt: ticket.startedAt,
+                let sample = Sample(probe: entry.spec.name, startedAt: ticket.wallStartedAt,
                                     failure: Failure(.timeout, "no result after \(waited) (timeout \(Human.duration(entry.spec.timeout))): check abandoned"))
                 stats.withLock { $0.abandoned += 1 }
                 finish(entry, ticket, sample)

@@ -150,9 +150,7 @@ extension HTTPListener {
                     drop(idle)
                 }
                 if connections.count >= configuration.maxConnections {
-                    let busy = ListenerResponse(status: 503, body: "too many connections\n").serialized(headOnly: false)
-                    _ = busy.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                    close(fd)
+                    refuse(fd)
                     continue
                 }
                 let connection = ClientConnection(fd: fd, id: nextID, acceptedAt: now, deadline: now + Self.nanos(configuration.readTimeout))
@@ -161,26 +159,48 @@ extension HTTPListener {
             }
         }
 
-        /// The connection to close for a new one at the cap: one already answered and lingering (it only
-        /// waits for the client's EOF), else the one stalled the longest, if for more than `evictStalledAfter`:
-        /// still sending its head (counted from accept, so trickling bytes does not help) or not taking its
-        /// response. Only a connection whose handler is still working is never evicted.
+        /// Answers 503 on a connection beyond the cap (every open one has a handler working or a response
+        /// moving) and closes it. The request already received is read first: closing a socket with unread input
+        /// resets it, and the reset can overtake the 503, leaving the client with no answer at all.
+        private func refuse(_ fd: Int32) {
+            var sink = [UInt8](repeating: 0, count: 4096)
+            for _ in 0..<4 where sink.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }) > 0 {}
+            let busy = ListenerResponse(status: 503, body: "too many connections\n").serialized(headOnly: false)
+            _ = busy.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            shutdown(fd, Int32(SHUT_WR))
+            close(fd)
+        }
+
+        /// The connection to close for a new one at the cap, so that no client behaviour can keep out a scraper
+        /// or a liveness probe: one already answered and lingering (it only waits for the client's EOF), else the
+        /// one stalled the longest, if for more than `evictStalledAfter` (still sending its head, counted from
+        /// accept so trickling bytes does not help, or not taking its response), else the oldest still reading
+        /// (silent, trickling or idle between keep-alive requests), however young: after a burst of hundreds of
+        /// silent connections every one left is younger than any threshold, and a newcomer must still get in.
+        /// A connection whose handler is working, or whose response is moving, is never evicted.
         func evictionCandidate(now: UInt64) -> ClientConnection? {
             var lingering: ClientConnection?
             var stalled: ClientConnection?
+            var reading: ClientConnection?
             let threshold = Self.nanos(configuration.evictStalledAfter)
+            func older(_ c: ClientConnection, than current: ClientConnection?) -> Bool {
+                current.map { c.lastProgress < $0.lastProgress } ?? true
+            }
             for c in connections.values {
                 switch c.phase {
                 case .lingering:
-                    if lingering.map({ c.lastProgress < $0.lastProgress }) ?? true { lingering = c }
+                    if older(c, than: lingering) { lingering = c }
                 case .reading, .writing:
-                    guard now - c.lastProgress > threshold else { continue }
-                    if stalled.map({ c.lastProgress < $0.lastProgress }) ?? true { stalled = c }
+                    if now - c.lastProgress > threshold {
+                        if older(c, than: stalled) { stalled = c }
+                    } else if c.phase == .reading, older(c, than: reading) {
+                        reading = c
+                    }
                 case .awaitingResponse:
                     continue
                 }
             }
-            return lingering ?? stalled
+            return lingering ?? stalled ?? reading
         }
 
         private func service(_ connection: ClientConnection, revents: Int32) {

@@ -9,9 +9,10 @@ import Foundation
 ///
 /// Defences, so that no client can stall it or the process: the whole request head must arrive within
 /// `readTimeout`; it may not exceed `maxHeaderBytes` (answered 431); at most `maxConnections` are open
-/// (at the cap, a new connection takes the place of one already answered, or of the one stalled the longest,
-/// sending its head or not reading its response, if for more than `evictStalledAfter`; otherwise it is
-/// answered 503 and closed); a client that does not read its response is dropped after `writeTimeout`; a
+/// (at the cap, a new connection takes the place of one already answered, else of the one stalled the longest,
+/// sending its head or not reading its response, if for more than `evictStalledAfter`, else of the oldest one
+/// still reading, however young; only when every open connection has a handler working or a response moving is
+/// it answered 503 and closed); a client that does not read its response is dropped after `writeTimeout`; a
 /// handler that never answers gets a 503 after `responseTimeout`. Handlers run on `handlerQueue`, never on the listener's thread, and may answer later
 /// from any thread.
 public final class HTTPListener: Sendable {
@@ -28,8 +29,8 @@ public final class HTTPListener: Sendable {
         /// Connections open at once. Default 128.
         public var maxConnections: Int = 128
         /// At the cap, a connection still sending its request head after this long, or whose client has taken
-        /// nothing of its response for this long, is closed to make room for a new one, so stalled clients
-        /// cannot keep out a scraper or a liveness probe for a whole `readTimeout` or `writeTimeout`. Default 1 s.
+        /// nothing of its response for this long, is closed before a younger one to make room for a new one; a
+        /// client not taking its response is evicted only past this. Default 1 s.
         public var evictStalledAfter: Duration = .seconds(1)
         /// Pipelined requests answered on one connection before it is closed. Default 100.
         public var maxRequestsPerConnection: Int = 100

@@ -21,13 +21,23 @@ extension ListenerResponse {
     /// body as built, `-gzip` appended when compressed, so the two representations never share a tag); one of
     /// at least `gzipMinimum` bytes of a textual type gets `Vary: Accept-Encoding` and is gzipped when
     /// `Accept-Encoding` allows it; a tag the client already has (`If-None-Match`) turns it into a 304 without
-    /// a body. Streamed bodies (`/metrics`) are sent as they are: no tag and no gzip (their point is never to
-    /// hold the whole body).
+    /// a body. A streamed body (`/metrics`) gets no tag (that would need the whole body) but is gzipped piece
+    /// by piece when asked (`GzipStream`).
     ///
     /// Runs where the handler answers (its own queue), never on the listener's thread: compressing a large
     /// page must not hold up every other connection.
     public func representation(for request: ListenerRequest) -> ListenerResponse {
-        guard status == 200, stream == nil, !hasHeader("Content-Encoding") else { return self }
+        guard status == 200, !hasHeader("Content-Encoding") else { return self }
+        if let stream {
+            guard Self.isTextual(contentType) else { return self }
+            var response = self
+            response.headers.append(HTTPHeader(name: "Vary", value: "Accept-Encoding"))
+            if Self.acceptsGzip(request.header("Accept-Encoding")), let zipped = GzipStream(stream) {
+                response.stream = zipped
+                response.headers.append(HTTPHeader(name: "Content-Encoding", value: "gzip"))
+            }
+            return response
+        }
         var response = self
         let compressible = body.count >= Self.gzipMinimum && Self.isTextual(contentType)
         let gzip = compressible && Self.acceptsGzip(request.header("Accept-Encoding"))

@@ -7,7 +7,14 @@ import ProberCore
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the probe files: print every problem as path:line:column: message, or a summary.",
-        discussion: "Exits 0 when every file is valid, 1 when there is any problem."
+        discussion: """
+            Exits 0 when every file is valid, 1 when there is any problem.
+
+            EXAMPLES:
+              prober check probes/
+              prober check --probes /etc/prober
+              prober check /etc/prober --json
+            """
     )
 
     @Argument(help: ArgumentHelp("Directory of probe files (overrides --probes).", valueName: "dir"))

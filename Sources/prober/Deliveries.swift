@@ -10,12 +10,25 @@ struct DeliveriesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deliveries",
         abstract: "List undelivered incident calls, or re-queue failed ones.",
+        discussion: """
+            EXAMPLES:
+              prober deliveries
+              prober deliveries retry
+              prober deliveries retry 7 --db /var/lib/prober/prober.db
+            """,
         subcommands: [List.self, Retry.self],
         defaultSubcommand: List.self
     )
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List calls not delivered yet (pending or failed).")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List calls not delivered yet (pending or failed).",
+            discussion: """
+                EXAMPLES:
+                  prober deliveries list
+                  prober deliveries list --json
+                """)
 
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var output: OutputOptions
@@ -41,7 +54,12 @@ struct DeliveriesCommand: ParsableCommand {
     struct Retry: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "retry",
-            abstract: "Re-queue failed calls (all, or one by id) once the key or service id is fixed.")
+            abstract: "Re-queue failed calls (all, or one by id) once the key or service id is fixed.",
+            discussion: """
+                EXAMPLES:
+                  prober deliveries retry
+                  prober deliveries retry 7
+                """)
 
         @Argument(help: "The call's id, as `prober deliveries` lists it; all failed calls without it.")
         var id: Int64?

@@ -13,6 +13,11 @@ struct HistoryCommand: ParsableCommand {
             Reads raw samples for ranges up to 3 days and rollups beyond (percentiles from rollups are \
             within 4.4 %). Times are UTC. --since and --until take a duration before now (24h, 30d) or an \
             ISO 8601 time (2026-11-27T06:00:00Z, 2026-11-27).
+
+            EXAMPLES:
+              prober history checkout-api
+              prober history checkout-api --since 30d --every 1d --phase tls
+              prober history checkout-api --since 2026-11-27 --until 2026-11-28 --csv
             """
     )
 

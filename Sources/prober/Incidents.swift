@@ -9,12 +9,25 @@ struct IncidentsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "incidents",
         abstract: "List incidents, or show one with its timeline.",
+        discussion: """
+            EXAMPLES:
+              prober incidents --open
+              prober incidents --since 30d --db /var/lib/prober/prober.db
+              prober incidents show 12
+            """,
         subcommands: [List.self, Show.self],
         defaultSubcommand: List.self
     )
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List incidents, newest first.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List incidents, newest first.",
+            discussion: """
+                EXAMPLES:
+                  prober incidents list --open
+                  prober incidents list --since 24h --json
+                """)
 
         @Flag(name: .long, help: "Only incidents that are not resolved.")
         var open = false
@@ -50,7 +63,10 @@ struct IncidentsCommand: ParsableCommand {
             }
             let rows = incidents.map { s -> [String] in
                 let i = s.incident
-                return ["#\(i.id)", i.probe, i.status.rawValue, i.stage.rawValue, UTCTime.dateTime(i.createdAt),
+                // Coloured while open by severity; the stage says recovering (monitoring) or resolved.
+                let status = Terminal.paint(i.status.rawValue, i.stage == .resolved ? nil : Terminal.colour(of: i.status))
+                let stage = Terminal.paint(i.stage.rawValue, i.stage == .monitoring ? .cyan : i.stage == .resolved ? .green : nil)
+                return ["#\(i.id)", i.probe, status, stage, UTCTime.dateTime(i.createdAt),
                         Human.span(seconds: max(0, (i.resolvedAt ?? now) - i.createdAt) / 1_000_000),
                         IncidentDocuments.delivery(s, now: now), i.title]
             }
@@ -59,7 +75,14 @@ struct IncidentsCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one incident with its full timeline.")
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "Show one incident with its full timeline.",
+            discussion: """
+                EXAMPLES:
+                  prober incidents show 12
+                  prober incidents show '#12' --json
+                """)
 
         @Argument(help: "The incident's id (as `prober incidents` lists it, with or without #).")
         var id: String

@@ -18,6 +18,11 @@ struct RunCommand: ParsableCommand {
             Environment: ISDOWN_API_KEY (or ISDOWN_API_KEY_FILE, a file holding it) and ISDOWN_API_URL (scheme and \
             host only, default \(IsDownSink.defaultBaseURL)) for incident delivery; STATE_DIRECTORY (set by systemd's \
             StateDirectory=) holds the database when --db is not given; NOTIFY_SOCKET and WATCHDOG_USEC for systemd.
+
+            EXAMPLES:
+              prober run --probes probes --db prober.db
+              prober run --probes /etc/prober --listen 127.0.0.1:9464 --log-format json
+              ISDOWN_API_KEY_FILE=/etc/prober/isdown.key prober run --probes /etc/prober
             """
     )
 
@@ -36,6 +41,14 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Serve /metrics, /healthz, /api/v1 and the pages on this address (off by default), e.g. 127.0.0.1:9464; a bare port is loopback.", valueName: "host:port"))
     var listen: String?
 
+    @Option(name: .long, help: ArgumentHelp("Where this prober probes from, 1-64 characters of A-Z a-z 0-9 . _ - (default: the host name).",
+                                            valueName: "name"))
+    var location: String?
+
+    @Option(name: .long, help: ArgumentHelp("Bind every probe's connection to this local IPv4 or IPv6 address (default: the system chooses).",
+                                            valueName: "address"))
+    var sourceAddress: String?
+
     @Option(name: .long, help: ArgumentHelp("A file whose first line is the bearer token every path but /healthz requires; needed to listen beyond loopback.", valueName: "file"))
     var listenTokenFile: String?
 
@@ -46,6 +59,16 @@ struct RunCommand: ParsableCommand {
         guard maxInFlight >= 1 else { throw ValidationError("--max-in-flight must be at least 1") }
         if let listen, ListenAddress(listen) == nil {
             throw ValidationError("--listen '\(listen)' is not host:port (for example 127.0.0.1:9464)")
+        }
+        // Exit 2, a configuration error, as for invalid probe files (ValidationError would exit 64).
+        if let location, let problem = Daemon.Configuration.locationProblem(location) {
+            throw Self.configurationError("--location \(problem)")
+        }
+        if location == nil, let problem = Daemon.Configuration.locationProblem(Daemon.Configuration.hostLocation) {
+            throw Self.configurationError("the host name cannot be the location (\(problem)): name one with --location")
+        }
+        if let sourceAddress, let problem = SourceAddress.problem(sourceAddress) {
+            throw Self.configurationError("--source-address \(problem)")
         }
         if listen == nil && (listenTokenFile != nil || listenInsecure) {
             throw ValidationError("--listen-token-file and --listen-insecure need --listen")
@@ -74,8 +97,8 @@ struct RunCommand: ParsableCommand {
         var configuration = Daemon.Configuration(
             probes: probes.probes, database: databasePath, environment: environment,
             listen: listen.flatMap(ListenAddress.init), maxInFlight: maxInFlight,
-            isdown: isdown, notifier: SystemdNotifier())
-        configuration.listenToken = try Self.listenToken(listenTokenFile)
+            location: location ?? Daemon.Configuration.hostLocation, sourceAddress: sourceAddress, isdown: isdown, notifier: SystemdNotifier())
+        configuration.listenToken = Self.listenToken(listenTokenFile)
         configuration.listenInsecure = listenInsecure
         let daemon: Daemon
         do {
@@ -88,7 +111,7 @@ struct RunCommand: ParsableCommand {
     }
 
     /// The token in the first line of `--listen-token-file`; exits 2 when the file is unreadable or empty.
-    static func listenToken(_ path: String?) throws -> BearerToken? {
+    static func listenToken(_ path: String?) -> BearerToken? {
         guard let path else { return nil }
         let read: BearerToken?
         do { read = try BearerToken.read(path: path) } catch {
@@ -106,6 +129,12 @@ struct RunCommand: ParsableCommand {
             exit("cannot read the IsDown API key file \(file) (ISDOWN_API_KEY_FILE)", code: 2)
         }
         return text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    /// Prints `prober run: message` and gives the exit code of a configuration error (2), to be thrown.
+    static func configurationError(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("prober run: \(message)\n".utf8))
+        return ExitCode(2)
     }
 
     static func exit(_ message: String, code: Int32) -> Never {

@@ -8,7 +8,15 @@ import ProberStorage
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show every probe's state, last check and last hour."
+        abstract: "Show every probe's state, last check and last hour.",
+        discussion: """
+            States are coloured on a terminal, never when NO_COLOR is set or the output is not a terminal.
+
+            EXAMPLES:
+              prober status
+              prober status --db /var/lib/prober/prober.db
+              prober status --json
+            """
     )
 
     @OptionGroup var database: DatabaseOptions
@@ -38,8 +46,8 @@ struct StatusCommand: ParsableCommand {
             let s = row.status
             let age = s.last.map { Human.span(seconds: max(0, now - $0.at) / 1_000_000) + " ago" } ?? "never"
             let result = s.last.map { $0.reason?.rawValue ?? "ok" } ?? "-"
-            return [s.name, row.state.description, age, result, S.latency(s.last?.latency), S.percent(s.uptime1h),
-                    S.latency(s.p95_1h), row.incidentCell(now: now)]
+            return [s.name, Terminal.paint(row.state.description, Terminal.colour(of: row.state)), age, result, S.latency(s.last?.latency),
+                    S.percent(s.uptime1h), S.latency(s.p95_1h), row.incidentCell(now: now)]
         }
         return S.table(["PROBE", "STATE", "LAST CHECK", "RESULT", "LATENCY", "UPTIME 1H", "P95 1H", "INCIDENT"], table, leftColumns: 4)
     }

@@ -53,10 +53,10 @@ enum StoreCommandSupport {
     /// Left-aligned first column, the others right-aligned, two spaces apart.
     static func table(_ header: [String], _ rows: [[String]], leftColumns: Int = 1) -> String {
         let all = [header] + rows
-        let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
+        let widths = header.indices.map { i in all.map { Terminal.width($0[i]) }.max() ?? 0 }
         return all.map { row in
             row.enumerated().map { i, cell in
-                let pad = String(repeating: " ", count: widths[i] - cell.count)
+                let pad = String(repeating: " ", count: widths[i] - Terminal.width(cell))
                 return i < leftColumns ? cell + pad : pad + cell
             }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
         }.joined(separator: "\n")

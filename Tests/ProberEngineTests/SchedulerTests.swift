@@ -182,7 +182,9 @@ final class SchedulerTests: XCTestCase {
     func testACheckTheRunnerNeverAnswersIsAbandonedAsATimeoutAfterItsGrace() {
         let runner = ScriptedRunner { _, _ in .never }
         let sink = CollectingSink()
-        let scheduler = Scheduler(runner: runner,
+        // The wall clock stepped a day ahead of the scheduler's monotonic clock since it started.
+        let wall = SteppedWallClock(offset: 86_400_000_000)
+        let scheduler = Scheduler(runner: runner, wall: wall,
                                   configuration: .init(heartbeat: .milliseconds(20), abandonAfter: .milliseconds(100)),
                                   onSample: { _, sample in sink.record(sample) })
         scheduler.start(probes: [httpProbe("lost", timeout: .milliseconds(50))])
@@ -191,6 +193,8 @@ final class SchedulerTests: XCTestCase {
         let first = sink.samples.current[0]
         XCTAssertEqual(first.failure?.reason, .timeout)
         XCTAssertTrue(first.failure?.message.hasSuffix("(timeout 50ms): check abandoned") == true, "\(String(describing: first.failure))")
+        // Labelled on the wall clock like every other sample, not on the scheduler's monotonic epoch.
+        XCTAssertLessThan(abs(first.startedAt - SystemWallClock().now() - 86_400_000_000), 10_000_000, "\(first.startedAt)")
         XCTAssertGreaterThanOrEqual(scheduler.stats.abandoned, 2)
         XCTAssertGreaterThanOrEqual(runner.starts("lost").count, 2, "the probe runs again after an abandoned check")
     }
@@ -221,4 +225,10 @@ final class SchedulerTests: XCTestCase {
         scheduler.stop()
         XCTAssertGreaterThan(scheduler.stats.lastHeartbeat, 0)
     }
+}
+
+/// The system's wall clock shifted by a fixed offset: a clock stepped since the scheduler started.
+struct SteppedWallClock: WallClock {
+    let offset: Int64
+    func now() -> Int64 { SystemWallClock().now() + offset }
 }

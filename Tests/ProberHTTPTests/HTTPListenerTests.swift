@@ -77,21 +77,49 @@ import Testing
         #expect(reply.hasPrefix("HTTP/1.1 400 "), "\(bad.debugDescription) -> \(reply)")
     }
 
-    @Test func connectionsBeyondTheCapAreRefusedWith503() throws {
+    @Test func aNewClientAtTheCapTakesThePlaceOfTheOldestSilentOne() throws {
         let listener = try makeListener {
             $0.maxConnections = 2
             $0.readTimeout = .seconds(30)
         }
         defer { listener.stop() }
+        // Accepted in the order they connected (the backlog is a queue), each stamped with its own accept time.
+        let oldest = try RawClient(port: listener.port)
+        let younger = try RawClient(port: listener.port)
+        // Both are silent and younger than `evictStalledAfter`: the newcomer is still served, in the oldest's place.
+        let third = try #require(try RawClient.exchange(port: listener.port, "GET /hello HTTP/1.1\r\n\r\n"))
+        #expect(third.hasPrefix("HTTP/1.1 200 "), "\(third)")
+        #expect(oldest.readToEnd(timeout: 5) == "", "the oldest silent connection was closed for the newcomer")
+        younger.send("GET /hello HTTP/1.1\r\n\r\n")
+        #expect(younger.readToEnd()?.hasPrefix("HTTP/1.1 200 ") == true)
+    }
+
+    @Test func connectionsBeyondTheCapAreRefusedWith503OnlyWhileEveryHandlerIsWorking() throws {
+        let gate = DispatchSemaphore(value: 0)
+        let started = Locked(0)
+        var configuration = HTTPListener.Configuration()
+        configuration.maxConnections = 2
+        let listener = try HTTPListener(port: 0, configuration: configuration) { request, respond in
+            started.withLock { $0 += 1 }
+            DispatchQueue.global().async {
+                gate.wait()
+                respond(ListenerResponse(status: 200, body: "slow\n"))
+            }
+        }
+        listener.start()
+        defer { listener.stop() }
         let a = try RawClient(port: listener.port)
         let b = try RawClient(port: listener.port)
-        let third = try #require(try RawClient.exchange(port: listener.port, "GET /hello HTTP/1.1\r\n\r\n"))
+        a.send("GET /slow HTTP/1.1\r\n\r\n")
+        b.send("GET /slow HTTP/1.1\r\n\r\n")
+        #expect(waitUntil { started.current == 2 })
+        // The reply arrives whole although the request was sent before the listener refused it (no reset).
+        let third = try #require(try RawClient.exchange(port: listener.port, "GET /slow HTTP/1.1\r\n\r\n"))
         #expect(third.hasPrefix("HTTP/1.1 503 "), "\(third)")
-        // The held connections still get their answers.
-        a.send("GET /hello HTTP/1.1\r\n\r\n")
-        b.send("GET /hello HTTP/1.1\r\n\r\n")
-        #expect(a.readToEnd()?.hasPrefix("HTTP/1.1 200 ") == true)
-        #expect(b.readToEnd()?.hasPrefix("HTTP/1.1 200 ") == true)
+        gate.signal()
+        gate.signal()
+        #expect(a.readToEnd()?.hasSuffix("\r\n\r\nslow\n") == true)
+        #expect(b.readToEnd()?.hasSuffix("\r\n\r\nslow\n") == true)
     }
 
     @Test func handlersMayAnswerLaterWithoutHoldingUpOtherClients() throws {

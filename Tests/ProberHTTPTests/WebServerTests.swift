@@ -17,6 +17,9 @@ import Testing
         router.get("/items/{id}/detail") { request, respond in
             respond(ListenerResponse(status: 200, body: "item [\(request.parameters["id"] ?? "-")]\n"))
         }
+        router.get("/stream") { _, respond in
+            respond(ListenerResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", stream: Pieces()))
+        }
         if let token { router.requireToken(token, except: ["/healthz"]) }
         let listener = try HTTPListener(port: 0, router: router)
         listener.start()
@@ -64,7 +67,7 @@ import Testing
         var stream = z_stream()
         guard prober_inflate_init_gzip(&stream) == Z_OK else { return nil }
         defer { inflateEnd(&stream) }
-        var out = [UInt8](repeating: 0, count: 1 << 20)
+        var out = [UInt8](repeating: 0, count: 8 << 20)
         let status = bytes.withUnsafeBufferPointer { input in
             out.withUnsafeMutableBufferPointer { output -> Int32 in
                 stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
@@ -114,6 +117,46 @@ import Testing
         let tiny = try get(listener.port, "/tiny", ["Accept-Encoding: gzip"])
         #expect(header("Content-Encoding", in: tiny.head) == nil)
         #expect(tiny.body == Array("tiny\n".utf8))
+    }
+
+    /// 300 pieces of Prometheus-like text, as `/metrics` streams them.
+    final class Pieces: BodyStream, @unchecked Sendable { // Safe: the listener calls `next()` from one thread.
+        static let all = (0..<300).map { i in
+            Array((0..<200).map { "probe_success{probe=\"probe-\(i)-\($0)\"} \($0 % 2)\n" }.joined().utf8)
+        }
+        private var index = 0
+        func next() -> [UInt8]? {
+            defer { index += 1 }
+            return index < Self.all.count ? Self.all[index] : nil
+        }
+    }
+
+    @Test func aStreamedBodyIsGzippedPieceByPieceWhenAsked() throws {
+        let listener = try makeListener()
+        defer { listener.stop() }
+        let client = try RawClient(port: listener.port)
+        client.send("GET /stream HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            var pfd = pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&pfd, 1, 10_000) == 1 else { Issue.record("no end of stream"); return }
+            let n = buffer.withUnsafeMutableBytes { recv(client.fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            data += buffer[0..<n]
+        }
+        let end = try #require(data.firstRange(of: Array("\r\n\r\n".utf8))).upperBound
+        let head = String(decoding: data[..<end], as: UTF8.self)
+        #expect(header("Content-Encoding", in: head) == "gzip", "\(head)")
+        #expect(header("Content-Length", in: head) == nil && header("ETag", in: head) == nil, "\(head)")
+        let plain = Pieces.all.flatMap { $0 }
+        let zipped = Array(data[end...])
+        #expect(zipped.count < plain.count / 5, "\(zipped.count) of \(plain.count)")
+        #expect(gunzip(zipped) == plain)
+        // Without Accept-Encoding: as before.
+        let raw = try #require(try RawClient.exchange(port: listener.port, "GET /stream HTTP/1.1\r\n\r\n"))
+        #expect(header("Content-Encoding", in: raw) == nil)
+        #expect(raw.hasSuffix(String(decoding: Pieces.all.last!, as: UTF8.self)))
     }
 
     @Test func aKnownETagGets304WithoutBody() throws {

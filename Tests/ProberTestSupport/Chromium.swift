@@ -25,6 +25,8 @@ public enum Chromium {
         /// the console level, so `console.log` counts too: the pages log nothing when all is well.
         public var consoleErrors: [String]
         /// The page's requests that failed: a network error (refused, reset, blocked) or an HTTP status ≥ 400.
+        /// A request still in flight when the page has loaded and Chromium exits can end as `ERR_ABORTED` and
+        /// counts too: a page test should not leave one behind.
         public var failedRequests: [FailedRequest]
         /// Every request the page made (the document, its images, styles, scripts, fetches), in order.
         public var requests: [String]
