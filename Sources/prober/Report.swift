@@ -13,10 +13,10 @@ struct ReportCommand: ParsableCommand {
             The file has its style inline and no script: it opens from disk, by mail or in a ticket. \
             Without NAME every probe in the history is reported.
 
-            Examples:
+            EXAMPLES:
               prober report --out week.html
               prober report checkout-api --since 24h --out checkout.html
-              prober report --since 2026-11-27T06:00:00Z --db /var/lib/prober/prober.db --out incident.html
+              prober report --since 2026-11-27T06:00:00Z --out incident.html
             """
     )
 
