@@ -2,6 +2,7 @@
 //                                  in 20 probe files, for gen_history to fill the first ones.
 // pages-bench fill DB TOTAL FULL   gives probe-FULL+1 … probe-TOTAL one check a minute ago each, and opens an
 //                                  incident on every 500th probe.
+// pages-bench page DB / | /probes/NAME   prints page 1 of / (or a probe page over 30 days), to weigh gzipped.
 // pages-bench measure DB ROUNDS    renders the pages in process from a read-only storage, as the daemon's
 //                                  reader does, and prints the server time (median and max of ROUNDS) and the
 //                                  page weight before gzip of each.
@@ -104,6 +105,16 @@ case "measure":
         }
     }
     try measure("/incidents") { try IncidentPages.list(storage: storage, now: now, openOnly: false) }
+case "page":
+    // pages-bench page DB PATH: the page's HTML on standard output (to weigh it gzipped: | gzip -c | wc -c).
+    let storage = try StorageBackend.open(location: args[2], readOnly: true)
+    if args[3] == "/" {
+        print(try StatusPage.render(.init(), storage: storage, now: now).markup)
+    } else {
+        let r = ProbePage.Range.named("30d")
+        print(ProbePage.render(try ProbePage.load(String(args[3].dropFirst("/probes/".count)), range: r, storage: storage, now: now)!,
+                               range: r, now: now).markup)
+    }
 default:
     FileHandle.standardError.write(Data("unknown mode \(args[1])\n".utf8))
     exit(2)
