@@ -160,3 +160,33 @@ import Testing
         #expect(count("<script", in: list) == 1)
     }
 }
+
+/// The status page's cache: a page served from it is the page rendered without it.
+@Suite struct StatusCacheTests {
+    @Test func aCachedPageIsThePageRenderedFresh() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let storage = try StorageBackend.open(location: dir.path + "/prober.db", readOnly: false)
+        let minute: Int64 = 60_000_000
+        // 03:30 UTC: the 24 hours of the sparkline begin the day before, as do 26.5 of the 30 hours of checks.
+        let now = 1_800_000_000_000_000 / 86_400_000_000 * 86_400_000_000 + 210 * minute
+        try storage.register([ProbeSpec(name: "api", target: .tcp(TCPTarget(host: "127.0.0.1", port: 1)))])
+        let recorder = storage.makeSampleRecorder(warning: { _ in })
+        for i in 1...(30 * 60) {
+            let t = now - Int64(i) * minute
+            recorder.append(Sample(probe: "api", startedAt: t, failure: i % 97 == 0 ? Failure(.timeout, "t") : nil,
+                                   phases: Phases(dns: 100, total: 1_000 + Int64(i % 60) * 100), status: 200))
+        }
+        try recorder.close()
+        let cache = StatusCache()
+        let first = try StatusPage.render(.init(), storage: storage, now: now, cache: cache).markup
+        let second = try StatusPage.render(.init(), storage: storage, now: now, cache: cache).markup
+        let fresh = try StatusPage.render(.init(), storage: storage, now: now).markup
+        #expect(first == fresh)
+        #expect(second == fresh, "the cached days and today's figures make the same page")
+        #expect(fresh.contains("data-series=\"p95\" data-points=\"24\""))
+        let later = now + StatusCache.listingLifetime
+        #expect(try StatusPage.render(.init(), storage: storage, now: later, cache: cache).markup
+                == StatusPage.render(.init(), storage: storage, now: later).markup)
+    }
+}
