@@ -249,7 +249,8 @@ import Testing
         let cluster = try TestPostgres.shared()
         let database = try cluster.makeDatabase()
         defer { cluster.dropDatabase(database) }
-        let url = cluster.socketURL(database)
+        // The socket is trusted: the password is not needed, but it is in the URL, and must not reach the logs.
+        let url = cluster.socketURL(database) + "&password=unneeded-secret-3"
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let server = try TestHTTPServer { _ in .respond(status: 200, body: "ok") }
@@ -284,6 +285,8 @@ import Testing
         #expect(incidents.status == 0, "\(incidents.stderr)")
         #expect((try? JSONSerialization.jsonObject(with: Data(incidents.stdout.utf8))) != nil, "\(incidents.stdout)")
         #expect(daemon.terminate() == 0, "\(daemon.output)")
+        #expect(daemon.output.contains("password=***"), "the URL is logged redacted: \(daemon.output)")
+        #expect(!daemon.output.contains("unneeded-secret-3"), "\(daemon.output)")
         #expect(try cluster.psql("SELECT count(*) FROM samples", database: database) != "0\n")
     }
 }
