@@ -298,3 +298,25 @@ final class Results<Value>: @unchecked Sendable {
     func append(_ value: Value) { lock.withLock { values.append(value) } }
     var all: [Value] { lock.withLock { values } }
 }
+
+@Suite struct RedactedDatabaseURLTests {
+    @Test(arguments: [
+        ("postgres://prober:s3cret@db:5432/prober?sslmode=require", "postgres://prober:***@db:5432/prober?sslmode=require"),
+        ("postgresql://prober@db/prober", "postgresql://prober@db/prober"),
+        ("postgres://u:p@ss/w@rd@db/x", "postgres://u:***@db/x"),
+        ("postgres://u@/db?host=/run/pg&password=s3cret&port=5", "postgres://u@/db?host=/run/pg&password=***&port=5"),
+        ("POSTGRES://u:pw@h/d", "POSTGRES://u:***@h/d"),
+        ("./prober.db", "./prober.db"),
+        ("/var/lib/prober/u:p@host.db", "/var/lib/prober/u:p@host.db"),
+    ])
+    func redacts(_ url: String, _ shown: String) {
+        #expect(RedactedDatabaseURL(url).description == shown)
+    }
+
+    @Test func serverURLs() {
+        #expect(RedactedDatabaseURL.isServerURL("postgres://h/d"))
+        #expect(RedactedDatabaseURL.isServerURL("postgresql://h/d"))
+        #expect(!RedactedDatabaseURL.isServerURL("prober.db"))
+        #expect(!RedactedDatabaseURL.isServerURL("file:prober.db"))
+    }
+}
