@@ -24,6 +24,7 @@ extension PostgresStore {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(budget.microseconds, 0)) * 1_000
         var report = MaintenanceReport()
         let pairs: [(Int64, String)] = try queue.sync {
+            connection.reconnectIfLost()
             let r = try connection.query("SELECT probe_id, location FROM probe_locations ORDER BY probe_id, location")
             return (0..<r.count).map { (r.int64($0, 0), r.string($0, 1)) }
         }

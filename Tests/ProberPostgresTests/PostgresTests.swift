@@ -320,3 +320,26 @@ final class Results<Value>: @unchecked Sendable {
         #expect(!RedactedDatabaseURL.isServerURL("file:prober.db"))
     }
 }
+
+/// A connection the server ended (a restart, an administrator) is opened again by the next call.
+@Suite struct PostgresReconnectTests {
+    @Test func storeAndRecorderReconnectAfterTheirSessionsWereEnded() throws {
+        let cluster = try TestPostgres.shared()
+        let database = try cluster.makeDatabase()
+        defer { cluster.dropDatabase(database) }
+        let store = try PostgresStore(url: cluster.socketURL(database), site: "a")
+        let recorder = store.makeSampleRecorder(warning: { _ in })
+        let t: Int64 = 1_800_000_000_000_000
+        recorder.append(Sample(probe: "api", startedAt: t, phases: Phases(total: 900), status: 200))
+        try recorder.flush()
+        try cluster.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)'")
+
+        // The first call after finds the connection gone; the next one connects again.
+        _ = try? store.probeNames()
+        #expect(try store.probeNames() == ["api"])
+        recorder.append(Sample(probe: "api", startedAt: t + 1, phases: Phases(total: 900), status: 200))
+        if (try? recorder.flush()) == nil { try recorder.flush() }
+        #expect(try store.recentSamples(probe: "api", limit: 10).count == 2)
+        try recorder.close()
+    }
+}
