@@ -253,7 +253,8 @@ import Testing
         let url = cluster.socketURL(database) + "&password=unneeded-secret-3"
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let server = try TestHTTPServer { _ in .respond(status: 200, body: "ok") }
+        let failing = Results<Bool>()
+        let server = try TestHTTPServer { _ in failing.all.isEmpty ? .respond(status: 200, body: "ok") : .respond(status: 503, body: "down") }
         try dir.write("probes/app.yaml", """
             probes:
               - name: checkout
@@ -261,6 +262,11 @@ import Testing
                   url: \(server.url)/health
                 interval: 200ms
                 timeout: 180ms
+                incident:
+                  title: Checkout API
+                  window: 5
+                  minor: { failures: 2 }
+                  for: 400ms
             """)
         let daemon = try ProberDaemon(["--probes", dir.path + "/probes", "--db", url], logIn: dir.url)
         func statusJSON() throws -> [[String: Any]] {
@@ -281,9 +287,18 @@ import Testing
         let history = try ProberBinary.run(["history", "checkout", "--since", "1h", "--json", "--db", url])
         #expect(history.status == 0, "\(history.stderr)")
         #expect(history.stdout.contains("checkout"), "\(history.stdout)")
-        let incidents = try ProberBinary.run(["incidents", "--json", "--db", url])
-        #expect(incidents.status == 0, "\(incidents.stderr)")
-        #expect((try? JSONSerialization.jsonObject(with: Data(incidents.stdout.utf8))) != nil, "\(incidents.stdout)")
+        // The target fails: the daemon opens an incident in PostgreSQL, and `incidents --json` reads it back.
+        failing.append(true)
+        func incidentsJSON() throws -> [[String: Any]] {
+            let result = try ProberBinary.run(["incidents", "--json", "--db", url])
+            let document = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            return document?["data"] as? [[String: Any]] ?? []
+        }
+        #expect(try waitUntil { try !incidentsJSON().isEmpty }, "\(daemon.output)")
+        let attributes = try #require(try incidentsJSON().first?["attributes"] as? [String: Any])
+        #expect(attributes["resolved"] as? Bool == false)
+        #expect("\(attributes)".contains("Checkout API"), "\(attributes)")
+        #expect(try cluster.psql("SELECT count(*) FROM incidents WHERE resolved_at IS NULL", database: database) == "1\n")
         #expect(daemon.terminate() == 0, "\(daemon.output)")
         #expect(daemon.output.contains("password=***"), "the URL is logged redacted: \(daemon.output)")
         #expect(!daemon.output.contains("unneeded-secret-3"), "\(daemon.output)")
