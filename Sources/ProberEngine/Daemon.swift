@@ -4,6 +4,7 @@ import Logging
 import ProberConfig
 import ProberCore
 import ProberDelivery
+import ProberBackends
 import ProberDocuments
 import ProberHTTP
 import ProberProbes
@@ -70,16 +71,18 @@ public final class Daemon: @unchecked Sendable {
             source = parsed
         }
 
-        let lock: InstanceLock
+        // A PostgreSQL history is shared by many probers: no local lock (the database arbitrates).
+        let lock: InstanceLock?
         let storage: any Storage
         let engine: CurlEngine
         do {
-            lock = try InstanceLock(database: configuration.database)
-            storage = try StorageBackend.open(location: configuration.database, readOnly: false)
+            lock = RedactedDatabaseURL.isServerURL(configuration.database) ? nil : try InstanceLock(database: configuration.database)
+            storage = try StorageBackend.open(database: configuration.database, readOnly: false, site: configuration.location)
             try storage.register(set.probes)
             engine = try CurlEngine(sourceAddress: source)
         } catch {
-            throw DaemonError(message: "\(error)", exitCode: 1)
+            // Credentials the server refused are configuration (2); an unreachable or failing database is 1.
+            throw DaemonError(message: "\(error)", exitCode: (error as? any StorageError)?.kind == .configuration ? 2 : 1)
         }
         let unwritten = self.unwritten
         let writer = storage.makeSampleRecorder(warning: { [logger] in logger.warning("storage: \($0)") })
@@ -89,7 +92,7 @@ public final class Daemon: @unchecked Sendable {
         let pipeline = Pipeline(writer: writer, tracker: tracker)
         let runLoop = ProbeRunLoop(
             probes: set, runner: engine, sink: pipeline, logger: logger,
-            configuration: .init(scheduler: .init(maxInFlight: configuration.maxInFlight), database: configuration.database,
+            configuration: .init(scheduler: .init(maxInFlight: configuration.maxInFlight), database: storage.database,
                                  notifier: configuration.notifier))
         let maintenance = MaintenanceWorker(storage: storage, policy: set.storage, report: { [logger] result in
             if case .failure(let error) = result {
@@ -101,7 +104,7 @@ public final class Daemon: @unchecked Sendable {
             do {
                 // The API and the pages query through their own queue and read-only storage, never the writer's.
                 let database = configuration.database
-                let reader = StorageReader(open: { try StorageBackend.open(location: database, readOnly: true) })
+                let reader = StorageReader(open: { try StorageBackend.open(database: database, readOnly: true) })
                 metrics = try MetricsServer(host: listen.host, port: listen.port, sources: .init(
                     scheduler: runLoop.scheduler, tracker: tracker, writer: writer, outbox: storage, latest: pipeline.latest,
                     location: configuration.location),
@@ -123,7 +126,7 @@ public final class Daemon: @unchecked Sendable {
         self.metrics = metrics
 
         components = [
-            Component("instance lock", stop: { lock.release() }),
+            Component("instance lock", stop: { lock?.release() }),
             Component("libcurl engine", stop: { engine.shutdown() }),
             Component("sample writer", stop: { [logger] in
                 do { try writer.close() } catch {
@@ -237,7 +240,7 @@ public final class Daemon: @unchecked Sendable {
             logger.info("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"): stopping")
             let lost = stop()
             if lost > 0 {
-                logger.error("exiting with status 1: \(lost) samples could not be written to \(configuration.database)")
+                logger.error("exiting with status 1: \(lost) samples could not be written to \(RedactedDatabaseURL(configuration.database))")
             }
             Foundation.exit(lost > 0 ? 1 : 0)
         }

@@ -17,7 +17,7 @@ public final class Store: Storage, @unchecked Sendable {
     public static var schemaVersion: Int { migrations.count }
 
     public let path: String
-    public var location: String { path }
+    public var database: String { path }
     public let isReadOnly: Bool
     let clock: any WallClock
     /// The queue owning the connection. Internal so other files of the module can post work to it.
@@ -258,14 +258,14 @@ public final class Store: Storage, @unchecked Sendable {
     }
 
     /// The `settings` column: `key TAB value`, one a line; tabs and line breaks in a value become spaces.
-    static func encodeSettings(_ settings: [ProbeSetting]) -> String {
+    package static func encodeSettings(_ settings: [ProbeSetting]) -> String {
         func clean(_ s: String) -> String {
             String(s.map { $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" ? " " : $0 })
         }
         return settings.map { clean($0.key) + "\t" + clean($0.value) }.joined(separator: "\n")
     }
 
-    static func decodeSettings(_ text: String) -> [ProbeSetting] {
+    package static func decodeSettings(_ text: String) -> [ProbeSetting] {
         text.split(separator: "\n").compactMap { line -> ProbeSetting? in
             let parts = line.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
             return parts.count == 2 ? ProbeSetting(String(parts[0]), String(parts[1])) : nil

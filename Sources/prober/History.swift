@@ -68,7 +68,7 @@ struct HistoryCommand: ParsableCommand {
         }
         guard let (history, info) = found else {
             let names = (try? store.probeNames()) ?? []
-            StoreCommandSupport.fail(HistoryDocument.unknownProbe(name, known: names, in: database.db))
+            StoreCommandSupport.fail(HistoryDocument.unknownProbe(name, known: names, in: database.displayDB))
         }
         if output.json {
             print(HistoryDocument.json(history, info: info).pretty)

@@ -45,7 +45,7 @@ struct ReportCommand: ParsableCommand {
         let storage = StoreCommandSupport.openStorage(database.db)
         let known = (try? storage.probeNames()) ?? []
         for name in names where !known.contains(name) {
-            StoreCommandSupport.fail(HistoryDocument.unknownProbe(name, known: known, in: database.db))
+            StoreCommandSupport.fail(HistoryDocument.unknownProbe(name, known: known, in: database.displayDB))
         }
         let page: HTML
         do {

@@ -34,7 +34,7 @@ struct StatusCommand: ParsableCommand {
         if output.json {
             print(StatusDocument.json(rows, now: now).pretty)
         } else if rows.isEmpty {
-            print("no probes in \(database.db) yet")
+            print("no probes in \(database.displayDB) yet")
         } else {
             print(Self.text(rows, now: now))
         }

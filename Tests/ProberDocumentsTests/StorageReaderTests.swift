@@ -1,6 +1,7 @@
 import Foundation
 import ProberCore
 import ProberDocuments
+import ProberBackends
 import ProberStorage
 import ProberStore
 import ProberTestSupport
@@ -17,7 +18,7 @@ import Testing
 
     /// A database with one registered probe.
     private func makeDatabase() throws {
-        let store = try StorageBackend.open(location: path, readOnly: false)
+        let store = try StorageBackend.open(database: path, readOnly: false)
         try store.register([ProbeSpec(name: "one", target: .tcp(TCPTarget(host: "127.0.0.1", port: 1)))])
     }
 
@@ -38,7 +39,7 @@ import Testing
         let path = self.path
         let reader = StorageReader(open: {
             opens.withLock { $0 += 1 }
-            return try StorageBackend.open(location: path, readOnly: true)
+            return try StorageBackend.open(database: path, readOnly: true)
         })
         #expect(opens.withLock { $0 } == 0, "nothing opened before a query")
 
@@ -67,7 +68,7 @@ import Testing
     @Test func beyondMaxQueuedAQueryIsRefusedAtOnce() throws {
         try makeDatabase()
         let path = self.path
-        let reader = StorageReader(maxQueued: 4, open: { try StorageBackend.open(location: path, readOnly: true) })
+        let reader = StorageReader(maxQueued: 4, open: { try StorageBackend.open(database: path, readOnly: true) })
         let gate = DispatchSemaphore(value: 0)
         let answered = Locked(0)
         // One query holds the queue; three wait behind it.
@@ -90,7 +91,7 @@ import Testing
     @Test func queriesNeverRunOnTheCallersThread() throws {
         try makeDatabase()
         let path = self.path
-        let reader = StorageReader(open: { try StorageBackend.open(location: path, readOnly: true) })
+        let reader = StorageReader(open: { try StorageBackend.open(database: path, readOnly: true) })
         let caller = pthread_self()
         let sameThread = try #require(read(reader) { _, _ in pthread_equal(pthread_self(), caller) != 0 })
         #expect(try sameThread.get() == false)

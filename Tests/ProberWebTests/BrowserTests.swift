@@ -1,5 +1,6 @@
 import Foundation
 import ProberCore
+import ProberBackends
 import ProberStorage
 import ProberStore
 import ProberTestSupport
@@ -69,7 +70,7 @@ import Testing
     /// Three days of checks a minute for both probes (latency following the hour of day), failures and a major
     /// incident from 6 h to 5 h 20 min ago for web-api.
     static func backfill(_ location: String) throws {
-        let storage = try StorageBackend.open(location: location, readOnly: false)
+        let storage = try StorageBackend.open(database: location, readOnly: false)
         let minute: Int64 = 60_000_000
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000) / minute * minute
         let recorder = storage.makeSampleRecorder(warning: { _ in })

@@ -1,5 +1,6 @@
 import Foundation
 import ProberCore
+import ProberBackends
 import ProberStorage
 import ProberStore
 import ProberTestSupport
@@ -18,7 +19,7 @@ import Testing
     /// A store with `probes` registered across two files (one with a hostile name), an hour of checks for the
     /// first three, and an open incident (hostile title) on probe-0002.
     func makeStore(probes: Int, dir: TemporaryDirectory, now: Int64 = PageTests.now) throws -> any Storage {
-        let storage = try StorageBackend.open(location: dir.path + "/prober.db", readOnly: false)
+        let storage = try StorageBackend.open(database: dir.path + "/prober.db", readOnly: false)
         let hostileFile = dir.path + "/it's \"hostile\" <x>.yaml"
         var specs = (0..<probes).map { i in
             ProbeSpec(name: String(format: "probe-%04d", i), target: .tcp(TCPTarget(host: "127.0.0.1", port: 1000 + i)),
@@ -166,7 +167,7 @@ import Testing
     @Test func aCachedPageIsThePageRenderedFresh() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let storage = try StorageBackend.open(location: dir.path + "/prober.db", readOnly: false)
+        let storage = try StorageBackend.open(database: dir.path + "/prober.db", readOnly: false)
         let minute: Int64 = 60_000_000
         // 03:30 UTC: the 24 hours of the sparkline begin the day before, as do 26.5 of the 30 hours of checks.
         let now = 1_800_000_000_000_000 / 86_400_000_000 * 86_400_000_000 + 210 * minute
