@@ -64,3 +64,60 @@ import Testing
         #expect(try stores[0].lastChecks() == sqlite.lastChecks())
     }
 }
+
+/// `prober run --db postgres://… --listen`: the pages and `/api/v1/status` are served from PostgreSQL, and the
+/// API's status is what `prober status --json` prints for the same database.
+@Suite struct PostgresListenTests {
+    @Test func pagesAndStatusServeTheProbeFromPostgreSQL() throws {
+        let cluster = try TestPostgres.shared()
+        let database = try cluster.makeDatabase()
+        defer { cluster.dropDatabase(database) }
+        let url = cluster.socketURL(database)
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let server = try TestHTTPServer { _ in .respond(status: 200, body: "ok") }
+        defer { server.stop() }
+        try dir.write("probes/shop.yaml", """
+            probes:
+              - name: checkout
+                http:
+                  url: \(server.url)/health
+                  headers: { X-Api-Key: page-secret-7 }
+                interval: 200ms
+                timeout: 180ms
+            """)
+        let daemon = try ProberDaemon(["--probes", dir.path + "/probes", "--db", url, "--listen", "127.0.0.1:0"], logIn: dir.url)
+        let port = try #require(daemon.listenPort(), "no listen line; stderr:\n\(daemon.stderr)")
+        #expect(waitUntil { httpGet(port: port, "/api/v1/status")?.body.contains("\"age_seconds\"") == true },
+                "no check in the status within 30 s: \(daemon.output)")
+
+        for path in ["/", "/probes/checkout"] {
+            let page = try #require(httpGet(port: port, path), "no answer to \(path)")
+            #expect(page.status == 200, "\(path): \(page.body)")
+            #expect(page.body.contains("checkout"), "\(path): \(page.body)")
+            #expect(!page.body.contains("page-secret-7"), "\(path) shows no header value")
+        }
+        let probePage = try #require(httpGet(port: port, "/probes/checkout")).body
+        #expect(probePage.contains("X-Api-Key"), "the settings registered in PostgreSQL are shown: \(probePage)")
+        #expect(probePage.contains("shop.yaml"), "the probe's file: \(probePage)")
+        #expect(httpGet(port: port, "/probes/nope")?.status == 404)
+
+        // The daemon keeps checking: the CLI runs between two reads of the API and must equal one of them.
+        var last = ("", "")
+        var same = false
+        for _ in 0..<10 where !same {
+            let before = try #require(httpGet(port: port, "/api/v1/status"))
+            let printed = try ProberBinary.run(["status", "--db", url, "--json"])
+            let after = try #require(httpGet(port: port, "/api/v1/status"))
+            #expect(before.status == 200, "\(before.body)")
+            #expect(printed.status == 0, "\(printed.stderr)")
+            same = printed.stdout == before.body || printed.stdout == after.body
+            last = (before.body, printed.stdout)
+        }
+        #expect(same, "/api/v1/status differs from prober status --json:\n\(last.0)\n---\n\(last.1)")
+        #expect(last.1.contains("checkout"), "\(last.1)")
+        #expect(daemon.terminate() == 0, "\(daemon.output)")
+        #expect(!daemon.output.contains("page-secret-7"), "\(daemon.output)")
+        #expect(try cluster.psql("SELECT count(*) FROM probes WHERE settings LIKE '%page-secret-7%'", database: database) == "0\n")
+    }
+}
