@@ -75,10 +75,10 @@ import Testing
         let firstRow = first.range(of: "<tr data-probe=\"").map { String(first[$0.upperBound...].prefix(10)) }
         #expect(firstRow == "probe-0002")
         #expect(first.contains("latest: looks better &lt;script&gt;"))
-        #expect(first.contains("data-state=\"recovering\""))
-        #expect(count("data-chart=\"sparkline\"", in: first) == 200)
-        #expect(count("data-chart=\"uptime\" data-series=\"uptime\" data-points=\"90\"", in: first) == 200)
-        #expect(first.contains("data-series=\"p95\" data-points=\"1\""), "an hour of checks is one hourly p95 point")
+        #expect(first.contains("<td class=\"state recovering\">"))
+        #expect(count("<svg class=\"spark\"", in: first) == 200)
+        #expect(CompactCharts.svgs(first, class: "bars").map { CompactCharts.barDays($0).values.reduce(0, +) } == Array(repeating: 90, count: 200))
+        #expect(CompactCharts.svgs(first, class: "spark").contains { CompactCharts.sparkPoints($0) == 1 }, "an hour of checks is one hourly p95 point")
         let third = try StatusPage.render(.init(page: 3), storage: storage, now: Self.now).markup
         #expect(count("<tr data-probe=", in: third) == 50)
         #expect(third.contains("rel=\"prev\""))
@@ -184,7 +184,7 @@ import Testing
         let fresh = try StatusPage.render(.init(), storage: storage, now: now).markup
         #expect(first == fresh)
         #expect(second == fresh, "the cached days and today's figures make the same page")
-        #expect(fresh.contains("data-series=\"p95\" data-points=\"24\""))
+        #expect(CompactCharts.svgs(fresh, class: "spark").contains { CompactCharts.sparkPoints($0) == 24 })
         let later = now + StatusCache.listingLifetime
         #expect(try StatusPage.render(.init(), storage: storage, now: later, cache: cache).markup
                 == StatusPage.render(.init(), storage: storage, now: later).markup)

@@ -1,7 +1,7 @@
 // pages-bench init DB TOTAL        creates a store with probe-0001 … probe-TOTAL registered in order (ids 1 …),
 //                                  in 20 probe files, for gen_history to fill the first ones.
-// pages-bench fill DB TOTAL FULL   gives probe-FULL+1 … probe-TOTAL one check a minute ago each, and opens an
-//                                  incident on every 500th probe.
+// pages-bench fill DB TOTAL FULL   gives probe-FULL+1 … probe-TOTAL one check a minute ago each, opens an
+//                                  incident on every 500th probe, and runs maintenance until done.
 // pages-bench page DB / | /probes/NAME   prints page 1 of / (or a probe page over 30 days), to weigh gzipped.
 // pages-bench measure DB ROUNDS    renders the pages in process from a read-only storage, as the daemon's
 //                                  reader does, and prints the server time (median and max of ROUNDS) and the
@@ -53,7 +53,10 @@ case "fill":
             status: .minor, stage: .investigating, openedAt: at, degradedSince: at, failedChecks: 5, worstP95: nil, worstFailures: 5),
             outbox: []))
     }
-    print("filled: \(total) probes, \(total / 500) open incidents")
+    // Maintenance as the daemon runs it: sums gen_history's 1-hour rollups into days (schema v5).
+    var passes = 0
+    while try !storage.maintain(now: now, policy: StoragePolicy(), budget: .seconds(60)).finished { passes += 1 }
+    print("filled: \(total) probes, \(total / 500) open incidents, maintained in \(passes + 1) calls")
 case "measure":
     let rounds = Int(args[3])!
     let storage = try StorageBackend.open(location: args[2], readOnly: true)
