@@ -74,6 +74,12 @@ run: release
 	trap 'kill $$demo 2>/dev/null' EXIT INT TERM; \
 	$$bin run --probes $(PROBES) --db $(DB) --listen $(LISTEN)
 
+## run-fleet: a local PostgreSQL and three probers (locations a, b, c from 127.0.0.2, .3, .4) against the demo target,
+## to watch quorum at work: /regional fails for a alone (no incident), then for a and b (one incident), then resolves.
+run-fleet: release
+	@$(MAKE) --no-print-directory install-missing PACKAGES="postgresql"
+	@DEMO_PORT=$(DEMO_PORT) deploy/fleet-demo/run "$$($(SWIFT) build -c release --show-bin-path)/prober" $(PROBES)
+
 ## bench: benchmarks that print figures beside their C baselines (see bench/README.md).
 bench: deps
 	bench/run

@@ -11,6 +11,8 @@ final class ClientConnection {
 
     let fd: Int32
     let id: UInt64
+    /// The peer's IP address as text, read once at accept.
+    let client: String
     var phase: Phase = .reading
     /// When the connection last moved: accepted, or a byte of its response taken by the client. At the
     /// connection cap, the one idle the longest gives way (see `HTTPListener.Loop.evictionCandidate`).
@@ -39,9 +41,10 @@ final class ClientConnection {
     var stream: (any BodyStream)?
     var headOnly = false
 
-    init(fd: Int32, id: UInt64, acceptedAt: UInt64, deadline: UInt64) {
+    init(fd: Int32, id: UInt64, client: String, acceptedAt: UInt64, deadline: UInt64) {
         self.fd = fd
         self.id = id
+        self.client = client
         lastProgress = acceptedAt
         self.deadline = deadline
     }

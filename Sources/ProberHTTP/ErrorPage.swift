@@ -9,26 +9,11 @@ public enum ErrorPage {
                 <!doctype html>
                 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
                 <title>\(title)</title></head>
-                <body><h1>\(title)</h1><p>\(escapeHTML(message))</p><p><a href="/">prober</a></p></body></html>
+                <body><h1>\(title)</h1><p>\(HTMLEscaping.escape(message))</p><p><a href="/">prober</a></p></body></html>
 
                 """
             return ListenerResponse(status: status, contentType: "text/html; charset=utf-8", body: html)
         }
         return ListenerResponse(status: status, body: message + "\n")
-    }
-
-    public static func escapeHTML(_ text: String) -> String {
-        var out = ""
-        for c in text.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
     }
 }

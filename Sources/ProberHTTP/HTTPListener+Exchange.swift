@@ -41,10 +41,12 @@ extension HTTPListener.Loop {
     /// Parses the head and hands it to the handler on `handlerQueue`; its answer comes back through `mailbox`.
     private func dispatch(_ connection: ClientConnection, head: [UInt8]) {
         connection.headOnly = false
-        guard let request = ListenerRequest(head: head) else {
+        guard var parsed = ListenerRequest(head: head) else {
             respond(connection, ListenerResponse(status: 400, body: "malformed request\n"))
             return
         }
+        parsed.client = connection.client
+        let request = parsed
         guard request.version == "HTTP/1.1" || request.version == "HTTP/1.0" else {
             respond(connection, ListenerResponse(status: 505, body: "HTTP/1.x only\n"))
             return

@@ -153,10 +153,33 @@ extension HTTPListener {
                     refuse(fd)
                     continue
                 }
-                let connection = ClientConnection(fd: fd, id: nextID, acceptedAt: now, deadline: now + Self.nanos(configuration.readTimeout))
+                let connection = ClientConnection(fd: fd, id: nextID, client: Self.peerAddress(fd), acceptedAt: now,
+                                                  deadline: now + Self.nanos(configuration.readTimeout))
                 nextID += 1
                 connections[connection.id] = connection
             }
+        }
+
+        /// The peer's IP address as text, or "" when it cannot be read.
+        static func peerAddress(_ fd: Int32) -> String {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let ok = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) == 0 }
+            }
+            guard ok else { return "" }
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            switch Int32(storage.ss_family) {
+            case AF_INET:
+                var address = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr } }
+                guard inet_ntop(AF_INET, &address, &text, socklen_t(text.count)) != nil else { return "" }
+            case AF_INET6:
+                var address = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr } }
+                guard inet_ntop(AF_INET6, &address, &text, socklen_t(text.count)) != nil else { return "" }
+            default:
+                return ""
+            }
+            return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
 
         /// Answers 503 on a connection beyond the cap (every open one has a handler working or a response

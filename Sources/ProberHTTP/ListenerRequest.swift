@@ -25,6 +25,8 @@ public struct ListenerRequest: Sendable {
     public var headers: [HTTPHeader]
     /// The values of a route's `{parameter}` segments, percent-decoded (set by `Router`).
     public var parameters: [String: String] = [:]
+    /// The client's IP address as text (`127.0.0.2`, `::1`), empty when unknown (set by the listener).
+    public var client: String = ""
 
     public init(method: String, target: String, path: String, query: String?, version: String, headers: [HTTPHeader]) {
         self.method = method

@@ -186,13 +186,13 @@ extension Store {
             INSERT OR REPLACE INTO samples(probe_id, ts, reason, status, phases, bytes, family)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
             """)
-        var marks: [Int64: (rolled5m: Int64?, rolled1h: Int64?)] = [:]
+        var marks: [Int64: (rolled5m: Int64?, rolled1h: Int64?, rolled1d: Int64?)] = [:]
         for sample in samples {
             guard let id = try probeID(sample.probe, create: true, db) else { continue }
             let mark = try marks[id] ?? watermarks(id, db)
             marks[id] = mark
             if let rolled = mark.rolled5m, sample.startedAt < rolled {
-                try mergeLate(sample, probe: id, rolled1h: mark.rolled1h, db)
+                try mergeLate(sample, probe: id, rolled1h: mark.rolled1h, rolled1d: mark.rolled1d, db)
             }
             let h = stmt.handle
             sqlite3_bind_int64(h, 1, id)
@@ -208,7 +208,7 @@ extension Store {
 
     /// Adds a late sample to its 5-minute rollup row, and to its hourly row when that hour is rolled up too.
     /// A sample replacing one of the same microsecond was counted already and is left out.
-    private func mergeLate(_ sample: Sample, probe: Int64, rolled1h: Int64?, _ db: Connection) throws {
+    private func mergeLate(_ sample: Sample, probe: Int64, rolled1h: Int64?, rolled1d: Int64?, _ db: Connection) throws {
         if try db.scalar("SELECT 1 FROM samples WHERE probe_id = ?1 AND ts = ?2", [probe, sample.startedAt]) != nil {
             return
         }
@@ -220,6 +220,16 @@ extension Store {
             var row = try rollups(table: table, probe: probe, from: bucket, to: bucket + 1, db).first?.1 ?? .rollupEmpty
             row.merge(late)
             try insertRollups(table: table, probe: probe, [(bucket, row)], db)
+        }
+        if let rolled1d, sample.startedAt < rolled1d {
+            let upsert = try db.prepare("""
+                INSERT INTO rollup_1d(probe_id, bucket, checks, failures) VALUES (?1, ?2, 1, ?3)
+                ON CONFLICT(probe_id, bucket) DO UPDATE SET checks = checks + 1, failures = failures + excluded.failures
+                """)
+            try upsert.bind(1, probe)
+            try upsert.bind(2, Self.floor(sample.startedAt, Self.day))
+            try upsert.bind(3, Int64(sample.failure == nil ? 0 : 1))
+            try upsert.run()
         }
     }
 

@@ -13,7 +13,7 @@ extension Store {
     /// Rows read or deleted per transaction.
     static let maintenanceChunk = 5_000
 
-    /// Rolls raw samples into 5-minute buckets and those into 1-hour buckets, then applies retention,
+    /// Rolls raw samples into 5-minute buckets, those into 1-hour buckets and those into days, then applies retention,
     /// in small transactions (one probe and at most a few thousand rows each) so the sample writer
     /// interleaves. Raw samples and 5-minute rows are only deleted once rolled up. Call it every minute
     /// from a thread that may block (not the cooperative pool); it stops after `budget` and reports
@@ -44,10 +44,12 @@ extension Store {
                 var worked = false
                 worked = try step { try self.rollup5m(probe: id, horizon: horizon5m, &report, $0) } || worked
                 worked = try step { try self.rollup1h(probe: id, &report, $0) } || worked
+                worked = try step { try self.rollup1d(probe: id, $0) } || worked
                 worked = try step { try self.pruneSamples(probe: id, before: now - policy.raw.microseconds, &report, $0) } || worked
                 worked = try step { try self.prune5m(probe: id, before: now - policy.rollup5m.microseconds, &report, $0) } || worked
                 worked = try step { try self.prune1h(probe: id, before: now - policy.rollup1h.microseconds, &report, $0) } || worked
-                report.transactions += 5
+                worked = try step { try self.prune1d(probe: id, before: now - policy.rollup1h.microseconds, $0) } || worked
+                report.transactions += 7
                 if worked { progressed = true } else { busy.remove(id) }
             }
         }
@@ -59,13 +61,14 @@ extension Store {
         try queue.sync { try writeOnQueue(body) }
     }
 
-    /// Reads the probe's watermarks: its raw samples are rolled up below `rolled5m`, its 5-minute rows below `rolled1h`.
-    func watermarks(_ probe: Int64, _ db: Connection) throws -> (rolled5m: Int64?, rolled1h: Int64?) {
-        let stmt = try db.prepare("SELECT rolled_5m, rolled_1h FROM probes WHERE id = ?1")
+    /// Reads the probe's watermarks: its raw samples are rolled up below `rolled5m`, its 5-minute rows below
+    /// `rolled1h`, its 1-hour rows below `rolled1d` (a day boundary).
+    func watermarks(_ probe: Int64, _ db: Connection) throws -> (rolled5m: Int64?, rolled1h: Int64?, rolled1d: Int64?) {
+        let stmt = try db.prepare("SELECT rolled_5m, rolled_1h, rolled_1d FROM probes WHERE id = ?1")
         try stmt.bind(1, probe)
         defer { stmt.reset() }
-        guard try stmt.step() else { return (nil, nil) }
-        return (stmt.int64OrNil(0), stmt.int64OrNil(1))
+        guard try stmt.step() else { return (nil, nil, nil) }
+        return (stmt.int64OrNil(0), stmt.int64OrNil(1), stmt.int64OrNil(2))
     }
 
     /// A watermark past the horizon means the clock went back (a step, or a start on an earlier clock): the
@@ -78,10 +81,13 @@ extension Store {
               let oldest = try db.scalar("SELECT min(ts) FROM samples WHERE probe_id = ?1", [probe]) else { return }
         let target = max(horizon, Self.floor(oldest + Self.bucket5m - 1, Self.bucket5m))
         guard target < mark else { return }
-        let update = try db.prepare("UPDATE probes SET rolled_5m = ?2, rolled_1h = min(rolled_1h, ?3) WHERE id = ?1")
+        let update = try db.prepare("""
+            UPDATE probes SET rolled_5m = ?2, rolled_1h = min(rolled_1h, ?3), rolled_1d = min(rolled_1d, ?4) WHERE id = ?1
+            """)
         try update.bind(1, probe)
         try update.bind(2, target)
         try update.bind(3, Self.floor(target, Self.bucket1h))
+        try update.bind(4, Self.floor(target, Self.day))
         try update.run()
     }
 
@@ -158,6 +164,50 @@ extension Store {
         return true
     }
 
+    /// Sums the 1-hour rows of each day that ended before `rolled_1h` into `rollup_1d` (the status page's bars).
+    private func rollup1d(probe: Int64, _ db: Connection) throws -> Bool {
+        let marks = try watermarks(probe, db)
+        guard let rolled1h = marks.rolled1h else { return false }
+        let horizon = Self.floor(rolled1h, Self.day)
+        var from = marks.rolled1d
+        if from == nil {
+            guard let first = try db.scalar("SELECT min(bucket) FROM rollup_1h WHERE probe_id = ?1", [probe]) else {
+                return false
+            }
+            from = Self.floor(first, Self.day)
+        }
+        guard let start = from, start < horizon else { return false }
+        let end = min(horizon, start + 90 * Self.day) // at most 2,160 rows of 1h per transaction
+        let select = try db.prepare("""
+            SELECT bucket, checks, failures FROM rollup_1h WHERE probe_id = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket
+            """)
+        try select.bind(1, probe)
+        try select.bind(2, start)
+        try select.bind(3, end)
+        var days: [(day: Int64, checks: Int64, failures: Int64)] = []
+        while try select.step() {
+            let day = Self.floor(select.int64(0), Self.day)
+            if days.last?.day != day { days.append((day, 0, 0)) }
+            days[days.count - 1].checks += select.int64(1)
+            days[days.count - 1].failures += select.int64(2)
+        }
+        select.reset()
+        let insert = try db.prepare("INSERT OR REPLACE INTO rollup_1d(probe_id, bucket, checks, failures) VALUES (?1, ?2, ?3, ?4)")
+        for d in days {
+            insert.reset()
+            try insert.bind(1, probe)
+            try insert.bind(2, d.day)
+            try insert.bind(3, d.checks)
+            try insert.bind(4, d.failures)
+            try insert.run()
+        }
+        let update = try db.prepare("UPDATE probes SET rolled_1d = ?2 WHERE id = ?1")
+        try update.bind(1, probe)
+        try update.bind(2, end)
+        try update.run()
+        return true
+    }
+
     private func pruneSamples(probe: Int64, before cutoff: Int64, _ report: inout MaintenanceReport, _ db: Connection) throws -> Bool {
         // Never delete what is not rolled up yet.
         guard let rolled = try watermarks(probe, db).rolled5m else { return false }
@@ -174,9 +224,16 @@ extension Store {
     }
 
     private func prune1h(probe: Int64, before cutoff: Int64, _ report: inout MaintenanceReport, _ db: Connection) throws -> Bool {
-        let n = try deleteChunk(table: "rollup_1h", key: "bucket", probe: probe, before: cutoff, db)
+        // Hours of a day not summed into `rollup_1d` yet stay.
+        guard let rolled = try watermarks(probe, db).rolled1d else { return false }
+        let n = try deleteChunk(table: "rollup_1h", key: "bucket", probe: probe, before: min(cutoff, rolled), db)
         report.pruned1h += n
         return n > 0
+    }
+
+    /// Days go with the 1-hour rollups' retention: a day that began before the cutoff goes with its first hour.
+    private func prune1d(probe: Int64, before cutoff: Int64, _ db: Connection) throws -> Bool {
+        try deleteChunk(table: "rollup_1d", key: "bucket", probe: probe, before: cutoff, db) > 0
     }
 
     /// Deletes at most `maintenanceChunk` of the probe's rows with `key < before`.

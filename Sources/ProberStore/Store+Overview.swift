@@ -25,20 +25,21 @@ extension Store {
 
     /// Daily checks and hourly p95 of each probe (see `HistoryReading.overview`).
     ///
-    /// Each stretch is read from one table, by the probe's watermarks: 1-hour rollups before `rolled_1h`,
-    /// 5-minute rollups in `[rolled_1h, rolled_5m)`, raw samples from `rolled_5m` (raw samples and 5-minute
-    /// rows are deleted only once rolled up, so the three cover the range without overlap). Daily counts read
-    /// two columns a row; only the last 24 hours decode latency histograms.
+    /// Each stretch is read from one table, by the probe's watermarks: daily rows before `rolled_1d`, 1-hour
+    /// rollups in `[rolled_1d, rolled_1h)`, 5-minute rollups in `[rolled_1h, rolled_5m)`, raw samples from
+    /// `rolled_5m` (finer rows are deleted only once rolled up, so the four cover the range without overlap).
+    /// The days read at most one row a day from the key; only the last 24 hours decode latency histograms,
+    /// from the rollups (raw samples only for the minutes not rolled up yet).
     public func overview(probes names: [String], days: Int, now: Int64) throws -> [String: ProbeOverview] {
         let days = max(days, 1)
         let today = Self.floor(now, Self.day)
         let from = today - Int64(days - 1) * Self.day
         let hourFrom = Self.floor(now, Self.bucket1h) - 23 * Self.bucket1h
         return try read { db in
-            let probe = try db.prepare("SELECT id, rolled_5m, rolled_1h FROM probes WHERE name = ?1")
+            let probe = try db.prepare("SELECT id, rolled_5m, rolled_1h, rolled_1d FROM probes WHERE name = ?1")
             // Summed here in key order: SQLite's GROUP BY on the day sorted every row through a temporary B-tree
             // (about twice the time of the scan itself).
-            let daily = ["rollup_1h", "rollup_5m"].map { table in
+            let daily = ["rollup_1d", "rollup_1h", "rollup_5m"].map { table in
                 "SELECT bucket, checks, failures FROM \(table) WHERE probe_id = ?1 AND bucket >= ?2 AND bucket < ?3"
             }
             let raw = try db.prepare("SELECT ts, reason, phases FROM samples WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3")
@@ -50,11 +51,13 @@ extension Store {
                 let never = Int64.max / 2
                 let rolled5m = probe.int64OrNil(1) ?? -never
                 let rolled1h = min(probe.int64OrNil(2) ?? -never, rolled5m)
+                let rolled1d = min(probe.int64OrNil(3) ?? -never, rolled1h)
                 probe.reset()
 
                 var counts = [DayCount](repeating: DayCount(start: 0, checks: 0, failures: 0), count: days)
                 for i in counts.indices { counts[i].start = from + Int64(i) * Self.day }
-                let stretches = [(daily[0], from, min(rolled1h, now + 1)), (daily[1], max(from, rolled1h), min(rolled5m, now + 1))]
+                let stretches = [(daily[0], from, min(rolled1d, now + 1)), (daily[1], max(from, rolled1d), min(rolled1h, now + 1)),
+                                 (daily[2], max(from, rolled1h), min(rolled5m, now + 1))]
                 for (sql, start, end) in stretches where start < end {
                     let select = try db.prepare(sql)
                     try select.bind(1, id)

@@ -104,47 +104,51 @@ public enum Charts {
     // MARK: Sparkline
 
     /// A small line of `values` (oldest first; nil where unknown), scaled to its own range. Its accessible name
-    /// is its `<title>` (no `aria-label` repeating it: 200 rows of `/` carry two charts each).
-    public static func sparkline(_ values: [Int64?], series: String = "p95", what: String) -> HTML {
-        let width = 120.0, height = 28.0, pad = 2.0
+    /// is its `<title>` (no `aria-label` repeating it: 200 rows of `/` carry two charts each). Drawn in CSS pixels
+    /// (`svg.spark` is 120 × 28, so no viewBox) with integer coordinates, each run one `M` and relative steps;
+    /// its class names the chart (no `data-chart`/`data-series`/`data-points` as on the larger charts: 200 rows
+    /// again; a test counts the points drawn).
+    public static func sparkline(_ values: [Int64?], what: String) -> HTML {
+        let width = 120, height = 28, pad = 2
         let present = values.compactMap { $0 }
         let label: String
         if let lo = present.min(), let hi = present.max(), let last = values.last(where: { $0 != nil }) ?? nil {
-            label = "\(what): from \(Human.latency(microseconds: lo)) to \(Human.latency(microseconds: hi)), latest \(Human.latency(microseconds: last))"
+            label = "\(what): \(Human.latency(microseconds: lo)) to \(Human.latency(microseconds: hi)), latest \(Human.latency(microseconds: last))"
         } else {
             label = "\(what): no successful checks"
         }
         let lo = Double(present.min() ?? 0), hi = Double(present.max() ?? 1)
-        let step = values.count > 1 ? (width - 2 * pad) / Double(values.count - 1) : 0
-        func y(_ v: Int64) -> Double {
-            hi == lo ? height / 2 : height - pad - (Double(v) - lo) / (hi - lo) * (height - 2 * pad)
+        let step = values.count > 1 ? (width - 2 * pad) / (values.count - 1) : 0
+        func y(_ v: Int64) -> Int {
+            hi == lo ? height / 2 : Int((Double(height - pad) - (Double(v) - lo) / (hi - lo) * Double(height - 2 * pad)).rounded())
+        }
+        // Runs of consecutive values: a run of two or more is `M` then relative steps, a lone value a dot.
+        var runs: [[(x: Int, y: Int)]] = [[]]
+        for (i, v) in values.enumerated() {
+            if let v { runs[runs.count - 1].append((pad + i * step, y(v))) } else if !runs[runs.count - 1].isEmpty { runs.append([]) }
         }
         var path = ""
-        var penDown = false
-        for (i, v) in values.enumerated() {
-            guard let v else { penDown = false; continue }
-            path += (penDown ? "L" : "M") + HTML.number(pad + Double(i) * step, digits: 0) + " " + HTML.number(y(v), digits: 0)
-            penDown = true
+        for run in runs where run.count > 1 {
+            path += "M\(run[0].x) \(run[0].y)l"
+            for (i, (a, b)) in zip(run, run.dropFirst()).enumerated() {
+                let dy = b.y - a.y
+                path += (i == 0 ? "" : " ") + "\(b.x - a.x)" + (dy < 0 ? "\(dy)" : " \(dy)")
+            }
         }
-        let dots: [HTML] = values.enumerated().compactMap { i, v in
-            // A lone point (no neighbour) would draw nothing as a path.
-            guard let v, (i == 0 || values[i - 1] == nil), (i == values.count - 1 || values[i + 1] == nil) else { return nil }
-            return "<circle class=\"f-fg\" cx=\"\(pad + Double(i) * step)\" cy=\"\(y(v))\" r=\"1.5\"/>"
-        }
+        let dots: [HTML] = runs.filter { $0.count == 1 }.map { "<circle cx=\"\($0[0].x)\" cy=\"\($0[0].y)\" r=\"1.5\"/>" }
         return """
-            <svg class="chart spark" viewBox="0 0 \(width) \(height)" role="img" \
-            data-chart="sparkline" data-series="\(series)" data-points="\(present.count)"><title>\(label)</title>\
-            <path class="spark-line" d="\(path)"/>\(dots)</svg>
+            <svg class="spark" role="img">\
+            <title>\(label)</title>\(path.isEmpty ? "" as HTML : "<path d=\"\(path)\"/>")\(dots)</svg>
             """
     }
 
     // MARK: Uptime bars
 
     /// One bar a day, oldest first, coloured by the day's worst level. With `detail`, each day is a focusable
-    /// group whose `<title>` says the day, its uptime and its level (the probe page, the report); without, the
-    /// days of one level are one dashed path (a bar per dash) and the chart's title lists the degraded days,
-    /// which keeps 200 rows of the status page small (per-day titles there would weigh ~1.4 MB).
+    /// group whose `<title>` says the day, its uptime and its level (the probe page, the report); without, see
+    /// `compactBars` (the status page).
     public static func uptimeBars(_ days: [UptimeDay], probe: String, detail: Bool) -> HTML {
+        guard detail else { return compactBars(days) }
         let barWidth = 2.0, gap = 1.0, height = 28.0
         let checks = days.reduce(0) { $0 + $1.checks }, failures = days.reduce(0) { $0 + $1.failures }
         let uptime = checks > 0 ? Double(checks - failures) * 100 / Double(checks) : nil
@@ -153,65 +157,72 @@ public enum Charts {
         var label = "\(probe), uptime over \(days.count) days: " + (uptime.map { percent($0) } ?? "no checks")
         label += degraded.isEmpty ? "; no incident"
             : "; \(Human.count(major, "day")) with a major incident, \(Human.count(minor, "day")) with a minor one"
-        if !detail, !degraded.isEmpty {
-            label += " (" + degraded.suffix(10).map { "\(day($0.start)) \($0.level.rawValue), \($0.uptime.map { percent($0) } ?? "no checks")" }
-                .joined(separator: "; ") + (degraded.count > 10 ? "; and earlier" : "") + ")"
-        }
         // State not by colour alone: a day without checks is a short stub, a minor day a bar lowered at the
         // top, a major day a bar split in two.
-        func shape(_ level: DayLevel) -> (y: Double, h: Double, split: Bool) {
-            switch level {
-            case .noData: (height - 6, 6, false)
-            case .healthy: (0, height, false)
-            case .minor: (6, height - 6, false)
-            case .major: (0, height, true)
-            }
-        }
         var marks: [HTML] = []
-        if detail {
-            for (i, d) in days.enumerated() {
-                let x = Double(i) * (barWidth + gap)
-                let text = "\(day(d.start)): " + (d.uptime.map { percent($0) + " uptime" } ?? "no checks")
-                    + (d.level == .minor || d.level == .major ? ", \(d.level.word)" : "")
-                let s = shape(d.level)
-                let rects: HTML = s.split
-                    ? "<rect class=\"f-major\" x=\"\(x)\" y=\"0\" width=\"\(barWidth)\" height=\"\(height / 2 - 2)\"/><rect class=\"f-major\" x=\"\(x)\" y=\"\(height / 2 + 2)\" width=\"\(barWidth)\" height=\"\(height / 2 - 2)\"/>"
-                    : "<rect class=\"f-\(d.level == .healthy ? "ok" : d.level.rawValue)\" x=\"\(x)\" y=\"\(s.y)\" width=\"\(barWidth)\" height=\"\(s.h)\"/>"
-                marks.append("<g class=\"day\" tabindex=\"0\" data-level=\"\(d.level.rawValue)\"><title>\(text)</title>\(rects)</g>")
+        for (i, d) in days.enumerated() {
+            let x = Double(i) * (barWidth + gap)
+            let text = "\(day(d.start)): " + (d.uptime.map { percent($0) + " uptime" } ?? "no checks")
+                + (d.level == .minor || d.level == .major ? ", \(d.level.word)" : "")
+            let rects: HTML
+            switch d.level {
+            case .major:
+                rects = "<rect class=\"f-major\" x=\"\(x)\" y=\"0\" width=\"\(barWidth)\" height=\"\(height / 2 - 2)\"/><rect class=\"f-major\" x=\"\(x)\" y=\"\(height / 2 + 2)\" width=\"\(barWidth)\" height=\"\(height / 2 - 2)\"/>"
+            case .noData:
+                rects = "<rect class=\"f-nodata\" x=\"\(x)\" y=\"\(height - 6)\" width=\"\(barWidth)\" height=\"6.0\"/>"
+            case .minor:
+                rects = "<rect class=\"f-minor\" x=\"\(x)\" y=\"6.0\" width=\"\(barWidth)\" height=\"\(height - 6)\"/>"
+            case .healthy:
+                rects = "<rect class=\"f-ok\" x=\"\(x)\" y=\"0.0\" width=\"\(barWidth)\" height=\"\(height)\"/>"
             }
-        } else {
-            // One path per level: a horizontal stroke as thick as the bar is tall, dashed into bars.
-            for level in [DayLevel.noData, .healthy, .minor, .major] {
-                var d = ""
-                var i = 0
-                while i < days.count {
-                    guard days[i].level == level else { i += 1; continue }
-                    var j = i
-                    while j + 1 < days.count, days[j + 1].level == level { j += 1 }
-                    d += "M\(HTML.number(Double(i) * (barWidth + gap))) Y" + "h\(HTML.number(Double(j - i + 1) * (barWidth + gap) - gap))"
-                    i = j + 1
-                }
-                guard !d.isEmpty else { continue }
-                let s = shape(level)
-                let cls = level == .healthy ? "ok" : level.rawValue
-                let count = days.filter { $0.level == level }.count
-                func path(_ y: Double, _ h: Double) -> HTML {
-                    let dd = d.replacingOccurrences(of: "Y", with: HTML.number(y + h / 2))
-                    // The dash pattern (a bar, a gap) is the style sheet's `svg.bars path`.
-                    return "<path class=\"s-\(cls)\" data-level=\"\(level.rawValue)\" data-points=\"\(count)\" stroke-width=\"\(h)\" d=\"\(dd)\"/>"
-                }
-                if s.split {
-                    marks.append(path(0, height / 2 - 2))
-                    marks.append(path(height / 2 + 2, height / 2 - 2))
-                } else {
-                    marks.append(path(s.y, s.h))
-                }
-            }
+            marks.append("<g class=\"day\" tabindex=\"0\" data-level=\"\(d.level.rawValue)\"><title>\(text)</title>\(rects)</g>")
         }
         let width = max(Double(days.count) * (barWidth + gap) - gap, 1)
         return """
-            <svg class="chart bars" viewBox="0 0 \(width) \(height)" preserveAspectRatio="none" role="img"\
-            \(detail ? " aria-label=\"\(label)\"" as HTML : .empty) data-chart="uptime" data-series="uptime" data-points="\(days.count)"><title>\(label)</title>\(marks)</svg>
+            <svg class="chart bars" viewBox="0 0 \(width) \(height)" preserveAspectRatio="none" role="img" aria-label="\(label)"\
+             data-chart="uptime" data-series="uptime" data-points="\(days.count)"><title>\(label)</title>\(marks)</svg>
+            """
+    }
+
+    /// Days listed by name in the compact bars' title at most (the lowest uptime first).
+    static let listedDays = 3
+
+    /// The status page's bars: one focusable chart (`tabindex`), one path per level (a horizontal stroke as thick
+    /// as the bar is tall, dashed into 2-pixel bars, so a run of days is one `h`), its title the uptime of the
+    /// whole span and the days below 100 % or with an incident, lowest first. 90 days at 3 pixels are
+    /// `svg.bars`' 269 × 28 CSS pixels, so no viewBox then; the stroke widths and colours come from the
+    /// `u-LEVEL` classes (`Theme`). About 180 bytes for a quiet probe; per-day titles here would weigh ~1.4 MB.
+    static func compactBars(_ days: [UptimeDay]) -> HTML {
+        let checks = days.reduce(0) { $0 + $1.checks }, failures = days.reduce(0) { $0 + $1.failures }
+        var label = "uptime, \(days.count) days: " + (checks > 0 ? percent(Double(checks - failures) * 100 / Double(checks)) : "no checks")
+        let notable = days.filter { ($0.uptime ?? 100) < 100 || $0.level == .minor || $0.level == .major }
+            .sorted { a, b in (a.uptime ?? 100, b.level, a.start) < (b.uptime ?? 100, a.level, b.start) }
+        if notable.isEmpty {
+            label += "; every day 100 %"
+        } else {
+            label += "; " + notable.prefix(listedDays).map { d in
+                "\(day(d.start)) \(d.uptime.map { percent($0) } ?? "no checks")"
+                    + (d.level == .minor || d.level == .major ? " \(d.level.rawValue)" : "")
+            }.joined(separator: ", ") + (notable.count > listedDays ? " and \(notable.count - listedDays) more" : "")
+        }
+        // State not by colour alone: a day without checks is a short stub (y 22-28), a minor day a bar lowered
+        // at the top (6-28), a major day a bar split in two (0-12 and 16-28).
+        let centres: [(DayLevel, [Int])] = [(.noData, [25]), (.healthy, [14]), (.minor, [17]), (.major, [6, 22])]
+        var marks: [HTML] = []
+        for (level, ys) in centres {
+            var runs: [(from: Int, to: Int)] = []
+            for (i, d) in days.enumerated() where d.level == level {
+                if let last = runs.last, last.to == i - 1 { runs[runs.count - 1].to = i } else { runs.append((i, i)) }
+            }
+            guard !runs.isEmpty else { continue }
+            let d = ys.map { y in runs.map { "M\($0.from * 3) \(y)h\(($0.to - $0.from + 1) * 3 - 1)" }.joined() }.joined()
+            marks.append("<path class=\"u-\(level.rawValue)\" d=\"\(d)\"/>")
+        }
+        let width = max(days.count * 3 - 1, 1)
+        let box: HTML = width == 269 ? .empty : " viewBox=\"0 0 \(width) 28\" preserveAspectRatio=\"none\""
+        return """
+            <svg class="bars"\(box) role="img" tabindex="0">\
+            <title>\(label)</title>\(marks)</svg>
             """
     }
 

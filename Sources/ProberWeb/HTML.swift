@@ -1,3 +1,5 @@
+import ProberHTTP
+
 /// A piece of markup in which text cannot go unescaped.
 ///
 /// The literal parts of an `HTML` string are markup (they are in the source); every `String` interpolated
@@ -57,32 +59,10 @@ public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByS
         public mutating func appendInterpolation(_ x: Double, digits: Int = 1) { markup += HTML.number(x, digits: digits) }
     }
 
-    /// Escapes text for an element's content or a quoted attribute value; NUL becomes U+FFFD.
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        escape(text, into: &out)
-        return out
-    }
+    /// Escapes text for an element's content or a quoted attribute value (`HTMLEscaping`, shared with the listener).
+    public static func escape(_ text: String) -> String { HTMLEscaping.escape(text) }
 
-    static func escape(_ text: String, into out: inout String) {
-        // Fast path: most values need nothing.
-        if !text.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 || $0 == 0 }) {
-            out += text
-            return
-        }
-        out.reserveCapacity(out.utf8.count + text.utf8.count + 16)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            case "\u{0}": out += "\u{FFFD}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-    }
+    static func escape(_ text: String, into out: inout String) { HTMLEscaping.escape(text, into: &out) }
 
     /// `12`, `12.5`, `-0.3`: rounded to `digits` decimals, trailing zeros dropped; never `nan` or `inf`.
     public static func number(_ x: Double, digits: Int = 1) -> String {

@@ -1,3 +1,4 @@
+import Dispatch
 import ProberCore
 import ProberDocuments
 import ProberHTTP
@@ -10,7 +11,15 @@ extension ProberWeb {
         let cache = StatusCache()
         router.get("/") { request, respond in
             let query = StatusPage.Query(query: request.query)
-            serve(reader, respond) { storage, now in try StatusPage.render(query, storage: storage, now: now, cache: cache) }
+            serve(reader, respond) { storage, now in
+                let page = try StatusPage.render(query, storage: storage, now: now, cache: cache)
+                cache.keepWarm(now: now) { after, job in
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .microseconds(Int(after))) {
+                        reader.read({ storage, now in try job(storage, now) }, answer: { _ in })
+                    }
+                }
+                return page
+            }
         }
         router.get("/incidents") { request, respond in
             let openOnly = URLText.query(request.query)["open"] == "true"

@@ -61,7 +61,9 @@ public enum Theme {
             h1{font-size:1.35rem;margin:.2rem 0 .8rem}
             h2{font-size:1.1rem;margin:1.4rem 0 .5rem}
             .muted{color:var(--muted)}.small{font-size:.8rem;word-break:break-all}
-            .scroll{overflow-x:auto}td.incident-cell{max-width:24rem}
+            .scroll{overflow-x:auto}td.inc{max-width:24rem}
+            table.probes p{margin:0;color:var(--muted);font-size:.8rem;word-break:break-all}table.probes small{color:var(--muted);font-size:inherit}
+            table.probes td:empty::after{content:"none";color:var(--muted)}
             table{border-collapse:collapse;width:100%}
             th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--rule);vertical-align:top}
             th{font-weight:600;color:var(--muted);font-size:.85rem}
@@ -77,15 +79,18 @@ public enum Theme {
             .ranges{display:flex;gap:.6rem;margin:.4rem 0 1rem}
             .ranges a[aria-current]{font-weight:700;color:var(--fg);text-decoration:none}
             svg.chart{display:block;width:100%;height:auto;overflow:visible}
-            svg.spark{width:120px;height:28px}
-            svg.bars{width:225px;height:28px}svg.bars path{stroke-dasharray:2 1}.uptime svg.bars{width:100%;max-width:810px;height:40px}
+            svg.spark{display:block;width:120px;height:28px;overflow:visible}
+            svg.spark path{fill:none;stroke:var(--fg);stroke-width:1.4}svg.spark circle{fill:var(--fg)}
+            svg.bars{display:block;width:269px;height:28px}svg.bars path{fill:none;stroke-dasharray:2 1}
+            .uptime svg.bars{width:100%;max-width:810px;height:40px}svg.bars:focus{outline:2px solid var(--fg)}
+            .u-nodata{stroke:var(--nodata);stroke-width:6}.u-healthy{stroke:var(--ok);stroke-width:28}
+            .u-minor{stroke:var(--minor);stroke-width:22}.u-major{stroke:var(--major);stroke-width:12}
             svg text{fill:var(--muted);font-size:11px}
             svg .grid{stroke:var(--rule);stroke-width:1}
             svg .line{fill:none;stroke:var(--fg);stroke-width:1.6}
             svg .line.p95{stroke-dasharray:6 3}svg .line.p99{stroke-dasharray:2 3}
             svg .band{fill-opacity:.18}
             svg g.day:focus{outline:2px solid var(--fg)}
-            svg .spark-line{fill:none;stroke:var(--fg);stroke-width:1.4}
             .legend{display:flex;flex-wrap:wrap;gap:.3rem 1rem;font-size:.85rem;margin:.3rem 0}
             .swatch{display:inline-block;width:.8em;height:.8em;margin-right:.3em;vertical-align:-.05em}
             .incident-open{border-left:4px solid var(--major);padding-left:.6rem}
@@ -95,7 +100,7 @@ public enum Theme {
             dl.settings dt{color:var(--muted)}dl.settings dd{margin:0;word-break:break-all}
             @media (max-width:700px){.wide{display:none}main{padding:.6rem}td,th{padding:.3rem .25rem}
             table.probes thead{display:none}table.probes tr{display:block;border-bottom:1px solid var(--rule);padding:.4rem 0}
-            table.probes td{display:inline-block;border:0;vertical-align:middle}table.probes td.incident-cell{display:block;max-width:none}}
+            table.probes td{display:inline-block;border:0;vertical-align:middle}table.probes td.inc{display:block;max-width:none}table.probes p,table.probes td:nth-child(4){display:none}}
             \(fills)
             """
     }()

@@ -28,7 +28,7 @@ struct DemoTarget: ParsableCommand {
         let clock = SystemWallClock()
         let listener = try HTTPListener(host: host, port: port) { request, respond in
             let now = Double(clock.now()) / 1_000_000
-            let reply = DemoBehaviour.reply(method: request.method, path: request.path, at: now)
+            let reply = DemoBehaviour.reply(method: request.method, path: request.path, at: now, client: request.client)
             if reply.delayMilliseconds > 0 {
                 DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(reply.delayMilliseconds)) {
                     respond(reply.response)
@@ -40,7 +40,8 @@ struct DemoTarget: ParsableCommand {
         listener.start()
         // Unbuffered, so `make run` shows it at once even when stdout is not a terminal.
         FileHandle.standardOutput.write(Data(("demo target on http://\(host):\(listener.port): /health (latency drifts 5-400 ms), "
-            + "/orders (slow, then failing, one minute in five), /catalog (fast)\n").utf8))
+            + "/orders (slow, then failing, one minute in five), /catalog (fast), "
+            + "/regional (failing for clients 127.0.0.2, then .2 and .3: `make run-fleet`'s locations a and b)\n").utf8))
         withExtendedLifetime((signals, listener)) { dispatchMain() }
     }
 }
@@ -57,7 +58,21 @@ enum DemoBehaviour {
     /// `failing` seconds where ~40 % of answers are 503.
     static let cycle = 300.0, episodeStart = 210.0, slow = 30.0, failing = 30.0
 
-    static func reply(method: String, path: String, at now: Double) -> Reply {
+    /// `/regional` fails by client address, so `make run-fleet`'s three locations (127.0.0.2, .3, .4) disagree:
+    /// in each `regionalCycle`, healthy for a minute, then failing for .2 only (one location: no incident),
+    /// then for .2 and .3 (two of three: one incident), then healthy again (it resolves).
+    static let regionalCycle = 240.0
+
+    /// The clients `/regional` fails for at `now`.
+    static func regionalFailing(at now: Double) -> Set<String> {
+        switch now.truncatingRemainder(dividingBy: regionalCycle) {
+        case 60..<120: ["127.0.0.2"]
+        case 120..<180: ["127.0.0.2", "127.0.0.3"]
+        default: []
+        }
+    }
+
+    static func reply(method: String, path: String, at now: Double, client: String = "") -> Reply {
         let json = "application/json"
         switch path {
         case "/health":
@@ -77,10 +92,16 @@ enum DemoBehaviour {
             }
             return Reply(delayMilliseconds: 20 + Int(40 * jitter),
                          response: ListenerResponse(status: 200, contentType: json, body: #"{"orders":[{"id":1,"total":"12.50"}]}"#))
+        case "/regional":
+            if regionalFailing(at: now).contains(client) {
+                return Reply(delayMilliseconds: 5, response: ListenerResponse(status: 503, contentType: json,
+                                                                          body: #"{"error":"regional link down"}"#))
+            }
+            return Reply(delayMilliseconds: 5, response: ListenerResponse(status: 200, contentType: json, body: #"{"region":"ok"}"#))
         case "/catalog":
             return Reply(delayMilliseconds: 0, response: ListenerResponse(status: 200, contentType: json, body: #"{"items":["tea","coffee"]}"#))
         case "/":
-            return Reply(delayMilliseconds: 0, response: ListenerResponse(status: 200, body: "prober demo target: /health /orders /catalog\n"))
+            return Reply(delayMilliseconds: 0, response: ListenerResponse(status: 200, body: "prober demo target: /health /orders /catalog /regional\n"))
         default:
             return Reply(delayMilliseconds: 0, response: ListenerResponse(status: 404, body: "not found\n"))
         }

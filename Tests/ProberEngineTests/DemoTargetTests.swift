@@ -35,6 +35,22 @@ final class DemoTargetTests: XCTestCase {
         let orders = try get("/orders")
         XCTAssertTrue(orders.hasPrefix("HTTP/1.1 200 ") || orders.hasPrefix("HTTP/1.1 503 "), orders)
         XCTAssertTrue(try get("/nope").hasPrefix("HTTP/1.1 404 "))
+        // /regional fails by client address (make run-fleet's locations a, b, c): in each 240 s, healthy for
+        // a minute, then failing for .2, then for .2 and .3, then healthy. Away from a phase's edge, ask as each.
+        func failing(at t: Double) -> Set<String> {
+            switch t.truncatingRemainder(dividingBy: 240) {
+            case 60..<120: ["127.0.0.2"]
+            case 120..<180: ["127.0.0.2", "127.0.0.3"]
+            default: []
+            }
+        }
+        var now = Date().timeIntervalSince1970
+        if failing(at: now) != failing(at: now + 2) { Thread.sleep(forTimeInterval: 2.5); now = Date().timeIntervalSince1970 }
+        for client in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.1"] {
+            let reply = try XCTUnwrap(RawClient.exchange(port: port, from: client, "GET /regional HTTP/1.1\r\nHost: x\r\n\r\n"))
+            let expected = failing(at: now).contains(client) ? "HTTP/1.1 503 " : "HTTP/1.1 200 "
+            XCTAssertTrue(reply.hasPrefix(expected), "from \(client) at second \(Int(now) % 240) of the cycle: \(reply)")
+        }
         // What the TCP demo probe sends and expects.
         let raw = try XCTUnwrap(RawClient.exchange(port: port, "HEAD / HTTP/1.0\r\n\r\n"))
         XCTAssertTrue(raw.contains("HTTP/1."), raw)

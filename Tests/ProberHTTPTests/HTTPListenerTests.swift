@@ -275,3 +275,16 @@ func waitUntil(_ what: String, timeout: TimeInterval = 20, _ condition: () throw
         usleep(10_000)
     }
 }
+
+/// The listener tells handlers who asked.
+@Suite struct ListenerClientAddressTests {
+    @Test func eachRequestCarriesItsClientsAddress() throws {
+        let listener = try HTTPListener(port: 0) { request in ListenerResponse(status: 200, body: "from \(request.client)\n") }
+        listener.start()
+        defer { listener.stop() }
+        for source in ["127.0.0.1", "127.0.0.3"] {
+            let reply = try #require(try RawClient.exchange(port: listener.port, from: source, "GET / HTTP/1.1\r\n\r\n"))
+            #expect(reply.hasSuffix("\r\n\r\nfrom \(source)\n"), "\(reply)")
+        }
+    }
+}

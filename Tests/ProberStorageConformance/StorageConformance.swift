@@ -15,6 +15,7 @@ public enum StorageConformance {
         ConformanceCase("registry: each probe's file and redacted settings, and the listing", registrySettings),
         ConformanceCase("last checks of every probe in one call", lastChecks),
         ConformanceCase("overview: daily counts and hourly p95 across resolutions", overview),
+        ConformanceCase("overview across the daily rollup boundary: earlier days rolled up, today from finer rows", overviewAcrossDays),
         ConformanceCase("history buckets carry phase means that stack up to the mean total", phaseMeans),
         ConformanceCase("history over raw samples is exact", historyOverRawSamples),
         ConformanceCase("history over rolled-up ranges counts every check once", historyOverRollups),
@@ -218,6 +219,39 @@ public enum StorageConformance {
             let later = try #require(try storage.overview(probes: ["api"], days: 2, now: end + 2 * day)["api"])
             #expect(later.days.allSatisfy { $0.checks == 0 && $0.uptime == nil })
             #expect(later.hourlyP95.allSatisfy { $0 == nil })
+        }
+    }
+
+    static func overviewAcrossDays(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, _ in
+            // Ten and a half days, a check every two minutes; maintained at 02:00 of the last day, so the ten whole
+            // days are rolled up by the day and the last one is hours, 5-minute rows and raw samples.
+            let samples = makeSamples(probe: "api", start: t0, interval: 120 * second, count: 7_560, failureRate: 0.1, seed: 15)
+            try record(samples, into: storage)
+            let end = t0 + 10 * day + 12 * hour
+            let now = end - 1
+            let before = try #require(try storage.overview(probes: ["api"], days: 11, now: now)["api"])
+            try maintainUntilDone(storage, now: t0 + 10 * day + 2 * hour, policy: policy(raw: 30 * day))
+            let after = try #require(try storage.overview(probes: ["api"], days: 11, now: now)["api"])
+            #expect(after.days == before.days)
+            #expect(after.days.map(\.checks) == Array(repeating: 720, count: 10) + [360])
+            for d in after.days {
+                let inside = samples.filter { $0.startedAt >= d.start && $0.startedAt < d.start + day }
+                #expect(d.failures == inside.filter { $0.failure != nil }.count, "day \(d.start)")
+            }
+            // The hours of the sparkline span the boundary (12:00 yesterday to now) and agree with the raw samples.
+            for (i, p95) in after.hourlyP95.enumerated() {
+                let start = end - 24 * hour + Int64(i) * hour
+                let inside = samples.filter { $0.startedAt >= start && $0.startedAt < start + hour && $0.failure == nil }
+                let exact = try #require(exactPercentile(inside.compactMap(\.phases.total), 0.95))
+                let got = try #require(p95)
+                #expect(abs(Double(got - exact)) / Double(exact) <= 0.05, "hour \(i): \(got) against exact \(exact)")
+            }
+            // Fully maintained the next day: the same days, the last one rolled up too.
+            try maintainUntilDone(storage, now: t0 + 11 * day + hour, policy: policy(raw: 30 * day))
+            let nextDay = try #require(try storage.overview(probes: ["api"], days: 12, now: t0 + 11 * day + hour)["api"])
+            #expect(Array(nextDay.days.prefix(11)) == after.days)
+            #expect(nextDay.days[11].checks == 0)
         }
     }
 

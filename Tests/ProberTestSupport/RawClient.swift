@@ -7,8 +7,22 @@ import Glibc
 public final class RawClient: Sendable {
     public let fd: Int32
 
-    public init(port: UInt16) throws {
+    /// Connects to 127.0.0.1:`port`, from `source` (a local IPv4 address such as 127.0.0.3) when given.
+    public init(port: UInt16, from source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                let code = errno
+                close(fd)
+                throw NSError(domain: "bind", code: Int(code))
+            }
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
@@ -51,9 +65,9 @@ public final class RawClient: Sendable {
         }
     }
 
-    /// Connects, sends `request` and reads until the server closes.
-    public static func exchange(port: UInt16, _ request: String) throws -> String? {
-        let client = try RawClient(port: port)
+    /// Connects (from `source` when given), sends `request` and reads until the server closes.
+    public static func exchange(port: UInt16, from source: String? = nil, _ request: String) throws -> String? {
+        let client = try RawClient(port: port, from: source)
         client.send(request)
         return client.readToEnd()
     }

@@ -22,15 +22,15 @@ import Testing
     @Test func sparklineCountsItsPointsAndSaysItsRange() {
         let values: [Int64?] = [1_000, 2_000, nil, 4_000, nil, 8_000] + Array(repeating: nil, count: 18)
         let svg = Charts.sparkline(values, what: "api, p95 per hour").markup
-        #expect(attribute("data-series", of: svg) == "p95")
-        #expect(attribute("data-points", of: svg) == "4")
+        #expect(CompactCharts.sparkPoints(svg[...]) == 4)
         #expect(attribute("role", of: svg) == "img")
-        #expect(svg.contains("<title>api, p95 per hour: from 1 ms to 8 ms, latest 8 ms</title>"))
+        #expect(svg.contains("<title>api, p95 per hour: 1 ms to 8 ms, latest 8 ms</title>"))
         #expect(count("<title>", in: svg) == 1)
         // Two segments (1,2 and 4 alone is a dot, 8 alone is a dot): one path with one M, two lone dots.
         #expect(count("<circle", in: svg) == 2)
         let empty = Charts.sparkline(Array(repeating: nil, count: 24), what: "idle").markup
-        #expect(attribute("data-points", of: empty) == "0")
+        #expect(CompactCharts.sparkPoints(empty[...]) == 0)
+        #expect(!empty.contains("<path"))
         #expect(empty.contains("idle: no successful checks"))
     }
 
@@ -59,11 +59,12 @@ import Testing
     @Test func compactUptimeBarsDrawOnePathPerLevelAndNameTheDegradedDays() {
         let levels: [DayLevel] = Array(repeating: .healthy, count: 40) + [.minor] + Array(repeating: .healthy, count: 47) + [.major, .noData]
         let svg = Charts.uptimeBars(days(levels), probe: "api", detail: false).markup
-        #expect(attribute("data-points", of: svg) == "90")
-        #expect(count("<path class=\"s-ok\" data-level=\"healthy\" data-points=\"87\"", in: svg) == 1)
-        #expect(count("data-level=\"major\"", in: svg) == 2, "a major day is split in two, so not by colour alone")
-        #expect(count("data-level=\"minor\"", in: svg) == 1)
-        #expect(svg.contains("(2027-02-24 minor, 99.7 %; 2027-04-13 major, 95 %)"))
+        #expect(CompactCharts.barDays(svg[...]) == ["healthy": 87, "minor": 1, "major": 1, "nodata": 1])
+        #expect(count("<path class=\"u-", in: svg) == 4, "one path per level")
+        #expect(svg.contains("<path class=\"u-major\" d=\"M264 6h2M264 22h2\"/>"), "a major day is split in two, so not by colour alone")
+        #expect(attribute("tabindex", of: svg) == "0", "focusable, to read the title")
+        #expect(svg.contains("<title>uptime, 90 days: 99.94 %; 2027-04-13 95 % major, 2027-02-24 99.7 % minor</title>"),
+                "the days below 100 % or with an incident, lowest first")
         #expect(count("<title>", in: svg) == 1)
         // A run of 40 healthy days is one subpath of 40 bars: 40 * 3 - 1 wide.
         #expect(svg.contains("M0 14h119M123 14h140"))

@@ -76,10 +76,10 @@ import Testing
         let firstRow = first.range(of: "<tr data-probe=\"").map { String(first[$0.upperBound...].prefix(10)) }
         #expect(firstRow == "probe-0002")
         #expect(first.contains("latest: looks better &lt;script&gt;"))
-        #expect(first.contains("data-state=\"recovering\""))
-        #expect(count("data-chart=\"sparkline\"", in: first) == 200)
-        #expect(count("data-chart=\"uptime\" data-series=\"uptime\" data-points=\"90\"", in: first) == 200)
-        #expect(first.contains("data-series=\"p95\" data-points=\"1\""), "an hour of checks is one hourly p95 point")
+        #expect(first.contains("<td class=\"state recovering\">"))
+        #expect(count("<svg class=\"spark\"", in: first) == 200)
+        #expect(CompactCharts.svgs(first, class: "bars").map { CompactCharts.barDays($0).values.reduce(0, +) } == Array(repeating: 90, count: 200))
+        #expect(CompactCharts.svgs(first, class: "spark").contains { CompactCharts.sparkPoints($0) == 1 }, "an hour of checks is one hourly p95 point")
         let third = try StatusPage.render(.init(page: 3), storage: storage, now: Self.now).markup
         #expect(count("<tr data-probe=", in: third) == 50)
         #expect(third.contains("rel=\"prev\""))
@@ -185,9 +185,47 @@ import Testing
         let fresh = try StatusPage.render(.init(), storage: storage, now: now).markup
         #expect(first == fresh)
         #expect(second == fresh, "the cached days and today's figures make the same page")
-        #expect(fresh.contains("data-series=\"p95\" data-points=\"24\""))
+        #expect(CompactCharts.svgs(fresh, class: "spark").contains { CompactCharts.sparkPoints($0) == 24 })
         let later = now + StatusCache.listingLifetime
         #expect(try StatusPage.render(.init(), storage: storage, now: later, cache: cache).markup
                 == StatusPage.render(.init(), storage: storage, now: later).markup)
     }
+
+    /// While `/` is asked for, the listing is read again in the background, so a page finds a new probe without
+    /// reading the listing itself; after `warmFor` without a visit the background reads stop.
+    @Test func theListingIsKeptFreshWhilePeopleLookAndLeftAloneAfter() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let storage = try StorageBackend.open(database: dir.path + "/prober.db", readOnly: false)
+        try storage.register([ProbeSpec(name: "first", target: .tcp(TCPTarget(host: "127.0.0.1", port: 1)))])
+        let cache = StatusCache()
+        let now: Int64 = 1_800_000_000_000_000
+        _ = try StatusPage.render(.init(), storage: storage, now: now, cache: cache)
+        let jobs = ScheduledJobs()
+        cache.keepWarm(now: now) { after, job in jobs.append(job) }
+        cache.keepWarm(now: now + 1) { after, job in jobs.append(job) }
+        #expect(jobs.current.count == 1, "one background reader, however many pages")
+        try storage.register([ProbeSpec(name: "first", target: .tcp(TCPTarget(host: "127.0.0.1", port: 1))),
+                              ProbeSpec(name: "second", target: .tcp(TCPTarget(host: "127.0.0.1", port: 2)))])
+        var t = now + StatusCache.listingLifetime
+        try jobs.current[0](storage, t)
+        // Read in the background: a page within the listing's lifetime shows the new probe without reading it.
+        let page = try cache.listing(now: t + 1) { Issue.record("the page read the listing itself"); return try StatusCache.read(storage, now: t) }
+        #expect(page.infos.map(\.name) == ["first", "second"])
+        #expect(jobs.current.count == 2, "it goes on while people look")
+        // Nobody asked for warmFor: the next turn reads nothing and schedules nothing more.
+        t = now + StatusCache.warmFor + StatusCache.listingLifetime
+        try jobs.current[1](storage, t)
+        #expect(jobs.current.count == 2)
+        cache.keepWarm(now: t) { after, job in jobs.append(job) }
+        #expect(jobs.current.count == 3, "a new visit starts it again")
+    }
+}
+
+/// The jobs `StatusCache.keepWarm` scheduled, run by the test by hand. `@unchecked Sendable`: under `lock`.
+final class ScheduledJobs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var jobs: [StatusCache.Job] = []
+    func append(_ job: @escaping StatusCache.Job) { lock.withLock { jobs.append(job) } }
+    var current: [StatusCache.Job] { lock.withLock { jobs } }
 }

@@ -1,7 +1,7 @@
 // pages-bench init DB TOTAL        creates a store with probe-0001 … probe-TOTAL registered in order (ids 1 …),
 //                                  in 20 probe files, for gen_history to fill the first ones.
-// pages-bench fill DB TOTAL FULL   gives probe-FULL+1 … probe-TOTAL one check a minute ago each, and opens an
-//                                  incident on every 500th probe.
+// pages-bench fill DB TOTAL FULL   gives probe-FULL+1 … probe-TOTAL one check a minute ago each, opens an
+//                                  incident on every 500th probe, and runs maintenance until done.
 // pages-bench page DB / | /probes/NAME   prints page 1 of / (or a probe page over 30 days), to weigh gzipped.
 // pages-bench measure DB ROUNDS    renders the pages in process from a read-only storage, as the daemon's
 //                                  reader does, and prints the server time (median and max of ROUNDS) and the
@@ -25,14 +25,14 @@ let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
 switch args[1] {
 case "init":
     let total = Int(args[3])!
-    let storage = try StorageBackend.open(location: args[2], readOnly: false)
+    let storage = try Store(path: args[2], readOnly: false)
     try storage.register((1...total).map {
         ProbeSpec(name: probeName($0), target: .http(HTTPTarget(url: "https://service-\($0).example.test/health")),
                   source: SourceLocation(file: "probes/team-\($0 % 20).yaml", line: $0, column: 5))
     })
 case "fill":
     let total = Int(args[3])!, full = Int(args[4])!
-    let storage = try StorageBackend.open(location: args[2], readOnly: false)
+    let storage = try Store(path: args[2], readOnly: false)
     let recorder = storage.makeSampleRecorder(warning: { print("warning: \($0)") })
     if total > full {
         for i in (full + 1)...total {
@@ -53,10 +53,13 @@ case "fill":
             status: .minor, stage: .investigating, openedAt: at, degradedSince: at, failedChecks: 5, worstP95: nil, worstFailures: 5),
             outbox: []))
     }
-    print("filled: \(total) probes, \(total / 500) open incidents")
+    // Maintenance as the daemon runs it: sums gen_history's 1-hour rollups into days (schema v5).
+    var passes = 0
+    while try !storage.maintain(now: now, policy: StoragePolicy(), budget: .seconds(60)).finished { passes += 1 }
+    print("filled: \(total) probes, \(total / 500) open incidents, maintained in \(passes + 1) calls")
 case "measure":
     let rounds = Int(args[3])!
-    let storage = try StorageBackend.open(location: args[2], readOnly: true)
+    let storage = try Store(path: args[2], readOnly: true, busyTimeout: .seconds(5))
     func measure(_ what: String, _ render: () throws -> HTML) rethrows {
         var times: [Double] = []
         var bytes = 0
@@ -107,7 +110,7 @@ case "measure":
     try measure("/incidents") { try IncidentPages.list(storage: storage, now: now, openOnly: false) }
 case "page":
     // pages-bench page DB PATH: the page's HTML on standard output (to weigh it gzipped: | gzip -c | wc -c).
-    let storage = try StorageBackend.open(location: args[2], readOnly: true)
+    let storage = try Store(path: args[2], readOnly: true, busyTimeout: .seconds(5))
     if args[3] == "/" {
         print(try StatusPage.render(.init(), storage: storage, now: now).markup)
     } else {
