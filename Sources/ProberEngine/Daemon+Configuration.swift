@@ -16,6 +16,13 @@ extension Daemon {
         public var listen: ListenAddress?
         /// Most checks in flight at once (`--max-in-flight`).
         public var maxInFlight: Int
+        /// Where this prober probes from (`--location`, default the host name): 1-64 characters of
+        /// `[A-Za-z0-9._-]` (`Daemon.Configuration.locationProblem`). Logged at start and shown on `/metrics` as
+        /// `prober_info{location=...}`.
+        public var location: String
+        /// The local address every probe's connection is bound to (`--source-address`), a literal IPv4 or IPv6
+        /// address; nil: the system chooses. Deliveries to IsDown and webhooks are not bound.
+        public var sourceAddress: String?
         /// The IsDown API and its key; the webhooks are taken from the probe files.
         public var isdown: IsDownSink
         /// systemd notifications; nil: none.
@@ -27,6 +34,7 @@ extension Daemon {
 
         public init(probes: String, database: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                     listen: ListenAddress? = nil, maxInFlight: Int = 256,
+                    location: String = Configuration.hostLocation, sourceAddress: String? = nil,
                     isdown: IsDownSink = IsDownSink(),
                     notifier: SystemdNotifier? = nil) {
             self.probes = probes
@@ -34,9 +42,32 @@ extension Daemon {
             self.environment = environment
             self.listen = listen
             self.maxInFlight = maxInFlight
+            self.location = location
+            self.sourceAddress = sourceAddress
             self.isdown = isdown
             self.notifier = notifier
         }
+
+        /// The host name (`gethostname`), the default location; "localhost" when the system has none.
+        public static var hostLocation: String {
+            var buffer = [CChar](repeating: 0, count: 256)
+            guard gethostname(&buffer, buffer.count - 1) == 0, buffer[0] != 0 else { return "localhost" }
+            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+
+        /// Why `name` cannot be a location, for the command line; nil when it can. A location names this prober
+        /// in every sample, in incident descriptions and on `/metrics`, so it is kept to characters that need no
+        /// quoting anywhere.
+        public static func locationProblem(_ name: String) -> String? {
+            if name.isEmpty { return "a location cannot be empty" }
+            if name.utf8.count > 64 { return "'\(name.prefix(16))…' is \(name.utf8.count) characters long, at most 64" }
+            if let bad = name.unicodeScalars.first(where: { !Self.locationCharacters.contains($0) }) {
+                return "'\(name)' contains '\(bad.escaped(asASCII: true))': use only letters, digits, '.', '_' and '-'"
+            }
+            return nil
+        }
+
+        private static let locationCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-".unicodeScalars)
 
         /// Where incident changes go: IsDown, and the `notify:` webhooks of the probe files.
         func sinks(_ webhooks: [NotifySink]) -> [any Sink] { [isdown] + webhooks.map(WebhookSink.init) }

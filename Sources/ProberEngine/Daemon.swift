@@ -51,6 +51,16 @@ public final class Daemon: @unchecked Sendable {
             throw DaemonError(message: "\(error)", exitCode: 2, prefixed: false)
         }
         Self.warnAboutWeakenedSecurity(set, logger: logger)
+        if let problem = Configuration.locationProblem(configuration.location) {
+            throw DaemonError(message: "--location \(problem)", exitCode: 2)
+        }
+        var source: SourceAddress?
+        if let address = configuration.sourceAddress {
+            guard let parsed = SourceAddress(address) else {
+                throw DaemonError(message: "--source-address \(SourceAddress.problem(address) ?? address)", exitCode: 2)
+            }
+            source = parsed
+        }
 
         let lock: InstanceLock
         let storage: any Storage
@@ -59,7 +69,7 @@ public final class Daemon: @unchecked Sendable {
             lock = try InstanceLock(database: configuration.database)
             storage = try StorageBackend.open(location: configuration.database, readOnly: false)
             try storage.register(set.probes)
-            engine = try CurlEngine()
+            engine = try CurlEngine(sourceAddress: source)
         } catch {
             throw DaemonError(message: "\(error)", exitCode: 1)
         }
@@ -82,7 +92,8 @@ public final class Daemon: @unchecked Sendable {
         if let listen = configuration.listen {
             do {
                 metrics = try MetricsServer(host: listen.host, port: listen.port, sources: .init(
-                    scheduler: runLoop.scheduler, tracker: tracker, writer: writer, outbox: storage, latest: pipeline.latest))
+                    scheduler: runLoop.scheduler, tracker: tracker, writer: writer, outbox: storage, latest: pipeline.latest,
+                    location: configuration.location))
             } catch {
                 throw DaemonError(message: "cannot listen on \(listen): \(error)", exitCode: 1)
             }
@@ -109,7 +120,11 @@ public final class Daemon: @unchecked Sendable {
             Component("delivery worker", start: { worker.start() }, stop: { worker.stop() }),
             Component("incident tracker", stop: { tracker.sync() }),
             Component("storage maintenance", start: { maintenance.start() }, stop: { maintenance.stop() }),
-            Component("probe run loop", start: {
+            Component("probe run loop", start: { [logger] in
+                var metadata: Logger.Metadata = ["location": "\(configuration.location)"]
+                if let source { metadata["source_address"] = "\(source)" }
+                let bound = source.map { ", every probe bound to source address \($0)" } ?? ""
+                logger.info("probing from location \(configuration.location)\(bound)", metadata: metadata)
                 runLoop.start()
                 // Parsing a large probe set leaves freed YAML nodes behind: hand those pages back.
                 _ = GlibcMalloc.malloc_trim(0)

@@ -20,12 +20,16 @@ public final class MetricsServer: Sendable {
         public var writer: any SampleRecording
         public var outbox: any OutboxStorage
         public var latest: LatestSamples
-        public init(scheduler: Scheduler, tracker: IncidentTracker, writer: any SampleRecording, outbox: any OutboxStorage, latest: LatestSamples) {
+        /// Where this prober probes from (`--location`), the `location` label of `prober_info`.
+        public var location: String
+        public init(scheduler: Scheduler, tracker: IncidentTracker, writer: any SampleRecording, outbox: any OutboxStorage, latest: LatestSamples,
+                    location: String = Daemon.Configuration.hostLocation) {
             self.scheduler = scheduler
             self.tracker = tracker
             self.writer = writer
             self.outbox = outbox
             self.latest = latest
+            self.location = location
         }
     }
 
@@ -71,8 +75,10 @@ struct MetricsSnapshot: Sendable {
     var writer: IngestStatistics
     var outboxPending: Int
     var outboxFailed: Int
+    var location: String
 
     init(_ s: MetricsServer.Sources) {
+        location = s.location
         // HTTP probes by their spec, not by what the check holds: a check that got no response (refused,
         // timed out) still reports probe_http_status_code 0, as blackbox_exporter does.
         let specs = s.tracker.specs()
@@ -172,6 +178,8 @@ final class ExpositionStream: BodyStream, @unchecked Sendable {
                 out.sample("prober_probe_level", ["probe": s.levels[i].name], Double(s.levels[i].level.rawValue))
             }
         case 7:
+            out.family("prober_info", "gauge", "Always 1: this prober's version and the location it probes from (--location).")
+            out.sample("prober_info", ["version": ProberVersion.current, "location": s.location], 1)
             out.family("prober_open_incidents", "gauge", "Open incidents by level.")
             for (level, count) in s.openIncidents { out.sample("prober_open_incidents", ["level": level.rawValue], Double(count)) }
             let stats = s.scheduler
@@ -219,6 +227,11 @@ final class ExpositionStream: BodyStream, @unchecked Sendable {
         }
         return true
     }
+}
+
+/// prober's version as `/metrics` reports it (`prober_info`): the "1" of the probes' `User-Agent: prober/1`.
+public enum ProberVersion {
+    public static let current = "1"
 }
 
 /// One build at a time, its result handed to everyone who asked while it ran.

@@ -23,12 +23,14 @@ public final class CurlEngine: @unchecked Sendable {
         public var description: String
     }
 
-    /// `clock` gives each sample's start time and the "now" certificate ages are measured from.
-    public init(maxConcurrent: Int = 1024, clock: any WallClock = SystemWallClock()) throws {
+    /// `clock` gives each sample's start time and the "now" certificate ages are measured from. `sourceAddress`
+    /// binds every probe's connection to that local address (`--source-address`); the outbox's requests
+    /// (`send`) keep the system's choice, since IsDown and webhooks are reached through the default route.
+    public init(maxConcurrent: Int = 1024, clock: any WallClock = SystemWallClock(), sourceAddress: SourceAddress? = nil) throws {
         guard let multi = CurlMulti() else { throw StartError(description: "libcurl could not be initialised") }
         self.multi = multi
         self.clock = clock
-        let loop = EngineLoop(multi: multi, inbox: inbox, maxConcurrent: maxConcurrent, clock: clock)
+        let loop = EngineLoop(multi: multi, inbox: inbox, maxConcurrent: maxConcurrent, clock: clock, sourceAddress: sourceAddress)
         let finished = self.finished
         thread = Thread {
             loop.run()

@@ -42,6 +42,8 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     let maxConcurrent: Int
     /// "Now" for `Sample.startedAt` and certificate ages.
     let clock: any WallClock
+    /// Every probe's connection is bound to it (`--source-address`); the outbox's requests are not.
+    let sourceAddress: SourceAddress?
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
     private var pending: [Work] = []
     private var pendingHead = 0
@@ -53,11 +55,12 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     /// Evaluates `body_matches` off this thread.
     private let bodyMatcher = BodyMatcher()
 
-    init(multi: CurlMulti, inbox: Inbox, maxConcurrent: Int, clock: any WallClock) {
+    init(multi: CurlMulti, inbox: Inbox, maxConcurrent: Int, clock: any WallClock, sourceAddress: SourceAddress?) {
         self.multi = multi
         self.inbox = inbox
         self.maxConcurrent = max(1, maxConcurrent)
         self.clock = clock
+        self.sourceAddress = sourceAddress
     }
 
     /// Runs until stopped and every accepted transfer has finished.
@@ -120,9 +123,18 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
                                 followRedirects: http.followRedirects, maxRedirects: http.maxRedirects, ip: http.ip, tls: http.tls,
                                 certificateInfo: http.url.lowercased().hasPrefix("https:"),
                                 collectHeaders: !http.expect.headers.isEmpty)
+                if let sourceAddress {
+                    let host = URLComponents(string: http.url)?.host ?? ""
+                    if let problem = sourceAddress.unreachable(host: host, ip: http.ip) { return refuse(t, Failure(.connect, problem)) }
+                    t.bind(to: sourceAddress, ip: http.ip)
+                }
             case .tcp(let tcp):
                 t = Transfer(work: work, easy: easy, bodyLimit: 0, timeout: spec.timeout, startedAt: clock.now())
                 t.configureTCP(tcp, timeout: spec.timeout)
+                if let sourceAddress {
+                    if let problem = sourceAddress.unreachable(host: tcp.host, ip: tcp.ip) { return refuse(t, Failure(.connect, problem)) }
+                    t.bind(to: sourceAddress, ip: tcp.ip)
+                }
             }
         case .request(let request, _):
             t = Transfer(work: work, easy: easy, bodyLimit: HTTPResponse.maxBodyBytes, timeout: request.timeout, startedAt: clock.now())
@@ -136,6 +148,13 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
             return
         }
         active[easy.handle] = t
+    }
+
+    /// Ends a transfer that was never added to the multi handle with `failure`.
+    private func refuse(_ t: Transfer, _ failure: Failure) {
+        t.easy.reset()
+        if pool.count < maxConcurrent { pool.append(t.easy) }
+        complete(t.work, failure: failure)
     }
 
     // MARK: Finishing

@@ -51,6 +51,8 @@ extension Transfer {
             return Failure(.other, "redirected\(to), a scheme this probe does not follow" + hint)
         case 5, 6: reason = .dns                                         // COULDNT_RESOLVE_PROXY/HOST
         case 7: reason = easy.long(CURLINFO_OS_ERRNO) == Int(ECONNREFUSED) ? .connectRefused : .connect
+        case 45 where sourceAddress != nil:                             // INTERFACE_FAILED
+            return Failure(.connect, bindFailure(message))
         case 28:                                                        // OPERATION_TIMEDOUT
             if connected { reason = .timeout }
             else if message.hasPrefix("Resolving timed out") { reason = .dns }
@@ -66,6 +68,18 @@ extension Transfer {
         default: reason = .other
         }
         return Failure(reason, message)
+    }
+
+    /// Why the connection could not be bound to `--source-address`, in words a person can act on.
+    ///
+    /// libcurl says "bind failed with errno 99: Cannot assign requested address" when the address is not one of
+    /// this host's, and "Couldn't bind to '…'" when the target has no address in the source's family.
+    private func bindFailure(_ curlMessage: String) -> String {
+        let source = sourceAddress?.address ?? "?"
+        var target = ""
+        if case .probe(let spec, _) = work { target = " to reach \(spec.displayTarget)" }
+        let hint = easy.long(CURLINFO_OS_ERRNO) == Int(EADDRNOTAVAIL) ? " (is it an address of this host?)" : ""
+        return "cannot bind to source address \(source) (--source-address)\(target): \(curlMessage)\(hint)"
     }
 
     /// https: the leaf certificate's expiry and the earliest in the chain the server sent, epoch seconds.

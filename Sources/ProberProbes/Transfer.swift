@@ -40,6 +40,8 @@ final class Transfer {
     /// Scheme, host and port the custom headers may be sent to (nil when the URL could not be placed:
     /// then any redirect drops them).
     var headerOrigin: Origin?
+    /// The local address the connection is bound to (`--source-address`), for the failure message when it cannot be.
+    var sourceAddress: SourceAddress?
 
     init(work: Work, easy: CurlEasy, bodyLimit: Int, timeout: Duration, startedAt: Int64) {
         self.work = work

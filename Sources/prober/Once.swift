@@ -18,6 +18,17 @@ struct Once: ParsableCommand {
     @Argument(help: ArgumentHelp("Probes to run (default: all).", valueName: "name"))
     var names: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("Bind every probe's connection to this local IPv4 or IPv6 address (default: the system chooses).",
+                                            valueName: "address"))
+    var sourceAddress: String?
+
+    func validate() throws {
+        if let sourceAddress, let problem = SourceAddress.problem(sourceAddress) {
+            FileHandle.standardError.write(Data("prober once: --source-address \(problem)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
     func run() throws {
         let set: ProbeSet
         do {
@@ -56,7 +67,7 @@ struct Once: ParsableCommand {
 
     /// Every check at once on one engine; waits for all of them.
     private func runAll(_ specs: [ProbeSpec]) throws -> [Sample] {
-        let engine = try CurlEngine()
+        let engine = try CurlEngine(sourceAddress: sourceAddress.flatMap(SourceAddress.init))
         let results = SampleSlots(count: specs.count)
         let group = DispatchGroup()
         for (i, spec) in specs.enumerated() {

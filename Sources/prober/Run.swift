@@ -35,10 +35,28 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Serve /metrics and /healthz on this address (off by default), e.g. 127.0.0.1:9464.", valueName: "host:port"))
     var listen: String?
 
+    @Option(name: .long, help: ArgumentHelp("Where this prober probes from, 1-64 characters of A-Z a-z 0-9 . _ - (default: the host name).",
+                                            valueName: "name"))
+    var location: String?
+
+    @Option(name: .long, help: ArgumentHelp("Bind every probe's connection to this local IPv4 or IPv6 address (default: the system chooses).",
+                                            valueName: "address"))
+    var sourceAddress: String?
+
     func validate() throws {
         guard maxInFlight >= 1 else { throw ValidationError("--max-in-flight must be at least 1") }
         if let listen, ListenAddress(listen) == nil {
             throw ValidationError("--listen '\(listen)' is not host:port (for example 127.0.0.1:9464)")
+        }
+        // Exit 2, a configuration error, as for invalid probe files (ValidationError would exit 64).
+        if let location, let problem = Daemon.Configuration.locationProblem(location) {
+            throw Self.configurationError("--location \(problem)")
+        }
+        if location == nil, let problem = Daemon.Configuration.locationProblem(Daemon.Configuration.hostLocation) {
+            throw Self.configurationError("the host name cannot be the location (\(problem)): name one with --location")
+        }
+        if let sourceAddress, let problem = SourceAddress.problem(sourceAddress) {
+            throw Self.configurationError("--source-address \(problem)")
         }
     }
 
@@ -64,7 +82,7 @@ struct RunCommand: ParsableCommand {
         let configuration = Daemon.Configuration(
             probes: probes.probes, database: databasePath, environment: environment,
             listen: listen.flatMap(ListenAddress.init), maxInFlight: maxInFlight,
-            isdown: isdown, notifier: SystemdNotifier())
+            location: location ?? Daemon.Configuration.hostLocation, sourceAddress: sourceAddress, isdown: isdown, notifier: SystemdNotifier())
         let daemon: Daemon
         do {
             daemon = try Daemon(configuration: configuration, logger: Logger(label: "prober"))
@@ -83,6 +101,12 @@ struct RunCommand: ParsableCommand {
             exit("cannot read the IsDown API key file \(file) (ISDOWN_API_KEY_FILE)", code: 2)
         }
         return text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    /// Prints `prober run: message` and gives the exit code of a configuration error (2), to be thrown.
+    static func configurationError(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("prober run: \(message)\n".utf8))
+        return ExitCode(2)
     }
 
     static func exit(_ message: String, code: Int32) -> Never {

@@ -68,6 +68,29 @@ enum Sockets {
         bytes.withUnsafeBytes { writeAll(fd, $0) }
     }
 
+    /// The IP address in `storage` as text (`127.0.0.3`, `::1`); "" for another family.
+    static func address(_ storage: sockaddr_storage) -> String {
+        var storage = storage
+        let family = Int32(storage.ss_family)
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        let ok: Bool = withUnsafePointer(to: &storage) { p in
+            switch family {
+            case AF_INET:
+                p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { a in
+                    var addr = a.pointee.sin_addr
+                    return inet_ntop(AF_INET, &addr, &text, socklen_t(text.count)) != nil
+                }
+            case AF_INET6:
+                p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { a in
+                    var addr = a.pointee.sin6_addr
+                    return inet_ntop(AF_INET6, &addr, &text, socklen_t(text.count)) != nil
+                }
+            default: false
+            }
+        }
+        return ok ? String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+    }
+
     /// Closes with an RST instead of a FIN (SO_LINGER with a zero timeout).
     static func reset(_ fd: Int32) {
         var l = linger(l_onoff: 1, l_linger: 0)
@@ -76,33 +99,40 @@ enum Sockets {
     }
 }
 
-/// Accepts connections on a thread and runs `handle` for each on its own thread; `stop()` closes
-/// the listener and every open connection (which unblocks handlers stuck in reads or waits).
+/// Accepts connections on a thread and runs `handle` for each on its own thread, with the client's address;
+/// `stop()` closes the listener and every open connection (which unblocks handlers stuck in reads or waits).
 final class Acceptor: @unchecked Sendable { // Safe: mutable state is guarded by `lock`.
     let listenFD: Int32
     let port: Int
     private let lock = NSCondition()
     private var connections: Set<Int32> = []
     private var stopped = false
+    /// The address of every client accepted so far, in order.
+    private var accepted: [String] = []
 
-    init(host: String, port: Int = 0, handle: @escaping @Sendable (Int32, Acceptor) -> Void) throws {
+    init(host: String, port: Int = 0, handle: @escaping @Sendable (Int32, String, Acceptor) -> Void) throws {
         (listenFD, self.port) = try Sockets.listen(host: host, port: port)
         // The accept thread alone closes the listening socket, once it is done with it: closed from `stop()`,
         // its number could be reused by another test's socket before this thread's next `accept`.
         let thread = Thread { [self] in
             while true {
-                let fd = accept(listenFD, nil, nil)
+                var peer = sockaddr_storage()
+                var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                let fd = withUnsafeMutablePointer(to: &peer) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listenFD, $0, &length) } }
                 if fd < 0 {
                     if errno == EINTR || errno == ECONNABORTED { continue }
                     close(listenFD)
                     return
                 }
+                let client = Sockets.address(peer)
                 lock.lock()
                 if stopped { lock.unlock(); close(fd); close(listenFD); return }
                 connections.insert(fd)
+                accepted.append(client)
+                lock.broadcast()
                 lock.unlock()
                 Thread.detachNewThread { [self] in
-                    handle(fd, self)
+                    handle(fd, client, self)
                     finished(fd)
                 }
             }
@@ -125,6 +155,22 @@ final class Acceptor: @unchecked Sendable { // Safe: mutable state is guarded by
         let until = Date(timeIntervalSinceNow: seconds)
         while !stopped { if !lock.wait(until: until) { break } }
         return stopped
+    }
+
+    /// The address of every client accepted so far, in order.
+    var clients: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return accepted
+    }
+
+    /// Waits until `count` clients were accepted; false after `seconds`.
+    func waitForClients(_ count: Int, seconds: Double) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let until = Date(timeIntervalSinceNow: seconds)
+        while accepted.count < count { if !lock.wait(until: until) { return accepted.count >= count } }
+        return true
     }
 
     var isStopped: Bool {

@@ -7,7 +7,11 @@ import Glibc
 ///
 ///     let server = try TestHTTPServer { request in .respond(status: 200, body: "ok") }
 ///     defer { server.stop() }
-///     … server.url, server.port, server.requests …
+///     … server.url, server.port, server.requests, server.clients …
+///
+/// It can answer per client address: the handler sees `request.client`, and `faults` fails chosen clients
+/// before the handler runs (a status, a close or a reset).
+
 public final class TestHTTPServer: @unchecked Sendable { // Safe: `received` is guarded by `lock`.
     /// A request as the server read it.
     public struct Request: Sendable {
@@ -15,6 +19,8 @@ public final class TestHTTPServer: @unchecked Sendable { // Safe: `received` is 
         public var path: String
         public var headers: [(name: String, value: String)]
         public var body: [UInt8]
+        /// The client's IP address, as the server saw it (`127.0.0.3` for a prober bound there).
+        public var client: String
         public var bodyText: String { String(decoding: body, as: UTF8.self) }
         /// The first header with this name, case-insensitively.
         public func header(_ name: String) -> String? {
@@ -61,12 +67,19 @@ public final class TestHTTPServer: @unchecked Sendable { // Safe: `received` is 
 
     /// Starts listening on `host` (default 127.0.0.1), `port` (default 0: any free port; a given one to
     /// bring a server "back up" where a client already points, e.g. after `closedLoopbackPort()`).
-    public init(host: String = "127.0.0.1", port: Int = 0, handler: @escaping @Sendable (Request) -> Response) throws {
+    /// `faults`: clients answered with a fault instead of `handler` (their requests, when read, are logged too).
+    public init(host: String = "127.0.0.1", port: Int = 0, faults: ClientFaults? = nil,
+                handler: @escaping @Sendable (Request) -> Response) throws {
         self.host = host
         let log = self.log
-        acceptor = try Acceptor(host: host, port: port) { fd, acceptor in
-            guard let request = TestHTTPServer.readRequest(fd) else { return }
+        acceptor = try Acceptor(host: host, port: port) { fd, client, acceptor in
+            if let faults, faults.cutOff(fd, client: client, acceptor: acceptor) { return }
+            guard let request = TestHTTPServer.readRequest(fd, client: client) else { return }
             log.append(request)
+            if case .status(let status)? = faults?.fault(for: client) {
+                TestHTTPServer.serve(.respond(status: status, body: "failing for \(client)\n"), fd: fd, acceptor: acceptor)
+                return
+            }
             TestHTTPServer.serve(handler(request), fd: fd, acceptor: acceptor)
         }
     }
@@ -75,6 +88,14 @@ public final class TestHTTPServer: @unchecked Sendable { // Safe: `received` is 
 
     /// Every request received so far, in order.
     public var requests: [Request] { log.all }
+
+    /// The address of every client that connected so far, in order (including those a fault cut off).
+    public var clients: [String] { acceptor.clients }
+
+    /// Waits until at least `count` clients connected; false after `timeout`.
+    public func waitForClients(_ count: Int, timeout: Duration = .seconds(10)) -> Bool {
+        acceptor.waitForClients(count, seconds: TestHTTPServer.seconds(timeout))
+    }
 
     /// Waits until at least `count` requests arrived; false after `timeout`.
     public func waitForRequests(_ count: Int, timeout: Duration = .seconds(10)) -> Bool {
@@ -86,7 +107,7 @@ public final class TestHTTPServer: @unchecked Sendable { // Safe: `received` is 
 
     // MARK: Wire
 
-    private static func readRequest(_ fd: Int32) -> Request? {
+    private static func readRequest(_ fd: Int32, client: String) -> Request? {
         var data: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         var headerEnd: Int? = nil
@@ -113,7 +134,7 @@ public final class TestHTTPServer: @unchecked Sendable { // Safe: `received` is 
             if n <= 0 { break }
             body.append(contentsOf: buffer[0..<n])
         }
-        return Request(method: String(requestLine[0]), path: String(requestLine[1]), headers: headers, body: body)
+        return Request(method: String(requestLine[0]), path: String(requestLine[1]), headers: headers, body: body, client: client)
     }
 
     private static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {

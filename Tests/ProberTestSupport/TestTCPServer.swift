@@ -4,6 +4,10 @@ import Glibc
 #endif
 
 /// A TCP server on loopback, port 0, for TCP probe tests.
+///
+/// `faults` cuts chosen clients off at once (a close or a reset; a status means close here). The kernel completes
+/// the handshake before the server sees the client, so a probe that only connects passes anyway: a fault shows
+/// in probes with `expect:` (or `send:` to a reset).
 public final class TestTCPServer: Sendable {
     public enum Behavior: Sendable {
         /// Echo every byte back.
@@ -20,9 +24,13 @@ public final class TestTCPServer: Sendable {
     public var port: Int { acceptor.port }
     private let acceptor: Acceptor
 
-    public init(host: String = "127.0.0.1", _ behavior: Behavior = .echo) throws {
+    public init(host: String = "127.0.0.1", _ behavior: Behavior = .echo, faults: ClientFaults? = nil) throws {
         self.host = host
-        acceptor = try Acceptor(host: host) { fd, _ in
+        acceptor = try Acceptor(host: host) { fd, client, acceptor in
+            if let faults, faults.fault(for: client) != nil {
+                _ = faults.cutOff(fd, client: client, acceptor: acceptor) // resets; a close or a status closes on return
+                return
+            }
             if case .banner(let text) = behavior, !Sockets.writeAll(fd, Array(text.utf8)) { return }
             if case .endless = behavior {
                 var size: Int32 = 4 << 20
@@ -42,6 +50,14 @@ public final class TestTCPServer: Sendable {
     }
 
     deinit { acceptor.stop() }
+
+    /// The address of every client accepted so far, in order.
+    public var clients: [String] { acceptor.clients }
+
+    /// Waits until at least `count` clients were accepted; false after `timeout`.
+    public func waitForClients(_ count: Int, timeout: Duration = .seconds(10)) -> Bool {
+        acceptor.waitForClients(count, seconds: TestHTTPServer.seconds(timeout))
+    }
 
     public func stop() { acceptor.stop() }
 }
