@@ -23,6 +23,11 @@ public enum StorageErrorKind: String, Sendable, Equatable {
     case readOnly
     /// Another writer holds the lock longer than the busy timeout; retrying later can succeed.
     case busy
+    /// The server refused the credentials (a wrong password, no password) or the URL is invalid: fix the
+    /// configuration; retrying as is cannot succeed.
+    case configuration
+    /// A write the database refused because another prober did it first (a second open incident of a probe).
+    case conflict
     /// Any other failure of the backend (disk full, I/O error, a failed statement).
     case failed
 }
