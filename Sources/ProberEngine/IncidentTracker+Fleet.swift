@@ -61,9 +61,13 @@ extension IncidentTracker {
         }
         let state = evaluator.rebuild(from: samples, openIncident: mine?.episode.status == nil ? nil : mine?.tracking)
         states[spec.name] = state
+        if let summary = mine?.episode.summary { fleetState.summaries[spec.name] = summary }
+        // Published at once, so the fleet counts this location as running the probe before its first check: a
+        // location that failed first would otherwise be a quorum of one.
+        let episode = LocationEpisode(location: fleet.location, status: state.incident?.status, stage: state.incident?.stage,
+                                      summary: state.incident == nil ? nil : fleetState.summaries[spec.name])
+        publish(spec.name, episode: episode, tracking: state.incident, at: now())
         if let mine {
-            fleetState.published[spec.name] = (mine.episode, mine.at)
-            if let summary = mine.episode.summary { fleetState.summaries[spec.name] = summary }
             if mine.episode.status != nil {
                 logger.info("continuing this location's episode", metadata: [
                     "probe.name": "\(spec.name)", "location": "\(fleet.location)",
