@@ -118,7 +118,7 @@ public final class Daemon: @unchecked Sendable {
                 }
             }),
             Component("delivery worker", start: { worker.start() }, stop: { worker.stop() }),
-            Component("incident tracker", stop: { tracker.sync() }),
+            Component("incident tracker", stop: { tracker.stop() }),
             Component("storage maintenance", start: { maintenance.start() }, stop: { maintenance.stop() }),
             Component("probe run loop", start: { [logger] in
                 var metadata: Logger.Metadata = ["location": "\(configuration.location)"]

@@ -19,7 +19,8 @@ import ProberStorage
 /// Samples arrive from the probe engine's thread; evaluation and the incident writes run on the
 /// tracker's own serial queue, so a slow database never delays a probe. `@unchecked Sendable`: all
 /// mutable state (`probes`, `states`, `open`, `baselines`, `sinks`, `unstored`, `retryHeldAt`, `opened`,
-/// `retired`, `tracked`, `fleetState`) is touched only on `queue`; `sweepTimer` is set once in `init`.
+/// `retired`, `tracked`, `fleetState`) is touched only on `queue`; `sweepTimer` is set in `init`, then only
+/// cancelled on `queue`.
 public final class IncidentTracker: @unchecked Sendable {
     let storage: any IncidentStorage
     let logger: Logger
@@ -193,6 +194,11 @@ public final class IncidentTracker: @unchecked Sendable {
 
     /// Waits until every sample handed to `record` so far has been evaluated.
     public func sync() { queue.sync {} }
+
+    /// Stops the fleet sweep and waits for the samples already handed over (shutdown).
+    public func stop() {
+        queue.sync { sweepTimer?.cancel() }
+    }
 
     /// The configured probes by name (as last given to `update`), for metrics that depend on a probe's kind.
     public func specs() -> [String: ProbeSpec] { queue.sync { probes } }
