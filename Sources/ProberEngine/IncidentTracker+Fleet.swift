@@ -202,6 +202,7 @@ extension IncidentTracker {
 
     /// The change that takes the fleet's incident to what the quorum asks for; nil when it is there already.
     func fleetChange(_ spec: ProbeSpec, view: FleetView, at: Int64) -> IncidentChange? {
+        guard let location = fleet?.location else { return nil }
         let episodes = view.locations.map(\.episode)
         let stored = view.incident
         let current = stored.map { FleetDecision.Target(status: $0.incident.status, stage: $0.incident.stage) }
@@ -213,7 +214,12 @@ extension IncidentTracker {
         let local = fleetState.lastEvents[spec.name]
         // This location's own words when its evaluator made the same change during the probe's window span.
         let own = local.flatMap { $0.event.kind == kind && at - $0.event.evidence.at <= Self.span(spec) ? $0 : nil }
-        let line = FleetDecision.locationsLine(episodes)
+        // This location's evidence is already in its own description: the line then gives only the others'.
+        let line = FleetDecision.locationsLine(own == nil ? episodes : episodes.map { e in
+            var e = e
+            if e.location == location { e.summary = nil }
+            return e
+        })
         let description = (own?.description ?? writer.fleetSentence(kind, status: status)) + " "
             + line.prefix(1).uppercased() + line.dropFirst() + "."
         var evidence: [String: JSONValue] = [:]
