@@ -26,6 +26,11 @@ let package = Package(
             name: "CSQLite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .systemLibrary(
+            name: "CPostgres",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
 
         // The domain: probe specs, samples, thresholds, evaluator, incidents, descriptions. No C, no I/O.
         .target(name: "ProberCore"),
@@ -40,6 +45,11 @@ let package = Package(
         .target(name: "ProberStorage", dependencies: ["ProberCore"]),
         // SQLite: samples, rollups, incidents, outbox. The only module that imports CSQLite3.
         .target(name: "ProberStore", dependencies: ["ProberCore", "ProberStorage", "CSQLite3"]),
+        // PostgreSQL (libpq): the shared history of a fleet. The only module that imports CPostgres; it shares
+        // the rollup encoding (Aggregate, PhaseCodec) with ProberStore, so both backends store the same bytes.
+        .target(name: "ProberPostgres", dependencies: ["ProberCore", "ProberStorage", "ProberStore", "CPostgres"]),
+        // `StorageBackend.open`: the one place that picks a backend for `--db` (a path or a postgres:// URL).
+        .target(name: "ProberBackends", dependencies: ["ProberStorage", "ProberStore", "ProberPostgres"]),
         // Incident delivery: the outbox worker and one file per sink.
         .target(name: "ProberDelivery", dependencies: [
             "ProberCore", "ProberStorage",
@@ -54,13 +64,13 @@ let package = Package(
         // Scheduler and the run loop: probes -> store -> evaluator -> incidents.
         .target(name: "ProberEngine", dependencies: [
             "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberHTTP",
-            "ProberDocuments", "ProberWeb",
+            "ProberDocuments", "ProberWeb", "ProberBackends",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The command line: one file per subcommand.
         .executableTarget(name: "prober", dependencies: [
             "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberEngine", "ProberHTTP",
-            "ProberDocuments", "ProberWeb",
+            "ProberDocuments", "ProberWeb", "ProberBackends",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -71,10 +81,15 @@ let package = Package(
         .testTarget(name: "ProberConfigTests", dependencies: ["ProberConfig", "ProberCore", "ProberTestSupport"]),
         .testTarget(name: "ProberProbesTests", dependencies: ["ProberProbes", "ProberCore", "ProberTestSupport"]),
         // The storage conformance suite, run against every backend by Tests/ProberStoreTests/SQLiteConformanceTests.swift.
-        .target(name: "ProberStorageConformance", dependencies: ["ProberStorage", "ProberCore", "ProberStore", "ProberTestSupport"],
+        .target(name: "ProberStorageConformance", dependencies: ["ProberStorage", "ProberCore", "ProberTestSupport"],
                 path: "Tests/ProberStorageConformance"),
         .testTarget(name: "ProberStoreTests", dependencies: [
             "ProberStore", "ProberStorage", "ProberStorageConformance", "ProberCore", "CSQLite3", "ProberTestSupport",
+            "ProberBackends", "ProberPostgres",
+        ]),
+        // PostgreSQL-only behaviour (partitions, two probers racing, leases, start-up errors) on a throwaway cluster.
+        .testTarget(name: "ProberPostgresTests", dependencies: [
+            "prober", "ProberPostgres", "ProberBackends", "ProberStorage", "ProberCore", "ProberTestSupport",
         ]),
         .testTarget(name: "ProberDeliveryTests", dependencies: [
             "ProberDelivery", "ProberStorage", "ProberStore", "ProberCore", "ProberEngine", "ProberProbes", "ProberTestSupport",

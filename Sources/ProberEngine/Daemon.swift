@@ -4,6 +4,7 @@ import Logging
 import ProberConfig
 import ProberCore
 import ProberDelivery
+import ProberBackends
 import ProberProbes
 import ProberStorage
 import ProberStore
@@ -62,16 +63,18 @@ public final class Daemon: @unchecked Sendable {
             source = parsed
         }
 
-        let lock: InstanceLock
+        // A PostgreSQL history is shared by many probers: no local lock (the database arbitrates).
+        let lock: InstanceLock?
         let storage: any Storage
         let engine: CurlEngine
         do {
-            lock = try InstanceLock(database: configuration.database)
-            storage = try StorageBackend.open(location: configuration.database, readOnly: false)
+            lock = RedactedDatabaseURL.isServerURL(configuration.database) ? nil : try InstanceLock(database: configuration.database)
+            storage = try StorageBackend.open(database: configuration.database, readOnly: false)
             try storage.register(set.probes)
             engine = try CurlEngine(sourceAddress: source)
         } catch {
-            throw DaemonError(message: "\(error)", exitCode: 1)
+            // Credentials the server refused are configuration (2); an unreachable or failing database is 1.
+            throw DaemonError(message: "\(error)", exitCode: (error as? any StorageError)?.kind == .configuration ? 2 : 1)
         }
         let unwritten = self.unwritten
         let writer = storage.makeSampleRecorder(warning: { [logger] in logger.warning("storage: \($0)") })
@@ -108,7 +111,7 @@ public final class Daemon: @unchecked Sendable {
         self.metrics = metrics
 
         components = [
-            Component("instance lock", stop: { lock.release() }),
+            Component("instance lock", stop: { lock?.release() }),
             Component("libcurl engine", stop: { engine.shutdown() }),
             Component("sample writer", stop: { [logger] in
                 do { try writer.close() } catch {

@@ -1,9 +1,9 @@
 /// One opened history: everything the daemon and the command line use of a backend, and where its
-/// samples come in. Opened by `StorageBackend.open(location:readOnly:)`, the one place that knows the
+/// samples come in. Opened by `StorageBackend.open(database:readOnly:site:)` (ProberBackends), the one place that knows the
 /// backends.
 public protocol Storage: ProbeRegistry, HistoryReading, StorageMaintaining, IncidentStorage, OutboxStorage {
-    /// Where the history lives, as given to `open` (never with a password).
-    var location: String { get }
+    /// Where the history lives, as given to `open`, redacted (`RedactedDatabaseURL`: never with a password).
+    var database: String { get }
 
     /// A recorder for the run loop's samples into this storage (see `SampleRecording` for its guarantees).
     /// `warning` receives messages for people about storage trouble (no secrets), on the backend's own

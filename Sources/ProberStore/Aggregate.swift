@@ -29,16 +29,16 @@ public enum LatencyHistogram {
 ///
 /// Built from raw samples it also keeps the values themselves, so its percentiles are exact; once a
 /// rollup is merged in, percentiles come from the histogram (see `LatencyHistogram`).
-struct Aggregate {
-    var checks = 0
-    var failures = 0
+package struct Aggregate {
+    package var checks = 0
+    package var failures = 0
     /// Failure reason code -> count.
-    var reasons: [Int: Int] = [:]
+    package var reasons: [Int: Int] = [:]
     /// Latency (`total`) of successful checks.
-    var latencyCount = 0
-    var latencyMin: Int64?
-    var latencyMax: Int64?
-    var latencySum: Int64 = 0
+    package var latencyCount = 0
+    package var latencyMin: Int64?
+    package var latencyMax: Int64?
+    package var latencySum: Int64 = 0
     var histogram = [Int32](repeating: 0, count: LatencyHistogram.bucketCount)
     /// Per-phase sums and counts over successful checks, in `Phases.Name.allCases` order.
     var phaseSums = [Int64](repeating: 0, count: Phases.Name.allCases.count)
@@ -46,9 +46,11 @@ struct Aggregate {
     /// Per-phase values of successful checks while every input was raw; nil after merging a rollup.
     var exactPhases: [[Int64]]? = Array(repeating: [], count: Phases.Name.allCases.count)
 
-    var isExact: Bool { exactPhases != nil }
+    package var isExact: Bool { exactPhases != nil }
 
-    mutating func add(reason: Int, phases: Phases) {
+    package init() {}
+
+    package mutating func add(reason: Int, phases: Phases) {
         checks += 1
         if reason != 0 {
             failures += 1
@@ -70,7 +72,7 @@ struct Aggregate {
         }
     }
 
-    mutating func merge(_ other: Aggregate) {
+    package mutating func merge(_ other: Aggregate) {
         checks += other.checks
         failures += other.failures
         for (code, n) in other.reasons { reasons[code, default: 0] += n }
@@ -92,7 +94,7 @@ struct Aggregate {
 
     /// Nearest-rank percentile (`p` in 0...1) of a phase over successful checks: exact while the
     /// aggregate is raw; for `total` from the histogram otherwise; nil when unknown.
-    func percentile(_ p: Double, phase: Phases.Name = .total) -> Int64? {
+    package func percentile(_ p: Double, phase: Phases.Name = .total) -> Int64? {
         let index = Phases.Name.allCases.firstIndex(of: phase)!
         if let values = exactPhases?[index] {
             guard !values.isEmpty else { return nil }
@@ -115,7 +117,7 @@ struct Aggregate {
     }
 
     /// Several percentiles at once (sorting once when exact).
-    func percentiles(_ ps: [Double], phase: Phases.Name = .total) -> [Int64?] {
+    package func percentiles(_ ps: [Double], phase: Phases.Name = .total) -> [Int64?] {
         let index = Phases.Name.allCases.firstIndex(of: phase)!
         if let values = exactPhases?[index] {
             guard !values.isEmpty else { return ps.map { _ in nil } }
@@ -126,25 +128,25 @@ struct Aggregate {
     }
 
     /// Largest value of a phase over successful checks.
-    func maximum(phase: Phases.Name = .total) -> Int64? {
+    package func maximum(phase: Phases.Name = .total) -> Int64? {
         if phase == .total { return latencyMax }
         let index = Phases.Name.allCases.firstIndex(of: phase)!
         return exactPhases?[index].max()
     }
 
     /// Mean of a phase over successful checks that had it.
-    func mean(phase: Phases.Name) -> Int64? {
+    package func mean(phase: Phases.Name) -> Int64? {
         let index = Phases.Name.allCases.firstIndex(of: phase)!
         guard phaseCounts[index] > 0 else { return nil }
         return phaseSums[index] / Int64(phaseCounts[index])
     }
 
-    static func rank(_ p: Double, count: Int) -> Int {
+    package static func rank(_ p: Double, count: Int) -> Int {
         min(max(Int((p * Double(count)).rounded(.up)), 1), count)
     }
 
     /// The most frequent failure reason (ties: the lowest code).
-    var topReason: FailureReason? {
+    package var topReason: FailureReason? {
         reasons.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }.flatMap { FailureReason(code: $0.key) }
     }
 }
@@ -153,7 +155,7 @@ struct Aggregate {
 
 extension Aggregate {
     /// `reasons` column: varint pairs (code, count) by code; nil without failures.
-    func encodedReasons() -> [UInt8]? {
+    package func encodedReasons() -> [UInt8]? {
         guard !reasons.isEmpty else { return nil }
         var out: [UInt8] = []
         for (code, n) in reasons.sorted(by: { $0.key < $1.key }) {
@@ -164,7 +166,7 @@ extension Aggregate {
     }
 
     /// `hist` column: varint pairs (index delta from the previous non-empty bucket, count).
-    func encodedHistogram() -> [UInt8]? {
+    package func encodedHistogram() -> [UInt8]? {
         guard latencyCount > 0 else { return nil }
         var out: [UInt8] = []
         var previous = 0
@@ -178,7 +180,7 @@ extension Aggregate {
 
     /// `phases` column: per phase one varint `sum * 2 + flag`; flag 1 means a varint count follows
     /// (otherwise the count equals `lat_n`).
-    func encodedPhases() -> [UInt8]? {
+    package func encodedPhases() -> [UInt8]? {
         guard phaseCounts.contains(where: { $0 > 0 }) else { return nil }
         var out: [UInt8] = []
         for i in phaseSums.indices {
@@ -198,7 +200,7 @@ extension Aggregate {
     }
 
     /// Adds one encoded rollup row, decoding the BLOBs in place (no intermediate aggregate).
-    mutating func mergeRollup<Bytes: RandomAccessCollection>(
+    package mutating func mergeRollup<Bytes: RandomAccessCollection>(
         checks: Int, failures: Int, reasons: Bytes, latencyCount: Int, min: Int64?, max: Int64?, sum: Int64,
         histogram: Bytes, phases: Bytes
     ) where Bytes.Element == UInt8, Bytes.Index == Int {
@@ -227,7 +229,7 @@ extension Aggregate {
 }
 
 /// LEB128 unsigned varints for the rollup BLOB columns.
-enum Varint {
+package enum Varint {
     static func append(_ value: UInt64, to out: inout [UInt8]) {
         var v = value
         while v >= 0x80 {
@@ -265,10 +267,10 @@ enum Varint {
 /// dns, connect, tls, processing, transfer: `0` = absent, otherwise `value + 1`. Then total: `0` =
 /// absent, `1` = equal to the sum of the present phases (the usual case, as phases partition the
 /// check), otherwise `value + 2`. Negative values are stored as 0. Nil (SQL NULL) when no phase is present.
-enum PhaseCodec {
+package enum PhaseCodec {
     static let parts: [Phases.Name] = [.dns, .connect, .tls, .processing, .transfer]
 
-    static func encode(_ p: Phases) -> [UInt8]? {
+    package static func encode(_ p: Phases) -> [UInt8]? {
         guard Phases.Name.allCases.contains(where: { p[$0] != nil }) else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(16)
@@ -291,7 +293,7 @@ enum PhaseCodec {
         return out
     }
 
-    static func decode(_ bytes: [UInt8]) -> Phases {
+    package static func decode(_ bytes: [UInt8]) -> Phases {
         var reader = Varint.Reader(bytes)
         var p = Phases()
         var sum: Int64 = 0

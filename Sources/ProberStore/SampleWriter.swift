@@ -229,20 +229,22 @@ extension Store {
 }
 
 /// A FIFO of samples with O(1) amortized push, pop and drop-oldest.
-struct SampleQueue {
+package struct SampleQueue {
     private var items: [Sample] = []
     private var head = 0
 
-    var count: Int { items.count - head }
+    package init() {}
 
-    mutating func push(_ sample: Sample) { items.append(sample) }
+    package var count: Int { items.count - head }
 
-    mutating func dropFirst() {
+    package mutating func push(_ sample: Sample) { items.append(sample) }
+
+    package mutating func dropFirst() {
         head += 1
         compact()
     }
 
-    mutating func pop(max n: Int) -> [Sample] {
+    package mutating func pop(max n: Int) -> [Sample] {
         let k = min(n, count)
         let out = Array(items[head..<(head + k)])
         head += k

@@ -271,7 +271,7 @@ struct RollupRow {
 
 extension Aggregate {
     /// An empty aggregate that will only ever hold rollups (not exact).
-    static var rollupEmpty: Aggregate {
+    package static var rollupEmpty: Aggregate {
         var a = Aggregate()
         a.exactPhases = nil
         return a

@@ -17,7 +17,7 @@ public final class Store: Storage, @unchecked Sendable {
     public static var schemaVersion: Int { migrations.count }
 
     public let path: String
-    public var location: String { path }
+    public var database: String { path }
     public let isReadOnly: Bool
     let clock: any WallClock
     /// The queue owning the connection. Internal so other files of the module can post work to it.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ProberBackends
 import Foundation
 import ProberCore
 import ProberStorage
@@ -55,11 +56,11 @@ struct DeliveriesCommand: ParsableCommand {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
-            guard FileManager.default.fileExists(atPath: database.db) else {
+            guard RedactedDatabaseURL.isServerURL(database.db) || FileManager.default.fileExists(atPath: database.db) else {
                 StoreCommandSupport.fail("no database file at \(database.db) (prober run creates it; check --db)")
             }
             let store: any Storage
-            do { store = try StorageBackend.open(location: database.db, readOnly: false) } catch { StoreCommandSupport.fail("\(error)") }
+            do { store = try StorageBackend.open(database: database.db, readOnly: false) } catch { StoreCommandSupport.fail("\(error)") }
             let count: Int
             do { count = try store.retryFailed(id: id, now: StoreCommandSupport.nowMicroseconds) } catch { StoreCommandSupport.fail("\(error)") }
             if let id, count == 0 { StoreCommandSupport.fail("no failed call with id \(id)") }

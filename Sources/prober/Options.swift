@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import ProberStorage
 
 /// `--probes DIR`: where the probe files are.
 struct ProbesOptions: ParsableArguments {
@@ -6,12 +8,18 @@ struct ProbesOptions: ParsableArguments {
     var probes: String = "./probes"
 }
 
-/// `--db PATH`: the SQLite history.
+/// `--db PATH|URL`: the history, a SQLite file or a PostgreSQL URL; `PROBER_DB` when the flag is left out.
 struct DatabaseOptions: ParsableArguments {
     static let defaultPath = "./prober.db"
 
-    @Option(name: .long, help: ArgumentHelp("SQLite database file.", valueName: "path"))
-    var db: String = DatabaseOptions.defaultPath
+    @Option(name: .long, help: ArgumentHelp(
+        "SQLite database file, or a PostgreSQL URL (postgres://user@host:5432/db?sslmode=require; the password from "
+            + "PGPASSWORD, PGPASSFILE or the file named by PROBER_DB_PASSWORD_FILE). Default: $PROBER_DB, else ./prober.db.",
+        valueName: "path|url"))
+    var db: String = ProcessInfo.processInfo.environment["PROBER_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? DatabaseOptions.defaultPath
+
+    /// `--db` as messages show it: a URL without its password.
+    var displayDB: String { RedactedDatabaseURL(db).description }
 }
 
 /// `--json`: machine-readable output.

@@ -1,25 +1,27 @@
 import ArgumentParser
 import Foundation
+import ProberBackends
 import ProberCore
 import ProberStorage
 import ProberStore
 
 /// Shared by the commands that read the history: opening it read-only, times, tables, JSON.
 enum StoreCommandSupport {
-    /// Opens the history at `--db` for reading only (never creates it, never blocks the daemon), or exits 1
-    /// with a message naming it.
-    static func openStorage(_ location: String) -> any Storage {
+    /// Opens the history at `--db` for reading only (never creates it, never blocks the daemon), or exits with
+    /// a message naming it (without its password): 2 when the server refused the credentials (configuration),
+    /// else 1.
+    static func openStorage(_ database: String) -> any Storage {
         do {
-            return try StorageBackend.open(location: location, readOnly: true)
+            return try StorageBackend.open(database: database, readOnly: true)
         } catch {
-            fail("\(error)")
+            fail("\(error)", exitCode: (error as? any StorageError)?.kind == .configuration ? 2 : 1)
         }
     }
 
-    /// Prints `prober: message` to standard error and exits 1.
-    static func fail(_ message: String) -> Never {
+    /// Prints `prober: message` to standard error and exits 1 (or `exitCode`).
+    static func fail(_ message: String, exitCode: Int32 = 1) -> Never {
         FileHandle.standardError.write(Data("prober: \(message)\n".utf8))
-        Foundation.exit(1)
+        Foundation.exit(exitCode)
     }
 
     /// Where the commands read "now".

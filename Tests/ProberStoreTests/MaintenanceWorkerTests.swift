@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import ProberBackends
 import ProberTestSupport
 import ProberCore
 import ProberStorage
@@ -35,7 +36,7 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let path = dir.url.appendingPathComponent("prober.db").path
-        try body(try StorageBackend.open(location: path, readOnly: false), path)
+        try body(try StorageBackend.open(database: path, readOnly: false), path)
     }
 
     @Test func rollsUpAndAppliesRetentionOnItsTimer() throws {
@@ -77,10 +78,10 @@ import Testing
 
     @Test func reportsFailuresAndKeepsRunning() throws {
         try withStore { _, path in
-            let readOnly = try StorageBackend.open(location: path, readOnly: true)
+            let readOnly = try StorageBackend.open(database: path, readOnly: true)
             try #require(readOnly.probeNames().isEmpty)
             // A probe row gives maintenance something to write; the read-only store refuses.
-            let writable = try StorageBackend.open(location: path, readOnly: false)
+            let writable = try StorageBackend.open(database: path, readOnly: false)
             try record(makeSamples(probe: "api", start: t0, interval: 300_000_000, count: 300), into: writable)
             let reports = Reports()
             let worker = MaintenanceWorker(storage: readOnly, policy: StoragePolicy(),

@@ -1,5 +1,6 @@
 import CSQLite3
 import Foundation
+import ProberBackends
 import ProberTestSupport
 import ProberStorage
 import ProberStorageConformance
@@ -9,6 +10,7 @@ import Testing
 /// Every backend the conformance suites run against. A second backend is one more line here.
 let conformanceBackends: [ConformanceBackend] = [
     .sqlite,
+    .postgres,
 ]
 
 /// The storage conformance suite (`Tests/ProberStorageConformance`) against every backend.
@@ -30,7 +32,7 @@ extension ConformanceBackend {
         name: "SQLite",
         makeLocation: { try TemporaryDirectory().url.appendingPathComponent("prober.db").path },
         removeLocation: { path in try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) },
-        open: { path, readOnly in try StorageBackend.open(location: path, readOnly: readOnly) },
+        open: { path, readOnly in try StorageBackend.open(database: path, readOnly: readOnly) },
         claimNewerSchema: { path in try RawConnection(path).execute("PRAGMA user_version = \(Store.schemaVersion + 1)") },
         holdWriteLock: { path in
             let lock = try SQLiteWriteLock(path)

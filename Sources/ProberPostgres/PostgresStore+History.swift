@@ -1,0 +1,251 @@
+import Foundation
+import ProberCore
+import ProberStorage
+import ProberStore
+
+extension PostgresStore {
+    /// History of one probe over `[since, until)`, every location's checks together (see `HistoryReading`).
+    /// Each location is planned as SQLite plans a probe (raw samples, 5-minute and 1-hour rollups, no check
+    /// counted twice) and the answers are merged bucket by bucket.
+    public func history(probe name: String, since: Int64, until: Int64, every: Int64?, phase: Phases.Name) throws -> History? {
+        try read { db in
+            guard let id = try probeID(name, db) else { return nil }
+            let range = max(until - since, 1)
+            let requested = every ?? History.automaticEvery(range: range)
+            let preferred: HistoryResolution = range <= 3 * 86_400_000_000 ? .raw
+                : requested >= Self.bucket1h ? .rollup1h : .rollup5m
+            let sites = try db.query("SELECT location FROM probe_locations WHERE probe_id = $1 ORDER BY location", [.int(id)])
+            var plans: [(site: String, plan: Plan)] = []
+            for i in 0..<sites.count {
+                let site = sites.string(i, 0)
+                plans.append((site, try plan(probe: id, site: site, preferred: preferred, since: since, until: until, db)))
+            }
+            var sources: [HistoryResolution] = []
+            for resolution in [HistoryResolution.rollup1h, .rollup5m, .raw] where plans.contains(where: { $0.plan.sources.contains(resolution) }) {
+                sources.append(resolution)
+            }
+
+            var width = requested
+            let coarsest = sources.first?.width ?? 1
+            if width % coarsest != 0 { width = (width / coarsest + 1) * coarsest }
+            width = max(width, 1)
+            if range / width > History.maxBuckets {
+                width = (range / History.maxBuckets / coarsest + 1) * coarsest
+            }
+            let first = Self.floor(since, width)
+            let count = Int((until - first + width - 1) / width)
+            var buckets = [Aggregate](repeating: Aggregate(), count: max(count, 0))
+            func add(_ t: Int64, _ a: Aggregate) {
+                let i = Int((t - first) / width)
+                guard i >= 0, i < buckets.count else { return }
+                buckets[i].merge(a)
+            }
+            for (site, plan) in plans {
+                if plan.sources.contains(.rollup1h) {
+                    for (t, a) in try rollups(table: "rollup_1h", probe: id, site: site, from: plan.hourFrom, to: plan.hourTo, db) { add(t, a) }
+                }
+                if plan.sources.contains(.rollup5m) {
+                    for (t, a) in try rollups(table: "rollup_5m", probe: id, site: site, from: plan.fiveFrom, to: plan.fiveTo, db) { add(t, a) }
+                }
+                if plan.sources.contains(.raw) {
+                    let r = try db.query("""
+                        SELECT at, reason, phases FROM samples WHERE probe_id = $1 AND location = $2 AND at >= $3 AND at < $4
+                        """, [.int(id), .text(site), .int(plan.rawFrom), .int(until)])
+                    for row in 0..<r.count {
+                        let i = Int((r.int64(row, 0) - first) / width)
+                        guard i >= 0, i < buckets.count else { continue }
+                        buckets[i].add(reason: Int(r.int64(row, 1)), phases: Self.phases(r, row, 2))
+                    }
+                }
+            }
+            var total = Aggregate()
+            for b in buckets { total.merge(b) }
+
+            let rows = buckets.enumerated().map { i, a in
+                HistoryBucket(start: first + Int64(i) * width, checks: a.checks, failures: a.failures,
+                              latency: Self.figures(a, phase: phase), topReason: a.topReason, exact: a.isExact)
+            }
+            let reasons = total.reasons.compactMap { code, n in FailureReason(code: code).map { FailureReasonCount(reason: $0, count: n) } }
+                .sorted { $0.count != $1.count ? $0.count > $1.count : $0.reason.code < $1.reason.code }
+            let medians: [PhaseFigure] = Phases.Name.allCases.compactMap { name in
+                let value = total.isExact ? total.percentile(0.5, phase: name) : total.mean(phase: name)
+                return value.map { PhaseFigure(phase: name, microseconds: $0) }
+            }
+            let summary = HistorySummary(
+                checks: total.checks, failures: total.failures, failuresByReason: reasons,
+                uptime: total.checks > 0 ? Double(total.checks - total.failures) * 100 / Double(total.checks) : nil,
+                latency: Self.figures(total, phase: phase), phaseMedians: medians, exact: total.isExact)
+            return History(probe: name, since: since, until: until, every: width, phase: phase, sources: sources,
+                           summary: summary, buckets: rows)
+        }
+    }
+
+    static func figures(_ a: Aggregate, phase: Phases.Name) -> LatencyFigures {
+        let p = a.percentiles([0.5, 0.95, 0.99], phase: phase)
+        return LatencyFigures(p50: p[0], p95: p[1], p99: p[2], max: a.maximum(phase: phase), mean: a.mean(phase: phase))
+    }
+
+    /// Which table covers which stretch of one location's checks, clipped to the range.
+    struct Plan {
+        var hourFrom: Int64, hourTo: Int64, fiveFrom: Int64, fiveTo: Int64, rawFrom: Int64
+        var sources: Set<HistoryResolution>
+    }
+
+    /// SQLite's plan (`Store.plan`) for one location: 1-hour rollups before `fiveFrom`, 5-minute rollups in
+    /// `[fiveFrom, rawFrom)`, raw samples from `rawFrom`; a coarser bucket only whole and complete.
+    private func plan(probe id: Int64, site: String, preferred: HistoryResolution, since: Int64, until: Int64,
+                      _ db: PGConnection) throws -> Plan {
+        let marks = try watermarks(id, site, db)
+        let rolled5m = marks.rolled5m, rolled1h = marks.rolled1h
+        let args: [PGParam] = [.int(id), .text(site)]
+        let minRaw = try db.scalar("SELECT min(at) FROM samples WHERE probe_id = $1 AND location = $2", args)
+        let min5m = try db.scalar("SELECT min(bucket) FROM rollup_5m WHERE probe_id = $1 AND location = $2", args)
+        let min1h = try db.scalar("SELECT min(bucket) FROM rollup_1h WHERE probe_id = $1 AND location = $2", args)
+        let never = Int64.max / 2
+
+        var rawFrom: Int64
+        if preferred == .raw, let minRaw {
+            rawFrom = minRaw
+            if let min5m, min5m < minRaw, let rolled5m {
+                rawFrom = min(Self.ceil(minRaw, Self.bucket5m), rolled5m)
+            }
+        } else {
+            rawFrom = rolled5m ?? minRaw ?? never
+            if let minRaw, rolled5m == nil || minRaw > rolled5m! { rawFrom = minRaw }
+        }
+        var fiveFrom: Int64
+        if preferred != .rollup1h, let min5m {
+            fiveFrom = min5m
+            if let min1h, min1h < min5m, let rolled1h {
+                fiveFrom = min(Self.ceil(min5m, Self.bucket1h), rolled1h)
+            }
+        } else {
+            fiveFrom = rolled1h ?? min5m ?? rawFrom
+            if let min5m, rolled1h == nil || min5m > rolled1h! { fiveFrom = min5m }
+        }
+        fiveFrom = min(fiveFrom, rawFrom)
+
+        var plan = Plan(hourFrom: Self.floor(since, Self.bucket1h), hourTo: min(until, fiveFrom),
+                        fiveFrom: max(Self.floor(since, Self.bucket5m), fiveFrom), fiveTo: min(until, rawFrom),
+                        rawFrom: max(since, rawFrom), sources: [])
+        if plan.hourFrom < plan.hourTo, min1h != nil { plan.sources.insert(.rollup1h) }
+        if plan.fiveFrom < plan.fiveTo, min5m != nil { plan.sources.insert(.rollup5m) }
+        if plan.rawFrom < until { plan.sources.insert(.raw) }
+        return plan
+    }
+
+    // MARK: Status, recent samples, baseline
+
+    /// Per probe: the last check (of any location) and the last hour of every location's checks.
+    public func status(now: Int64) throws -> [ProbeStatus] {
+        try read { db in
+            let probes = try db.query("SELECT id, name, kind, target FROM probes ORDER BY name COLLATE \"C\"")
+            var out: [ProbeStatus] = []
+            for p in 0..<probes.count {
+                let id = probes.int64(p, 0)
+                var status = ProbeStatus(name: probes.string(p, 1), kind: probes.string(p, 2), target: probes.string(p, 3))
+                let last = try db.query("""
+                    SELECT s.at, s.reason, s.status, s.phases FROM probe_locations l
+                    CROSS JOIN LATERAL (SELECT at, reason, status, phases FROM samples
+                        WHERE probe_id = l.probe_id AND location = l.location ORDER BY at DESC LIMIT 1) s
+                    WHERE l.probe_id = $1 ORDER BY s.at DESC LIMIT 1
+                    """, [.int(id)])
+                if last.count > 0 {
+                    let reason = Int(last.int64(0, 1))
+                    status.last = .init(at: last.int64(0, 0), reason: reason == 0 ? nil : FailureReason(code: reason) ?? .other,
+                                        status: last.int64OrNil(0, 2).map(Int.init), latency: Self.phases(last, 0, 3).total)
+                }
+                let hour = try db.query("""
+                    SELECT s.reason, s.phases FROM probe_locations l
+                    JOIN samples s ON s.probe_id = l.probe_id AND s.location = l.location AND s.at >= $2 AND s.at <= $3
+                    WHERE l.probe_id = $1
+                    """, [.int(id), .int(now - Self.bucket1h), .int(now)])
+                var latencies: [Int64] = []
+                for row in 0..<hour.count {
+                    status.checks1h += 1
+                    if hour.int64(row, 0) != 0 { status.failures1h += 1 } else if let t = Self.phases(hour, row, 1).total { latencies.append(t) }
+                }
+                if status.checks1h > 0 {
+                    status.uptime1h = Double(status.checks1h - status.failures1h) * 100 / Double(status.checks1h)
+                }
+                if !latencies.isEmpty {
+                    latencies.sort()
+                    status.p95_1h = latencies[Aggregate.rank(0.95, count: latencies.count) - 1]
+                }
+                out.append(status)
+            }
+            return out
+        }
+    }
+
+    /// The probe's last `limit` samples of every location, oldest first (see `HistoryReading`).
+    public func recentSamples(probe name: String, limit: Int) throws -> [Sample] {
+        try read { db in
+            guard let id = try probeID(name, db) else { return [] }
+            let r = try db.query("""
+                SELECT s.at, s.reason, s.status, s.phases, s.bytes, s.family FROM probe_locations l
+                CROSS JOIN LATERAL (SELECT at, reason, status, phases, bytes, family FROM samples
+                    WHERE probe_id = l.probe_id AND location = l.location ORDER BY at DESC LIMIT $2) s
+                WHERE l.probe_id = $1 ORDER BY s.at DESC LIMIT $2
+                """, [.int(id), .int(Int64(limit))])
+            var samples: [Sample] = []
+            for i in 0..<r.count {
+                let code = Int(r.int64(i, 1))
+                let failure = code == 0 ? nil : FailureReason(code: code).map { Failure($0, $0.rawValue) } ?? Failure(.other, "other")
+                let family = r.int64OrNil(i, 5).map { $0 == 1 ? IPFamily.ipv6 : .ipv4 }
+                samples.append(Sample(probe: name, startedAt: r.int64(i, 0), failure: failure, phases: Self.phases(r, i, 3),
+                                      status: r.int64OrNil(i, 2).map(Int.init), bytes: r.int64OrNil(i, 4), ipFamily: family))
+            }
+            return samples.reversed()
+        }
+    }
+
+    /// The probe's baseline for an episode that began at `until`, from every location's passing checks
+    /// (see `HistoryReading.baseline`): hour by hour, the newest `perHour`, without earlier incidents' checks.
+    public func baseline(probe name: String, until: Int64, span: Int64, perHour: Int) throws -> Baseline {
+        try read { db in
+            guard let id = try probeID(name, db) else { return Baseline() }
+            let from = until - span
+            let incidents = try db.query("""
+                SELECT degraded_since, COALESCE(resolved_at, $3) FROM incidents
+                WHERE probe_id = $1 AND degraded_since < $3 AND COALESCE(resolved_at, $3) >= $2
+                """, [.int(id), .int(from), .int(until)])
+            var excluded: [ClosedRange<Int64>] = []
+            for i in 0..<incidents.count {
+                let start = incidents.int64(i, 0), end = incidents.int64(i, 1)
+                if start <= end { excluded.append(start...end) }
+            }
+            var exclusion = ""
+            var params: [PGParam] = [.int(id), .int(0), .int(0), .int(Int64(perHour))]
+            for range in excluded {
+                params.append(.int(range.lowerBound))
+                params.append(.int(range.upperBound))
+                exclusion += " AND NOT (at BETWEEN $\(params.count - 1) AND $\(params.count))"
+            }
+            let sql = """
+                SELECT at, phases FROM samples
+                WHERE probe_id = $1 AND at >= $2 AND at < $3 AND reason = 0 AND phases IS NOT NULL\(exclusion)
+                ORDER BY at DESC LIMIT $4
+                """
+            var checks: [PackedPhases] = []
+            var oldest = until
+            var sliceEnd = until
+            while sliceEnd > from {
+                let sliceStart = max(sliceEnd - Self.bucket1h, from)
+                params[1] = .int(sliceStart)
+                params[2] = .int(sliceEnd)
+                let r = try db.query(sql, params)
+                for i in 0..<r.count {
+                    checks.append(PackedPhases(Self.phases(r, i, 1)))
+                    oldest = r.int64(i, 0)
+                }
+                sliceEnd = sliceStart
+            }
+            return Baseline(checks, oldest: oldest, until: until)
+        }
+    }
+
+    public func baseline(probe: String, until: Int64) throws -> Baseline {
+        try baseline(probe: probe, until: until, span: Baseline.span, perHour: Baseline.perHour)
+    }
+}

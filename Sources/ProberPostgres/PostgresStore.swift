@@ -1,0 +1,206 @@
+import Dispatch
+import Foundation
+import ProberCore
+import ProberStorage
+
+/// The PostgreSQL history: what many probers share. Probes, samples (partitioned by day) with their site,
+/// per-site rollups, incidents and the outbox, in one database.
+///
+/// One connection, owned by one serial `DispatchQueue`: every libpq call runs on that queue, never on the
+/// caller's thread or Swift's cooperative pool. The sample recorder has its own connection and queue, so
+/// ingest never waits behind a slow read. A read-only store sets `default_transaction_read_only`, so the
+/// server itself refuses its writes.
+///
+/// `@unchecked Sendable`: the only mutable state (`connection`, `knownPartitions`) is touched exclusively
+/// on `queue`.
+public final class PostgresStore: Storage, @unchecked Sendable {
+    /// The schema version this binary writes (`prober_schema.version`).
+    public static var schemaVersion: Int { migrations.count }
+
+    /// The URL as given (with its password, if any): only for connecting.
+    let url: String
+    /// The password from `PROBER_DB_PASSWORD_FILE`, used when the URL has none.
+    let password: String?
+    public let database: String
+    public let isReadOnly: Bool
+    /// Where this prober probes from: stored with every sample it records.
+    public let site: String
+    /// Who claims outbox rows: this store's site, host, process and a random tag (two stores never share one).
+    public let claimant: String
+    /// How long a claimed outbox row stays with its claimant before another prober may take it.
+    public let lease: Duration
+    let clock: any WallClock
+    let queue = DispatchQueue(label: "prober.postgres")
+    /// Touched only on `queue`.
+    let connection: PGConnection
+
+    /// Connects to `url` and, for a writable store, creates or migrates the schema (under an advisory lock,
+    /// so probers starting together migrate once).
+    ///
+    /// - Parameters:
+    ///   - readOnly: the schema must exist and be this binary's version; every write is refused.
+    ///   - site: the location name stored with this prober's samples.
+    ///   - password: used when the URL carries none (`PROBER_DB_PASSWORD_FILE`); libpq reads `PGPASSWORD` and
+    ///     `PGPASSFILE` itself.
+    ///   - lease: how long a claimed outbox row is this store's (another prober takes it after).
+    public init(url: String, readOnly: Bool = false, site: String = ProcessInfo.processInfo.hostName,
+                password: String? = nil, lease: Duration = .seconds(120), clock: any WallClock = SystemWallClock()) throws {
+        self.url = url
+        self.password = password
+        database = RedactedDatabaseURL(url).description
+        isReadOnly = readOnly
+        self.site = site
+        self.lease = lease
+        self.clock = clock
+        claimant = "\(site)/\(ProcessInfo.processInfo.hostName)/\(getpid())/\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            connection = try PGConnection(url: url, password: password, readOnly: readOnly,
+                                          lockTimeout: readOnly ? .seconds(5) : .seconds(1))
+        } catch var error as PostgresError where error.kind == .missing {
+            error.message += readOnly ? "" : " (create it first: createdb, or CREATE DATABASE with an owner prober connects as)"
+            throw error
+        }
+        if readOnly {
+            let version = try Self.schemaVersion(connection)
+            guard let version else {
+                throw PostgresError(message: "no prober schema in this database (prober run creates it; check --db)",
+                                    database: database, kind: .missing)
+            }
+            try refuseNewer(version)
+            if version < Self.schemaVersion {
+                throw PostgresError(message: "database schema version \(version) is older than this prober's "
+                    + "(\(Self.schemaVersion)); run this version's `prober run` on it once to upgrade it",
+                    database: database, kind: .olderSchema)
+            }
+        } else {
+            try migrate()
+        }
+    }
+
+    /// The password in the file named by `PROBER_DB_PASSWORD_FILE` (without its final newline), nil when unset.
+    public static func passwordFile(environment: [String: String]) throws -> String? {
+        guard let path = environment["PROBER_DB_PASSWORD_FILE"], !path.isEmpty else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PostgresError(message: "cannot read PROBER_DB_PASSWORD_FILE \(path)", database: "PROBER_DB_PASSWORD_FILE",
+                                kind: .configuration)
+        }
+        var text = String(decoding: data, as: UTF8.self)
+        while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+        return text
+    }
+
+    /// A second connection with this store's settings (the sample recorder's).
+    func connect() throws -> PGConnection {
+        try PGConnection(url: url, password: password, readOnly: isReadOnly, lockTimeout: .seconds(1))
+    }
+
+    // MARK: Schema
+
+    /// `prober_schema.version`, or nil when the database has no prober schema.
+    static func schemaVersion(_ db: PGConnection) throws -> Int? {
+        let exists = try db.query("SELECT to_regclass('prober_schema') IS NOT NULL")
+        guard exists.string(0, 0) == "t" else { return nil }
+        return try db.scalar("SELECT version FROM prober_schema").map { Int($0) } ?? 0
+    }
+
+    private func refuseNewer(_ version: Int) throws {
+        if version > Self.schemaVersion {
+            throw PostgresError(message: "database schema version \(version) is newer than this prober knows "
+                + "(\(Self.schemaVersion)); it was written by a newer prober: upgrade the binary",
+                database: database, kind: .newerSchema)
+        }
+    }
+
+    /// Applies every migration after the database's version in one transaction, under an advisory lock so two
+    /// probers starting at once do not both migrate.
+    private func migrate() throws {
+        try connection.transaction {
+            try connection.query("SELECT pg_advisory_xact_lock($1)", [.int(Self.migrationLock)])
+            try connection.execute("""
+                CREATE TABLE IF NOT EXISTS prober_schema(
+                    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+                    version integer NOT NULL)
+                """)
+            try connection.execute("INSERT INTO prober_schema(version) VALUES (0) ON CONFLICT DO NOTHING")
+            let version = Int(try connection.scalar("SELECT version FROM prober_schema") ?? 0)
+            try refuseNewer(version)
+            for (index, migration) in Self.migrations.enumerated() where index >= version {
+                do {
+                    try connection.execute(migration.sql)
+                } catch var error as PostgresError {
+                    error.message = "migration \(index + 1) (\(migration.name)): " + error.message
+                    throw error
+                }
+                try connection.query("UPDATE prober_schema SET version = $1", [.int(Int64(index + 1))])
+            }
+        }
+    }
+
+    /// The advisory lock key of migrations ("prober" in ASCII).
+    static let migrationLock: Int64 = 0x70726F626572
+    /// The advisory lock key of partition creation.
+    static let partitionLock: Int64 = 0x70726F626572 + 1
+
+    // MARK: Running SQL on the store's queue
+
+    /// Runs `body` on the store's queue inside one write transaction.
+    func write<T>(_ body: (PGConnection) throws -> T) throws -> T {
+        dispatchPrecondition(condition: .notOnQueue(queue))
+        return try queue.sync {
+            if isReadOnly { throw PostgresError(sqlState: "25006", message: "store opened read-only", database: database) }
+            return try connection.transaction { try body(connection) }
+        }
+    }
+
+    /// Runs `body` on the store's queue in one read-only snapshot (`REPEATABLE READ`).
+    func read<T>(_ body: (PGConnection) throws -> T) throws -> T {
+        dispatchPrecondition(condition: .notOnQueue(queue))
+        return try queue.sync {
+            try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { try body(connection) }
+        }
+    }
+
+    // MARK: Probes
+
+    public func register(_ probes: [ProbeSpec]) throws {
+        try write { db in
+            let now = clock.now()
+            for probe in probes {
+                try db.query("""
+                    INSERT INTO probes(name, kind, target, created_at) VALUES ($1, $2, $3, $4)
+                    ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, target = excluded.target
+                    """, [.text(probe.name), .text(probe.kind), .text(probe.displayTarget), .int(now)])
+            }
+        }
+    }
+
+    /// The id of a probe; nil when unknown.
+    func probeID(_ name: String, _ db: PGConnection) throws -> Int64? {
+        try db.scalar("SELECT id FROM probes WHERE name = $1", [.text(name)])
+    }
+
+    public func probeNames() throws -> [String] {
+        try read { db in
+            let r = try db.query("SELECT name FROM probes ORDER BY name COLLATE \"C\"")
+            return (0..<r.count).map { r.string($0, 0) }
+        }
+    }
+
+    public func probeInfo(_ name: String) throws -> ProbeInfo? {
+        try read { db in
+            let r = try db.query("SELECT name, kind, target FROM probes WHERE name = $1", [.text(name)])
+            guard r.count > 0 else { return nil }
+            return ProbeInfo(name: r.string(0, 0), kind: r.string(0, 1), target: r.string(0, 2))
+        }
+    }
+
+    public func makeSampleRecorder(warning: @escaping @Sendable (String) -> Void) -> any SampleRecording {
+        PostgresSampleRecorder(store: self, warning: warning)
+    }
+}
+
+/// A text array literal (`{"a","b"}`) for a `text[]` parameter.
+func pgTextArray(_ values: [String]) -> String {
+    "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        .joined(separator: ",") + "}"
+}

@@ -1,0 +1,184 @@
+import Foundation
+
+/// A throwaway PostgreSQL cluster for tests: `initdb` into a temporary folder as the `postgres` system user
+/// (tests run as root, and the server refuses to), `pg_ctl start` with its unix socket in that folder and TCP
+/// on a free port of 127.0.0.1, one database per test. One cluster per test process (`shared`), stopped and
+/// removed when the process exits.
+///
+/// Local (socket) connections are trusted; TCP asks for a password (`scram-sha-256`), so tests can check
+/// wrong passwords. The binaries come from `pg_config --bindir` (Debian: /usr/lib/postgresql/15/bin). Without
+/// PostgreSQL this throws (`make test-deps` installs it): a test needing it fails, never skips silently.
+///
+/// `@unchecked Sendable`: every property is set in `init` and never changed; `counter` is guarded by `lock`.
+public final class TestPostgres: @unchecked Sendable {
+    public let directory: String
+    public let dataDirectory: String
+    /// The folder of the unix socket (a libpq `host`).
+    public let socketDirectory: String
+    public let port: Int
+    public let binDirectory: String
+    /// How long initdb and the start took (for the report; never asserted).
+    public let startup: Duration
+    private let lock = NSLock()
+    private var counter = 0
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The cluster of this test process, started on first use.
+    public static func shared() throws -> TestPostgres {
+        try sharedLock.withLock {
+            if let cluster = sharedCluster { return cluster }
+            let cluster = try TestPostgres()
+            sharedCluster = cluster
+            atexit { TestPostgres.stopShared() }
+            return cluster
+        }
+    }
+
+    nonisolated(unsafe) private static var sharedCluster: TestPostgres?
+    private static let sharedLock = NSLock()
+
+    private static func stopShared() {
+        sharedLock.withLock {
+            sharedCluster?.stop()
+            sharedCluster = nil
+        }
+    }
+
+    public init() throws {
+        let clock = ContinuousClock()
+        let started = clock.now
+        binDirectory = try Self.binDirectory()
+        // A short path: a unix socket's path is limited to 107 bytes.
+        directory = "/tmp/prober-pg-" + String(UUID().uuidString.prefix(8)).lowercased()
+        dataDirectory = directory + "/data"
+        socketDirectory = directory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        if getuid() == 0 { try Self.run("/bin/chown", ["postgres:postgres", directory]) }
+        port = try Self.freePort()
+        do {
+            try Self.asOwner("\(binDirectory)/initdb", ["-D", dataDirectory, "-U", "postgres", "--auth-local=trust",
+                                                    "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C"])
+            // pg_ctl's output to a file: the server it starts would keep a pipe open, and reading to its end never ends.
+            try Self.asOwner("\(binDirectory)/pg_ctl", ["-D", dataDirectory, "-l", directory + "/server.log", "-w", "-t", "60",
+                                                   "-o", "-k \(socketDirectory) -p \(port) -c listen_addresses=127.0.0.1 "
+                                                   + "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                                                   + "-c max_connections=200", "start"], output: directory + "/pg_ctl.out")
+        } catch {
+            let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(atPath: directory)
+            throw Failure(description: "\(error)\n\(log)")
+        }
+        startup = clock.now - started
+    }
+
+    /// Stops the server at once and removes its folder.
+    public func stop() {
+        _ = try? Self.asOwner("\(binDirectory)/pg_ctl", ["-D", dataDirectory, "-m", "immediate", "-w", "stop"], output: directory + "/pg_ctl.out")
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A new empty database; returns its name.
+    public func makeDatabase() throws -> String {
+        let name = lock.withLock {
+            counter += 1
+            return "prober_\(getpid())_\(counter)"
+        }
+        try psql("CREATE DATABASE \(name)")
+        return name
+    }
+
+    public func dropDatabase(_ name: String) {
+        _ = try? psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
+    /// The URL of `database` over the unix socket as `postgres` (trusted: no password).
+    public func socketURL(_ database: String) -> String {
+        "postgres://postgres@/\(database)?host=\(socketDirectory)&port=\(port)"
+    }
+
+    /// The URL of `database` over TCP on 127.0.0.1 (a password is asked for).
+    public func tcpURL(_ database: String, user: String = "postgres", password: String? = nil) -> String {
+        "postgres://\(user)\(password.map { ":" + $0 } ?? "")@127.0.0.1:\(port)/\(database)"
+    }
+
+    /// Runs SQL with psql over the socket as `postgres`; returns what it printed (unaligned, tuples only).
+    @discardableResult
+    public func psql(_ sql: String, database: String = "postgres") throws -> String {
+        try Self.asOwner("\(binDirectory)/psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", socketDirectory,
+                                             "-p", String(port), "-U", "postgres", "-d", database, "-c", sql])
+    }
+
+    /// Runs a PostgreSQL program as the cluster's owner (`postgres` when the tests run as root).
+    @discardableResult
+    private static func asOwner(_ program: String, _ arguments: [String], output: String? = nil) throws -> String {
+        if getuid() == 0 { return try run("/usr/sbin/runuser", ["-u", "postgres", "--", program] + arguments, output: output) }
+        return try Self.run(program, arguments, output: output)
+    }
+
+    private static func binDirectory() throws -> String {
+        for config in ["/usr/bin/pg_config", "/usr/local/bin/pg_config"] where FileManager.default.isExecutableFile(atPath: config) {
+            let dir = try run(config, ["--bindir"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            if FileManager.default.isExecutableFile(atPath: dir + "/initdb") { return dir }
+        }
+        // Debian's pg_config (libpq-dev) may name the client's folder; the server's is here.
+        if let versions = try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql") {
+            for v in versions.sorted().reversed() where FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\(v)/bin/initdb") {
+                return "/usr/lib/postgresql/\(v)/bin"
+            }
+        }
+        throw Failure(description: "PostgreSQL's initdb was not found (pg_config --bindir, /usr/lib/postgresql/*/bin): "
+            + "run `make test-deps` (installs postgresql)")
+    }
+
+    /// Runs a program to its end with its output in a file (`output`, or a temporary one) and returns that
+    /// output. posix_spawn and waitpid rather than Foundation's `Process`: `pg_ctl start` leaves a daemon behind,
+    /// and `Process.waitUntilExit` was seen never returning after `runuser` exited (a zombie never reaped).
+    @discardableResult
+    static func run(_ program: String, _ arguments: [String], output: String? = nil) throws -> String {
+        let file = output ?? "/tmp/prober-pg-run-\(getpid())-\(UUID().uuidString.prefix(8))"
+        defer { if output == nil { unlink(file) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, file, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, program, &actions, nil, argv, environ)
+        guard rc == 0 else { throw Failure(description: "cannot run \(program): \(String(cString: strerror(rc)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        let exited = status & 0x7F == 0, code = (status >> 8) & 0xFF
+        guard exited, code == 0 else {
+            throw Failure(description: "\(program) \(arguments.joined(separator: " ")) failed (status \(status)): \(text)")
+        }
+        return text
+    }
+
+    /// A TCP port on 127.0.0.1 free a moment ago (the kernel's pick for port 0).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p -> Int32 in
+                guard bind(fd, p, length) == 0 else { return -1 }
+                return getsockname(fd, p, &length)
+            }
+        }
+        guard bound == 0 else { throw Failure(description: "bind: \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
