@@ -104,8 +104,9 @@ extension PostgresStore: FleetStorage {
             return (open, out)
         }
         // The incident is read in a second snapshot: if it changed in between, `record(_:expectingUpdates:)` refuses
-        // the decision taken on this view and the tracker reads again.
-        return FleetView(incident: try openID.flatMap { try incident(id: $0) }, locations: locations)
+        // the decision taken on this view and the tracker reads again (resolved in between: none is open).
+        let open = try openID.flatMap { try incident(id: $0) }.flatMap { $0.incident.resolved ? nil : $0 }
+        return FleetView(incident: open, locations: locations)
     }
 
     @discardableResult
