@@ -69,7 +69,7 @@ public final class Daemon: @unchecked Sendable {
         let engine: CurlEngine
         do {
             lock = RedactedDatabaseURL.isServerURL(configuration.database) ? nil : try InstanceLock(database: configuration.database)
-            storage = try StorageBackend.open(database: configuration.database, readOnly: false)
+            storage = try StorageBackend.open(database: configuration.database, readOnly: false, site: configuration.location)
             try storage.register(set.probes)
             engine = try CurlEngine(sourceAddress: source)
         } catch {

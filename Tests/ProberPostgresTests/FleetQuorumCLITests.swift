@@ -164,6 +164,9 @@ final class FleetQuorumCLITests {
         #expect(calls.allSatisfy { $0.id == "1" })
         #expect(calls.map(\.stage) == updates.map(\.stage.rawValue), "\(calls.map(\.stage)) vs \(updates.map(\.stage.rawValue))")
         for (_, prober) in probers where prober.isRunning { _ = prober.terminate() }
+        // Each prober stored its samples under its own location.
+        let sampled = try cluster.psql("SELECT DISTINCT location FROM samples ORDER BY 1", database: name)
+        #expect(sampled.split(separator: "\n") == ["a", "b", "c"])
         print("fleet quorum: \(updates.map(\.kind.rawValue)) in \(ContinuousClock.now - began); opened: \(updates.first?.description ?? "")")
     }
 }
