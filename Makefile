@@ -3,10 +3,11 @@ SWIFT      ?= swift
 PROBES     ?= probes
 DB         ?= prober.db
 DEMO_PORT  ?= 18080
-SYSTEM_PACKAGES := libcurl4-openssl-dev libsqlite3-dev
+SYSTEM_PACKAGES := libcurl4-openssl-dev libsqlite3-dev libpq-dev
 # The tools some tests run (openssl: certificates; curl: the container health check; util-linux: flock;
-# systemd: systemd-analyze verifies the unit). Without them those tests skip, and `make test` counts the skips.
-TEST_PACKAGES   := openssl curl util-linux systemd
+# systemd: systemd-analyze verifies the unit; postgresql: the PostgreSQL backend's tests start a throwaway cluster,
+# and fail without it). Without the others those tests skip, and `make test` counts the skips.
+TEST_PACKAGES   := openssl curl util-linux systemd postgresql
 FUZZ_SECONDS    ?= 60
 SHELL           := /bin/bash
 

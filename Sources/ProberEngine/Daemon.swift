@@ -84,7 +84,7 @@ public final class Daemon: @unchecked Sendable {
         let pipeline = Pipeline(writer: writer, tracker: tracker)
         let runLoop = ProbeRunLoop(
             probes: set, runner: engine, sink: pipeline, logger: logger,
-            configuration: .init(scheduler: .init(maxInFlight: configuration.maxInFlight), database: configuration.database,
+            configuration: .init(scheduler: .init(maxInFlight: configuration.maxInFlight), database: storage.database,
                                  notifier: configuration.notifier))
         let maintenance = MaintenanceWorker(storage: storage, policy: set.storage, report: { [logger] result in
             if case .failure(let error) = result {
@@ -224,7 +224,7 @@ public final class Daemon: @unchecked Sendable {
             logger.info("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"): stopping")
             let lost = stop()
             if lost > 0 {
-                logger.error("exiting with status 1: \(lost) samples could not be written to \(configuration.database)")
+                logger.error("exiting with status 1: \(lost) samples could not be written to \(RedactedDatabaseURL(configuration.database))")
             }
             Foundation.exit(lost > 0 ? 1 : 0)
         }

@@ -76,7 +76,7 @@ struct HistoryCommand: ParsableCommand {
         guard let history else {
             let names = (try? store.probeNames()) ?? []
             let close = StoreCommandSupport.suggestions(for: name, in: names)
-            var message = "no probe named '\(name)' in \(database.db)"
+            var message = "no probe named '\(name)' in \(database.displayDB)"
             if !close.isEmpty {
                 message += "; did you mean \(close.map { "'\($0)'" }.joined(separator: ", "))?"
             } else if !names.isEmpty {

@@ -78,7 +78,7 @@ struct IncidentsCommand: ParsableCommand {
             let number = Int64(id.hasPrefix("#") ? String(id.dropFirst()) : id)!
             let found: StoredIncident?
             do { found = try store.incident(id: number) } catch { StoreCommandSupport.fail("\(error)") }
-            guard let s = found else { StoreCommandSupport.fail("no incident #\(number) in \(database.db)") }
+            guard let s = found else { StoreCommandSupport.fail("no incident #\(number) in \(database.displayDB)") }
             if output.json {
                 print(JSONValue.object(["data": IncidentsCommand.document(s, now: now)]).pretty)
                 return

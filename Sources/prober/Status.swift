@@ -27,7 +27,7 @@ struct StatusCommand: ParsableCommand {
         if output.json {
             print(JSONValue.array(rows.map { Self.jsonObject($0, incident: open[$0.name], now: now) }).pretty)
         } else if rows.isEmpty {
-            print("no probes in \(database.db) yet")
+            print("no probes in \(database.displayDB) yet")
         } else {
             print(Self.text(rows, open: open, now: now))
         }

@@ -37,12 +37,15 @@ import Testing
         "ProberStorage": ["ProberCore"],
         "ProberProbes": ["ProberCore", "CCurl"],
         "ProberStore": ["ProberCore", "ProberStorage", "CSQLite3"],
+        // ProberStore for the rollup encoding both backends share (package access: Aggregate, PhaseCodec).
+        "ProberPostgres": ["ProberCore", "ProberStorage", "ProberStore", "CPostgres"],
+        "ProberBackends": ["ProberStorage", "ProberStore", "ProberPostgres"],
         "ProberDelivery": ["ProberCore", "ProberStorage"],
         "ProberHTTP": [],
         "ProberDocuments": ["ProberCore", "ProberStorage"],
         "ProberWeb": ["ProberCore", "ProberStorage", "ProberDocuments", "ProberHTTP"],
         "ProberEngine": ["ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberHTTP",
-                         "ProberDocuments", "ProberWeb"],
+                         "ProberDocuments", "ProberWeb", "ProberBackends"],
     ]
 
     @Test func modulesImportOnlyWhatTheirLayerAllows() throws {
@@ -61,6 +64,7 @@ import Testing
         for file in try Self.files() {
             let imports = Self.imports(file.text)
             if imports.contains("CSQLite3") { #expect(file.module == "ProberStore", "\(file.path)") }
+            if imports.contains("CPostgres") { #expect(file.module == "ProberPostgres", "\(file.path)") }
             if imports.contains("CCurl") { #expect(file.module == "ProberProbes", "\(file.path)") }
         }
     }

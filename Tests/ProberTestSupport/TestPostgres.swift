@@ -163,7 +163,7 @@ public final class TestPostgres: @unchecked Sendable {
     }
 
     /// A TCP port on 127.0.0.1 free a moment ago (the kernel's pick for port 0).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
         defer { close(fd) }
