@@ -67,13 +67,11 @@ extension IncidentTracker {
         let episode = LocationEpisode(location: fleet.location, status: state.incident?.status, stage: state.incident?.stage,
                                       summary: state.incident == nil ? nil : fleetState.summaries[spec.name])
         publish(spec.name, episode: episode, tracking: state.incident, at: now())
-        if let mine {
-            if mine.episode.status != nil {
-                logger.info("continuing this location's episode", metadata: [
-                    "probe.name": "\(spec.name)", "location": "\(fleet.location)",
-                    "episode.status": "\(mine.episode.status?.rawValue ?? "")", "episode.stage": "\(mine.episode.stage?.rawValue ?? "")",
-                ])
-            }
+        if let status = episode.status {
+            logger.info("continuing this location's episode", metadata: [
+                "probe.name": "\(spec.name)", "location": "\(fleet.location)",
+                "episode.status": "\(status.rawValue)", "episode.stage": "\(episode.stage?.rawValue ?? "")",
+            ])
         }
     }
 
