@@ -32,6 +32,8 @@ extension IncidentTracker {
         var summaries: [String: String] = [:]
         /// Probes whose last publication failed (published again by the sweep).
         var unpublished: Set<String> = []
+        /// Per probe: this location's latest check (µs), the time a publication carries.
+        var checkedAt: [String: Int64] = [:]
     }
 
     /// Decisions tried per occasion when other probers keep changing the incident first.
@@ -79,6 +81,7 @@ extension IncidentTracker {
     /// the heartbeat is due, and decides when it changed.
     func evaluated(_ sample: Sample, spec: ProbeSpec, state: EvaluatorState, events: [IncidentEvent]) {
         guard let fleet else { return }
+        fleetState.checkedAt[spec.name] = sample.startedAt
         let writer = IncidentWriter(probe: spec)
         for event in events {
             if event.stage == .resolved { baselines[spec.name] = nil }
@@ -121,6 +124,7 @@ extension IncidentTracker {
         fleetState.lastEvents[probe] = nil
         fleetState.summaries[probe] = nil
         fleetState.unpublished.remove(probe)
+        fleetState.checkedAt[probe] = nil
         do {
             try fleet.storage.withdraw(probe: probe, location: fleet.location)
         } catch {
@@ -139,7 +143,7 @@ extension IncidentTracker {
             guard let state = states[probe] else { fleetState.unpublished.remove(probe); continue }
             let episode = LocationEpisode(location: fleet.location, status: state.incident?.status, stage: state.incident?.stage,
                                           summary: state.incident == nil ? nil : fleetState.summaries[probe])
-            publish(probe, episode: episode, tracking: state.incident, at: fleetState.published[probe]?.at ?? at)
+            publish(probe, episode: episode, tracking: state.incident, at: fleetState.checkedAt[probe] ?? at)
         }
         let longest = probes.values.map(Self.span).max() ?? 0
         let active: Set<String>

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import ProberCore
 import ProberEngine
-import ProberPostgres
+@testable import ProberPostgres
 import ProberStorage
 import ProberTestSupport
 import Testing
@@ -111,6 +111,37 @@ struct FleetTrackerTests {
         // Seen from one location only: that location's level shows it, the other's does not.
         #expect(ta.snapshot()["majority"]?.level == .minor)
         #expect(tb.snapshot()["majority"]?.level == .healthy)
+    }
+
+    @Test func episodesStorageRefusedArePublishedAndDecidedByTheNextSweep() throws {
+        let (url, drop) = try database()
+        defer { drop() }
+        let a = try PostgresStore(url: url, site: "a"), b = try PostgresStore(url: url, site: "b")
+        let ta = IncidentTracker(store: a, logger: Logger(label: "a"), location: "a", sweepInterval: .milliseconds(200))
+        let tb = IncidentTracker(store: b, logger: Logger(label: "b"), location: "b", sweepInterval: .milliseconds(200))
+        // Every 10 s: the one failing check of each location stays recent (30 s) while storage refuses it.
+        var probe = spec("api")
+        probe.interval = .seconds(10)
+        ta.update(probes: [probe], sinks: [])
+        tb.update(probes: [probe], sinks: [])
+        // Another session holds the episodes table: every publication waits out the lock timeout and fails.
+        let blocker = try PGConnection(url: url, password: nil, readOnly: false, lockTimeout: .seconds(5))
+        try blocker.execute("BEGIN; LOCK TABLE fleet_episodes IN EXCLUSIVE MODE")
+        let t0 = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        ta.record(sample("api", t0, ok: false))
+        tb.record(sample("api", t0, ok: false))
+        ta.sync()
+        tb.sync()
+        #expect(try a.openIncidents().isEmpty)
+        // Nothing was held: once the table is free, a sweep publishes both episodes and the fleet opens one incident.
+        try blocker.execute("ROLLBACK")
+        #expect(waitUntil(timeout: .seconds(15)) { ((try? a.openIncidents()) ?? [:])["api"] != nil })
+        ta.sync()
+        tb.sync()
+        let incidents = try a.incidents(since: nil)
+        #expect(incidents.count == 1)
+        #expect(incidents.first?.incident.updates.map(\.kind) == [.opened])
+        #expect(incidents.first?.incident.description.contains("Failing from a and b (2 of 2 locations)") == true)
     }
 
     @Test func aRestartedLocationContinuesItsEpisodeFromWhatItPublished() throws {
