@@ -124,7 +124,8 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
                                 certificateInfo: http.url.lowercased().hasPrefix("https:"),
                                 collectHeaders: !http.expect.headers.isEmpty)
                 if let sourceAddress {
-                    let host = URLComponents(string: http.url)?.host ?? ""
+                    // Through a proxy, the connection goes to the proxy, not the URL's host.
+                    let host = URLComponents(string: http.proxy ?? http.url)?.host ?? ""
                     if let problem = sourceAddress.unreachable(host: host, ip: http.ip) { return refuse(t, Failure(.connect, problem)) }
                     t.bind(to: sourceAddress, ip: http.ip)
                 }

@@ -73,7 +73,7 @@ extension Transfer {
     /// Why the connection could not be bound to `--source-address`, in words a person can act on.
     ///
     /// libcurl says "bind failed with errno 99: Cannot assign requested address" when the address is not one of
-    /// this host's, and "Couldn't bind to '…'" when the target has no address in the source's family.
+    /// this host's: the hint says what that means.
     private func bindFailure(_ curlMessage: String) -> String {
         let source = sourceAddress?.address ?? "?"
         var target = ""
