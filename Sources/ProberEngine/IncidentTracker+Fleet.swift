@@ -117,8 +117,10 @@ extension IncidentTracker {
         }
     }
 
-    /// Takes this location out of a probe's fleet (the probe left its probe files).
-    func withdraw(_ probe: String) {
+    /// Takes this location out of a probe's fleet (the probe left its probe files). When no other location runs the
+    /// probe any more, its open incident is resolved with a note saying so, as a single prober does: nothing
+    /// checks it, and left open it would stay open for ever.
+    func withdraw(_ probe: String, spec: ProbeSpec?, sinks: [any Sink]) {
         guard let fleet else { return }
         fleetState.published[probe] = nil
         fleetState.lastEvents[probe] = nil
@@ -130,6 +132,39 @@ extension IncidentTracker {
         } catch {
             logger.error("could not withdraw this location from a removed probe; it stops counting after its window",
                          metadata: ["probe.name": "\(probe)", "error": "\(error)"])
+            return
+        }
+        guard let spec else { return }
+        let at = now()
+        for _ in 1...Self.fleetAttempts {
+            guard let view = try? fleet.storage.fleetView(probe: probe, runningSince: at - Self.span(spec)),
+                  view.locations.isEmpty, let stored = view.incident else { return }
+            let update = IncidentUpdate(
+                kind: .resolved, stage: .resolved, status: stored.incident.status, createdAt: at,
+                description: "Resolved: the probe \(probe) was removed from the probe files of every location that ran it, so no prober checks it any more.",
+                evidence: JSONValue.object(["at": .string(UTCTime.iso8601(at)), "probe_removed": .bool(true)]).encoded)
+            var incident = stored.incident
+            incident.stage = .resolved
+            incident.updatedAt = at
+            incident.resolvedAt = at
+            incident.updates.append(update)
+            var tracking = stored.tracking
+            tracking.stage = .resolved
+            let change = IncidentChange(incident: incident, update: update, tracking: tracking,
+                                        outbox: sinks.compactMap { $0.call(for: update, of: incident, probe: spec) })
+            do {
+                try fleet.storage.record(change, expectingUpdates: view.version)
+                logger.notice("resolved the fleet incident of a probe no location runs any more", metadata: [
+                    "probe.name": "\(probe)", "incident.id": "\(stored.incident.id)",
+                ])
+                onChange()
+                return
+            } catch let error as any StorageError where error.kind == .conflict {
+                continue
+            } catch {
+                logger.error("could not resolve the fleet incident of a removed probe", metadata: ["probe.name": "\(probe)", "error": "\(error)"])
+                return
+            }
         }
     }
 

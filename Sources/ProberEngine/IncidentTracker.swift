@@ -103,7 +103,7 @@ public final class IncidentTracker: @unchecked Sendable {
             probes = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             var resolvedAny = false
             for name in states.keys where probes[name] == nil && fleet != nil {
-                withdraw(name)
+                withdraw(name, spec: previous[name], sinks: previousSinks)
             }
             for name in states.keys where probes[name] == nil {
                 if fleet == nil, let incident = open[name], let spec = previous[name] {

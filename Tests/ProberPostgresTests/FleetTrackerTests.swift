@@ -144,6 +144,33 @@ struct FleetTrackerTests {
         #expect(incidents.first?.incident.description.contains("Failing from a and b (2 of 2 locations)") == true)
     }
 
+    @Test func theLastLocationToDropAProbeResolvesItsIncident() throws {
+        let (url, drop) = try database()
+        defer { drop() }
+        let a = try PostgresStore(url: url, site: "a"), b = try PostgresStore(url: url, site: "b")
+        let ta = IncidentTracker(store: a, logger: Logger(label: "a"), location: "a", sweepInterval: .seconds(3_600))
+        let tb = IncidentTracker(store: b, logger: Logger(label: "b"), location: "b", sweepInterval: .seconds(3_600))
+        var probe = spec("api")
+        probe.interval = .seconds(10)
+        ta.update(probes: [probe], sinks: [])
+        tb.update(probes: [probe], sinks: [])
+        let t0 = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        ta.record(sample("api", t0, ok: false))
+        tb.record(sample("api", t0, ok: false))
+        ta.sync()
+        tb.sync()
+        #expect(try a.openIncidents()["api"] != nil)
+        // b still runs it: a's leaving changes nothing.
+        ta.update(probes: [], sinks: [])
+        #expect(try a.openIncidents()["api"] != nil)
+        // Nobody runs it: the last to leave resolves it.
+        tb.update(probes: [], sinks: [])
+        let incidents = try a.incidents(since: nil)
+        #expect(incidents.count == 1)
+        #expect(incidents.first?.incident.updates.map(\.kind) == [.opened, .resolved])
+        #expect(incidents.first?.incident.updates.last?.description.contains("removed from the probe files of every location") == true)
+    }
+
     @Test func aRestartedLocationContinuesItsEpisodeFromWhatItPublished() throws {
         let (url, drop) = try database()
         defer { drop() }
