@@ -87,7 +87,8 @@ final class FleetQuorumCLITests {
         let addresses = ["a": "127.0.0.2", "b": "127.0.0.3", "c": "127.0.0.4"]
         for (location, address) in addresses.sorted(by: { $0.key < $1.key }) {
             probers[location] = try ProberDaemon(["--probes", directory.path + "/probes", "--db", url, "--location", location,
-                                                  "--source-address", address], environment: environment, logIn: directory.url)
+                                                  "--source-address", address, "--listen", "127.0.0.1:0"],
+                                                 environment: environment, logIn: directory.url)
         }
         func output() -> String { probers.sorted { $0.key < $1.key }.map { "--- \($0.key)\n\($0.value.output)" }.joined(separator: "\n") }
         for (location, prober) in probers { #expect(prober.waitForStart(), "\(location) did not start\n\(output())") }
@@ -112,6 +113,14 @@ final class FleetQuorumCLITests {
         Thread.sleep(forTimeInterval: 4.5)
         #expect(episodes() == ["a": "investigating", "b": "healthy", "c": "healthy"], "\(output())")
         #expect(incidents().isEmpty, "an incident from one location of three:\n\(incidents().map(\.incident.description))")
+        // Seen from a only: a's /metrics shows the probe degraded, b's shows it healthy.
+        func level(_ location: String) -> Double? {
+            guard let port = probers[location]?.listenPort(), let body = httpGet(port: port, "/metrics")?.body else { return nil }
+            let line = body.split(separator: "\n").first { $0.hasPrefix("prober_probe_level{probe=\"api\"} ") }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        #expect(level("a") == 1)
+        #expect(level("b") == 0)
 
         // Two locations failing: one incident, naming both.
         faults.fail(["127.0.0.2", "127.0.0.3"])
