@@ -180,8 +180,15 @@ final class PGConnection {
 
     var lastError: String { String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines) }
 
-    /// Whether the connection is still up (false after the server went away).
+    /// Whether the connection is still up (false once a call found the server gone).
     var isConnected: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// Connects again with the same settings (`PQreset`) when a call found the connection lost: the server
+    /// restarted, or an administrator ended the session. Blocks up to `connect_timeout`. A failed attempt leaves
+    /// it lost, and the next call tries again.
+    func reconnectIfLost() {
+        if !isConnected { PQreset(handle) }
+    }
 
     /// A result that is a success, or the error it carries (the result is freed).
     @discardableResult

@@ -224,7 +224,7 @@ extension PostgresStore: IncidentStorage, OutboxStorage {
     }
 
     public func markSending(_ itemID: Int64) throws {
-        try write { db in
+        _ = try write { db in
             try db.query("UPDATE outbox SET last_error = $2 WHERE id = $1 AND state = 'pending'",
                          [.int(itemID), .text(OutboxItem.sentMarker)])
         }

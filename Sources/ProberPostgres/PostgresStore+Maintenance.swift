@@ -24,6 +24,7 @@ extension PostgresStore {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(budget.microseconds, 0)) * 1_000
         var report = MaintenanceReport()
         let pairs: [(Int64, String)] = try queue.sync {
+            connection.reconnectIfLost()
             let r = try connection.query("SELECT probe_id, location FROM probe_locations ORDER BY probe_id, location")
             return (0..<r.count).map { (r.int64($0, 0), r.string($0, 1)) }
         }
@@ -58,9 +59,14 @@ extension PostgresStore {
     /// Drops the day partitions that end at or before `cutoff` and before every location's 5-minute watermark
     /// (never a day not rolled up). Returns the rows they held. Queue only.
     private func dropPartitions(before cutoff: Int64) throws -> Int {
-        // Every location with samples has a watermark row; one not rolled up at all holds everything back.
-        let unrolled = try connection.scalar("SELECT count(*) FROM probe_locations WHERE rolled_5m IS NULL") ?? 0
-        let rolled = unrolled > 0 ? Int64.min : try connection.scalar("SELECT min(rolled_5m) FROM probe_locations") ?? Int64.max
+        // Every location with samples has a watermark row; one with samples never rolled up holds everything back
+        // (one whose samples are all gone does not, nor does its missing watermark).
+        let unrolled = try connection.scalar("""
+            SELECT count(*) FROM probe_locations l WHERE rolled_5m IS NULL
+            AND EXISTS (SELECT 1 FROM samples s WHERE s.probe_id = l.probe_id AND s.location = l.location)
+            """) ?? 0
+        let rolled = unrolled > 0 ? Int64.min
+            : try connection.scalar("SELECT min(rolled_5m) FROM probe_locations") ?? Int64.max
         let limit = min(cutoff, rolled)
         var dropped = 0
         for partition in try Partitions.list(connection) where partition.start + Partitions.day <= limit {

@@ -148,6 +148,7 @@ public final class PostgresStore: Storage, @unchecked Sendable {
         dispatchPrecondition(condition: .notOnQueue(queue))
         return try queue.sync {
             if isReadOnly { throw PostgresError(sqlState: "25006", message: "store opened read-only", database: database) }
+            connection.reconnectIfLost()
             return try connection.transaction { try body(connection) }
         }
     }
@@ -156,7 +157,8 @@ public final class PostgresStore: Storage, @unchecked Sendable {
     func read<T>(_ body: (PGConnection) throws -> T) throws -> T {
         dispatchPrecondition(condition: .notOnQueue(queue))
         return try queue.sync {
-            try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { try body(connection) }
+            connection.reconnectIfLost()
+            return try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { try body(connection) }
         }
     }
 

@@ -253,7 +253,8 @@ import Testing
         let url = cluster.socketURL(database) + "&password=unneeded-secret-3"
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let server = try TestHTTPServer { _ in .respond(status: 200, body: "ok") }
+        let failing = Results<Bool>()
+        let server = try TestHTTPServer { _ in failing.all.isEmpty ? .respond(status: 200, body: "ok") : .respond(status: 503, body: "down") }
         try dir.write("probes/app.yaml", """
             probes:
               - name: checkout
@@ -261,6 +262,11 @@ import Testing
                   url: \(server.url)/health
                 interval: 200ms
                 timeout: 180ms
+                incident:
+                  title: Checkout API
+                  window: 5
+                  minor: { failures: 2 }
+                  for: 400ms
             """)
         let daemon = try ProberDaemon(["--probes", dir.path + "/probes", "--db", url], logIn: dir.url)
         func statusJSON() throws -> [[String: Any]] {
@@ -281,9 +287,18 @@ import Testing
         let history = try ProberBinary.run(["history", "checkout", "--since", "1h", "--json", "--db", url])
         #expect(history.status == 0, "\(history.stderr)")
         #expect(history.stdout.contains("checkout"), "\(history.stdout)")
-        let incidents = try ProberBinary.run(["incidents", "--json", "--db", url])
-        #expect(incidents.status == 0, "\(incidents.stderr)")
-        #expect((try? JSONSerialization.jsonObject(with: Data(incidents.stdout.utf8))) != nil, "\(incidents.stdout)")
+        // The target fails: the daemon opens an incident in PostgreSQL, and `incidents --json` reads it back.
+        failing.append(true)
+        func incidentsJSON() throws -> [[String: Any]] {
+            let result = try ProberBinary.run(["incidents", "--json", "--db", url])
+            let document = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            return document?["data"] as? [[String: Any]] ?? []
+        }
+        #expect(try waitUntil { try !incidentsJSON().isEmpty }, "\(daemon.output)")
+        let attributes = try #require(try incidentsJSON().first?["attributes"] as? [String: Any])
+        #expect(attributes["resolved"] as? Bool == false)
+        #expect("\(attributes)".contains("Checkout API"), "\(attributes)")
+        #expect(try cluster.psql("SELECT count(*) FROM incidents WHERE resolved_at IS NULL", database: database) == "1\n")
         #expect(daemon.terminate() == 0, "\(daemon.output)")
         #expect(daemon.output.contains("password=***"), "the URL is logged redacted: \(daemon.output)")
         #expect(!daemon.output.contains("unneeded-secret-3"), "\(daemon.output)")
@@ -297,4 +312,49 @@ final class Results<Value>: @unchecked Sendable {
     private var values: [Value] = []
     func append(_ value: Value) { lock.withLock { values.append(value) } }
     var all: [Value] { lock.withLock { values } }
+}
+
+@Suite struct RedactedDatabaseURLTests {
+    @Test(arguments: [
+        ("postgres://prober:s3cret@db:5432/prober?sslmode=require", "postgres://prober:***@db:5432/prober?sslmode=require"),
+        ("postgresql://prober@db/prober", "postgresql://prober@db/prober"),
+        ("postgres://u:p@ss/w@rd@db/x", "postgres://u:***@db/x"),
+        ("postgres://u@/db?host=/run/pg&password=s3cret&port=5", "postgres://u@/db?host=/run/pg&password=***&port=5"),
+        ("POSTGRES://u:pw@h/d", "POSTGRES://u:***@h/d"),
+        ("./prober.db", "./prober.db"),
+        ("/var/lib/prober/u:p@host.db", "/var/lib/prober/u:p@host.db"),
+    ])
+    func redacts(_ url: String, _ shown: String) {
+        #expect(RedactedDatabaseURL(url).description == shown)
+    }
+
+    @Test func serverURLs() {
+        #expect(RedactedDatabaseURL.isServerURL("postgres://h/d"))
+        #expect(RedactedDatabaseURL.isServerURL("postgresql://h/d"))
+        #expect(!RedactedDatabaseURL.isServerURL("prober.db"))
+        #expect(!RedactedDatabaseURL.isServerURL("file:prober.db"))
+    }
+}
+
+/// A connection the server ended (a restart, an administrator) is opened again by the next call.
+@Suite struct PostgresReconnectTests {
+    @Test func storeAndRecorderReconnectAfterTheirSessionsWereEnded() throws {
+        let cluster = try TestPostgres.shared()
+        let database = try cluster.makeDatabase()
+        defer { cluster.dropDatabase(database) }
+        let store = try PostgresStore(url: cluster.socketURL(database), site: "a")
+        let recorder = store.makeSampleRecorder(warning: { _ in })
+        let t: Int64 = 1_800_000_000_000_000
+        recorder.append(Sample(probe: "api", startedAt: t, phases: Phases(total: 900), status: 200))
+        try recorder.flush()
+        try cluster.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)'")
+
+        // The first call after finds the connection gone; the next one connects again.
+        _ = try? store.probeNames()
+        #expect(try store.probeNames() == ["api"])
+        recorder.append(Sample(probe: "api", startedAt: t + 1, phases: Phases(total: 900), status: 200))
+        if (try? recorder.flush()) == nil { try recorder.flush() }
+        #expect(try store.recentSamples(probe: "api", limit: 10).count == 2)
+        try recorder.close()
+    }
 }

@@ -51,8 +51,9 @@ public final class TestPostgres: @unchecked Sendable {
         let clock = ContinuousClock()
         let started = clock.now
         binDirectory = try Self.binDirectory()
-        // A short path: a unix socket's path is limited to 107 bytes.
-        directory = "/tmp/prober-pg-" + String(UUID().uuidString.prefix(8)).lowercased()
+        Self.removeClustersOfDeadProcesses(binDirectory: binDirectory)
+        // A short path (a unix socket's path is limited to 107 bytes) naming the test process that owns it.
+        directory = "/tmp/prober-pg-\(getpid())-" + String(UUID().uuidString.prefix(8)).lowercased()
         dataDirectory = directory + "/data"
         socketDirectory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
@@ -73,6 +74,19 @@ public final class TestPostgres: @unchecked Sendable {
             throw Failure(description: "\(error)\n\(log)")
         }
         startup = clock.now - started
+    }
+
+    /// Stops and removes the clusters left by test processes that died without running their exit handler
+    /// (a crash, SIGKILL): `/tmp/prober-pg-<pid>-*` whose pid is gone.
+    private static func removeClustersOfDeadProcesses(binDirectory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/tmp") else { return }
+        for name in names where name.hasPrefix("prober-pg-") {
+            let parts = name.split(separator: "-")
+            guard parts.count == 4, let pid = Int32(parts[2]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let dir = "/tmp/" + name
+            _ = try? asOwner("\(binDirectory)/pg_ctl", ["-D", dir + "/data", "-m", "immediate", "-w", "stop"], output: dir + "/pg_ctl.out")
+            try? FileManager.default.removeItem(atPath: dir)
+        }
     }
 
     /// Stops the server at once and removes its folder.
