@@ -34,6 +34,8 @@ extension IncidentTracker {
         var unpublished: Set<String> = []
         /// Per probe: this location's latest check (µs), the time a publication carries.
         var checkedAt: [String: Int64] = [:]
+        /// Whether the last sweep could not read the fleet (logged once, not every sweep).
+        var sweepFailing = false
     }
 
     /// Decisions tried per occasion when other probers keep changing the incident first.
@@ -185,8 +187,15 @@ extension IncidentTracker {
         do {
             active = try fleet.storage.activeFleetProbes(runningSince: at - longest)
         } catch {
-            logger.error("could not read the fleet's active probes", metadata: ["error": "\(error)"])
+            if !fleetState.sweepFailing {
+                logger.error("could not read the fleet's active probes; sweeping again every few seconds", metadata: ["error": "\(error)"])
+            }
+            fleetState.sweepFailing = true
             return
+        }
+        if fleetState.sweepFailing {
+            logger.notice("reading the fleet again")
+            fleetState.sweepFailing = false
         }
         for name in active.union(open.keys).sorted() {
             guard let spec = probes[name] else { continue }
