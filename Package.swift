@@ -99,7 +99,8 @@ let package = Package(
         ]),
         // PostgreSQL-only behaviour (partitions, two probers racing, leases, start-up errors) on a throwaway cluster.
         .testTarget(name: "ProberPostgresTests", dependencies: [
-            "prober", "ProberPostgres", "ProberBackends", "ProberStorage", "ProberCore", "ProberTestSupport",
+            "prober", "ProberPostgres", "ProberBackends", "ProberStorage", "ProberCore", "ProberTestSupport", "ProberEngine",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ProberDeliveryTests", dependencies: [
             "ProberDelivery", "ProberStorage", "ProberStore", "ProberCore", "ProberEngine", "ProberProbes", "ProberTestSupport",

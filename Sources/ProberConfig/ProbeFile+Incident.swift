@@ -13,6 +13,7 @@ struct IncidentSettings {
     var majorFailures: Located<Int?>?
     var holdFor: Located<Duration>?
     var resolveAfter: Located<Duration>?
+    var quorum: Located<Quorum>?
     /// False when any key failed to read (the probe is then dropped, its problem already reported).
     var valid = true
 
@@ -23,7 +24,7 @@ struct IncidentSettings {
             minorLatency: other.minorLatency ?? minorLatency, minorFailures: other.minorFailures ?? minorFailures,
             majorLatency: other.majorLatency ?? majorLatency, majorFailures: other.majorFailures ?? majorFailures,
             holdFor: other.holdFor ?? holdFor, resolveAfter: other.resolveAfter ?? resolveAfter,
-            valid: valid && other.valid)
+            quorum: other.quorum ?? quorum, valid: valid && other.valid)
     }
 }
 
@@ -42,6 +43,7 @@ extension FileReader {
         if let field = f["window"] { s.window = need(int(field, in: 1...10_000, meaning: "the number of recent checks")) }
         if let field = f["for"] { s.holdFor = need(duration(field)) }
         if let field = f["resolve_after"] { s.resolveAfter = need(duration(field)) }
+        if let field = f["quorum"] { s.quorum = need(quorum(field)) }
         for level in ["minor", "major"] {
             guard let field = f[level] else { continue }
             guard let t = fields(field.value, what: "'\(level)'", keys: Keys.threshold) else { s.valid = false; continue }
@@ -77,6 +79,14 @@ extension FileReader {
         return s
     }
 
+    /// `2`, `50%` or `majority`: how many locations must see a degradation (see `Quorum`).
+    private func quorum(_ field: Field) -> Located<Quorum>? {
+        guard let text = string(field) else { return nil }
+        if let q = Quorum(parsing: text.value) { return Located(value: q, location: text.location) }
+        report(field.key, "'\(field.name)' is \(describe(field.value)); write a number of locations (2), a share of them (50%) or majority")
+        return nil
+    }
+
     private func isNone(_ node: Node) -> Bool {
         isNull(node) || (node.scalar.map { ["none", "off"].contains($0.string.lowercased()) } ?? false)
     }
@@ -94,6 +104,7 @@ extension FileReader {
         if let v = s.majorFailures { policy.major.failures = v.value }
         if let v = s.holdFor { policy.holdFor = v.value }
         if let v = s.resolveAfter { policy.resolveAfter = v.value }
+        if let v = s.quorum { policy.quorum = v.value }
 
         var ok = true
         func origin<T>(_ v: Located<T>?) -> String { v == nil ? ", the default" : "" }

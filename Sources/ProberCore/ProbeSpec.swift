@@ -246,6 +246,10 @@ public struct IncidentPolicy: Sendable, Equatable {
     public var holdFor: Duration = .seconds(60)
     /// Healthy this long before an incident is resolved. Default 5 m.
     public var resolveAfter: Duration = .seconds(300)
+    /// How many of the locations running the probe must see a degradation before the fleet's incident opens
+    /// or escalates (`2`, `50%`, `majority`). Default: a majority. With one location every rule asks for that
+    /// one, except a number above 1, which then opens nothing. Only a shared (PostgreSQL) database has a fleet.
+    public var quorum: Quorum = .majority
     public init() {}
 }
 

@@ -63,8 +63,10 @@ public struct LocationEpisode: Sendable, Equatable {
         self.summary = summary
     }
 
-    var degraded: Bool { status != nil && stage == .investigating }
-    var inEpisode: Bool { status != nil && stage != .resolved }
+    /// Degraded now: in an episode and not recovering.
+    public var degraded: Bool { status != nil && stage == .investigating }
+    /// In an episode: degraded or recovering (monitoring).
+    public var inEpisode: Bool { status != nil && stage != .resolved }
 }
 
 /// The fleet's incident for one probe, decided from every running location's episode under the quorum:
@@ -133,8 +135,32 @@ public enum FleetDecision {
     }
 
     /// `a`, `a and b`, `a, b and c`.
-    static func list(_ names: [String]) -> String {
+    public static func list(_ names: [String]) -> String {
         guard names.count > 1 else { return names.first ?? "" }
         return names.dropLast().joined(separator: ", ") + " and " + names[names.count - 1]
+    }
+}
+
+extension IncidentWriter {
+    /// One location's evidence for the fleet's descriptions, from its evaluator's latest change: how bad
+    /// (failures by cause, latency against the threshold and baseline) and where the time went, without the
+    /// final period ("3 of the last 5 checks failed since 09:01:02: 3 returned HTTP 503").
+    public func locationSummary(_ evidence: Evidence) -> String {
+        var text = (impact(evidence) + phaseSentence(evidence)).joined(separator: " ")
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
+    }
+
+    /// A short sentence for a fleet transition this location's own evaluator did not make itself (its own
+    /// description is used when it did); the locations line follows it.
+    public func fleetSentence(_ kind: IncidentEvent.Kind, status: Severity) -> String {
+        switch kind {
+        case .opened: "\(name) (\(probe.displayTarget)) is \(status == .major ? "seriously degraded" : "degraded")."
+        case .escalated: "Escalated to major."
+        case .deescalated: "Eased to minor."
+        case .monitoring: "Recovering."
+        case .relapsed: "Degraded again (\(status.rawValue))."
+        case .resolved: "Resolved."
+        }
     }
 }

@@ -87,7 +87,7 @@ public final class Daemon: @unchecked Sendable {
         let unwritten = self.unwritten
         let writer = storage.makeSampleRecorder(warning: { [logger] in logger.warning("storage: \($0)") })
         let worker = OutboxWorker(storage: storage, sinks: configuration.sinks(set.notify), logger: logger, send: engine.deliver)
-        let tracker = IncidentTracker(store: storage, logger: logger, onChange: { worker.wake() })
+        let tracker = IncidentTracker(store: storage, logger: logger, location: configuration.location, onChange: { worker.wake() })
         tracker.update(probes: set.probes, sinks: configuration.sinks(set.notify))
         let pipeline = Pipeline(writer: writer, tracker: tracker)
         let runLoop = ProbeRunLoop(
@@ -136,7 +136,7 @@ public final class Daemon: @unchecked Sendable {
                 }
             }),
             Component("delivery worker", start: { worker.start() }, stop: { worker.stop() }),
-            Component("incident tracker", stop: { tracker.sync() }),
+            Component("incident tracker", stop: { tracker.stop() }),
             Component("storage maintenance", start: { maintenance.start() }, stop: { maintenance.stop() }),
             Component("probe run loop", start: { [logger] in
                 var metadata: Logger.Metadata = ["location": "\(configuration.location)"]

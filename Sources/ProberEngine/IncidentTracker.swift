@@ -12,22 +12,27 @@ import ProberStorage
 /// A change storage refuses is held, in order with the probe's later changes, and stored before anything
 /// else once storage works again: none is lost and none overtakes another.
 ///
+/// In fleet mode (storage shared by several probers, `FleetStorage`, and a location given) the evaluator's
+/// events do not become changes directly: this location publishes its episode and the fleet's one incident
+/// per probe is decided from every location's (see IncidentTracker+Fleet.swift).
+///
 /// Samples arrive from the probe engine's thread; evaluation and the incident writes run on the
 /// tracker's own serial queue, so a slow database never delays a probe. `@unchecked Sendable`: all
 /// mutable state (`probes`, `states`, `open`, `baselines`, `sinks`, `unstored`, `retryHeldAt`, `opened`,
-/// `retired`, `tracked`) is touched only on `queue`.
+/// `retired`, `tracked`, `fleetState`) is touched only on `queue`; `sweepTimer` is set in `init`, then only
+/// cancelled on `queue`.
 public final class IncidentTracker: @unchecked Sendable {
-    private let storage: any IncidentStorage
-    private let logger: Logger
-    private let queue = DispatchQueue(label: "prober.incidents")
-    private var probes: [String: ProbeSpec] = [:]
-    private var states: [String: EvaluatorState] = [:]
+    let storage: any IncidentStorage
+    let logger: Logger
+    let queue = DispatchQueue(label: "prober.incidents")
+    var probes: [String: ProbeSpec] = [:]
+    var states: [String: EvaluatorState] = [:]
     /// The open incident of each probe, as stored (or held to be stored: then an opening's id is 0).
-    private var open: [String: Incident] = [:]
+    var open: [String: Incident] = [:]
     /// The baseline of each open incident's episode, read from storage at its first change (it cannot
     /// change: it ends where the episode began).
-    private var baselines: [String: (since: Int64, baseline: Baseline)] = [:]
-    private var sinks: [any Sink] = []
+    var baselines: [String: (since: Int64, baseline: Baseline)] = [:]
+    var sinks: [any Sink] = []
     /// Changes storage refused, oldest first, with their probe: stored before any later change.
     private var unstored: [(probe: String, change: IncidentChange)] = []
     /// When (a check's time, µs) held changes are tried again: at most once a second, since each refused
@@ -46,17 +51,42 @@ public final class IncidentTracker: @unchecked Sendable {
         var createdAt: Int64
     }
     /// Called on the tracker's queue after each stored change (the delivery worker wakes on it).
-    private let onChange: @Sendable () -> Void
+    let onChange: @Sendable () -> Void
     /// Wall time (µs) for changes no check dates: the resolution of a removed probe's incident.
-    private let now: @Sendable () -> Int64
+    let now: @Sendable () -> Int64
+    /// The shared storage and this prober's location in fleet mode; nil otherwise.
+    let fleet: Fleet?
+    /// What this location published and saw, in fleet mode.
+    var fleetState = FleetState()
+    /// Decides again, in fleet mode, for the probes other locations may have changed.
+    private var sweepTimer: DispatchSourceTimer?
 
-    public init(store storage: any IncidentStorage, logger: Logger, onChange: @escaping @Sendable () -> Void = {},
+    /// `location` (this prober's, `--location`) turns fleet mode on when `storage` is also a `FleetStorage`;
+    /// the fleet is then swept every `sweepInterval`.
+    public init(store storage: any IncidentStorage, logger: Logger, location: String? = nil,
+                sweepInterval: Duration = .seconds(2), onChange: @escaping @Sendable () -> Void = {},
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) }) {
         self.storage = storage
         self.logger = logger
         self.onChange = onChange
         self.now = now
+        if let location, let shared = storage as? any FleetStorage {
+            fleet = Fleet(storage: shared, location: location)
+            let timer = DispatchSource.makeTimerSource(queue: queue)
+            let every = DispatchTimeInterval.microseconds(Int(max(sweepInterval.microseconds, 10_000)))
+            timer.schedule(deadline: .now() + every, repeating: every, leeway: .milliseconds(50))
+            timer.setEventHandler { [weak self] in self?.sweep() }
+            timer.resume()
+            sweepTimer = timer
+        } else {
+            fleet = nil
+        }
     }
+
+    deinit { sweepTimer?.cancel() }
+
+    /// Whether incidents are decided by the fleet (shared storage and a location).
+    public var fleetMode: Bool { fleet != nil }
 
     /// Sets the probes (at start and on reload) and rebuilds the state of each probe not seen before from
     /// the database: its latest checks refill the window, its open incident continues. `sinks` are where
@@ -72,8 +102,11 @@ public final class IncidentTracker: @unchecked Sendable {
             let previous = probes
             probes = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             var resolvedAny = false
+            for name in states.keys where probes[name] == nil && fleet != nil {
+                withdraw(name, spec: previous[name], sinks: previousSinks)
+            }
             for name in states.keys where probes[name] == nil {
-                if let incident = open[name], let spec = previous[name] {
+                if fleet == nil, let incident = open[name], let spec = previous[name] {
                     let tracking = states[name]?.incident ?? OpenIncident(
                         status: incident.status, stage: incident.stage, openedAt: incident.createdAt,
                         degradedSince: incident.createdAt, failedChecks: 0, worstP95: nil, worstFailures: 0)
@@ -88,8 +121,9 @@ public final class IncidentTracker: @unchecked Sendable {
             }
             let stored = (try? storage.openIncidents()) ?? [:]
             // Open in the database for a probe this process never tracked: removed while prober was stopped. (For
-            // a probe it tracked, memory is right and the database may lag behind held changes.)
-            for (name, incident) in stored where probes[name] == nil && !tracked.contains(name)
+            // a probe it tracked, memory is right and the database may lag behind held changes.) In a fleet, other
+            // probers may still run it: its incident is theirs to decide.
+            for (name, incident) in stored where fleet == nil && probes[name] == nil && !tracked.contains(name)
                 && !retired.contains(Retired(probe: name, createdAt: incident.incident.createdAt)) {
                 let told = Set(incident.deliveries.map(\.sink))
                 var seen: Set<String> = []
@@ -135,6 +169,10 @@ public final class IncidentTracker: @unchecked Sendable {
         tracked.insert(spec.name)
         let evaluator = Evaluator(policy: spec.incident, interval: spec.interval)
         let history = (try? storage.recentSamples(probe: spec.name, limit: spec.incident.window)) ?? []
+        if fleet != nil {
+            rebuildFleet(spec, evaluator: evaluator, history: history)
+            return
+        }
         var tracking = stored?.tracking
         if let t = tracking, let recount = try? storage.failureCount(probe: spec.name, since: t.degradedSince) {
             tracking?.failedChecks = max(t.failedChecks, recount)
@@ -156,6 +194,11 @@ public final class IncidentTracker: @unchecked Sendable {
 
     /// Waits until every sample handed to `record` so far has been evaluated.
     public func sync() { queue.sync {} }
+
+    /// Stops the fleet sweep and waits for the samples already handed over (shutdown).
+    public func stop() {
+        queue.sync { sweepTimer?.cancel() }
+    }
 
     /// The configured probes by name (as last given to `update`), for metrics that depend on a probe's kind.
     public func specs() -> [String: ProbeSpec] { queue.sync { probes } }
@@ -187,6 +230,10 @@ public final class IncidentTracker: @unchecked Sendable {
         guard let spec = probes[sample.probe], let state = states[sample.probe] else { return }
         let (next, events) = Evaluator(policy: spec.incident, interval: spec.interval).evaluate(state, sample) { self.baseline(spec.name, since: $0) }
         states[sample.probe] = next
+        if fleet != nil {
+            evaluated(sample, spec: spec, state: next, events: events)
+            return
+        }
         guard !events.isEmpty else { return }
         let writer = IncidentWriter(probe: spec)
         for event in events {
@@ -247,7 +294,7 @@ public final class IncidentTracker: @unchecked Sendable {
 
     /// The baseline for the probe's episode that began at `since`, read once per episode. A storage error
     /// leaves it empty (the description then has no baseline sentence); it is logged, not fatal.
-    private func baseline(_ probe: String, since: Int64) -> Baseline {
+    func baseline(_ probe: String, since: Int64) -> Baseline {
         if let cached = baselines[probe], cached.since == since { return cached.baseline }
         do {
             let baseline = try storage.baseline(probe: probe, until: since)

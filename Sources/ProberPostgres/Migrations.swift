@@ -10,6 +10,7 @@ extension PostgresStore {
     static let migrations: [PostgresMigration] = [
         PostgresMigration(name: "probes, partitioned samples with their location, per-location rollups, incidents, outbox", sql: schemaV1),
         PostgresMigration(name: "each probe's file and shown configuration", sql: schemaV2),
+        PostgresMigration(name: "each location's episode of each probe, for fleet decisions", sql: schemaFleet),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch (bigint); durations microseconds. The BLOB

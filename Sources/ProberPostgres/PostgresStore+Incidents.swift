@@ -25,7 +25,7 @@ extension PostgresStore: IncidentStorage, OutboxStorage {
         }
     }
 
-    private func open(_ change: IncidentChange, _ db: PGConnection) throws -> Int64 {
+    func open(_ change: IncidentChange, _ db: PGConnection) throws -> Int64 {
         let incident = change.incident, tracking = change.tracking
         try db.query("INSERT INTO probes(name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
                      [.text(incident.probe), .int(clock.now())])
@@ -44,7 +44,7 @@ extension PostgresStore: IncidentStorage, OutboxStorage {
         return id
     }
 
-    private func append(_ change: IncidentChange, _ db: PGConnection) throws {
+    func append(_ change: IncidentChange, _ db: PGConnection) throws {
         let update = change.update, tracking = change.tracking, id = change.incident.id
         let set = try db.query("""
             UPDATE incidents SET status = $2, stage = $3, updated_at = $4,

@@ -27,11 +27,24 @@ struct Check: ParsableCommand {
         let dir = directory ?? probesOptions.probes
         do {
             let set = try ProbeLoader.load(directory: dir)
+            // Only quorums other than the default are shown: with one location (SQLite) they change nothing but a
+            // number above 1, and a fleet's operator wants to see where they were set.
+            let quorums = set.probes.filter { $0.incident.quorum != .majority }
             if output.json {
-                print(JSONValue.object(["probes": JSONValue(set.probes.count), "files": JSONValue(set.files.count),
-                                        "names": .array(set.probes.map { .string($0.name) })]).encoded)
+                var document: [String: JSONValue] = ["probes": JSONValue(set.probes.count), "files": JSONValue(set.files.count),
+                                                     "names": .array(set.probes.map { .string($0.name) })]
+                if !quorums.isEmpty {
+                    document["quorum"] = .object(Dictionary(quorums.map { ($0.name, JSONValue.string($0.incident.quorum.description)) },
+                                                            uniquingKeysWith: { a, _ in a }))
+                }
+                print(JSONValue.object(document).encoded)
             } else {
                 print("\(Human.count(set.probes.count, "probe")) in \(Human.count(set.files.count, "file"))")
+                if !quorums.isEmpty {
+                    let byRule = Dictionary(grouping: quorums, by: { $0.incident.quorum.description })
+                    let parts = byRule.keys.sorted().map { rule in "\(rule) for \(byRule[rule]!.map(\.name).sorted().joined(separator: ", "))" }
+                    print("incident quorum: \(parts.joined(separator: "; ")) (the others: majority)")
+                }
             }
         } catch {
             var stderr = StandardError()

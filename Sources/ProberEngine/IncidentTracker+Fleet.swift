@@ -1,0 +1,331 @@
+import Dispatch
+import Foundation
+import Logging
+import ProberCore
+import ProberDelivery
+import ProberStorage
+
+/// Fleet mode: several probers share one database, and each probe has one incident per episode for the whole
+/// fleet, decided by quorum (`FleetDecision`).
+///
+/// The local evaluator runs as without a fleet; its state is this location's episode, which is published
+/// (`FleetStorage.publish`) when it changes and, as a heartbeat, every third of the probe's window span. Each
+/// change of the local episode, and a sweep every couple of seconds over the probes the fleet has in an
+/// episode, reads the fleet's view, asks `FleetDecision.target` what the incident should become and writes
+/// that transition with `record(_:expectingUpdates:)`: refused (`.conflict`) when another prober changed the
+/// incident since the view, after which the view is read again. Decisions depend only on the state in the
+/// database, so a write that fails is not held: the next sweep decides again.
+extension IncidentTracker {
+    struct Fleet {
+        let storage: any FleetStorage
+        let location: String
+    }
+
+    /// Fleet bookkeeping, touched only on the tracker's queue.
+    struct FleetState {
+        /// Per probe: the episode last published and when (the check time it carried, µs).
+        var published: [String: (episode: LocationEpisode, at: Int64)] = [:]
+        /// Per probe: this location's latest evaluator event and its description, to describe a fleet
+        /// transition of the same kind in this location's own words.
+        var lastEvents: [String: (event: IncidentEvent, description: String)] = [:]
+        /// Per probe: the summary line of this location's current episode.
+        var summaries: [String: String] = [:]
+        /// Probes whose last publication failed (published again by the sweep).
+        var unpublished: Set<String> = []
+        /// Per probe: this location's latest check (µs), the time a publication carries.
+        var checkedAt: [String: Int64] = [:]
+        /// Whether the last sweep could not read the fleet (logged once, not every sweep).
+        var sweepFailing = false
+    }
+
+    /// Decisions tried per occasion when other probers keep changing the incident first.
+    static let fleetAttempts = 3
+
+    /// How long a location counts as running a probe after its last published check: the window's span
+    /// (window × interval), at least three intervals.
+    static func span(_ spec: ProbeSpec) -> Int64 {
+        let interval = spec.interval.microseconds
+        return max(Int64(spec.incident.window), 3) * interval
+    }
+
+    /// Rebuilds this location's evaluator from its own latest checks and its published tracking.
+    func rebuildFleet(_ spec: ProbeSpec, evaluator: Evaluator, history: [Sample]) {
+        guard let fleet else { return }
+        var samples = history
+        var mine: PublishedEpisode?
+        do {
+            samples = try fleet.storage.recentSamples(probe: spec.name, location: fleet.location, limit: spec.incident.window)
+            let view = try fleet.storage.fleetView(probe: spec.name, runningSince: .min)
+            mine = view.locations.first { $0.episode.location == fleet.location }
+            open[spec.name] = view.incident?.incident
+        } catch {
+            logger.error("could not read the fleet's state of a probe; starting it afresh", metadata: [
+                "probe.name": "\(spec.name)", "error": "\(error)",
+            ])
+        }
+        let state = evaluator.rebuild(from: samples, openIncident: mine?.episode.status == nil ? nil : mine?.tracking)
+        states[spec.name] = state
+        if let summary = mine?.episode.summary { fleetState.summaries[spec.name] = summary }
+        // Published at once, so the fleet counts this location as running the probe before its first check: a
+        // location that failed first would otherwise be a quorum of one.
+        let episode = LocationEpisode(location: fleet.location, status: state.incident?.status, stage: state.incident?.stage,
+                                      summary: state.incident == nil ? nil : fleetState.summaries[spec.name])
+        publish(spec.name, episode: episode, tracking: state.incident, at: now())
+        if let status = episode.status {
+            logger.info("continuing this location's episode", metadata: [
+                "probe.name": "\(spec.name)", "location": "\(fleet.location)",
+                "episode.status": "\(status.rawValue)", "episode.stage": "\(episode.stage?.rawValue ?? "")",
+            ])
+        }
+    }
+
+    /// After the local evaluator took a check: remembers its events, publishes the episode when it changed or
+    /// the heartbeat is due, and decides when it changed.
+    func evaluated(_ sample: Sample, spec: ProbeSpec, state: EvaluatorState, events: [IncidentEvent]) {
+        guard let fleet else { return }
+        fleetState.checkedAt[spec.name] = sample.startedAt
+        let writer = IncidentWriter(probe: spec)
+        for event in events {
+            if event.stage == .resolved { baselines[spec.name] = nil }
+            fleetState.lastEvents[spec.name] = (event, writer.description(event))
+            fleetState.summaries[spec.name] = event.stage == .resolved ? nil : writer.locationSummary(event.evidence)
+        }
+        let episode = LocationEpisode(location: fleet.location, status: state.incident?.status, stage: state.incident?.stage,
+                                      summary: state.incident == nil ? nil : fleetState.summaries[spec.name])
+        let last = fleetState.published[spec.name]
+        let changed = last?.episode != episode
+        let heartbeatDue = last.map { sample.startedAt - $0.at >= Self.span(spec) / 3 } ?? true
+        guard changed || heartbeatDue || fleetState.unpublished.contains(spec.name) else { return }
+        guard publish(spec.name, episode: episode, tracking: state.incident, at: sample.startedAt) else { return }
+        if changed { decide(spec, at: sample.startedAt) }
+    }
+
+    /// Publishes this location's episode; false (logged, retried by the sweep) when storage refused it.
+    @discardableResult
+    func publish(_ probe: String, episode: LocationEpisode, tracking: OpenIncident?, at: Int64) -> Bool {
+        guard let fleet else { return false }
+        do {
+            try fleet.storage.publish(probe: probe, location: fleet.location, episode: episode, tracking: tracking, at: at)
+            fleetState.published[probe] = (episode, at)
+            fleetState.unpublished.remove(probe)
+            return true
+        } catch {
+            if fleetState.unpublished.insert(probe).inserted {
+                logger.error("could not publish this location's episode; trying again", metadata: [
+                    "probe.name": "\(probe)", "error": "\(error)",
+                ])
+            }
+            return false
+        }
+    }
+
+    /// Takes this location out of a probe's fleet (the probe left its probe files). When no other location runs the
+    /// probe any more, its open incident is resolved with a note saying so, as a single prober does: nothing
+    /// checks it, and left open it would stay open for ever.
+    func withdraw(_ probe: String, spec: ProbeSpec?, sinks: [any Sink]) {
+        guard let fleet else { return }
+        fleetState.published[probe] = nil
+        fleetState.lastEvents[probe] = nil
+        fleetState.summaries[probe] = nil
+        fleetState.unpublished.remove(probe)
+        fleetState.checkedAt[probe] = nil
+        do {
+            try fleet.storage.withdraw(probe: probe, location: fleet.location)
+        } catch {
+            logger.error("could not withdraw this location from a removed probe; it stops counting after its window",
+                         metadata: ["probe.name": "\(probe)", "error": "\(error)"])
+            return
+        }
+        guard let spec else { return }
+        let at = now()
+        for _ in 1...Self.fleetAttempts {
+            guard let view = try? fleet.storage.fleetView(probe: probe, runningSince: at - Self.span(spec)),
+                  view.locations.isEmpty, let stored = view.incident else { return }
+            let update = IncidentUpdate(
+                kind: .resolved, stage: .resolved, status: stored.incident.status, createdAt: at,
+                description: "Resolved: the probe \(probe) was removed from the probe files of every location that ran it, so no prober checks it any more.",
+                evidence: JSONValue.object(["at": .string(UTCTime.iso8601(at)), "probe_removed": .bool(true)]).encoded)
+            var incident = stored.incident
+            incident.stage = .resolved
+            incident.updatedAt = at
+            incident.resolvedAt = at
+            incident.updates.append(update)
+            var tracking = stored.tracking
+            tracking.stage = .resolved
+            let change = IncidentChange(incident: incident, update: update, tracking: tracking,
+                                        outbox: sinks.compactMap { $0.call(for: update, of: incident, probe: spec) })
+            do {
+                try fleet.storage.record(change, expectingUpdates: view.version)
+                logger.notice("resolved the fleet incident of a probe no location runs any more", metadata: [
+                    "probe.name": "\(probe)", "incident.id": "\(stored.incident.id)",
+                ])
+                onChange()
+                return
+            } catch let error as any StorageError where error.kind == .conflict {
+                continue
+            } catch {
+                logger.error("could not resolve the fleet incident of a removed probe", metadata: ["probe.name": "\(probe)", "error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    /// Runs on the tracker's queue every `sweepInterval`: publishes what failed to publish, then decides for
+    /// every probe the fleet has in an episode (another location's change may have moved the quorum) and for
+    /// every probe this prober last saw with an open incident (someone may have resolved it).
+    func sweep() {
+        guard let fleet, !probes.isEmpty else { return }
+        let at = now()
+        for probe in fleetState.unpublished {
+            guard let state = states[probe] else { fleetState.unpublished.remove(probe); continue }
+            let episode = LocationEpisode(location: fleet.location, status: state.incident?.status, stage: state.incident?.stage,
+                                          summary: state.incident == nil ? nil : fleetState.summaries[probe])
+            publish(probe, episode: episode, tracking: state.incident, at: fleetState.checkedAt[probe] ?? at)
+        }
+        let longest = probes.values.map(Self.span).max() ?? 0
+        let active: Set<String>
+        do {
+            active = try fleet.storage.activeFleetProbes(runningSince: at - longest)
+        } catch {
+            if !fleetState.sweepFailing {
+                logger.error("could not read the fleet's active probes; sweeping again every few seconds", metadata: ["error": "\(error)"])
+            }
+            fleetState.sweepFailing = true
+            return
+        }
+        if fleetState.sweepFailing {
+            logger.notice("reading the fleet again")
+            fleetState.sweepFailing = false
+        }
+        for name in active.union(open.keys).sorted() {
+            guard let spec = probes[name] else { continue }
+            decide(spec, at: at)
+        }
+    }
+
+    /// Reads the fleet's view of a probe and writes the transition the quorum asks for, if any; on a conflict
+    /// reads again, at most `fleetAttempts` times (the next sweep carries on).
+    func decide(_ spec: ProbeSpec, at: Int64) {
+        guard let fleet else { return }
+        for attempt in 1...Self.fleetAttempts {
+            let view: FleetView
+            do {
+                view = try fleet.storage.fleetView(probe: spec.name, runningSince: at - Self.span(spec))
+            } catch {
+                logger.error("could not read the fleet's view of a probe", metadata: ["probe.name": "\(spec.name)", "error": "\(error)"])
+                return
+            }
+            open[spec.name] = view.incident?.incident
+            guard let change = fleetChange(spec, view: view, at: at) else { return }
+            var metadata: Logger.Metadata = [
+                "probe.name": "\(spec.name)", "location": "\(fleet.location)",
+                "incident.status": "\(change.update.status.rawValue)", "incident.stage": "\(change.update.stage.rawValue)",
+            ]
+            do {
+                let id = try fleet.storage.record(change, expectingUpdates: view.version)
+                metadata["incident.id"] = "\(id)"
+                var incident = change.incident
+                incident.id = id
+                open[spec.name] = incident.resolved ? nil : incident
+                if change.opens {
+                    logger.warning("fleet incident opened: \(change.incident.title)", metadata: metadata)
+                } else {
+                    logger.notice("fleet incident \(change.update.kind.rawValue): \(change.incident.title)", metadata: metadata)
+                }
+                onChange()
+                return
+            } catch let error as any StorageError where error.kind == .conflict {
+                logger.info("another prober changed the fleet incident first; deciding again", metadata: [
+                    "probe.name": "\(spec.name)", "attempt": "\(attempt)",
+                ])
+            } catch {
+                metadata["error"] = "\(error)"
+                logger.error("could not store the fleet's incident change; the next sweep decides again", metadata: metadata)
+                return
+            }
+        }
+    }
+
+    /// The change that takes the fleet's incident to what the quorum asks for; nil when it is there already.
+    func fleetChange(_ spec: ProbeSpec, view: FleetView, at: Int64) -> IncidentChange? {
+        guard let location = fleet?.location else { return nil }
+        let episodes = view.locations.map(\.episode)
+        let stored = view.incident
+        let current = stored.map { FleetDecision.Target(status: $0.incident.status, stage: $0.incident.stage) }
+        let target = FleetDecision.target(current: current, locations: episodes, quorum: spec.incident.quorum)
+        guard target != current, let kind = Self.transition(from: current, to: target) else { return nil }
+        let status = target?.status ?? current?.status ?? .minor
+        let stage = target?.stage ?? .resolved
+        let writer = IncidentWriter(probe: spec)
+        let local = fleetState.lastEvents[spec.name]
+        // This location's own words when its evaluator made the same change during the probe's window span.
+        let own = local.flatMap { $0.event.kind == kind && at - $0.event.evidence.at <= Self.span(spec) ? $0 : nil }
+        // This location's evidence is already in its own description: the line then gives only the others'.
+        let line = FleetDecision.locationsLine(own == nil ? episodes : episodes.map { e in
+            var e = e
+            if e.location == location { e.summary = nil }
+            return e
+        })
+        let description = (own?.description ?? writer.fleetSentence(kind, status: status)) + " "
+            + line.prefix(1).uppercased() + line.dropFirst() + "."
+        var evidence: [String: JSONValue] = [:]
+        if let own, case .object(let fields) = own.event.evidence.json { evidence = fields }
+        evidence["at"] = .string(UTCTime.iso8601(at))
+        evidence["quorum"] = .string(spec.incident.quorum.description)
+        evidence["required"] = .int(Int64(spec.incident.quorum.required(running: episodes.count)))
+        evidence["locations"] = .array(episodes.map { e in
+            .object(["location": .string(e.location), "status": e.status.map { .string($0.rawValue) } ?? .null,
+                     "stage": e.stage.map { .string($0.rawValue) } ?? .null, "summary": e.summary.map { .string($0) } ?? .null])
+        })
+        let update = IncidentUpdate(kind: kind, stage: stage, status: status, createdAt: at, description: description,
+                                    evidence: JSONValue.object(evidence).encoded)
+        let mine = states[spec.name]?.incident
+        var incident: Incident
+        var tracking: OpenIncident
+        if let stored {
+            incident = stored.incident
+            incident.status = status
+            incident.stage = stage
+            incident.updatedAt = at
+            if stage == .resolved { incident.resolvedAt = at }
+            incident.updates.append(update)
+            tracking = stored.tracking
+            tracking.status = status
+            tracking.stage = stage
+            if let mine {
+                tracking.failedChecks = max(tracking.failedChecks, mine.failedChecks)
+                if let p95 = mine.worstP95 { tracking.worstP95 = max(tracking.worstP95 ?? p95, p95) }
+                tracking.worstFailures = max(tracking.worstFailures, mine.worstFailures)
+            }
+        } else {
+            let degradedSince = view.locations.compactMap { $0.tracking?.degradedSince }.min() ?? at
+            tracking = mine ?? OpenIncident(status: status, stage: stage, openedAt: at, degradedSince: degradedSince,
+                                            failedChecks: 0, worstP95: nil, worstFailures: 0)
+            tracking.status = status
+            tracking.stage = stage
+            tracking.openedAt = at
+            tracking.degradedSince = min(tracking.degradedSince, degradedSince)
+            let title = own.map { writer.title($0.event) } ?? "\(writer.name): degraded from \(FleetDecision.list(episodes.filter(\.degraded).map(\.location)))"
+            incident = Incident(id: 0, probe: spec.name, serviceID: spec.incident.serviceID, title: title,
+                                description: description, status: status, stage: stage, createdAt: at, updatedAt: at,
+                                resolvedAt: nil, updates: [update])
+        }
+        let outbox = sinks.compactMap { $0.call(for: update, of: incident, probe: spec) }
+        return IncidentChange(incident: incident, update: update, tracking: tracking, outbox: outbox)
+    }
+
+    /// The kind of change from one fleet state to another; nil when they are the same.
+    static func transition(from current: FleetDecision.Target?, to target: FleetDecision.Target?) -> IncidentEvent.Kind? {
+        switch (current, target) {
+        case (nil, nil): return nil
+        case (nil, .some): return .opened
+        case (.some, nil): return .resolved
+        case (.some(let c), .some(let t)):
+            if c.stage == .monitoring, t.stage != .monitoring { return .relapsed }
+            if c.stage != .monitoring, t.stage == .monitoring { return .monitoring }
+            if t.status > c.status { return .escalated }
+            if t.status < c.status { return .deescalated }
+            return nil
+        }
+    }
+}

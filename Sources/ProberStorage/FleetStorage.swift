@@ -1,0 +1,66 @@
+import ProberCore
+
+/// What the incident tracker needs from a database shared by several probers (a fleet): each location
+/// publishes its own episode of a probe, and the fleet's one incident per probe is decided from all of them
+/// under optimistic concurrency. Only a server backend (PostgreSQL) implements it; with SQLite there is one
+/// prober and the tracker turns its own evaluator's events into incidents as before.
+public protocol FleetStorage: AnyObject, Sendable {
+    /// Upserts this location's episode of a probe: its status and stage (nil status: healthy), its summary
+    /// line, the local evaluator's tracking (to rebuild it after a restart) and `at`, the time of the
+    /// location's latest check (µs): a location counts as running the probe while `at` is recent.
+    func publish(probe: String, location: String, episode: LocationEpisode, tracking: OpenIncident?, at: Int64) throws
+
+    /// Removes this location's episode of a probe it no longer runs (it then stops counting at once).
+    func withdraw(probe: String, location: String) throws
+
+    /// The probe's latest checks made from `location`, oldest first (to refill that location's evaluator
+    /// after a restart: `IncidentStorage.recentSamples` mixes every location's).
+    func recentSamples(probe: String, location: String, limit: Int) throws -> [Sample]
+
+    /// The fleet's open incident of a probe and the episode of every location that published at or after
+    /// `runningSince` (µs), sorted by location.
+    func fleetView(probe: String, runningSince: Int64) throws -> FleetView
+
+    /// Writes a change like `IncidentStorage.record` (the change and its outbox rows in one transaction), but
+    /// only if the probe's fleet incident is still the one the decision was taken on: `expectingUpdates` is
+    /// the number of updates of the open incident in that view (nil: none was open). Otherwise it throws a
+    /// `StorageError` of kind `.conflict` and writes nothing, so two probers never open two incidents nor apply
+    /// one transition twice. Returns the incident's id.
+    @discardableResult
+    func record(_ change: IncidentChange, expectingUpdates: Int?) throws -> Int64
+
+    /// Probes with an open incident, or with a location in an episode that published at or after
+    /// `runningSince`: those a fleet decision may change.
+    func activeFleetProbes(runningSince: Int64) throws -> Set<String>
+}
+
+/// A probe as the fleet sees it: its open incident and where each running location stands.
+public struct FleetView: Sendable, Equatable {
+    /// The open incident, if any.
+    public var incident: StoredIncident?
+    /// Every location that published recently enough, sorted by location.
+    public var locations: [PublishedEpisode]
+
+    public init(incident: StoredIncident?, locations: [PublishedEpisode]) {
+        self.incident = incident
+        self.locations = locations
+    }
+
+    /// The open incident's number of updates: the version a `record(_:expectingUpdates:)` expects.
+    public var version: Int? { incident?.incident.updates.count }
+}
+
+/// One location's published episode of a probe.
+public struct PublishedEpisode: Sendable, Equatable {
+    public var episode: LocationEpisode
+    /// The location's evaluator tracking while its episode lasts.
+    public var tracking: OpenIncident?
+    /// The location's latest check (µs since the epoch).
+    public var at: Int64
+
+    public init(episode: LocationEpisode, tracking: OpenIncident?, at: Int64) {
+        self.episode = episode
+        self.tracking = tracking
+        self.at = at
+    }
+}
