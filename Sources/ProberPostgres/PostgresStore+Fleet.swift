@@ -53,7 +53,7 @@ extension PostgresStore: FleetStorage {
     }
 
     public func withdraw(probe: String, location: String) throws {
-        try write { db in
+        _ = try write { db in
             try db.query("""
                 DELETE FROM fleet_episodes e USING probes p WHERE e.probe_id = p.id AND p.name = $1 AND e.location = $2
                 """, [.text(probe), .text(location)])
