@@ -41,7 +41,6 @@ extension Store {
             let first = Self.floor(since, width)
             let count = Int((until - first + width - 1) / width)
             var buckets = [Aggregate](repeating: Aggregate(), count: max(count, 0))
-            var total = Aggregate()
             func add(_ t: Int64, _ row: RollupRow) {
                 let i = Int((t - first) / width)
                 guard i >= 0, i < buckets.count else { return }
@@ -68,33 +67,9 @@ extension Store {
                 }
                 select.reset()
             }
-            for b in buckets { total.merge(b) }
-
-            let rows = buckets.enumerated().map { i, a in
-                HistoryBucket(start: first + Int64(i) * width, checks: a.checks, failures: a.failures,
-                              latency: Self.figures(a, phase: phase), topReason: a.topReason, exact: a.isExact,
-                              phaseMeans: PhaseCodec.parts.compactMap { name in
-                                  a.mean(phase: name).map { PhaseFigure(phase: name, microseconds: $0) }
-                              })
-            }
-            let reasons = total.reasons.compactMap { code, n in FailureReason(code: code).map { FailureReasonCount(reason: $0, count: n) } }
-                .sorted { $0.count != $1.count ? $0.count > $1.count : $0.reason.code < $1.reason.code }
-            let medians: [PhaseFigure] = Phases.Name.allCases.compactMap { name in
-                let value = total.isExact ? total.percentile(0.5, phase: name) : total.mean(phase: name)
-                return value.map { PhaseFigure(phase: name, microseconds: $0) }
-            }
-            let summary = HistorySummary(
-                checks: total.checks, failures: total.failures, failuresByReason: reasons,
-                uptime: total.checks > 0 ? Double(total.checks - total.failures) * 100 / Double(total.checks) : nil,
-                latency: Self.figures(total, phase: phase), phaseMedians: medians, exact: total.isExact)
-            return History(probe: name, since: since, until: until, every: width, phase: phase, sources: sources,
-                           summary: summary, buckets: rows)
+            return Aggregate.history(probe: name, since: since, until: until, first: first, every: width, phase: phase,
+                                     sources: sources, buckets: buckets)
         }
-    }
-
-    static func figures(_ a: Aggregate, phase: Phases.Name) -> LatencyFigures {
-        let p = a.percentiles([0.5, 0.95, 0.99], phase: phase)
-        return LatencyFigures(p50: p[0], p95: p[1], p99: p[2], max: a.maximum(phase: phase), mean: a.mean(phase: phase))
     }
 
     /// Which table covers which stretch for one probe: 1-hour rollups before `fiveFrom`, 5-minute rollups
