@@ -34,11 +34,15 @@ public struct IngestStatistics: Sendable, Equatable {
     public var pending: Int
     /// Failed write attempts since the recorder started.
     public var failedAttempts: Int
+    /// Samples held in the on-disk spool while the database cannot take them (part of `pending`); 0 for a
+    /// backend without a spool.
+    public var spooled: Int
 
-    public init(written: Int = 0, dropped: Int = 0, pending: Int = 0, failedAttempts: Int = 0) {
+    public init(written: Int = 0, dropped: Int = 0, pending: Int = 0, failedAttempts: Int = 0, spooled: Int = 0) {
         self.written = written
         self.dropped = dropped
         self.pending = pending
         self.failedAttempts = failedAttempts
+        self.spooled = spooled
     }
 }
