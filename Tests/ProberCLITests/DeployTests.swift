@@ -121,9 +121,9 @@ final class DeployTests: XCTestCase {
         return (cmd, health, expose)
     }
 
-    /// The prober container's `args:` in deployment.yaml (a list of plain scalars).
-    static func kubernetesArgs() throws -> [String] {
-        let lines = try read("kubernetes/deployment.yaml").split(separator: "\n", omittingEmptySubsequences: false)
+    /// The prober container's `args:` in a Deployment manifest (a list of plain scalars).
+    static func kubernetesArgs(_ manifest: String = "kubernetes/deployment.yaml") throws -> [String] {
+        let lines = try read(manifest).split(separator: "\n", omittingEmptySubsequences: false)
         let start = try XCTUnwrap(lines.firstIndex { $0.trimmingCharacters(in: .whitespaces) == "args:" })
         var args: [String] = []
         for line in lines[(start + 1)...] {
@@ -158,6 +158,83 @@ final class DeployTests: XCTestCase {
         try assertAcceptedByProberRun(Array(exec.dropFirst()), "ExecStart")
         try assertAcceptedByProberRun(Self.containerArrays().cmd, "Containerfile CMD")
         try assertAcceptedByProberRun(Self.kubernetesArgs(), "deployment.yaml args")
+    }
+
+    // MARK: A fleet (PostgreSQL)
+
+    /// The drop-in's `ExecStart=` lines, the reset (empty) one included.
+    static func fleetDropInExecStart() throws -> [String] {
+        try XCTUnwrap(unitDirectives(read("systemd/fleet.conf"))["Service"]?["ExecStart"])
+    }
+
+    func testTheFleetDropInResetsExecStartAndPassesThePasswordAsACredential() throws {
+        let service = try XCTUnwrap(Self.unitDirectives(Self.read("systemd/fleet.conf"))["Service"])
+        let exec = try Self.fleetDropInExecStart()
+        XCTAssertEqual(exec.first, "", "an empty ExecStart= resets the base unit's command before the new one")
+        XCTAssertEqual(exec.count, 2)
+        let args = exec[1].split(separator: " ").map(String.init)
+        let db = try XCTUnwrap(Self.option("--db", in: args))
+        XCTAssertTrue(db.hasPrefix("postgres://"), db)
+        let userinfo = db.dropFirst("postgres://".count).split(separator: "@").first ?? ""
+        XCTAssertFalse(db.contains("password") || userinfo.contains(":"), "no password in the URL: \(db)")
+        XCTAssertNotNil(Self.option("--location", in: args), "each host names its location")
+        let credential = try XCTUnwrap(service["LoadCredential"]?.last)
+        XCTAssertEqual(service["Environment"], ["PROBER_DB_PASSWORD_FILE=%d/" + credential.split(separator: ":")[0]],
+                       "PROBER_DB_PASSWORD_FILE names the credential systemd hands over")
+    }
+
+    func testSystemdAnalyzeVerifiesTheUnitWithTheFleetDropIn() throws {
+        let tool = try XCTUnwrap(["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                 "systemd-analyze (make test-deps installs systemd)")
+        // A drop-in's sections may follow the unit's in one file: verify reads them as systemd merges them.
+        let text = (try Self.read("systemd/prober.service") + "\n" + Self.read("systemd/fleet.conf"))
+            .replacingOccurrences(of: "/usr/local/bin/prober", with: ProberBinary.url.path)
+        let unit = try dir.write("prober.service", text)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = ["verify", unit]
+        process.environment = ProcessInfo.processInfo.environment.merging(["SYSTEMD_LOG_COLOR": "0", "SYSTEMD_PAGER": ""]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let said = String(decoding: data, as: UTF8.self)
+        XCTAssertEqual(process.terminationStatus, 0, said)
+        XCTAssertEqual(said.split(separator: "\n").filter { $0.contains("prober.service") }, [], said)
+    }
+
+    /// `$(VAR)` in a container's args, expanded as the kubelet does from the Deployment's env: here from the
+    /// kustomization's `prober-site` literals.
+    static func kubeletExpanded(_ args: [String]) throws -> [String] {
+        let kustomization = try read("kubernetes/fleet/kustomization.yaml")
+        var site: [String: String] = [:]
+        for line in kustomization.split(separator: "\n") {
+            let t = line.trimmingCharacters(in: .whitespaces)
+            guard t.hasPrefix("- "), let eq = t.firstIndex(of: "=") else { continue }
+            site[String(t[t.index(t.startIndex, offsetBy: 2)..<eq])] = String(t[t.index(after: eq)...])
+        }
+        let env = ["PROBER_DB_URL": try XCTUnwrap(site["database"]), "PROBER_LOCATION": try XCTUnwrap(site["location"])]
+        return args.map { arg in env.reduce(arg) { $0.replacingOccurrences(of: "$(\($1.key))", with: $1.value) } }
+    }
+
+    func testEveryFleetCommandLineIsAcceptedByProberRun() throws {
+        try assertAcceptedByProberRun(Array(Self.fleetDropInExecStart()[1].split(separator: " ").map(String.init).dropFirst()), "fleet.conf ExecStart")
+        let args = try Self.kubeletExpanded(Self.kubernetesArgs("kubernetes/fleet/deployment.yaml"))
+        XCTAssertFalse(args.contains { $0.contains("$(") }, "every $(VAR) has a value: \(args)")
+        XCTAssertTrue(try XCTUnwrap(Self.option("--db", in: args)).hasPrefix("postgres://"))
+        try assertAcceptedByProberRun(args, "fleet deployment.yaml args")
+        let manifest = try Self.read("kubernetes/fleet/deployment.yaml")
+        XCTAssertTrue(manifest.contains("name: PROBER_DB_PASSWORD_FILE") && manifest.contains("secretName: prober-db"),
+                      "the password comes from a Secret mounted as a file")
+        XCTAssertTrue(manifest.contains("replicas: 1") && manifest.contains("type: Recreate"), "one prober per location")
+    }
+
+    func testTheFleetProbeFilesPassProberCheckAsMounted() throws {
+        let files = try Self.configMapFiles(Self.read("kubernetes/fleet/probes-configmap.yaml"))
+        XCTAssertFalse(files.isEmpty)
+        try assertPassesCheck(try writeConfigMapVolume(files), files: files.count)
     }
 
     func testPortsAgreeAcrossTheContainerAndKubernetesExamples() throws {
