@@ -1,6 +1,7 @@
 import Foundation
 import ProberCore
 import ProberPostgres
+import ProberStore
 import ProberStorage
 import ProberTestSupport
 import Synchronization
@@ -158,6 +159,26 @@ final class SpoolDaemonTests {
                 "before \(before), spooled \(spooled), now \(storedBeforeKill())\n\(second.output)")
         #expect(second.stderr.contains("from an earlier run"), "\(second.output)")
         #expect(second.terminate() == 0, "\(second.output)")
+    }
+
+    @Test func aSpoolThatCannotBeUsedIsAStartUpErrorNamingIt() throws {
+        try directory.write("probes/one.yaml", "probes:\n  - name: one\n    tcp: { host: 127.0.0.1, port: 9 }\n")
+        // Nothing listens there: the spool is checked first, so these are configuration errors (2), not 1.
+        let url = "postgres://prober@127.0.0.1:\(try TestPostgres.freePort())/prober"
+        let run = ["run", "--probes", directory.path + "/probes", "--db", url]
+        let file = try directory.write("file", "not a directory")
+        let underFile = try ProberBinary.run(run + ["--spool", file + "/spool"])
+        #expect(underFile.status == 2, "\(underFile.stderr)")
+        #expect(underFile.stderr.contains(file + "/spool"), "\(underFile.stderr)")
+
+        let held = try SampleSpool(.init(directory: directory.path + "/held"))
+        defer { held.close() }
+        let locked = try ProberBinary.run(run + ["--spool", directory.path + "/held"])
+        #expect(locked.status == 2, "\(locked.stderr)")
+        #expect(locked.stderr.contains("in use by another prober") && locked.stderr.contains(directory.path + "/held"), "\(locked.stderr)")
+
+        let size = try ProberBinary.run(run + ["--spool", directory.path + "/spool", "--spool-max", "lots"])
+        #expect(size.status == 2 && size.stderr.contains("--spool-max"), "\(size.stderr)")
     }
 }
 
