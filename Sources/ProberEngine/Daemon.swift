@@ -141,7 +141,8 @@ public final class Daemon: @unchecked Sendable {
             Component("libcurl engine", stop: { engine.shutdown() }),
             Component("sample writer", stop: { [logger] in
                 do { try writer.close() } catch {
-                    let lost = writer.statistics.pending
+                    // Samples in the on-disk spool are not lost: the next start sends them.
+                    let lost = writer.statistics.pending - writer.statistics.spooled
                     unwritten.withLock { $0 = lost }
                     logger.error("could not write the last samples: \(lost) samples are lost", metadata: ["error": "\(error)"])
                 }

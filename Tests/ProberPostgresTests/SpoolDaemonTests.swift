@@ -121,6 +121,9 @@ final class SpoolDaemonTests {
         let calls = isdown.calls.withLock { $0 }
         #expect(calls.filter { $0.method == "POST" }.count == 1, "\(calls.map { "\($0.method) \($0.status)" })")
         #expect(calls.allSatisfy { $0.id == "1" })
+        // One call per stored change, in order: none lost, none sent twice across the outage.
+        let updates = try PostgresStore(url: url, readOnly: true).incidents(since: nil).first?.incident.updates ?? []
+        #expect(calls.map(\.stage) == updates.map(\.stage.rawValue), "\(calls.map(\.stage)) vs \(updates.map(\.stage.rawValue))")
         #expect(daemon.stderr.contains("spool"), "the outage is logged")
         print("outage: \(checksDuring) checks during 30 s without PostgreSQL, all stored; \(calls.map(\.method)) in \(ContinuousClock.now - began)")
     }
