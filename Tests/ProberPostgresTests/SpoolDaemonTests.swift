@@ -164,6 +164,36 @@ final class SpoolDaemonTests {
         #expect(second.terminate() == 0, "\(second.output)")
     }
 
+    @Test func sigtermWhileTheServerIsDownKeepsEveryCheckForTheNextStart() throws {
+        let cluster = try TestPostgres()
+        defer { cluster.stop() }
+        let database = try cluster.makeDatabase()
+        let url = cluster.socketURL(database)
+        let target = try target(Switch(false))
+        defer { target.stop() }
+        try writeProbes(target)
+        let args = ["--probes", directory.path + "/probes", "--db", url, "--location", "here", "--spool", directory.path + "/spool"]
+        let first = try ProberDaemon(args, logIn: directory.url)
+        #expect(first.waitForStart(), "\(first.output)")
+        #expect(waitUntil(timeout: .seconds(20)) { (counts(cluster, database)["steady"] ?? 0) > 0 }, "\(first.output)")
+        try cluster.stopServer()
+        // Within the blip the memory queue absorbs (before anything is spilled), the prober is stopped.
+        #expect(target.waitForRequests(target.requests.count + 10))
+        #expect(first.terminate() == 0, "nothing is lost, so the exit is clean\n\(first.output)")
+        #expect(first.stderr.contains("kept in the spool"), "\(first.output)")
+        let made = checks(target)
+
+        try cluster.startServer()
+        let second = try ProberDaemon(args, logIn: directory.url)
+        #expect(second.waitForStart(), "\(second.output)")
+        #expect(waitUntil(timeout: .seconds(20)) {
+            let stored = counts(cluster, database)
+            return made.allSatisfy { stored[$0.key, default: 0] >= $0.value }
+        }, "checks \(made), stored \(counts(cluster, database))\n\(second.output)")
+        #expect(second.terminate() == 0, "\(second.output)")
+        #expect(counts(cluster, database) == checks(target))
+    }
+
     @Test func aSpoolThatCannotBeUsedIsAStartUpErrorNamingIt() throws {
         try directory.write("probes/one.yaml", "probes:\n  - name: one\n    tcp: { host: 127.0.0.1, port: 9 }\n")
         // Nothing listens there: the spool is checked first, so these are configuration errors (2), not 1.
