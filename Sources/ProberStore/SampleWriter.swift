@@ -205,13 +205,17 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
             return nil
         }
         if let spool, spool.samples > 0 {
-            // Newer samples go behind the spool, so the database receives everything in order.
-            if let error = spill() { return error }
+            // Newer samples go behind the spool, so the database receives everything in order. When the disk
+            // refuses them they stay in memory, still behind the spool: it is drained all the same.
+            _ = spill()
             while let batch = spool.peek() {
                 do {
                     try self.batches.write(batch)
                 } catch {
-                    failed(error, memory: 0)
+                    lock.lock()
+                    let pending = buffer.count + inFlight
+                    lock.unlock()
+                    failed(error, memory: pending)
                     return error
                 }
                 spool.commit()
