@@ -13,11 +13,14 @@ public enum StorageBackend {
     ///
     /// `site` names where this prober probes from (`prober run --location`); PostgreSQL stores it with every
     /// sample and keeps rollups per site. SQLite ignores it: one file is one site.
-    public static func open(database: String, readOnly: Bool, site: String = defaultSite,
+    ///
+    /// `spool` holds the samples a PostgreSQL server cannot take (`prober run --spool`); SQLite has none (its
+    /// database is the local disk).
+    public static func open(database: String, readOnly: Bool, site: String = defaultSite, spool: SampleSpool? = nil,
                             environment: [String: String] = ProcessInfo.processInfo.environment) throws -> any Storage {
         if RedactedDatabaseURL.isServerURL(database) {
             return try PostgresStore(url: database, readOnly: readOnly, site: site,
-                                     password: try PostgresStore.passwordFile(environment: environment))
+                                     password: try PostgresStore.passwordFile(environment: environment), spool: spool)
         }
         // Commands wait longer than the daemon for a lock: a checkpoint may hold it for a moment, and the
         // daemon's writer must not stall behind a reader.

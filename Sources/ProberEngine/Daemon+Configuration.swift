@@ -37,6 +37,12 @@ extension Daemon {
         /// The loader's own limits bound it far below this; the deadline covers what they cannot (a file system
         /// that stops answering). Default 30 s.
         public var reloadDeadline: Duration = .seconds(30)
+        /// With a PostgreSQL `database`: the directory of the on-disk spool that keeps the samples the server
+        /// cannot take (`--spool`; relative paths from the working directory). Unused with SQLite.
+        public var spoolDirectory = "prober-spool"
+        /// Most bytes the spool may take; beyond it the oldest samples are dropped, counted (`--spool-max`).
+        /// Default 1 GiB (about 50 million samples).
+        public var spoolMaxBytes: Int64 = 1 << 30
 
         public init(probes: String, database: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                     listen: ListenAddress? = nil, maxInFlight: Int = 256,

@@ -71,13 +71,24 @@ public final class Daemon: @unchecked Sendable {
             source = parsed
         }
 
-        // A PostgreSQL history is shared by many probers: no local lock (the database arbitrates).
+        // A PostgreSQL history is shared by many probers: no local lock (the database arbitrates), but a spool of
+        // this prober's own (locked) for the samples the server cannot take.
+        var spool: SampleSpool?
+        if RedactedDatabaseURL.isServerURL(configuration.database) {
+            do {
+                spool = try SampleSpool(.init(directory: configuration.spoolDirectory, maxBytes: configuration.spoolMaxBytes),
+                                        warning: { [logger] in logger.warning("spool: \($0)") })
+            } catch {
+                throw DaemonError(message: "--spool: \(error)", exitCode: 2)
+            }
+        }
         let lock: InstanceLock?
         let storage: any Storage
         let engine: CurlEngine
         do {
-            lock = RedactedDatabaseURL.isServerURL(configuration.database) ? nil : try InstanceLock(database: configuration.database)
-            storage = try StorageBackend.open(database: configuration.database, readOnly: false, site: configuration.location)
+            lock = spool != nil ? nil : try InstanceLock(database: configuration.database)
+            storage = try StorageBackend.open(database: configuration.database, readOnly: false, site: configuration.location,
+                                              spool: spool)
             try storage.register(set.probes)
             engine = try CurlEngine(sourceAddress: source)
         } catch {
@@ -130,7 +141,8 @@ public final class Daemon: @unchecked Sendable {
             Component("libcurl engine", stop: { engine.shutdown() }),
             Component("sample writer", stop: { [logger] in
                 do { try writer.close() } catch {
-                    let lost = writer.statistics.pending
+                    // Samples in the on-disk spool are not lost: the next start sends them.
+                    let lost = writer.statistics.pending - writer.statistics.spooled
                     unwritten.withLock { $0 = lost }
                     logger.error("could not write the last samples: \(lost) samples are lost", metadata: ["error": "\(error)"])
                 }

@@ -4,153 +4,35 @@ import ProberCore
 import ProberStorage
 import ProberStore
 
-/// Batches samples into PostgreSQL off the probe path: PostgreSQL's `SampleRecording`.
+/// PostgreSQL's write step for `SampleWriter` (which batches, retries and spools): one batch in one
+/// transaction over the recorder's own connection, so ingest never waits behind a slow read on the store's.
 ///
-/// The same contract as SQLite's `SampleWriter`: `append` only takes a lock and pushes onto a bounded
-/// in-memory queue; a timer on the recorder's own queue (its own connection too) writes what is pending,
-/// one transaction per batch of up to `batchSize`, every `flushInterval` (sooner when a batch is waiting).
-/// A batch goes in with one `COPY` into a temporary table and one `INSERT … ON CONFLICT` (a second sample
-/// of the same probe, location and microsecond replaces the first). When the server is down, locked or
-/// failing, the batch is kept, the warning handler is told, and the write is retried with exponential
-/// backoff (reconnecting when the connection was lost). Samples are dropped, oldest first and counted, only
-/// when more than `capacity` wait.
+/// A batch goes in with one `COPY` into a temporary table and one `INSERT … ON CONFLICT` (a second sample of
+/// the same probe, location and microsecond replaces the first, so a batch replayed from the spool is
+/// harmless). After a failure the connection is dropped when it was lost (the next write connects again) and
+/// the known partitions are forgotten (retention may have dropped one).
 ///
-/// `@unchecked Sendable`: the counters and `buffer` are guarded by `lock`; `retry`, `backoff`, `retryAt`,
-/// `connection` and `knownPartitions` are touched only on `queue`.
-final class PostgresSampleRecorder: SampleRecording, @unchecked Sendable {
-    struct Configuration: Sendable {
-        var capacity = 100_000
-        var batchSize = 5_000
-        var flushInterval: Duration = .seconds(1)
-        var maxBackoff: Duration = .seconds(30)
-    }
-
+/// `@unchecked Sendable`: `connection` and `knownPartitions` are touched only on `queue`.
+final class PostgresSampleBatches: SampleBatchWriting, @unchecked Sendable {
     let store: PostgresStore
-    let configuration: Configuration
-    private let warning: @Sendable (String) -> Void
-    private let queue = DispatchQueue(label: "prober.postgres.recorder")
-
-    private let lock = NSLock()
-    private var buffer = SampleQueue()      // guarded by lock
-    private var inFlight = 0                // guarded by lock
-    private var dropped = 0                 // guarded by lock
-    private var written = 0                 // guarded by lock
-    private var failedAttempts = 0          // guarded by lock
-    private var writeScheduled = false      // guarded by lock
-    private var backingOff = false          // guarded by lock
-    private var closed = false              // guarded by lock
-
-    private var retry: [Sample] = []        // queue
-    private var backoff: Double = 0         // queue, seconds
-    private var retryAt: DispatchTime?      // queue
-    private var reportedDrops = 0           // queue
+    let queue = DispatchQueue(label: "prober.postgres.recorder")
     private var connection: PGConnection?   // queue
     private var knownPartitions: Set<Int64> = []  // queue
-    private var timer: DispatchSourceTimer?
 
-    init(store: PostgresStore, configuration: Configuration = Configuration(),
-         warning: @escaping @Sendable (String) -> Void) {
-        self.store = store
-        self.configuration = configuration
-        self.warning = warning
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        let interval = DispatchTimeInterval.microseconds(Int(configuration.flushInterval.microseconds))
-        timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(50))
-        timer.setEventHandler { [weak self] in self?.writePending(force: false) }
-        timer.resume()
-        self.timer = timer
+    init(store: PostgresStore) { self.store = store }
+
+    func write(_ batch: [Sample]) throws {
+        let db = try connection ?? store.connect()
+        connection = db
+        try write(batch, db)
     }
 
-    deinit { timer?.cancel() }
-
-    func append(_ sample: Sample) {
-        lock.lock()
-        buffer.push(sample)
-        if buffer.count + inFlight > configuration.capacity, buffer.count > 0 {
-            buffer.dropFirst()
-            dropped += 1
-        }
-        let trigger = buffer.count >= configuration.batchSize && !writeScheduled && !backingOff
-        if trigger { writeScheduled = true }
-        lock.unlock()
-        if trigger { queue.async { [weak self] in self?.writePending(force: false) } }
+    func recover(after error: any Error, closing: Bool) {
+        knownPartitions.removeAll()
+        if let db = connection, !db.isConnected { connection = nil }
     }
 
-    func flush() throws {
-        dispatchPrecondition(condition: .notOnQueue(queue))
-        if let error = queue.sync(execute: { writePending(force: true) }) { throw error }
-    }
-
-    func close() throws {
-        defer {
-            timer?.cancel()
-            queue.sync { connection = nil }
-        }
-        try flush()
-    }
-
-    var statistics: IngestStatistics {
-        lock.lock()
-        defer { lock.unlock() }
-        return IngestStatistics(written: written, dropped: dropped, pending: buffer.count + inFlight, failedAttempts: failedAttempts)
-    }
-
-    /// Writes batches until what was pending at the start is written or a write fails. Queue only.
-    @discardableResult
-    private func writePending(force: Bool) -> Error? {
-        lock.lock()
-        writeScheduled = false
-        let droppedSoFar = dropped
-        var batches = (buffer.count + configuration.batchSize - 1) / configuration.batchSize + 1
-        lock.unlock()
-        if droppedSoFar > reportedDrops {
-            warning("sample queue full (\(configuration.capacity)): dropped \(droppedSoFar - reportedDrops) oldest samples "
-                + "(\(droppedSoFar) in total)")
-            reportedDrops = droppedSoFar
-        }
-        if !force, let retryAt, DispatchTime.now() < retryAt { return nil }
-        while batches > 0 {
-            batches -= 1
-            if retry.isEmpty {
-                lock.lock()
-                retry = buffer.pop(max: configuration.batchSize)
-                inFlight = retry.count
-                lock.unlock()
-            }
-            if retry.isEmpty { return nil }
-            do {
-                let db = try connection ?? store.connect()
-                connection = db
-                try write(retry, db)
-                lock.lock()
-                written += retry.count
-                inFlight = 0
-                backingOff = false
-                let failures = failedAttempts
-                lock.unlock()
-                retry = []
-                if retryAt != nil {
-                    warning("storage recovered; pending samples written (\(failures) failed attempts so far)")
-                }
-                retryAt = nil
-                backoff = 0
-            } catch {
-                lock.lock()
-                failedAttempts += 1
-                backingOff = true
-                let pending = buffer.count + inFlight
-                lock.unlock()
-                // A partition may have been dropped by retention meanwhile; a lost connection is opened again.
-                knownPartitions.removeAll()
-                if let db = connection, !db.isConnected { connection = nil }
-                backoff = min(max(backoff * 2, 0.25), configuration.maxBackoff.seconds)
-                retryAt = .now() + backoff
-                warning("cannot write samples, keeping \(pending) in memory and retrying in \(backoff) s: \(error)")
-                return error
-            }
-        }
-        return nil
-    }
+    func close() { connection = nil }
 
     /// Writes one batch in one transaction (the day partitions it needs are created before, each in its own).
     private func write(_ samples: [Sample], _ db: PGConnection) throws {

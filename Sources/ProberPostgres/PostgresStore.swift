@@ -31,6 +31,8 @@ public final class PostgresStore: Storage, @unchecked Sendable {
     /// How long a claimed outbox row stays with its claimant before another prober may take it.
     public let lease: Duration
     let clock: any WallClock
+    /// Where the sample recorder keeps samples the server cannot take (`prober run --spool`); nil: memory only.
+    let spool: SampleSpool?
     let queue = DispatchQueue(label: "prober.postgres")
     /// Touched only on `queue`.
     let connection: PGConnection
@@ -44,8 +46,11 @@ public final class PostgresStore: Storage, @unchecked Sendable {
     ///   - password: used when the URL carries none (`PROBER_DB_PASSWORD_FILE`); libpq reads `PGPASSWORD` and
     ///     `PGPASSFILE` itself.
     ///   - lease: how long a claimed outbox row is this store's (another prober takes it after).
+    ///   - spool: the on-disk spool of the sample recorder (`makeSampleRecorder`), opened and locked by the caller.
     public init(url: String, readOnly: Bool = false, site: String = ProcessInfo.processInfo.hostName,
-                password: String? = nil, lease: Duration = .seconds(120), clock: any WallClock = SystemWallClock()) throws {
+                password: String? = nil, lease: Duration = .seconds(120), spool: SampleSpool? = nil,
+                clock: any WallClock = SystemWallClock()) throws {
+        self.spool = spool
         self.url = url
         self.password = password
         database = RedactedDatabaseURL(url).description
@@ -201,8 +206,12 @@ public final class PostgresStore: Storage, @unchecked Sendable {
         }
     }
 
+    /// A `SampleWriter` with PostgreSQL's write step, spooling to `spool` (when given) while the server cannot
+    /// take writes. Retries back off to 5 s at most: a server coming back is noticed soon, and a refused
+    /// connection costs little.
     public func makeSampleRecorder(warning: @escaping @Sendable (String) -> Void) -> any SampleRecording {
-        PostgresSampleRecorder(store: self, warning: warning)
+        SampleWriter(batches: PostgresSampleBatches(store: self), spool: spool,
+                     configuration: .init(maxBackoff: .seconds(5)), warning: warning)
     }
 }
 

@@ -37,12 +37,16 @@ public struct IngestStatistics: Sendable, Equatable {
     /// Samples held in the on-disk spool while the database cannot take them (part of `pending`); 0 for a
     /// backend without a spool.
     public var spooled: Int
+    /// Bytes the on-disk spool takes (0 without one).
+    public var spooledBytes: Int64
 
-    public init(written: Int = 0, dropped: Int = 0, pending: Int = 0, failedAttempts: Int = 0, spooled: Int = 0) {
+    public init(written: Int = 0, dropped: Int = 0, pending: Int = 0, failedAttempts: Int = 0, spooled: Int = 0,
+                spooledBytes: Int64 = 0) {
         self.written = written
         self.dropped = dropped
         self.pending = pending
         self.failedAttempts = failedAttempts
         self.spooled = spooled
+        self.spooledBytes = spooledBytes
     }
 }

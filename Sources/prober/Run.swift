@@ -52,6 +52,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("A file whose first line is the bearer token every path but /healthz requires; needed to listen beyond loopback.", valueName: "file"))
     var listenTokenFile: String?
 
+    @Option(name: .long, help: ArgumentHelp("With a PostgreSQL --db: the directory where samples wait on disk while the database cannot take them (default: ./prober-spool, or $STATE_DIRECTORY/prober-spool under systemd).", valueName: "dir"))
+    var spool: String?
+
+    @Option(name: .long, help: ArgumentHelp("Most disk the spool may take, e.g. 512MiB or 2GiB (default 1GiB); beyond it the oldest samples are dropped and counted.", valueName: "size"))
+    var spoolMax: String = "1GiB"
+
     @Flag(name: .long, help: "Listen beyond loopback without a token: anyone who can reach the port reads the history.")
     var listenInsecure = false
 
@@ -70,6 +76,9 @@ struct RunCommand: ParsableCommand {
         if let sourceAddress, let problem = SourceAddress.problem(sourceAddress) {
             throw Self.configurationError("--source-address \(problem)")
         }
+        if ByteSize.parse(spoolMax) == nil {
+            throw Self.configurationError("--spool-max '\(spoolMax)' is not a size (for example 512MiB, 2GiB or 1000000 bytes)")
+        }
         if listen == nil && (listenTokenFile != nil || listenInsecure) {
             throw ValidationError("--listen-token-file and --listen-insecure need --listen")
         }
@@ -82,6 +91,15 @@ struct RunCommand: ParsableCommand {
             return String(dir) + "/prober.db"
         }
         return database.db
+    }
+
+    /// The spool's directory: `--spool`, or `$STATE_DIRECTORY/prober-spool` under systemd, else `./prober-spool`.
+    var spoolDirectory: String {
+        if let spool { return spool }
+        if let dir = ProcessInfo.processInfo.environment["STATE_DIRECTORY"]?.split(separator: ":").first, !dir.isEmpty {
+            return String(dir) + "/prober-spool"
+        }
+        return "prober-spool"
     }
 
     func run() throws {
@@ -100,6 +118,8 @@ struct RunCommand: ParsableCommand {
             location: location ?? Daemon.Configuration.hostLocation, sourceAddress: sourceAddress, isdown: isdown, notifier: SystemdNotifier())
         configuration.listenToken = Self.listenToken(listenTokenFile)
         configuration.listenInsecure = listenInsecure
+        configuration.spoolDirectory = spoolDirectory
+        configuration.spoolMaxBytes = ByteSize.parse(spoolMax) ?? configuration.spoolMaxBytes
         let daemon: Daemon
         do {
             daemon = try Daemon(configuration: configuration, logger: Logger(label: "prober"))
@@ -140,5 +160,20 @@ struct RunCommand: ParsableCommand {
     static func exit(_ message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("prober: \(message)\n".utf8))
         Foundation.exit(code)
+    }
+}
+
+/// Sizes on the command line: a number of bytes with an optional unit (`B`, `KB`/`MB`/`GB` in powers of
+/// 1,000, `KiB`/`MiB`/`GiB` in powers of 1,024), e.g. `512MiB`.
+enum ByteSize {
+    static func parse(_ text: String) -> Int64? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let digits = trimmed.prefix { $0.isNumber }
+        guard let value = Int64(digits), value > 0 else { return nil }
+        let units: [String: Int64] = ["": 1, "b": 1, "kb": 1_000, "mb": 1_000_000, "gb": 1_000_000_000,
+                                      "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30]
+        guard let unit = units[trimmed.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).lowercased()] else { return nil }
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: unit)
+        return overflow ? nil : bytes
     }
 }

@@ -87,7 +87,8 @@ final class FleetQuorumCLITests {
         let addresses = ["a": "127.0.0.2", "b": "127.0.0.3", "c": "127.0.0.4"]
         for (location, address) in addresses.sorted(by: { $0.key < $1.key }) {
             probers[location] = try ProberDaemon(["--probes", directory.path + "/probes", "--db", url, "--location", location,
-                                                  "--source-address", address, "--listen", "127.0.0.1:0"],
+                                                  "--source-address", address, "--listen", "127.0.0.1:0",
+                                                  "--spool", directory.path + "/spool-" + location],
                                                  environment: environment, logIn: directory.url)
         }
         func output() -> String { probers.sorted { $0.key < $1.key }.map { "--- \($0.key)\n\($0.value.output)" }.joined(separator: "\n") }

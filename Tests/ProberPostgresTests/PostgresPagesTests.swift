@@ -86,7 +86,8 @@ import Testing
                 interval: 200ms
                 timeout: 180ms
             """)
-        let daemon = try ProberDaemon(["--probes", dir.path + "/probes", "--db", url, "--listen", "127.0.0.1:0"], logIn: dir.url)
+        let daemon = try ProberDaemon(["--probes", dir.path + "/probes", "--db", url, "--listen", "127.0.0.1:0",
+                                       "--spool", dir.path + "/spool"], logIn: dir.url)
         let port = try #require(daemon.listenPort(), "no listen line; stderr:\n\(daemon.stderr)")
         #expect(waitUntil { httpGet(port: port, "/api/v1/status")?.body.contains("\"age_seconds\"") == true },
                 "no check in the status within 30 s: \(daemon.output)")

@@ -212,7 +212,8 @@ import Testing
                 (["status", "--db", cluster.tcpURL(database, user: "prober_user", password: Self.wrong)], [:]),
                 (["status", "--db", cluster.tcpURL(database, user: "prober_user")], ["PGPASSWORD": Self.wrong]),
                 (["status"], ["PROBER_DB": cluster.tcpURL(database, user: "prober_user"), "PROBER_DB_PASSWORD_FILE": passwordFile]),
-                (["run", "--probes", probes, "--db", cluster.tcpURL(database, user: "prober_user", password: Self.wrong)], [:]),
+                (["run", "--probes", probes, "--db", cluster.tcpURL(database, user: "prober_user", password: Self.wrong),
+                  "--spool", dir.path + "/spool"], [:]),
             ]
             for c in cases {
                 let result = try ProberBinary.run(c.args, environment: c.env.merging(["PGPASSFILE": "/nonexistent"]) { $1 })
@@ -232,7 +233,7 @@ import Testing
         defer { dir.remove() }
         let port = try TestPostgres.freePort()
         let url = "postgres://prober_user:\(Self.wrong)@127.0.0.1:\(port)/prober"
-        for args in [["status", "--db", url], ["run", "--probes", try probes(dir), "--db", url]] {
+        for args in [["status", "--db", url], ["run", "--probes", try probes(dir), "--db", url, "--spool", dir.path + "/spool"]] {
             let result = try ProberBinary.run(args)
             #expect(result.status == 1, "\(args): \(result.stderr)")
             #expect(result.stderr.contains("127.0.0.1") && result.stderr.contains(String(port)), "\(result.stderr)")
@@ -268,7 +269,7 @@ import Testing
                   minor: { failures: 2 }
                   for: 400ms
             """)
-        let daemon = try ProberDaemon(["--probes", dir.path + "/probes", "--db", url], logIn: dir.url)
+        let daemon = try ProberDaemon(["--probes", dir.path + "/probes", "--db", url, "--spool", dir.path + "/spool"], logIn: dir.url)
         func statusJSON() throws -> [[String: Any]] {
             let result = try ProberBinary.run(["status", "--json", "--db", url])
             guard result.status == 0, let object = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) else { return [] }

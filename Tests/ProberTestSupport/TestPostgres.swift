@@ -63,11 +63,7 @@ public final class TestPostgres: @unchecked Sendable {
         do {
             try Self.asOwner("\(binDirectory)/initdb", ["-D", dataDirectory, "-U", "postgres", "--auth-local=trust",
                                                     "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C"])
-            // pg_ctl's output to a file: the server it starts would keep a pipe open, and reading to its end never ends.
-            try Self.asOwner("\(binDirectory)/pg_ctl", ["-D", dataDirectory, "-l", directory + "/server.log", "-w", "-t", "60",
-                                                   "-o", "-k \(socketDirectory) -p \(port) -c listen_addresses=127.0.0.1 "
-                                                   + "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                                                   + "-c max_connections=200", "start"], output: directory + "/pg_ctl.out")
+            try Self.start(binDirectory: binDirectory, directory: directory, port: port)
         } catch {
             let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""
             try? FileManager.default.removeItem(atPath: directory)
@@ -87,6 +83,28 @@ public final class TestPostgres: @unchecked Sendable {
             _ = try? asOwner("\(binDirectory)/pg_ctl", ["-D", dir + "/data", "-m", "immediate", "-w", "stop"], output: dir + "/pg_ctl.out")
             try? FileManager.default.removeItem(atPath: dir)
         }
+    }
+
+    /// Starts the server of this cluster (again, after `stopServer`): same data, socket and port.
+    public func startServer() throws {
+        try Self.start(binDirectory: binDirectory, directory: directory, port: port)
+    }
+
+    private static func start(binDirectory: String, directory: String, port: Int) throws {
+        let dataDirectory = directory + "/data", socketDirectory = directory
+        // pg_ctl's output to a file: the server it starts would keep a pipe open, and reading to its end never ends.
+        try Self.asOwner("\(binDirectory)/pg_ctl", ["-D", dataDirectory, "-l", directory + "/server.log", "-w", "-t", "60",
+                                               "-o", "-k \(socketDirectory) -p \(port) -c listen_addresses=127.0.0.1 "
+                                               + "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                                               + "-c max_connections=200", "start"], output: directory + "/pg_ctl.out")
+    }
+
+    /// Stops the server and keeps its data (an outage: `-m fast` ends every session as an administrator's stop
+    /// does); `startServer` brings it back. Use a cluster of your own (`TestPostgres()`), not `shared()`: other
+    /// tests of the process use that one.
+    public func stopServer() throws {
+        try Self.asOwner("\(binDirectory)/pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "-t", "60", "stop"],
+                         output: directory + "/pg_ctl.out")
     }
 
     /// Stops the server at once and removes its folder.
