@@ -2,6 +2,7 @@ import Foundation
 import ProberCore
 import ProberDelivery
 import ProberHTTP
+import ProberStorage
 
 
 extension Daemon {
@@ -37,6 +38,9 @@ extension Daemon {
         /// The loader's own limits bound it far below this; the deadline covers what they cannot (a file system
         /// that stops answering). Default 30 s.
         public var reloadDeadline: Duration = .seconds(30)
+        /// How often this prober writes its heartbeat for `prober fleet` (`PROBER_HEARTBEAT_INTERVAL`); it is
+        /// called stale after three without one. Default 10 s.
+        public var heartbeatEvery: Duration = .microseconds(ProberHeartbeat.defaultEvery)
 
         public init(probes: String, database: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                     listen: ListenAddress? = nil, maxInFlight: Int = 256,
