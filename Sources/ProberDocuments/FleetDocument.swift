@@ -8,7 +8,7 @@ public enum FleetDocument {
             .object([
                 "location": .string(p.location), "host": .string(p.host), "pid": JSONValue(p.pid), "version": .string(p.version),
                 "state": .string(p.state(now: now).rawValue), "started_at": .time(p.startedAt), "last_seen": .time(p.at),
-                "last_seen_age_seconds": .int(max(0, now - p.at) / 1_000_000), "heartbeat_every_seconds": .int(p.every / 1_000_000),
+                "last_seen_age_seconds": .int(max(0, now - p.at) / 1_000_000), "heartbeat_every_us": .int(p.every),
                 "probes": JSONValue(p.probes), "tick_lateness_p99_us": JSONValue(p.latenessP99),
                 "pending_samples": JSONValue(p.pending), "spooled_samples": JSONValue(p.spooled),
             ])
