@@ -3,9 +3,11 @@ import ProberCore
 /// What `prober status`, `prober history` and the pages show of each location that checks a probe. A backend that
 /// keeps no location (SQLite: one file is one prober) answers with none, and the documents then read as before.
 public protocol LocationReading: AnyObject, Sendable {
-    /// Per probe, each location that checked it in the day before `now` (µs), sorted by location: its last check,
-    /// its hour before `now` and the episode it published. Probes without such a location are left out.
-    func locationStatus(now: Int64) throws -> [String: [LocationStatus]]
+    /// Per probe (of `probes`, or every one when nil), each location that checked it in the day before `now` (µs),
+    /// sorted by location: its last check, its hour before `now` (left at zero without `lastHour`, which spares the
+    /// status page reading every check of the hour) and the episode it published. Probes without such a location
+    /// are left out.
+    func locationStatus(now: Int64, probes: [String]?, lastHour: Bool) throws -> [String: [LocationStatus]]
 
     /// The locations that have checks of `probe` in the history, sorted; empty for an unknown probe and for a
     /// backend without locations.
@@ -17,6 +19,13 @@ public protocol LocationReading: AnyObject, Sendable {
     /// total with no locations (and nil for any `location`).
     func locationHistory(probe: String, location: String?, since: Int64, until: Int64, every: Int64?,
                          phase: Phases.Name) throws -> LocationHistory?
+}
+
+extension LocationReading {
+    /// Every probe's locations with their last hour.
+    public func locationStatus(now: Int64) throws -> [String: [LocationStatus]] {
+        try locationStatus(now: now, probes: nil, lastHour: true)
+    }
 }
 
 /// One location's line under a probe in `prober status`.

@@ -54,7 +54,7 @@ extension Store {
     // MARK: Locations
 
     /// One file is one prober: no location is kept, so nothing is broken down (see `LocationReading`).
-    public func locationStatus(now: Int64) throws -> [String: [LocationStatus]] { [:] }
+    public func locationStatus(now: Int64, probes: [String]?, lastHour: Bool) throws -> [String: [LocationStatus]] { [:] }
 
     public func locations(probe: String) throws -> [String] { [] }
 
