@@ -218,6 +218,8 @@ final class ExpositionStream: BodyStream, @unchecked Sendable {
             out.sample("prober_checks_total", [:], Double(s.scheduler.finished))
             out.family("prober_store_queue_depth", "gauge", "Samples waiting to be written to SQLite.")
             out.sample("prober_store_queue_depth", [:], Double(s.writer.pending))
+            out.family("prober_store_spooled_samples", "gauge", "Samples held in the on-disk spool while the database cannot take them (part of the queue depth).")
+            out.sample("prober_store_spooled_samples", [:], Double(s.writer.spooled))
             out.family("prober_store_dropped_samples_total", "counter", "Samples dropped because the write queue was full.")
             out.sample("prober_store_dropped_samples_total", [:], Double(s.writer.dropped))
             out.family("prober_outbox_pending", "gauge", "Incident calls waiting to be delivered.")
