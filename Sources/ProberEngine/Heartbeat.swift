@@ -30,6 +30,8 @@ public final class Heartbeat: @unchecked Sendable {
     public let every: Duration
     private let directory: any ProberDirectory
     private let location: String
+    /// Read once: `ProcessInfo.hostName` may resolve the name, not a thing to repeat every beat.
+    private let host = ProcessInfo.processInfo.hostName
     private let startedAt: Int64
     private let clock: any WallClock
     private let logger: Logger
@@ -82,7 +84,7 @@ public final class Heartbeat: @unchecked Sendable {
         let interval = reading.lateness.since(previous)
         previous = reading.lateness
         let beat = ProberHeartbeat(
-            location: location, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()), version: proberVersion,
+            location: location, host: host, pid: Int(getpid()), version: proberVersion,
             startedAt: startedAt, at: clock.now(), every: every.microseconds, probes: reading.probes,
             latenessP99: interval.count > 0 ? interval.p99 : nil, pending: reading.ingest.pending,
             spooled: reading.ingest.spooled, stopped: stopped)
