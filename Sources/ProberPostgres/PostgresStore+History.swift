@@ -63,12 +63,13 @@ extension PostgresStore {
             var buckets = [Aggregate](repeating: Aggregate(), count: count)
             var located: [LocatedHistory] = []
             for (site, plan) in plans {
+                // With `perLocation` the location's buckets are filled alone and merged into the total after (merging
+                // keeps raw percentiles exact), so no check is aggregated twice.
                 var own = [Aggregate](repeating: Aggregate(), count: perLocation ? count : 0)
                 func add(_ t: Int64, _ a: Aggregate) {
                     let i = Int((t - first) / width)
                     guard i >= 0, i < buckets.count else { return }
-                    buckets[i].merge(a)
-                    if perLocation { own[i].merge(a) }
+                    if perLocation { own[i].merge(a) } else { buckets[i].merge(a) }
                 }
                 if plan.sources.contains(.rollup1h) {
                     for (t, a) in try rollups(table: "rollup_1h", probe: id, site: site, from: plan.hourFrom, to: plan.hourTo, db) { add(t, a) }
@@ -83,12 +84,15 @@ extension PostgresStore {
                     for row in 0..<r.count {
                         let i = Int((r.int64(row, 0) - first) / width)
                         guard i >= 0, i < buckets.count else { continue }
-                        let reason = Int(r.int64(row, 1)), phases = Self.phases(r, row, 2)
-                        buckets[i].add(reason: reason, phases: phases)
-                        if perLocation { own[i].add(reason: reason, phases: phases) }
+                        if perLocation {
+                            own[i].add(reason: Int(r.int64(row, 1)), phases: Self.phases(r, row, 2))
+                        } else {
+                            buckets[i].add(reason: Int(r.int64(row, 1)), phases: Self.phases(r, row, 2))
+                        }
                     }
                 }
                 if perLocation {
+                    for i in own.indices { buckets[i].merge(own[i]) }
                     located.append(LocatedHistory(location: site, history: Aggregate.history(
                         probe: name, since: since, until: until, first: first, every: width, phase: phase,
                         sources: resolutions([(site, plan)]), buckets: own)))
