@@ -9,12 +9,15 @@ public struct HistoryQuery: Sendable, Equatable {
     /// Bucket width in microseconds; nil: chosen from the range.
     public var every: Int64?
     public var phase: Phases.Name
+    /// Only this location's checks (`--location`, `?location=`); nil: every location's, with a summary of each.
+    public var location: String?
 
-    public init(since: Int64, until: Int64, every: Int64? = nil, phase: Phases.Name = .total) {
+    public init(since: Int64, until: Int64, every: Int64? = nil, phase: Phases.Name = .total, location: String? = nil) {
         self.since = since
         self.until = until
         self.every = every
         self.phase = phase
+        self.location = location
     }
 
     /// The defaults: the last 24 h, total latency, automatic buckets.
@@ -37,9 +40,14 @@ public struct HistoryQuery: Sendable, Equatable {
         }
     }
 
-    /// Parses the four values as `prober history` takes them (`since` and `until` a duration before `now` or an
-    /// ISO 8601 time, `every` a duration of at least 1 s, `phase` a phase name); the first problem found.
-    public static func parse(since: String?, until: String?, every: String?, phase: String?, now: Int64) -> Result<HistoryQuery, Problem> {
+    /// Parses the values as `prober history` takes them (`since` and `until` a duration before `now` or an
+    /// ISO 8601 time, `every` a duration of at least 1 s, `phase` a phase name, `location` a name that is not
+    /// empty); the first problem found. Whether the location has checks of the probe is the read's question.
+    public static func parse(since: String?, until: String?, every: String?, phase: String?, location: String? = nil,
+                             now: Int64) -> Result<HistoryQuery, Problem> {
+        if let location, location.isEmpty {
+            return .failure(Problem("location", "\u{1}location must name a location"))
+        }
         let phaseText = phase ?? defaultPhase
         guard let phase = Phases.Name(rawValue: phaseText) else {
             return .failure(Problem("phase", "unknown phase '\(phaseText)': use one of \(Phases.Name.allCases.map(\.rawValue).joined(separator: ", "))"))
@@ -65,18 +73,42 @@ public struct HistoryQuery: Sendable, Equatable {
             }
             width = d.microseconds
         }
-        return .success(HistoryQuery(since: start, until: end, every: width, phase: phase))
+        return .success(HistoryQuery(since: start, until: end, every: width, phase: phase, location: location))
     }
 }
 
 /// `prober history NAME --json` and `/api/v1/probes/NAME/history`.
 public enum HistoryDocument {
-    /// The probe's history and its registration, or nil for a probe the storage does not know.
-    public static func read(_ storage: some HistoryReading & ProbeRegistry, probe: String,
-                            _ query: HistoryQuery) throws -> (history: History, info: ProbeInfo?)? {
-        guard let history = try storage.history(probe: probe, since: query.since, until: query.until,
-                                                every: query.every, phase: query.phase) else { return nil }
-        return (history, try? storage.probeInfo(probe))
+    /// What a history read found.
+    public enum Outcome: Sendable {
+        /// The history (of `query.location` only when one was asked), the probe's registration, and each location's
+        /// share (empty on a backend without locations).
+        case found(History, ProbeInfo?, locations: [LocatedHistory])
+        case unknownProbe
+        /// The probe is known, but `location` has no checks of it; `known` are those that do.
+        case unknownLocation(String, known: [String])
+    }
+
+    /// The probe's history, its registration and each location's share.
+    public static func read(_ storage: some HistoryReading & ProbeRegistry & LocationReading, probe: String,
+                            _ query: HistoryQuery) throws -> Outcome {
+        guard let found = try storage.locationHistory(probe: probe, location: query.location, since: query.since,
+                                                      until: query.until, every: query.every, phase: query.phase) else {
+            guard let location = query.location, try storage.probeInfo(probe) != nil else {
+                return .unknownProbe
+            }
+            return .unknownLocation(location, known: try storage.locations(probe: probe))
+        }
+        return .found(found.total, try? storage.probeInfo(probe), locations: found.locations)
+    }
+
+    /// `no checks of 'api' from location 'x'; known locations: a, b` (or that this history keeps no locations).
+    public static func unknownLocation(_ location: String, probe: String, known: [String]) -> String {
+        let message = "no checks of '\(probe)' from location '\(location)'"
+        if known.isEmpty { return message + "; this history keeps no locations (SQLite: one prober)" }
+        let close = Suggest.closeNames(to: location, in: known)
+        return message + (close.isEmpty ? "" : "; did you mean \(close.map { "'\($0)'" }.joined(separator: ", "))?")
+            + "; known locations: \(known.joined(separator: ", "))"
     }
 
     /// `no probe named 'x'` and, when some names are close, `; did you mean 'y'?`, else a few known names.
@@ -92,13 +124,27 @@ public enum HistoryDocument {
         return message
     }
 
-    public static func json(_ h: History, info: ProbeInfo?) -> JSONValue {
-        func latency(_ l: LatencyFigures) -> JSONValue {
-            .object(["p50_us": JSONValue(l.p50), "p95_us": JSONValue(l.p95), "p99_us": JSONValue(l.p99),
-                     "max_us": JSONValue(l.max), "mean_us": JSONValue(l.mean)])
-        }
-        let s = h.summary
-        return .object([
+    static func latency(_ l: LatencyFigures) -> JSONValue {
+        .object(["p50_us": JSONValue(l.p50), "p95_us": JSONValue(l.p95), "p99_us": JSONValue(l.p99),
+                 "max_us": JSONValue(l.max), "mean_us": JSONValue(l.mean)])
+    }
+
+    static func summary(_ s: HistorySummary) -> JSONValue {
+        .object([
+            "checks": JSONValue(s.checks),
+            "failures": JSONValue(s.failures),
+            "failures_by_reason": .object(Dictionary(uniqueKeysWithValues: s.failuresByReason.map { ($0.reason.rawValue, JSONValue($0.count)) })),
+            "uptime_percent": JSONValue(s.uptime),
+            "latency": latency(s.latency),
+            "phase_medians_us": .object(Dictionary(uniqueKeysWithValues: s.phaseMedians.map { ($0.phase.rawValue, JSONValue($0.microseconds)) })),
+            "exact": .bool(s.exact),
+        ])
+    }
+
+    /// The document: `location` names the one location asked for (null: every location's checks), `locations`
+    /// holds each location's summary and p95 per bucket (empty on a backend without locations).
+    public static func json(_ h: History, info: ProbeInfo?, location: String? = nil, locations: [LocatedHistory] = []) -> JSONValue {
+        .object([
             "probe": .string(h.probe),
             "kind": .string(info?.kind ?? ""),
             "target": .string(info?.target ?? ""),
@@ -107,15 +153,12 @@ public enum HistoryDocument {
             "every_seconds": .int(h.every / 1_000_000),
             "phase": .string(h.phase.rawValue),
             "sources": .array(h.sources.map { .string($0.rawValue) }),
-            "summary": .object([
-                "checks": JSONValue(s.checks),
-                "failures": JSONValue(s.failures),
-                "failures_by_reason": .object(Dictionary(uniqueKeysWithValues: s.failuresByReason.map { ($0.reason.rawValue, JSONValue($0.count)) })),
-                "uptime_percent": JSONValue(s.uptime),
-                "latency": latency(s.latency),
-                "phase_medians_us": .object(Dictionary(uniqueKeysWithValues: s.phaseMedians.map { ($0.phase.rawValue, JSONValue($0.microseconds)) })),
-                "exact": .bool(s.exact),
-            ]),
+            "location": JSONValue(location),
+            "summary": summary(h.summary),
+            "locations": .array(locations.map { l in
+                .object(["location": .string(l.location), "summary": summary(l.history.summary),
+                         "bucket_p95_us": .array(l.history.buckets.map { JSONValue($0.latency.p95) })])
+            }),
             "buckets": .array(h.buckets.map { b in
                 .object(["start": .time(b.start), "checks": JSONValue(b.checks), "failures": JSONValue(b.failures),
                          "latency": latency(b.latency), "top_reason": JSONValue(b.topReason?.rawValue), "exact": .bool(b.exact)])

@@ -5,17 +5,17 @@ import ProberStorage
 public enum StatusDocument {
     /// One probe's line: its status row, its open incident, and what is derived from both.
     ///
-    /// `location` is nil on a single prober; a fleet reader sets it, and the document gains a `location`
-    /// key (rows of one probe from several locations are then several rows).
+    /// `locations` holds each location that checked the probe in the last day (sorted); empty on a backend that
+    /// keeps no location (SQLite), where one prober is the whole picture.
     public struct Row: Sendable {
         public var status: ProbeStatus
         public var incident: StoredIncident?
-        public var location: String?
+        public var locations: [LocationStatus]
 
-        public init(status: ProbeStatus, incident: StoredIncident?, location: String? = nil) {
+        public init(status: ProbeStatus, incident: StoredIncident?, locations: [LocationStatus] = []) {
             self.status = status
             self.incident = incident
-            self.location = location
+            self.locations = locations
         }
 
         /// From the open incident when there is one, else from the last check.
@@ -29,23 +29,40 @@ public enum StatusDocument {
     }
 
     /// The rows of every probe `storage` knows, with their open incidents.
-    public static func rows(_ storage: some HistoryReading & IncidentStorage, now: Int64) throws -> [Row] {
+    public static func rows(_ storage: some HistoryReading & IncidentStorage & LocationReading, now: Int64) throws -> [Row] {
         let statuses = try storage.status(now: now)
         let open = try storage.openIncidents()
-        return statuses.map { Row(status: $0, incident: open[$0.name]) }
+        let locations = try storage.locationStatus(now: now)
+        return statuses.map { Row(status: $0, incident: open[$0.name], locations: locations[$0.name] ?? []) }
     }
 
     public static func json(_ rows: [Row], now: Int64) -> JSONValue {
         .array(rows.map { json($0, now: now) })
     }
 
-    public static func json(_ row: Row, now: Int64) -> JSONValue {
-        let s = row.status
-        let last: JSONValue = s.last.map { l in
+    static func json(_ last: ProbeStatus.LastCheck?, now: Int64) -> JSONValue {
+        last.map { l in
             .object(["at": .time(l.at), "age_seconds": .int(max(0, now - l.at) / 1_000_000), "ok": .bool(l.ok),
                      "reason": JSONValue(l.reason?.rawValue), "status": JSONValue(l.status), "latency_us": JSONValue(l.latency)])
         } ?? .null
-        var fields: [String: JSONValue] = [
+    }
+
+    /// One location's figures under a probe: its state, last check, last hour and published episode.
+    public static func json(_ l: LocationStatus, now: Int64) -> JSONValue {
+        .object([
+            "location": .string(l.location), "state": .string(l.state.description), "last_check": json(l.last, now: now),
+            "checks_1h": JSONValue(l.checks1h), "failures_1h": JSONValue(l.failures1h),
+            "uptime_1h_percent": JSONValue(l.uptime1h), "p95_1h_us": JSONValue(l.p95_1h),
+            "episode": l.episode.map { e in
+                .object(["status": JSONValue(e.status?.rawValue), "stage": JSONValue(e.stage?.rawValue), "summary": JSONValue(e.summary)])
+            } ?? .null,
+        ])
+    }
+
+    public static func json(_ row: Row, now: Int64) -> JSONValue {
+        let s = row.status
+        let last = json(s.last, now: now)
+        let fields: [String: JSONValue] = [
             "name": .string(s.name), "kind": .string(s.kind), "target": .string(s.target),
             "state": .string(row.state.description), "last_check": last,
             "checks_1h": JSONValue(s.checks1h), "failures_1h": JSONValue(s.failures1h),
@@ -54,8 +71,8 @@ public enum StatusDocument {
                 .object(["id": .int(i.incident.id), "title": .string(i.incident.title), "status": .string(i.incident.status.rawValue),
                          "resolution_stage": .string(i.incident.stage.rawValue), "created_at": .time(i.incident.createdAt)])
             } ?? .null,
+            "locations": .array(row.locations.map { json($0, now: now) }),
         ]
-        if let location = row.location { fields["location"] = .string(location) }
         return .object(fields)
     }
 }

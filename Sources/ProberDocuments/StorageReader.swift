@@ -12,7 +12,7 @@ import ProberStorage
 /// once without queueing, so a burst of requests cannot grow memory or delay every answer unboundedly.
 public final class StorageReader: Sendable {
     /// What a query may read (a `Storage` opened read-only).
-    public typealias Reading = any ProbeRegistry & HistoryReading & IncidentStorage & OutboxStorage
+    public typealias Reading = any ProbeRegistry & HistoryReading & LocationReading & IncidentStorage & OutboxStorage & ProberDirectory
 
     /// Why a query has no result.
     public enum Failure: Error, Sendable, CustomStringConvertible {

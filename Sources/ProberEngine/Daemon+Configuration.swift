@@ -2,6 +2,7 @@ import Foundation
 import ProberCore
 import ProberDelivery
 import ProberHTTP
+import ProberStorage
 
 
 extension Daemon {
@@ -43,6 +44,9 @@ extension Daemon {
         /// Most bytes the spool may take; beyond it the oldest samples are dropped, counted (`--spool-max`).
         /// Default 1 GiB (about 50 million samples).
         public var spoolMaxBytes: Int64 = 1 << 30
+        /// How often this prober writes its heartbeat for `prober fleet` (`PROBER_HEARTBEAT_INTERVAL`); it is
+        /// called stale after three without one. Default 10 s.
+        public var heartbeatEvery: Duration = .microseconds(ProberHeartbeat.defaultEvery)
 
         public init(probes: String, database: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                     listen: ListenAddress? = nil, maxInFlight: Int = 256,

@@ -16,8 +16,8 @@ import ProberWeb
 /// stops the components in reverse order, draining what is in flight.
 ///
 /// Start order (each needs the ones before it): the instance lock, the store, the libcurl engine, the sample
-/// writer, the delivery worker, the incident tracker, storage maintenance, the probe run loop, the HTTP
-/// listener. Stop runs the same list backwards, so the listener stops first, the run loop stops ticking and
+/// writer, the delivery worker, the incident tracker, storage maintenance, the probe run loop, the heartbeat
+/// (`prober fleet`), the HTTP listener. Stop runs the same list backwards, so the listener stops first, the run loop stops ticking and
 /// waits for its checks in flight, the tracker evaluates the last samples (waking the delivery worker), the
 /// delivery worker waits for its calls in flight, the writer writes the last samples, and the lock goes last.
 /// This is swift-service-lifecycle's `ServiceGroup` shape, on Dispatch: `prober run` parses its flags,
@@ -110,6 +110,11 @@ public final class Daemon: @unchecked Sendable {
                 logger.warning("storage maintenance failed; it will run again in a minute", metadata: ["error": "\(error)"])
             }
         })
+        let scheduler = runLoop.scheduler
+        let heartbeat = Heartbeat(directory: storage, location: configuration.location, every: configuration.heartbeatEvery,
+                                  logger: logger) { [weak runLoop] in
+            Heartbeat.Reading(probes: runLoop?.probeCount ?? 0, lateness: scheduler.totals.lateness, ingest: writer.statistics)
+        }
         var metrics: MetricsServer?
         if let listen = configuration.listen {
             do {
@@ -159,6 +164,7 @@ public final class Daemon: @unchecked Sendable {
                 // Parsing a large probe set leaves freed YAML nodes behind: hand those pages back.
                 _ = GlibcMalloc.malloc_trim(0)
             }, stop: { _ = runLoop.shutdown(drain: true) }),
+            Component("heartbeat", start: { heartbeat.start() }, stop: { heartbeat.stop() }),
             Component("HTTP listener", start: { [logger] in
                 guard let metrics else { return }
                 metrics.start()

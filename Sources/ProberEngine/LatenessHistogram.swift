@@ -32,6 +32,16 @@ public struct LatenessHistogram: Sendable, Equatable {
         max = Swift.max(max, other.max)
     }
 
+    /// The ticks recorded since `earlier`, an earlier copy of this histogram: its counts and sum subtracted. The
+    /// maximum stays this one's, an upper bound of the interval's.
+    public func since(_ earlier: LatenessHistogram) -> LatenessHistogram {
+        var out = self
+        for i in out.counts.indices { out.counts[i] &-= Swift.min(earlier.counts[i], out.counts[i]) }
+        out.count = Swift.max(0, count - earlier.count)
+        out.sum = Swift.max(0, sum &- earlier.sum)
+        return out
+    }
+
     /// The value at quantile `q` (0...1): the upper bound of its bucket, capped by the exact maximum. 0 when empty.
     public func quantile(_ q: Double) -> Int64 {
         guard count > 0 else { return 0 }

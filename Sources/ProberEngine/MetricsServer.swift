@@ -216,7 +216,7 @@ final class ExpositionStream: BodyStream, @unchecked Sendable {
             out.sample("prober_checks_in_flight", [:], Double(s.scheduler.inFlight))
             out.family("prober_checks_total", "counter", "Checks finished.")
             out.sample("prober_checks_total", [:], Double(s.scheduler.finished))
-            out.family("prober_store_queue_depth", "gauge", "Samples waiting to be written to SQLite.")
+            out.family("prober_store_queue_depth", "gauge", "Samples waiting to be written to the database (the on-disk spool included).")
             out.sample("prober_store_queue_depth", [:], Double(s.writer.pending))
             out.family("prober_store_dropped_samples_total", "counter", "Samples dropped because the write queue was full.")
             out.sample("prober_store_dropped_samples_total", [:], Double(s.writer.dropped))

@@ -173,6 +173,9 @@ public final class ProbeRunLoop: Sendable {
     /// Each probe's state from its last check.
     public var states: [String: ProbeState] { state.withLock { $0.states } }
 
+    /// How many probes run now.
+    public var probeCount: Int { state.withLock { $0.probes.count } }
+
     /// Counters and lateness (see `Scheduler.stats`).
     public var stats: SchedulerStats { scheduler.stats }
 

@@ -11,6 +11,7 @@ extension PostgresStore {
         PostgresMigration(name: "probes, partitioned samples with their location, per-location rollups, incidents, outbox", sql: schemaV1),
         PostgresMigration(name: "each probe's file and shown configuration", sql: schemaV2),
         PostgresMigration(name: "each location's episode of each probe, for fleet decisions", sql: schemaFleet),
+        PostgresMigration(name: "the probers writing the history, for prober fleet", sql: schemaProbers),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch (bigint); durations microseconds. The BLOB

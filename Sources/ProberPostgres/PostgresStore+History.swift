@@ -8,22 +8,48 @@ extension PostgresStore {
     /// Each location is planned as SQLite plans a probe (raw samples, 5-minute and 1-hour rollups, no check
     /// counted twice) and the answers are merged bucket by bucket.
     public func history(probe name: String, since: Int64, until: Int64, every: Int64?, phase: Phases.Name) throws -> History? {
+        try histories(probe: name, only: nil, perLocation: false, since: since, until: until, every: every, phase: phase)?.total
+    }
+
+    /// The history and each location's share of it (see `LocationReading`).
+    public func locationHistory(probe name: String, location: String?, since: Int64, until: Int64, every: Int64?,
+                                phase: Phases.Name) throws -> LocationHistory? {
+        try histories(probe: name, only: location, perLocation: true, since: since, until: until, every: every, phase: phase)
+    }
+
+    /// The locations with checks of a probe (a row in `probe_locations`), sorted.
+    public func locations(probe name: String) throws -> [String] {
+        try read { db in
+            let r = try db.query("""
+                SELECT l.location FROM probe_locations l JOIN probes p ON p.id = l.probe_id WHERE p.name = $1
+                ORDER BY l.location COLLATE "C"
+                """, [.text(name)])
+            return (0..<r.count).map { r.string($0, 0) }
+        }
+    }
+
+    /// One read for `history` and `locationHistory`: every location's plan, one width for all, the buckets summed
+    /// and, with `perLocation`, kept apart too. `only` restricts it to one location (nil when it has no checks).
+    private func histories(probe name: String, only: String?, perLocation: Bool, since: Int64, until: Int64, every: Int64?,
+                           phase: Phases.Name) throws -> LocationHistory? {
         try read { db in
             guard let id = try probeID(name, db) else { return nil }
             let range = max(until - since, 1)
             let requested = every ?? History.automaticEvery(range: range)
             let preferred: HistoryResolution = range <= 3 * 86_400_000_000 ? .raw
                 : requested >= Self.bucket1h ? .rollup1h : .rollup5m
-            let sites = try db.query("SELECT location FROM probe_locations WHERE probe_id = $1 ORDER BY location", [.int(id)])
+            let sites = try db.query("SELECT location FROM probe_locations WHERE probe_id = $1 ORDER BY location COLLATE \"C\"", [.int(id)])
             var plans: [(site: String, plan: Plan)] = []
             for i in 0..<sites.count {
                 let site = sites.string(i, 0)
+                if let only, site != only { continue }
                 plans.append((site, try plan(probe: id, site: site, preferred: preferred, since: since, until: until, db)))
             }
-            var sources: [HistoryResolution] = []
-            for resolution in [HistoryResolution.rollup1h, .rollup5m, .raw] where plans.contains(where: { $0.plan.sources.contains(resolution) }) {
-                sources.append(resolution)
+            if only != nil, plans.isEmpty { return nil }
+            func resolutions(_ plans: [(site: String, plan: Plan)]) -> [HistoryResolution] {
+                [HistoryResolution.rollup1h, .rollup5m, .raw].filter { r in plans.contains { $0.plan.sources.contains(r) } }
             }
+            let sources = resolutions(plans)
 
             var width = requested
             let coarsest = sources.first?.width ?? 1
@@ -33,14 +59,18 @@ extension PostgresStore {
                 width = (range / History.maxBuckets / coarsest + 1) * coarsest
             }
             let first = Self.floor(since, width)
-            let count = Int((until - first + width - 1) / width)
-            var buckets = [Aggregate](repeating: Aggregate(), count: max(count, 0))
-            func add(_ t: Int64, _ a: Aggregate) {
-                let i = Int((t - first) / width)
-                guard i >= 0, i < buckets.count else { return }
-                buckets[i].merge(a)
-            }
+            let count = max(Int((until - first + width - 1) / width), 0)
+            var buckets = [Aggregate](repeating: Aggregate(), count: count)
+            var located: [LocatedHistory] = []
             for (site, plan) in plans {
+                // With `perLocation` the location's buckets are filled alone and merged into the total after (merging
+                // keeps raw percentiles exact), so no check is aggregated twice.
+                var own = [Aggregate](repeating: Aggregate(), count: perLocation ? count : 0)
+                func add(_ t: Int64, _ a: Aggregate) {
+                    let i = Int((t - first) / width)
+                    guard i >= 0, i < buckets.count else { return }
+                    if perLocation { own[i].merge(a) } else { buckets[i].merge(a) }
+                }
                 if plan.sources.contains(.rollup1h) {
                     for (t, a) in try rollups(table: "rollup_1h", probe: id, site: site, from: plan.hourFrom, to: plan.hourTo, db) { add(t, a) }
                 }
@@ -54,12 +84,23 @@ extension PostgresStore {
                     for row in 0..<r.count {
                         let i = Int((r.int64(row, 0) - first) / width)
                         guard i >= 0, i < buckets.count else { continue }
-                        buckets[i].add(reason: Int(r.int64(row, 1)), phases: Self.phases(r, row, 2))
+                        if perLocation {
+                            own[i].add(reason: Int(r.int64(row, 1)), phases: Self.phases(r, row, 2))
+                        } else {
+                            buckets[i].add(reason: Int(r.int64(row, 1)), phases: Self.phases(r, row, 2))
+                        }
                     }
                 }
+                if perLocation {
+                    for i in own.indices { buckets[i].merge(own[i]) }
+                    located.append(LocatedHistory(location: site, history: Aggregate.history(
+                        probe: name, since: since, until: until, first: first, every: width, phase: phase,
+                        sources: resolutions([(site, plan)]), buckets: own)))
+                }
             }
-            return Aggregate.history(probe: name, since: since, until: until, first: first, every: width, phase: phase,
-                                     sources: sources, buckets: buckets)
+            let total = Aggregate.history(probe: name, since: since, until: until, first: first, every: width, phase: phase,
+                                          sources: sources, buckets: buckets)
+            return LocationHistory(total: total, locations: located)
         }
     }
 

@@ -1,7 +1,8 @@
 /// One opened history: everything the daemon and the command line use of a backend, and where its
 /// samples come in. Opened by `StorageBackend.open(database:readOnly:site:)` (ProberBackends), the one place that knows the
 /// backends.
-public protocol Storage: ProbeRegistry, HistoryReading, StorageMaintaining, IncidentStorage, OutboxStorage {
+public protocol Storage: ProbeRegistry, HistoryReading, LocationReading, StorageMaintaining, IncidentStorage, OutboxStorage,
+    ProberDirectory {
     /// Where the history lives, as given to `open`, redacted (`RedactedDatabaseURL`: never with a password).
     var database: String { get }
 

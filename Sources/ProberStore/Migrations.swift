@@ -22,6 +22,7 @@ extension Store {
         Migration("evidence with each incident update", sql: schemaV3),
         Migration("each probe's file and shown configuration", sql: schemaV4),
         Migration("daily rollups, backfilled from the 1-hour rollups", sql: schemaV5),
+        Migration("the probers writing the history, for prober fleet", sql: schemaV6),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch; durations microseconds.
@@ -97,5 +98,24 @@ extension Store {
                    sum(r.checks), sum(r.failures)
             FROM probes p CROSS JOIN rollup_1h r ON r.probe_id = p.id AND r.bucket < p.rolled_1d
             GROUP BY r.probe_id, day;
+        """
+
+    /// Version 6: the prober that writes this file, as its heartbeats leave it (`ProberDirectory`, `prober fleet`): one
+    /// row per location, as on PostgreSQL, though one SQLite file has one prober.
+    static let schemaV6 = """
+        CREATE TABLE probers(
+            location TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            at INTEGER NOT NULL,                  -- its latest heartbeat
+            every INTEGER NOT NULL,               -- its heartbeat interval (µs)
+            probes INTEGER NOT NULL,
+            lateness_p99 INTEGER,                 -- µs, since its previous heartbeat
+            pending INTEGER NOT NULL,
+            spooled INTEGER NOT NULL,
+            stopped INTEGER NOT NULL              -- 1 after a clean stop
+        ) WITHOUT ROWID;
         """
 }

@@ -19,11 +19,15 @@ public enum APIRoutes {
             }, answer: { respond(document($0)) })
         }
 
+        router.get("/api/v1/fleet") { _, respond in
+            reader.read({ storage, now in FleetDocument.json(try storage.probers(), now: now) }, answer: { respond(document($0)) })
+        }
+
         router.get("/api/v1/probes/{name}/history") { request, respond in
             let name = request.parameters["name"] ?? ""
             let parsed = HistoryQuery.parse(since: request.queryValue("since"), until: request.queryValue("until"),
                                             every: request.queryValue("every"), phase: request.queryValue("phase"),
-                                            now: reader.clock.now())
+                                            location: request.queryValue("location"), now: reader.clock.now())
             let query: HistoryQuery
             switch parsed {
             case .success(let q): query = q
@@ -31,10 +35,14 @@ public enum APIRoutes {
                 return respond(error(400, problem.message(prefix: ""), parameter: problem.parameter))
             }
             reader.read({ storage, _ -> Answer in
-                guard let (history, info) = try HistoryDocument.read(storage, probe: name, query) else {
+                switch try HistoryDocument.read(storage, probe: name, query) {
+                case .found(let history, let info, let locations):
+                    return .document(HistoryDocument.json(history, info: info, location: query.location, locations: locations))
+                case .unknownProbe:
                     return .error(404, HistoryDocument.unknownProbe(name, known: (try? storage.probeNames()) ?? []))
+                case .unknownLocation(let location, let known):
+                    return .error(404, HistoryDocument.unknownLocation(location, probe: name, known: known))
                 }
-                return .document(HistoryDocument.json(history, info: info))
             }, answer: { respond(answer($0)) })
         }
 

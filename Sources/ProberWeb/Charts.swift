@@ -232,10 +232,13 @@ public enum Charts {
     // MARK: Latency over time
 
     /// p50/p95/p99 lines over the phases' stacked means, with incidents as bands, on `[since, until)`.
+    /// `locations`: each location's p95 per bucket (the same buckets as `points`), drawn as one more line each
+    /// (`data-series="p95 NAME"`), named at its end and in the text alternative.
     public static func latency(_ points: [LatencyPoint], since: Int64, until: Int64, every: Int64,
-                               incidents: [IncidentBand], probe: String) -> HTML {
+                               incidents: [IncidentBand], probe: String, locations: [(name: String, p95: [Int64?])] = []) -> HTML {
         let frame = Frame(since: since, until: until, width: 760, height: 240)
-        let top = points.flatMap { p in [p.p99, p.p95, p.p50, p.phases.reduce(0) { $0 + $1.microseconds }] }.compactMap { $0 }.max() ?? 0
+        let top = (points.flatMap { p in [p.p99, p.p95, p.p50, p.phases.reduce(0) { $0 + $1.microseconds }] }
+            + locations.flatMap(\.p95)).compactMap { $0 }.max() ?? 0
         let scale = niceCeiling(max(top, 1))
         func y(_ v: Int64) -> Double { frame.bottom - Double(v) / Double(scale) * (frame.bottom - frame.top) }
 
@@ -282,20 +285,23 @@ public enum Charts {
                 """)
         }
         // Percentile lines: a dash pattern each and a label at the line's end, so not by colour.
-        let lines: [(String, KeyPath<LatencyPoint, Int64?>)] = [("p50", \.p50), ("p95", \.p95), ("p99", \.p99)]
+        // Each location's p95 after them, a dash-dot line each (`loc`), labelled with its name.
+        let series: [(name: String, css: String, values: [Int64?])] = [("p50", "p50", points.map(\.p50)), ("p95", "p95", points.map(\.p95)),
+                                                                       ("p99", "p99", points.map(\.p99))]
+            + locations.map { ("p95 \($0.name)", "loc", $0.p95) }
         var labelYs: [Double] = []
-        for (name, key) in lines {
+        for (name, css, values) in series {
             var d = "", penDown = false, count = 0, lastPoint: (Double, Double)?
-            for (i, p) in points.enumerated() {
-                guard let v = p[keyPath: key] else { penDown = false; continue }
+            for (i, value) in values.enumerated() where i < xs.count {
+                guard let v = value else { penDown = false; continue }
                 count += 1
                 d += (penDown ? "L" : "M") + HTML.number(xs[i]) + " " + HTML.number(y(v))
-                if !penDown, i + 1 < points.count, points[i + 1][keyPath: key] == nil { d += "h1" } // a lone point stays visible
+                if !penDown, i + 1 < values.count, values[i + 1] == nil { d += "h1" } // a lone point stays visible
                 penDown = true
                 lastPoint = (xs[i], y(v))
             }
             guard count > 0 else { continue }
-            layers.append("<path class=\"line \(name)\" data-series=\"\(name)\" data-points=\"\(count)\" d=\"\(d)\"/>")
+            layers.append("<path class=\"line \(css)\" data-series=\"\(name)\" data-points=\"\(count)\" d=\"\(d)\"/>")
             if let (lx, ly) = lastPoint {
                 // Labels of lines ending close together are moved apart, so each stays readable.
                 var labelY = ly + 4
@@ -311,6 +317,9 @@ public enum Charts {
             label += ": p50 from \(Human.latency(microseconds: p50s.min()!)) to \(Human.latency(microseconds: p50s.max()!)), highest p95 \(Human.latency(microseconds: p95))"
         } else if all.isEmpty {
             label += ": no successful checks"
+        }
+        for l in locations {
+            label += "; \(l.name): highest p95 " + (l.p95.compactMap { $0 }.max().map { Human.latency(microseconds: $0) } ?? "none")
         }
         label += "; \(Human.count(incidents.count, "incident")) in the range"
         return """

@@ -27,6 +27,14 @@ enum Layout {
         "<span class=\"state \(stateClass(state))\">\(stateSymbol(state)) \(state.description)</span>"
     }
 
+    /// A cell of each location's state, symbol and name (the word in its `title`): `✓ a ✗ b`.
+    static func locations(_ locations: [LocationStatus]) -> HTML {
+        let items: [HTML] = locations.map { l in
+            "<span class=\"state \(stateClass(l.state))\" title=\"\(l.location): \(l.state.description)\">\(stateSymbol(l.state)) \(l.location)</span> "
+        }
+        return "<td class=\"locs\">\(items)</td>"
+    }
+
     static func stateClass(_ state: ProbeState) -> String {
         switch state {
         case .unknown: "unknown"

@@ -33,24 +33,28 @@ public enum ProbePage {
         public var open: StoredIncident?
         /// The last 90 days for the uptime bars (empty in the report).
         public var days: [UptimeDay] = []
+        /// Each location's share of `history` (a fleet's probe; empty on SQLite): a p95 line each and a table.
+        public var locations: [LocatedHistory] = []
     }
 
     /// Reads what the page needs; nil for an unknown probe. Buckets are aligned to the range's width, so the
     /// range ends at the end of the bucket holding `now`.
-    public static func load(_ name: String, range: Range, storage: some ProbeRegistry & HistoryReading & IncidentStorage,
+    public static func load(_ name: String, range: Range, storage: some ProbeRegistry & HistoryReading & IncidentStorage & LocationReading,
                             now: Int64) throws -> Content? {
         let until = (now / range.every + 1) * range.every
         let since = until - range.length
-        guard let history = try storage.history(probe: name, since: since, until: until, every: range.every, phase: .total) else {
+        guard let found = try storage.locationHistory(probe: name, location: nil, since: since, until: until, every: range.every,
+                                                      phase: .total) else {
             return nil
         }
+        let history = found.total
         let daysSince = now - Int64(StatusPage.days) * 86_400_000_000
         let recent = try storage.incidents(since: min(since, daysSince)).filter { $0.incident.probe == name }
         let incidents = recent.filter { ($0.incident.resolvedAt ?? now) >= since }
         let counts = try storage.overview(probes: [name], days: StatusPage.days, now: now)[name]?.days ?? []
         return Content(name: name, info: try storage.probeInfo(name), history: history, incidents: incidents,
                        last: try storage.recentSamples(probe: name, limit: 1).last.map(lastCheck), open: recent.first { !$0.incident.resolved },
-                       days: Layout.uptimeDays(counts, incidents: recent, now: now))
+                       days: Layout.uptimeDays(counts, incidents: recent, now: now), locations: found.locations)
     }
 
     static func lastCheck(_ s: Sample) -> ProbeStatus.LastCheck {
@@ -74,7 +78,8 @@ public enum ProbePage {
                 "<span><span class=\"swatch\" style=\"background:var(--\(p.rawValue))\"></span>\(p.label)</span>"
             })<span>— p50</span><span>- - p95</span><span>··· p99</span>\
             <span><span class="swatch" style="background:var(--minor);opacity:.4"></span>minor incident</span>\
-            <span><span class="swatch" style="background:var(--major);opacity:.4"></span>major incident</span></div>
+            <span><span class="swatch" style="background:var(--major);opacity:.4"></span>major incident</span>\
+            \(c.locations.count > 1 ? "<span>·-· p95 of each location, named at its end</span>" as HTML : .empty)</div>
             """
         let incidentItems: [HTML] = c.incidents.map { s in
             let i = s.incident
@@ -85,6 +90,20 @@ public enum ProbePage {
                 <br>\(i.updates.last?.description ?? i.description)</li>
                 """
         }
+        // One location: its line would repeat the probe's p95.
+        let located = c.locations.count > 1 ? c.locations : []
+        let locationRows: [HTML] = located.map { l in
+            let s = l.history.summary
+            return """
+                <tr><td>\(l.location)</td><td>\(s.checks)</td><td>\(s.failures)</td><td>\(s.uptime.map { Charts.percent($0) } ?? "–")</td>\
+                <td>\(lat(s.latency.p50))</td><td>\(lat(s.latency.p95))</td><td>\(lat(s.latency.p99))</td></tr>
+                """
+        }
+        let locationTable: HTML = located.isEmpty ? .empty : """
+            <h2>Locations</h2>
+            <div class="scroll"><table class="locations"><thead><tr><th>Location</th><th>Checks</th><th>Failed</th><th>Uptime</th>\
+            <th>p50</th><th>p95</th><th>p99</th></tr></thead><tbody>\(locationRows)</tbody></table></div>
+            """
         let phaseFigures = s.phaseMedians.filter { $0.phase != .total }
             .map { "\($0.phase.label) \(Human.latency(microseconds: $0.microseconds))" }.joined(separator: " · ")
         return """
@@ -93,8 +112,10 @@ public enum ProbePage {
             \(s.exact ? "" : " (from rollups, within 4.4 %)").<br><span class="muted">Phases (\(s.exact ? "medians" : "means")): \
             \(phaseFigures.isEmpty ? "–" : phaseFigures). Buckets of \(Human.span(seconds: h.every / 1_000_000)) from \(sources).</span></p>
             <h2>Latency</h2>
-            \(Charts.latency(points, since: h.since, until: h.until, every: h.every, incidents: bands, probe: c.name))
+            \(Charts.latency(points, since: h.since, until: h.until, every: h.every, incidents: bands, probe: c.name,
+                             locations: located.map { ($0.location, $0.history.buckets.map(\.latency.p95)) }))
             \(legend)
+            \(locationTable)
             <h2>Failures</h2>
             \(Charts.failures(points, since: h.since, until: h.until, every: h.every, probe: c.name))
             \(Charts.failureReasons(s.failuresByReason, probe: c.name))

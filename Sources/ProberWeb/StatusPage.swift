@@ -50,7 +50,7 @@ public enum StatusPage {
     public static let stateWords = ["healthy", "failing", "degraded", "degraded (minor)", "degraded (major)", "recovering", "unknown"]
 
     /// `cache` (the served pages share one) reuses the listing for a few seconds and each probe's earlier days.
-    public static func render(_ query: Query, storage: some ProbeRegistry & HistoryReading & IncidentStorage, now: Int64,
+    public static func render(_ query: Query, storage: some ProbeRegistry & HistoryReading & IncidentStorage & LocationReading, now: Int64,
                               cache: StatusCache = StatusCache()) throws -> HTML {
         let listing = try cache.listing(now: now) { try StatusCache.read(storage, now: now) }
         let infos = listing.infos, last = listing.last, open = listing.open
@@ -83,6 +83,8 @@ public enum StatusPage {
         let shownSet = Set(names)
         let recent = try storage.incidents(since: now - Int64(days) * day).filter { shownSet.contains($0.incident.probe) }
         let incidentsByProbe = Dictionary(grouping: recent, by: \.incident.probe)
+        // A fleet's probes checked from more than one location get a column of their locations' states (none on SQLite).
+        let located = try storage.locationStatus(now: now, probes: names, lastHour: false).filter { $0.value.count > 1 }
 
         let tableRows: [HTML] = shown.map { row in
             let name = row.info.name
@@ -110,7 +112,8 @@ public enum StatusPage {
             return """
                 <tr data-probe="\(name)"><td><a href="\(Layout.probeHref(name))">\(name)</a>\
                 <p>\(kind)\(row.info.target)<br>\(row.info.file)</p></td>\
-                <td class="state \(state)">\(Layout.stateSymbol(row.state)) \(row.state.description)</td><td>\(lastCell)</td>\
+                <td class="state \(state)">\(Layout.stateSymbol(row.state)) \(row.state.description)</td>\
+                \(located.isEmpty ? HTML.empty : Layout.locations(located[name] ?? []))<td>\(lastCell)</td>\
                 <td>\(spark)</td><td>\(bars)</td>\(incidentCell)</tr>
                 """
         }
@@ -142,7 +145,8 @@ public enum StatusPage {
             <p class="muted" data-refresh="30">\(Human.count(rows.count, "probe"))\(rows.count == infos.count ? "" : " of \(infos.count)")\
             \(summary.isEmpty ? "" : ": \(summary)"). Updated \(UTCTime.dateTime(now)).</p>
             \(form)
-            <div class="scroll"><table class="probes"><thead><tr><th>Probe</th><th>State</th><th>Last check</th><th>p95, 24 h</th>\
+            <div class="scroll"><table class="probes"><thead><tr><th>Probe</th><th>State</th>\
+            \(located.isEmpty ? HTML.empty : "<th>Locations</th>")<th>Last check</th><th>p95, 24 h</th>\
             <th>Uptime, \(days) days</th><th>Open incident</th></tr></thead>
             <tbody>\(tableRows)</tbody></table></div>
             \(rows.isEmpty ? "<p>No probe matches.</p>" as HTML : .empty)

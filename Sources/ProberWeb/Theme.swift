@@ -88,7 +88,7 @@ public enum Theme {
             svg text{fill:var(--muted);font-size:11px}
             svg .grid{stroke:var(--rule);stroke-width:1}
             svg .line{fill:none;stroke:var(--fg);stroke-width:1.6}
-            svg .line.p95{stroke-dasharray:6 3}svg .line.p99{stroke-dasharray:2 3}
+            svg .line.p95{stroke-dasharray:6 3}svg .line.p99{stroke-dasharray:2 3}svg .line.loc{stroke-dasharray:8 2 2 2;stroke-width:1.2}
             svg .band{fill-opacity:.18}
             svg g.day:focus{outline:2px solid var(--fg)}
             .legend{display:flex;flex-wrap:wrap;gap:.3rem 1rem;font-size:.85rem;margin:.3rem 0}

@@ -12,12 +12,14 @@ struct HistoryCommand: ParsableCommand {
         discussion: """
             Reads raw samples for ranges up to 3 days and rollups beyond (percentiles from rollups are \
             within 4.4 %). Times are UTC. --since and --until take a duration before now (24h, 30d) or an \
-            ISO 8601 time (2026-11-27T06:00:00Z, 2026-11-27).
+            ISO 8601 time (2026-11-27T06:00:00Z, 2026-11-27). On a fleet's PostgreSQL history every location's \
+            checks count, with a line per location under the summary; --location restricts it to one.
 
             EXAMPLES:
               prober history checkout-api
               prober history checkout-api --since 30d --every 1d --phase tls
               prober history checkout-api --since 2026-11-27 --until 2026-11-28 --csv
+              prober history checkout-api --db postgres://prober@db/prober --location fra-1
             """
     )
 
@@ -36,6 +38,9 @@ struct HistoryCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Latency of which phase: dns, connect, tls, processing, transfer or total.", valueName: "phase"))
     var phase: String = "total"
 
+    @Option(help: ArgumentHelp("Only the checks made from this location (a fleet's PostgreSQL history).", valueName: "name"))
+    var location: String?
+
     @Flag(help: "Print the buckets as CSV.")
     var csv = false
 
@@ -50,7 +55,7 @@ struct HistoryCommand: ParsableCommand {
     }
 
     func query(now: Int64) -> Result<HistoryQuery, HistoryQuery.Problem> {
-        HistoryQuery.parse(since: since, until: until, every: every, phase: phase, now: now)
+        HistoryQuery.parse(since: since, until: until, every: every, phase: phase, location: location, now: now)
     }
 
     func run() throws {
@@ -60,32 +65,37 @@ struct HistoryCommand: ParsableCommand {
         case .failure(let problem): StoreCommandSupport.fail(problem.message(prefix: "--"))
         }
         let store = StoreCommandSupport.openStorage(database.db)
-        let found: (history: ProberStorage.History, info: ProbeInfo?)?
+        let outcome: HistoryDocument.Outcome
         do {
-            found = try HistoryDocument.read(store, probe: name, query)
+            outcome = try HistoryDocument.read(store, probe: name, query)
         } catch {
             StoreCommandSupport.fail("\(error)")
         }
-        guard let (history, info) = found else {
+        switch outcome {
+        case .found(let history, let info, let locations):
+            if output.json {
+                print(HistoryDocument.json(history, info: info, location: query.location, locations: locations).pretty)
+            } else if csv {
+                print(Self.csvText(history), terminator: "")
+            } else {
+                print(Self.text(history, info: info, location: query.location, locations: locations))
+            }
+        case .unknownProbe:
             let names = (try? store.probeNames()) ?? []
             StoreCommandSupport.fail(HistoryDocument.unknownProbe(name, known: names, in: database.displayDB))
-        }
-        if output.json {
-            print(HistoryDocument.json(history, info: info).pretty)
-        } else if csv {
-            print(Self.csvText(history), terminator: "")
-        } else {
-            print(Self.text(history, info: info))
+        case .unknownLocation(let location, let known):
+            StoreCommandSupport.fail(HistoryDocument.unknownLocation(location, probe: name, known: known))
         }
     }
 
     // MARK: Output
 
-    static func text(_ h: ProberStorage.History, info: ProbeInfo?) -> String {
+    static func text(_ h: ProberStorage.History, info: ProbeInfo?, location: String? = nil, locations: [LocatedHistory] = []) -> String {
         typealias S = StoreCommandSupport
         var lines: [String] = []
         var title = h.probe
         if let info, !info.target.isEmpty { title += " (\(info.kind) \(info.target))" }
+        if let location { title += ", from location \(location) only" }
         lines.append(title)
         let sources = h.sources.isEmpty ? "no data" : h.sources.map { $0 == .raw ? "raw samples" : "\($0.rawValue) rollups" }.joined(separator: " + ")
         lines.append("range     \(S.minuteUTC(h.since)) → \(S.minuteUTC(h.until)) UTC (\(Human.span(seconds: (h.until - h.since) / 1_000_000))), "
@@ -112,6 +122,19 @@ struct HistoryCommand: ParsableCommand {
                 + (s.exact ? "  (medians)" : "  (means)"))
         }
         lines.append("p95       " + sparkline(h.buckets.map { $0.latency.p95 ?? $0.latency.mean }))
+        if location == nil, locations.count > 1 {
+            // One line per location, its p95 sparkline on the same buckets as the probe's above and on one scale
+            // for all, so the slow location stands out.
+            let series = locations.map { l in l.history.buckets.map { $0.latency.p95 ?? $0.latency.mean } }
+            let values = series.joined().compactMap { $0 }
+            let scale = values.min().map { $0...values.max()! }
+            lines.append("")
+            lines.append(S.table(["LOCATION", "CHECKS", "FAILED", "UPTIME", "P50", "P95", "P99", "P95 OVER TIME"], zip(locations, series).map { l, p95 in
+                let s = l.history.summary
+                return [l.location, "\(s.checks)", "\(s.failures)", S.percent(s.uptime), S.latency(s.latency.p50), S.latency(s.latency.p95),
+                        S.latency(s.latency.p99), sparkline(p95, scale: scale)]
+            }, leftColumns: 1))
+        }
         lines.append("")
         // A phase other than total read from rollups has only a mean: show it in its own column.
         let showMean = h.buckets.contains { $0.latency.p50 == nil && $0.latency.mean != nil }
@@ -141,11 +164,14 @@ struct HistoryCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    /// One character per value, ▁ for the smallest to █ for the largest; a space where there is none.
-    static func sparkline(_ values: [Int64?]) -> String {
+    /// One character per value, ▁ for the smallest to █ for the largest (of `scale` when given); a space where
+    /// there is none.
+    static func sparkline(_ values: [Int64?], scale: ClosedRange<Int64>? = nil) -> String {
         let levels = Array("▁▂▃▄▅▆▇█")
         let present = values.compactMap { $0 }
-        guard let lo = present.min(), let hi = present.max() else { return String(repeating: " ", count: values.count) }
+        guard let lo = scale?.lowerBound ?? present.min(), let hi = scale?.upperBound ?? present.max(), !present.isEmpty else {
+            return String(repeating: " ", count: values.count)
+        }
         return String(values.map { v in
             guard let v else { return " " }
             if hi == lo { return levels[0] }

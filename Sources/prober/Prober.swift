@@ -16,7 +16,7 @@ struct Prober: ParsableCommand {
               prober status --db /var/lib/prober/prober.db
             """,
         version: versionLine,
-        subcommands: [RunCommand.self, Check.self, Once.self, HistoryCommand.self, StatusCommand.self, IncidentsCommand.self,
+        subcommands: [RunCommand.self, Check.self, Once.self, HistoryCommand.self, StatusCommand.self, FleetCommand.self, IncidentsCommand.self,
                       DeliveriesCommand.self, ReportCommand.self, DemoTarget.self, BenchScheduler.self]
     )
 

@@ -120,6 +120,12 @@ struct RunCommand: ParsableCommand {
         configuration.listenInsecure = listenInsecure
         configuration.spoolDirectory = spoolDirectory
         configuration.spoolMaxBytes = ByteSize.parse(spoolMax) ?? configuration.spoolMaxBytes
+        if let every = environment["PROBER_HEARTBEAT_INTERVAL"], !every.isEmpty {
+            guard let d = Duration(parsing: every), d >= .milliseconds(100) else {
+                Self.exit("PROBER_HEARTBEAT_INTERVAL '\(every)' must be a duration of at least 100ms", code: 2)
+            }
+            configuration.heartbeatEvery = d
+        }
         let daemon: Daemon
         do {
             daemon = try Daemon(configuration: configuration, logger: Logger(label: "prober"))

@@ -11,6 +11,9 @@ struct StatusCommand: ParsableCommand {
         abstract: "Show every probe's state, last check and last hour.",
         discussion: """
             States are coloured on a terminal, never when NO_COLOR is set or the output is not a terminal.
+            On a fleet's PostgreSQL history, a probe checked from more than one location in the last day has \
+            a line per location under it: that location's state (from the episode it published, else its \
+            last check), last check and hour.
 
             EXAMPLES:
               prober status
@@ -42,12 +45,20 @@ struct StatusCommand: ParsableCommand {
 
     static func text(_ rows: [StatusDocument.Row], now: Int64) -> String {
         typealias S = StoreCommandSupport
-        let table = rows.map { row -> [String] in
+        func age(_ last: ProbeStatus.LastCheck?) -> String {
+            last.map { Human.span(seconds: max(0, now - $0.at) / 1_000_000) + " ago" } ?? "never"
+        }
+        func result(_ last: ProbeStatus.LastCheck?) -> String { last.map { $0.reason?.rawValue ?? "ok" } ?? "-" }
+        let table = rows.flatMap { row -> [[String]] in
             let s = row.status
-            let age = s.last.map { Human.span(seconds: max(0, now - $0.at) / 1_000_000) + " ago" } ?? "never"
-            let result = s.last.map { $0.reason?.rawValue ?? "ok" } ?? "-"
-            return [s.name, Terminal.paint(row.state.description, Terminal.colour(of: row.state)), age, result, S.latency(s.last?.latency),
-                    S.percent(s.uptime1h), S.latency(s.p95_1h), row.incidentCell(now: now)]
+            let line = [s.name, Terminal.paint(row.state.description, Terminal.colour(of: row.state)), age(s.last), result(s.last),
+                        S.latency(s.last?.latency), S.percent(s.uptime1h), S.latency(s.p95_1h), row.incidentCell(now: now)]
+            // One location: the probe's line says it all, as with SQLite.
+            guard row.locations.count > 1 else { return [line] }
+            return [line] + row.locations.map { l in
+                ["  └ " + l.location, Terminal.paint(l.state.description, Terminal.colour(of: l.state)), age(l.last), result(l.last),
+                 S.latency(l.last?.latency), S.percent(l.uptime1h), S.latency(l.p95_1h), "-"]
+            }
         }
         return S.table(["PROBE", "STATE", "LAST CHECK", "RESULT", "LATENCY", "UPTIME 1H", "P95 1H", "INCIDENT"], table, leftColumns: 4)
     }

@@ -91,6 +91,7 @@ final class APITests {
         try expectSame(port, "/api/v1/incidents", ["incidents"])
         try expectSame(port, "/api/v1/incidents?open=true", ["incidents", "--open"])
         try expectSame(port, "/api/v1/incidents/1", ["incidents", "show", "1"])
+        try expectSame(port, "/api/v1/fleet", ["fleet"])
         #expect(try cli(["incidents", "--open"]).contains("api-refused"), "the comparison saw the incident")
         #expect(daemon.terminate() == 0, "\(daemon.stderr)")
     }
@@ -105,6 +106,8 @@ final class APITests {
             ("/api/v1/probes/api-ok/history?since=1h&until=2h", 400, "since"),
             ("/api/v1/probes/api-ok/history?every=1ms", 400, "every"),
             ("/api/v1/probes/api-ok/history?phase=bogus", 400, "phase"),
+            ("/api/v1/probes/api-ok/history?location=", 400, "location"),
+            ("/api/v1/probes/api-ok/history?location=eu", 404, nil),
             ("/api/v1/incidents?open=maybe", 400, "open"),
             ("/api/v1/incidents/abc", 400, "id"),
             ("/api/v1/probes/api-okk/history", 404, nil),
@@ -119,6 +122,7 @@ final class APITests {
             if let parameter { #expect(reply.body.contains("\"parameter\": \"\(parameter)\""), "\(path): \(reply.body)") }
         }
         #expect(httpGet(port: port, "/api/v1/probes/api-okk/history")?.body.contains("did you mean 'api-ok'") == true)
+        #expect(httpGet(port: port, "/api/v1/probes/api-ok/history?location=eu")?.body.contains("no checks of 'api-ok' from location 'eu'") == true)
         // The same parameter syntax as the flags: a phase the CLI refuses, the API refuses with the same words.
         let cliRefusal = try ProberBinary.run(["history", "api-ok", "--phase", "bogus", "--db", db])
         #expect(cliRefusal.stderr.contains("unknown phase 'bogus'"))

@@ -65,7 +65,7 @@ final class MetricsCommandTests {
             ("probe_http_status_code", "gauge"), ("probe_ssl_earliest_cert_expiry", "gauge"),
             ("prober_open_incidents", "gauge"), ("prober_tick_lateness_seconds", "histogram"),
             ("prober_skipped_ticks_total", "counter"), ("prober_store_queue_depth", "gauge"),
-            ("prober_outbox_pending", "gauge"), ("prober_outbox_failed", "gauge"),
+            ("prober_store_spooled_samples", "gauge"), ("prober_outbox_pending", "gauge"), ("prober_outbox_failed", "gauge"),
         ]
         for (name, type) in expected {
             let family = metrics[name]
@@ -99,6 +99,7 @@ final class MetricsCommandTests {
         let ticks = try #require(metrics.samples("prober_tick_lateness_seconds_count").first?.value)
         #expect(ticks >= 2)
         #expect(metrics.samples("prober_store_queue_depth").count == 1)
+        #expect(metrics.samples("prober_store_spooled_samples").map(\.value) == [0], "SQLite has no spool")
         #expect(metrics.samples("prober_outbox_pending").count == 1)
         #expect(metrics.samples("prober_outbox_failed").count == 1)
 

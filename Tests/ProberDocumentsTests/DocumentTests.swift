@@ -41,9 +41,11 @@ import Testing
         #expect(row.state == .failing)
         #expect(row.incidentCell(now: Self.now) == "-")
         let json = StatusDocument.json(row, now: Self.now).encoded
-        #expect(json.contains(#""age_seconds":5"#) && json.contains(#""state":"failing""#) && !json.contains("location"))
+        #expect(json.contains(#""age_seconds":5"#) && json.contains(#""state":"failing""#) && json.contains(#""locations":[]"#))
         var located = row
-        located.location = "eu-west"
-        #expect(StatusDocument.json(located, now: Self.now).encoded.contains(#""location":"eu-west""#), "a fleet row is a key more")
+        located.locations = [LocationStatus(location: "eu-west", last: .init(at: Self.now - 2_000_000, reason: nil, status: 200, latency: 900),
+                                            episode: LocationEpisode(location: "eu-west", status: .major, stage: .monitoring))]
+        let fleet = StatusDocument.json(located, now: Self.now).encoded
+        #expect(fleet.contains(#""location":"eu-west""#) && fleet.contains(#""state":"recovering (major)""#), "a fleet row lists its locations: \(fleet)")
     }
 }

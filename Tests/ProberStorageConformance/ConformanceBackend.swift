@@ -17,18 +17,23 @@ public struct ConformanceBackend: Sendable, CustomTestStringConvertible {
     /// Takes the history's write lock from another connection, as another process could; the returned
     /// closure releases it.
     public var holdWriteLock: @Sendable (_ location: String) throws -> @Sendable () -> Void
+    /// Opens the history writable as a prober at `site` (`prober run --location`) would; nil for a backend that
+    /// keeps no location (one SQLite file is one prober).
+    public var openAtSite: (@Sendable (_ location: String, _ site: String) throws -> any Storage)?
 
     public init(name: String, makeLocation: @escaping @Sendable () throws -> String,
                 removeLocation: @escaping @Sendable (String) -> Void,
                 open: @escaping @Sendable (String, Bool) throws -> any Storage,
                 claimNewerSchema: @escaping @Sendable (String) throws -> Void,
-                holdWriteLock: @escaping @Sendable (String) throws -> @Sendable () -> Void) {
+                holdWriteLock: @escaping @Sendable (String) throws -> @Sendable () -> Void,
+                openAtSite: (@Sendable (String, String) throws -> any Storage)? = nil) {
         self.name = name
         self.makeLocation = makeLocation
         self.removeLocation = removeLocation
         self.open = open
         self.claimNewerSchema = claimNewerSchema
         self.holdWriteLock = holdWriteLock
+        self.openAtSite = openAtSite
     }
 
     public var testDescription: String { name }

@@ -26,7 +26,8 @@ extension ConformanceBackend {
         holdWriteLock: { url in
             let lock = try PostgresWriteLock(url)
             return { lock.release() }
-        }
+        },
+        openAtSite: { url, site in try StorageBackend.open(database: url, readOnly: false, site: site) }
     )
 }
 

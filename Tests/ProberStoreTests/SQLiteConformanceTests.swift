@@ -20,6 +20,11 @@ let conformanceBackends: [ConformanceBackend] = [
         try test.run(backend)
     }
 
+    @Test(arguments: conformanceBackends, LocationConformance.cases)
+    func locations(_ backend: ConformanceBackend, _ test: ConformanceCase) throws {
+        try test.run(backend)
+    }
+
     @Test(arguments: conformanceBackends, IncidentConformance.cases)
     func incidents(_ backend: ConformanceBackend, _ test: ConformanceCase) throws {
         try test.run(backend)

@@ -1,0 +1,103 @@
+import Dispatch
+import Foundation
+import Logging
+import ProberCore
+import ProberStorage
+
+/// Writes this prober's row in the history's directory (`ProberDirectory`, read by `prober fleet`): at start,
+/// every `every`, and at a clean stop marked stopped.
+///
+/// Beats run on the heartbeat's own queue: a slow or unreachable database delays the next beat, never the
+/// scheduler or the run loop (what it reads of them, `Reading`, is a copy taken under their locks).
+///
+/// `@unchecked Sendable`: `timer`, `previous`, `failing` and `stopped` are touched only on `queue`; the rest is
+/// immutable.
+public final class Heartbeat: @unchecked Sendable {
+    /// What a beat reports of the running prober.
+    public struct Reading: Sendable {
+        public var probes: Int
+        /// Every tick's lateness since start (the beat reports the p99 of those since the previous beat).
+        public var lateness: LatenessHistogram
+        public var ingest: IngestStatistics
+
+        public init(probes: Int, lateness: LatenessHistogram, ingest: IngestStatistics) {
+            self.probes = probes
+            self.lateness = lateness
+            self.ingest = ingest
+        }
+    }
+
+    public let every: Duration
+    private let directory: any ProberDirectory
+    private let location: String
+    /// Read once: `ProcessInfo.hostName` may resolve the name, not a thing to repeat every beat.
+    private let host = ProcessInfo.processInfo.hostName
+    private let startedAt: Int64
+    private let clock: any WallClock
+    private let logger: Logger
+    private let read: @Sendable () -> Reading
+    private let queue = DispatchQueue(label: "prober.heartbeat")
+    private var timer: (any DispatchSourceTimer)?
+    private var previous = LatenessHistogram()
+    private var failing = false
+    private var stopped = false
+
+    public init(directory: any ProberDirectory, location: String, every: Duration = .microseconds(ProberHeartbeat.defaultEvery),
+                clock: any WallClock = SystemWallClock(), logger: Logger, read: @escaping @Sendable () -> Reading) {
+        self.directory = directory
+        self.location = location
+        self.every = every
+        self.clock = clock
+        self.logger = logger
+        self.read = read
+        startedAt = clock.now()
+    }
+
+    /// Beats now (on the heartbeat's queue, without waiting for it), then every `every`.
+    public func start() {
+        queue.async { [self] in
+            guard !stopped, timer == nil else { return }
+            let timer = DispatchSource.makeTimerSource(queue: queue)
+            let interval = DispatchTimeInterval.microseconds(Int(max(every.microseconds, 1_000)))
+            timer.schedule(deadline: .now(), repeating: interval, leeway: .milliseconds(100))
+            timer.setEventHandler { [weak self] in self?.beat(stopped: false) }
+            self.timer = timer
+            timer.resume()
+        }
+    }
+
+    /// Stops beating and writes the last beat, marked stopped; waits for it. Idempotent.
+    public func stop() {
+        queue.sync {
+            guard !stopped else { return }
+            stopped = true
+            timer?.cancel()
+            timer = nil
+            beat(stopped: true)
+        }
+    }
+
+    /// One beat, on the queue. A failure is logged once until a beat succeeds again.
+    private func beat(stopped: Bool) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let reading = read()
+        let interval = reading.lateness.since(previous)
+        previous = reading.lateness
+        let beat = ProberHeartbeat(
+            location: location, host: host, pid: Int(getpid()), version: proberVersion,
+            startedAt: startedAt, at: clock.now(), every: every.microseconds, probes: reading.probes,
+            latenessP99: interval.count > 0 ? interval.p99 : nil, pending: reading.ingest.pending,
+            spooled: reading.ingest.spooled, stopped: stopped)
+        do {
+            try directory.heartbeat(beat)
+            if failing { logger.info("heartbeat written again: prober fleet sees this prober") }
+            failing = false
+        } catch {
+            if !failing {
+                logger.warning("could not write this prober's heartbeat; prober fleet will show it stale until one is written",
+                               metadata: ["error": "\(error)"])
+            }
+            failing = true
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ProberCore
+import ProberStorage
+
+/// `ProberDirectory` on PostgreSQL: one row per location in `probers` (schema version 4), upserted by each prober's
+/// heartbeat; `prober fleet` reads them.
+extension PostgresStore {
+    /// Schema step: the probers' heartbeats.
+    static let schemaProbers = """
+        CREATE TABLE probers(
+            location text PRIMARY KEY,
+            host text NOT NULL,
+            pid integer NOT NULL,
+            version text NOT NULL,
+            started_at bigint NOT NULL,
+            at bigint NOT NULL,                   -- its latest heartbeat
+            every bigint NOT NULL,                -- its heartbeat interval (µs)
+            probes integer NOT NULL,
+            lateness_p99 bigint,                  -- µs, since its previous heartbeat
+            pending bigint NOT NULL,
+            spooled bigint NOT NULL,
+            stopped boolean NOT NULL              -- after a clean stop
+        );
+        """
+
+    public func heartbeat(_ beat: ProberHeartbeat) throws {
+        try write { db in
+            try db.query("""
+                INSERT INTO probers(location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                ON CONFLICT (location) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version,
+                    started_at = excluded.started_at, at = excluded.at, every = excluded.every, probes = excluded.probes,
+                    lateness_p99 = excluded.lateness_p99, pending = excluded.pending, spooled = excluded.spooled,
+                    stopped = excluded.stopped
+                """, [.text(beat.location), .text(beat.host), .int(Int64(beat.pid)), .text(beat.version), .int(beat.startedAt),
+                      .int(beat.at), .int(beat.every), .int(Int64(beat.probes)), PGParam(beat.latenessP99),
+                      .int(Int64(beat.pending)), .int(Int64(beat.spooled)), .text(beat.stopped ? "true" : "false")])
+        }
+    }
+
+    public func probers() throws -> [ProberHeartbeat] {
+        try read { db in
+            let r = try db.query("""
+                SELECT location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped
+                FROM probers ORDER BY location COLLATE "C"
+                """)
+            return (0..<r.count).map { i in
+                ProberHeartbeat(location: r.string(i, 0), host: r.string(i, 1), pid: Int(r.int64(i, 2)), version: r.string(i, 3),
+                                startedAt: r.int64(i, 4), at: r.int64(i, 5), every: r.int64(i, 6), probes: Int(r.int64(i, 7)),
+                                latenessP99: r.int64OrNil(i, 8), pending: Int(r.int64(i, 9)), spooled: Int(r.int64(i, 10)),
+                                stopped: r.string(i, 11) == "t")
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import ProberCore
+import ProberStorage
+
+/// `ProberDirectory` on SQLite: the `probers` table (schema version 6). One file has one prober, so `prober fleet`
+/// shows one row, the same command as on PostgreSQL.
+extension Store {
+    public func heartbeat(_ beat: ProberHeartbeat) throws {
+        try write { db in try Self.upsert(beat, db) }
+    }
+
+    public func probers() throws -> [ProberHeartbeat] {
+        try read { db in
+            let select = try db.prepare("""
+                SELECT location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped
+                FROM probers ORDER BY location
+                """)
+            defer { select.reset() }
+            var out: [ProberHeartbeat] = []
+            while try select.step() {
+                out.append(ProberHeartbeat(
+                    location: select.string(0), host: select.string(1), pid: Int(select.int64(2)), version: select.string(3),
+                    startedAt: select.int64(4), at: select.int64(5), every: select.int64(6), probes: Int(select.int64(7)),
+                    latenessP99: select.int64OrNil(8), pending: Int(select.int64(9)), spooled: Int(select.int64(10)),
+                    stopped: select.int64(11) != 0))
+            }
+            return out
+        }
+    }
+
+    static func upsert(_ beat: ProberHeartbeat, _ db: Connection) throws {
+        let upsert = try db.prepare("""
+            INSERT INTO probers(location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+            ON CONFLICT(location) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version,
+                started_at = excluded.started_at, at = excluded.at, every = excluded.every, probes = excluded.probes,
+                lateness_p99 = excluded.lateness_p99, pending = excluded.pending, spooled = excluded.spooled,
+                stopped = excluded.stopped
+            """)
+        try upsert.bind(1, beat.location)
+        try upsert.bind(2, beat.host)
+        try upsert.bind(3, Int64(beat.pid))
+        try upsert.bind(4, beat.version)
+        try upsert.bind(5, beat.startedAt)
+        try upsert.bind(6, beat.at)
+        try upsert.bind(7, beat.every)
+        try upsert.bind(8, Int64(beat.probes))
+        try upsert.bind(9, beat.latenessP99)
+        try upsert.bind(10, Int64(beat.pending))
+        try upsert.bind(11, Int64(beat.spooled))
+        try upsert.bind(12, Int64(beat.stopped ? 1 : 0))
+        try upsert.run()
+    }
+
+    // MARK: Locations
+
+    /// One file is one prober: no location is kept, so nothing is broken down (see `LocationReading`).
+    public func locationStatus(now: Int64, probes: [String]?, lastHour: Bool) throws -> [String: [LocationStatus]] { [:] }
+
+    public func locations(probe: String) throws -> [String] { [] }
+
+    public func locationHistory(probe: String, location: String?, since: Int64, until: Int64, every: Int64?,
+                                phase: Phases.Name) throws -> LocationHistory? {
+        guard location == nil else { return nil }
+        return try history(probe: probe, since: since, until: until, every: every, phase: phase)
+            .map { LocationHistory(total: $0, locations: []) }
+    }
+}
