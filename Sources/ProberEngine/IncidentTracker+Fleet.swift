@@ -32,6 +32,10 @@ extension IncidentTracker {
         var summaries: [String: String] = [:]
         /// Probes whose last publication failed (published again by the sweep).
         var unpublished: Set<String> = []
+        /// Probes whose heartbeat is due (published together by the next sweep).
+        var heartbeats: Set<String> = []
+        /// When the sweep last looked for incidents of probes no location runs (µs).
+        var abandonedCheckedAt: Int64 = .min / 2
         /// Per probe: this location's latest check (µs), the time a publication carries.
         var checkedAt: [String: Int64] = [:]
         /// Whether the last sweep could not read the fleet (logged once, not every sweep).
@@ -48,41 +52,56 @@ extension IncidentTracker {
         return max(Int64(spec.incident.window), 3) * interval
     }
 
-    /// Rebuilds this location's evaluator from its own latest checks and its published tracking.
-    func rebuildFleet(_ spec: ProbeSpec, evaluator: Evaluator, history: [Sample]) {
+    /// Rebuilds this location's evaluators of `specs` from its own latest checks and its published tracking, and
+    /// publishes their episodes: three queries for all of them (at 10,000 probes one per probe and kind was
+    /// 40,000 round trips at start). `open` is the fleet's open incidents, by probe.
+    func rebuildFleet(_ specs: [ProbeSpec], open stored: [String: StoredIncident]) {
         guard let fleet else { return }
-        var samples = history
-        var mine: PublishedEpisode?
+        var recent: [String: [Sample]] = [:]
+        var mine: [String: PublishedEpisode] = [:]
         do {
-            samples = try fleet.storage.recentSamples(probe: spec.name, location: fleet.location, limit: spec.incident.window)
-            let view = try fleet.storage.fleetView(probe: spec.name, runningSince: .min)
-            mine = view.locations.first { $0.episode.location == fleet.location }
-            open[spec.name] = view.incident?.incident
+            recent = try fleet.storage.recentSamples(probes: specs.map(\.name), location: fleet.location,
+                                                     limit: specs.map(\.incident.window).max() ?? 0)
+            mine = try fleet.storage.episodes(location: fleet.location)
         } catch {
-            logger.error("could not read the fleet's state of a probe; starting it afresh", metadata: [
-                "probe.name": "\(spec.name)", "error": "\(error)",
+            logger.error("could not read this location's state of its probes; starting them afresh", metadata: [
+                "probes": "\(specs.count)", "error": "\(error)",
             ])
         }
-        let state = evaluator.rebuild(from: samples, openIncident: mine?.episode.status == nil ? nil : mine?.tracking)
-        states[spec.name] = state
-        if let summary = mine?.episode.summary { fleetState.summaries[spec.name] = summary }
-        // Published at once, so the fleet counts this location as running the probe before its first check: a
-        // location that failed first would otherwise be a quorum of one.
-        let episode = LocationEpisode(location: fleet.location, status: state.incident?.status, stage: state.incident?.stage,
-                                      summary: state.incident == nil ? nil : fleetState.summaries[spec.name])
-        publish(spec.name, episode: episode, tracking: state.incident, at: now())
-        if let status = episode.status {
-            logger.info("continuing this location's episode", metadata: [
-                "probe.name": "\(spec.name)", "location": "\(fleet.location)",
-                "episode.status": "\(status.rawValue)", "episode.stage": "\(episode.stage?.rawValue ?? "")",
-            ])
+        let at = now()
+        var publications: [EpisodePublication] = []
+        for spec in specs {
+            let evaluator = Evaluator(policy: spec.incident, interval: spec.interval)
+            let published = mine[spec.name]
+            let samples = Array((recent[spec.name] ?? []).suffix(spec.incident.window))
+            let state = evaluator.rebuild(from: samples, openIncident: published?.episode.status == nil ? nil : published?.tracking)
+            states[spec.name] = state
+            open[spec.name] = stored[spec.name]?.incident
+            if let summary = published?.episode.summary { fleetState.summaries[spec.name] = summary }
+            // Published at once, so the fleet counts this location as running the probe before its first check: a
+            // location that failed first would otherwise be a quorum of one.
+            let episode = ownEpisode(spec.name, state)
+            publications.append(EpisodePublication(probe: spec.name, episode: episode, tracking: state.incident, at: at))
+            if let status = episode.status {
+                logger.info("continuing this location's episode", metadata: [
+                    "probe.name": "\(spec.name)", "location": "\(fleet.location)",
+                    "episode.status": "\(status.rawValue)", "episode.stage": "\(episode.stage?.rawValue ?? "")",
+                ])
+            }
         }
+        publish(publications)
+    }
+
+    /// This location's episode of a probe in evaluator state `state`.
+    func ownEpisode(_ probe: String, _ state: EvaluatorState) -> LocationEpisode {
+        LocationEpisode(location: fleet?.location ?? "", status: state.incident?.status, stage: state.incident?.stage,
+                        summary: state.incident == nil ? nil : fleetState.summaries[probe])
     }
 
     /// After the local evaluator took a check: remembers its events, publishes the episode when it changed or
     /// the heartbeat is due, and decides when it changed.
     func evaluated(_ sample: Sample, spec: ProbeSpec, state: EvaluatorState, events: [IncidentEvent]) {
-        guard let fleet else { return }
+        guard fleet != nil else { return }
         fleetState.checkedAt[spec.name] = sample.startedAt
         let writer = IncidentWriter(probe: spec)
         for event in events {
@@ -90,29 +109,51 @@ extension IncidentTracker {
             fleetState.lastEvents[spec.name] = (event, writer.description(event))
             fleetState.summaries[spec.name] = event.stage == .resolved ? nil : writer.locationSummary(event.evidence)
         }
-        let episode = LocationEpisode(location: fleet.location, status: state.incident?.status, stage: state.incident?.stage,
-                                      summary: state.incident == nil ? nil : fleetState.summaries[spec.name])
+        let episode = ownEpisode(spec.name, state)
         let last = fleetState.published[spec.name]
-        let changed = last?.episode != episode
-        let heartbeatDue = last.map { sample.startedAt - $0.at >= Self.span(spec) / 3 } ?? true
-        guard changed || heartbeatDue || fleetState.unpublished.contains(spec.name) else { return }
-        guard publish(spec.name, episode: episode, tracking: state.incident, at: sample.startedAt) else { return }
-        if changed { decide(spec, at: sample.startedAt) }
+        guard last?.episode != episode else {
+            // Unchanged: a heartbeat when due, published with every other one due by then in one statement, once the
+            // checks already queued (this tick's) are evaluated.
+            if last.map({ sample.startedAt - $0.at >= Self.span(spec) / 3 }) ?? true,
+               fleetState.heartbeats.insert(spec.name).inserted, fleetState.heartbeats.count == 1 {
+                queue.async { self.publishHeartbeats() }
+            }
+            return
+        }
+        guard publish([EpisodePublication(probe: spec.name, episode: episode, tracking: state.incident, at: sample.startedAt)]) else {
+            return
+        }
+        decide(spec, at: sample.startedAt)
     }
 
-    /// Publishes this location's episode; false (logged, retried by the sweep) when storage refused it.
+    /// Publishes the heartbeats due, in one statement (a failure leaves them to the sweep).
+    func publishHeartbeats() {
+        let due = fleetState.heartbeats
+        fleetState.heartbeats = []
+        publish(due.sorted().compactMap { probe in
+            guard let state = states[probe] else { return nil }
+            return EpisodePublication(probe: probe, episode: ownEpisode(probe, state), tracking: state.incident,
+                                      at: fleetState.checkedAt[probe] ?? now())
+        })
+    }
+
+    /// Publishes episodes of this location in one statement; false (logged, retried by the sweep) when storage
+    /// refused them.
     @discardableResult
-    func publish(_ probe: String, episode: LocationEpisode, tracking: OpenIncident?, at: Int64) -> Bool {
-        guard let fleet else { return false }
+    func publish(_ publications: [EpisodePublication]) -> Bool {
+        guard let fleet, !publications.isEmpty else { return true }
         do {
-            try fleet.storage.publish(probe: probe, location: fleet.location, episode: episode, tracking: tracking, at: at)
-            fleetState.published[probe] = (episode, at)
-            fleetState.unpublished.remove(probe)
+            try fleet.storage.publish(publications, location: fleet.location)
+            for p in publications {
+                fleetState.published[p.probe] = (p.episode, p.at)
+                fleetState.unpublished.remove(p.probe)
+            }
             return true
         } catch {
-            if fleetState.unpublished.insert(probe).inserted {
-                logger.error("could not publish this location's episode; trying again", metadata: [
-                    "probe.name": "\(probe)", "error": "\(error)",
+            let failing = publications.filter { fleetState.unpublished.insert($0.probe).inserted }
+            if let first = failing.first {
+                logger.error("could not publish this location's episodes; trying again", metadata: [
+                    "probe.name": "\(first.probe)", "probes": "\(failing.count)", "error": "\(error)",
                 ])
             }
             return false
@@ -128,6 +169,7 @@ extension IncidentTracker {
         fleetState.lastEvents[probe] = nil
         fleetState.summaries[probe] = nil
         fleetState.unpublished.remove(probe)
+        fleetState.heartbeats.remove(probe)
         fleetState.checkedAt[probe] = nil
         do {
             try fleet.storage.withdraw(probe: probe, location: fleet.location)
@@ -176,12 +218,13 @@ extension IncidentTracker {
     func sweep() {
         guard let fleet, !probes.isEmpty else { return }
         let at = now()
-        for probe in fleetState.unpublished {
-            guard let state = states[probe] else { fleetState.unpublished.remove(probe); continue }
-            let episode = LocationEpisode(location: fleet.location, status: state.incident?.status, stage: state.incident?.stage,
-                                          summary: state.incident == nil ? nil : fleetState.summaries[probe])
-            publish(probe, episode: episode, tracking: state.incident, at: fleetState.checkedAt[probe] ?? at)
-        }
+        let due = fleetState.unpublished.union(fleetState.heartbeats)
+        fleetState.heartbeats = []
+        publish(due.sorted().compactMap { probe in
+            guard let state = states[probe] else { fleetState.unpublished.remove(probe); return nil }
+            return EpisodePublication(probe: probe, episode: ownEpisode(probe, state), tracking: state.incident,
+                                      at: fleetState.checkedAt[probe] ?? at)
+        })
         let longest = probes.values.map(Self.span).max() ?? 0
         let active: Set<String>
         do {
@@ -200,6 +243,64 @@ extension IncidentTracker {
         for name in active.union(open.keys).sorted() {
             guard let spec = probes[name] else { continue }
             decide(spec, at: at)
+        }
+        closeAbandoned(at: at)
+    }
+
+    /// How long no location may have published a probe's episode (µs) before a sweeping prober resolves the
+    /// probe's open fleet incident: an hour, much longer than any heartbeat (every third of a window span).
+    public static let abandonedAfter: Int64 = 3_600_000_000
+    /// How often (µs) the sweep looks for such incidents.
+    static let abandonedCheckEvery: Int64 = 60_000_000
+
+    /// Resolves the open fleet incidents of probes no location has run for `abandonedAfter` (every prober that ran
+    /// them stopped for good, or dropped them without the last one seeing it), as a single prober resolves the
+    /// incident of a probe removed from its files, and announces it to every sink that was told of the incident.
+    /// Left open, nothing would ever resolve them.
+    func closeAbandoned(at: Int64) {
+        guard let fleet, at - fleetState.abandonedCheckedAt >= Self.abandonedCheckEvery else { return }
+        fleetState.abandonedCheckedAt = at
+        let names: Set<String>
+        let stored: [String: StoredIncident]
+        do {
+            names = try fleet.storage.abandonedFleetProbes(runningSince: at - Self.abandonedAfter).subtracting(probes.keys)
+            stored = names.isEmpty ? [:] : try storage.openIncidents()
+        } catch {
+            logger.error("could not look for fleet incidents no location runs", metadata: ["error": "\(error)"])
+            return
+        }
+        for name in names.sorted() {
+            guard let current = stored[name] else { continue }
+            let update = IncidentUpdate(
+                kind: .resolved, stage: .resolved, status: current.incident.status, createdAt: at,
+                description: "Resolved: no location has run the probe \(name) for over an hour (every prober that ran it "
+                    + "stopped or dropped it), so no prober checks it any more.",
+                evidence: JSONValue.object(["at": .string(UTCTime.iso8601(at)), "probe_abandoned": .bool(true)]).encoded)
+            var incident = current.incident
+            incident.stage = .resolved
+            incident.updatedAt = at
+            incident.resolvedAt = at
+            incident.updates.append(update)
+            var tracking = current.tracking
+            tracking.stage = .resolved
+            let told = Set(current.deliveries.map(\.sink))
+            var seen: Set<String> = []
+            let outbox = sinks.filter { told.contains($0.name) && seen.insert($0.name).inserted }
+                .compactMap { $0.followUp(update, of: incident) }
+            do {
+                try fleet.storage.record(IncidentChange(incident: incident, update: update, tracking: tracking, outbox: outbox),
+                                         expectingUpdates: current.incident.updates.count)
+                logger.notice("resolved the fleet incident of a probe no location runs any more", metadata: [
+                    "probe.name": "\(name)", "incident.id": "\(current.incident.id)",
+                ])
+                onChange()
+            } catch let error as any StorageError where error.kind == .conflict {
+                continue  // another prober resolved or changed it first
+            } catch {
+                logger.error("could not resolve the fleet incident of a probe no location runs", metadata: [
+                    "probe.name": "\(name)", "error": "\(error)",
+                ])
+            }
         }
     }
 

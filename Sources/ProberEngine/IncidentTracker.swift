@@ -133,10 +133,14 @@ public final class IncidentTracker: @unchecked Sendable {
                 }
                 resolvedAny = true
             }
+            var fleetRebuilds: [ProbeSpec] = []
             for spec in specs {
                 if let old = previous[spec.name], old.incident == spec.incident, states[spec.name] != nil { continue }
-                rebuild(spec, stored: stored[spec.name])
+                tracked.insert(spec.name)
+                if fleet != nil { fleetRebuilds.append(spec) } else { rebuild(spec, stored: stored[spec.name]) }
             }
+            // In a fleet, all of them at once: a fixed number of queries whatever the number of probes.
+            if !fleetRebuilds.isEmpty { rebuildFleet(fleetRebuilds, open: stored) }
             if resolvedAny { onChange() }
         }
     }
@@ -166,13 +170,8 @@ public final class IncidentTracker: @unchecked Sendable {
     }
 
     private func rebuild(_ spec: ProbeSpec, stored: StoredIncident?) {
-        tracked.insert(spec.name)
         let evaluator = Evaluator(policy: spec.incident, interval: spec.interval)
         let history = (try? storage.recentSamples(probe: spec.name, limit: spec.incident.window)) ?? []
-        if fleet != nil {
-            rebuildFleet(spec, evaluator: evaluator, history: history)
-            return
-        }
         var tracking = stored?.tracking
         if let t = tracking, let recount = try? storage.failureCount(probe: spec.name, since: t.degradedSince) {
             tracking?.failedChecks = max(t.failedChecks, recount)

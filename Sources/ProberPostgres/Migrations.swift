@@ -12,6 +12,7 @@ extension PostgresStore {
         PostgresMigration(name: "each probe's file and shown configuration", sql: schemaV2),
         PostgresMigration(name: "each location's episode of each probe, for fleet decisions", sql: schemaFleet),
         PostgresMigration(name: "the probers writing the history, for prober fleet", sql: schemaProbers),
+        PostgresMigration(name: "each location's daily rollup, for the status page's days", sql: schemaV5),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch (bigint); durations microseconds. The BLOB
@@ -114,5 +115,29 @@ extension PostgresStore {
     static let schemaV2 = """
         ALTER TABLE probes ADD COLUMN file text NOT NULL DEFAULT '';
         ALTER TABLE probes ADD COLUMN settings text NOT NULL DEFAULT '';  -- key TAB value, one a line
+        """
+
+    /// Version 5: daily rows per probe and location (checks and failures only), SQLite's schema v5 `rollup_1d`
+    /// kept per location: the status page's 90 days read one row a day, not 24. Maintenance folds each day once
+    /// its hours are rolled up (`rolled_1d`, the start of the first day not folded yet); the days already covered
+    /// by 1-hour rollups are folded here.
+    static let schemaV5 = """
+        ALTER TABLE probe_locations ADD COLUMN rolled_1d bigint;  -- 1h rollups before this are folded into rollup_1d
+        CREATE TABLE rollup_1d(
+            probe_id bigint NOT NULL,
+            location text NOT NULL,
+            bucket bigint NOT NULL,               -- 00:00 UTC of the day
+            checks integer NOT NULL,
+            failures integer NOT NULL,
+            PRIMARY KEY (probe_id, location, bucket)
+        );
+        UPDATE probe_locations SET rolled_1d = rolled_1h - ((rolled_1h % 86400000000) + 86400000000) % 86400000000
+            WHERE rolled_1h IS NOT NULL;
+        INSERT INTO rollup_1d(probe_id, location, bucket, checks, failures)
+            SELECT r.probe_id, r.location, r.bucket - ((r.bucket % 86400000000) + 86400000000) % 86400000000,
+                   sum(r.checks), sum(r.failures)
+            FROM probe_locations l JOIN rollup_1h r ON r.probe_id = l.probe_id AND r.location = l.location
+                AND r.bucket < l.rolled_1d
+            GROUP BY 1, 2, 3;
         """
 }

@@ -40,9 +40,11 @@ extension PostgresStore {
                 var worked = false
                 worked = try write { try self.rollup5m(probe: id, site: site, horizon: horizon5m, &report, $0) } || worked
                 worked = try write { try self.rollup1h(probe: id, site: site, &report, $0) } || worked
+                worked = try write { try self.rollup1d(probe: id, site: site, $0) } || worked
                 worked = try write { try self.prune5m(probe: id, site: site, before: now - policy.rollup5m.microseconds, &report, $0) } || worked
                 worked = try write { try self.prune1h(probe: id, site: site, before: now - policy.rollup1h.microseconds, &report, $0) } || worked
-                report.transactions += 4
+                worked = try write { try self.prune1d(probe: id, site: site, before: now - policy.rollup1h.microseconds, $0) } || worked
+                report.transactions += 6
                 if worked { progressed = true } else { busy.remove(i) }
             }
         }
@@ -95,8 +97,9 @@ extension PostgresStore {
         let target = max(horizon, Self.floor(oldest + Self.bucket5m - 1, Self.bucket5m))
         guard target < mark else { return }
         try db.query("""
-            UPDATE probe_locations SET rolled_5m = $3, rolled_1h = least(rolled_1h, $4) WHERE probe_id = $1 AND location = $2
-            """, [.int(probe), .text(site), .int(target), .int(Self.floor(target, Self.bucket1h))])
+            UPDATE probe_locations SET rolled_5m = $3, rolled_1h = least(rolled_1h, $4), rolled_1d = least(rolled_1d, $5)
+            WHERE probe_id = $1 AND location = $2
+            """, [.int(probe), .text(site), .int(target), .int(Self.floor(target, Self.bucket1h)), .int(Self.floor(target, Self.day))])
     }
 
     private func rollup5m(probe: Int64, site: String, horizon: Int64, _ report: inout MaintenanceReport,
@@ -161,6 +164,39 @@ extension PostgresStore {
         return true
     }
 
+    /// Sums the 1-hour rows of each day that ended before `rolled_1h` into `rollup_1d` (the status page's days),
+    /// at most 90 days per transaction.
+    private func rollup1d(probe: Int64, site: String, _ db: PGConnection) throws -> Bool {
+        let r = try db.query("SELECT rolled_1h, rolled_1d FROM probe_locations WHERE probe_id = $1 AND location = $2",
+                             [.int(probe), .text(site)])
+        guard r.count > 0, let rolled1h = r.int64OrNil(0, 0) else { return false }
+        let horizon = Self.floor(rolled1h, Self.day)
+        var from = r.int64OrNil(0, 1)
+        if from == nil {
+            guard let first = try db.scalar("SELECT min(bucket) FROM rollup_1h WHERE probe_id = $1 AND location = $2",
+                                            [.int(probe), .text(site)]) else { return false }
+            from = Self.floor(first, Self.day)
+        }
+        guard let start = from, start < horizon else { return false }
+        let end = min(horizon, start + 90 * Self.day)
+        try db.query("""
+            INSERT INTO rollup_1d(probe_id, location, bucket, checks, failures)
+            SELECT $1, $2, bucket - ((bucket % \(Self.day)) + \(Self.day)) % \(Self.day) AS day, sum(checks), sum(failures)
+            FROM rollup_1h WHERE probe_id = $1 AND location = $2 AND bucket >= $3 AND bucket < $4 GROUP BY day
+            ON CONFLICT (probe_id, location, bucket) DO UPDATE SET checks = excluded.checks, failures = excluded.failures
+            """, [.int(probe), .text(site), .int(start), .int(end)])
+        try db.query("UPDATE probe_locations SET rolled_1d = $3 WHERE probe_id = $1 AND location = $2",
+                     [.int(probe), .text(site), .int(end)])
+        return true
+    }
+
+    /// Days go with the 1-hour rollups' retention (as in SQLite): a day that began before the cutoff goes with its
+    /// first hour.
+    private func prune1d(probe: Int64, site: String, before cutoff: Int64, _ db: PGConnection) throws -> Bool {
+        try db.query("DELETE FROM rollup_1d WHERE probe_id = $1 AND location = $2 AND bucket < $3",
+                     [.int(probe), .text(site), .int(cutoff)]).affected > 0
+    }
+
     private func prune5m(probe: Int64, site: String, before cutoff: Int64, _ report: inout MaintenanceReport,
                          _ db: PGConnection) throws -> Bool {
         guard let rolled = try watermarks(probe, site, db).rolled1h else { return false }
@@ -172,8 +208,11 @@ extension PostgresStore {
 
     private func prune1h(probe: Int64, site: String, before cutoff: Int64, _ report: inout MaintenanceReport,
                          _ db: PGConnection) throws -> Bool {
+        // Hours of a day not summed into `rollup_1d` yet stay.
+        guard let rolled1d = try db.scalar("SELECT rolled_1d FROM probe_locations WHERE probe_id = $1 AND location = $2",
+                                           [.int(probe), .text(site)]) else { return false }
         let n = try db.query("DELETE FROM rollup_1h WHERE probe_id = $1 AND location = $2 AND bucket < $3",
-                             [.int(probe), .text(site), .int(cutoff)]).affected
+                             [.int(probe), .text(site), .int(min(cutoff, rolled1d))]).affected
         report.pruned1h += n
         return n > 0
     }
@@ -223,6 +262,14 @@ extension PostgresStore {
             var row = try rollups(table: table, probe: probe, site: site, from: bucket, to: bucket + 1, db).first?.1 ?? .rollupEmpty
             row.merge(late)
             try insertRollups(table: table, probe: probe, site: site, [(bucket, row)], db)
+        }
+        if let rolled1d = try db.scalar("SELECT rolled_1d FROM probe_locations WHERE probe_id = $1 AND location = $2",
+                                        [.int(probe), .text(site)]), sample.startedAt < rolled1d {
+            try db.query("""
+                INSERT INTO rollup_1d(probe_id, location, bucket, checks, failures) VALUES ($1, $2, $3, 1, $4)
+                ON CONFLICT (probe_id, location, bucket) DO UPDATE SET checks = rollup_1d.checks + 1,
+                    failures = rollup_1d.failures + excluded.failures
+                """, [.int(probe), .text(site), .int(Self.floor(sample.startedAt, Self.day)), .int(sample.failure == nil ? 0 : 1)])
         }
     }
 

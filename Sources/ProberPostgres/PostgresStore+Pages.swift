@@ -66,18 +66,19 @@ extension PostgresStore {
                 return t >= hourFrom && h < 24 ? h : nil
             }
 
-            // A location's stretches: `rolled1h` is min(rolled_1h, rolled_5m), a missing watermark is -never (nothing
-            // rolled up). least() skips NULLs, hence the coalesce.
+            // A location's stretches: `rolled1h` is min(rolled_1h, rolled_5m), `rolled1d` min(rolled_1d, rolled1h), a
+            // missing watermark is -never (nothing rolled up). least() skips NULLs, hence the coalesce. The days
+            // read one row a day before `rolled1d` (`rollup_1d`, schema v5), then hours and 5-minute rows; the 24
+            // hours read hours (kept past `rolled1d`) and 5-minute rows.
             let never = Int64.max / 2
             let rolled5m = "coalesce(l.rolled_5m, $2)"
             let rolled1h = "least(coalesce(l.rolled_1h, $2), \(rolled5m))"
-            let stretches = [
-                ("rollup_1h", "r.bucket < least(\(rolled1h), $4)"),
-                ("rollup_5m", "r.bucket >= \(rolled1h) AND r.bucket < least(\(rolled5m), $4)"),
-            ]
+            let rolled1d = "least(coalesce(l.rolled_1d, $2), \(rolled1h))"
+            let fiveMinutes = ("rollup_5m", "r.bucket >= \(rolled1h) AND r.bucket < least(\(rolled5m), $4)")
             let ids = "{" + index.keys.map(String.init).joined(separator: ",") + "}"
-            for (table, stretch) in stretches {
-                // $1: the probes; $2: -never; $3: the first bucket wanted (days, then hours); $4: now + 1.
+            // $1: the probes; $2: -never; $3: the first bucket wanted (days, then hours); $4: now + 1.
+            for (table, stretch) in [("rollup_1d", "r.bucket < least(\(rolled1d), $4)"),
+                                     ("rollup_1h", "r.bucket >= \(rolled1d) AND r.bucket < least(\(rolled1h), $4)"), fiveMinutes] {
                 let daily = try db.query("""
                     SELECT l.probe_id, r.bucket, r.checks, r.failures FROM probe_locations l
                     JOIN \(table) r ON r.probe_id = l.probe_id AND r.location = l.location
@@ -88,6 +89,8 @@ extension PostgresStore {
                     counts[p][d].checks += Int(daily.int64(r, 2))
                     counts[p][d].failures += Int(daily.int64(r, 3))
                 }
+            }
+            for (table, stretch) in [("rollup_1h", "r.bucket < least(\(rolled1h), $4)"), fiveMinutes] {
                 let hourly = try db.query("""
                     SELECT l.probe_id, r.bucket, r.checks, r.failures, r.reasons, r.lat_n, r.lat_min, r.lat_max, r.lat_sum,
                         r.hist, r.phases FROM probe_locations l

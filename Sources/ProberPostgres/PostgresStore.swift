@@ -171,17 +171,26 @@ public final class PostgresStore: Storage, @unchecked Sendable {
     // MARK: Probes
 
     public func register(_ probes: [ProbeSpec]) throws {
-        try write { db in
-            let now = clock.now()
-            for probe in probes {
-                let info = ProbeInfo(spec: probe)
-                try db.query("""
-                    INSERT INTO probes(name, kind, target, created_at, file, settings) VALUES ($1, $2, $3, $4, $5, $6)
-                    ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, target = excluded.target, file = excluded.file,
-                        settings = excluded.settings
-                    """, [.text(probe.name), .text(info.kind), .text(info.target), .int(now), .text(info.file),
-                          .text(Store.encodeSettings(info.settings))])
-            }
+        guard !probes.isEmpty else { return }
+        // One statement for every probe (columns as arrays): 10,000 probes are one round trip at start. Only rows that
+        // are new or differ are written: `DO UPDATE` locks every row it meets, and ten probers starting on the same
+        // files would queue behind each other's locks (past `lock_timeout`, and a failed start). Sorted by name, so
+        // two probers lock shared rows in one order. A name once: one statement may not update a row twice.
+        var seen: Set<String> = []
+        let infos = probes.filter { seen.insert($0.name).inserted }.map(ProbeInfo.init(spec:)).sorted { $0.name < $1.name }
+        _ = try write { db in
+            try db.query("""
+                INSERT INTO probes(name, kind, target, created_at, file, settings)
+                SELECT u.name, u.kind, u.target, $4, u.file, u.settings
+                FROM unnest($1::text[], $2::text[], $3::text[], $5::text[], $6::text[]) AS u(name, kind, target, file, settings)
+                WHERE NOT EXISTS (SELECT 1 FROM probes p WHERE p.name = u.name AND p.kind = u.kind AND p.target = u.target
+                                  AND p.file = u.file AND p.settings = u.settings)
+                ORDER BY u.name COLLATE "C"
+                ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, target = excluded.target, file = excluded.file,
+                    settings = excluded.settings
+                """, [.text(pgTextArray(infos.map(\.name))), .text(pgTextArray(infos.map(\.kind))),
+                      .text(pgTextArray(infos.map(\.target))), .int(clock.now()), .text(pgTextArray(infos.map(\.file))),
+                      .text(pgTextArray(infos.map { Store.encodeSettings($0.settings) }))])
         }
     }
 
@@ -217,6 +226,12 @@ public final class PostgresStore: Storage, @unchecked Sendable {
 
 /// A text array literal (`{"a","b"}`) for a `text[]` parameter.
 func pgTextArray(_ values: [String]) -> String {
-    "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
-        .joined(separator: ",") + "}"
+    pgArray(values)
+}
+
+/// An array literal with NULLs (`{"a",NULL,"3"}`), for a `text[]` or (cast by the server) `bigint[]` parameter.
+func pgArray(_ values: [String?]) -> String {
+    "{" + values.map { value in
+        value.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" } ?? "NULL"
+    }.joined(separator: ",") + "}"
 }

@@ -5,17 +5,22 @@ import ProberCore
 /// under optimistic concurrency. Only a server backend (PostgreSQL) implements it; with SQLite there is one
 /// prober and the tracker turns its own evaluator's events into incidents as before.
 public protocol FleetStorage: AnyObject, Sendable {
-    /// Upserts this location's episode of a probe: its status and stage (nil status: healthy), its summary
-    /// line, the local evaluator's tracking (to rebuild it after a restart) and `at`, the time of the
-    /// location's latest check (µs): a location counts as running the probe while `at` is recent.
-    func publish(probe: String, location: String, episode: LocationEpisode, tracking: OpenIncident?, at: Int64) throws
+    /// Upserts this location's episodes of many probes in one statement (a start-up, the sweep's heartbeats):
+    /// per probe its status and stage (nil status: healthy), its summary line, the local evaluator's tracking
+    /// (to rebuild it after a restart) and `at`, the time of the location's latest check (µs): a location
+    /// counts as running the probe while `at` is recent.
+    func publish(_ publications: [EpisodePublication], location: String) throws
 
     /// Removes this location's episode of a probe it no longer runs (it then stops counting at once).
     func withdraw(probe: String, location: String) throws
 
-    /// The probe's latest checks made from `location`, oldest first (to refill that location's evaluator
-    /// after a restart: `IncidentStorage.recentSamples` mixes every location's).
-    func recentSamples(probe: String, location: String, limit: Int) throws -> [Sample]
+    /// The latest `limit` checks of each of `probes` made from `location`, oldest first, in one query (to refill
+    /// that location's evaluators after a restart: `IncidentStorage.recentSamples` mixes every location's).
+    /// A probe without checks from there is absent.
+    func recentSamples(probes: [String], location: String, limit: Int) throws -> [String: [Sample]]
+
+    /// Every episode `location` published, by probe (what a restarted prober continues from).
+    func episodes(location: String) throws -> [String: PublishedEpisode]
 
     /// The fleet's open incident of a probe and the episode of every location that published at or after
     /// `runningSince` (µs), sorted by location.
@@ -32,6 +37,34 @@ public protocol FleetStorage: AnyObject, Sendable {
     /// Probes with an open incident, or with a location in an episode that published at or after
     /// `runningSince`: those a fleet decision may change.
     func activeFleetProbes(runningSince: Int64) throws -> Set<String>
+
+    /// Probes with an open incident that no location has published an episode of at or after `runningSince`
+    /// (µs): probes nobody runs any more, whose incident nothing would ever resolve.
+    func abandonedFleetProbes(runningSince: Int64) throws -> Set<String>
+}
+
+extension FleetStorage {
+    /// Upserts this location's episode of one probe (see `publish(_:location:)`).
+    public func publish(probe: String, location: String, episode: LocationEpisode, tracking: OpenIncident?, at: Int64) throws {
+        try publish([EpisodePublication(probe: probe, episode: episode, tracking: tracking, at: at)], location: location)
+    }
+}
+
+/// One probe's episode as a location publishes it.
+public struct EpisodePublication: Sendable, Equatable {
+    public var probe: String
+    public var episode: LocationEpisode
+    /// The location's evaluator tracking (stored only while the episode lasts).
+    public var tracking: OpenIncident?
+    /// The location's latest check of the probe (µs since the epoch).
+    public var at: Int64
+
+    public init(probe: String, episode: LocationEpisode, tracking: OpenIncident?, at: Int64) {
+        self.probe = probe
+        self.episode = episode
+        self.tracking = tracking
+        self.at = at
+    }
 }
 
 /// A probe as the fleet sees it: its open incident and where each running location stands.
