@@ -84,10 +84,21 @@ final class FileReader {
         }
     }
 
+    /// Whether a value is YAML's null: a plain `~`, `null`, `Null`, `NULL` or nothing, or a plain scalar tagged `!!null`.
+    ///
+    /// Files are composed without Yams' resolver (see `ProbeLoader.parse`), so the plain forms are matched here,
+    /// on the tag as written (`Scalar.tag`, empty when none): `Node.tag` would resolve it, and `!!str null` is text.
     func isNull(_ node: Node) -> Bool {
-        guard case .scalar(let s) = node else { return false }
-        return s.style == .plain && node.tag.rawValue == Tag.Name.null.rawValue
+        guard case .scalar(let s) = node, s.style == .plain else { return false }
+        switch s.tag.description {
+        case Tag.Name.null.rawValue: return true
+        case Tag.Name.implicit.rawValue: return Self.nullForms.contains(s.string)
+        default: return false
+        }
     }
+
+    /// YAML 1.1's plain spellings of null, as Yams' default resolver reads them.
+    private static let nullForms: Set<String> = ["", "~", "null", "Null", "NULL"]
 
     /// The file's own text of a scalar, shortened for messages. Never a substituted value.
     func quote(_ node: Node) -> String {
