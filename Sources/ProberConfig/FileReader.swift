@@ -213,7 +213,7 @@ final class FileReader {
 
     func int(_ field: Field, in range: ClosedRange<Int>, meaning: String) -> Located<Int>? {
         guard let text = string(field) else { return nil }
-        guard let n = Int(text.value.trimmingCharacters(in: .whitespaces)) else {
+        guard let n = Int(text.value.trimmingSpaces) else {
             report(field.key, "'\(field.name)' must be a whole number (\(meaning)), not \(describe(field.value))")
             return nil
         }
@@ -241,7 +241,7 @@ final class FileReader {
         guard let text = string(field) else { return nil }
         if let d = Duration(parsing: text.value) { return Located(value: d, location: text.location) }
         let shown = describe(field.value)
-        if Double(text.value.trimmingCharacters(in: .whitespaces)) != nil {
+        if Double(text.value.trimmingSpaces) != nil {
             report(field.key, "'\(field.name)' is \(shown), which has no unit; write e.g. \(text.value)s or \(text.value)ms")
         } else {
             report(field.key, "'\(field.name)' is \(shown), which is not a duration; write e.g. 250ms, 10s, 5m, 1h or 14d")
@@ -281,5 +281,15 @@ final class FileReader {
             out.append((k.string, keyNode, sub.value, sub.usedEnvironment))
         }
         return out
+    }
+}
+
+extension StringProtocol {
+    /// `trimmingCharacters(in: .whitespaces)`, without Foundation's bridging when neither end is white space,
+    /// as in nearly every probe-file value.
+    var trimmingSpaces: String {
+        guard let first = unicodeScalars.first, let last = unicodeScalars.last else { return "" }
+        if !first.properties.isWhitespace && !last.properties.isWhitespace { return String(self) }
+        return trimmingCharacters(in: .whitespaces)
     }
 }
