@@ -84,10 +84,21 @@ final class FileReader {
         }
     }
 
+    /// Whether a value is YAML's null: a plain `~`, `null`, `Null`, `NULL` or nothing, or a plain scalar tagged `!!null`.
+    ///
+    /// Files are composed without Yams' resolver (see `ProbeLoader.parse`), so the plain forms are matched here,
+    /// on the tag as written (`Scalar.tag`, empty when none): `Node.tag` would resolve it, and `!!str null` is text.
     func isNull(_ node: Node) -> Bool {
-        guard case .scalar(let s) = node else { return false }
-        return s.style == .plain && node.tag.rawValue == Tag.Name.null.rawValue
+        guard case .scalar(let s) = node, s.style == .plain else { return false }
+        switch s.tag.description {
+        case Tag.Name.null.rawValue: return true
+        case Tag.Name.implicit.rawValue: return Self.nullForms.contains(s.string)
+        default: return false
+        }
     }
+
+    /// YAML 1.1's plain spellings of null, as Yams' default resolver reads them.
+    private static let nullForms: Set<String> = ["", "~", "null", "Null", "NULL"]
 
     /// The file's own text of a scalar, shortened for messages. Never a substituted value.
     func quote(_ node: Node) -> String {
@@ -202,7 +213,7 @@ final class FileReader {
 
     func int(_ field: Field, in range: ClosedRange<Int>, meaning: String) -> Located<Int>? {
         guard let text = string(field) else { return nil }
-        guard let n = Int(text.value.trimmingCharacters(in: .whitespaces)) else {
+        guard let n = Int(text.value.trimmingSpaces) else {
             report(field.key, "'\(field.name)' must be a whole number (\(meaning)), not \(describe(field.value))")
             return nil
         }
@@ -230,7 +241,7 @@ final class FileReader {
         guard let text = string(field) else { return nil }
         if let d = Duration(parsing: text.value) { return Located(value: d, location: text.location) }
         let shown = describe(field.value)
-        if Double(text.value.trimmingCharacters(in: .whitespaces)) != nil {
+        if Double(text.value.trimmingSpaces) != nil {
             report(field.key, "'\(field.name)' is \(shown), which has no unit; write e.g. \(text.value)s or \(text.value)ms")
         } else {
             report(field.key, "'\(field.name)' is \(shown), which is not a duration; write e.g. 250ms, 10s, 5m, 1h or 14d")
@@ -270,5 +281,15 @@ final class FileReader {
             out.append((k.string, keyNode, sub.value, sub.usedEnvironment))
         }
         return out
+    }
+}
+
+extension StringProtocol {
+    /// `trimmingCharacters(in: .whitespaces)`, without Foundation's bridging when neither end is white space,
+    /// as in nearly every probe-file value.
+    var trimmingSpaces: String {
+        guard let first = unicodeScalars.first, let last = unicodeScalars.last else { return "" }
+        if !first.properties.isWhitespace && !last.properties.isWhitespace { return String(self) }
+        return trimmingCharacters(in: .whitespaces)
     }
 }

@@ -55,7 +55,7 @@ extension FileReader {
     /// An `http://` or `https://` URL with a host. Messages quote the file's text, not the substituted URL.
     func webURL(_ field: Field) -> String? {
         guard let sub = substituted(field) else { return nil }
-        let text = sub.value.trimmingCharacters(in: .whitespaces)
+        let text = sub.value.trimmingSpaces
         let shown = describe(field.value)
         guard let components = URLComponents(string: text), let scheme = components.scheme else {
             if text.contains("://") || sub.usedEnvironment {
@@ -106,7 +106,7 @@ extension FileReader {
 
     /// A proxy URL: `http://`, `https://`, `socks5://`, `socks5h://`, `socks4://` or `socks4a://`, with a host.
     private func proxyURL(_ field: Field) -> String? {
-        guard let text = string(field, allowEmpty: false)?.value.trimmingCharacters(in: .whitespaces) else { return nil }
+        guard let text = string(field, allowEmpty: false)?.value.trimmingSpaces else { return nil }
         let schemes = ["http", "https", "socks4", "socks4a", "socks5", "socks5h"]
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
               schemes.contains(scheme), let host = components.host, !host.isEmpty else {
@@ -143,9 +143,9 @@ extension FileReader {
     /// `1048576`, `512KiB`, `1MiB`, `64KB`: between 1 byte and 1 GiB.
     func byteSize(_ field: Field) -> Int? {
         guard let text = string(field) else { return nil }
-        let s = text.value.trimmingCharacters(in: .whitespaces)
+        let s = text.value.trimmingSpaces
         let digits = s.prefix { $0.isASCII && $0.isNumber }
-        let unit = s.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).lowercased()
+        let unit = s.dropFirst(digits.count).trimmingSpaces.lowercased()
         let factors: [String: Int] = ["": 1, "b": 1, "kb": 1_000, "mb": 1_000_000, "gb": 1_000_000_000,
                                       "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30]
         guard let n = Int(digits), let factor = factors[unit] else {
@@ -243,7 +243,7 @@ extension FileReader {
         var ok = complete
         var host: String?
         if let field = f["host"], let text = string(field, allowEmpty: false) {
-            let h = text.value.trimmingCharacters(in: .whitespaces)
+            let h = text.value.trimmingSpaces
             if h.contains("://") || h.contains("/") {
                 report(field.key, "'host' \(describe(field.value)) must be a host name or address, not a URL")
                 ok = false

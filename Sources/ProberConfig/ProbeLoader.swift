@@ -138,7 +138,10 @@ public enum ProbeLoader {
         }
         if let refused = FileLimits.check(text, path: path) { return .failure(refused) }
         do {
-            return .success(try Yams.compose(yaml: text))
+            // No resolver: Yams' default one tries up to seven regular expressions on every key (to hash it
+            // for the duplicate check) and on every value asked for its tag, most of the load's time. The
+            // reader takes every scalar as text and converts it itself; null and `<<` it recognises itself.
+            return .success(try Yams.compose(yaml: text, .basic))
         } catch let error as YamlError {
             return .failure(diagnostic(for: error, path: path))
         } catch {

@@ -22,7 +22,8 @@ enum Substitution {
     }
 
     static func apply(_ text: String, environment: [String: String]) -> Result {
-        guard text.contains("$") else { return Result(value: text, usedEnvironment: false, problems: []) }
+        // On the bytes: `contains("$")` finds Foundation's string search here, tens of times slower.
+        guard text.utf8.contains(UInt8(ascii: "$")) else { return Result(value: text, usedEnvironment: false, problems: []) }
         var out = ""
         var used = false
         var problems: [Problem] = []

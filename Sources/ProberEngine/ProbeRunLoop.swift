@@ -39,7 +39,8 @@ public final class ProbeRunLoop: Sendable {
     private let state: Locked<State>
 
     struct State {
-        var probes: [ProbeSpec] { didSet { names = Set(probes.map(\.name)) } }
+        var probes: [ProbeSpec]
+        /// `probes`' names, set with them: built outside the lock, which `track` takes on the scheduler's queue.
         var names: Set<String>
         var files: [String]
         /// Each probe's state from its last check (`.unknown`, `.healthy` or `.failing`: incidents are the tracker's).
@@ -100,8 +101,10 @@ public final class ProbeRunLoop: Sendable {
     public func reload(_ new: ProbeSet) -> Scheduler.UpdateSummary {
         configuration.notifier?.reloading()
         let summary = scheduler.update(probes: new.probes)
+        let names = Set(new.probes.map(\.name))
         state.withLock { s in
             s.probes = new.probes
+            s.names = names
             s.files = new.files
             for name in summary.removed + summary.changed {
                 s.states[name] = nil

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ProberEngine
 import ProberStorage
 
 /// `--probes DIR`: where the probe files are.
@@ -26,4 +27,14 @@ struct DatabaseOptions: ParsableArguments {
 struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
+}
+
+/// `--max-in-flight N`: the most checks running at once, for `run` and `once` alike (the scheduler's default).
+struct InFlightOptions: ParsableArguments {
+    @Option(name: .long, help: "Most checks in flight at once; the rest wait their turn (in 'run', their wait counts as lateness).")
+    var maxInFlight: Int = Scheduler.Configuration().maxInFlight
+
+    func validate() throws {
+        guard maxInFlight >= 1 else { throw ValidationError("--max-in-flight must be at least 1") }
+    }
 }

@@ -35,8 +35,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Lowest level logged: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
-    @Option(name: .long, help: "Most checks in flight at once; the rest wait their turn (their wait counts as lateness).")
-    var maxInFlight: Int = 256
+    @OptionGroup var inFlight: InFlightOptions
 
     @Option(name: .long, help: ArgumentHelp("Serve /metrics, /healthz, /api/v1 and the pages on this address (off by default), e.g. 127.0.0.1:9464; a bare port is loopback.", valueName: "host:port"))
     var listen: String?
@@ -62,7 +61,6 @@ struct RunCommand: ParsableCommand {
     var listenInsecure = false
 
     func validate() throws {
-        guard maxInFlight >= 1 else { throw ValidationError("--max-in-flight must be at least 1") }
         if let listen, ListenAddress(listen) == nil {
             throw ValidationError("--listen '\(listen)' is not host:port (for example 127.0.0.1:9464)")
         }
@@ -114,7 +112,7 @@ struct RunCommand: ParsableCommand {
         let isdown = IsDownSink(baseURL: isdownURL, apiKey: try Self.apiKey(environment))
         var configuration = Daemon.Configuration(
             probes: probes.probes, database: databasePath, environment: environment,
-            listen: listen.flatMap(ListenAddress.init), maxInFlight: maxInFlight,
+            listen: listen.flatMap(ListenAddress.init), maxInFlight: inFlight.maxInFlight,
             location: location ?? Daemon.Configuration.hostLocation, sourceAddress: sourceAddress, isdown: isdown, notifier: SystemdNotifier())
         configuration.listenToken = Self.listenToken(listenTokenFile)
         configuration.listenInsecure = listenInsecure

@@ -96,4 +96,86 @@ import Testing
         #expect(small.status == 1 && big.status == 1, "both fail: the body has no 'y'")
         #expect(big.bytes - small.bytes < 30 << 20, "peak RSS \(big.bytes >> 20) MiB for a 50 MiB body, \(small.bytes >> 20) MiB for 2 bytes")
     }
+
+    /// `--max-in-flight 2`: never more than two checks at the server at once, and every probe still runs. The
+    /// server holds each request a moment (see `ConcurrencyGate`), so an uncapped run shows all twelve at once.
+    @Test func maxInFlightCapsTheChecksAtOnce() throws {
+        let total = 12, cap = 2
+        let gate = ConcurrencyGate(total: total, cap: cap)
+        let server = try TestHTTPServer { _ in
+            gate.hold()
+            return .respond(status: 200, body: "ok")
+        }
+        defer { server.stop() }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try dir.write("p.yaml", "probes:\n" + (1...total).map { "  - { name: p\($0), http: { url: \"\(server.url)/\($0)\" } }\n" }.joined())
+
+        let result = try ProberBinary.run(["once", "--probes", dir.path, "--max-in-flight", "\(cap)"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.split(separator: "\n").count == total)
+        #expect(gate.arrived == total)
+        #expect(gate.most <= cap, "\(gate.most) checks at the server at once")
+
+        let zero = try ProberBinary.run(["once", "--probes", dir.path, "--max-in-flight", "0"])
+        #expect(zero.status == 64 && zero.stderr.contains("--max-in-flight must be at least 1"), "\(zero.stderr)")
+    }
+
+    /// Every line pads the name to the widest chosen one, so the columns after it line up.
+    @Test func namesArePaddedToTheWidest() throws {
+        let server = try TestHTTPServer { _ in .respond(status: 200, body: "ok") }
+        defer { server.stop() }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try dir.write("p.yaml", """
+            probes:
+              - { name: a, http: { url: "\(server.url)/a" } }
+              - { name: a-much-longer-name, http: { url: "\(server.url)/b" } }
+              - { name: mid-name, http: { url: "\(server.url)/c" } }
+            """)
+        let result = try ProberBinary.run(["once", "--probes", dir.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.count == 3)
+        // `ok      NAME  200  total …`: the status starts in the same column on every line.
+        let columns = Set(lines.compactMap { line in line.range(of: "  200  ").map { line.distance(from: line.startIndex, to: $0.lowerBound) } })
+        #expect(columns.count == 1, "\(result.stdout)")
+        #expect(lines.allSatisfy { $0.contains("ok     ") })
+    }
+}
+
+/// Counts the requests inside a test server's handler at once. Each waits there until more than `cap` are in
+/// (a client over its cap: everyone goes), all `total` have arrived, or `linger` has passed: an uncapped client's
+/// requests, all sent at once, meet there; a capped client's never can, so only the time bound lets them go.
+private final class ConcurrencyGate: @unchecked Sendable { // Safe: every access holds `condition`.
+    private let condition = NSCondition()
+    private let total: Int
+    private let cap: Int
+    private let linger: TimeInterval
+    private var inside = 0
+    private var arrivals = 0
+    private var peak = 0
+
+    init(total: Int, cap: Int, linger: TimeInterval = 0.2) {
+        self.total = total
+        self.cap = cap
+        self.linger = linger
+    }
+
+    var arrived: Int { condition.withLock { arrivals } }
+    var most: Int { condition.withLock { peak } }
+
+    func hold() {
+        condition.lock()
+        defer { condition.unlock() }
+        arrivals += 1
+        inside += 1
+        peak = max(peak, inside)
+        condition.broadcast()
+        let deadline = Date(timeIntervalSinceNow: linger)
+        while peak <= cap && arrivals < total {
+            guard condition.wait(until: deadline) else { break }
+        }
+        inside -= 1
+    }
 }

@@ -372,6 +372,25 @@ let brokenCases: [BrokenCase] = [
         """, expected: [
             "p.yaml:5:3: 'webhook' contains a line break; a URL cannot carry control characters",
         ]),
+    BrokenCase(name: "null in each of its plain spellings, or tagged, is no value", yaml: """
+        probes:
+          - name: a
+            http: { url: ~ }
+          - name: b
+            http: { url: null }
+          - name: c
+            http: { url: NULL }
+          - name: d
+            http: { url: }
+          - name: e
+            http: { url: !!null x }
+        """, expected: [
+            "p.yaml:3:13: 'url' has no value",
+            "p.yaml:5:13: 'url' has no value",
+            "p.yaml:7:13: 'url' has no value",
+            "p.yaml:9:13: 'url' has no value",
+            "p.yaml:11:13: 'url' has no value",
+        ]),
     BrokenCase(name: "several problems at once, in file order", yaml: """
         defaults: { interval: 5x }
         probes:

@@ -50,6 +50,31 @@ struct LoadProbeFileTests {
             timeout: 1s
         """
 
+
+    /// Scalars are text, whatever they look like: `null` quoted or tagged `!!str` is a name, `yes` a boolean
+    /// only where one is wanted, `010` a port (not octal), `<<` a merge only as a plain key.
+    @Test func scalarsAreReadAsWritten() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try dir.write("p.yaml", """
+            x-base: &base { interval: 10s }
+            probes:
+              - name: "null"
+                tcp: { host: a, port: 010 }
+              - name: !!str Null
+                <<: *base
+                http: { url: "http://b", follow_redirects: yes }
+              - name: "2024-01-01"
+                http: { url: "http://c", follow_redirects: off }
+            """)
+        let set = try ProbeLoader.load(directory: dir.path, environment: [:])
+        #expect(set.probes.map(\.name) == ["null", "Null", "2024-01-01"])
+        guard case .tcp(let tcp) = set.probes[0].target else { Issue.record("not tcp"); return }
+        #expect(tcp.port == 10)
+        #expect(set.probes[1].interval == .seconds(10))
+        guard case .http(let b) = set.probes[1].target, case .http(let c) = set.probes[2].target else { Issue.record("not http"); return }
+        #expect(b.followRedirects && !c.followRedirects)
+    }
     @Test func issueExampleLoadsWithEveryValue() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
