@@ -2,9 +2,17 @@ import Dispatch
 import Foundation
 import ProberCore
 import ProberStorage
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// The queries of `/api/v1` and the pages: one serial queue with its own read-only storage, so a query never
-/// runs on the listener's thread or the run loop's, and never shares a connection with the writer.
+/// The queries of `/api/v1` and the pages: one thread of their own with its own read-only storage, so a query
+/// never runs on the listener's thread or the run loop's, and never shares a connection with the writer.
+///
+/// The thread runs at a lower CPU priority (`niceness`): reading and rendering a page of 200 probes takes tens of
+/// milliseconds of CPU, and at the same priority it delays the scheduler's ticks on a busy machine (bench/watchdog,
+/// PAGES=1). Linux ignores Dispatch's QoS, and a niceness set on a pooled Dispatch thread would stay with whatever
+/// that thread runs next, hence a thread of our own.
 ///
 /// The storage is opened on the queue at the first query (a listener that nobody asks costs nothing) and
 /// dropped after a query fails, so the next one reopens it (a moved or replaced database file, a backend
@@ -33,25 +41,32 @@ public final class StorageReader: Sendable {
     /// Where "now" is read for the documents that need it (ages, delivery delays).
     public let clock: any WallClock
     public let maxQueued: Int
-    private let queue: DispatchQueue
+    /// The query thread's niceness (0 the daemon's own priority, 19 the lowest).
+    public let niceness: Int32
+    private let thread: QueryThread
     private let open: @Sendable () throws -> any Storage
     private let state = ReaderState()
 
-    /// `open` is called on the reader's queue, at the first query and again after a failed one.
+    /// `open` is called on the reader's thread, at the first query and again after a failed one. `label` names the
+    /// thread (15 bytes show in `top -H`).
     public init(clock: any WallClock = SystemWallClock(), maxQueued: Int = 32, label: String = "prober.queries",
-                open: @escaping @Sendable () throws -> any Storage) {
+                niceness: Int32 = 10, open: @escaping @Sendable () throws -> any Storage) {
         self.clock = clock
         self.maxQueued = maxQueued
-        self.queue = DispatchQueue(label: label)
+        self.niceness = niceness
+        self.thread = QueryThread(name: label, niceness: niceness)
         self.open = open
     }
 
-    /// Runs `query` on the reader's queue with the storage and the time of the query, and hands its outcome
-    /// to `answer` (on that queue). `.busy` is answered at once, on the caller's thread.
+    deinit { thread.finish() }
+
+    /// Runs `query` on the reader's thread with the storage and the time of the query, and hands its outcome
+    /// to `answer` (on that thread). `.busy` is answered at once, on the caller's thread.
     public func read<T: Sendable>(_ query: @escaping @Sendable (_ storage: Reading, _ now: Int64) throws -> T,
                                   answer: @escaping @Sendable (Result<T, Failure>) -> Void) {
         guard state.enter(limit: maxQueued) else { return answer(.failure(.busy)) }
-        queue.async { [self] in
+        let (state, open, clock) = (state, open, clock)
+        thread.run {
             defer { state.leave() }
             let outcome: Result<T, Failure>
             do {
@@ -69,6 +84,47 @@ public final class StorageReader: Sendable {
 
     /// Queries waiting or running now.
     public var pending: Int { state.pending }
+}
+
+/// One thread running jobs in order, at `niceness`, until `finish`. `@unchecked Sendable`: `jobs` and `finished`
+/// are read and written under `condition`'s lock only.
+private final class QueryThread: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [@Sendable () -> Void] = []
+    private var finished = false
+
+    init(name: String, niceness: Int32) {
+        let thread = Thread { [self] in
+            // On Linux the niceness is a thread's, and `who` 0 is the calling thread: this lowers this one alone
+            // (setpriority(2), "a bug" of NPTL that the kernel documents and keeps).
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
+            while let job = next() { job() }
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    func run(_ job: @escaping @Sendable () -> Void) {
+        condition.withLock {
+            jobs.append(job)
+            condition.signal()
+        }
+    }
+
+    /// The thread ends once the jobs already queued have run.
+    func finish() {
+        condition.withLock {
+            finished = true
+            condition.signal()
+        }
+    }
+
+    private func next() -> (@Sendable () -> Void)? {
+        condition.withLock {
+            while jobs.isEmpty && !finished { condition.wait() }
+            return jobs.isEmpty ? nil : jobs.removeFirst()
+        }
+    }
 }
 
 /// The reader's counters and its storage. `@unchecked Sendable`: every field is read and written under `lock`;

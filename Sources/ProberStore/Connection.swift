@@ -208,8 +208,11 @@ final class Statement {
     func int64(_ column: Int) -> Int64 { sqlite3_column_int64(handle, Int32(column)) }
     func int64OrNil(_ column: Int) -> Int64? { isNull(column) ? nil : int64(column) }
     func string(_ column: Int) -> String {
+        // The length SQLite already knows (text, then bytes: https://sqlite.org/c3ref/column_blob.html) rather
+        // than `String(cString:)`'s own scan for the NUL: the listings read tens of thousands of strings.
         guard let text = sqlite3_column_text(handle, Int32(column)) else { return "" }
-        return String(cString: text)
+        let count = Int(sqlite3_column_bytes(handle, Int32(column)))
+        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
     }
     /// The BLOB at `column` without copying it; the buffer is valid only inside `body`.
     func withBlob<T>(_ column: Int, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {

@@ -14,6 +14,7 @@ extension Store {
                 CROSS JOIN samples s ON s.probe_id = p.id AND s.ts = (SELECT max(ts) FROM samples WHERE probe_id = p.id)
                 """)
             var out: [String: ProbeStatus.LastCheck] = [:]
+            out.reserveCapacity(Int(try db.scalar("SELECT max(id) FROM probes") ?? 0))
             while try select.step() {
                 let reason = Int(select.int64(2))
                 out[select.string(0)] = .init(at: select.int64(1), reason: reason == 0 ? nil : FailureReason(code: reason) ?? .other,

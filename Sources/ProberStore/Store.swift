@@ -50,7 +50,7 @@ public final class Store: Storage, @unchecked Sendable {
         connection = try Connection(path: path, readOnly: readOnly)
         try connection.check(sqlite3_busy_timeout(connection.handle, Int32(clamping: busyTimeout.milliseconds)))
         if readOnly {
-            try connection.execute("PRAGMA query_only = ON")
+            try connection.execute("PRAGMA query_only = ON; PRAGMA mmap_size = 268435456")
             let version = try connection.userVersion
             if version == 0 {
                 throw StoreError(code: 0, message: "not a prober database (no schema)", path: path,
@@ -248,8 +248,9 @@ public final class Store: Storage, @unchecked Sendable {
     public func probeInfos() throws -> [ProbeInfo] {
         try read { db in
             // The settings are left out: the listing needs names, kinds, targets and files, at 10,000 probes.
-            let stmt = try db.prepare("SELECT name, kind, target, file FROM probes ORDER BY name")
             var infos: [ProbeInfo] = []
+            infos.reserveCapacity(Int(try db.scalar("SELECT max(id) FROM probes") ?? 0))
+            let stmt = try db.prepare("SELECT name, kind, target, file FROM probes ORDER BY name")
             while try stmt.step() {
                 infos.append(ProbeInfo(name: stmt.string(0), kind: stmt.string(1), target: stmt.string(2), file: stmt.string(3)))
             }

@@ -57,26 +57,33 @@ public enum StatusPage {
         let files = Array(Set(infos.map(\.file).filter { !$0.isEmpty })).sorted()
 
         let needle = query.name.lowercased()
-        var rows: [Row] = []
-        rows.reserveCapacity(infos.count)
+        // Probes with an open incident apart from the others, counted by state as they pass: at 10,000 probes
+        // every copy of the whole list (a concatenation, a grouping) costs about a millisecond.
+        var flagged: [Row] = [], quiet: [Row] = []
+        quiet.reserveCapacity(infos.count)
+        var counts: [String: Int] = [:]
         for info in infos {
             if !needle.isEmpty, !info.name.lowercased().contains(needle) { continue }
             if !query.file.isEmpty, info.file != query.file { continue }
-            let incident = open[info.name]
-            let state = ProbeState(lastCheckPassed: last[info.name]?.ok, incident: incident.map { ($0.incident.status, $0.incident.stage) })
+            let incident = open.isEmpty ? nil : open[info.name]
+            let check = last[info.name]
+            let state = ProbeState(lastCheckPassed: check?.ok, incident: incident.map { ($0.incident.status, $0.incident.stage) })
             if !query.state.isEmpty, !state.description.hasPrefix(query.state) { continue }
-            rows.append(Row(info: info, state: state, last: last[info.name], incident: incident))
+            counts[Layout.stateClass(state), default: 0] += 1
+            let row = Row(info: info, state: state, last: check, incident: incident)
+            if incident == nil { quiet.append(row) } else { flagged.append(row) }
         }
         // Open incidents first (major before minor, oldest first), then by name (already sorted).
-        let withIncident = rows.filter { $0.incident != nil }.sorted { a, b in
+        flagged.sort { a, b in
             let x = a.incident!.incident, y = b.incident!.incident
             return x.status != y.status ? x.status > y.status : x.createdAt < y.createdAt
         }
-        rows = withIncident + rows.filter { $0.incident == nil }
+        let total = flagged.count + quiet.count
 
-        let pages = max((rows.count + pageSize - 1) / pageSize, 1)
+        let pages = max((total + pageSize - 1) / pageSize, 1)
         let page = min(query.page, pages)
-        let shown = Array(rows.dropFirst((page - 1) * pageSize).prefix(pageSize))
+        let first = (page - 1) * pageSize
+        let shown = (first..<min(first + pageSize, total)).map { i in i < flagged.count ? flagged[i] : quiet[i - flagged.count] }
         let names = shown.map(\.info.name)
         let overview = try cache.overview(names, days: days, now: now, storage: storage)
         let day: Int64 = 86_400_000_000
@@ -136,20 +143,19 @@ public enum StatusPage {
         pager.append("<span class=\"muted\">page \(page) of \(pages)</span>")
         if page < pages { pager.append("<a rel=\"next\" href=\"\(query.href(page: page + 1))\">next →</a>") }
 
-        let counts = Dictionary(grouping: rows, by: { Layout.stateClass($0.state) }).mapValues(\.count)
         let summary = ["healthy", "failing", "minor", "major", "recovering", "unknown"].compactMap { k in
             counts[k].map { "\($0) \(k == "minor" || k == "major" ? "degraded (\(k))" : k)" }
         }.joined(separator: ", ")
         let body: HTML = """
             <h1>Probes</h1>
-            <p class="muted" data-refresh="30">\(Human.count(rows.count, "probe"))\(rows.count == infos.count ? "" : " of \(infos.count)")\
+            <p class="muted" data-refresh="30">\(Human.count(total, "probe"))\(total == infos.count ? "" : " of \(infos.count)")\
             \(summary.isEmpty ? "" : ": \(summary)"). Updated \(UTCTime.dateTime(now)).</p>
             \(form)
             <div class="scroll"><table class="probes"><thead><tr><th>Probe</th><th>State</th>\
             \(located.isEmpty ? HTML.empty : "<th>Locations</th>")<th>Last check</th><th>p95, 24 h</th>\
             <th>Uptime, \(days) days</th><th>Open incident</th></tr></thead>
             <tbody>\(tableRows)</tbody></table></div>
-            \(rows.isEmpty ? "<p>No probe matches.</p>" as HTML : .empty)
+            \(total == 0 ? "<p>No probe matches.</p>" as HTML : .empty)
             <nav class="pager" aria-label="pages">\(pager)</nav>
             """
         return Layout.document(title: "Probes", scripting: .served, current: "/", body: body)

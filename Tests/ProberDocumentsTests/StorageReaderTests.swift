@@ -96,6 +96,19 @@ import Testing
         let sameThread = try #require(read(reader) { _, _ in pthread_equal(pthread_self(), caller) != 0 })
         #expect(try sameThread.get() == false)
     }
+
+    /// Pages must not delay the scheduler's ticks: queries run on a thread lowered by `niceness`, and only that
+    /// thread is lowered (the caller's priority is unchanged; `who` 0 is the calling thread on Linux).
+    @Test func queriesRunAtALowerPriorityOnTheirOwnThread() throws {
+        try makeDatabase()
+        let path = self.path
+        let reader = StorageReader(niceness: 7, open: { try StorageBackend.open(database: path, readOnly: true) })
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        let before = getpriority(which, 0)
+        let inQuery = try #require(read(reader) { _, _ in getpriority(which, 0) })
+        #expect(try inQuery.get() == min(before + 7, 19))
+        #expect(getpriority(which, 0) == before)
+    }
 }
 
 /// A value behind a lock, for the tests' callbacks.

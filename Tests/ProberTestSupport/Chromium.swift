@@ -91,26 +91,8 @@ public enum Chromium {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let netLog = scratch.url.appendingPathComponent("net-log.json")
-        var arguments = [
-            "--headless=new",
-            "--no-sandbox",                       // tests run as root, where the sandbox refuses to start
-            "--disable-gpu",
-            "--user-data-dir=\(scratch.path)/profile",
-            "--no-first-run", "--no-default-browser-check", "--disable-sync", "--disable-default-apps",
-            "--disable-background-networking", "--disable-component-update", "--disable-extensions",
-            // Crashpad's handler still starts, in a session of its own (out of reach of the group kill); it
-            // exits when the browser does. --disable-crashpad-for-testing would keep it from starting but
-            // makes the network service abort ("FD ownership violation") and the net log stay empty.
-            "--disable-crash-reporter",
-            // Loopback only: names do not resolve, and any non-loopback address goes to a refusing proxy
-            // (loopback bypasses a proxy by default).
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost, EXCLUDE ::1",
-            "--proxy-server=http://127.0.0.1:9",
-            "--enable-logging=stderr", "--v=0",
-            "--log-net-log=\(netLog.path)",
-            "--window-size=\(width),\(height)",
-            "--hide-scrollbars",
-        ]
+        var arguments = commonArguments(profile: scratch.path + "/profile", width: width, height: height)
+        arguments.append("--log-net-log=\(netLog.path)")
         if !javascript {
             // The profile's content setting, as a person blocking JavaScript in the settings would.
             // `--blink-settings=scriptEnabled=false` also blocks the evaluation behind --dump-dom (it prints
@@ -174,12 +156,49 @@ public enum Chromium {
 
     /// Runs the command in a process group of its own and returns once it and every process it started
     /// (zygote, renderers, GPU, network service) have exited, or kills them all at `timeout`.
-    ///
-    /// "All exited" is an event, not a guess: each of them holds the write end of the stderr pipe, so the
-    /// reader sees end-of-file when the last one is gone. Waiting for the browser alone is not enough: the
-    /// network service writes the net log after the browser process has exited.
     static func runGroup(_ path: String, _ arguments: [String], environment: [String: String],
                          stdout: String, timeout: Duration) throws -> (result: Result, log: String, processGroup: pid_t) {
+        let group = try spawnGroup(path, arguments, environment: environment, stdout: stdout)
+        return group.finish(within: timeout)
+    }
+
+    /// Chromium and the processes it started, in a process group of its own whose id is the browser's pid.
+    final class Group: @unchecked Sendable { // Safe: set once at spawn; `finish` is called once, by the owner.
+        let pid: pid_t
+        let log: LogReader
+
+        init(pid: pid_t, log: LogReader) {
+            self.pid = pid
+            self.log = log
+        }
+
+        /// Waits until every process of the group has exited, or kills them all at `timeout`; then kills whatever
+        /// is left and reaps the browser.
+        ///
+        /// "All exited" is an event, not a guess: each of them holds the write end of the stderr pipe, so the
+        /// reader sees end-of-file when the last one is gone. Waiting for the browser alone is not enough: the
+        /// network service writes the net log after the browser process has exited.
+        func finish(within timeout: Duration) -> (result: Result, log: String, processGroup: pid_t) {
+            var timedOut = false
+            if log.finished.wait(timeout: .now() + TestHTTPServer.seconds(timeout)) == .timedOut {
+                timedOut = true
+                kill(-pid, SIGKILL)
+                log.finished.wait()
+            }
+            // The browser is not reaped yet, so its pid (the group's id) cannot have been reused: this reaches
+            // only a Chromium process that closed its stderr and lives on.
+            kill(-pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let normal = (status & 0x7f) == 0
+            return (timedOut ? .timedOut : .exited(normal ? (status >> 8) & 0xff : 128 + (status & 0x7f)), log.text, pid)
+        }
+    }
+
+    /// Starts the command in a process group of its own, its stderr read by a `LogReader`. `devtools`: a socket
+    /// given to the command as both fd 3 and fd 4 (`--remote-debugging-pipe` reads fd 3 and writes fd 4).
+    static func spawnGroup(_ path: String, _ arguments: [String], environment: [String: String],
+                           stdout: String, devtools: Int32? = nil) throws -> Group {
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in argv + envp { free(p) } }
@@ -197,7 +216,13 @@ public enum Chromium {
         // process's sockets and files that lack close-on-exec. (glibc ignores a close of a descriptor that is
         // closed by the time of the spawn; posix_spawn_file_actions_addclosefrom_np is not visible to Swift.)
         let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap { Int32($0) } ?? []
-        for fd in open where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+        for fd in open where fd > 2 && fd != devtools { posix_spawn_file_actions_addclose(&actions, fd) }
+        if let devtools {
+            // `devtools` is above 4 (`DevTools.launch` makes sure), so these do not overwrite it.
+            posix_spawn_file_actions_adddup2(&actions, devtools, 3)
+            posix_spawn_file_actions_adddup2(&actions, devtools, 4)
+            posix_spawn_file_actions_addclose(&actions, devtools)
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -210,27 +235,37 @@ public enum Chromium {
             close(pipeEnds[0])
             throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO)
         }
+        return Group(pid: pid, log: LogReader(fd: pipeEnds[0]))
+    }
 
-        let log = LogReader(fd: pipeEnds[0])
-        var timedOut = false
-        if log.finished.wait(timeout: .now() + TestHTTPServer.seconds(timeout)) == .timedOut {
-            timedOut = true
-            kill(-pid, SIGKILL)
-            log.finished.wait()
-        }
-        // The browser is not reaped yet, so its pid (the group's id) cannot have been reused: this reaches
-        // only a Chromium process that closed its stderr and lives on.
-        kill(-pid, SIGKILL)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let normal = (status & 0x7f) == 0
-        return (timedOut ? .timedOut : .exited(normal ? (status >> 8) & 0xff : 128 + (status & 0x7f)), log.text, pid)
+    /// The arguments every run shares: headless, a fresh profile in `profile`, loopback only, the console on stderr.
+    static func commonArguments(profile: String, width: Int, height: Int) -> [String] {
+        [
+            "--headless=new",
+            "--no-sandbox",                       // tests run as root, where the sandbox refuses to start
+            "--disable-gpu",
+            "--user-data-dir=\(profile)",
+            "--no-first-run", "--no-default-browser-check", "--disable-sync", "--disable-default-apps",
+            "--disable-background-networking", "--disable-component-update", "--disable-extensions",
+            // Crashpad's handler still starts, in a session of its own (out of reach of the group kill); it
+            // exits when the browser does. --disable-crashpad-for-testing would keep it from starting but
+            // makes the network service abort ("FD ownership violation") and the net log stay empty.
+            "--disable-crash-reporter",
+            // Loopback only: names do not resolve, and any non-loopback address goes to a refusing proxy
+            // (loopback bypasses a proxy by default).
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost, EXCLUDE ::1",
+            "--proxy-server=http://127.0.0.1:9",
+            "--enable-logging=stderr", "--v=0",
+            "--window-size=\(width),\(height)",
+            "--hide-scrollbars",
+        ]
     }
 }
 
 /// Reads a pipe to end-of-file on a thread of its own, then signals `finished`.
-private final class LogReader: @unchecked Sendable { // Safe: `bytes` is written by the reader thread only before it signals `finished`, and read only after.
+final class LogReader: @unchecked Sendable { // Safe: `bytes` is touched under `lock` only.
     let finished = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
     private var bytes: [UInt8] = []
 
     init(fd: Int32) {
@@ -238,7 +273,7 @@ private final class LogReader: @unchecked Sendable { // Safe: `bytes` is written
             var buffer = [UInt8](repeating: 0, count: 64 * 1024)
             while true {
                 let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n > 0 { bytes.append(contentsOf: buffer[0..<n]); continue }
+                if n > 0 { lock.withLock { bytes.append(contentsOf: buffer[0..<n]) }; continue }
                 if n < 0 && errno == EINTR { continue }
                 break
             }
@@ -248,7 +283,10 @@ private final class LogReader: @unchecked Sendable { // Safe: `bytes` is written
     }
 
     /// What was read; call after `finished` was signalled.
-    var text: String { String(decoding: bytes, as: UTF8.self) }
+    var text: String { textSoFar }
+
+    /// What was read until now.
+    var textSoFar: String { lock.withLock { String(decoding: bytes, as: UTF8.self) } }
 }
 
 /// Chromium's JSON net log (`--log-net-log`), read for the requests the page made.

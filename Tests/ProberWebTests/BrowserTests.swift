@@ -234,4 +234,90 @@ import Testing
         let incident = try #require(httpGet(port: port, "/incidents/2")?.body)
         #expect(incident.contains("&lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt; &#39;Tïtle&#39; é"))
     }
+
+    // MARK: Clicking (DevTools protocol)
+
+    /// Run before the page's script: its 30 s refresh timer fires every 300 ms, so a test sees refreshes without
+    /// waiting half a minute. The script itself is the one served.
+    static let fastTimers = """
+        (function () {
+          var set = window.setInterval;
+          window.setInterval = function (f, ms) { return set.call(window, f, Math.min(ms, 300)); };
+        })();
+        """
+
+    /// `text` as a JavaScript string literal.
+    func js(_ text: String) -> String {
+        String(decoding: try! JSONSerialization.data(withJSONObject: [text]), as: UTF8.self).dropFirst().dropLast().description
+    }
+
+    /// A value the page keeps only while it stays the same document (a full navigation starts a new `window`).
+    static let mark = "window.sameDocument = true; document.getElementById('main').dataset.old = 'yes'"
+
+    func expectClean(_ tab: Chromium.Tab, _ what: String) {
+        #expect(tab.consoleErrors.isEmpty, "\(what): \(tab.consoleErrors)")
+        #expect(tab.failedRequests.isEmpty, "\(what): \(tab.failedRequests)")
+    }
+
+    @Test func rangeLinksSwitchTheChartsInPlace() throws {
+        let tab = try Chromium.Tab(width: 1280, height: 800)
+        defer { tab.close() }
+        let latency = "document.querySelector('svg[data-chart=latency]')"
+        try tab.navigate(url("/probes/web-api?range=24h"))
+        #expect(try tab.evaluate("\(latency).dataset.points") as? String == "288")
+        #expect(tab.requests.contains(url("/static/app.js")), "the script loads")
+        try tab.evaluate(Self.mark)
+        let loads = tab.documentLoads
+        // A click on each range link: the charts of that range replace the others, the address follows.
+        for (range, points) in [("1h", 60), ("7d", 168), ("30d", 240), ("24h", 288)] {
+            try tab.click("nav.ranges a[href$='range=\(range)']")
+            try tab.waitFor("\(latency).dataset.points === '\(points)' && document.querySelector('nav.ranges [aria-current]').textContent === '\(range)'")
+            #expect(try tab.evaluate("location.pathname + location.search") as? String == "/probes/web-api?range=\(range)")
+            #expect(try tab.evaluate("document.querySelector('svg[data-chart=failures]') !== null") as? Bool == true, "\(range)")
+        }
+        try tab.screenshot(to: Self.output.appendingPathComponent("probe-clicked-24h-1280x800.png"))
+        // Back: the previous range again, in place too.
+        try tab.evaluate("history.back()")
+        try tab.waitFor("\(latency).dataset.points === '240' && location.search === '?range=30d'")
+        #expect(try tab.evaluate("window.sameDocument === true && !document.getElementById('main').dataset.old") as? Bool == true,
+                "the same document, its main part replaced")
+        #expect(tab.documentLoads == loads, "no full navigation")
+        #expect(tab.sameDocumentNavigations.count == 5, "\(tab.sameDocumentNavigations)")
+        expectClean(tab, "range links")
+    }
+
+    @Test func autoRefreshReplacesTheChartsInPlace() throws {
+        let tab = try Chromium.Tab(width: 1280, height: 800, beforeScripts: Self.fastTimers)
+        defer { tab.close() }
+        // The probe page: checks every 200 ms keep adding to the last minute's failures, so its chart changes.
+        try tab.navigate(url("/probes/web-api?range=1h"))
+        let failures = "document.querySelector('svg[data-chart=failures]').innerHTML"
+        let before = try #require(try tab.evaluate(failures) as? String)
+        try tab.evaluate(Self.mark)
+        var loads = tab.documentLoads
+        try tab.waitFor("!document.getElementById('main').dataset.old && \(failures) !== \(js(before))")
+        #expect(try tab.evaluate("window.sameDocument") as? Bool == true, "no full navigation")
+        #expect(try tab.evaluate("document.querySelector('svg[data-chart=latency]').dataset.points") as? String == "60")
+        #expect(tab.documentLoads == loads)
+        #expect(tab.sameDocumentNavigations.isEmpty, "a refresh keeps the address")
+
+        // The status page: the rows' "last check" ages move on.
+        try tab.navigate(url("/"))
+        let rows = "document.querySelector('table.probes tbody').textContent"
+        let first = try #require(try tab.evaluate(rows) as? String)
+        try tab.evaluate(Self.mark)
+        loads = tab.documentLoads
+        try tab.waitFor("!document.getElementById('main').dataset.old && \(rows) !== \(js(first))")
+        #expect(try tab.evaluate("window.sameDocument") as? Bool == true, "no full navigation")
+        #expect(try tab.evaluate("document.querySelectorAll('svg.spark').length + document.querySelectorAll('svg.bars').length") as? Int == 4)
+        #expect(tab.documentLoads == loads)
+
+        // Not while the reader types in the filter form.
+        try tab.evaluate("document.querySelector('form.filter input[name=name]').focus(); " + Self.mark)
+        let refreshes = tab.requests.filter { $0 == url("/") }.count
+        try tab.evaluate("new Promise(function (r) { setTimeout(r, 1500); })")
+        #expect(tab.requests.filter { $0 == url("/") }.count == refreshes, "no refresh while the name field has focus")
+        #expect(try tab.evaluate("document.getElementById('main').dataset.old") as? String == "yes")
+        expectClean(tab, "auto-refresh")
+    }
 }

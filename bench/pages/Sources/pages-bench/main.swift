@@ -3,6 +3,7 @@
 // pages-bench fill DB TOTAL FULL   gives probe-FULL+1 … probe-TOTAL one check a minute ago each, opens an
 //                                  incident on every 500th probe, and runs maintenance until done.
 // pages-bench page DB / | /probes/NAME   prints page 1 of / (or a probe page over 30 days), to weigh gzipped.
+// pages-bench repeat DB ROUNDS     renders / (page 1, no cache) ROUNDS times and nothing else: for `perf record`.
 // pages-bench measure DB ROUNDS    renders the pages in process from a read-only storage, as the daemon's
 //                                  reader does, and prints the server time (median and max of ROUNDS) and the
 //                                  page weight before gzip of each.
@@ -21,6 +22,13 @@ guard args.count >= 4 else {
     exit(2)
 }
 let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+
+/// This thread's CPU time in ms: beside the wall time, it is what a busy machine disturbs least.
+func cpuMilliseconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) * 1e3 + Double(t.tv_nsec) / 1e6
+}
 
 switch args[1] {
 case "init":
@@ -61,24 +69,27 @@ case "measure":
     let rounds = Int(args[3])!
     let storage = try Store(path: args[2], readOnly: true, busyTimeout: .seconds(5))
     func measure(_ what: String, _ render: () throws -> HTML) rethrows {
-        var times: [Double] = []
+        var times: [Double] = [], cpu: [Double] = []
         var bytes = 0
         for _ in 0..<rounds {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = DispatchTime.now().uptimeNanoseconds, cpu0 = cpuMilliseconds()
             let page = try render()
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            cpu.append(cpuMilliseconds() - cpu0)
             bytes = page.markup.utf8.count
         }
         times.sort()
-        print(String(format: "  %-44@ median %7.1f ms   max %7.1f ms   %7.1f KB", what as NSString, times[times.count / 2],
-                     times.last!, Double(bytes) / 1_000))
+        cpu.sort()
+        print(String(format: "  %-44@ median %7.1f ms   max %7.1f ms  (CPU median %6.1f ms)  %7.1f KB", what as NSString,
+                     times[times.count / 2], times.last!, cpu[cpu.count / 2], Double(bytes) / 1_000))
     }
     let total = try storage.probeNames().count
     func part(_ what: String, _ body: () throws -> Int) rethrows {
         _ = try body()
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = DispatchTime.now().uptimeNanoseconds, cpu0 = cpuMilliseconds()
         let n = try body()
-        print(String(format: "  part: %-38@ %7.1f ms  (%d)", what as NSString, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, n))
+        print(String(format: "  part: %-38@ %7.1f ms  (CPU %6.1f ms)  (%d)", what as NSString,
+                     Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, cpuMilliseconds() - cpu0, n))
     }
     let names = try storage.probeNames()
     try part("probeInfos") { try storage.probeInfos().count }
@@ -108,6 +119,11 @@ case "measure":
         }
     }
     try measure("/incidents") { try IncidentPages.list(storage: storage, now: now, openOnly: false) }
+case "repeat":
+    let storage = try Store(path: args[2], readOnly: true, busyTimeout: .seconds(5))
+    var bytes = 0
+    for _ in 0..<Int(args[3])! { bytes += try StatusPage.render(.init(), storage: storage, now: now).markup.utf8.count }
+    print(bytes)
 case "page":
     // pages-bench page DB PATH: the page's HTML on standard output (to weigh it gzipped: | gzip -c | wc -c).
     let storage = try Store(path: args[2], readOnly: true, busyTimeout: .seconds(5))
