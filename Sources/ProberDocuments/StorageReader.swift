@@ -95,12 +95,15 @@ private final class QueryThread: @unchecked Sendable {
 
     init(name: String, niceness: Int32) {
         let thread = Thread { [self] in
+            // Foundation's `Thread.name` does not reach the kernel's thread name on Linux, and glibc's
+            // pthread_setname_np is not visible to Swift: the name `top -H` and /proc/PID/task/TID/comm show
+            // (at most 15 bytes) is written where the kernel keeps it.
+            try? Data(name.utf8.prefix(15)).write(to: URL(fileURLWithPath: "/proc/thread-self/comm"))
             // On Linux the niceness is a thread's, and `who` 0 is the calling thread: this lowers this one alone
             // (setpriority(2), "a bug" of NPTL that the kernel documents and keeps).
             _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
             while let job = next() { job() }
         }
-        thread.name = name
         thread.start()
     }
 

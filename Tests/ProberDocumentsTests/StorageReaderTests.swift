@@ -107,6 +107,11 @@ import Testing
         let before = getpriority(which, 0)
         let inQuery = try #require(read(reader) { _, _ in getpriority(which, 0) })
         #expect(try inQuery.get() == min(before + 7, 19))
+        // Named, so `top -H` and /proc/PID/task/*/comm (bench/watchdog PAGES=1) tell it apart.
+        let name = try #require(read(reader) { _, _ in
+            (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
+        })
+        #expect(try name.get() == "prober.queries\n")
         #expect(getpriority(which, 0) == before)
     }
 }
