@@ -56,7 +56,8 @@ extension FileReader {
     func webURL(_ field: Field) -> String? {
         guard let sub = substituted(field) else { return nil }
         let text = sub.value.trimmingSpaces
-        let shown = describe(field.value)
+        // Only for messages: describing costs more than checking a good URL.
+        var shown: String { describe(field.value) }
         guard let components = URLComponents(string: text), let scheme = components.scheme else {
             if text.contains("://") || sub.usedEnvironment {
                 report(field.key, "'\(field.name)' \(shown) is not a valid URL")
@@ -89,19 +90,19 @@ extension FileReader {
     ///
     /// libcurl refuses control characters and spaces (CURLE_URL_MALFORMAT) at every check, and a CR or
     /// LF that got through would split the request line.
-    private func unsendable(_ url: String, key: String, shown: String?) -> String? {
+    private func unsendable(_ url: String, key: String, shown: @autoclosure () -> String?) -> String? {
         if let c = url.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7F }) {
             if c == "\r" || c == "\n" { return "'\(key)' contains a line break; a URL cannot carry control characters" }
             let what = c == "\t" ? "tab" : "0x" + String(c.value, radix: 16, uppercase: true)
             return "'\(key)' contains a control character (\(what)); a URL cannot carry control characters"
         }
-        guard url.contains(" ") else { return nil }
+        guard url.utf8.contains(UInt8(ascii: " ")) else { return nil }
         let afterScheme = url.range(of: "://").map { url[$0.upperBound...] } ?? url[...]
         let authority = afterScheme.prefix { !"/?#".contains($0) }
         if let at = authority.lastIndex(of: "@"), authority[..<at].contains(" ") {
             return "'\(key)' has a space in its user name or password; write it as %20"
         }
-        return "'\(key)'\(shown.map { " " + $0 } ?? "") contains a space; write it as %20"
+        return "'\(key)'\(shown().map { " " + $0 } ?? "") contains a space; write it as %20"
     }
 
     /// A proxy URL: `http://`, `https://`, `socks5://`, `socks5h://`, `socks4://` or `socks4a://`, with a host.
@@ -120,14 +121,16 @@ extension FileReader {
         return text
     }
 
+    /// What an HTTP header name (a token) may hold; built once, not per header.
+    private static let tokenCharacters = CharacterSet(charactersIn: "!#$%&'*+-.^_`|~").union(.alphanumerics)
+
     /// Request headers: names are HTTP tokens, values single lines. Values may be secrets: never echoed.
     func requestHeaders(_ field: Field) -> [Header]? {
         guard let pairs = pairs(field) else { return nil }
         var headers: [Header] = []
         var ok = true
         for pair in pairs {
-            let tokenChars = CharacterSet(charactersIn: "!#$%&'*+-.^_`|~").union(.alphanumerics)
-            if pair.name.isEmpty || pair.name.unicodeScalars.contains(where: { !$0.isASCII || !tokenChars.contains($0) }) {
+            if pair.name.isEmpty || pair.name.unicodeScalars.contains(where: { !$0.isASCII || !Self.tokenCharacters.contains($0) }) {
                 report(pair.key, "header name '\(pair.name)' may hold only letters, digits and !#$%&'*+-.^_`|~")
                 ok = false
             } else if pair.value.contains(where: { $0 == "\n" || $0 == "\r" }) {

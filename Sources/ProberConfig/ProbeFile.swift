@@ -211,9 +211,13 @@ extension FileReader {
         return secrets.filter { !$0.value.isEmpty && seen.insert($0).inserted }
     }
 
+    /// ASCII letters, digits, `-`, `_` and `.`, 1 to 200 of them; checked on the bytes (Character's
+    /// properties cost more than the rest of reading a probe).
     private func isValidProbeName(_ name: String) -> Bool {
-        !name.isEmpty && name.count <= 200 && name.allSatisfy { c in
-            c.isASCII && (c.isLetter || c.isNumber || c == "-" || c == "_" || c == ".")
+        let bytes = name.utf8
+        return !bytes.isEmpty && bytes.count <= 200 && bytes.allSatisfy { b in
+            (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39)
+                || b == UInt8(ascii: "-") || b == UInt8(ascii: "_") || b == UInt8(ascii: ".")
         }
     }
 

@@ -97,7 +97,8 @@ public final class Scheduler: Sendable {
     ///
     /// The new set is compared with the running one on the caller's thread; the queue only swaps the entries
     /// that differ, `applySlice` at a time, so ticks stay on time through a reload of tens of thousands of
-    /// probes (comparing 30,000 held the queue for tens of milliseconds). Calls are serialised.
+    /// probes (the whole comparison and every arming used to run in one turn of the queue, every tick
+    /// waiting behind it). Calls are serialised.
     @discardableResult
     public func update(probes: [ProbeSpec]) -> UpdateSummary {
         dispatchPrecondition(condition: .notOnQueue(queue))
@@ -120,7 +121,7 @@ public final class Scheduler: Sendable {
         }
     }
 
-    /// Entries retired or armed per turn on the queue during `update` (about a millisecond's work).
+    /// Entries retired or armed per turn on the queue during `update`: ticks due meanwhile wait for one turn.
     static let applySlice = 1_000
 
     /// Stops ticking; with `drain`, waits for the checks in flight to finish, at most their longest timeout
@@ -360,8 +361,7 @@ extension Scheduler {
             return plan.summary
         }
 
-        /// One turn of an update: retires entries that are still current (a stop may have cleared them),
-        /// arms the new ones.
+        /// One turn of an update: retires the entries that are still the current ones, arms the new ones.
         func apply(retiring: ArraySlice<Entry>, arming: ArraySlice<Entry>) {
             dispatchPrecondition(condition: .onQueue(queue))
             guard running else { return }
