@@ -48,14 +48,15 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
         public var flushInterval: Duration = .seconds(1)
         /// Longest wait between retries after failures. Default 30 s.
         public var maxBackoff: Duration = .seconds(30)
-        /// With a spool: how long writes may fail before what is in memory goes to disk (short blips are absorbed
-        /// in memory). Default 5 s.
-        public var spillAfter: Duration = .seconds(5)
+        /// With a spool: how long writes may fail before what is in memory goes to disk (shorter blips are absorbed
+        /// in memory). Default 1 s: a `kill -9` during an outage then loses about as much as a crash loses on
+        /// SQLite (the last second), not the whole wait.
+        public var spillAfter: Duration = .seconds(1)
         /// With a spool: samples waiting in memory, while writes fail, that send them to disk before
         /// `spillAfter`. Default 20,000.
         public var spillAt: Int = 20_000
         public init(capacity: Int = 100_000, batchSize: Int = 5_000, flushInterval: Duration = .seconds(1),
-                    maxBackoff: Duration = .seconds(30), spillAfter: Duration = .seconds(5), spillAt: Int = 20_000) {
+                    maxBackoff: Duration = .seconds(30), spillAfter: Duration = .seconds(1), spillAt: Int = 20_000) {
             self.capacity = max(capacity, 1)
             self.batchSize = max(1, min(batchSize, self.capacity))
             self.flushInterval = flushInterval

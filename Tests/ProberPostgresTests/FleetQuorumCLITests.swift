@@ -60,25 +60,26 @@ final class FleetQuorumCLITests {
         let faults = ClientFaults()
         let slow = Mutex(false)
         let target = try TestHTTPServer(faults: faults) { _ in
-            slow.withLock { $0 } ? .delay(.milliseconds(60), .respond(status: 200, body: "slow")) : .respond(status: 200, body: "ok")
+            slow.withLock { $0 } ? .delay(.milliseconds(200), .respond(status: 200, body: "slow")) : .respond(status: 200, body: "ok")
         }
         defer { target.stop() }
         let isdown = FakeIsDown()
         let api = try TestHTTPServer { isdown.handle($0) }
         defer { api.stop() }
         // Failures make a location minor (2 of its last 3 checks), slowness major (p95 of the passing checks
-        // above 40 ms); no hold, resolved after 300 ms healthy. Quorum: the default majority (2 of 3).
+        // above 120 ms: slow answers take 200 ms, healthy ones about 1 ms, and a loaded 2-core machine has
+        // shown 80 ms); no hold, resolved after 300 ms healthy. Quorum: the default majority (2 of 3).
         try directory.write("probes/api.yaml", """
             probes:
               - name: api
                 http: { url: "\(target.url)/health" }
-                interval: 100ms
-                timeout: 90ms
+                interval: 400ms
+                timeout: 380ms
                 incident:
                   service_id: 4242
                   window: 3
                   minor: { failures: 2, latency: none }
-                  major: { failures: none, latency: 40ms }
+                  major: { failures: none, latency: 120ms }
                   for: 0s
                   resolve_after: 300ms
             """)

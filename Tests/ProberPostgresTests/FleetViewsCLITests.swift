@@ -144,9 +144,11 @@ final class FleetViewsCLITests {
                 interval: 1s
             """)
         let environment: [String: String?] = ["PROBER_HEARTBEAT_INTERVAL": "200ms"]
-        let a = try ProberDaemon(["--probes", directory.path + "/probes", "--db", url, "--location", "a"], environment: environment,
+        let a = try ProberDaemon(["--probes", directory.path + "/probes", "--db", url, "--location", "a",
+                                  "--spool", directory.path + "/spool-a"], environment: environment,
                                  logIn: directory.url)
-        let b = try ProberDaemon(["--probes", directory.path + "/probes", "--db", url, "--location", "b"], environment: environment,
+        let b = try ProberDaemon(["--probes", directory.path + "/probes", "--db", url, "--location", "b",
+                                  "--spool", directory.path + "/spool-b"], environment: environment,
                                  logIn: directory.url)
         defer {
             _ = a.terminate()
