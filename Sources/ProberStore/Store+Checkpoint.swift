@@ -16,8 +16,7 @@ extension Store {
         let free = freeBytes
         let short = free.map { wal > $0 / 4 || $0 < Self.lowSpaceBytes } ?? false
         let now = DispatchTime.now().uptimeNanoseconds
-        let interval = lastCheckpointComplete ? Self.checkpointInterval : Self.checkpointRetry
-        let due = now &- lastCheckpoint >= UInt64(interval.microseconds) * 1_000
+        let due = now &- lastCheckpoint >= UInt64(Self.checkpointInterval.microseconds) * 1_000
         guard short || due else { return }
         checkpoint(truncate: short)
     }
@@ -33,8 +32,7 @@ extension Store {
         let mode = truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE
         let rc = sqlite3_wal_checkpoint_v2(connection.handle, nil, mode, &logFrames, &copied)
         lastCheckpoint = DispatchTime.now().uptimeNanoseconds
-        lastCheckpointComplete = rc == SQLITE_OK && copied == logFrames
-        return lastCheckpointComplete
+        return rc == SQLITE_OK && copied == logFrames
     }
 
     /// Bytes in the WAL file now (0 when it does not exist).
@@ -54,11 +52,6 @@ extension Store {
     /// A checkpoint at least this often while samples are written, so that the database file holds the history
     /// (a crash replays little WAL, and a backup of the file alone is recent).
     static let checkpointInterval: Duration = .seconds(30)
-    /// A checkpoint that could not copy the whole WAL (a reader's snapshot held it back: it copies only the frames
-    /// older than the oldest reader's, and the WAL cannot start over) is tried again this soon. Waiting the whole
-    /// interval let the WAL grow to two intervals' worth while pages were read (bench/watchdog PAGES=1: peak
-    /// 21 -> 35 MB, disk writes 0.8 -> 1.4 KB per check). A retry with nothing new to copy costs no write.
-    static let checkpointRetry: Duration = .seconds(1)
     /// Below this much free space every due checkpoint also truncates the WAL.
     static let lowSpaceBytes: Int64 = 64 * 1024 * 1024
 }

@@ -28,8 +28,6 @@ public final class Store: Storage, @unchecked Sendable {
     var probeIDs: [String: Int64] = [:]
     /// When the WAL was last checkpointed by `checkpointIfDue`. Queue-owned.
     var lastCheckpoint = DispatchTime.now().uptimeNanoseconds
-    /// Whether that checkpoint copied the whole WAL (else it is retried sooner). Queue-owned.
-    var lastCheckpointComplete = true
 
     /// Opens (and for a writable store, creates and migrates) the database at `path`.
     ///
