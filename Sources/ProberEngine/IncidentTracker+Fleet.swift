@@ -119,14 +119,13 @@ extension IncidentTracker {
             fleetState.summaries[spec.name] = event.stage == .resolved ? nil : writer.locationSummary(event.evidence)
         }
         let episode = ownEpisode(spec.name, state)
-        let last = fleetState.published[spec.name]
         if let waiting = fleetState.wave[spec.name] {
-            // Changed again before the wave was flushed: the latest episode is the one published.
-            if waiting.episode != episode {
-                fleetState.wave[spec.name] = EpisodePublication(probe: spec.name, episode: episode, tracking: state.incident, at: sample.startedAt)
-            }
-            return
+            guard waiting.episode != episode else { return }
+            // Changed again before its batch was decided (a backlog of several ticks): that change is decided first,
+            // as it would have been alone, so the incident takes each step.
+            flushWave()
         }
+        let last = fleetState.published[spec.name]
         guard last?.episode != episode else {
             // Unchanged: a heartbeat when due, published with every other one due by then in one statement, once the
             // checks already queued (this tick's) are evaluated.
@@ -331,13 +330,11 @@ extension IncidentTracker {
 
     /// Reads the fleet's views of `due` (each probe with the time it is decided at) in one query and writes the
     /// transitions the quorum asks for in a few transactions; the probes whose write met a conflict are read and
-    /// decided again, at most `fleetAttempts` times (the next sweep carries on). So are those whose incident is
-    /// not yet where the quorum asks (an episode that went from degraded to healthy within one batch takes the
-    /// incident to monitoring, then resolves it).
+    /// decided again, at most `fleetAttempts` times (the next sweep carries on).
     func decide(_ due: [(spec: ProbeSpec, at: Int64)]) {
         guard let fleet else { return }
         var due = due
-        for attempt in 1...Self.fleetAttempts + 1 {
+        for attempt in 1...Self.fleetAttempts {
             guard let earliest = due.map({ $0.at - Self.span($0.spec) }).min(), !cutShort.current else { return }
             let views: [String: FleetView]
             do {
@@ -348,20 +345,25 @@ extension IncidentTracker {
                 ])
                 return
             }
-            var decided: [(spec: ProbeSpec, at: Int64, change: FleetChange, episodes: [LocationEpisode])] = []
+            var decided: [(spec: ProbeSpec, at: Int64, change: FleetChange)] = []
             for (spec, at) in due {
                 var view = views[spec.name] ?? FleetView(incident: nil, locations: [])
                 let since = at - Self.span(spec)
                 view.locations.removeAll { $0.at < since }
                 open[spec.name] = view.incident?.incident
                 if let change = fleetChange(spec, view: view, at: at) {
-                    decided.append((spec, at, FleetChange(change, expectingUpdates: view.version), view.locations.map(\.episode)))
+                    decided.append((spec, at, FleetChange(change, expectingUpdates: view.version)))
                 }
             }
             guard !decided.isEmpty else { return }
             var stored = false
             due = []
-            for (decision, result) in zip(decided, fleet.storage.record(decided.map(\.change))) {
+            // In slices, so a stop cut short (`cutShort`) is not held up by the rest of a large wave.
+            var results: [Result<Int64, any Error>] = []
+            for first in stride(from: 0, to: decided.count, by: 250) where !cutShort.current {
+                results += fleet.storage.record(decided[first..<min(first + 250, decided.count)].map(\.change))
+            }
+            for (decision, result) in zip(decided, results) {
                 let change = decision.change.change, name = decision.spec.name
                 var metadata: Logger.Metadata = [
                     "probe.name": "\(name)", "location": "\(fleet.location)",
@@ -379,12 +381,6 @@ extension IncidentTracker {
                         logger.notice("fleet incident \(change.update.kind.rawValue): \(change.incident.title)", metadata: metadata)
                     }
                     stored = true
-                    let now = FleetDecision.Target(status: change.update.status, stage: change.update.stage)
-                    let reached = change.update.stage == .resolved ? nil : now
-                    if FleetDecision.target(current: reached, locations: decision.episodes,
-                                            quorum: decision.spec.incident.quorum) != reached {
-                        due.append((decision.spec, decision.at))
-                    }
                 case .failure(let error as any StorageError) where error.kind == .conflict:
                     logger.info("another prober changed the fleet incident first; deciding again", metadata: [
                         "probe.name": "\(name)", "attempt": "\(attempt)",

@@ -184,7 +184,7 @@ extension PostgresStore: FleetStorage {
 
     /// How many probes' decisions one transaction writes: a group holds the store's connection (and its probes'
     /// locks) for a few tens of milliseconds, so other readers of the store (`/metrics`) wait no longer.
-    static let fleetGroup = 50
+    static let fleetGroup = 20
 
     public func record(_ changes: [FleetChange]) -> [Result<Int64, any Error>] {
         var results: [Result<Int64, any Error>] = []

@@ -145,6 +145,31 @@ struct FleetWaveTests {
         #expect(degrading.failed + recovering.failed == 0)
         #expect(max(degrading.longest, recovering.longest) < 1.0, "/metrics waited on the wave")
     }
+
+    @Test func stoppingWithAWaveQueuedGivesUpAtTheDeadline() throws {
+        let cluster = try TestPostgres.shared()
+        let database = try cluster.makeDatabase()
+        defer { cluster.dropDatabase(database) }
+        let url = cluster.socketURL(database)
+        let store = try PostgresStore(url: url, site: "a")
+        var logger = Logger(label: "stop")
+        logger.logLevel = .critical
+        let tracker = IncidentTracker(store: store, logger: logger, location: "a")
+        let names = (0..<60).map { "p\($0)" }
+        tracker.update(probes: names.map(spec), sinks: [])
+        // Another session holds the samples table: each opening's baseline read waits out the 1 s lock timeout, so
+        // the queue holds about a minute of work.
+        let blocker = try PGConnection(url: url, password: nil, readOnly: false, lockTimeout: .seconds(5))
+        try blocker.execute("BEGIN; LOCK TABLE samples IN ACCESS EXCLUSIVE MODE")
+        defer { _ = try? blocker.execute("ROLLBACK") }
+        let t0 = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        for name in names { tracker.record(sample(name, t0, ok: false)) }
+        let start = ContinuousClock.now
+        tracker.stop(deadline: .seconds(2))
+        let took = ContinuousClock.now - start
+        print("stop with \(names.count) baseline reads queued (about 1 s each) returned after \(took)")
+        #expect(took < .seconds(6), "stop waited for the whole queue")
+    }
 }
 
 /// A value behind a lock, for the scraping thread.
