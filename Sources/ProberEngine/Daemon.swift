@@ -18,7 +18,7 @@ import ProberWeb
 /// Start order (each needs the ones before it): the instance lock, the store, the libcurl engine, the sample
 /// writer, the delivery worker, the incident tracker, storage maintenance, the probe run loop, the heartbeat
 /// (`prober fleet`), the HTTP listener. Stop runs the same list backwards, so the listener stops first, the run loop stops ticking and
-/// waits for its checks in flight, the tracker evaluates the last samples (waking the delivery worker), the
+/// waits for its checks in flight, the tracker evaluates the last samples (waking the delivery worker; at most 10 s), the
 /// delivery worker waits for its calls in flight, the writer writes the last samples, and the lock goes last.
 /// This is swift-service-lifecycle's `ServiceGroup` shape, on Dispatch: `prober run` parses its flags,
 /// builds a `Configuration` and calls `run()`.

@@ -9,12 +9,17 @@ import ProberStorage
 /// fleet, decided by quorum (`FleetDecision`).
 ///
 /// The local evaluator runs as without a fleet; its state is this location's episode, which is published
-/// (`FleetStorage.publish`) when it changes and, as a heartbeat, every third of the probe's window span. Each
-/// change of the local episode, and a sweep every couple of seconds over the probes the fleet has in an
-/// episode, reads the fleet's view, asks `FleetDecision.target` what the incident should become and writes
-/// that transition with `record(_:expectingUpdates:)`: refused (`.conflict`) when another prober changed the
-/// incident since the view, after which the view is read again. Decisions depend only on the state in the
-/// database, so a write that fails is not held: the next sweep decides again.
+/// (`FleetStorage.publish`) when it changes and, as a heartbeat, every third of the probe's window span. The
+/// changes of the local episodes, and a sweep every couple of seconds over the probes the fleet has in an
+/// episode, read the fleet's views, ask `FleetDecision.target` what each incident should become and write those
+/// transitions with `record(_:)`: each refused (`.conflict`) when another prober changed that incident since
+/// the view, after which its view is read again. Decisions depend only on the state in the database, so a
+/// write that fails is not held: the next sweep decides again.
+///
+/// A wave (a shared dependency down: thousands of probes changing at once) is handled in batches: the episodes
+/// that changed while the queue was busy are published in one statement and decided together when it gets to
+/// them (`flushWave`), with one query for all their views and a transaction per group of probes, so the queue
+/// keeps up however many change.
 extension IncidentTracker {
     struct Fleet {
         let storage: any FleetStorage
@@ -40,6 +45,10 @@ extension IncidentTracker {
         var checkedAt: [String: Int64] = [:]
         /// Whether the last sweep could not read the fleet (logged once, not every sweep).
         var sweepFailing = false
+        /// Per probe: its changed episode, waiting for the queue's next `flushWave` to publish and decide it.
+        var wave: [String: EpisodePublication] = [:]
+        /// Whether a `flushWave` is queued.
+        var flushQueued = false
     }
 
     /// Decisions tried per occasion when other probers keep changing the incident first.
@@ -110,6 +119,12 @@ extension IncidentTracker {
             fleetState.summaries[spec.name] = event.stage == .resolved ? nil : writer.locationSummary(event.evidence)
         }
         let episode = ownEpisode(spec.name, state)
+        if let waiting = fleetState.wave[spec.name] {
+            guard waiting.episode != episode else { return }
+            // Changed again before its batch was decided (a backlog of several ticks): that change is decided first,
+            // as it would have been alone, so the incident takes each step.
+            flushWave()
+        }
         let last = fleetState.published[spec.name]
         guard last?.episode != episode else {
             // Unchanged: a heartbeat when due, published with every other one due by then in one statement, once the
@@ -120,10 +135,22 @@ extension IncidentTracker {
             }
             return
         }
-        guard publish([EpisodePublication(probe: spec.name, episode: episode, tracking: state.incident, at: sample.startedAt)]) else {
-            return
+        fleetState.wave[spec.name] = EpisodePublication(probe: spec.name, episode: episode, tracking: state.incident, at: sample.startedAt)
+        if !fleetState.flushQueued {
+            // Behind the checks already queued: every episode they change joins this batch.
+            fleetState.flushQueued = true
+            queue.async { self.flushWave() }
         }
-        decide(spec, at: sample.startedAt)
+    }
+
+    /// Publishes the changed episodes in one statement and decides their probes together.
+    func flushWave() {
+        fleetState.flushQueued = false
+        guard !fleetState.wave.isEmpty, !cutShort.current else { return }
+        let wave = fleetState.wave.values.sorted { $0.probe < $1.probe }
+        fleetState.wave = [:]
+        guard publish(wave) else { return }
+        decide(wave.compactMap { p in probes[p.probe].map { ($0, p.at) } })
     }
 
     /// Publishes the heartbeats due, in one statement (a failure leaves them to the sweep).
@@ -240,10 +267,7 @@ extension IncidentTracker {
             logger.notice("reading the fleet again")
             fleetState.sweepFailing = false
         }
-        for name in active.union(open.keys).sorted() {
-            guard let spec = probes[name] else { continue }
-            decide(spec, at: at)
-        }
+        decide(active.union(open.keys).sorted().compactMap { probes[$0].map { ($0, at) } })
         closeAbandoned(at: at)
     }
 
@@ -304,46 +328,70 @@ extension IncidentTracker {
         }
     }
 
-    /// Reads the fleet's view of a probe and writes the transition the quorum asks for, if any; on a conflict
-    /// reads again, at most `fleetAttempts` times (the next sweep carries on).
-    func decide(_ spec: ProbeSpec, at: Int64) {
+    /// Reads the fleet's views of `due` (each probe with the time it is decided at) in one query and writes the
+    /// transitions the quorum asks for in a few transactions; the probes whose write met a conflict are read and
+    /// decided again, at most `fleetAttempts` times (the next sweep carries on).
+    func decide(_ due: [(spec: ProbeSpec, at: Int64)]) {
         guard let fleet else { return }
+        var due = due
         for attempt in 1...Self.fleetAttempts {
-            let view: FleetView
+            guard let earliest = due.map({ $0.at - Self.span($0.spec) }).min(), !cutShort.current else { return }
+            let views: [String: FleetView]
             do {
-                view = try fleet.storage.fleetView(probe: spec.name, runningSince: at - Self.span(spec))
+                views = try fleet.storage.fleetViews(probes: due.map(\.spec.name), runningSince: earliest)
             } catch {
-                logger.error("could not read the fleet's view of a probe", metadata: ["probe.name": "\(spec.name)", "error": "\(error)"])
-                return
-            }
-            open[spec.name] = view.incident?.incident
-            guard let change = fleetChange(spec, view: view, at: at) else { return }
-            var metadata: Logger.Metadata = [
-                "probe.name": "\(spec.name)", "location": "\(fleet.location)",
-                "incident.status": "\(change.update.status.rawValue)", "incident.stage": "\(change.update.stage.rawValue)",
-            ]
-            do {
-                let id = try fleet.storage.record(change, expectingUpdates: view.version)
-                metadata["incident.id"] = "\(id)"
-                var incident = change.incident
-                incident.id = id
-                open[spec.name] = incident.resolved ? nil : incident
-                if change.opens {
-                    logger.warning("fleet incident opened: \(change.incident.title)", metadata: metadata)
-                } else {
-                    logger.notice("fleet incident \(change.update.kind.rawValue): \(change.incident.title)", metadata: metadata)
-                }
-                onChange()
-                return
-            } catch let error as any StorageError where error.kind == .conflict {
-                logger.info("another prober changed the fleet incident first; deciding again", metadata: [
-                    "probe.name": "\(spec.name)", "attempt": "\(attempt)",
+                logger.error("could not read the fleet's view of probes; the next sweep decides again", metadata: [
+                    "probe.name": "\(due[0].spec.name)", "probes": "\(due.count)", "error": "\(error)",
                 ])
-            } catch {
-                metadata["error"] = "\(error)"
-                logger.error("could not store the fleet's incident change; the next sweep decides again", metadata: metadata)
                 return
             }
+            var decided: [(spec: ProbeSpec, at: Int64, change: FleetChange)] = []
+            for (spec, at) in due {
+                var view = views[spec.name] ?? FleetView(incident: nil, locations: [])
+                let since = at - Self.span(spec)
+                view.locations.removeAll { $0.at < since }
+                open[spec.name] = view.incident?.incident
+                if let change = fleetChange(spec, view: view, at: at) {
+                    decided.append((spec, at, FleetChange(change, expectingUpdates: view.version)))
+                }
+            }
+            guard !decided.isEmpty else { return }
+            var stored = false
+            due = []
+            // In slices, so a stop cut short (`cutShort`) is not held up by the rest of a large wave.
+            var results: [Result<Int64, any Error>] = []
+            for first in stride(from: 0, to: decided.count, by: 250) where !cutShort.current {
+                results += fleet.storage.record(decided[first..<min(first + 250, decided.count)].map(\.change))
+            }
+            for (decision, result) in zip(decided, results) {
+                let change = decision.change.change, name = decision.spec.name
+                var metadata: Logger.Metadata = [
+                    "probe.name": "\(name)", "location": "\(fleet.location)",
+                    "incident.status": "\(change.update.status.rawValue)", "incident.stage": "\(change.update.stage.rawValue)",
+                ]
+                switch result {
+                case .success(let id):
+                    metadata["incident.id"] = "\(id)"
+                    var incident = change.incident
+                    incident.id = id
+                    open[name] = incident.resolved ? nil : incident
+                    if change.opens {
+                        logger.warning("fleet incident opened: \(change.incident.title)", metadata: metadata)
+                    } else {
+                        logger.notice("fleet incident \(change.update.kind.rawValue): \(change.incident.title)", metadata: metadata)
+                    }
+                    stored = true
+                case .failure(let error as any StorageError) where error.kind == .conflict:
+                    logger.info("another prober changed the fleet incident first; deciding again", metadata: [
+                        "probe.name": "\(name)", "attempt": "\(attempt)",
+                    ])
+                    due.append((decision.spec, decision.at))
+                case .failure(let error):
+                    metadata["error"] = "\(error)"
+                    logger.error("could not store the fleet's incident change; the next sweep decides again", metadata: metadata)
+                }
+            }
+            if stored { onChange() }
         }
     }
 

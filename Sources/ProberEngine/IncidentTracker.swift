@@ -17,18 +17,36 @@ import ProberStorage
 /// per probe is decided from every location's (see IncidentTracker+Fleet.swift).
 ///
 /// Samples arrive from the probe engine's thread; evaluation and the incident writes run on the
-/// tracker's own serial queue, so a slow database never delays a probe. `@unchecked Sendable`: all
-/// mutable state (`probes`, `states`, `open`, `baselines`, `sinks`, `unstored`, `retryHeldAt`, `opened`,
-/// `retired`, `tracked`, `fleetState`) is touched only on `queue`; `sweepTimer` is set in `init`, then only
-/// cancelled on `queue`.
+/// tracker's own serial queue, so a slow database never delays a probe. Readers that must answer at once
+/// (`/metrics`) read `levels()` and `specs()`, a copy the queue publishes, and never wait behind it.
+/// `@unchecked Sendable`: all mutable state (`probes`, `states`, `open`, `baselines`, `sinks`, `unstored`,
+/// `retryHeldAt`, `opened`, `retired`, `tracked`, `fleetState`, `levelsDirty`, `levelsPublishedAt`) is touched
+/// only on `queue`; `sweepTimer` is set in `init`, then only cancelled on `queue`; `published` and `cutShort`
+/// are `Locked`.
 public final class IncidentTracker: @unchecked Sendable {
     let storage: any IncidentStorage
     let logger: Logger
     let queue = DispatchQueue(label: "prober.incidents")
     var probes: [String: ProbeSpec] = [:]
-    var states: [String: EvaluatorState] = [:]
+    var states: [String: EvaluatorState] = [:] { didSet { levelsChanged() } }
     /// The open incident of each probe, as stored (or held to be stored: then an opening's id is 0).
-    var open: [String: Incident] = [:]
+    var open: [String: Incident] = [:] { didSet { levelsChanged() } }
+    /// What `levels()` and `specs()` return: copied from `states`, `open` and `probes` on the queue, at most
+    /// every `levelsEvery` while they change and at once by `sync()`.
+    private let published = Locked(Published())
+    /// Checks dropped unevaluated after `stop(deadline:)` cut the tracker short.
+    private var skippedChecks = 0
+    private struct Published {
+        var levels: [String: (level: Level, incident: Severity?)] = [:]
+        var specs: [String: ProbeSpec] = [:]
+    }
+    /// Whether `states` or `open` changed since the last publication, and when (uptime, ns) that was.
+    private var levelsDirty = false
+    private var levelsPublishedAt: UInt64 = 0
+    /// How stale `levels()` may be while the queue keeps up (a copy of 10,000 probes costs about a millisecond).
+    static let levelsEvery: UInt64 = 250_000_000
+    /// Set when `stop(deadline:)` gave up waiting: the work still queued returns at once.
+    let cutShort = Locked(false)
     /// The baseline of each open incident's episode, read from storage at its first change (it cannot
     /// change: it ends where the episode began).
     var baselines: [String: (since: Int64, baseline: Baseline)] = [:]
@@ -101,6 +119,10 @@ public final class IncidentTracker: @unchecked Sendable {
             self.sinks = sinks
             let previous = probes
             probes = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            defer {
+                levelsDirty = true
+                publishLevels()
+            }
             var resolvedAny = false
             for name in states.keys where probes[name] == nil && fleet != nil {
                 withdraw(name, spec: previous[name], sinks: previousSinks)
@@ -191,16 +213,41 @@ public final class IncidentTracker: @unchecked Sendable {
         queue.async { self.evaluate(sample) }
     }
 
-    /// Waits until every sample handed to `record` so far has been evaluated.
-    public func sync() { queue.sync {} }
+    /// Waits until every sample handed to `record` so far has been evaluated, and its fleet decisions taken.
+    public func sync() {
+        queue.sync {
+            flushWave()
+            publishLevels()
+        }
+    }
 
-    /// Stops the fleet sweep and waits for the samples already handed over (shutdown).
-    public func stop() {
-        queue.sync { sweepTimer?.cancel() }
+    /// Stops the fleet sweep and waits for the samples already handed over (shutdown), at most `deadline`: in a
+    /// mass outage thousands of fleet decisions may be queued. Cut short, what is still queued is dropped (logged);
+    /// the checks are stored, so a restarted prober's evaluators rebuild from them, and the fleet's sweep (this
+    /// prober's after a restart, or another's) decides what this one did not.
+    public func stop(deadline: Duration = .seconds(10)) {
+        let done = DispatchSemaphore(value: 0)
+        queue.async {
+            self.sweepTimer?.cancel()
+            self.flushWave()
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + .microseconds(Int(deadline.microseconds))) == .timedOut else { return }
+        cutShort.withLock { $0 = true }
+        // What is still queued now returns at once; a statement in flight finishes first (within lock_timeout).
+        let (checks, undecided) = queue.sync { (skippedChecks, fleetState.wave.count) }
+        logger.warning("""
+            the incident tracker's last evaluation was cut short after \(Human.duration(deadline)): \(checks) checks not \
+            evaluated and \(undecided) changed episodes not published; the checks are stored, a restart rebuilds from \
+            them, and the fleet's sweep (another prober's, or this one's after a restart) decides
+            """, metadata: [
+                "checks.unevaluated": "\(checks)", "episodes.unpublished": "\(undecided)",
+            ])
     }
 
     /// The configured probes by name (as last given to `update`), for metrics that depend on a probe's kind.
-    public func specs() -> [String: ProbeSpec] { queue.sync { probes } }
+    /// Never waits for the tracker's queue.
+    public func specs() -> [String: ProbeSpec] { published.withLock { $0.specs } }
 
     /// The level and open incident of every probe, for status and metrics.
     public func snapshot() -> [String: (level: Level, incident: Incident?)] {
@@ -212,17 +259,40 @@ public final class IncidentTracker: @unchecked Sendable {
     }
 
     /// The level of every probe and the level of its open incident (nil when none): what `/metrics` shows,
-    /// without copying each open `Incident` (at 10,000 probes `snapshot()` allocated 3.5 MB per scrape).
-    public func levels() -> [String: (level: Level, incident: Severity?)] {
-        queue.sync {
-            var out: [String: (level: Level, incident: Severity?)] = [:]
-            out.reserveCapacity(states.count)
-            for (name, state) in states { out[name] = (state.level, open[name]?.status) }
-            return out
+    /// without copying each open `Incident` (at 10,000 probes `snapshot()` allocated 3.5 MB per scrape). Never
+    /// waits for the tracker's queue: a copy it published at most `levelsEvery` ago while it keeps up, older while
+    /// a wave of decisions holds it (a scrape answers at once either way).
+    public func levels() -> [String: (level: Level, incident: Severity?)] { published.withLock { $0.levels } }
+
+    /// Notes that a level changed; publishes when the last copy is older than `levelsEvery`, and otherwise
+    /// makes sure a publication follows.
+    private func levelsChanged() {
+        if !levelsDirty {
+            levelsDirty = true
+            queue.asyncAfter(deadline: .now() + .nanoseconds(Int(Self.levelsEvery))) { self.publishLevels() }
         }
     }
 
+    /// Copies the levels (when they changed) and the specs for readers that must not wait on the queue.
+    private func publishLevels() {
+        guard levelsDirty else { return }
+        var levels: [String: (level: Level, incident: Severity?)] = [:]
+        levels.reserveCapacity(states.count)
+        for (name, state) in states { levels[name] = (state.level, open[name]?.status) }
+        let specs = probes
+        published.withLock { $0 = Published(levels: levels, specs: specs) }
+        levelsDirty = false
+        levelsPublishedAt = DispatchTime.now().uptimeNanoseconds
+    }
+
     private func evaluate(_ sample: Sample) {
+        if cutShort.current {
+            skippedChecks += 1
+            return
+        }
+        defer {
+            if levelsDirty, DispatchTime.now().uptimeNanoseconds - levelsPublishedAt >= Self.levelsEvery { publishLevels() }
+        }
         if !unstored.isEmpty, sample.elapsedTime >= retryHeldAt {
             if !storeHeldChanges() { retryHeldAt = sample.elapsedTime + 1_000_000 }
         }

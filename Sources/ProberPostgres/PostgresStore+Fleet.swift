@@ -4,9 +4,9 @@ import ProberStorage
 /// Fleet decisions on PostgreSQL (see `FleetStorage`): each location's episode of a probe in
 /// `fleet_episodes`, and the fleet's incident changed only by a prober that saw its latest version.
 ///
-/// `record(_:expectingUpdates:)` serialises the decisions of one probe with a transaction-scoped advisory
-/// lock on the probe's name, then checks the open incident (its row locked `FOR UPDATE`) and its number of
-/// updates against the view the decision was taken on; the unique index `incidents_one_open` backs the
+/// `record` serialises the decisions of one probe with a transaction-scoped advisory lock on the probe's name,
+/// then checks the open incident (its row locked `FOR UPDATE`) and its number of updates against the view the
+/// decision was taken on; the unique index `incidents_one_open` backs the
 /// "one open incident per probe" rule whatever else writes.
 extension PostgresStore: FleetStorage {
     /// Schema step: each location's published episode of each probe.
@@ -111,43 +111,149 @@ extension PostgresStore: FleetStorage {
     }
 
     public func fleetView(probe: String, runningSince: Int64) throws -> FleetView {
-        let (openID, locations) = try read { db -> (Int64?, [PublishedEpisode]) in
-            guard let id = try probeID(probe, db) else { return (nil, []) }
-            let open = try db.scalar("SELECT id FROM incidents WHERE probe_id = $1 AND resolved_at IS NULL", [.int(id)])
-            let r = try db.query("""
-                SELECT location, status, stage, summary, opened_at, degraded_since, failed_checks, worst_p95, worst_failures, at
-                FROM fleet_episodes WHERE probe_id = $1 AND at >= $2 ORDER BY location COLLATE "C"
-                """, [.int(id), .int(runningSince)])
-            return (open, (0..<r.count).map { Self.episode(r, $0) })
+        try fleetViews(probes: [probe], runningSince: runningSince)[probe] ?? FleetView(incident: nil, locations: [])
+    }
+
+    public func fleetViews(probes: [String], runningSince: Int64) throws -> [String: FleetView] {
+        guard !probes.isEmpty else { return [:] }
+        let names = PGParam.text(pgTextArray(probes))
+        var views = Dictionary(probes.map { ($0, FleetView(incident: nil, locations: [])) }, uniquingKeysWith: { a, _ in a })
+        try read { db in
+            let e = try db.query("""
+                SELECT e.location, e.status, e.stage, e.summary, e.opened_at, e.degraded_since, e.failed_checks, e.worst_p95,
+                    e.worst_failures, e.at, p.name
+                FROM fleet_episodes e JOIN probes p ON p.id = e.probe_id
+                WHERE p.name = ANY($1::text[]) AND e.at >= $2 ORDER BY p.name, e.location COLLATE "C"
+                """, [names, .int(runningSince)])
+            for i in 0..<e.count { views[e.string(i, 10)]?.locations.append(Self.episode(e, i)) }
+            for stored in try Self.openIncidents(names, db) { views[stored.incident.probe]?.incident = stored }
         }
-        // The incident is read in a second snapshot: if it changed in between, `record(_:expectingUpdates:)` refuses
-        // the decision taken on this view and the tracker reads again (resolved in between: none is open).
-        let open = try openID.flatMap { try incident(id: $0) }.flatMap { $0.incident.resolved ? nil : $0 }
-        return FleetView(incident: open, locations: locations)
+        return views
+    }
+
+    /// The open incidents of the probes named in `names` (a `text[]`) with their updates and outbox rows: three
+    /// queries however many there are (a wave opens thousands at once).
+    static func openIncidents(_ names: PGParam, _ db: PGConnection) throws -> [StoredIncident] {
+        let r = try db.query("""
+            SELECT i.id, p.name, i.service_id, i.title, i.description, i.status, i.stage, i.created_at, i.updated_at,
+                   i.resolved_at, i.degraded_since, i.failed_checks, i.worst_p95, i.worst_failures, i.isdown_id
+            FROM incidents i JOIN probes p ON p.id = i.probe_id
+            WHERE p.name = ANY($1::text[]) AND i.resolved_at IS NULL
+            """, [names])
+        var out: [StoredIncident] = []
+        var index: [Int64: Int] = [:]
+        for row in 0..<r.count {
+            let stage = ResolutionStage(rawValue: r.string(row, 6)) ?? .investigating
+            let status = Severity(rawValue: r.string(row, 5)) ?? .minor
+            let incident = Incident(
+                id: r.int64(row, 0), probe: r.string(row, 1), serviceID: r.int64OrNil(row, 2).map { Int($0) },
+                title: r.string(row, 3), description: r.string(row, 4), status: status, stage: stage,
+                createdAt: r.int64(row, 7), updatedAt: r.int64(row, 8), resolvedAt: r.int64OrNil(row, 9), updates: [])
+            let tracking = OpenIncident(status: status, stage: stage, openedAt: r.int64(row, 7),
+                                        degradedSince: r.int64(row, 10), failedChecks: Int(r.int64(row, 11)),
+                                        worstP95: r.int64OrNil(row, 12), worstFailures: Int(r.int64(row, 13)))
+            index[incident.id] = out.count
+            out.append(StoredIncident(incident: incident, tracking: tracking, isdownID: r.stringOrNil(row, 14), deliveries: []))
+        }
+        guard !out.isEmpty else { return [] }
+        let ids = PGParam.text(pgArray(out.map { String($0.incident.id) }))
+        let u = try db.query("""
+            SELECT incident_id, kind, stage, status, created_at, description, evidence FROM incident_updates
+            WHERE incident_id = ANY($1::bigint[]) ORDER BY incident_id, seq
+            """, [ids])
+        for row in 0..<u.count {
+            guard let i = index[u.int64(row, 0)] else { continue }
+            out[i].incident.updates.append(IncidentUpdate(
+                kind: IncidentEvent.Kind(rawValue: u.string(row, 1)) ?? .opened,
+                stage: ResolutionStage(rawValue: u.string(row, 2)) ?? .investigating,
+                status: Severity(rawValue: u.string(row, 3)) ?? .minor,
+                createdAt: u.int64(row, 4), description: u.string(row, 5), evidence: u.string(row, 6)))
+        }
+        for item in Self.outboxItems(try db.query("""
+            SELECT \(Self.outboxColumns) FROM outbox WHERE incident_id = ANY($1::bigint[]) ORDER BY id
+            """, [ids])) {
+            if let i = index[item.incidentID] { out[i].deliveries.append(item) }
+        }
+        return out
     }
 
     @discardableResult
     public func record(_ change: IncidentChange, expectingUpdates: Int?) throws -> Int64 {
-        let probe = change.incident.probe
-        return try write { db in
-            try db.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [.int(Int64(Self.fleetLock)), .text(probe)])
-            let r = try db.query("""
-                SELECT i.id, (SELECT count(*) FROM incident_updates u WHERE u.incident_id = i.id)
-                FROM incidents i JOIN probes p ON p.id = i.probe_id
-                WHERE p.name = $1 AND i.resolved_at IS NULL FOR UPDATE OF i
-                """, [.text(probe)])
-            let current = r.count > 0 ? (id: r.int64(0, 0), updates: Int(r.int64(0, 1))) : nil
-            let expected = change.opens ? nil : expectingUpdates.map { (id: change.incident.id, updates: $0) }
-            guard current?.id == expected?.id, current?.updates == expected?.updates else {
-                let seen = current.map { "#\($0.id) with \($0.updates) updates" } ?? "none"
-                let wanted = expected.map { "#\($0.id) with \($0.updates) updates" } ?? "none"
-                throw PostgresError(message: "the fleet's open incident of probe '\(probe)' is \(seen), not \(wanted) "
-                    + "(another prober changed it first)", database: database, kind: .conflict)
+        try record([FleetChange(change, expectingUpdates: expectingUpdates)])[0].get()
+    }
+
+    /// How many probes' decisions one transaction writes: a group holds the store's connection (and its probes'
+    /// locks) for a few tens of milliseconds, so other readers of the store (`/metrics`) wait no longer.
+    static let fleetGroup = 20
+
+    public func record(_ changes: [FleetChange]) -> [Result<Int64, any Error>] {
+        var results: [Result<Int64, any Error>] = []
+        results.reserveCapacity(changes.count)
+        var start = 0
+        while start < changes.count {
+            let group = Array(changes[start..<min(start + Self.fleetGroup, changes.count)])
+            do {
+                results += try write { db in try recordGroup(group, db) }
+            } catch {
+                // The transaction failed as a whole: nothing of it is written, and the rest would fail alike.
+                results += Array(repeating: .failure(error), count: changes.count - start)
+                break
             }
-            if change.opens { return try open(change, db) }
-            try append(change, db)
-            return change.incident.id
+            start += group.count
         }
+        return results
+    }
+
+    /// Writes one group's changes in the open transaction: the advisory locks of all its probes tried in one
+    /// statement (a probe another prober is deciding at this moment is a conflict, not a wait: two probers
+    /// deciding the same wave would otherwise queue behind each other's groups, and its decision is read again),
+    /// their open incidents' versions in one query (rows locked `FOR UPDATE`), then each change whose version still
+    /// matches under its own savepoint, so a change that fails rolls back alone.
+    private func recordGroup(_ group: [FleetChange], _ db: PGConnection) throws -> [Result<Int64, any Error>] {
+        let locks = try db.query("""
+            SELECT n, pg_try_advisory_xact_lock($1, hashtext(n)) FROM unnest($2::text[]) n
+            """, [.int(Int64(Self.fleetLock)), .text(pgTextArray(group.map(\.change.incident.probe)))])
+        var busy: Set<String> = []
+        for i in 0..<locks.count where locks.string(i, 1) != "t" { busy.insert(locks.string(i, 0)) }
+        let names = PGParam.text(pgTextArray(Array(Set(group.map(\.change.incident.probe)).subtracting(busy))))
+        let r = try db.query("""
+            SELECT p.name, i.id, (SELECT count(*) FROM incident_updates u WHERE u.incident_id = i.id)
+            FROM incidents i JOIN probes p ON p.id = i.probe_id
+            WHERE p.name = ANY($1::text[]) AND i.resolved_at IS NULL ORDER BY i.id FOR UPDATE OF i
+            """, [names])
+        var current: [String: (id: Int64, updates: Int)] = [:]
+        for i in 0..<r.count { current[r.string(i, 0)] = (r.int64(i, 1), Int(r.int64(i, 2))) }
+        var results: [Result<Int64, any Error>] = []
+        for (n, item) in group.enumerated() {
+            let change = item.change, probe = change.incident.probe
+            guard !busy.contains(probe) else {
+                results.append(.failure(PostgresError(message: "another prober is deciding the fleet's incident of probe '\(probe)' "
+                    + "at this moment", database: database, kind: .conflict)))
+                continue
+            }
+            let seen = current[probe]
+            let expected = change.opens ? nil : item.expectingUpdates.map { (id: change.incident.id, updates: $0) }
+            guard seen?.id == expected?.id, seen?.updates == expected?.updates else {
+                let was = seen.map { "#\($0.id) with \($0.updates) updates" } ?? "none"
+                let wanted = expected.map { "#\($0.id) with \($0.updates) updates" } ?? "none"
+                results.append(.failure(PostgresError(message: "the fleet's open incident of probe '\(probe)' is \(was), not "
+                    + "\(wanted) (another prober changed it first)", database: database, kind: .conflict)))
+                continue
+            }
+            try db.execute("SAVEPOINT fleet_change_\(n)")
+            do {
+                let id: Int64
+                if change.opens { id = try open(change, db) } else { try append(change, db); id = change.incident.id }
+                try db.execute("RELEASE SAVEPOINT fleet_change_\(n)")
+                // The probe's incident moved on: a second change of it in this group is decided on the new version.
+                current[probe] = change.incident.resolved ? nil : (id, (seen?.updates ?? 0) + (change.opens ? change.incident.updates.count : 1))
+                results.append(.success(id))
+            } catch {
+                try db.execute("ROLLBACK TO SAVEPOINT fleet_change_\(n)")
+                results.append(.failure(error))
+            }
+        }
+        return results
     }
 
     public func activeFleetProbes(runningSince: Int64) throws -> Set<String> {

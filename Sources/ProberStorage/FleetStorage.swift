@@ -26,6 +26,10 @@ public protocol FleetStorage: AnyObject, Sendable {
     /// `runningSince` (µs), sorted by location.
     func fleetView(probe: String, runningSince: Int64) throws -> FleetView
 
+    /// `fleetView(probe:runningSince:)` of many probes in one read snapshot and a fixed number of queries (a wave of
+    /// changes, the sweep), by probe; a probe the database does not know has an empty view.
+    func fleetViews(probes: [String], runningSince: Int64) throws -> [String: FleetView]
+
     /// Writes a change like `IncidentStorage.record` (the change and its outbox rows in one transaction), but
     /// only if the probe's fleet incident is still the one the decision was taken on: `expectingUpdates` is
     /// the number of updates of the open incident in that view (nil: none was open). Otherwise it throws a
@@ -33,6 +37,13 @@ public protocol FleetStorage: AnyObject, Sendable {
     /// one transition twice. Returns the incident's id.
     @discardableResult
     func record(_ change: IncidentChange, expectingUpdates: Int?) throws -> Int64
+
+    /// Writes many decisions as `record(_:expectingUpdates:)` does each, in a few transactions (groups of probes):
+    /// per change, in order, the incident's id or the error that refused it (a `StorageError` of kind `.conflict`
+    /// when the incident is no longer the one decided on, or another prober is deciding it at that moment: it is
+    /// refused rather than waited for, so two probers deciding one wave do not queue behind each other). One change refused leaves the others written. When a transaction fails as a whole
+    /// (the database went away), its changes and those after it carry that error and none of them is written.
+    func record(_ changes: [FleetChange]) -> [Result<Int64, any Error>]
 
     /// Probes with an open incident, or with a location in an episode that published at or after
     /// `runningSince`: those a fleet decision may change.
@@ -64,6 +75,18 @@ public struct EpisodePublication: Sendable, Equatable {
         self.episode = episode
         self.tracking = tracking
         self.at = at
+    }
+}
+
+/// A decision to write: the change, if the probe's open incident still has `expectingUpdates` updates (nil: none
+/// is open), as in `FleetStorage.record(_:expectingUpdates:)`.
+public struct FleetChange: Sendable {
+    public var change: IncidentChange
+    public var expectingUpdates: Int?
+
+    public init(_ change: IncidentChange, expectingUpdates: Int?) {
+        self.change = change
+        self.expectingUpdates = expectingUpdates
     }
 }
 
