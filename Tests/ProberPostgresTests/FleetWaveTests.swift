@@ -143,7 +143,10 @@ struct FleetWaveTests {
         #expect(opened < .seconds(45))
         #expect(degrading.scrapes > 0 && recovering.scrapes > 0)
         #expect(degrading.failed + recovering.failed == 0)
-        #expect(max(degrading.longest, recovering.longest) < 1.0, "/metrics waited on the wave")
+        // The old code's longest scrape waited 21.8 s for the tracker's queue. A scrape still counts the outbox's
+        // pending calls on the store's connection, so it may wait for one 20-probe transaction: 0.3-1.1 s seen
+        // on a loaded 2-core machine.
+        #expect(max(degrading.longest, recovering.longest) < 3.0, "/metrics waited on the wave")
     }
 
     @Test func stoppingWithAWaveQueuedGivesUpAtTheDeadline() throws {
