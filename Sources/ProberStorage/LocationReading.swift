@@ -38,7 +38,7 @@ public struct LocationStatus: Sendable, Equatable {
     public var failures1h: Int
     /// Percentage of passed checks in the last hour; nil without checks.
     public var uptime1h: Double?
-    /// p95 total latency of this location's successful checks in the last hour (exact).
+    /// p95 total latency of this location's successful checks in the last hour (as `ProbeStatus.p95_1h`).
     public var p95_1h: Int64?
     /// The episode the location published for the fleet's decisions (nil status: healthy); nil when it published
     /// none (a prober that does not take part in fleet decisions, or withdrew the probe).

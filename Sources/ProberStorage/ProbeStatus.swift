@@ -13,7 +13,8 @@ public struct ProbeStatus: Sendable, Equatable {
     public var failures1h: Int
     /// Percentage of passed checks in the last hour; nil without checks.
     public var uptime1h: Double?
-    /// p95 of the total latency of successful checks in the last hour (exact, from raw samples).
+    /// p95 of the total latency of successful checks in the last hour: exact from raw samples; from the rollups'
+    /// histogram (within 4.4 %, docs/storage.md) where a backend reads the hour's rolled-up part from them (PostgreSQL).
     public var p95_1h: Int64?
 
     public init(name: String, kind: String, target: String, last: LastCheck? = nil, checks1h: Int = 0, failures1h: Int = 0,

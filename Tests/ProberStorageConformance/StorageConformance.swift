@@ -20,6 +20,7 @@ public enum StorageConformance {
         ConformanceCase("history over raw samples is exact", historyOverRawSamples),
         ConformanceCase("history over rolled-up ranges counts every check once", historyOverRollups),
         ConformanceCase("status: last check and the last hour", status),
+        ConformanceCase("status: a rolled-up hour counts each check once, rollups and raw samples", statusOverRolledUpHour),
         ConformanceCase("baseline: passing checks of the span, newest per hour", baseline),
         ConformanceCase("retention drops raw samples past it and keeps rollups", retention),
         ConformanceCase("a newer schema is refused", newerSchemaIsRefused),
