@@ -24,6 +24,8 @@ extension HTTPListener {
         private var nextID: UInt64 = 1
         /// Until when the listening socket is left alone after `accept` failed for want of resources.
         private var acceptPausedUntil: UInt64 = 0
+        /// Accepted connections waiting for a slot while every connection is busy (see `admitWaiting`), oldest first.
+        private var waiting: [(fd: Int32, since: UInt64)] = []
         private var closed = false
 
         init(listenFD: Int32, configuration: Configuration, handlerQueue: DispatchQueue, handler: @escaping Handler) throws {
@@ -62,6 +64,10 @@ extension HTTPListener {
 
         /// How long the listening socket is left alone after `accept` failed for want of descriptors or memory.
         static let acceptPause: UInt64 = 100_000_000
+        /// How long a newcomer waits for a slot while every connection is busy before it is answered 503, and how
+        /// often a slot is looked for meanwhile.
+        static let refuseWhenFullFor: UInt64 = 250_000_000
+        static let fullRetry: UInt64 = 5_000_000
 
         static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
@@ -81,10 +87,11 @@ extension HTTPListener {
                 fds.removeAll(keepingCapacity: true)
                 order.removeAll(keepingCapacity: true)
                 let now = Self.now()
-                let accepting = now >= acceptPausedUntil
+                // While newcomers wait for a slot, the next ones stay in the kernel's backlog.
+                let accepting = now >= acceptPausedUntil && waiting.isEmpty
                 fds.append(pollfd(fd: listenFD, events: accepting ? Int16(POLLIN) : 0, revents: 0))
                 fds.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0))
-                var nearest = accepting ? UInt64.max : acceptPausedUntil
+                var nearest = accepting ? UInt64.max : waiting.isEmpty ? acceptPausedUntil : now + Self.fullRetry
                 for connection in connections.values {
                     let events: Int32
                     switch connection.phase {
@@ -111,6 +118,7 @@ extension HTTPListener {
                 }
                 if accepting && fds[0].revents != 0 { acceptAll() }
                 expire(now: Self.now())
+                admitWaiting(now: Self.now())
             }
             closeAll()
             finished.signal()
@@ -120,6 +128,8 @@ extension HTTPListener {
             guard !closed else { return }
             closed = true
             for connection in connections.values { drop(connection) }
+            for newcomer in waiting { close(newcomer.fd) }
+            waiting.removeAll()
             close(listenFD)
             // The write end first: a `wake()` from another thread between the two closes would otherwise write
             // into a pipe without a reader, and SIGPIPE kills the process.
@@ -145,18 +155,31 @@ extension HTTPListener {
                     }
                 }
                 Self.configure(fd)
-                let now = Self.now()
+                waiting.append((fd, Self.now()))
+            }
+        }
+
+        /// Gives the accepted newcomers a slot, oldest first: a free one, else that of the oldest connection only
+        /// reading (`evictionCandidate`). When every connection has a handler working or a response moving (after
+        /// a burst of complete requests, for a few milliseconds) a newcomer waits, and is answered 503 only once it
+        /// has waited `refuseWhenFullFor`.
+        private func admitWaiting(now: UInt64) {
+            while let newcomer = waiting.first {
                 if connections.count >= configuration.maxConnections, let idle = evictionCandidate(now: now) {
                     drop(idle)
                 }
-                if connections.count >= configuration.maxConnections {
-                    refuse(fd)
-                    continue
+                if connections.count < configuration.maxConnections {
+                    waiting.removeFirst()
+                    let connection = ClientConnection(fd: newcomer.fd, id: nextID, client: Self.peerAddress(newcomer.fd),
+                                                      acceptedAt: now, deadline: now + Self.nanos(configuration.readTimeout))
+                    nextID += 1
+                    connections[connection.id] = connection
+                } else if now - newcomer.since >= Self.refuseWhenFullFor {
+                    waiting.removeFirst()
+                    refuse(newcomer.fd)
+                } else {
+                    return
                 }
-                let connection = ClientConnection(fd: fd, id: nextID, client: Self.peerAddress(fd), acceptedAt: now,
-                                                  deadline: now + Self.nanos(configuration.readTimeout))
-                nextID += 1
-                connections[connection.id] = connection
             }
         }
 

@@ -122,6 +122,35 @@ import Testing
         #expect(b.readToEnd()?.hasSuffix("\r\n\r\nslow\n") == true)
     }
 
+    /// A burst of complete requests keeps every connection busy for a moment: a newcomer then waits for a slot
+    /// instead of being refused (the fault suite's `/healthz` right after 350 connections got 503 about one run in five).
+    @Test func aNewcomerWaitsForASlotWhileEveryConnectionIsBrieflyBusy() throws {
+        let gate = DispatchSemaphore(value: 0)
+        let started = Locked(0)
+        var configuration = HTTPListener.Configuration()
+        configuration.maxConnections = 2
+        let listener = try HTTPListener(port: 0, configuration: configuration) { request, respond in
+            started.withLock { $0 += 1 }
+            DispatchQueue.global().async {
+                if request.path == "/slow" { gate.wait() }
+                respond(ListenerResponse(status: 200, body: "done\n"))
+            }
+        }
+        listener.start()
+        defer { listener.stop() }
+        let a = try RawClient(port: listener.port)
+        let b = try RawClient(port: listener.port)
+        a.send("GET /slow HTTP/1.1\r\n\r\n")
+        b.send("GET /slow HTTP/1.1\r\n\r\n")
+        #expect(waitUntil { started.current == 2 })
+        // Both handlers finish 50 ms after the newcomer arrives, well within the 250 ms it may wait.
+        // (A thread of its own: the two handlers may hold all of Dispatch's global threads on 2 cores.)
+        Thread.detachNewThread { usleep(50_000); gate.signal(); gate.signal() }
+        let third = try #require(try RawClient.exchange(port: listener.port, "GET /fast HTTP/1.1\r\n\r\n"))
+        #expect(third.hasPrefix("HTTP/1.1 200 "), "\(third)")
+        #expect(a.readToEnd()?.hasSuffix("\r\n\r\ndone\n") == true)
+    }
+
     @Test func handlersMayAnswerLaterWithoutHoldingUpOtherClients() throws {
         let gate = DispatchSemaphore(value: 0)
         let listener = try HTTPListener(port: 0) { request, respond in
