@@ -135,25 +135,15 @@ extension PostgresStore: FleetStorage {
     /// queries however many there are (a wave opens thousands at once).
     static func openIncidents(_ names: PGParam, _ db: PGConnection) throws -> [StoredIncident] {
         let r = try db.query("""
-            SELECT i.id, p.name, i.service_id, i.title, i.description, i.status, i.stage, i.created_at, i.updated_at,
-                   i.resolved_at, i.degraded_since, i.failed_checks, i.worst_p95, i.worst_failures, i.isdown_id
-            FROM incidents i JOIN probes p ON p.id = i.probe_id
+            SELECT \(incidentColumns)
             WHERE p.name = ANY($1::text[]) AND i.resolved_at IS NULL
             """, [names])
         var out: [StoredIncident] = []
         var index: [Int64: Int] = [:]
         for row in 0..<r.count {
-            let stage = ResolutionStage(rawValue: r.string(row, 6)) ?? .investigating
-            let status = Severity(rawValue: r.string(row, 5)) ?? .minor
-            let incident = Incident(
-                id: r.int64(row, 0), probe: r.string(row, 1), serviceID: r.int64OrNil(row, 2).map { Int($0) },
-                title: r.string(row, 3), description: r.string(row, 4), status: status, stage: stage,
-                createdAt: r.int64(row, 7), updatedAt: r.int64(row, 8), resolvedAt: r.int64OrNil(row, 9), updates: [])
-            let tracking = OpenIncident(status: status, stage: stage, openedAt: r.int64(row, 7),
-                                        degradedSince: r.int64(row, 10), failedChecks: Int(r.int64(row, 11)),
-                                        worstP95: r.int64OrNil(row, 12), worstFailures: Int(r.int64(row, 13)))
-            index[incident.id] = out.count
-            out.append(StoredIncident(incident: incident, tracking: tracking, isdownID: r.stringOrNil(row, 14), deliveries: []))
+            let stored = storedIncident(r, row)
+            index[stored.incident.id] = out.count
+            out.append(stored)
         }
         guard !out.isEmpty else { return [] }
         let ids = PGParam.text(pgArray(out.map { String($0.incident.id) }))

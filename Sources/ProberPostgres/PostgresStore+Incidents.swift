@@ -107,26 +107,36 @@ extension PostgresStore: IncidentStorage, OutboxStorage {
         }
     }
 
+    /// The columns `storedIncident(_:_:)` reads, and their join (`i` incidents, `p` probes).
+    static let incidentColumns = """
+        i.id, p.name, i.service_id, i.title, i.description, i.status, i.stage, i.created_at, i.updated_at,
+        i.resolved_at, i.degraded_since, i.failed_checks, i.worst_p95, i.worst_failures, i.isdown_id
+        FROM incidents i JOIN probes p ON p.id = i.probe_id
+        """
+
+    /// An incident row selected with `incidentColumns`, without its updates and deliveries.
+    static func storedIncident(_ r: PGResult, _ row: Int) -> StoredIncident {
+        let stage = ResolutionStage(rawValue: r.string(row, 6)) ?? .investigating
+        let status = Severity(rawValue: r.string(row, 5)) ?? .minor
+        let incident = Incident(
+            id: r.int64(row, 0), probe: r.string(row, 1), serviceID: r.int64OrNil(row, 2).map { Int($0) },
+            title: r.string(row, 3), description: r.string(row, 4), status: status, stage: stage,
+            createdAt: r.int64(row, 7), updatedAt: r.int64(row, 8), resolvedAt: r.int64OrNil(row, 9), updates: [])
+        let tracking = OpenIncident(status: status, stage: stage, openedAt: r.int64(row, 7),
+                                    degradedSince: r.int64(row, 10), failedChecks: Int(r.int64(row, 11)),
+                                    worstP95: r.int64OrNil(row, 12), worstFailures: Int(r.int64(row, 13)))
+        return StoredIncident(incident: incident, tracking: tracking, isdownID: r.stringOrNil(row, 14), deliveries: [])
+    }
+
     private func incidents(where clause: String, _ values: [PGParam]) throws -> [StoredIncident] {
         try read { db in
             let r = try db.query("""
-                SELECT i.id, p.name, i.service_id, i.title, i.description, i.status, i.stage, i.created_at, i.updated_at,
-                       i.resolved_at, i.degraded_since, i.failed_checks, i.worst_p95, i.worst_failures, i.isdown_id
-                FROM incidents i JOIN probes p ON p.id = i.probe_id
+                SELECT \(Self.incidentColumns)
                 WHERE \(clause) ORDER BY i.created_at DESC, i.id DESC
                 """, values)
             var out: [StoredIncident] = []
             for row in 0..<r.count {
-                let stage = ResolutionStage(rawValue: r.string(row, 6)) ?? .investigating
-                let status = Severity(rawValue: r.string(row, 5)) ?? .minor
-                let incident = Incident(
-                    id: r.int64(row, 0), probe: r.string(row, 1), serviceID: r.int64OrNil(row, 2).map { Int($0) },
-                    title: r.string(row, 3), description: r.string(row, 4), status: status, stage: stage,
-                    createdAt: r.int64(row, 7), updatedAt: r.int64(row, 8), resolvedAt: r.int64OrNil(row, 9), updates: [])
-                let tracking = OpenIncident(status: status, stage: stage, openedAt: r.int64(row, 7),
-                                            degradedSince: r.int64(row, 10), failedChecks: Int(r.int64(row, 11)),
-                                            worstP95: r.int64OrNil(row, 12), worstFailures: Int(r.int64(row, 13)))
-                out.append(StoredIncident(incident: incident, tracking: tracking, isdownID: r.stringOrNil(row, 14), deliveries: []))
+                out.append(Self.storedIncident(r, row))
             }
             for i in out.indices {
                 let u = try db.query("""
