@@ -68,14 +68,10 @@ final class DeployTests: XCTestCase {
         XCTAssertEqual(unit["Install"]?["WantedBy"], ["multi-user.target"])
     }
 
-    func testSystemdAnalyzeVerifiesTheUnit() throws {
-        let tool = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let tool else { throw XCTSkip("systemd-analyze is not installed") }
-        // verify checks that ExecStart's binary exists: point it at the one just built.
-        let text = try Self.read("systemd/prober.service")
-            .replacingOccurrences(of: "/usr/local/bin/prober", with: ProberBinary.url.path)
-        let unit = try dir.write("prober.service", text)
-
+    /// `systemd-analyze verify` on `text` as prober.service, with ExecStart's binary pointed at the one just
+    /// built (verify checks that it exists).
+    func assertSystemdVerifies(_ text: String, tool: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let unit = try dir.write("prober.service", text.replacingOccurrences(of: "/usr/local/bin/prober", with: ProberBinary.url.path))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = ["verify", unit]
@@ -86,12 +82,17 @@ final class DeployTests: XCTestCase {
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        let text2 = String(decoding: data, as: UTF8.self)
-        XCTAssertEqual(process.terminationStatus, 0, text2)
+        let said = String(decoding: data, as: UTF8.self)
+        XCTAssertEqual(process.terminationStatus, 0, said, file: file, line: line)
         // verify exits 0 on unknown or misspelled settings ("Unknown key name ..., ignoring"): any line about
         // our unit is a problem.
-        let complaints = text2.split(separator: "\n").filter { $0.contains("prober.service") }
-        XCTAssertEqual(complaints, [], text2)
+        XCTAssertEqual(said.split(separator: "\n").filter { $0.contains("prober.service") }, [], said, file: file, line: line)
+    }
+
+    func testSystemdAnalyzeVerifiesTheUnit() throws {
+        let tool = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let tool else { throw XCTSkip("systemd-analyze is not installed") }
+        try assertSystemdVerifies(Self.read("systemd/prober.service"), tool: tool)
     }
 
     // MARK: Command lines
@@ -187,22 +188,7 @@ final class DeployTests: XCTestCase {
         let tool = try XCTUnwrap(["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) },
                                  "systemd-analyze (make test-deps installs systemd)")
         // A drop-in's sections may follow the unit's in one file: verify reads them as systemd merges them.
-        let text = (try Self.read("systemd/prober.service") + "\n" + Self.read("systemd/fleet.conf"))
-            .replacingOccurrences(of: "/usr/local/bin/prober", with: ProberBinary.url.path)
-        let unit = try dir.write("prober.service", text)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = ["verify", unit]
-        process.environment = ProcessInfo.processInfo.environment.merging(["SYSTEMD_LOG_COLOR": "0", "SYSTEMD_PAGER": ""]) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let said = String(decoding: data, as: UTF8.self)
-        XCTAssertEqual(process.terminationStatus, 0, said)
-        XCTAssertEqual(said.split(separator: "\n").filter { $0.contains("prober.service") }, [], said)
+        try assertSystemdVerifies(Self.read("systemd/prober.service") + "\n" + Self.read("systemd/fleet.conf"), tool: tool)
     }
 
     /// `$(VAR)` in a container's args, expanded as the kubelet does from the Deployment's env: here from the
