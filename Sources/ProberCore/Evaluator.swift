@@ -33,9 +33,12 @@ public struct Evaluator: Sendable {
     /// Feeds one check; returns the new state and the incident changes it caused (usually none).
     /// `baseline` gives the probe's baseline for an episode that began at the given time (µs); it is asked
     /// only when there is a change to describe (the evaluator keeps no history of its own).
-    public func evaluate(_ state: EvaluatorState, _ sample: Sample,
+    /// `quiet`, when given, holds back the changes it names for this check (see Evaluator+Quiet.swift).
+    public func evaluate(_ state: EvaluatorState, _ sample: Sample, quiet: Quiet? = nil,
                          baseline: (_ degradedSince: Int64) -> Baseline = { _ in Baseline() }) -> (EvaluatorState, [IncidentEvent]) {
+        if quiet == .connectivityLost { return (ignoring(state, sample), []) }
         var s = observe(state, sample)
+        if quiet == .maintenance { s.forgetDegradation() }
         let t = sample.elapsedTime
         let now = Labels(wall: sample.startedAt, elapsed: t)
         var events: [IncidentEvent] = []

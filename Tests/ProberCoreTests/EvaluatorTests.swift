@@ -30,13 +30,15 @@ private func policy(window: Int = 10, minor: Threshold = Threshold(latency: .mil
 }
 
 /// Feeds samples and returns every event with the second (relative to t0) of the check that caused it.
-private func run(_ samples: [Sample], _ policy: IncidentPolicy, from state: EvaluatorState = EvaluatorState())
+/// `quiet` says, for each check's second, whether a quiet period covers it.
+private func run(_ samples: [Sample], _ policy: IncidentPolicy, from state: EvaluatorState = EvaluatorState(),
+                 quiet: (Int64) -> Quiet? = { _ in nil })
     -> (state: EvaluatorState, events: [(Int64, IncidentEvent)]) {
     let evaluator = Evaluator(policy: policy)
     var state = state
     var events: [(Int64, IncidentEvent)] = []
     for s in samples {
-        let (next, new) = evaluator.evaluate(state, s)
+        let (next, new) = evaluator.evaluate(state, s, quiet: quiet((s.startedAt - t0) / 1_000_000))
         state = next
         events += new.map { ((s.startedAt - t0) / 1_000_000, $0) }
     }
@@ -463,5 +465,57 @@ struct EvaluatorClockStepTests {
         #expect(events.isEmpty)
         #expect(state.level == .healthy)
         #expect(state.window.count == 6)
+    }
+}
+
+@Suite("Evaluator in quiet periods")
+struct EvaluatorQuietTests {
+    /// Minor at 2 failures, major at 5, `for` 60 s, resolved after 120 s healthy.
+    private let rules = policy(holdFor: .seconds(60), resolveAfter: .seconds(120))
+
+    @Test("maintenance opens nothing, and a failure still there when it ends must hold `for` again")
+    func maintenanceEndsWhileStillFailing() {
+        // Failing from t=0; maintenance until t=300. Unquiet, it would open at 70.
+        let (_, events) = run(every(0, 500) { fail($0) }, rules, quiet: { $0 < 300 ? .maintenance : nil })
+        #expect(kinds(events) == ["360:opened:major"])
+    }
+
+    @Test("maintenance neither escalates nor relapses an open incident, but lets it resolve")
+    func maintenanceDuringAnOpenIncident() {
+        // Minor (2 of 10 failing) from t=10, opened at 70; maintenance from 100 while it turns major, then healthy
+        // from 200 (one failure left in the window at 280).
+        let minor = every(0, 100) { $0 < 20 ? fail($0) : ok($0) }
+        let major = every(100, 200) { fail($0) }
+        let healthy = every(200, 500) { ok($0) }
+        let (state, events) = run(minor + major + healthy, rules, quiet: { $0 >= 100 ? .maintenance : nil })
+        #expect(kinds(events) == ["70:opened:minor", "340:monitoring:minor", "400:resolved:minor"])
+        #expect(state.incident == nil)
+    }
+
+    @Test("a lost connection changes nothing: no opening, no resolving, and the window keeps the checks before it")
+    func connectivityLost() {
+        // Open major by t=100; the network is lost from 110 to 400 while the target recovers; checks still fail.
+        let failing = every(0, 110) { fail($0) }
+        let lost = every(110, 400) { fail($0) }
+        let back = every(400, 700) { ok($0) }
+        let (state, events) = run(failing + lost + back, rules, quiet: { (110..<400).contains($0) ? .connectivityLost : nil })
+        // Held open through the loss. After it, the window (still the failures before it) is healthy at 480:
+        // monitoring 60 s later, resolved 120 s later.
+        #expect(kinds(events) == ["70:opened:minor", "100:escalated:major", "540:monitoring:major", "600:resolved:major"])
+        #expect(state.incident == nil)
+    }
+
+    @Test("checks taken while the network is lost are not evidence: nothing opens when it returns to a healthy target")
+    func connectivityLostOpensNothing() {
+        let (_, events) = run(every(0, 300) { fail($0) } + every(300, 600) { ok($0) }, rules,
+                              quiet: { $0 < 300 ? .connectivityLost : nil })
+        #expect(events.isEmpty)
+    }
+
+    @Test("a target still failing when the network returns opens `for` after the return")
+    func connectivityReturnsToAFailingTarget() {
+        let (_, events) = run(every(0, 500) { fail($0) }, rules, quiet: { $0 < 300 ? .connectivityLost : nil })
+        // Window refills from 300: 2 failures at 310 (minor), 5 at 340 (major); `for` from 310 and 340.
+        #expect(kinds(events) == ["370:opened:minor", "400:escalated:major"])
     }
 }
