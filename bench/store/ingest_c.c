@@ -15,8 +15,18 @@ int main(int argc, char **argv) {
     long n = atol(argv[3]);
     sqlite3 *db;
     if (sqlite3_open(argv[1], &db) != SQLITE_OK) die(db, "open");
+    /* Exactly the store's pragmas (Store.configureForWriting): the file (made by store-bench init) already has the
+     * store's 1 KiB pages; a 4 MiB cache without spilling; a checkpoint once the WAL holds 32 MiB. */
     if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=67108864;"
-                         "PRAGMA cache_size=-32768;", 0, 0, 0) != SQLITE_OK) die(db, "pragmas");
+                         "PRAGMA cache_size=-4096; PRAGMA cache_spill=OFF; PRAGMA foreign_keys=OFF;", 0, 0, 0) != SQLITE_OK)
+        die(db, "pragmas");
+    sqlite3_stmt *ps;
+    if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &ps, 0) != SQLITE_OK || sqlite3_step(ps) != SQLITE_ROW) die(db, "page_size");
+    int page = sqlite3_column_int(ps, 0);
+    sqlite3_finalize(ps);
+    char checkpoint[64];
+    snprintf(checkpoint, sizeof checkpoint, "PRAGMA wal_autocheckpoint=%d;", (32 << 20) / (page < 512 ? 512 : page));
+    if (sqlite3_exec(db, checkpoint, 0, 0, 0) != SQLITE_OK) die(db, "wal_autocheckpoint");
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO samples(probe_id, ts, reason, status, phases, bytes, family) "
                                "VALUES (?1,?2,?3,?4,?5,?6,?7)", -1, &st, 0) != SQLITE_OK)
