@@ -87,8 +87,8 @@ public final class Store: Storage, @unchecked Sendable {
     /// (8 MiB cost 3 MB more RSS than this for no gain). `cache_spill` is off so that a transaction's dirty
     /// pages stay in memory until its commit rather than being written twice: spilling halved the ingest of
     /// 5,000-check batches. A transaction may thus exceed the cache by its own dirty pages, bounded by the
-    /// writer's batch size. Ingest (bench/store/run, 1,000 probes): 2 MiB 163k-168k samples/s, 4 MiB
-    /// 185k-195k, 8 MiB 172k-190k, against 209k-220k for the raw C loop with 32 MiB.
+    /// writer's batch size. When the size was chosen, 4 MiB ingested about 15 % more than 2 MiB and as much
+    /// as 8 MiB (bench/store/run, 1,000 probes; today's figures: docs/benchmarks.md).
     private func configureForWriting() throws {
         // Only a new file takes it (an existing one keeps its page size): see `pageSize`.
         try connection.execute("PRAGMA page_size = \(Self.pageSize)")
