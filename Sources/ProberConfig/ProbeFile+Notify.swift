@@ -39,27 +39,24 @@ extension FileReader {
     /// default is PagerDuty's events URL), `headers`, and for `pagerduty` a `routing_key` (required).
     private func readNotifyEntry(_ node: Node) -> NotifySink? {
         guard let f = fields(node, what: "'notify'", keys: Keys.notify) else { return nil }
-        var ok = true
-        var format = NotifySink.Format.webhook
-        if let field = f["format"] {
-            if let chosen = notifyFormat(field) { format = chosen } else { ok = false }
-        }
-        var url: String?
-        if f["webhook"] != nil || format != .pagerduty {
-            guard require(["webhook"], in: f, what: "'notify'") else { return nil }
-            url = f["webhook"].flatMap { webURL($0) }
+        // Nil when the format is unreadable: what the other keys must be depends on it, so only their values are checked.
+        let format: NotifySink.Format? = f["format"].map { notifyFormat($0) } ?? .webhook
+        var ok = format != nil
+        var url = format == .pagerduty ? pagerDutyEventsURL : nil
+        if let field = f["webhook"] {
+            url = webURL(field)
             ok = ok && url != nil
-        } else {
-            url = pagerDutyEventsURL
+        } else if format != nil && format != .pagerduty {
+            require(["webhook"], in: f, what: "'notify'")
+            ok = false
         }
         let headers = f["headers"].map { requestHeaders($0) } ?? []
         ok = ok && headers != nil
         var routingKey: String?
         if let field = f["routing_key"] {
-            if format == .pagerduty {
-                routingKey = self.routingKey(field)
-                ok = ok && routingKey != nil
-            } else {
+            routingKey = self.routingKey(field)
+            ok = ok && routingKey != nil
+            if let format, format != .pagerduty {
                 report(field.key, "'routing_key' is for 'format: pagerduty'; this entry's format is \(format.rawValue)")
                 ok = false
             }
@@ -67,7 +64,7 @@ extension FileReader {
             report(node, "'notify' with 'format: pagerduty' is missing required key 'routing_key' (the integration key, e.g. routing_key: ${PAGERDUTY_ROUTING_KEY})")
             ok = false
         }
-        guard ok, let url, let headers else { return nil }
+        guard ok, let format, let url, let headers else { return nil }
         return NotifySink(webhook: url, headers: headers, probes: [], format: format, routingKey: routingKey)
     }
 
@@ -97,7 +94,7 @@ extension FileReader {
         }
         guard key.utf8.count == 32, alphanumeric else {
             report(field.key, "'routing_key' must be a PagerDuty integration key, 32 letters and digits; this one has "
-                + "\(key.count) characters\(alphanumeric ? "" : ", not all letters or digits")")
+                + "\(Human.count(key.count, "character"))\(alphanumeric ? "" : ", not all letters or digits")")
             return nil
         }
         return key

@@ -68,6 +68,19 @@ struct NotifyFormatTests {
               - { format: pagerduty, routing_key: \(key.uppercased()) }
             \(probe)
             """, expected: ["p.yaml:3:5: this 'notify' entry sends to the same pagerduty URL as the one at p.yaml:2:5; give each entry its own URL or format"]),
+        BrokenCase(name: "an unknown format: the keys that depend on it are not judged, their values are", yaml: """
+            notify:
+              - format: pagerdity
+              - format: teams
+                routing_key: x
+                headers: { "Bad Name": v }
+            \(probe)
+            """, expected: [
+                "p.yaml:2:5: 'format' is 'pagerdity'; did you mean 'pagerduty'? It is one of: webhook, slack, pagerduty",
+                "p.yaml:3:5: 'format' is 'teams'; it must be one of: webhook, slack, pagerduty",
+                "p.yaml:4:5: 'routing_key' must be a PagerDuty integration key, 32 letters and digits; this one has 1 character",
+                "p.yaml:5:16: header name 'Bad Name' may hold only letters, digits and !#$%&'*+-.^_`|~",
+            ]),
         BrokenCase(name: "notify that is neither an entry nor a list", yaml: """
             notify: https://hooks.internal/x
             \(probe)
