@@ -1,3 +1,4 @@
+import Foundation
 import ProberCore
 import Yams
 
@@ -74,7 +75,7 @@ extension FileReader {
         let value = text.value.trimmingSpaces.lowercased()
         if let format = NotifySink.Format(rawValue: value) { return format }
         let options = NotifySink.Format.allCases.map(\.rawValue)
-        if value == "isdown" {
+        if value.caseInsensitiveCompare("IsDown") == .orderedSame {
             report(field.key, "'format' isdown is not a notify format: IsDown receives the incidents of probes with 'incident: { service_id: N }' "
                 + "when ISDOWN_API_KEY is set; 'format' is one of: \(options.joined(separator: ", "))")
         } else if let near = Suggest.nearest(to: value, in: options) {
