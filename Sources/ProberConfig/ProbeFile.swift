@@ -9,7 +9,7 @@ struct ProbeFileContents {
     /// reported even when one of the two has other problems.
     var names: [ProbeName] = []
     var storage: Located<StoragePolicy>?
-    var notify: NotifySink?
+    var notify: [NotifySink] = []
 }
 
 /// A probe entry's name: where the name is written and where the entry starts.
@@ -32,7 +32,7 @@ enum Keys {
     static let incident = ["service_id", "title", "window", "minor", "major", "for", "resolve_after", "quorum"]
     static let threshold = ["latency", "failures"]
     static let storage = ["raw", "rollup_5m", "rollup_1h"]
-    static let notify = ["webhook", "headers"]
+    static let notify = ["webhook", "headers", "format", "routing_key"]
 
     /// Probe keys written at the top of a file, and where they belong.
     static let topHints: [String: String] = {
@@ -105,11 +105,11 @@ extension FileReader {
         if let field = top["storage"], let storage = readStorage(field) {
             contents.storage = Located(value: storage, location: location(field.key))
         }
-        if let field = top["notify"], let webhook = readNotify(field) {
-            if contents.probes.isEmpty && top["probes"] == nil {
+        if let field = top["notify"] {
+            contents.notify = readNotify(field, probes: contents.probes.map(\.name))
+            if !contents.notify.isEmpty && contents.probes.isEmpty && top["probes"] == nil {
                 report(field.key, "'notify' sends the incidents of the probes in the same file, and this file has no probes")
             }
-            contents.notify = NotifySink(webhook: webhook.url, headers: webhook.headers, probes: contents.probes.map(\.name))
         }
         // Every value from the environment anywhere in the file is hidden in each of its probes: a
         // `${HOST}` read once may reappear in any message (the host in a DNS error, an echoed header).
@@ -221,7 +221,7 @@ extension FileReader {
         }
     }
 
-    // MARK: storage and notify
+    // MARK: storage (notify: ProbeFile+Notify.swift)
 
     func readStorage(_ field: Field) -> StoragePolicy? {
         guard let f = fields(field.value, what: "'storage'", keys: Keys.storage) else { return nil }
@@ -249,14 +249,5 @@ extension FileReader {
             return nil
         }
         return policy
-    }
-
-    func readNotify(_ field: Field) -> (url: String, headers: [Header])? {
-        guard let f = fields(field.value, what: "'notify'", keys: Keys.notify) else { return nil }
-        guard require(["webhook"], in: f, what: "'notify'") else { return nil }
-        let url = f["webhook"].flatMap { webURL($0) }
-        let headers = f["headers"].map { requestHeaders($0) } ?? []
-        guard let url, let headers else { return nil }
-        return (url, headers)
     }
 }

@@ -62,7 +62,7 @@ public enum ProbeLoader {
                     storage = own
                 }
             }
-            if let sink = contents.notify { notify.append(sink) }
+            notify += contents.notify
         }
 
         if diagnostics.isEmpty, probes.isEmpty {

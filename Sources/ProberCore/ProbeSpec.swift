@@ -288,16 +288,33 @@ public struct ProbeSet: Sendable, Equatable {
     }
 }
 
-/// A generic webhook receiving every incident change of the probes in one file.
+/// A `notify:` entry of a probe file: a webhook receiving every incident change of the probes in that file,
+/// in the shape its `format` names.
 public struct NotifySink: Sendable, Equatable {
+    /// What a `notify:` entry's calls look like (`format:`); each is one sink in ProberDelivery.
+    public enum Format: String, Sendable, Equatable, CaseIterable {
+        /// `{"event": …, "data": <incident document>}` (the default).
+        case webhook
+        /// A Slack incoming-webhook message.
+        case slack
+        /// PagerDuty Events API v2.
+        case pagerduty
+    }
+
     public var webhook: String
     public var headers: [Header]
     /// Names of the probes (from the same file) whose incidents go to this webhook.
     public var probes: [String]
-    public init(webhook: String, headers: [Header], probes: [String]) {
+    /// Default `webhook`.
+    public var format: Format
+    /// PagerDuty's integration key (`routing_key:`, usually `${ENV}`): a secret, added to each event at send time.
+    public var routingKey: String?
+    public init(webhook: String, headers: [Header], probes: [String], format: Format = .webhook, routingKey: String? = nil) {
         self.webhook = webhook
         self.headers = headers
         self.probes = probes
+        self.format = format
+        self.routingKey = routingKey
     }
 }
 

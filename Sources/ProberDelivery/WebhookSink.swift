@@ -64,8 +64,9 @@ public struct WebhookSink: Sink {
 }
 
 extension NotifySink {
-    /// How the outbox names this webhook: `webhook:` and the FNV-1a hash of its URL (the scheduler's
-    /// `Schedule.fnv1a`; stored names depend on it, so it must not change).
+    /// How the outbox names this webhook: its format (`webhook:`, `slack:`, `pagerduty:`) and the FNV-1a hash of
+    /// its URL (the scheduler's `Schedule.fnv1a`; stored names depend on it, so it must not change). The format
+    /// is part of it so a call stored in one format is never sent by a sink of another after the file changed.
     public var key: String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in webhook.utf8 {
@@ -73,6 +74,6 @@ extension NotifySink {
             hash = hash &* 0x0000_0100_0000_01b3
         }
         let h = String(hash, radix: 16)
-        return "webhook:" + String(repeating: "0", count: 16 - h.count) + h
+        return format.rawValue + ":" + String(repeating: "0", count: 16 - h.count) + h
     }
 }

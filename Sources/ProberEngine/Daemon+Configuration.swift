@@ -85,8 +85,8 @@ extension Daemon {
 
         private static let locationCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-".unicodeScalars)
 
-        /// Where incident changes go: IsDown, and the `notify:` webhooks of the probe files.
-        func sinks(_ webhooks: [NotifySink]) -> [any Sink] { [isdown] + webhooks.map(WebhookSink.init) }
+        /// Where incident changes go: IsDown, and the `notify:` entries of the probe files, each in its format.
+        func sinks(_ webhooks: [NotifySink]) -> [any Sink] { [isdown] + webhooks.map { $0.sink(location: location) } }
     }
 }
 

@@ -26,8 +26,8 @@ public struct OutboxItem: Sendable, Equatable {
 
     public var id: Int64
     public var incidentID: Int64
-    /// The sink's stable name (`Sink.name`): the IsDown sink's, or `webhook:<key>` naming a `notify:` webhook
-    /// (the key is a hash of its URL: no secret is stored).
+    /// The sink's stable name (`Sink.name`): the IsDown sink's, or `<format>:<key>` naming a `notify:` entry
+    /// (`webhook:`, `slack:`, `pagerduty:`; the key is a hash of its URL: no secret is stored).
     public var sink: String
     /// `POST` (create) or `PATCH` (update of the incident the POST created).
     public var method: String
