@@ -68,21 +68,26 @@ extension PostgresStore {
                     days.insert(kind)
                 }
             }
-            if days.count >= AutoReferenceSlices.daysNeeded {
+            if days.count >= AutoReferenceSlices.daysNeeded, hourChecks.count >= AutoThresholds.learningChecks {
                 return AutoReference(Baseline(hourChecks, oldest: at, until: at), sameHour: true)
             }
             return AutoReference(Baseline(dayChecks, oldest: oldest, until: at), sameHour: false)
         }
     }
 
-    /// The registered probes with `latency: auto` whose reference as of `now` (every location's checks) is
-    /// still learning.
+    /// The registered probes with `latency: auto` that have fewer than 30 passing checks (every location's) in the
+    /// 24 h before `now`, in one query (see `Store.learningProbes`).
     public func learningProbes(now: Int64) throws -> Set<String> {
-        let names: [String] = try read { db in
-            let r = try db.query("SELECT name FROM probes WHERE position($1 in E'\\n' || settings) > 0",
-                                 [.text("\n" + ProbeInfo.autoThresholdsKey + "\t")])
-            return (0..<r.count).map { r.string($0, 0) }
+        try read { db in
+            let r = try db.query("""
+                SELECT p.name FROM probes p
+                WHERE position($1 in E'\\n' || p.settings) > 0
+                  AND (SELECT count(*) FROM (SELECT 1 FROM samples s
+                       WHERE s.probe_id = p.id AND s.at >= $2 AND s.at < $3 AND s.reason = 0 AND s.phases IS NOT NULL
+                       LIMIT $4) AS recent) < $4
+                """, [.text("\n" + ProbeInfo.autoThresholdsKey + "\t"), .int(now - Baseline.span), .int(now),
+                      .int(Int64(AutoThresholds.learningChecks))])
+            return Set((0..<r.count).map { r.string($0, 0) })
         }
-        return Set(try names.filter { try autoReference(probe: $0, location: nil, at: now).learning })
     }
 }

@@ -49,30 +49,40 @@ extension Store {
             return (checks, days.count)
         }
         guard let sameHour else { return AutoReference(p95: nil, checks: 0) }
-        if sameHour.days >= AutoReferenceSlices.daysNeeded {
+        if sameHour.days >= AutoReferenceSlices.daysNeeded, sameHour.checks.count >= AutoThresholds.learningChecks {
             return AutoReference(Baseline(sameHour.checks, oldest: at, until: at), sameHour: true)
         }
         return AutoReference(try baseline(probe: name, until: at), sameHour: false)
     }
 
-    /// The registered probes with `latency: auto` whose reference as of `now` is still learning.
+    /// The registered probes with `latency: auto` that have fewer than 30 passing checks in the 24 h before `now`:
+    /// one query, at most 30 rows read per such probe (`status` answers for thousands of probes). It does not
+    /// leave out earlier incidents' checks nor look at previous days as the tracker's reference does, so it can
+    /// differ from it only for a probe whose last day was mostly an incident.
     public func learningProbes(now: Int64) throws -> Set<String> {
-        let names: [String] = try read { db in
+        try read { db in
             let select = try db.prepare("""
-                SELECT name FROM probes WHERE instr(char(10) || settings, char(10) || ?1 || char(9)) > 0
+                SELECT p.name FROM probes p
+                WHERE instr(char(10) || p.settings, char(10) || ?1 || char(9)) > 0
+                  AND (SELECT count(*) FROM (SELECT 1 FROM samples s
+                       WHERE s.probe_id = p.id AND s.ts >= ?2 AND s.ts < ?3 AND s.reason = 0 AND s.phases IS NOT NULL
+                       LIMIT ?4)) < ?4
                 """)
             try select.bind(1, ProbeInfo.autoThresholdsKey)
+            try select.bind(2, now - Baseline.span)
+            try select.bind(3, now)
+            try select.bind(4, Int64(AutoThresholds.learningChecks))
             defer { select.reset() }
-            var names: [String] = []
-            while try select.step() { names.append(select.string(0)) }
+            var names: Set<String> = []
+            while try select.step() { names.insert(select.string(0)) }
             return names
         }
-        return Set(try names.filter { try autoReference(probe: $0, location: nil, at: now).learning })
     }
 }
 
 /// The slices of history a same-hour reference reads (both backends): the hour around `at` (±30 min) on each
-/// of the previous 7 days, each hour as four quarters.
+/// of the previous 7 days, each hour as four quarters. Used when at least 6 of the days have passing checks there
+/// and they are at least 30 (a probe checked hourly has 7: the previous 24 h then serve, or nothing does).
 package struct AutoReferenceSlices {
     /// Days back it looks.
     package static let days = 7
