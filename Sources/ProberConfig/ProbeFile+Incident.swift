@@ -14,6 +14,11 @@ struct IncidentSettings {
     var holdFor: Located<Duration>?
     var resolveAfter: Located<Duration>?
     var quorum: Located<Quorum>?
+    /// `latency: auto` in `minor` / `major` (true), a number or `none` (false); nil when not written.
+    var minorAuto: Located<Bool>?
+    var majorAuto: Located<Bool>?
+    /// The `auto:` block's keys (ProbeFile+Auto.swift).
+    var auto = AutoSettings()
     /// False when any key failed to read (the probe is then dropped, its problem already reported).
     var valid = true
 
@@ -24,7 +29,8 @@ struct IncidentSettings {
             minorLatency: other.minorLatency ?? minorLatency, minorFailures: other.minorFailures ?? minorFailures,
             majorLatency: other.majorLatency ?? majorLatency, majorFailures: other.majorFailures ?? majorFailures,
             holdFor: other.holdFor ?? holdFor, resolveAfter: other.resolveAfter ?? resolveAfter,
-            quorum: other.quorum ?? quorum, valid: valid && other.valid)
+            quorum: other.quorum ?? quorum, minorAuto: other.minorAuto ?? minorAuto, majorAuto: other.majorAuto ?? majorAuto,
+            auto: auto.overlaid(by: other.auto), valid: valid && other.valid)
     }
 }
 
@@ -44,17 +50,22 @@ extension FileReader {
         if let field = f["for"] { s.holdFor = need(duration(field)) }
         if let field = f["resolve_after"] { s.resolveAfter = need(duration(field)) }
         if let field = f["quorum"] { s.quorum = need(quorum(field)) }
+        if let field = f["auto"] { s.auto = readAuto(field); if !s.auto.valid { s.valid = false } }
         for level in ["minor", "major"] {
             guard let field = f[level] else { continue }
             guard let t = fields(field.value, what: "'\(level)'", keys: Keys.threshold) else { s.valid = false; continue }
             var latency: Located<Duration?>?
             var failures: Located<Int?>?
+            var auto: Located<Bool>?
             if let field = t["latency"] {
-                if isNone(field.value) {
+                auto = Located(value: isAuto(field.value), location: location(field.key))
+                if isAuto(field.value) {
+                    latency = Located(value: nil, location: location(field.key))
+                } else if isNone(field.value) {
                     latency = Located(value: nil, location: location(field.key))
                 } else if let d = need(duration(field)) {
                     if d.value <= .zero {
-                        report(field.key, "'latency' must be longer than 0 (write 'none' for no latency threshold)")
+                        report(field.key, "'latency' must be longer than 0 (write 'none' for no latency threshold, 'auto' for an automatic one)")
                         s.valid = false
                     } else {
                         latency = Located(value: d.value, location: d.location)
@@ -71,9 +82,11 @@ extension FileReader {
             if level == "minor" {
                 s.minorLatency = latency
                 s.minorFailures = failures
+                s.minorAuto = auto
             } else {
                 s.majorLatency = latency
                 s.majorFailures = failures
+                s.majorAuto = auto
             }
         }
         return s
@@ -105,8 +118,10 @@ extension FileReader {
         if let v = s.holdFor { policy.holdFor = v.value }
         if let v = s.resolveAfter { policy.resolveAfter = v.value }
         if let v = s.quorum { policy.quorum = v.value }
+        if let v = s.minorAuto { policy.minor.autoLatency = v.value }
+        if let v = s.majorAuto { policy.major.autoLatency = v.value }
+        var ok = resolveAuto(s, into: &policy)
 
-        var ok = true
         func origin<T>(_ v: Located<T>?) -> String { v == nil ? ", the default" : "" }
         if let minor = policy.minor.latency, let major = policy.major.latency, minor >= major {
             report(at: s.minorLatency?.location ?? s.majorLatency?.location ?? fallback,

@@ -29,8 +29,9 @@ enum Keys {
     static let tls = ["ca_file", "insecure"]
     static let httpExpect = ["status", "body_contains", "body_matches", "headers", "certificate_valid_for"]
     static let tcp = ["host", "port", "send", "expect", "ip"]
-    static let incident = ["service_id", "title", "window", "minor", "major", "for", "resolve_after", "quorum"]
+    static let incident = ["service_id", "title", "window", "minor", "major", "for", "resolve_after", "quorum", "auto"]
     static let threshold = ["latency", "failures"]
+    static let auto = ["minor", "major", "minor_floor", "major_floor"]
     static let storage = ["raw", "rollup_5m", "rollup_1h"]
     static let notify = ["webhook", "headers", "format", "routing_key"]
 

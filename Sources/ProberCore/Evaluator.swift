@@ -18,16 +18,20 @@
 /// and a check comes at least `gapIntervals` intervals after the previous one, the checks older than the
 /// window's span (`window` intervals) leave the window and every "held since" restarts at that check.
 public struct Evaluator: Sendable {
+    /// The probe's policy, with its automatic latency limits set from `reference` (Evaluator+Auto.swift).
     public let policy: IncidentPolicy
+    /// The probe's reference for `latency: auto`, handed in by the tracker; nil (learning) otherwise.
+    public let reference: AutoReference?
     /// The probe's interval; nil disables gap handling (every check counts as following the previous one).
     public let interval: Duration?
     /// Intervals between two checks from which they are apart by a gap: two missed checks in a row (one is
     /// scheduling noise).
     public static let gapIntervals: Int64 = 3
 
-    public init(policy: IncidentPolicy, interval: Duration? = nil) {
-        self.policy = policy
+    public init(policy: IncidentPolicy, interval: Duration? = nil, reference: AutoReference? = nil) {
+        self.policy = policy.resolved(with: reference)
         self.interval = interval
+        self.reference = reference
     }
 
     /// Feeds one check; returns the new state and the incident changes it caused (usually none).
@@ -228,7 +232,8 @@ public struct Evaluator: Sendable {
             certificateExpiry: s.window.last(where: { $0.reason == .certificateExpiring })?.certificateExpiry,
             failedChecks: incident.failedChecks,
             worstP95: incident.worstP95,
-            openedAt: incident.openedAt
+            openedAt: incident.openedAt,
+            auto: autoEvidence(effectiveLevel)
         )
     }
 }
@@ -393,6 +398,8 @@ public struct Evidence: Sendable, Equatable {
     public var failedChecks: Int
     public var worstP95: Int64?
     public var openedAt: Int64
+    /// The automatic threshold behind `threshold.latency`, when it is one (`latency: auto`).
+    public var auto: AutoEvidence? = nil
 }
 
 extension Evidence {
@@ -425,6 +432,7 @@ extension Evidence {
             "certificate_expiry": certificateExpiry.map { .string(UTCTime.iso8601($0 * 1_000_000)) } ?? .null,
             "failed_checks": .int(Int64(failedChecks)),
             "worst_p95_us": us(worstP95),
+            "auto": auto?.json ?? .null,
         ])
     }
 }

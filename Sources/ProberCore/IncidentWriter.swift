@@ -62,7 +62,9 @@ public struct IncidentWriter: Sendable {
             let when = e.trigger == .latency ? "" : " since \(since)"
             out.append("\(e.failures) of the last \(Human.count(e.checks, "check")) failed\(when): \(causes).")
         }
-        if e.trigger != .failures, let p95 = e.p95 {
+        if e.trigger != .failures, let p95 = e.p95, let auto = e.auto, let usual = auto.reference.p95 {
+            out.append(autoSentence(e, auto, p95: p95, usual: usual, since: since))
+        } else if e.trigger != .failures, let p95 = e.p95 {
             var s = "p95 latency \(Human.latency(microseconds: p95)) over the last \(Human.count(e.checks, "check"))"
             if let limit = e.threshold.latency { s += ", above the \(Human.latency(microseconds: limit.microseconds)) threshold" }
             if e.trigger == .latency { s += ", since \(since)" }
@@ -74,6 +76,21 @@ public struct IncidentWriter: Sendable {
             out.append(s + ".")
         }
         return out
+    }
+
+    /// The latency against an automatic threshold: "p95 1.2 s over the last 10 checks, 8× its usual 150 ms,
+    /// since 14:02 (automatic threshold 450 ms: 3× its usual p95 and at least 50 ms above it; usual over 1440
+    /// passing checks in the previous 24 h)."
+    func autoSentence(_ e: Evidence, _ auto: AutoEvidence, p95: Int64, usual: Int64, since: String) -> String {
+        var s = "p95 \(Human.latency(microseconds: p95)) over the last \(Human.count(e.checks, "check"))"
+        s += ", \(AutoEvidence.ratio(Double(p95) / Double(max(usual, 1)))) its usual \(Human.latency(microseconds: usual))"
+        if e.trigger == .latency { s += ", since \(since)" }
+        var rule = "automatic threshold"
+        if let limit = e.threshold.latency { rule += " \(Human.latency(microseconds: limit.microseconds))" }
+        rule += ": \(AutoEvidence.ratio(auto.factor)) its usual p95 and at least \(Human.latency(microseconds: auto.floor.microseconds)) above it"
+        let over = auto.reference.sameHour ? "at this hour on the previous 7 days" : "in the previous 24 h"
+        rule += "; usual over \(Human.count(auto.reference.checks, "passing check")) \(over)"
+        return s + " (" + rule + ")."
     }
 
     /// Where the time went: the phase that grew most against the probe's own baseline.

@@ -250,6 +250,8 @@ public struct IncidentPolicy: Sendable, Equatable {
     /// or escalates (`2`, `50%`, `majority`). Default: a majority. With one location every rule asks for that
     /// one, except a number above 1, which then opens nothing. Only a shared (PostgreSQL) database has a fleet.
     public var quorum: Quorum = .majority
+    /// The factors and floors of `latency: auto` (see `AutoThresholds`).
+    public var auto: AutoThresholds = AutoThresholds()
     public init() {}
 }
 
@@ -257,9 +259,13 @@ public struct IncidentPolicy: Sendable, Equatable {
 public struct Threshold: Sendable, Equatable {
     public var latency: Duration?
     public var failures: Int?
-    public init(latency: Duration?, failures: Int?) {
+    /// `latency: auto`: the latency limit follows the probe's own reference (Evaluator+Auto.swift). In a probe's
+    /// policy `latency` is then nil; the evaluator sets it once the reference has enough checks.
+    public var autoLatency: Bool
+    public init(latency: Duration?, failures: Int?, autoLatency: Bool = false) {
         self.latency = latency
         self.failures = failures
+        self.autoLatency = autoLatency
     }
 }
 

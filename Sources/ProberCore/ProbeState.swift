@@ -6,6 +6,9 @@ public enum ProbeState: Sendable, Equatable, CustomStringConvertible {
     case unknown
     /// The last check passed and no incident is open.
     case healthy
+    /// As healthy, for a probe whose automatic latency threshold (`latency: auto`) is still learning its
+    /// reference (fewer than 30 passing checks): only failures can open an incident yet.
+    case learning
     /// The last check failed and no incident is open (yet).
     case failing
     /// An incident is open and being investigated.
@@ -14,11 +17,12 @@ public enum ProbeState: Sendable, Equatable, CustomStringConvertible {
     case recovering(Severity)
 
     /// The state from the last check (nil before the first) and the open incident's status and stage.
-    public init(lastCheckPassed: Bool?, incident: (status: Severity, stage: ResolutionStage)? = nil) {
+    /// `learning`: the probe's automatic threshold is still learning (said instead of healthy).
+    public init(lastCheckPassed: Bool?, incident: (status: Severity, stage: ResolutionStage)? = nil, learning: Bool = false) {
         if let incident {
             self = incident.stage == .monitoring ? .recovering(incident.status) : .degraded(incident.status)
         } else if let passed = lastCheckPassed {
-            self = passed ? .healthy : .failing
+            self = passed ? (learning ? .learning : .healthy) : .failing
         } else {
             self = .unknown
         }
@@ -29,6 +33,7 @@ public enum ProbeState: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .unknown: "unknown"
         case .healthy: "healthy"
+        case .learning: "learning"
         case .failing: "failing"
         case .degraded(let s): "degraded (\(s.rawValue))"
         case .recovering(let s): "recovering (\(s.rawValue))"

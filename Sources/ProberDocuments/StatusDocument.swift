@@ -11,15 +11,19 @@ public enum StatusDocument {
         public var status: ProbeStatus
         public var incident: StoredIncident?
         public var locations: [LocationStatus]
+        /// The probe has `latency: auto` and its reference is still learning (`ProbeState.learning`).
+        public var learning: Bool
 
-        public init(status: ProbeStatus, incident: StoredIncident?, locations: [LocationStatus] = []) {
+        public init(status: ProbeStatus, incident: StoredIncident?, locations: [LocationStatus] = [], learning: Bool = false) {
             self.status = status
             self.incident = incident
             self.locations = locations
+            self.learning = learning
         }
 
-        /// From the open incident when there is one, else from the last check.
-        public var state: ProbeState { ProbeState(status, incident: incident) }
+        /// From the open incident when there is one, else from the last check (`learning` instead of healthy
+        /// while an automatic threshold learns).
+        public var state: ProbeState { ProbeState(status, incident: incident, learning: learning) }
 
         /// `#12 major, 14 min`, or `-` without an open incident.
         public func incidentCell(now: Int64) -> String {
@@ -33,7 +37,10 @@ public enum StatusDocument {
         let statuses = try storage.status(now: now)
         let open = try storage.openIncidents()
         let locations = try storage.locationStatus(now: now)
-        return statuses.map { Row(status: $0, incident: open[$0.name], locations: locations[$0.name] ?? []) }
+        let learning = try storage.learningProbes(now: now)
+        return statuses.map {
+            Row(status: $0, incident: open[$0.name], locations: locations[$0.name] ?? [], learning: learning.contains($0.name))
+        }
     }
 
     public static func json(_ rows: [Row], now: Int64) -> JSONValue {
@@ -79,7 +86,8 @@ public enum StatusDocument {
 
 extension ProbeState {
     /// A probe's state from its status row and its open incident (nil when none is open).
-    public init(_ status: ProbeStatus, incident: StoredIncident?) {
-        self.init(lastCheckPassed: status.last?.ok, incident: incident.map { ($0.incident.status, $0.incident.stage) })
+    public init(_ status: ProbeStatus, incident: StoredIncident?, learning: Bool = false) {
+        self.init(lastCheckPassed: status.last?.ok, incident: incident.map { ($0.incident.status, $0.incident.stage) },
+                  learning: learning)
     }
 }

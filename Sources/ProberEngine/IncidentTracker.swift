@@ -19,7 +19,7 @@ import ProberStorage
 /// Samples arrive from the probe engine's thread; evaluation and the incident writes run on the
 /// tracker's own serial queue, so a slow database never delays a probe. Readers that must answer at once
 /// (`/metrics`) read `levels()` and `specs()`, a copy the queue publishes, and never wait behind it.
-/// `@unchecked Sendable`: all mutable state (`probes`, `states`, `open`, `baselines`, `sinks`, `unstored`,
+/// `@unchecked Sendable`: all mutable state (`probes`, `states`, `open`, `baselines`, `autoReferences`, `sinks`, `unstored`,
 /// `retryHeldAt`, `opened`, `retired`, `tracked`, `fleetState`, `levelsDirty`, `levelsPublishedAt`) is touched
 /// only on `queue`; `sweepTimer` is set in `init`, then only cancelled on `queue`; `published` and `cutShort`
 /// are `Locked`.
@@ -50,6 +50,8 @@ public final class IncidentTracker: @unchecked Sendable {
     /// The baseline of each open incident's episode, read from storage at its first change (it cannot
     /// change: it ends where the episode began).
     var baselines: [String: (since: Int64, baseline: Baseline)] = [:]
+    /// Each `latency: auto` probe's reference and when it was read (a check's `elapsedTime`, µs): IncidentTracker+Auto.swift.
+    var autoReferences: [String: (reference: AutoReference, readAt: Int64)] = [:]
     var sinks: [any Sink] = []
     /// Changes storage refused, oldest first, with their probe: stored before any later change.
     private var unstored: [(probe: String, change: IncidentChange)] = []
@@ -140,6 +142,7 @@ public final class IncidentTracker: @unchecked Sendable {
                 states[name] = nil
                 open[name] = nil
                 baselines[name] = nil
+                autoReferences[name] = nil
             }
             let stored = (try? storage.openIncidents()) ?? [:]
             // Open in the database for a probe this process never tracked: removed while prober was stopped. (For
@@ -159,6 +162,7 @@ public final class IncidentTracker: @unchecked Sendable {
             for spec in specs {
                 if let old = previous[spec.name], old.incident == spec.incident, states[spec.name] != nil { continue }
                 tracked.insert(spec.name)
+                autoReferences[spec.name] = nil
                 if fleet != nil { fleetRebuilds.append(spec) } else { rebuild(spec, stored: stored[spec.name]) }
             }
             // In a fleet, all of them at once: a fixed number of queries whatever the number of probes.
@@ -297,7 +301,9 @@ public final class IncidentTracker: @unchecked Sendable {
             if !storeHeldChanges() { retryHeldAt = sample.elapsedTime + 1_000_000 }
         }
         guard let spec = probes[sample.probe], let state = states[sample.probe] else { return }
-        let (next, events) = Evaluator(policy: spec.incident, interval: spec.interval).evaluate(state, sample) { self.baseline(spec.name, since: $0) }
+        let reference = autoReference(spec, state: state, at: sample.startedAt, elapsed: sample.elapsedTime)
+        let (next, events) = Evaluator(policy: spec.incident, interval: spec.interval, reference: reference)
+            .evaluate(state, sample) { self.baseline(spec.name, since: $0) }
         states[sample.probe] = next
         if fleet != nil {
             evaluated(sample, spec: spec, state: next, events: events)

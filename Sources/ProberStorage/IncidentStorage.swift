@@ -19,6 +19,15 @@ public protocol IncidentStorage: AnyObject, Sendable {
     func recentSamples(probe: String, limit: Int) throws -> [Sample]
     /// The probe's baseline for an episode that began at `until` (see `Baseline`).
     func baseline(probe: String, until: Int64) throws -> Baseline
+    /// The reference of the probe's automatic latency thresholds as of `at` (see `AutoReference`): its passing
+    /// checks at the same hour (±30 min) on each of the previous 7 days when at least 6 of them have some (and 30
+    /// in all), else
+    /// its baseline for an episode beginning at `at`. `location` keeps one location's checks (a fleet's
+    /// prober); nil takes every check.
+    func autoReference(probe: String, location: String?, at: Int64) throws -> AutoReference
+    /// The registered probes with `latency: auto` with fewer than 30 passing checks in the 24 h before `now`: what
+    /// `status` calls learning (cheaper than each probe's reference, which it matches but after an incident).
+    func learningProbes(now: Int64) throws -> Set<String>
 }
 
 extension IncidentStorage {

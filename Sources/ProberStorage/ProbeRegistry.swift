@@ -43,6 +43,9 @@ public struct ProbeInfo: Sendable, Equatable {
                   settings: Self.settings(of: spec))
     }
 
+    /// The setting a probe with `latency: auto` has (its rules); storage finds such probes by it (`learningProbes`).
+    public static let autoThresholdsKey = "automatic thresholds"
+
     /// A probe's configuration as safe to show on a page: header names without their values, a request
     /// body's size only, URLs (target and proxy) without credentials, query or fragment, and every value
     /// from the environment as its `${VAR}`.
@@ -88,13 +91,23 @@ public struct ProbeInfo: Sendable, Equatable {
         if let id = policy.serviceID { out.append(ProbeSetting("isdown service id", "\(id)")) }
         func threshold(_ t: Threshold) -> String {
             var parts: [String] = []
-            if let l = t.latency { parts.append("p95 above \(Human.duration(l))") }
+            if t.autoLatency { parts.append("p95 above auto") } else if let l = t.latency { parts.append("p95 above \(Human.duration(l))") }
             if let f = t.failures { parts.append("\(f) failures") }
             return parts.isEmpty ? "none" : parts.joined(separator: " or ")
         }
         out.append(ProbeSetting("window", "\(policy.window) checks"))
         out.append(ProbeSetting("minor when", threshold(policy.minor)))
         out.append(ProbeSetting("major when", threshold(policy.major)))
+        if policy.usesAutoLatency {
+            let a = policy.auto
+            func rule(_ factor: Double, _ floor: Duration) -> String {
+                "\(AutoEvidence.ratio(factor)) the usual p95 and \(Human.duration(floor)) above it"
+            }
+            var levels: [String] = []
+            if policy.minor.autoLatency { levels.append("minor " + rule(a.minorFactor, a.minorFloor)) }
+            if policy.major.autoLatency { levels.append("major " + rule(a.majorFactor, a.majorFloor)) }
+            out.append(ProbeSetting(Self.autoThresholdsKey, levels.joined(separator: "; ")))
+        }
         out.append(ProbeSetting("hold for", Human.duration(policy.holdFor)))
         out.append(ProbeSetting("resolve after", Human.duration(policy.resolveAfter)))
         return out

@@ -39,6 +39,7 @@ enum Layout {
         switch state {
         case .unknown: "unknown"
         case .healthy: "healthy"
+        case .learning: "learning"
         case .failing: "failing"
         case .degraded(let s): s.rawValue
         case .recovering: "recovering"
@@ -49,7 +50,7 @@ enum Layout {
     static func stateSymbol(_ state: ProbeState) -> String {
         switch state {
         case .unknown: "?"
-        case .healthy: "✓"
+        case .healthy, .learning: "✓"
         case .failing: "✗"
         case .degraded: "▲"
         case .recovering: "↗"

@@ -19,6 +19,8 @@ public final class StatusCache: @unchecked Sendable {
         var infos: [ProbeInfo]
         var last: [String: ProbeStatus.LastCheck]
         var open: [String: StoredIncident]
+        /// Probes whose automatic threshold is still learning (`IncidentStorage.learningProbes`).
+        var learning: Set<String> = []
     }
 
     private let lock = NSLock()
@@ -75,7 +77,8 @@ public final class StatusCache: @unchecked Sendable {
 
     /// Every probe, its last check and the open incidents, as of `now`.
     static func read(_ storage: some ProbeRegistry & HistoryReading & IncidentStorage, now: Int64) throws -> Listing {
-        Listing(at: now, infos: try storage.probeInfos(), last: try storage.lastChecks(), open: try storage.openIncidents())
+        Listing(at: now, infos: try storage.probeInfos(), last: try storage.lastChecks(), open: try storage.openIncidents(),
+                learning: try storage.learningProbes(now: now))
     }
 
     /// The overview of `names`: whole for probes not cached today, today's alone (and the cached days) for the others.

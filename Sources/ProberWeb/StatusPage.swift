@@ -67,7 +67,8 @@ public enum StatusPage {
             if !query.file.isEmpty, info.file != query.file { continue }
             let incident = open.isEmpty ? nil : open[info.name]
             let check = last[info.name]
-            let state = ProbeState(lastCheckPassed: check?.ok, incident: incident.map { ($0.incident.status, $0.incident.stage) })
+            let state = ProbeState(lastCheckPassed: check?.ok, incident: incident.map { ($0.incident.status, $0.incident.stage) },
+                                   learning: listing.learning.contains(info.name))
             if !query.state.isEmpty, !state.description.hasPrefix(query.state) { continue }
             counts[Layout.stateClass(state), default: 0] += 1
             let row = Row(info: info, state: state, last: check, incident: incident)

@@ -69,7 +69,7 @@ public enum Theme {
             th{font-weight:600;color:var(--muted);font-size:.85rem}
             .num{text-align:right;font-variant-numeric:tabular-nums}
             .state{font-weight:600;white-space:nowrap}
-            .state.healthy{color:var(--ok)}.state.failing,.state.major{color:var(--major)}.state.minor,.state.recovering{color:var(--minor)}
+            .state.healthy,.state.learning{color:var(--ok)}.state.failing,.state.major{color:var(--major)}.state.minor,.state.recovering{color:var(--minor)}
             .state.unknown{color:var(--muted)}
             form.filter{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:0 0 1rem}
             form.filter label{display:flex;flex-direction:column;font-size:.85rem;color:var(--muted)}

@@ -27,7 +27,7 @@ enum Terminal {
     static func colour(of state: ProbeState) -> Colour? {
         switch state {
         case .unknown: nil
-        case .healthy: .green
+        case .healthy, .learning: .green
         case .failing, .degraded(.major): .red
         case .degraded(.minor): .yellow
         case .recovering: .cyan

@@ -125,4 +125,8 @@ final class RefusingIncidentStorage: IncidentStorage {
     func failureCount(probe: String, since: Int64) throws -> Int { try store.failureCount(probe: probe, since: since) }
     func recentSamples(probe: String, limit: Int) throws -> [Sample] { try store.recentSamples(probe: probe, limit: limit) }
     func baseline(probe: String, until: Int64) throws -> Baseline { try store.baseline(probe: probe, until: until) }
+    func autoReference(probe: String, location: String?, at: Int64) throws -> AutoReference {
+        try store.autoReference(probe: probe, location: location, at: at)
+    }
+    func learningProbes(now: Int64) throws -> Set<String> { try store.learningProbes(now: now) }
 }

@@ -13,6 +13,8 @@ public enum IncidentConformance {
         ConformanceCase("outbox: retries wait, failed rows block until retried", retriesAndFailedRows),
         ConformanceCase("the remote id is recorded once", remoteIDRecordedOnce),
         ConformanceCase("the baseline leaves out checks made during an earlier incident", baselineSkipsIncidents),
+        ConformanceCase("auto reference: the same hour on previous days once a week of history exists", autoReferenceSameHour),
+        ConformanceCase("auto reference: probes with latency: auto are learning until 30 passing checks", learningProbes),
     ]
 
     static let t: Int64 = 1_800_000_000_000_000

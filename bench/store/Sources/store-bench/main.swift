@@ -2,6 +2,8 @@
 // store-bench ingest DB PROBES N    appends N samples through SampleWriter, interleaving PROBES probes,
 //                                   and prints "samples_per_second <n>"; rows match ingest_c.c exactly.
 // store-bench baseline DB PROBES      reads every probe's baseline (the day before now), prints ms per probe.
+// store-bench autoref DB PROBES       reads every probe's automatic-threshold reference (as of now) and the
+//                                   learning probes (`status`), prints ms per probe beside Store.baseline's.
 // store-bench maintain DB 0 NOW_US  runs Store.maintain(now:) with the default retention until done and
 //                                   prints its duration and report.
 import Foundation
@@ -71,6 +73,32 @@ case "baseline":
     for i in 1...probes { checks += try store.baseline(probe: probeName(i), until: now).checks }
     let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
     print(String(format: "baseline_ms_per_probe %.2f checks_per_probe %d total_s %.2f", ms / Double(probes), checks / probes, ms / 1000))
+case "autoref":
+    // store-bench autoref DB PROBES: what the tracker reads per `latency: auto` probe every 5 min (the same hour on
+    // the previous 7 days, else the day's baseline), beside Store.baseline measured in the same run; then
+    // learningProbes (one query over every probe, what `status` adds).
+    let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+    func timed(_ body: () throws -> Int) rethrows -> (ms: Double, checks: Int) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let checks = try body()
+        return (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, checks)
+    }
+    var sameHour = 0
+    for round in 1...2 {
+        let base = try timed { try (1...probes).reduce(0) { $0 + (try store.baseline(probe: probeName($1), until: now).checks) } }
+        let auto = try timed {
+            try (1...probes).reduce(0) { total, i in
+                let r = try store.autoReference(probe: probeName(i), location: nil, at: now)
+                if r.sameHour { sameHour += 1 }
+                return total + r.checks
+            }
+        }
+        print(String(format: "round %d: baseline_ms_per_probe %.2f (%d checks)   auto_reference_ms_per_probe %.2f (%d checks, same hour: %d of %d)",
+                     round, base.ms / Double(probes), base.checks / probes, auto.ms / Double(probes), auto.checks / probes,
+                     sameHour / round, probes))
+    }
+    let learning = try timed { try store.learningProbes(now: now).count }
+    print(String(format: "learning_probes_ms %.2f (%d probes, %d learning, none with latency: auto)", learning.ms, probes, learning.checks))
 case "maintain":
     let now = Int64(args[4])!
     let start = DispatchTime.now().uptimeNanoseconds

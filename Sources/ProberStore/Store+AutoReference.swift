@@ -1,0 +1,110 @@
+import ProberCore
+import ProberStorage
+
+extension Store {
+    /// The reference of the probe's automatic latency thresholds as of `at` (see `IncidentStorage.autoReference`).
+    /// `location` is ignored: a SQLite history is one prober's.
+    ///
+    /// The same-hour reading is 28 index seeks (each day's hour as four quarters, the newest 15 passing checks
+    /// of each: at most 420 rows); the fallback is `baseline(probe:until:)`. The tracker calls it every few
+    /// minutes per auto probe, never per check.
+    public func autoReference(probe name: String, location: String?, at: Int64) throws -> AutoReference {
+        let sameHour: (checks: [PackedPhases], days: Int)? = try read { db in
+            guard let id = try probeID(name, create: false, db) else { return nil }
+            let slices = AutoReferenceSlices(at: at)
+            let incidents = try db.prepare("""
+                SELECT degraded_since, COALESCE(resolved_at, ?3) FROM incidents
+                WHERE probe_id = ?1 AND degraded_since < ?3 AND COALESCE(resolved_at, ?3) >= ?2
+                """)
+            try incidents.bind(1, id)
+            try incidents.bind(2, slices.from)
+            try incidents.bind(3, at)
+            defer { incidents.reset() }
+            var excluded: [ClosedRange<Int64>] = []
+            while try incidents.step() {
+                let start = incidents.int64(0), end = incidents.int64(1)
+                if start <= end { excluded.append(start...end) }
+            }
+            let select = try db.prepare("""
+                SELECT ts, phases FROM samples
+                WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3 AND reason = 0 AND phases IS NOT NULL
+                ORDER BY ts DESC
+                """)
+            var checks: [PackedPhases] = []
+            var days: Set<Int> = []
+            for slice in slices.slices {
+                try select.bind(1, id)
+                try select.bind(2, slice.start)
+                try select.bind(3, slice.end)
+                var taken = 0
+                while taken < AutoReferenceSlices.perSlice, try select.step() {
+                    let ts = select.int64(0)
+                    if excluded.contains(where: { $0.contains(ts) }) { continue }
+                    checks.append(PackedPhases(PhaseCodec.decode(select.blob(1))))
+                    days.insert(slice.day)
+                    taken += 1
+                }
+                select.reset()
+            }
+            return (checks, days.count)
+        }
+        guard let sameHour else { return AutoReference(p95: nil, checks: 0) }
+        if sameHour.days >= AutoReferenceSlices.daysNeeded, sameHour.checks.count >= AutoThresholds.learningChecks {
+            return AutoReference(Baseline(sameHour.checks, oldest: at, until: at), sameHour: true)
+        }
+        return AutoReference(try baseline(probe: name, until: at), sameHour: false)
+    }
+
+    /// The registered probes with `latency: auto` that have fewer than 30 passing checks in the 24 h before `now`:
+    /// one query, at most 30 rows read per such probe (`status` answers for thousands of probes). It does not
+    /// leave out earlier incidents' checks nor look at previous days as the tracker's reference does, so it can
+    /// differ from it only for a probe whose last day was mostly an incident.
+    public func learningProbes(now: Int64) throws -> Set<String> {
+        try read { db in
+            let select = try db.prepare("""
+                SELECT p.name FROM probes p
+                WHERE instr(char(10) || p.settings, char(10) || ?1 || char(9)) > 0
+                  AND (SELECT count(*) FROM (SELECT 1 FROM samples s
+                       WHERE s.probe_id = p.id AND s.ts >= ?2 AND s.ts < ?3 AND s.reason = 0 AND s.phases IS NOT NULL
+                       LIMIT ?4)) < ?4
+                """)
+            try select.bind(1, ProbeInfo.autoThresholdsKey)
+            try select.bind(2, now - Baseline.span)
+            try select.bind(3, now)
+            try select.bind(4, Int64(AutoThresholds.learningChecks))
+            defer { select.reset() }
+            var names: Set<String> = []
+            while try select.step() { names.insert(select.string(0)) }
+            return names
+        }
+    }
+}
+
+/// The slices of history a same-hour reference reads (both backends): the hour around `at` (±30 min) on each
+/// of the previous 7 days, each hour as four quarters. Used when at least 6 of the days have passing checks there
+/// and they are at least 30 (a probe checked hourly has 7: the previous 24 h then serve, or nothing does).
+package struct AutoReferenceSlices {
+    /// Days back it looks.
+    package static let days = 7
+    /// Days of the 7 that must have passing checks in their hour for the same-hour reference to be used: a
+    /// week of history, allowing for the oldest day being partly past retention (7 d by default) or excluded.
+    package static let daysNeeded = 6
+    /// Newest passing checks taken from each quarter hour: 60 per day, 420 in all.
+    package static let perSlice = 15
+    private static let day: Int64 = 86_400_000_000
+    private static let quarter: Int64 = 900_000_000
+
+    package var slices: [(day: Int, start: Int64, end: Int64)] = []
+    /// The oldest time read.
+    package var from: Int64
+
+    package init(at: Int64) {
+        for k in 1...Self.days {
+            let start = at - Int64(k) * Self.day - 2 * Self.quarter
+            for q in 0..<4 {
+                slices.append((k, start + Int64(q) * Self.quarter, start + Int64(q + 1) * Self.quarter))
+            }
+        }
+        from = at - Int64(Self.days) * Self.day - 2 * Self.quarter
+    }
+}
