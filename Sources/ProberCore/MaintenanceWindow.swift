@@ -101,7 +101,7 @@ public struct MaintenanceWindow: Sendable, Equatable, CustomStringConvertible {
             return "\(UTCTime.iso8601(start)) until \(UTCTime.iso8601(end))"
         case .weekly(let days, let hour, let minute, let duration, let zone):
             let names = days.sorted { ($0.rawValue + 5) % 7 < ($1.rawValue + 5) % 7 }.map(\.name).joined(separator: ",")  // Monday first
-            return "\(names) \(hour < 10 ? "0" : "")\(hour):\(minute < 10 ? "0" : "")\(minute) for \(Human.duration(duration)) in \(zone.identifier)"
+            return "\(names) \(hour < 10 ? "0" : "")\(hour):\(minute < 10 ? "0" : "")\(minute) for \(Human.duration(duration)) in \(zone.identifier == "GMT" ? "UTC" : zone.identifier)"  // Foundation names UTC GMT
         }
     }
 
