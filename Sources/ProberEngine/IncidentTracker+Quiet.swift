@@ -19,7 +19,10 @@ extension IncidentTracker {
     }
 
     /// Each quiet probe's period, for `/metrics`. Never waits for the tracker's queue.
-    public func quietPeriods() -> [String: QuietPeriod] { publishedQuiet.withLock { $0 } }
+    public func quietPeriods() -> [String: QuietPeriod] {
+        let specs = specs()  // a probe removed on a reload keeps its last period here; it is no longer shown
+        return publishedQuiet.withLock { $0 }.filter { specs[$0.key] != nil }
+    }
 
     /// The quiet the probe's check is evaluated with, on the queue: notes the start (and the end) of a quiet period.
     func quiet(_ spec: ProbeSpec, _ sample: Sample) -> Quiet? {

@@ -10,11 +10,14 @@ import Testing
 @Suite("prober silence, silences, unsilence", .serialized)
 struct SilenceCommandTests {
     /// A history with probes `api` and `web` registered, as `prober run` leaves it.
+    /// `web` is in a maintenance window from an hour ago to an hour from now.
     func history(_ dir: TemporaryDirectory) throws -> String {
         let db = dir.path + "/prober.db"
         let store = try Store(path: db)
-        try store.register([ProbeSpec(name: "api", target: .tcp(TCPTarget(host: "127.0.0.1", port: 9))),
-                            ProbeSpec(name: "web", target: .tcp(TCPTarget(host: "127.0.0.1", port: 9)))])
+        var web = ProbeSpec(name: "web", target: .tcp(TCPTarget(host: "127.0.0.1", port: 9)))
+        let now = Int64(Date().timeIntervalSince1970) * 1_000_000
+        web.maintenance = [MaintenanceWindow(.once(start: now - 3_600_000_000, end: now + 3_600_000_000))]
+        try store.register([ProbeSpec(name: "api", target: .tcp(TCPTarget(host: "127.0.0.1", port: 9))), web])
         return db
     }
 
@@ -57,6 +60,18 @@ struct SilenceCommandTests {
         let api = try #require(states.first { $0["name"] as? String == "api" })
         #expect(api["state"] as? String == "silenced")
         #expect((api["quiet"] as? [String: Any])?["cause"] as? String == "prober silence #1: deploy 1.42")
+        let web = try #require(states.first { $0["name"] as? String == "web" })
+        #expect(web["state"] as? String == "maintenance")
+        #expect(((web["quiet"] as? [String: Any])?["cause"] as? String)?.hasPrefix("maintenance window ") == true)
+        let statusText = try ProberBinary.run(["status", "--db", db]).stdout
+        #expect(statusText.contains("silenced until "), "\(statusText)")
+        #expect(statusText.contains("maintenance until "), "\(statusText)")
+        // history marks the silence (and the window) under its summary.
+        let history = try ProberBinary.run(["history", "api", "--since", "1h", "--db", db])
+        #expect(history.stdout.contains("quiet     silenced "), "\(history.stdout)\(history.stderr)")
+        #expect(history.stdout.contains("(prober silence #1: deploy 1.42)"), "\(history.stdout)")
+        let webHistory = try ProberBinary.run(["history", "web", "--since", "1h", "--db", db])
+        #expect(webHistory.stdout.contains("quiet     maintenance window "), "\(webHistory.stdout)\(webHistory.stderr)")
 
         let lifted = try ProberBinary.run(["unsilence", "1", "--db", db])
         #expect(lifted.status == 0 && lifted.stdout == "silence #1 (api) ended\n", "\(lifted.stdout)\(lifted.stderr)")
@@ -144,6 +159,8 @@ struct SilenceCommandTests {
         #expect(incident.createdAt >= ends + 500_000, "opened \(incident.createdAt - ends) µs after the end")
         #expect(incident.updates.map(\.kind) == [.opened])
         #expect(httpGet(port: port, "/metrics")?.body.contains("prober_probe_quiet{") == false)
+        let marked = try ProberBinary.run(["history", "api", "--since", "10m", "--db", db]).stdout
+        #expect(marked.contains(" (silenced)"), "the buckets the silence covered are marked\n\(marked)")
         #expect(daemon.terminate() == 0)
     }
 }
