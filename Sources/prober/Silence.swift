@@ -146,6 +146,7 @@ struct UnsilenceCommand: ParsableCommand {
 
             EXAMPLES:
               prober unsilence 3
+              prober unsilence 3 --db postgres://prober@db.internal/prober
             """
     )
 
