@@ -21,9 +21,9 @@ struct ProbeName {
 
 /// The keys each block allows. Documented in docs/probe-files.md.
 enum Keys {
-    static let top = ["defaults", "probes", "storage", "notify"]
-    static let defaults = ["interval", "timeout", "incident"]
-    static let probe = ["name", "http", "tcp", "interval", "timeout", "incident"]
+    static let top = ["defaults", "probes", "storage", "notify", "maintenance"]
+    static let defaults = ["interval", "timeout", "incident", "maintenance"]
+    static let probe = ["name", "http", "tcp", "interval", "timeout", "incident", "maintenance"]
     static let http = ["url", "method", "headers", "body", "follow_redirects", "max_redirects", "allow_http_redirects",
                        "forward_headers_across_hosts", "proxy", "ip", "tls", "expect", "max_body_bytes"]
     static let tls = ["ca_file", "insecure"]
@@ -75,6 +75,9 @@ struct ProbeDefaults {
     var interval: Located<Duration>?
     var timeout: Located<Duration>?
     var incident = IncidentSettings()
+    /// `maintenance:` in `defaults:` (for probes without their own), and at the top (for every probe of the file).
+    var maintenance: [MaintenanceWindow] = []
+    var fileMaintenance: [MaintenanceWindow] = []
 }
 
 extension FileReader {
@@ -86,6 +89,7 @@ extension FileReader {
 
         var defaults = ProbeDefaults()
         if let field = top["defaults"] { defaults = readDefaults(field) }
+        if let field = top["maintenance"] { defaults.fileMaintenance = readMaintenance(field) ?? [] }
 
         if let field = top["probes"] {
             switch field.value {
@@ -130,6 +134,7 @@ extension FileReader {
         if let timeout = f["timeout"] { defaults.timeout = duration(timeout) }
         if let interval = defaults.interval { checkInterval(interval) }
         if let incident = f["incident"] { defaults.incident = readIncident(incident) }
+        if let field = f["maintenance"] { defaults.maintenance = readMaintenance(field) ?? [] }
         return defaults
     }
 
@@ -200,9 +205,12 @@ extension FileReader {
         if let field = f["incident"] { incident = incident.overlaid(by: readIncident(field)) }
         let policy = resolveIncident(incident, fallback: f["incident"].map { location($0.key) } ?? location(node))
 
-        guard let name, let target, let policy else { return nil }
-        let spec = ProbeSpec(name: name.value, target: target, interval: intervalValue, timeout: timeoutValue,
+        let ownMaintenance = f["maintenance"].map { readMaintenance($0) }
+        guard let name, let target, let policy, ownMaintenance != .some(nil) else { return nil }
+        var spec = ProbeSpec(name: name.value, target: target, interval: intervalValue, timeout: timeoutValue,
                              incident: policy, source: location(node))
+        let maintenance = defaults.fileMaintenance + ((ownMaintenance ?? nil) ?? defaults.maintenance)
+        if !maintenance.isEmpty { spec.maintenance = maintenance }
         return (spec, name.location)
     }
 

@@ -349,6 +349,8 @@ public struct OpenIncident: Sendable, Equatable {
 public struct IncidentEvent: Sendable, Equatable {
     public enum Kind: String, Sendable, Equatable, Codable, CaseIterable {
         case opened, escalated, deescalated, monitoring, relapsed, resolved
+        /// A timeline note that changes neither status nor stage (maintenance started); never made by the evaluator.
+        case noted
     }
     public var kind: Kind
     /// Severity after the change.

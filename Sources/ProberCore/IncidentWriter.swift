@@ -41,6 +41,8 @@ public struct IncidentWriter: Sendable {
             parts[0] += " (" + detail.joined(separator: ", ") + ")."
             parts.append("Resolving after \(Human.span(seconds: probe.incident.resolveAfter.microseconds / 1_000_000)) healthy.")
             return join(parts)
+        case .noted:
+            return "Noted."
         case .resolved:
             let end = e.healthySince ?? e.at
             let duration = Human.span(seconds: max(0, end - e.degradedSince) / 1_000_000)

@@ -43,6 +43,12 @@ public struct ProbeSpec: Sendable, Equatable {
         set { update { $0.secrets = newValue } }
     }
 
+    /// When planned work is expected (`maintenance:`): checks run, no incident opens or escalates. Empty by default.
+    public var maintenance: [MaintenanceWindow] {
+        get { box.fields.maintenance }
+        set { update { $0.maintenance = newValue } }
+    }
+
     private struct Fields: Sendable, Equatable {
         var name: String
         var target: Target
@@ -51,6 +57,7 @@ public struct ProbeSpec: Sendable, Equatable {
         var incident: IncidentPolicy
         var source: SourceLocation
         var secrets: [Secret] = []
+        var maintenance: [MaintenanceWindow] = []
     }
 
     private final class Box: Sendable {

@@ -161,6 +161,7 @@ extension IncidentWriter {
         case .monitoring: "Recovering."
         case .relapsed: "Degraded again (\(status.rawValue))."
         case .resolved: "Resolved."
+        case .noted: "Noted."
         }
     }
 }

@@ -70,7 +70,7 @@ public struct IsDownSink: Sink {
             body["status"] = .string(update.status.rawValue)
         case .escalated, .deescalated, .relapsed:
             body["status"] = .string(update.status.rawValue)
-        case .monitoring, .resolved:
+        case .monitoring, .resolved, .noted:
             break
         }
         return body

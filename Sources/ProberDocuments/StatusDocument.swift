@@ -13,13 +13,20 @@ public enum StatusDocument {
         public var locations: [LocationStatus]
         /// The probe has `latency: auto` and its reference is still learning (`ProbeState.learning`).
         public var learning: Bool
+        /// The maintenance window or silence the probe is in, when one is.
+        public var quiet: QuietPeriod?
 
-        public init(status: ProbeStatus, incident: StoredIncident?, locations: [LocationStatus] = [], learning: Bool = false) {
+        public init(status: ProbeStatus, incident: StoredIncident?, locations: [LocationStatus] = [], learning: Bool = false,
+                    quiet: QuietPeriod? = nil) {
             self.status = status
             self.incident = incident
             self.locations = locations
             self.learning = learning
+            self.quiet = quiet
         }
+
+        /// `silenced until 14:30 UTC` or `maintenance until 04:00 UTC` while quiet, else the state.
+        public func stateText(now: Int64) -> String { quiet?.state(now: now) ?? state.description }
 
         /// From the open incident when there is one, else from the last check (`learning` instead of healthy
         /// while an automatic threshold learns).
@@ -33,13 +40,16 @@ public enum StatusDocument {
     }
 
     /// The rows of every probe `storage` knows, with their open incidents.
-    public static func rows(_ storage: some HistoryReading & IncidentStorage & LocationReading, now: Int64) throws -> [Row] {
+    public static func rows(_ storage: some HistoryReading & IncidentStorage & LocationReading & SilenceStorage, now: Int64) throws -> [Row] {
         let statuses = try storage.status(now: now)
         let open = try storage.openIncidents()
         let locations = try storage.locationStatus(now: now)
         let learning = try storage.learningProbes(now: now)
+        let silences = try storage.silences(now: now, endedSince: now)
+        let windows = try storage.maintenanceWindows()
         return statuses.map {
-            Row(status: $0, incident: open[$0.name], locations: locations[$0.name] ?? [], learning: learning.contains($0.name))
+            Row(status: $0, incident: open[$0.name], locations: locations[$0.name] ?? [], learning: learning.contains($0.name),
+                quiet: QuietPeriod.of(probe: $0.name, at: now, silences: silences, windows: windows[$0.name] ?? []))
         }
     }
 
@@ -71,7 +81,7 @@ public enum StatusDocument {
         let last = json(s.last, now: now)
         let fields: [String: JSONValue] = [
             "name": .string(s.name), "kind": .string(s.kind), "target": .string(s.target),
-            "state": .string(row.state.description), "last_check": last,
+            "state": .string(row.quiet?.reason.rawValue ?? row.state.description), "last_check": last,
             "checks_1h": JSONValue(s.checks1h), "failures_1h": JSONValue(s.failures1h),
             "uptime_1h_percent": JSONValue(s.uptime1h), "p95_1h_us": JSONValue(s.p95_1h),
             "incident": row.incident.map { i in
@@ -79,6 +89,10 @@ public enum StatusDocument {
                          "resolution_stage": .string(i.incident.stage.rawValue), "created_at": .time(i.incident.createdAt)])
             } ?? .null,
             "locations": .array(row.locations.map { json($0, now: now) }),
+            "quiet": row.quiet.map { q in
+                .object(["reason": .string(q.reason.rawValue), "until": .time(q.until), "cause": .string(q.cause),
+                         "silence_id": JSONValue(q.silenceID)])
+            } ?? .null,
         ]
         return .object(fields)
     }

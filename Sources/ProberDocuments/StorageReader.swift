@@ -21,6 +21,7 @@ import Glibc
 public final class StorageReader: Sendable {
     /// What a query may read (a `Storage` opened read-only).
     public typealias Reading = any ProbeRegistry & HistoryReading & LocationReading & IncidentStorage & OutboxStorage & ProberDirectory
+        & SilenceStorage
 
     /// Why a query has no result.
     public enum Failure: Error, Sendable, CustomStringConvertible {

@@ -100,6 +100,7 @@ public final class Daemon: @unchecked Sendable {
         let worker = OutboxWorker(storage: storage, sinks: configuration.sinks(set.notify), logger: logger, send: engine.deliver)
         let tracker = IncidentTracker(store: storage, logger: logger, location: configuration.location, onChange: { worker.wake() })
         tracker.update(probes: set.probes, sinks: configuration.sinks(set.notify))
+        let silences = SilenceWatcher(storage: storage, logger: logger) { tracker.silence($0) }
         let pipeline = Pipeline(writer: writer, tracker: tracker)
         let runLoop = ProbeRunLoop(
             probes: set, runner: engine, sink: pipeline, logger: logger,
@@ -154,6 +155,7 @@ public final class Daemon: @unchecked Sendable {
             }),
             Component("delivery worker", start: { worker.start() }, stop: { worker.stop() }),
             Component("incident tracker", stop: { tracker.stop() }),
+            Component("silence watcher", start: { silences.start() }, stop: { silences.stop() }),
             Component("storage maintenance", start: { maintenance.start() }, stop: { maintenance.stop() }),
             Component("probe run loop", start: { [logger] in
                 var metadata: Logger.Metadata = ["location": "\(configuration.location)"]

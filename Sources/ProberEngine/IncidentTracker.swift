@@ -20,9 +20,9 @@ import ProberStorage
 /// tracker's own serial queue, so a slow database never delays a probe. Readers that must answer at once
 /// (`/metrics`) read `levels()` and `specs()`, a copy the queue publishes, and never wait behind it.
 /// `@unchecked Sendable`: all mutable state (`probes`, `states`, `open`, `baselines`, `autoReferences`, `sinks`, `unstored`,
-/// `retryHeldAt`, `opened`, `retired`, `tracked`, `fleetState`, `levelsDirty`, `levelsPublishedAt`) is touched
-/// only on `queue`; `sweepTimer` is set in `init`, then only cancelled on `queue`; `published` and `cutShort`
-/// are `Locked`.
+/// `retryHeldAt`, `opened`, `retired`, `tracked`, `fleetState`, `quietState`, `levelsDirty`, `levelsPublishedAt`) is
+/// touched only on `queue`; `sweepTimer` is set in `init`, then only cancelled on `queue`; `published`,
+/// `publishedQuiet` and `cutShort` are `Locked`.
 public final class IncidentTracker: @unchecked Sendable {
     let storage: any IncidentStorage
     let logger: Logger
@@ -80,6 +80,9 @@ public final class IncidentTracker: @unchecked Sendable {
     var fleetState = FleetState()
     /// Decides again, in fleet mode, for the probes other locations may have changed.
     private var sweepTimer: DispatchSourceTimer?
+    /// Silences and quiet periods (IncidentTracker+Quiet.swift); `publishedQuiet` is their copy for `/metrics`.
+    var quietState = QuietState()
+    let publishedQuiet = Locked<[String: QuietPeriod]>([:])
 
     /// `location` (this prober's, `--location`) turns fleet mode on when `storage` is also a `FleetStorage`;
     /// the fleet is then swept every `sweepInterval`.
@@ -302,8 +305,9 @@ public final class IncidentTracker: @unchecked Sendable {
         }
         guard let spec = probes[sample.probe], let state = states[sample.probe] else { return }
         let reference = autoReference(spec, state: state, at: sample.startedAt, elapsed: sample.elapsedTime)
+        let quiet = quiet(spec, sample)  // IncidentTracker+Quiet.swift
         let (next, events) = Evaluator(policy: spec.incident, interval: spec.interval, reference: reference)
-            .evaluate(state, sample) { self.baseline(spec.name, since: $0) }
+            .evaluate(state, sample, quiet: quiet) { self.baseline(spec.name, since: $0) }
         states[sample.probe] = next
         if fleet != nil {
             evaluated(sample, spec: spec, state: next, events: events)
@@ -333,7 +337,7 @@ public final class IncidentTracker: @unchecked Sendable {
     }
 
     /// Stores one change now, or holds it (behind those already held) when storage refuses it.
-    private func store(_ change: IncidentChange, probe: String) {
+    func store(_ change: IncidentChange, probe: String) {
         if !unstored.isEmpty || !write(change, probe: probe) { unstored.append((probe, change)) }
     }
 

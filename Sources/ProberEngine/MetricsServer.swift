@@ -88,6 +88,8 @@ struct MetricsSnapshot: Sendable {
     var outboxPending: Int
     var outboxFailed: Int
     var location: String
+    /// Probes in a maintenance window or silenced, by name.
+    var quiet: [(name: String, reason: String)] = []
 
     init(_ s: MetricsServer.Sources) {
         location = s.location
@@ -108,6 +110,7 @@ struct MetricsSnapshot: Sendable {
         let levels = s.tracker.levels()
         self.levels = levels.map { ($0.key, $0.value.level) }.sorted { $0.name < $1.name }
         openIncidents = Severity.allCases.map { level in (level, levels.values.filter { $0.incident == level }.count) }
+        quiet = s.tracker.quietPeriods().map { ($0.key, $0.value.reason.rawValue) }.sorted { $0.name < $1.name }
 
         scheduler = s.scheduler.totals
         skipped = s.scheduler.skippedTicks().map { ($0.key, $0.value) }.sorted { $0.name < $1.name }
@@ -194,6 +197,8 @@ final class ExpositionStream: BodyStream, @unchecked Sendable {
             out.sample("prober_info", ["version": proberVersion, "location": s.location], 1)
             out.family("prober_open_incidents", "gauge", "Open incidents by level.")
             for (level, count) in s.openIncidents { out.sample("prober_open_incidents", ["level": level.rawValue], Double(count)) }
+            out.family("prober_probe_quiet", "gauge", "1 for each probe in a maintenance window (reason maintenance) or silenced by prober silence (reason silenced).")
+            for q in s.quiet { out.sample("prober_probe_quiet", ["probe": q.name, "reason": q.reason], 1) }
             let stats = s.scheduler
             out.family("prober_tick_lateness_seconds", "histogram", "How late each tick started against its due time.")
             for (bound, count) in stats.lateness.cumulative {

@@ -110,6 +110,9 @@ public struct ProbeInfo: Sendable, Equatable {
         }
         out.append(ProbeSetting("hold for", Human.duration(policy.holdFor)))
         out.append(ProbeSetting("resolve after", Human.duration(policy.resolveAfter)))
+        if !spec.maintenance.isEmpty {
+            out.append(ProbeSetting(maintenanceKey, spec.maintenance.map(\.description).joined(separator: "; ")))
+        }
         return out
     }
 }

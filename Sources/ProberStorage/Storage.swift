@@ -2,7 +2,7 @@
 /// samples come in. Opened by `StorageBackend.open(database:readOnly:site:)` (ProberBackends), the one place that knows the
 /// backends.
 public protocol Storage: ProbeRegistry, HistoryReading, LocationReading, StorageMaintaining, IncidentStorage, OutboxStorage,
-    ProberDirectory {
+    ProberDirectory, SilenceStorage {
     /// Where the history lives, as given to `open`, redacted (`RedactedDatabaseURL`: never with a password).
     var database: String { get }
 

@@ -78,7 +78,9 @@ struct HistoryCommand: ParsableCommand {
             } else if csv {
                 print(Self.csvText(history), terminator: "")
             } else {
-                print(Self.text(history, info: info, location: query.location, locations: locations))
+                let silences = ((try? store.silences(now: history.until, endedSince: history.since)) ?? []).filter { $0.covers(name) }
+                print(Self.text(history, info: info, location: query.location, locations: locations,
+                                quiet: QuietMarks(silences: silences, windows: info?.maintenance ?? [])))
             }
         case .unknownProbe:
             let names = (try? store.probeNames()) ?? []
@@ -90,7 +92,8 @@ struct HistoryCommand: ParsableCommand {
 
     // MARK: Output
 
-    static func text(_ h: ProberStorage.History, info: ProbeInfo?, location: String? = nil, locations: [LocatedHistory] = []) -> String {
+    static func text(_ h: ProberStorage.History, info: ProbeInfo?, location: String? = nil, locations: [LocatedHistory] = [],
+                     quiet: QuietMarks = QuietMarks()) -> String {
         typealias S = StoreCommandSupport
         var lines: [String] = []
         var title = h.probe
@@ -122,6 +125,7 @@ struct HistoryCommand: ParsableCommand {
                 + (s.exact ? "  (medians)" : "  (means)"))
         }
         lines.append("p95       " + sparkline(h.buckets.map { $0.latency.p95 ?? $0.latency.mean }))
+        lines += quiet.summary(since: h.since, until: h.until)
         if location == nil, locations.count > 1 {
             // One line per location, its p95 sparkline on the same buckets as the probe's above and on one scale
             // for all, so the slow location stands out.
@@ -156,7 +160,7 @@ struct HistoryCommand: ParsableCommand {
             }
             rows.append([S.minuteUTC(b.start), "\(b.checks)", "\(b.failures)", S.latency(b.latency.p50), S.latency(b.latency.p95),
                          S.latency(b.latency.p99), S.latency(b.latency.max)] + (showMean ? [S.latency(b.latency.mean)] : [])
-                        + [b.topReason?.rawValue ?? "-"])
+                        + [(b.topReason?.rawValue ?? "-") + quiet.mark(b.start, b.start + h.every)])
             index += 1
         }
         let header = ["START (UTC)", "CHECKS", "FAILED", "P50", "P95", "P99", "MAX"] + (showMean ? ["MEAN"] : []) + ["TOP REASON"]

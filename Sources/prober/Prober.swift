@@ -17,7 +17,7 @@ struct Prober: ParsableCommand {
             """,
         version: versionLine,
         subcommands: [RunCommand.self, Check.self, Once.self, HistoryCommand.self, StatusCommand.self, FleetCommand.self, IncidentsCommand.self,
-                      DeliveriesCommand.self, ReportCommand.self, DemoTarget.self, BenchScheduler.self, BenchMaintain.self]
+                      SilenceCommand.self, SilencesCommand.self, UnsilenceCommand.self, DeliveriesCommand.self, ReportCommand.self, DemoTarget.self, BenchScheduler.self, BenchMaintain.self]
     )
 
     /// argument-parser's own `main`, except that `--help` (and `prober help …`) ends with the command's examples.

@@ -51,7 +51,8 @@ struct StatusCommand: ParsableCommand {
         func result(_ last: ProbeStatus.LastCheck?) -> String { last.map { $0.reason?.rawValue ?? "ok" } ?? "-" }
         let table = rows.flatMap { row -> [[String]] in
             let s = row.status
-            let line = [s.name, Terminal.paint(row.state.description, Terminal.colour(of: row.state)), age(s.last), result(s.last),
+            let state = row.quiet == nil ? Terminal.paint(row.state.description, Terminal.colour(of: row.state)) : row.stateText(now: now)
+            let line = [s.name, state, age(s.last), result(s.last),
                         S.latency(s.last?.latency), S.percent(s.uptime1h), S.latency(s.p95_1h), row.incidentCell(now: now)]
             // One location: the probe's line says it all, as with SQLite.
             guard row.locations.count > 1 else { return [line] }
