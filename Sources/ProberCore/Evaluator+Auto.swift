@@ -90,11 +90,12 @@ extension Evaluator {
         state.degradedSince != nil || state.incident != nil
     }
 
-    /// Whether the tracker reads the probe's reference again now (`readAt`, `now`: checks' start times, µs): never
-    /// while an episode is in progress, so the reference stays what came before it and a slow period cannot raise
-    /// its own threshold; else when none was read yet, or the last is older than `refreshEvery`, or, while
-    /// learning, than 10 intervals (at least 1 s), so a new probe's threshold applies soon after its 30th check.
-    /// (A tracker that starts in the middle of an episode has none: it reads one as of the episode's start.)
+    /// Whether the tracker reads the probe's reference again now: never while an episode is in progress, so the
+    /// reference stays what came before it and a slow period cannot raise its own threshold; else when none was
+    /// read yet, or the last is older than `refreshEvery`, or, while learning, than 10 intervals (at least 1 s),
+    /// so a new probe's threshold applies soon after its 30th check. `readAt` and `now` are checks' times on one
+    /// timeline (µs; the tracker uses `elapsedTime`, which a clock step does not move). A tracker that starts in
+    /// the middle of an episode has none: it reads one as of the episode's start.
     public static func needsReference(_ current: AutoReference?, readAt: Int64, now: Int64, interval: Duration,
                                       state: EvaluatorState) -> Bool {
         guard let current else { return true }
