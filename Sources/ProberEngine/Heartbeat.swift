@@ -19,11 +19,14 @@ public final class Heartbeat: @unchecked Sendable {
         /// Every tick's lateness since start (the beat reports the p99 of those since the previous beat).
         public var lateness: LatenessHistogram
         public var ingest: IngestStatistics
+        /// The connectivity canaries' state, when it is watched.
+        public var connectivity: ConnectivityMonitor.Reading?
 
-        public init(probes: Int, lateness: LatenessHistogram, ingest: IngestStatistics) {
+        public init(probes: Int, lateness: LatenessHistogram, ingest: IngestStatistics, connectivity: ConnectivityMonitor.Reading? = nil) {
             self.probes = probes
             self.lateness = lateness
             self.ingest = ingest
+            self.connectivity = connectivity
         }
     }
 
@@ -66,6 +69,15 @@ public final class Heartbeat: @unchecked Sendable {
         }
     }
 
+    /// Beats once more now, between the regular beats (connectivity was lost or restored: `prober status` should
+    /// say so at once). Nothing before `start()` or after `stop()`.
+    public func beatNow() {
+        queue.async { [self] in
+            guard !stopped, timer != nil else { return }
+            beat(stopped: false)
+        }
+    }
+
     /// Stops beating and writes the last beat, marked stopped; waits for it. Idempotent.
     public func stop() {
         queue.sync {
@@ -87,7 +99,9 @@ public final class Heartbeat: @unchecked Sendable {
             location: location, host: host, pid: Int(getpid()), version: proberVersion,
             startedAt: startedAt, at: clock.now(), every: every.microseconds, probes: reading.probes,
             latenessP99: interval.count > 0 ? interval.p99 : nil, pending: reading.ingest.pending,
-            spooled: reading.ingest.spooled, stopped: stopped)
+            spooled: reading.ingest.spooled, stopped: stopped,
+            connectivityLostSince: reading.connectivity?.lost == true ? reading.connectivity?.since : nil,
+            connectivityFailures: reading.connectivity?.lost == true ? reading.connectivity?.failures : nil)
         do {
             try directory.heartbeat(beat)
             if failing { logger.info("heartbeat written again: prober fleet sees this prober") }

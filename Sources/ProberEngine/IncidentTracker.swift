@@ -208,9 +208,10 @@ public final class IncidentTracker: @unchecked Sendable {
         }
     }
 
-    /// Feeds one check to its probe's evaluator (asynchronously, in order).
-    public func record(_ sample: Sample) {
-        queue.async { self.evaluate(sample) }
+    /// Feeds one check to its probe's evaluator (asynchronously, in order). `quiet`: the check was taken during a
+    /// quiet period (see Evaluator+Quiet.swift).
+    public func record(_ sample: Sample, quiet: Quiet? = nil) {
+        queue.async { self.evaluate(sample, quiet: quiet) }
     }
 
     /// Waits until every sample handed to `record` so far has been evaluated, and its fleet decisions taken.
@@ -285,7 +286,7 @@ public final class IncidentTracker: @unchecked Sendable {
         levelsPublishedAt = DispatchTime.now().uptimeNanoseconds
     }
 
-    private func evaluate(_ sample: Sample) {
+    private func evaluate(_ sample: Sample, quiet: Quiet? = nil) {
         if cutShort.current {
             skippedChecks += 1
             return
@@ -297,7 +298,9 @@ public final class IncidentTracker: @unchecked Sendable {
             if !storeHeldChanges() { retryHeldAt = sample.elapsedTime + 1_000_000 }
         }
         guard let spec = probes[sample.probe], let state = states[sample.probe] else { return }
-        let (next, events) = Evaluator(policy: spec.incident, interval: spec.interval).evaluate(state, sample) { self.baseline(spec.name, since: $0) }
+        let (next, events) = Evaluator(policy: spec.incident, interval: spec.interval).evaluate(state, sample, quiet: quiet) {
+            self.baseline(spec.name, since: $0)
+        }
         states[sample.probe] = next
         if fleet != nil {
             evaluated(sample, spec: spec, state: next, events: events)

@@ -30,9 +30,16 @@ public struct ProberHeartbeat: Sendable, Equatable {
     public var spooled: Int
     /// Set by its last heartbeat at a clean stop.
     public var stopped: Bool
+    /// While every connectivity canary of this prober fails: since when (µs), and why each fails
+    /// (`tcp 10.0.0.1:53: connect: ...`); both nil while its network works or it has no canaries.
+    public var connectivityLostSince: Int64?
+    public var connectivityFailures: String?
 
     public init(location: String, host: String, pid: Int, version: String, startedAt: Int64, at: Int64, every: Int64,
-                probes: Int, latenessP99: Int64?, pending: Int, spooled: Int, stopped: Bool) {
+                probes: Int, latenessP99: Int64?, pending: Int, spooled: Int, stopped: Bool,
+                connectivityLostSince: Int64? = nil, connectivityFailures: String? = nil) {
+        self.connectivityLostSince = connectivityLostSince
+        self.connectivityFailures = connectivityFailures
         self.location = location
         self.host = host
         self.pid = pid
