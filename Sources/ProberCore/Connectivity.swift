@@ -31,14 +31,3 @@ public enum Connectivity {
         isCanary(name) ? String(name.dropFirst(prefix.count)) : name
     }
 }
-
-extension Quiet {
-    /// A check's failure message as stored while the prober's own connectivity was lost: marked, so `history`
-    /// shows why this failure opened nothing.
-    public static func markConnectivityLost(_ message: String) -> String {
-        message + " " + connectivityLostNote
-    }
-
-    /// The note appended to a failure taken while connectivity was lost.
-    public static let connectivityLostNote = "[prober's own connectivity lost]"
-}

@@ -11,11 +11,19 @@ public enum StatusDocument {
         public var status: ProbeStatus
         public var incident: StoredIncident?
         public var locations: [LocationStatus]
+        /// Set while every running prober has lost its own connectivity (one prober on SQLite): nothing judges
+        /// this probe's checks, its incidents are held.
+        public var connectivityLost: ConnectivityLoss?
+        /// The locations (among `locations`) whose prober has lost its own connectivity.
+        public var lostLocations: [String: ConnectivityLoss]
 
-        public init(status: ProbeStatus, incident: StoredIncident?, locations: [LocationStatus] = []) {
+        public init(status: ProbeStatus, incident: StoredIncident?, locations: [LocationStatus] = [],
+                    connectivityLost: ConnectivityLoss? = nil, lostLocations: [String: ConnectivityLoss] = [:]) {
             self.status = status
             self.incident = incident
             self.locations = locations
+            self.connectivityLost = connectivityLost
+            self.lostLocations = lostLocations
         }
 
         /// From the open incident when there is one, else from the last check.
@@ -28,12 +36,47 @@ public enum StatusDocument {
         }
     }
 
-    /// The rows of every probe `storage` knows, with their open incidents.
-    public static func rows(_ storage: some HistoryReading & IncidentStorage & LocationReading, now: Int64) throws -> [Row] {
+    /// A running prober whose connectivity canaries all fail, as its heartbeat says.
+    public struct ConnectivityLoss: Sendable, Equatable {
+        public var location: String
+        public var since: Int64
+        /// Why each canary fails: `tcp 10.0.0.1:53: connect: Network is unreachable`.
+        public var failures: String
+
+        /// `prober's own connectivity lost since 2026-12-01T05:00:00.000Z (3 min): tcp ...`.
+        public func line(now: Int64) -> String {
+            "prober's own connectivity lost since \(UTCTime.iso8601(since)) (\(Human.span(seconds: max(0, now - since) / 1_000_000))): "
+                + "\(failures); incidents are held until a canary passes"
+        }
+
+        public var json: JSONValue {
+            .object(["location": .string(location), "since": .time(since), "failures": .string(failures)])
+        }
+    }
+
+    /// The running probers (heartbeat not stale, not stopped) that have lost their own connectivity, by location.
+    public static func connectivityLosses(_ directory: some ProberDirectory, now: Int64) throws -> [ConnectivityLoss] {
+        try directory.probers().compactMap { p in
+            guard p.state(now: now) == .up, let since = p.connectivityLostSince else { return nil }
+            return ConnectivityLoss(location: p.location, since: since, failures: p.connectivityFailures ?? "")
+        }
+    }
+
+    /// The rows of every probe `storage` knows, with their open incidents and whether connectivity is lost.
+    public static func rows(_ storage: some HistoryReading & IncidentStorage & LocationReading & ProberDirectory,
+                            now: Int64) throws -> [Row] {
         let statuses = try storage.status(now: now)
         let open = try storage.openIncidents()
         let locations = try storage.locationStatus(now: now)
-        return statuses.map { Row(status: $0, incident: open[$0.name], locations: locations[$0.name] ?? []) }
+        let losses = try connectivityLosses(storage, now: now)
+        let lostLocations = Dictionary(losses.map { ($0.location, $0) }, uniquingKeysWith: { a, _ in a })
+        let running = try storage.probers().filter { $0.state(now: now) == .up }.count
+        // Every running prober blind: nobody judges the probe. (Some of them: their locations' lines say so.)
+        let everyone = !losses.isEmpty && losses.count == running ? losses.min { $0.since < $1.since } : nil
+        return statuses.map {
+            Row(status: $0, incident: open[$0.name], locations: locations[$0.name] ?? [], connectivityLost: everyone,
+                lostLocations: lostLocations)
+        }
     }
 
     public static func json(_ rows: [Row], now: Int64) -> JSONValue {
@@ -48,11 +91,12 @@ public enum StatusDocument {
     }
 
     /// One location's figures under a probe: its state, last check, last hour and published episode.
-    public static func json(_ l: LocationStatus, now: Int64) -> JSONValue {
+    public static func json(_ l: LocationStatus, now: Int64, lost: ConnectivityLoss? = nil) -> JSONValue {
         .object([
             "location": .string(l.location), "state": .string(l.state.description), "last_check": json(l.last, now: now),
             "checks_1h": JSONValue(l.checks1h), "failures_1h": JSONValue(l.failures1h),
             "uptime_1h_percent": JSONValue(l.uptime1h), "p95_1h_us": JSONValue(l.p95_1h),
+            "connectivity_lost": lost?.json ?? .null,
             "episode": l.episode.map { e in
                 .object(["status": JSONValue(e.status?.rawValue), "stage": JSONValue(e.stage?.rawValue), "summary": JSONValue(e.summary)])
             } ?? .null,
@@ -71,7 +115,8 @@ public enum StatusDocument {
                 .object(["id": .int(i.incident.id), "title": .string(i.incident.title), "status": .string(i.incident.status.rawValue),
                          "resolution_stage": .string(i.incident.stage.rawValue), "created_at": .time(i.incident.createdAt)])
             } ?? .null,
-            "locations": .array(row.locations.map { json($0, now: now) }),
+            "locations": .array(row.locations.map { json($0, now: now, lost: row.lostLocations[$0.location]) }),
+            "connectivity_lost": row.connectivityLost?.json ?? .null,
         ]
         return .object(fields)
     }

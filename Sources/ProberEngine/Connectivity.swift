@@ -7,15 +7,15 @@ import ProberCore
 ///
 /// Every check passes through here on the scheduler's queue, in the order checks finish, before the history
 /// and the tracker see it: a canary's check moves the state, a probe's check is told whether it was taken
-/// while connectivity was lost (then the tracker evaluates it with `Quiet.connectivityLost` and its stored
-/// failure is marked). The one log line per change, `/metrics`, `/healthz` and the heartbeat (`prober status`)
+/// while connectivity was lost (then the tracker evaluates it with `Quiet.connectivityLost`). The one log line
+/// per change, `/metrics`, `/healthz` and the heartbeat (`prober status`, and the spans `prober history` marks)
 /// read the same state.
 ///
 /// Without canaries nothing is held back; a heuristic only logs (at most once per `heuristicEvery`) when every
 /// probe fails for a network-level reason across three or more distinct hosts at once.
 public final class ConnectivityMonitor: Sendable {
     /// What `/metrics`, `/healthz` and the heartbeat show.
-    public struct Reading: Sendable, Equatable {
+    public struct Reading: Sendable {
         /// Whether any canary is configured.
         public var watching: Bool
         public var lost: Bool
@@ -23,6 +23,8 @@ public final class ConnectivityMonitor: Sendable {
         public var since: Int64?
         /// How many times connectivity was lost since start.
         public var losses: Int
+        /// The latest loss that ended (wall times, µs), for the history's record of spans.
+        public var lastLoss: (since: Int64, until: Int64)?
         /// Each canary's latest check, in file order.
         public var canaries: [CanaryCheck]
 
@@ -61,6 +63,7 @@ public final class ConnectivityMonitor: Sendable {
         /// When it was lost on the checks' monotonic timeline, for the "restored after" line.
         var sinceElapsed: Int64?
         var losses = 0
+        var lastLoss: (since: Int64, until: Int64)?
         // The heuristic without canaries.
         var hosts: [String: String] = [:]
         var networkFailing: [String: FailureReason] = [:]
@@ -132,6 +135,7 @@ public final class ConnectivityMonitor: Sendable {
             s.sinceElapsed = elapsed
             s.losses += 1
         } else {
+            if let since = s.since { s.lastLoss = (since, max(since, at)) }
             s.since = nil
             s.sinceElapsed = nil
         }
@@ -139,7 +143,8 @@ public final class ConnectivityMonitor: Sendable {
     }
 
     private func reading(_ s: State) -> Reading {
-        Reading(watching: !s.canaries.isEmpty, lost: s.lost, since: s.since, losses: s.losses, canaries: s.canaries.map { name in
+        Reading(watching: !s.canaries.isEmpty, lost: s.lost, since: s.since, losses: s.losses, lastLoss: s.lastLoss,
+                canaries: s.canaries.map { name in
             let latest = s.latest[name]
             return CanaryCheck(label: Connectivity.label(name), checkedAt: latest?.startedAt, failure: latest?.failure,
                                duration: latest?.phases[.total])

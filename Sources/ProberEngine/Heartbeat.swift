@@ -44,6 +44,9 @@ public final class Heartbeat: @unchecked Sendable {
     private var previous = LatenessHistogram()
     private var failing = false
     private var stopped = false
+    /// The `since` of the connectivity-loss spans written: the open one, and the latest closed one.
+    private var writtenOpenLoss: Int64?
+    private var writtenClosedLoss: Int64?
 
     public init(directory: any ProberDirectory, location: String, every: Duration = .microseconds(ProberHeartbeat.defaultEvery),
                 clock: any WallClock = SystemWallClock(), logger: Logger, read: @escaping @Sendable () -> Reading) {
@@ -89,6 +92,20 @@ public final class Heartbeat: @unchecked Sendable {
         }
     }
 
+    /// Writes the connectivity-loss spans not written yet (`prober history` marks the checks in them): the one
+    /// that began, the one that ended; at a clean stop an open one ends now, as nothing judges after it.
+    private func recordLoss(_ c: ConnectivityMonitor.Reading, stopped: Bool) throws {
+        if let last = c.lastLoss, writtenClosedLoss != last.since {
+            try directory.recordConnectivityLoss(ConnectivityLossSpan(location: location, since: last.since, until: last.until))
+            writtenClosedLoss = last.since
+            if writtenOpenLoss == last.since { writtenOpenLoss = nil }
+        }
+        if c.lost, let since = c.since, writtenOpenLoss != since || stopped {
+            try directory.recordConnectivityLoss(ConnectivityLossSpan(location: location, since: since, until: stopped ? clock.now() : nil))
+            writtenOpenLoss = since
+        }
+    }
+
     /// One beat, on the queue. A failure is logged once until a beat succeeds again.
     private func beat(stopped: Bool) {
         dispatchPrecondition(condition: .onQueue(queue))
@@ -103,6 +120,7 @@ public final class Heartbeat: @unchecked Sendable {
             connectivityLostSince: reading.connectivity?.lost == true ? reading.connectivity?.since : nil,
             connectivityFailures: reading.connectivity?.lost == true ? reading.connectivity?.failures : nil)
         do {
+            if let connectivity = reading.connectivity { try recordLoss(connectivity, stopped: stopped) }
             try directory.heartbeat(beat)
             if failing { logger.info("heartbeat written again: prober fleet sees this prober") }
             failing = false

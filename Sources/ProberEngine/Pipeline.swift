@@ -9,7 +9,7 @@ public struct Pipeline: SampleSink {
     /// The latest check of each probe, for `/metrics`.
     public let latest: LatestSamples
     /// The connectivity canaries' state: their checks end there; a probe's check taken while connectivity was
-    /// lost is stored with its failure marked and evaluated with `Quiet.connectivityLost`.
+    /// lost is stored as usual and evaluated with `Quiet.connectivityLost`.
     public let connectivity: ConnectivityMonitor?
 
     public init(writer: any SampleRecording, tracker: IncidentTracker, latest: LatestSamples = LatestSamples(),
@@ -25,11 +25,7 @@ public struct Pipeline: SampleSink {
             _ = connectivity?.record(sample)
             return
         }
-        var sample = sample
         let quiet = connectivity?.record(sample)
-        if quiet == .connectivityLost, let failure = sample.failure {
-            sample.failure?.message = Quiet.markConnectivityLost(failure.message)
-        }
         writer.append(sample)
         tracker.record(sample, quiet: quiet)
         latest.record(sample)

@@ -26,7 +26,34 @@ extension PostgresStore {
     static let schemaConnectivity = """
         ALTER TABLE probers ADD COLUMN connectivity_lost_since bigint;   -- µs; NULL while its network works
         ALTER TABLE probers ADD COLUMN connectivity_failures text;       -- why each canary fails, no secret
+        CREATE TABLE connectivity_losses(
+            location text NOT NULL,
+            since bigint NOT NULL,
+            until bigint,                         -- NULL while it lasts
+            PRIMARY KEY (location, since)
+        );
         """
+
+    public func recordConnectivityLoss(_ span: ConnectivityLossSpan) throws {
+        try write { db in
+            try db.query("""
+                INSERT INTO connectivity_losses(location, since, until) VALUES ($1, $2, $3)
+                ON CONFLICT (location, since) DO UPDATE SET until = excluded.until
+                """, [.text(span.location), .int(span.since), PGParam(span.until)])
+        }
+    }
+
+    public func connectivityLosses(since: Int64, until: Int64) throws -> [ConnectivityLossSpan] {
+        try read { db in
+            let r = try db.query("""
+                SELECT location, since, until FROM connectivity_losses
+                WHERE since <= $2 AND (until IS NULL OR until >= $1) ORDER BY since, location COLLATE "C"
+                """, [.int(since), .int(until)])
+            return (0..<r.count).map { i in
+                ConnectivityLossSpan(location: r.string(i, 0), since: r.int64(i, 1), until: r.int64OrNil(i, 2))
+            }
+        }
+    }
 
     public func heartbeat(_ beat: ProberHeartbeat) throws {
         try write { db in

@@ -8,7 +8,43 @@ extension Store {
     static let schemaConnectivity = """
         ALTER TABLE probers ADD COLUMN connectivity_lost_since INTEGER;  -- µs; NULL while its network works
         ALTER TABLE probers ADD COLUMN connectivity_failures TEXT;       -- why each canary fails, no secret
+        CREATE TABLE connectivity_losses(
+            location TEXT NOT NULL,
+            since INTEGER NOT NULL,
+            until INTEGER,                        -- NULL while it lasts
+            PRIMARY KEY (location, since)
+        ) WITHOUT ROWID;
         """
+
+    public func recordConnectivityLoss(_ span: ConnectivityLossSpan) throws {
+        try write { db in
+            let upsert = try db.prepare("""
+                INSERT INTO connectivity_losses(location, since, until) VALUES (?1, ?2, ?3)
+                ON CONFLICT(location, since) DO UPDATE SET until = excluded.until
+                """)
+            try upsert.bind(1, span.location)
+            try upsert.bind(2, span.since)
+            try upsert.bind(3, span.until)
+            try upsert.run()
+        }
+    }
+
+    public func connectivityLosses(since: Int64, until: Int64) throws -> [ConnectivityLossSpan] {
+        try read { db in
+            let select = try db.prepare("""
+                SELECT location, since, until FROM connectivity_losses
+                WHERE since <= ?2 AND (until IS NULL OR until >= ?1) ORDER BY since, location
+                """)
+            defer { select.reset() }
+            try select.bind(1, since)
+            try select.bind(2, until)
+            var out: [ConnectivityLossSpan] = []
+            while try select.step() {
+                out.append(ConnectivityLossSpan(location: select.string(0), since: select.int64(1), until: select.int64OrNil(2)))
+            }
+            return out
+        }
+    }
 
     public func heartbeat(_ beat: ProberHeartbeat) throws {
         try write { db in try Self.upsert(beat, db) }
