@@ -242,7 +242,7 @@ final class ExpositionStream: BodyStream, @unchecked Sendable {
             out.sample("prober_outbox_pending", [:], Double(s.outboxPending))
             out.family("prober_outbox_failed", "gauge", "Incident calls that failed and wait for `prober deliveries retry`.")
             out.sample("prober_outbox_failed", [:], Double(s.outboxFailed))
-            if let connectivity = s.connectivity { Self.render(connectivity, into: &out) }
+            if let connectivity = s.connectivity, connectivity.watching { Self.render(connectivity, into: &out) }
             return true
         }
     }

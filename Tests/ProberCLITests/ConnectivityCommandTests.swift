@@ -40,6 +40,22 @@ import Testing
         return ((try? Store(path: db, readOnly: true).incidents(since: nil)) ?? []).map(\.incident)
     }
 
+    @Test func checkListsTheCanariesBesideTheProbes() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try dir.write("probes/app.yaml", """
+            connectivity: { checks: [ { tcp: 10.0.0.1:53 }, { http: http://192.168.1.1/ } ] }
+            probes:
+            \(Self.probe("alpha", "http://127.0.0.1:9"))
+            """)
+        let text = try ProberBinary.run(["check", "--probes", dir.path + "/probes"])
+        #expect(text.status == 0 && text.stdout == "1 probe in 1 file\nconnectivity canaries: tcp 10.0.0.1:53, http http://192.168.1.1/\n",
+                "\(text.stdout)\(text.stderr)")
+        let json = try ProberBinary.run(["check", "--probes", dir.path + "/probes", "--json"])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(document["connectivity"] as? [String] == ["tcp 10.0.0.1:53", "http http://192.168.1.1/"], "\(json.stdout)")
+    }
+
     @Test func canaryDownWithEveryTargetOpensNothingThenOneIncidentForFor() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
