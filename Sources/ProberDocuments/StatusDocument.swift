@@ -56,9 +56,12 @@ public enum StatusDocument {
 
     /// The running probers (heartbeat not stale, not stopped) that have lost their own connectivity, by location.
     public static func connectivityLosses(_ directory: some ProberDirectory, now: Int64) throws -> [ConnectivityLoss] {
-        try directory.probers().compactMap { p in
-            guard p.state(now: now) == .up, let since = p.connectivityLostSince else { return nil }
-            return ConnectivityLoss(location: p.location, since: since, failures: p.connectivityFailures ?? "")
+        connectivityLosses(of: try directory.probers().filter { $0.state(now: now) == .up })
+    }
+
+    private static func connectivityLosses(of running: [ProberHeartbeat]) -> [ConnectivityLoss] {
+        running.compactMap { p in
+            p.connectivityLostSince.map { ConnectivityLoss(location: p.location, since: $0, failures: p.connectivityFailures ?? "") }
         }
     }
 
@@ -68,11 +71,11 @@ public enum StatusDocument {
         let statuses = try storage.status(now: now)
         let open = try storage.openIncidents()
         let locations = try storage.locationStatus(now: now)
-        let losses = try connectivityLosses(storage, now: now)
+        let running = try storage.probers().filter { $0.state(now: now) == .up }
+        let losses = connectivityLosses(of: running)
         let lostLocations = Dictionary(losses.map { ($0.location, $0) }, uniquingKeysWith: { a, _ in a })
-        let running = try storage.probers().filter { $0.state(now: now) == .up }.count
         // Every running prober blind: nobody judges the probe. (Some of them: their locations' lines say so.)
-        let everyone = !losses.isEmpty && losses.count == running ? losses.min { $0.since < $1.since } : nil
+        let everyone = !losses.isEmpty && losses.count == running.count ? losses.min { $0.since < $1.since } : nil
         return statuses.map {
             Row(status: $0, incident: open[$0.name], locations: locations[$0.name] ?? [], connectivityLost: everyone,
                 lostLocations: lostLocations)

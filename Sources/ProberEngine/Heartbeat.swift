@@ -10,8 +10,8 @@ import ProberStorage
 /// Beats run on the heartbeat's own queue: a slow or unreachable database delays the next beat, never the
 /// scheduler or the run loop (what it reads of them, `Reading`, is a copy taken under their locks).
 ///
-/// `@unchecked Sendable`: `timer`, `previous`, `failing` and `stopped` are touched only on `queue`; the rest is
-/// immutable.
+/// `@unchecked Sendable`: `timer`, `previous`, `failing`, `stopped`, `writtenOpenLoss` and `writtenClosedLoss` are
+/// touched only on `queue`; the rest is immutable.
 public final class Heartbeat: @unchecked Sendable {
     /// What a beat reports of the running prober.
     public struct Reading: Sendable {

@@ -60,16 +60,19 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let (canaryUp, alphaUp, betaUp) = (Switch(), Switch(), Switch())
+        // Two canaries on one switch: a single one timing out on a loaded machine would not be a loss.
         let canary = try Self.server(canaryUp)
+        let gateway = try Self.server(canaryUp)
         let alpha = try Self.server(alphaUp)
         let beta = try Self.server(betaUp)
-        defer { canary.stop(); alpha.stop(); beta.stop() }
+        defer { canary.stop(); gateway.stop(); alpha.stop(); beta.stop() }
         try dir.write("probes/app.yaml", """
             connectivity:
-              interval: 100ms
-              timeout: 80ms
+              interval: 150ms
+              timeout: 120ms
               checks:
                 - http: \(canary.url)/
+                - http: \(gateway.url)/
             probes:
             \(Self.probe("alpha", alpha.url))
             \(Self.probe("beta", beta.url))
