@@ -10,6 +10,8 @@ struct ProbeFileContents {
     var names: [ProbeName] = []
     var storage: Located<StoragePolicy>?
     var notify: [NotifySink] = []
+    /// The canaries of its `connectivity:` block.
+    var canaries: [ProbeSpec] = []
 }
 
 /// A probe entry's name: where the name is written and where the entry starts.
@@ -21,7 +23,7 @@ struct ProbeName {
 
 /// The keys each block allows. Documented in docs/probe-files.md.
 enum Keys {
-    static let top = ["defaults", "probes", "storage", "notify", "maintenance"]
+    static let top = ["defaults", "probes", "storage", "notify", "maintenance", "connectivity"]
     static let defaults = ["interval", "timeout", "incident", "maintenance"]
     static let probe = ["name", "http", "tcp", "interval", "timeout", "incident", "maintenance"]
     static let http = ["url", "method", "headers", "body", "follow_redirects", "max_redirects", "allow_http_redirects",
@@ -116,11 +118,15 @@ extension FileReader {
                 report(field.key, "'notify' sends the incidents of the probes in the same file, and this file has no probes")
             }
         }
+        let canaries = top["connectivity"].map { readConnectivity($0) } ?? []
         // Every value from the environment anywhere in the file is hidden in each of its probes: a
         // `${HOST}` read once may reappear in any message (the host in a DNS error, an echoed header).
         let secrets = uniqueSecrets()
         if !secrets.isEmpty {
             for i in contents.probes.indices { contents.probes[i].secrets = secrets }
+        }
+        contents.canaries = canaries.map {
+            Connectivity.canary($0.target, interval: $0.interval, timeout: $0.timeout, secrets: secrets, source: $0.source)
         }
         return contents
     }

@@ -25,6 +25,7 @@ public enum ProbeLoader {
         var nameLocations: [String: SourceLocation] = [:]
         var storage: Located<StoragePolicy>?
         var notify: [NotifySink] = []
+        var canaries: [ProbeSpec] = []
 
         for path in files {
             let reader = FileReader(path: path, environment: environment)
@@ -63,6 +64,8 @@ public enum ProbeLoader {
                 }
             }
             notify += contents.notify
+            // Every file's canaries: the union, a target named twice checked once (at its first file's interval).
+            for canary in contents.canaries where !canaries.contains(where: { $0.name == canary.name }) { canaries.append(canary) }
         }
 
         if diagnostics.isEmpty, probes.isEmpty {
@@ -75,7 +78,7 @@ public enum ProbeLoader {
             let shown = all.prefix(ConfigErrors.shownLimit)
             throw ConfigErrors(diagnostics: Array(shown), omitted: omitted + all.count - shown.count)
         }
-        return ProbeSet(probes: probes, files: files, storage: storage?.value ?? StoragePolicy(), notify: notify)
+        return ProbeSet(probes: probes, files: files, storage: storage?.value ?? StoragePolicy(), notify: notify, canaries: canaries)
     }
 
     // MARK: Files

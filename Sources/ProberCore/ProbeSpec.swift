@@ -293,11 +293,15 @@ public struct ProbeSet: Sendable, Equatable {
     public var files: [String]
     public var storage: StoragePolicy
     public var notify: [NotifySink]
-    public init(probes: [ProbeSpec], files: [String], storage: StoragePolicy = StoragePolicy(), notify: [NotifySink] = []) {
+    /// The connectivity canaries of every file's `connectivity:` block (see Connectivity.swift); empty without one.
+    public var canaries: [ProbeSpec]
+    public init(probes: [ProbeSpec], files: [String], storage: StoragePolicy = StoragePolicy(), notify: [NotifySink] = [],
+                canaries: [ProbeSpec] = []) {
         self.probes = probes
         self.files = files
         self.storage = storage
         self.notify = notify
+        self.canaries = canaries
     }
 }
 

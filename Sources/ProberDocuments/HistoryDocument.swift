@@ -89,6 +89,13 @@ public enum HistoryDocument {
         case unknownLocation(String, known: [String])
     }
 
+    /// The spans in `query`'s range during which a prober (the one of `query.location`, when given) had lost its
+    /// own connectivity.
+    public static func connectivityLosses(_ directory: some ProberDirectory, _ query: HistoryQuery) throws -> [ConnectivityLossSpan] {
+        try directory.connectivityLosses(since: query.since, until: query.until)
+            .filter { query.location == nil || $0.location == query.location }
+    }
+
     /// The probe's history, its registration and each location's share.
     public static func read(_ storage: some HistoryReading & ProbeRegistry & LocationReading, probe: String,
                             _ query: HistoryQuery) throws -> Outcome {
@@ -143,8 +150,14 @@ public enum HistoryDocument {
 
     /// The document: `location` names the one location asked for (null: every location's checks), `locations`
     /// holds each location's summary and p95 per bucket (empty on a backend without locations).
-    public static func json(_ h: History, info: ProbeInfo?, location: String? = nil, locations: [LocatedHistory] = []) -> JSONValue {
+    /// `losses`: the spans in the range during which a prober had lost its own connectivity (its checks then
+    /// judged nothing; docs/incidents.md), as `connectivity_lost`.
+    public static func json(_ h: History, info: ProbeInfo?, location: String? = nil, locations: [LocatedHistory] = [],
+                            losses: [ConnectivityLossSpan] = []) -> JSONValue {
         .object([
+            "connectivity_lost": .array(losses.map { l in
+                .object(["location": .string(l.location), "since": .time(l.since), "until": l.until.map { .time($0) } ?? .null])
+            }),
             "probe": .string(h.probe),
             "kind": .string(info?.kind ?? ""),
             "target": .string(info?.target ?? ""),

@@ -15,14 +15,22 @@ public enum StatusDocument {
         public var learning: Bool
         /// The maintenance window or silence the probe is in, when one is.
         public var quiet: QuietPeriod?
+        /// Set while every running prober has lost its own connectivity (one prober on SQLite): nothing judges
+        /// this probe's checks, its incidents are held.
+        public var connectivityLost: ConnectivityLoss?
+        /// The locations (among `locations`) whose prober has lost its own connectivity.
+        public var lostLocations: [String: ConnectivityLoss]
 
         public init(status: ProbeStatus, incident: StoredIncident?, locations: [LocationStatus] = [], learning: Bool = false,
-                    quiet: QuietPeriod? = nil) {
+                    quiet: QuietPeriod? = nil, connectivityLost: ConnectivityLoss? = nil,
+                    lostLocations: [String: ConnectivityLoss] = [:]) {
             self.status = status
             self.incident = incident
             self.locations = locations
             self.learning = learning
             self.quiet = quiet
+            self.connectivityLost = connectivityLost
+            self.lostLocations = lostLocations
         }
 
         /// `silenced until 14:30 UTC` or `maintenance until 04:00 UTC` while quiet, else the state.
@@ -39,17 +47,53 @@ public enum StatusDocument {
         }
     }
 
-    /// The rows of every probe `storage` knows, with their open incidents.
-    public static func rows(_ storage: some HistoryReading & IncidentStorage & LocationReading & SilenceStorage, now: Int64) throws -> [Row] {
+    /// A running prober whose connectivity canaries all fail, as its heartbeat says.
+    public struct ConnectivityLoss: Sendable, Equatable {
+        public var location: String
+        public var since: Int64
+        /// Why each canary fails: `tcp 10.0.0.1:53: connect: Network is unreachable`.
+        public var failures: String
+
+        /// `prober's own connectivity lost since 2026-12-01T05:00:00.000Z (3 min): tcp ...`.
+        public func line(now: Int64) -> String {
+            "prober's own connectivity lost since \(UTCTime.iso8601(since)) (\(Human.span(seconds: max(0, now - since) / 1_000_000))): "
+                + "\(failures); incidents are held until a canary passes"
+        }
+
+        public var json: JSONValue {
+            .object(["location": .string(location), "since": .time(since), "failures": .string(failures)])
+        }
+    }
+
+    /// The running probers (heartbeat not stale, not stopped) that have lost their own connectivity, by location.
+    public static func connectivityLosses(_ directory: some ProberDirectory, now: Int64) throws -> [ConnectivityLoss] {
+        connectivityLosses(of: try directory.probers().filter { $0.state(now: now) == .up })
+    }
+
+    private static func connectivityLosses(of running: [ProberHeartbeat]) -> [ConnectivityLoss] {
+        running.compactMap { p in
+            p.connectivityLostSince.map { ConnectivityLoss(location: p.location, since: $0, failures: p.connectivityFailures ?? "") }
+        }
+    }
+
+    /// The rows of every probe `storage` knows, with their open incidents, quiet periods and whether connectivity is lost.
+    public static func rows(_ storage: some HistoryReading & IncidentStorage & LocationReading & SilenceStorage & ProberDirectory,
+                            now: Int64) throws -> [Row] {
         let statuses = try storage.status(now: now)
         let open = try storage.openIncidents()
         let locations = try storage.locationStatus(now: now)
         let learning = try storage.learningProbes(now: now)
         let silences = try storage.silences(now: now, endedSince: now)
         let windows = try storage.maintenanceWindows()
+        let running = try storage.probers().filter { $0.state(now: now) == .up }
+        let losses = connectivityLosses(of: running)
+        let lostLocations = Dictionary(losses.map { ($0.location, $0) }, uniquingKeysWith: { a, _ in a })
+        // Every running prober blind: nobody judges the probe. (Some of them: their locations' lines say so.)
+        let everyone = !losses.isEmpty && losses.count == running.count ? losses.min { $0.since < $1.since } : nil
         return statuses.map {
             Row(status: $0, incident: open[$0.name], locations: locations[$0.name] ?? [], learning: learning.contains($0.name),
-                quiet: QuietPeriod.of(probe: $0.name, at: now, silences: silences, windows: windows[$0.name] ?? []))
+                quiet: QuietPeriod.of(probe: $0.name, at: now, silences: silences, windows: windows[$0.name] ?? []),
+                connectivityLost: everyone, lostLocations: lostLocations)
         }
     }
 
@@ -65,11 +109,12 @@ public enum StatusDocument {
     }
 
     /// One location's figures under a probe: its state, last check, last hour and published episode.
-    public static func json(_ l: LocationStatus, now: Int64) -> JSONValue {
+    public static func json(_ l: LocationStatus, now: Int64, lost: ConnectivityLoss? = nil) -> JSONValue {
         .object([
             "location": .string(l.location), "state": .string(l.state.description), "last_check": json(l.last, now: now),
             "checks_1h": JSONValue(l.checks1h), "failures_1h": JSONValue(l.failures1h),
             "uptime_1h_percent": JSONValue(l.uptime1h), "p95_1h_us": JSONValue(l.p95_1h),
+            "connectivity_lost": lost?.json ?? .null,
             "episode": l.episode.map { e in
                 .object(["status": JSONValue(e.status?.rawValue), "stage": JSONValue(e.stage?.rawValue), "summary": JSONValue(e.summary)])
             } ?? .null,
@@ -88,11 +133,12 @@ public enum StatusDocument {
                 .object(["id": .int(i.incident.id), "title": .string(i.incident.title), "status": .string(i.incident.status.rawValue),
                          "resolution_stage": .string(i.incident.stage.rawValue), "created_at": .time(i.incident.createdAt)])
             } ?? .null,
-            "locations": .array(row.locations.map { json($0, now: now) }),
+            "locations": .array(row.locations.map { json($0, now: now, lost: row.lostLocations[$0.location]) }),
             "quiet": row.quiet.map { q in
                 .object(["reason": .string(q.reason.rawValue), "until": .time(q.until), "cause": .string(q.cause),
                          "silence_id": JSONValue(q.silenceID)])
             } ?? .null,
+            "connectivity_lost": row.connectivityLost?.json ?? .null,
         ]
         return .object(fields)
     }

@@ -101,7 +101,11 @@ public final class Daemon: @unchecked Sendable {
         let tracker = IncidentTracker(store: storage, logger: logger, location: configuration.location, onChange: { worker.wake() })
         tracker.update(probes: set.probes, sinks: configuration.sinks(set.notify))
         let silences = SilenceWatcher(storage: storage, logger: logger) { tracker.silence($0) }
-        let pipeline = Pipeline(writer: writer, tracker: tracker)
+        // The heartbeat is built after the pipeline but beats at once when connectivity changes (`prober status`).
+        let connectivityChanged = Locked<(@Sendable () -> Void)?>(nil)
+        let connectivity = ConnectivityMonitor(canaries: set.canaries, probes: set.probes, logger: logger,
+                                               onChange: { _ in connectivityChanged.current?() })
+        let pipeline = Pipeline(writer: writer, tracker: tracker, connectivity: connectivity)
         let runLoop = ProbeRunLoop(
             probes: set, runner: engine, sink: pipeline, logger: logger,
             configuration: .init(scheduler: .init(maxInFlight: configuration.maxInFlight), database: storage.database,
@@ -114,8 +118,10 @@ public final class Daemon: @unchecked Sendable {
         let scheduler = runLoop.scheduler
         let heartbeat = Heartbeat(directory: storage, location: configuration.location, every: configuration.heartbeatEvery,
                                   logger: logger) { [weak runLoop] in
-            Heartbeat.Reading(probes: runLoop?.probeCount ?? 0, lateness: scheduler.totals.lateness, ingest: writer.statistics)
+            Heartbeat.Reading(probes: runLoop?.probeCount ?? 0, lateness: scheduler.totals.lateness, ingest: writer.statistics,
+                              connectivity: connectivity.reading())
         }
+        connectivityChanged.withLock { $0 = { [weak heartbeat] in heartbeat?.beatNow() } }
         var metrics: MetricsServer?
         if let listen = configuration.listen {
             do {
@@ -124,7 +130,7 @@ public final class Daemon: @unchecked Sendable {
                 let reader = StorageReader(open: { try StorageBackend.open(database: database, readOnly: true) })
                 metrics = try MetricsServer(host: listen.host, port: listen.port, sources: .init(
                     scheduler: runLoop.scheduler, tracker: tracker, writer: writer, outbox: storage, latest: pipeline.latest,
-                    location: configuration.location),
+                    location: configuration.location, connectivity: connectivity),
                     token: configuration.listenToken, errorPage: APIRoutes.errorPage) { router in
                         APIRoutes.register(into: &router, reader: reader)
                         ProberWeb.register(into: &router, reader: reader)
@@ -221,6 +227,7 @@ public final class Daemon: @unchecked Sendable {
             tracker.update(probes: next.probes, sinks: sinks)
             worker.update(sinks: sinks)
             pipeline.latest.retain(Set(next.probes.map(\.name)))
+            pipeline.connectivity?.update(canaries: next.canaries, probes: next.probes)
             maintenance.update(policy: next.storage)
         }
     }

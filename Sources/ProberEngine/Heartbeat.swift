@@ -10,8 +10,8 @@ import ProberStorage
 /// Beats run on the heartbeat's own queue: a slow or unreachable database delays the next beat, never the
 /// scheduler or the run loop (what it reads of them, `Reading`, is a copy taken under their locks).
 ///
-/// `@unchecked Sendable`: `timer`, `previous`, `failing` and `stopped` are touched only on `queue`; the rest is
-/// immutable.
+/// `@unchecked Sendable`: `timer`, `previous`, `failing`, `stopped`, `writtenOpenLoss` and `writtenClosedLoss` are
+/// touched only on `queue`; the rest is immutable.
 public final class Heartbeat: @unchecked Sendable {
     /// What a beat reports of the running prober.
     public struct Reading: Sendable {
@@ -19,11 +19,14 @@ public final class Heartbeat: @unchecked Sendable {
         /// Every tick's lateness since start (the beat reports the p99 of those since the previous beat).
         public var lateness: LatenessHistogram
         public var ingest: IngestStatistics
+        /// The connectivity canaries' state, when it is watched.
+        public var connectivity: ConnectivityMonitor.Reading?
 
-        public init(probes: Int, lateness: LatenessHistogram, ingest: IngestStatistics) {
+        public init(probes: Int, lateness: LatenessHistogram, ingest: IngestStatistics, connectivity: ConnectivityMonitor.Reading? = nil) {
             self.probes = probes
             self.lateness = lateness
             self.ingest = ingest
+            self.connectivity = connectivity
         }
     }
 
@@ -41,6 +44,9 @@ public final class Heartbeat: @unchecked Sendable {
     private var previous = LatenessHistogram()
     private var failing = false
     private var stopped = false
+    /// The `since` of the connectivity-loss spans written: the open one, and the latest closed one.
+    private var writtenOpenLoss: Int64?
+    private var writtenClosedLoss: Int64?
 
     public init(directory: any ProberDirectory, location: String, every: Duration = .microseconds(ProberHeartbeat.defaultEvery),
                 clock: any WallClock = SystemWallClock(), logger: Logger, read: @escaping @Sendable () -> Reading) {
@@ -66,6 +72,15 @@ public final class Heartbeat: @unchecked Sendable {
         }
     }
 
+    /// Beats once more now, between the regular beats (connectivity was lost or restored: `prober status` should
+    /// say so at once). Nothing before `start()` or after `stop()`.
+    public func beatNow() {
+        queue.async { [self] in
+            guard !stopped, timer != nil else { return }
+            beat(stopped: false)
+        }
+    }
+
     /// Stops beating and writes the last beat, marked stopped; waits for it. Idempotent.
     public func stop() {
         queue.sync {
@@ -74,6 +89,20 @@ public final class Heartbeat: @unchecked Sendable {
             timer?.cancel()
             timer = nil
             beat(stopped: true)
+        }
+    }
+
+    /// Writes the connectivity-loss spans not written yet (`prober history` marks the checks in them): the one
+    /// that began, the one that ended; at a clean stop an open one ends now, as nothing judges after it.
+    private func recordLoss(_ c: ConnectivityMonitor.Reading, stopped: Bool) throws {
+        if let last = c.lastLoss, writtenClosedLoss != last.since {
+            try directory.recordConnectivityLoss(ConnectivityLossSpan(location: location, since: last.since, until: last.until))
+            writtenClosedLoss = last.since
+            if writtenOpenLoss == last.since { writtenOpenLoss = nil }
+        }
+        if c.lost, let since = c.since, writtenOpenLoss != since || stopped {
+            try directory.recordConnectivityLoss(ConnectivityLossSpan(location: location, since: since, until: stopped ? clock.now() : nil))
+            writtenOpenLoss = since
         }
     }
 
@@ -87,8 +116,11 @@ public final class Heartbeat: @unchecked Sendable {
             location: location, host: host, pid: Int(getpid()), version: proberVersion,
             startedAt: startedAt, at: clock.now(), every: every.microseconds, probes: reading.probes,
             latenessP99: interval.count > 0 ? interval.p99 : nil, pending: reading.ingest.pending,
-            spooled: reading.ingest.spooled, stopped: stopped)
+            spooled: reading.ingest.spooled, stopped: stopped,
+            connectivityLostSince: reading.connectivity?.lost == true ? reading.connectivity?.since : nil,
+            connectivityFailures: reading.connectivity?.lost == true ? reading.connectivity?.failures : nil)
         do {
+            if let connectivity = reading.connectivity { try recordLoss(connectivity, stopped: stopped) }
             try directory.heartbeat(beat)
             if failing { logger.info("heartbeat written again: prober fleet sees this prober") }
             failing = false

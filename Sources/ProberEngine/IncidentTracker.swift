@@ -215,9 +215,10 @@ public final class IncidentTracker: @unchecked Sendable {
         }
     }
 
-    /// Feeds one check to its probe's evaluator (asynchronously, in order).
-    public func record(_ sample: Sample) {
-        queue.async { self.evaluate(sample) }
+    /// Feeds one check to its probe's evaluator (asynchronously, in order). `quiet`: the check was taken during a
+    /// quiet period (see Evaluator+Quiet.swift).
+    public func record(_ sample: Sample, quiet: Quiet? = nil) {
+        queue.async { self.evaluate(sample, quiet: quiet) }
     }
 
     /// Waits until every sample handed to `record` so far has been evaluated, and its fleet decisions taken.
@@ -292,7 +293,7 @@ public final class IncidentTracker: @unchecked Sendable {
         levelsPublishedAt = DispatchTime.now().uptimeNanoseconds
     }
 
-    private func evaluate(_ sample: Sample) {
+    private func evaluate(_ sample: Sample, quiet: Quiet? = nil) {
         if cutShort.current {
             skippedChecks += 1
             return
@@ -305,9 +306,10 @@ public final class IncidentTracker: @unchecked Sendable {
         }
         guard let spec = probes[sample.probe], let state = states[sample.probe] else { return }
         let reference = autoReference(spec, state: state, at: sample.startedAt, elapsed: sample.elapsedTime)
-        let quiet = quiet(spec, sample)  // IncidentTracker+Quiet.swift
+        // A lost connection outranks maintenance, whose start and end are noted all the same.
+        let maintenance = self.quiet(spec, sample)  // IncidentTracker+Quiet.swift
         let (next, events) = Evaluator(policy: spec.incident, interval: spec.interval, reference: reference)
-            .evaluate(state, sample, quiet: quiet) { self.baseline(spec.name, since: $0) }
+            .evaluate(state, sample, quiet: quiet ?? maintenance) { self.baseline(spec.name, since: $0) }
         states[sample.probe] = next
         if fleet != nil {
             evaluated(sample, spec: spec, state: next, events: events)

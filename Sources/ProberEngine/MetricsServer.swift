@@ -23,8 +23,11 @@ public final class MetricsServer: Sendable {
         public var latest: LatestSamples
         /// Where this prober probes from (`--location`), the `location` label of `prober_info`.
         public var location: String
+        /// The connectivity canaries' state (`prober_connectivity_*`, and `/healthz` says when it is lost).
+        public var connectivity: ConnectivityMonitor?
         public init(scheduler: Scheduler, tracker: IncidentTracker, writer: any SampleRecording, outbox: any OutboxStorage, latest: LatestSamples,
-                    location: String = Daemon.Configuration.hostLocation) {
+                    location: String = Daemon.Configuration.hostLocation, connectivity: ConnectivityMonitor? = nil) {
+            self.connectivity = connectivity
             self.scheduler = scheduler
             self.tracker = tracker
             self.writer = writer
@@ -57,10 +60,19 @@ public final class MetricsServer: Sendable {
             }
         }
         router.get("/healthz") { _ in
-            sources.scheduler.isLive(staleAfter: staleAfter)
-                ? ListenerResponse(status: 200, body: "ok\n")
-                : ListenerResponse(status: 503, body: "scheduler stalled: no heartbeat for \(Human.duration(staleAfter))\n")
+            guard sources.scheduler.isLive(staleAfter: staleAfter) else {
+                return ListenerResponse(status: 503, body: "scheduler stalled: no heartbeat for \(Human.duration(staleAfter))\n")
+            }
+            return ListenerResponse(status: 200, body: sources.connectivity.map(Self.healthBody) ?? "ok\n")
         }
+    }
+
+    /// `ok`, or, while every connectivity canary fails, 200 still (a restart brings no network back, and a
+    /// supervisor restarting prober in a loop would lose its checks) with a line saying so.
+    static func healthBody(_ connectivity: ConnectivityMonitor) -> String {
+        let reading = connectivity.reading()
+        guard reading.lost, let since = reading.since else { return "ok\n" }
+        return "ok; prober's own connectivity lost since \(UTCTime.iso8601(since)): \(reading.failures)\n"
     }
 
     public func start() { listener.start() }
@@ -90,9 +102,11 @@ struct MetricsSnapshot: Sendable {
     var location: String
     /// Probes in a maintenance window or silenced, by name.
     var quiet: [(name: String, reason: String)] = []
+    var connectivity: ConnectivityMonitor.Reading?
 
     init(_ s: MetricsServer.Sources) {
         location = s.location
+        connectivity = s.connectivity?.reading()
         // HTTP probes by their spec, not by what the check holds: a check that got no response (refused,
         // timed out) still reports probe_http_status_code 0, as blackbox_exporter does.
         let specs = s.tracker.specs()
@@ -233,6 +247,7 @@ final class ExpositionStream: BodyStream, @unchecked Sendable {
             out.sample("prober_outbox_pending", [:], Double(s.outboxPending))
             out.family("prober_outbox_failed", "gauge", "Incident calls that failed and wait for `prober deliveries retry`.")
             out.sample("prober_outbox_failed", [:], Double(s.outboxFailed))
+            if let connectivity = s.connectivity, connectivity.watching { Self.render(connectivity, into: &out) }
             return true
         }
     }

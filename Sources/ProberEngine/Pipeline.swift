@@ -8,16 +8,26 @@ public struct Pipeline: SampleSink {
     public let tracker: IncidentTracker
     /// The latest check of each probe, for `/metrics`.
     public let latest: LatestSamples
+    /// The connectivity canaries' state: their checks end there; a probe's check taken while connectivity was
+    /// lost is stored as usual and evaluated with `Quiet.connectivityLost`.
+    public let connectivity: ConnectivityMonitor?
 
-    public init(writer: any SampleRecording, tracker: IncidentTracker, latest: LatestSamples = LatestSamples()) {
+    public init(writer: any SampleRecording, tracker: IncidentTracker, latest: LatestSamples = LatestSamples(),
+                connectivity: ConnectivityMonitor? = nil) {
         self.writer = writer
         self.tracker = tracker
         self.latest = latest
+        self.connectivity = connectivity
     }
 
     public func record(_ sample: Sample) {
+        if Connectivity.isCanary(sample.probe) {
+            _ = connectivity?.record(sample)
+            return
+        }
+        let quiet = connectivity?.record(sample)
         writer.append(sample)
-        tracker.record(sample)
+        tracker.record(sample, quiet: quiet)
         latest.record(sample)
     }
 }

@@ -43,6 +43,8 @@ public final class ProbeRunLoop: Sendable {
         /// `probes`' names, set with them: built outside the lock, which `track` takes on the scheduler's queue.
         var names: Set<String>
         var files: [String]
+        /// The connectivity canaries: scheduled with the probes, but neither counted nor logged as probes.
+        var canaries: [ProbeSpec] = []
         /// Each probe's state from its last check (`.unknown`, `.healthy` or `.failing`: incidents are the tracker's).
         var states: [String: ProbeState] = [:]
         var streaks: [String: FailureStreak] = [:]
@@ -51,7 +53,8 @@ public final class ProbeRunLoop: Sendable {
 
     public init(probes: ProbeSet, runner: any CheckRunner, sink: any SampleSink, logger: Logger,
                 configuration: Configuration = Configuration(), clock: any SchedulerClock = MonotonicEpochClock()) {
-        let state = Locked(State(probes: probes.probes, names: Set(probes.probes.map(\.name)), files: probes.files))
+        let state = Locked(State(probes: probes.probes, names: Set(probes.probes.map(\.name)), files: probes.files,
+                                 canaries: probes.canaries))
         self.state = state
         self.logger = logger
         self.configuration = configuration
@@ -78,14 +81,15 @@ public final class ProbeRunLoop: Sendable {
     /// Starts ticking, logs the start line, tells systemd `READY=1` and starts petting its watchdog from the
     /// scheduler's queue.
     public func start() {
-        let (probes, files) = state.withLock { ($0.probes, $0.files) }
-        scheduler.start(probes: probes)
+        let (probes, files, canaries) = state.withLock { ($0.probes, $0.files, $0.canaries) }
+        scheduler.start(probes: probes + canaries)
         var metadata: Logger.Metadata = [
             "probes": "\(probes.count)",
             "database": "\(configuration.database)",
             "max_in_flight": "\(configuration.scheduler.maxInFlight)",
         ]
         if !files.isEmpty { metadata["files"] = "\(files.joined(separator: ", "))" }
+        if !canaries.isEmpty { metadata["connectivity_canaries"] = "\(canaries.count)" }
         logger.info("prober started: \(Human.count(probes.count, "probe")) from \(Human.count(files.count, "file")), database \(configuration.database)",
                     metadata: metadata)
         if let notifier = configuration.notifier, notifier.isEnabled {
@@ -100,12 +104,18 @@ public final class ProbeRunLoop: Sendable {
     @discardableResult
     public func reload(_ new: ProbeSet) -> Scheduler.UpdateSummary {
         configuration.notifier?.reloading()
-        let summary = scheduler.update(probes: new.probes)
+        var summary = scheduler.update(probes: new.probes + new.canaries)
+        // The canaries are the connectivity monitor's to announce, not probes added or removed.
+        summary.unchanged.removeAll(where: Connectivity.isCanary)
+        summary.added.removeAll(where: Connectivity.isCanary)
+        summary.changed.removeAll(where: Connectivity.isCanary)
+        summary.removed.removeAll(where: Connectivity.isCanary)
         let names = Set(new.probes.map(\.name))
         state.withLock { s in
             s.probes = new.probes
             s.names = names
             s.files = new.files
+            s.canaries = new.canaries
             for name in summary.removed + summary.changed {
                 s.states[name] = nil
                 s.streaks[name] = nil
@@ -126,7 +136,8 @@ public final class ProbeRunLoop: Sendable {
 
     @discardableResult
     public func reload(_ new: [ProbeSpec]) -> Scheduler.UpdateSummary {
-        reload(ProbeSet(probes: new, files: state.withLock { $0.files }))
+        let (files, canaries) = state.withLock { ($0.files, $0.canaries) }
+        return reload(ProbeSet(probes: new, files: files, canaries: canaries))
     }
 
     /// Loads a new probe set and applies it. If loading throws, the current set keeps running and every line
@@ -152,7 +163,10 @@ public final class ProbeRunLoop: Sendable {
     /// `reload(loading:)` for a loader that returns bare specs (the files list stays as it was).
     @discardableResult
     public func reload(loadingProbes load: () throws -> [ProbeSpec]) -> Bool {
-        reload(loading: { ProbeSet(probes: try load(), files: state.withLock { $0.files }) })
+        reload(loading: {
+            let (files, canaries) = state.withLock { ($0.files, $0.canaries) }
+            return ProbeSet(probes: try load(), files: files, canaries: canaries)
+        })
     }
 
     /// Stops ticking and waits for checks in flight (bounded by their timeouts). Blocks; call it from a

@@ -14,6 +14,7 @@ extension PostgresStore {
         PostgresMigration(name: "the probers writing the history, for prober fleet", sql: schemaProbers),
         PostgresMigration(name: "each location's daily rollup, for the status page's days", sql: schemaV5),
         PostgresMigration(name: "silences (prober silence), shared by the fleet", sql: schemaSilences),
+        PostgresMigration(name: "each prober's own connectivity, for prober status", sql: schemaConnectivity),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch (bigint); durations microseconds. The BLOB

@@ -22,32 +22,70 @@ extension PostgresStore {
         );
         """
 
+    /// Schema step: whether each prober's connectivity canaries all fail (`prober status` says so).
+    static let schemaConnectivity = """
+        ALTER TABLE probers ADD COLUMN connectivity_lost_since bigint;   -- µs; NULL while its network works
+        ALTER TABLE probers ADD COLUMN connectivity_failures text;       -- why each canary fails, no secret
+        CREATE TABLE connectivity_losses(
+            location text NOT NULL,
+            since bigint NOT NULL,
+            until bigint,                         -- NULL while it lasts
+            PRIMARY KEY (location, since)
+        );
+        """
+
+    public func recordConnectivityLoss(_ span: ConnectivityLossSpan) throws {
+        try write { db in
+            try db.query("""
+                INSERT INTO connectivity_losses(location, since, until) VALUES ($1, $2, $3)
+                ON CONFLICT (location, since) DO UPDATE SET until = excluded.until
+                """, [.text(span.location), .int(span.since), PGParam(span.until)])
+        }
+    }
+
+    public func connectivityLosses(since: Int64, until: Int64) throws -> [ConnectivityLossSpan] {
+        try read { db in
+            let r = try db.query("""
+                SELECT location, since, until FROM connectivity_losses
+                WHERE since <= $2 AND (until IS NULL OR until >= $1) ORDER BY since, location COLLATE "C"
+                """, [.int(since), .int(until)])
+            return (0..<r.count).map { i in
+                ConnectivityLossSpan(location: r.string(i, 0), since: r.int64(i, 1), until: r.int64OrNil(i, 2))
+            }
+        }
+    }
+
     public func heartbeat(_ beat: ProberHeartbeat) throws {
         try write { db in
             try db.query("""
-                INSERT INTO probers(location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                INSERT INTO probers(location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped,
+                    connectivity_lost_since, connectivity_failures)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                 ON CONFLICT (location) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version,
                     started_at = excluded.started_at, at = excluded.at, every = excluded.every, probes = excluded.probes,
                     lateness_p99 = excluded.lateness_p99, pending = excluded.pending, spooled = excluded.spooled,
-                    stopped = excluded.stopped
+                    stopped = excluded.stopped, connectivity_lost_since = excluded.connectivity_lost_since,
+                    connectivity_failures = excluded.connectivity_failures
                 """, [.text(beat.location), .text(beat.host), .int(Int64(beat.pid)), .text(beat.version), .int(beat.startedAt),
                       .int(beat.at), .int(beat.every), .int(Int64(beat.probes)), PGParam(beat.latenessP99),
-                      .int(Int64(beat.pending)), .int(Int64(beat.spooled)), .text(beat.stopped ? "true" : "false")])
+                      .int(Int64(beat.pending)), .int(Int64(beat.spooled)), .text(beat.stopped ? "true" : "false"),
+                      PGParam(beat.connectivityLostSince), PGParam(beat.connectivityFailures)])
         }
     }
 
     public func probers() throws -> [ProberHeartbeat] {
         try read { db in
             let r = try db.query("""
-                SELECT location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped
+                SELECT location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped,
+                    connectivity_lost_since, connectivity_failures
                 FROM probers ORDER BY location COLLATE "C"
                 """)
             return (0..<r.count).map { i in
                 ProberHeartbeat(location: r.string(i, 0), host: r.string(i, 1), pid: Int(r.int64(i, 2)), version: r.string(i, 3),
                                 startedAt: r.int64(i, 4), at: r.int64(i, 5), every: r.int64(i, 6), probes: Int(r.int64(i, 7)),
                                 latenessP99: r.int64OrNil(i, 8), pending: Int(r.int64(i, 9)), spooled: Int(r.int64(i, 10)),
-                                stopped: r.string(i, 11) == "t")
+                                stopped: r.string(i, 11) == "t", connectivityLostSince: r.int64OrNil(i, 12),
+                                connectivityFailures: r.stringOrNil(i, 13))
             }
         }
     }

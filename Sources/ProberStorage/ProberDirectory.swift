@@ -6,6 +6,27 @@ public protocol ProberDirectory: AnyObject, Sendable {
 
     /// Every prober's latest heartbeat, sorted by location.
     func probers() throws -> [ProberHeartbeat]
+
+    /// Records a span during which the prober at `span.location` had lost its own connectivity (every canary
+    /// failing): open (`until` nil) when it begins, then the same location and `since` with `until` when it ends.
+    func recordConnectivityLoss(_ span: ConnectivityLossSpan) throws
+
+    /// The spans that overlap `since...until` (µs), oldest first: `history` marks the checks taken in them.
+    func connectivityLosses(since: Int64, until: Int64) throws -> [ConnectivityLossSpan]
+}
+
+/// A span during which one prober's connectivity canaries all failed: its checks then judged nothing.
+public struct ConnectivityLossSpan: Sendable, Equatable {
+    public var location: String
+    /// µs since the epoch; `until` nil while it lasts.
+    public var since: Int64
+    public var until: Int64?
+
+    public init(location: String, since: Int64, until: Int64?) {
+        self.location = location
+        self.since = since
+        self.until = until
+    }
 }
 
 /// One prober as its latest heartbeat left it.
@@ -30,9 +51,16 @@ public struct ProberHeartbeat: Sendable, Equatable {
     public var spooled: Int
     /// Set by its last heartbeat at a clean stop.
     public var stopped: Bool
+    /// While every connectivity canary of this prober fails: since when (µs), and why each fails
+    /// (`tcp 10.0.0.1:53: connect: ...`); both nil while its network works or it has no canaries.
+    public var connectivityLostSince: Int64?
+    public var connectivityFailures: String?
 
     public init(location: String, host: String, pid: Int, version: String, startedAt: Int64, at: Int64, every: Int64,
-                probes: Int, latenessP99: Int64?, pending: Int, spooled: Int, stopped: Bool) {
+                probes: Int, latenessP99: Int64?, pending: Int, spooled: Int, stopped: Bool,
+                connectivityLostSince: Int64? = nil, connectivityFailures: String? = nil) {
+        self.connectivityLostSince = connectivityLostSince
+        self.connectivityFailures = connectivityFailures
         self.location = location
         self.host = host
         self.pid = pid

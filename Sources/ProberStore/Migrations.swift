@@ -24,6 +24,7 @@ extension Store {
         Migration("daily rollups, backfilled from the 1-hour rollups", sql: schemaV5),
         Migration("the probers writing the history, for prober fleet", sql: schemaV6),
         Migration("silences (prober silence)", sql: schemaSilences),
+        Migration("each prober's own connectivity, for prober status", sql: schemaConnectivity),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch; durations microseconds.

@@ -4,6 +4,48 @@ import ProberStorage
 /// `ProberDirectory` on SQLite: the `probers` table (schema version 6). One file has one prober, so `prober fleet`
 /// shows one row, the same command as on PostgreSQL.
 extension Store {
+    /// Schema step: whether each prober's connectivity canaries all fail (`prober status` says so).
+    static let schemaConnectivity = """
+        ALTER TABLE probers ADD COLUMN connectivity_lost_since INTEGER;  -- µs; NULL while its network works
+        ALTER TABLE probers ADD COLUMN connectivity_failures TEXT;       -- why each canary fails, no secret
+        CREATE TABLE connectivity_losses(
+            location TEXT NOT NULL,
+            since INTEGER NOT NULL,
+            until INTEGER,                        -- NULL while it lasts
+            PRIMARY KEY (location, since)
+        ) WITHOUT ROWID;
+        """
+
+    public func recordConnectivityLoss(_ span: ConnectivityLossSpan) throws {
+        try write { db in
+            let upsert = try db.prepare("""
+                INSERT INTO connectivity_losses(location, since, until) VALUES (?1, ?2, ?3)
+                ON CONFLICT(location, since) DO UPDATE SET until = excluded.until
+                """)
+            try upsert.bind(1, span.location)
+            try upsert.bind(2, span.since)
+            try upsert.bind(3, span.until)
+            try upsert.run()
+        }
+    }
+
+    public func connectivityLosses(since: Int64, until: Int64) throws -> [ConnectivityLossSpan] {
+        try read { db in
+            let select = try db.prepare("""
+                SELECT location, since, until FROM connectivity_losses
+                WHERE since <= ?2 AND (until IS NULL OR until >= ?1) ORDER BY since, location
+                """)
+            defer { select.reset() }
+            try select.bind(1, since)
+            try select.bind(2, until)
+            var out: [ConnectivityLossSpan] = []
+            while try select.step() {
+                out.append(ConnectivityLossSpan(location: select.string(0), since: select.int64(1), until: select.int64OrNil(2)))
+            }
+            return out
+        }
+    }
+
     public func heartbeat(_ beat: ProberHeartbeat) throws {
         try write { db in try Self.upsert(beat, db) }
     }
@@ -11,7 +53,8 @@ extension Store {
     public func probers() throws -> [ProberHeartbeat] {
         try read { db in
             let select = try db.prepare("""
-                SELECT location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped
+                SELECT location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped,
+                    connectivity_lost_since, connectivity_failures
                 FROM probers ORDER BY location
                 """)
             defer { select.reset() }
@@ -21,7 +64,8 @@ extension Store {
                     location: select.string(0), host: select.string(1), pid: Int(select.int64(2)), version: select.string(3),
                     startedAt: select.int64(4), at: select.int64(5), every: select.int64(6), probes: Int(select.int64(7)),
                     latenessP99: select.int64OrNil(8), pending: Int(select.int64(9)), spooled: Int(select.int64(10)),
-                    stopped: select.int64(11) != 0))
+                    stopped: select.int64(11) != 0, connectivityLostSince: select.int64OrNil(12),
+                    connectivityFailures: select.isNull(13) ? nil : select.string(13)))
             }
             return out
         }
@@ -29,12 +73,14 @@ extension Store {
 
     static func upsert(_ beat: ProberHeartbeat, _ db: Connection) throws {
         let upsert = try db.prepare("""
-            INSERT INTO probers(location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+            INSERT INTO probers(location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped,
+                connectivity_lost_since, connectivity_failures)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
             ON CONFLICT(location) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version,
                 started_at = excluded.started_at, at = excluded.at, every = excluded.every, probes = excluded.probes,
                 lateness_p99 = excluded.lateness_p99, pending = excluded.pending, spooled = excluded.spooled,
-                stopped = excluded.stopped
+                stopped = excluded.stopped, connectivity_lost_since = excluded.connectivity_lost_since,
+                connectivity_failures = excluded.connectivity_failures
             """)
         try upsert.bind(1, beat.location)
         try upsert.bind(2, beat.host)
@@ -48,6 +94,8 @@ extension Store {
         try upsert.bind(10, Int64(beat.pending))
         try upsert.bind(11, Int64(beat.spooled))
         try upsert.bind(12, Int64(beat.stopped ? 1 : 0))
+        try upsert.bind(13, beat.connectivityLostSince)
+        try upsert.bind(14, beat.connectivityFailures)
         try upsert.run()
     }
 

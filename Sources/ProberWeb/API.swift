@@ -37,7 +37,8 @@ public enum APIRoutes {
             reader.read({ storage, _ -> Answer in
                 switch try HistoryDocument.read(storage, probe: name, query) {
                 case .found(let history, let info, let locations):
-                    return .document(HistoryDocument.json(history, info: info, location: query.location, locations: locations))
+                    return .document(HistoryDocument.json(history, info: info, location: query.location, locations: locations,
+                                                          losses: try HistoryDocument.connectivityLosses(storage, query)))
                 case .unknownProbe:
                     return .error(404, HistoryDocument.unknownProbe(name, known: (try? storage.probeNames()) ?? []))
                 case .unknownLocation(let location, let known):

@@ -37,6 +37,9 @@ struct Check: ParsableCommand {
                     document["quorum"] = .object(Dictionary(quorums.map { ($0.name, JSONValue.string($0.incident.quorum.description)) },
                                                             uniquingKeysWith: { a, _ in a }))
                 }
+                if !set.canaries.isEmpty {
+                    document["connectivity"] = .array(set.canaries.map { .string(Connectivity.label($0.name)) })
+                }
                 print(JSONValue.object(document).encoded)
             } else {
                 print("\(Human.count(set.probes.count, "probe")) in \(Human.count(set.files.count, "file"))")
@@ -44,6 +47,10 @@ struct Check: ParsableCommand {
                     let byRule = Dictionary(grouping: quorums, by: { $0.incident.quorum.description })
                     let parts = byRule.keys.sorted().map { rule in "\(rule) for \(byRule[rule]!.map(\.name).sorted().joined(separator: ", "))" }
                     print("incident quorum: \(parts.joined(separator: "; ")) (the others: majority)")
+                }
+                if !set.canaries.isEmpty {
+                    // Not probes: what holds incidents while the prober's own network is down (docs/incidents.md).
+                    print("connectivity canaries: \(set.canaries.map { Connectivity.label($0.name) }.joined(separator: ", "))")
                 }
             }
         } catch {

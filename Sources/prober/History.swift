@@ -66,21 +66,23 @@ struct HistoryCommand: ParsableCommand {
         }
         let store = StoreCommandSupport.openStorage(database.db)
         let outcome: HistoryDocument.Outcome
+        let losses: [ConnectivityLossSpan]
         do {
             outcome = try HistoryDocument.read(store, probe: name, query)
+            losses = try HistoryDocument.connectivityLosses(store, query)
         } catch {
             StoreCommandSupport.fail("\(error)")
         }
         switch outcome {
         case .found(let history, let info, let locations):
             if output.json {
-                print(HistoryDocument.json(history, info: info, location: query.location, locations: locations).pretty)
+                print(HistoryDocument.json(history, info: info, location: query.location, locations: locations, losses: losses).pretty)
             } else if csv {
                 print(Self.csvText(history), terminator: "")
             } else {
                 let silences = ((try? store.silences(now: history.until, endedSince: history.since)) ?? []).filter { $0.covers(name) }
                 print(Self.text(history, info: info, location: query.location, locations: locations,
-                                quiet: QuietMarks(silences: silences, windows: info?.maintenance ?? [])))
+                                quiet: QuietMarks(silences: silences, windows: info?.maintenance ?? []), losses: losses))
             }
         case .unknownProbe:
             let names = (try? store.probeNames()) ?? []
@@ -93,7 +95,7 @@ struct HistoryCommand: ParsableCommand {
     // MARK: Output
 
     static func text(_ h: ProberStorage.History, info: ProbeInfo?, location: String? = nil, locations: [LocatedHistory] = [],
-                     quiet: QuietMarks = QuietMarks()) -> String {
+                     quiet: QuietMarks = QuietMarks(), losses: [ConnectivityLossSpan] = []) -> String {
         typealias S = StoreCommandSupport
         var lines: [String] = []
         var title = h.probe
@@ -123,6 +125,13 @@ struct HistoryCommand: ParsableCommand {
         if !s.phaseMedians.isEmpty {
             lines.append("phases    " + s.phaseMedians.map { "\($0.phase.label) \(S.latency($0.microseconds))" }.joined(separator: " · ")
                 + (s.exact ? "  (medians)" : "  (means)"))
+        }
+        // Checks taken while the prober's own network was down judged nothing: say when that was.
+        let fleet = Set(losses.map(\.location)).count > 1 || !locations.isEmpty
+        for loss in losses {
+            let until = loss.until.map { "until \(UTCTime.iso8601($0)) (\(Human.span(seconds: max(0, $0 - loss.since) / 1_000_000)))" } ?? "and still lost"
+            lines.append("held      prober's own connectivity lost\(fleet ? " at \(loss.location)" : "") from \(UTCTime.iso8601(loss.since)) "
+                + "\(until): its checks then opened, escalated and resolved nothing")
         }
         lines.append("p95       " + sparkline(h.buckets.map { $0.latency.p95 ?? $0.latency.mean }))
         lines += quiet.summary(since: h.since, until: h.until)
@@ -160,12 +169,18 @@ struct HistoryCommand: ParsableCommand {
             }
             rows.append([S.minuteUTC(b.start), "\(b.checks)", "\(b.failures)", S.latency(b.latency.p50), S.latency(b.latency.p95),
                          S.latency(b.latency.p99), S.latency(b.latency.max)] + (showMean ? [S.latency(b.latency.mean)] : [])
-                        + [(b.topReason?.rawValue ?? "-") + quiet.mark(b.start, b.start + h.every)])
+                        + [(b.topReason?.rawValue ?? "-") + quiet.mark(b.start, b.start + h.every)
+                           + (Self.overlaps(b.start, h.every, losses) ? " (held: connectivity lost)" : "")])
             index += 1
         }
         let header = ["START (UTC)", "CHECKS", "FAILED", "P50", "P95", "P99", "MAX"] + (showMean ? ["MEAN"] : []) + ["TOP REASON"]
         lines.append(S.table(header, rows))
         return lines.joined(separator: "\n")
+    }
+
+    /// Whether the bucket starting at `start` overlaps a span of lost connectivity.
+    static func overlaps(_ start: Int64, _ every: Int64, _ losses: [ConnectivityLossSpan]) -> Bool {
+        losses.contains { $0.since < start + every && ($0.until ?? .max) >= start }
     }
 
     /// One character per value, ▁ for the smallest to █ for the largest (of `scale` when given); a space where

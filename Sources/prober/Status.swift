@@ -29,8 +29,10 @@ struct StatusCommand: ParsableCommand {
         let storage = StoreCommandSupport.openStorage(database.db)
         let now = StoreCommandSupport.nowMicroseconds
         let rows: [StatusDocument.Row]
+        let losses: [StatusDocument.ConnectivityLoss]
         do {
             rows = try StatusDocument.rows(storage, now: now)
+            losses = try StatusDocument.connectivityLosses(storage, now: now)
         } catch {
             StoreCommandSupport.fail("\(error)")
         }
@@ -39,6 +41,11 @@ struct StatusCommand: ParsableCommand {
         } else if rows.isEmpty {
             print("no probes in \(database.displayDB) yet")
         } else {
+            // Above the table: while it lasts, the checks below judge nothing (fleet: that location's don't).
+            for loss in losses {
+                let prefix = losses.count > 1 || rows.contains(where: { !$0.locations.isEmpty }) ? "location \(loss.location): " : ""
+                print(Terminal.paint(prefix + loss.line(now: now), Terminal.colour(of: .failing)))
+            }
             print(Self.text(rows, now: now))
         }
     }

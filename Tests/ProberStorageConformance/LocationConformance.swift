@@ -10,6 +10,7 @@ public enum LocationConformance {
         ConformanceCase("probers: one row per location, upserted by heartbeats, read while written", probers),
         ConformanceCase("locations: each location's status and history add up to the probe's", locationReads),
         ConformanceCase("locations: a backend without locations answers with none", noLocations),
+        ConformanceCase("probers: each prober's lost connectivity, now (heartbeat) and as spans (history)", connectivityLosses),
     ]
 
     static let t0 = StorageConformance.t0
@@ -116,6 +117,31 @@ public enum LocationConformance {
             #expect(history.total == (try storage.history(probe: "api", since: t0, until: now, every: nil, phase: .total)))
             #expect(history.locations.isEmpty)
             #expect(try storage.locationHistory(probe: "api", location: "a", since: t0, until: now, every: nil, phase: .total) == nil)
+        }
+    }
+
+    static func connectivityLosses(_ backend: ConformanceBackend) throws {
+        try backend.withStorage { storage, location in
+            var lost = beat("a", at: t0 + 10 * second)
+            lost.connectivityLostSince = t0 + 5 * second
+            lost.connectivityFailures = "tcp 10.0.0.1:53: connect: Network is unreachable"
+            try storage.heartbeat(lost)
+            let reader = try backend.open(location, true)
+            #expect(try reader.probers() == [lost])
+            try storage.heartbeat(beat("a", at: t0 + 20 * second))
+            #expect(try reader.probers().first?.connectivityLostSince == nil, "a heartbeat after the return clears it")
+
+            // One span opened, then closed; another still open at another location.
+            try storage.recordConnectivityLoss(ConnectivityLossSpan(location: "a", since: t0 + 5 * second, until: nil))
+            try storage.recordConnectivityLoss(ConnectivityLossSpan(location: "a", since: t0 + 5 * second, until: t0 + 15 * second))
+            try storage.recordConnectivityLoss(ConnectivityLossSpan(location: "b", since: t0 + 100 * second, until: nil))
+            #expect(try reader.connectivityLosses(since: t0, until: t0 + hour) == [
+                ConnectivityLossSpan(location: "a", since: t0 + 5 * second, until: t0 + 15 * second),
+                ConnectivityLossSpan(location: "b", since: t0 + 100 * second, until: nil),
+            ])
+            #expect(try reader.connectivityLosses(since: t0 + 16 * second, until: t0 + 99 * second).isEmpty)
+            #expect(try reader.connectivityLosses(since: t0 + hour, until: t0 + 2 * hour).map(\.location) == ["b"], "still open")
+            #expect(try reader.connectivityLosses(since: t0 + 15 * second, until: t0 + 15 * second).map(\.location) == ["a"])
         }
     }
 }
