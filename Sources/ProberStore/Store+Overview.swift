@@ -24,6 +24,28 @@ extension Store {
         }
     }
 
+    /// The last check of each of `probes` that has one: a seek by name and a backward seek of the samples' key each.
+    public func lastChecks(of probes: [String]) throws -> [String: ProbeStatus.LastCheck] {
+        guard !probes.isEmpty else { return [:] }
+        return try read { db in
+            let select = try db.prepare("""
+                SELECT s.ts, s.reason, s.status, s.phases FROM probes p
+                CROSS JOIN samples s ON s.probe_id = p.id WHERE p.name = ?1 ORDER BY s.ts DESC LIMIT 1
+                """)
+            var out: [String: ProbeStatus.LastCheck] = [:]
+            for name in probes {
+                try select.bind(1, name)
+                if try select.step() {
+                    let reason = Int(select.int64(1))
+                    out[name] = .init(at: select.int64(0), reason: reason == 0 ? nil : FailureReason(code: reason) ?? .other,
+                                      status: select.int64OrNil(2).map(Int.init), latency: Self.phases(select, from: 3).total)
+                }
+                select.reset()
+            }
+            return out
+        }
+    }
+
     /// Daily checks and hourly p95 of each probe (see `HistoryReading.overview`).
     ///
     /// Each stretch is read from one table, by the probe's watermarks: daily rows before `rolled_1d`, 1-hour
