@@ -6,8 +6,9 @@
 // pages-bench repeat DB ROUNDS [memory]  renders / (page 1, no cache) ROUNDS times and nothing else: for `perf
 //                                  record`; with `memory`, the last checks come from memory as the daemon serves them.
 // pages-bench measure DB ROUNDS    renders the pages in process from a read-only storage, as the daemon's
-//                                  reader does, and prints the server time (median and max of ROUNDS) and the
-//                                  page weight before gzip of each.
+//                                  reader does (`/` cold twice: every last check from storage, then from memory as
+//                                  the daemon has them), and prints the server time (median and max of ROUNDS, CPU
+//                                  median and least) and the page weight before gzip of each.
 import Dispatch
 import Foundation
 import ProberCore
