@@ -107,7 +107,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ProberEngineTests", dependencies: [
-            "prober", "ProberEngine", "ProberCore", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberHTTP", "ProberTestSupport",
+            "prober", "ProberEngine", "ProberCore", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberHTTP", "ProberWeb", "ProberTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // "prober": the built binary runs a listener in a child process (a lowered descriptor limit).

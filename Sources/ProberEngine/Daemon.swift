@@ -128,12 +128,15 @@ public final class Daemon: @unchecked Sendable {
                 // The API and the pages query through their own queue and read-only storage, never the writer's.
                 let database = configuration.database
                 let reader = StorageReader(open: { try StorageBackend.open(database: database, readOnly: true) })
+                // `/` takes each probe's last check from memory where this prober is the only one writing checks.
+                let latest = pipeline.latest
+                let remembered: StatusCache.RememberedChecks? = storage is any FleetStorage ? nil : { @Sendable in latest.lastChecks() }
                 metrics = try MetricsServer(host: listen.host, port: listen.port, sources: .init(
                     scheduler: runLoop.scheduler, tracker: tracker, writer: writer, outbox: storage, latest: pipeline.latest,
                     location: configuration.location, connectivity: connectivity),
                     token: configuration.listenToken, errorPage: APIRoutes.errorPage) { router in
                         APIRoutes.register(into: &router, reader: reader)
-                        ProberWeb.register(into: &router, reader: reader)
+                        ProberWeb.register(into: &router, reader: reader, remembered: remembered)
                     }
             } catch {
                 throw DaemonError(message: "cannot listen on \(listen): \(error)", exitCode: 1)

@@ -1,12 +1,20 @@
 import ProberCore
+import ProberStorage
 
-/// The latest check of every probe, for `/metrics`. Written from the scheduler's queue, read by scrapes.
+/// The latest check of every probe, for `/metrics` and the status page's listing. Written from the scheduler's
+/// queue, read by scrapes and by the pages' query thread.
 public final class LatestSamples: Sendable {
     private let checks = Locked([String: LatestCheck]())
 
     public init() {}
 
-    public func record(_ sample: Sample) { checks.withLock { $0[sample.probe] = LatestCheck(sample) } }
+    /// Keeps the check that started last, as storage's last check is the newest by start time.
+    public func record(_ sample: Sample) {
+        checks.withLock { table in
+            if let kept = table[sample.probe], kept.at > sample.startedAt { return }
+            table[sample.probe] = LatestCheck(sample)
+        }
+    }
 
     /// Forgets probes no longer configured (after a reload).
     public func retain(_ names: Set<String>) { checks.withLock { $0 = $0.filter { names.contains($0.key) } } }
@@ -21,11 +29,24 @@ public final class LatestSamples: Sendable {
             return rows
         }
     }
+
+    /// The status page's last check of every probe checked since the daemon started, as storage's `lastChecks`
+    /// gives it once the sample is written. The table is copied out under the lock (as `rows`) and the
+    /// dictionary built after, so the scheduler's `record` waits for the copy alone.
+    public func lastChecks() -> [String: ProbeStatus.LastCheck] {
+        let rows = rows()
+        var out: [String: ProbeStatus.LastCheck] = [:]
+        out.reserveCapacity(rows.count)
+        for (name, check) in rows { out[name] = check.lastCheck }
+        return out
+    }
 }
 
-/// What `/metrics` shows of a check, in 64 bytes instead of a `Sample` (~260 bytes with its strings): at
-/// 10,000 probes the latest checks cost ~1.3 MB instead of 4.3 MB.
+/// What `/metrics` and the status page show of a check, in 72 bytes instead of a `Sample` (~260 bytes with its
+/// strings): at 10,000 probes the latest checks cost ~1.4 MB instead of 4.3 MB.
 public struct LatestCheck: Sendable, Equatable {
+    /// When the check started (µs since the epoch), as stored.
+    public var at: Int64
     /// Status, phases, leaf expiry and failure reason.
     public var observation: Observation
     /// Earliest expiry in the verified chain (seconds since the epoch), 0 when unknown.
@@ -34,6 +55,7 @@ public struct LatestCheck: Sendable, Equatable {
     public var answeredHTTP: Bool
 
     public init(_ sample: Sample) {
+        at = sample.startedAt
         observation = Observation(sample)
         chainExpiry = sample.chainEarliestExpiry ?? 0
         answeredHTTP = sample.httpVersion != nil || sample.status != nil
@@ -45,4 +67,10 @@ public struct LatestCheck: Sendable, Equatable {
     public var reason: FailureReason? { observation.reason }
     /// The chain's earliest expiry, else the leaf's.
     public var earliestExpiry: Int64? { chainExpiry != 0 ? chainExpiry : observation.certificateExpiry }
+
+    /// The check as storage reads it back: the same reason, status and total latency (stored phases are
+    /// microseconds, as `PackedPhases` keeps them below 35 minutes).
+    public var lastCheck: ProbeStatus.LastCheck {
+        ProbeStatus.LastCheck(at: at, reason: reason, status: status, latency: phases[.total])
+    }
 }

@@ -17,6 +17,10 @@ public protocol HistoryReading: AnyObject, Sendable {
     /// The last check of every probe that has one, keyed by name (the status page's states, one query).
     func lastChecks() throws -> [String: ProbeStatus.LastCheck]
 
+    /// `lastChecks()` of `probes` alone (names without a check are left out): the status page's fallback for the
+    /// probes the daemon has not checked since it started.
+    func lastChecks(of probes: [String]) throws -> [String: ProbeStatus.LastCheck]
+
     /// The status page's figures for each of `probes` that is known (unknown names are left out): checks and
     /// failures per UTC day for the `days` days ending with the one holding `now` (today included), and the
     /// p95 total latency of successful checks per hour for the 24 hours ending with the one holding `now`.
@@ -32,4 +36,14 @@ public protocol HistoryReading: AnyObject, Sendable {
     /// the newest `perHour` of each hour, without those made while an earlier incident of the probe was
     /// open. Empty for an unknown probe or when there are no such checks.
     func baseline(probe: String, until: Int64, span: Int64, perHour: Int) throws -> Baseline
+}
+
+extension HistoryReading {
+    /// Every probe's last check, kept for `probes`: a backend with a cheaper lookup per probe implements its own.
+    public func lastChecks(of probes: [String]) throws -> [String: ProbeStatus.LastCheck] {
+        let all = try lastChecks()
+        var out: [String: ProbeStatus.LastCheck] = [:]
+        for name in probes { if let check = all[name] { out[name] = check } }
+        return out
+    }
 }

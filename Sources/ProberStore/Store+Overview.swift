@@ -24,6 +24,28 @@ extension Store {
         }
     }
 
+    /// The last check of each of `probes` that has one: a seek by name and a backward seek of the samples' key each.
+    public func lastChecks(of probes: [String]) throws -> [String: ProbeStatus.LastCheck] {
+        guard !probes.isEmpty else { return [:] }
+        return try read { db in
+            let select = try db.prepare("""
+                SELECT s.ts, s.reason, s.status, s.phases FROM probes p
+                CROSS JOIN samples s ON s.probe_id = p.id WHERE p.name = ?1 ORDER BY s.ts DESC LIMIT 1
+                """)
+            var out: [String: ProbeStatus.LastCheck] = [:]
+            for name in probes {
+                try select.bind(1, name)
+                if try select.step() {
+                    let reason = Int(select.int64(1))
+                    out[name] = .init(at: select.int64(0), reason: reason == 0 ? nil : FailureReason(code: reason) ?? .other,
+                                      status: select.int64OrNil(2).map(Int.init), latency: Self.phases(select, from: 3).total)
+                }
+                select.reset()
+            }
+            return out
+        }
+    }
+
     /// Daily checks and hourly p95 of each probe (see `HistoryReading.overview`).
     ///
     /// Each stretch is read from one table, by the probe's watermarks: daily rows before `rolled_1d`, 1-hour
@@ -40,9 +62,8 @@ extension Store {
             let probe = try db.prepare("SELECT id, rolled_5m, rolled_1h, rolled_1d FROM probes WHERE name = ?1")
             // Summed here in key order: SQLite's GROUP BY on the day sorted every row through a temporary B-tree
             // (about twice the time of the scan itself).
-            let daily = ["rollup_1d", "rollup_1h", "rollup_5m"].map { table in
-                "SELECT bucket, checks, failures FROM \(table) WHERE probe_id = ?1 AND bucket >= ?2 AND bucket < ?3"
-            }
+            let day = try db.prepare("SELECT bucket, checks, failures FROM rollup_1d WHERE probe_id = ?1 AND bucket >= ?2 AND bucket < ?3")
+            let (hourly, fiveMinutes) = try (db.prepare(Self.overviewRollups("rollup_1h")), db.prepare(Self.overviewRollups("rollup_5m")))
             let raw = try db.prepare("SELECT ts, reason, phases FROM samples WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3")
             var out: [String: ProbeOverview] = [:]
             for name in names {
@@ -57,36 +78,51 @@ extension Store {
 
                 var counts = [DayCount](repeating: DayCount(start: 0, checks: 0, failures: 0), count: days)
                 for i in counts.indices { counts[i].start = from + Int64(i) * Self.day }
-                let stretches = [(daily[0], from, min(rolled1d, now + 1)), (daily[1], max(from, rolled1d), min(rolled1h, now + 1)),
-                                 (daily[2], max(from, rolled1h), min(rolled5m, now + 1))]
-                for (sql, start, end) in stretches where start < end {
-                    let select = try db.prepare(sql)
-                    try select.bind(1, id)
-                    try select.bind(2, start)
-                    try select.bind(3, end)
-                    while try select.step() {
-                        let i = Int((select.int64(0) - from) / Self.day)
+                // The days before `rolled_1d` from `rollup_1d`.
+                if from < min(rolled1d, now + 1) {
+                    try day.bind(1, id)
+                    try day.bind(2, from)
+                    try day.bind(3, min(rolled1d, now + 1))
+                    while try day.step() {
+                        let i = Int((day.int64(0) - from) / Self.day)
                         guard i >= 0, i < days else { continue }
-                        counts[i].checks += Int(select.int64(1))
-                        counts[i].failures += Int(select.int64(2))
+                        counts[i].checks += Int(day.int64(1))
+                        counts[i].failures += Int(day.int64(2))
                     }
-                    select.reset()
+                    day.reset()
                 }
 
-                var hours = [Aggregate](repeating: .rollupEmpty, count: 24)
+                var hours = [LatencyTally](repeating: LatencyTally(), count: 24)
                 func hour(_ t: Int64) -> Int? {
                     let i = Int((t - hourFrom) / Self.bucket1h)
                     return t >= hourFrom && i < 24 ? i : nil
                 }
-                if hourFrom < rolled1h {
-                    try forEachRollup(table: "rollup_1h", probe: id, from: hourFrom, to: min(rolled1h, now + 1), db) { bucket, row in
-                        if let i = hour(bucket) { row.merge(into: &hours[i]) }
+                // 1-hour rows in `[rolled_1d, rolled_1h)` count in their days, and those of the 24 hours in their hour;
+                // 5-minute rows the same in `[rolled_1h, rolled_5m)`: each row read once for both.
+                for (select, dayFrom, hourStart, end) in [(hourly, max(from, rolled1d), hourFrom, min(rolled1h, now + 1)),
+                                                           (fiveMinutes, max(from, rolled1h), max(hourFrom, rolled1h), min(rolled5m, now + 1))] {
+                    let start = min(dayFrom, hourStart)
+                    guard start < end else { continue }
+                    try select.bind(1, id)
+                    try select.bind(2, start)
+                    try select.bind(3, end)
+                    while try select.step() {
+                        let bucket = select.int64(0)
+                        if bucket >= dayFrom {
+                            let i = Int((bucket - from) / Self.day)
+                            if i >= 0, i < days {
+                                counts[i].checks += Int(select.int64(1))
+                                counts[i].failures += Int(select.int64(2))
+                            }
+                        }
+                        if bucket >= hourStart, let i = hour(bucket) {
+                            select.withBlob(6) { histogram in
+                                hours[i].merge(count: Int(select.int64(3)), min: select.int64OrNil(4), max: select.int64OrNil(5),
+                                               histogram: histogram)
+                            }
+                        }
                     }
-                }
-                if max(hourFrom, rolled1h) < rolled5m {
-                    try forEachRollup(table: "rollup_5m", probe: id, from: max(hourFrom, rolled1h), to: min(rolled5m, now + 1), db) { bucket, row in
-                        if let i = hour(bucket) { row.merge(into: &hours[i]) }
-                    }
+                    select.reset()
                 }
                 // Raw samples: the days' counts and the hours' latencies from `rolled_5m` on (the 24 hours may begin
                 // before the first day when `days` is 1).
@@ -101,12 +137,66 @@ extension Store {
                         counts[d].checks += 1
                         if reason != 0 { counts[d].failures += 1 }
                     }
-                    if let i = hour(ts) { hours[i].add(reason: reason, phases: Self.phases(raw, from: 2)) }
+                    if reason == 0, let i = hour(ts), let total = Self.phases(raw, from: 2).total { hours[i].add(total) }
                 }
                 raw.reset()
                 out[name] = ProbeOverview(days: counts, hourlyP95: hours.map { $0.percentile(0.95) })
             }
             return out
         }
+    }
+
+    /// The columns of a rollup the overview reads: counts and the latency histogram, not the reasons or phases.
+    private static func overviewRollups(_ table: String) -> String {
+        "SELECT bucket, checks, failures, lat_n, lat_min, lat_max, hist FROM \(table) WHERE probe_id = ?1 AND bucket >= ?2 AND bucket < ?3"
+    }
+}
+
+/// One hour of the overview's sparkline: the latency part of an `Aggregate` of rollups and raw samples (count, range
+/// and histogram), without the reasons and phases it does not show; its p95 is the one `Aggregate` gives.
+struct LatencyTally {
+    var count = 0
+    var min: Int64?
+    var max: Int64?
+    /// Empty until the first latency.
+    var histogram: [Int32] = []
+
+    mutating func merge(count: Int, min: Int64?, max: Int64?, histogram blob: UnsafeRawBufferPointer) {
+        self.count += count
+        if let min { self.min = Swift.min(self.min ?? min, min) }
+        if let max { self.max = Swift.max(self.max ?? max, max) }
+        if histogram.isEmpty, !blob.isEmpty { histogram = [Int32](repeating: 0, count: LatencyHistogram.bucketCount) }
+        var h = Varint.Reader(blob)
+        var index = 0
+        while let delta = h.next(), let n = h.next() {
+            index += Int(delta)
+            if index < histogram.count { histogram[index] += Int32(clamping: n) }
+        }
+    }
+
+    /// A successful raw check's total latency.
+    mutating func add(_ total: Int64) {
+        count += 1
+        min = Swift.min(min ?? total, total)
+        max = Swift.max(max ?? total, total)
+        if histogram.isEmpty { histogram = [Int32](repeating: 0, count: LatencyHistogram.bucketCount) }
+        histogram[LatencyHistogram.index(total)] += 1
+    }
+
+    /// As `Aggregate.percentile` of a rollup aggregate: the bucket's representative within [min, max].
+    func percentile(_ p: Double) -> Int64? {
+        guard count > 0, let lo = min, let hi = max else { return nil }
+        let rank = Aggregate.rank(p, count: count)
+        if rank == 1 { return lo }
+        if rank == count { return hi }
+        var seen = 0
+        for (i, n) in histogram.enumerated() where n > 0 {
+            seen += Int(n)
+            if seen >= rank {
+                if i == histogram.count - 1 { return hi } // open-ended last bucket
+                return Swift.min(Swift.max(LatencyHistogram.representative(i), lo), hi)
+            }
+        }
+        return hi
     }
 }

@@ -6,9 +6,10 @@ import ProberHTTP
 extension ProberWeb {
     /// Adds the pages (`/`, `/probes/NAME`, `/incidents`, `/incidents/ID`) and their script to `router`.
     /// Every query goes through `reader` (its own serial queue and read-only storage, never the listener's
-    /// thread); the page is rendered on that queue and answered through the route's responder.
-    public static func register(into router: inout Router, reader: StorageReader) {
-        let cache = StatusCache()
+    /// thread); the page is rendered on that queue and answered through the route's responder. `remembered`: the
+    /// daemon's last checks for `/` (see `StatusCache.init`).
+    public static func register(into router: inout Router, reader: StorageReader, remembered: StatusCache.RememberedChecks? = nil) {
+        let cache = StatusCache(remembered: remembered)
         router.get("/") { request, respond in
             let query = StatusPage.Query(query: request.query)
             serve(reader, respond) { storage, now in

@@ -52,7 +52,7 @@ public enum StatusPage {
     /// `cache` (the served pages share one) reuses the listing for a few seconds and each probe's earlier days.
     public static func render(_ query: Query, storage: some ProbeRegistry & HistoryReading & IncidentStorage & LocationReading, now: Int64,
                               cache: StatusCache = StatusCache()) throws -> HTML {
-        let listing = try cache.listing(now: now) { try StatusCache.read(storage, now: now) }
+        let listing = try cache.listing(now: now) { try cache.read(storage, now: now) }
         let infos = listing.infos, last = listing.last, open = listing.open
         let files = Array(Set(infos.map(\.file).filter { !$0.isEmpty })).sorted()
 

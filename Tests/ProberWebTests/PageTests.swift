@@ -210,7 +210,7 @@ import Testing
         var t = now + StatusCache.listingLifetime
         try jobs.current[0](storage, t)
         // Read in the background: a page within the listing's lifetime shows the new probe without reading it.
-        let page = try cache.listing(now: t + 1) { Issue.record("the page read the listing itself"); return try StatusCache.read(storage, now: t) }
+        let page = try cache.listing(now: t + 1) { Issue.record("the page read the listing itself"); return try cache.read(storage, now: t) }
         #expect(page.infos.map(\.name) == ["first", "second"])
         #expect(jobs.current.count == 2, "it goes on while people look")
         // Nobody asked for warmFor: the next turn reads nothing and schedules nothing more.
