@@ -14,6 +14,7 @@ struct IncidentSettings {
     var holdFor: Located<Duration>?
     var resolveAfter: Located<Duration>?
     var quorum: Located<Quorum>?
+    var group: Located<String>?
     /// False when any key failed to read (the probe is then dropped, its problem already reported).
     var valid = true
 
@@ -24,7 +25,7 @@ struct IncidentSettings {
             minorLatency: other.minorLatency ?? minorLatency, minorFailures: other.minorFailures ?? minorFailures,
             majorLatency: other.majorLatency ?? majorLatency, majorFailures: other.majorFailures ?? majorFailures,
             holdFor: other.holdFor ?? holdFor, resolveAfter: other.resolveAfter ?? resolveAfter,
-            quorum: other.quorum ?? quorum, valid: valid && other.valid)
+            quorum: other.quorum ?? quorum, group: other.group ?? group, valid: valid && other.valid)
     }
 }
 
@@ -44,6 +45,7 @@ extension FileReader {
         if let field = f["for"] { s.holdFor = need(duration(field)) }
         if let field = f["resolve_after"] { s.resolveAfter = need(duration(field)) }
         if let field = f["quorum"] { s.quorum = need(quorum(field)) }
+        if let field = f["group"] { s.group = need(group(field)) }
         for level in ["minor", "major"] {
             guard let field = f[level] else { continue }
             guard let t = fields(field.value, what: "'\(level)'", keys: Keys.threshold) else { s.valid = false; continue }
@@ -87,6 +89,16 @@ extension FileReader {
         return nil
     }
 
+    /// `group: NAME`: 1-100 characters, no control characters (it names the shared incident).
+    private func group(_ field: Field) -> Located<String>? {
+        guard let text = string(field, allowEmpty: false) else { return nil }
+        guard text.value.count <= 100, !text.value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            report(field.key, "'group' must be a name of 1 to 100 characters without control characters (it names the incident the group's probes share)")
+            return nil
+        }
+        return text
+    }
+
     private func isNone(_ node: Node) -> Bool {
         isNull(node) || (node.scalar.map { ["none", "off"].contains($0.string.lowercased()) } ?? false)
     }
@@ -105,6 +117,7 @@ extension FileReader {
         if let v = s.holdFor { policy.holdFor = v.value }
         if let v = s.resolveAfter { policy.resolveAfter = v.value }
         if let v = s.quorum { policy.quorum = v.value }
+        if let v = s.group { policy.group = v.value }
 
         var ok = true
         func origin<T>(_ v: Located<T>?) -> String { v == nil ? ", the default" : "" }

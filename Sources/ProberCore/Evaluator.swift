@@ -341,6 +341,8 @@ public struct OpenIncident: Sendable, Equatable {
 public struct IncidentEvent: Sendable, Equatable {
     public enum Kind: String, Sendable, Equatable, Codable, CaseIterable {
         case opened, escalated, deescalated, monitoring, relapsed, resolved
+        /// A probe joined or left an incident shared by several (`IncidentGroups`); never the evaluator's.
+        case joined, left
     }
     public var kind: Kind
     /// Severity after the change.

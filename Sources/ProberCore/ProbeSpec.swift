@@ -250,6 +250,10 @@ public struct IncidentPolicy: Sendable, Equatable {
     /// or escalates (`2`, `50%`, `majority`). Default: a majority. With one location every rule asks for that
     /// one, except a number above 1, which then opens nothing. Only a shared (PostgreSQL) database has a fleet.
     public var quorum: Quorum = .majority
+    /// `group: NAME`: the probe's incidents are one with those of every probe of the group (and the same IsDown
+    /// service and sinks), whatever their cause (see `IncidentGroups`). Without it, probes failing at one
+    /// endpoint for one class of reason are grouped automatically.
+    public var group: String? = nil
     public init() {}
 }
 

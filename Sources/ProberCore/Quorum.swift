@@ -161,6 +161,8 @@ extension IncidentWriter {
         case .monitoring: "Recovering."
         case .relapsed: "Degraded again (\(status.rawValue))."
         case .resolved: "Resolved."
+        case .joined: "\(name) joined."
+        case .left: "\(name) left."
         }
     }
 }

@@ -13,6 +13,7 @@ extension PostgresStore {
         PostgresMigration(name: "each location's episode of each probe, for fleet decisions", sql: schemaFleet),
         PostgresMigration(name: "the probers writing the history, for prober fleet", sql: schemaProbers),
         PostgresMigration(name: "each location's daily rollup, for the status page's days", sql: schemaV5),
+        PostgresMigration(name: "the cause and member probes of shared incidents", sql: schemaV6),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch (bigint); durations microseconds. The BLOB

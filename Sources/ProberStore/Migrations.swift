@@ -23,6 +23,7 @@ extension Store {
         Migration("each probe's file and shown configuration", sql: schemaV4),
         Migration("daily rollups, backfilled from the 1-hour rollups", sql: schemaV5),
         Migration("the probers writing the history, for prober fleet", sql: schemaV6),
+        Migration("the cause and member probes of shared incidents", sql: schemaV7),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch; durations microseconds.
