@@ -91,6 +91,9 @@ public struct IncidentMember: Sendable, Equatable {
         self.leftAt = leftAt
         self.tracking = tracking
     }
+
+    /// Whether it is still in the incident.
+    public var active: Bool { leftAt == nil }
 }
 
 /// One entry of an incident's timeline.

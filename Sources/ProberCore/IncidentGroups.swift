@@ -121,16 +121,7 @@ public struct IncidentGroups: Sendable, Equatable {
     /// How long (µs) an opening waits for probes failing at the same moment.
     public static let gather: Int64 = 2_000_000
 
-    public struct Member: Sendable, Equatable {
-        public var probe: String
-        /// Wall time (µs) it joined, and left.
-        public var joinedAt: Int64
-        public var leftAt: Int64?
-        /// Its own incident's status and stage, as its evaluator tracks them.
-        public var tracking: OpenIncident
-
-        public var active: Bool { leftAt == nil }
-    }
+    public typealias Member = IncidentMember
 
     public struct Group: Sendable, Equatable {
         public var cause: IncidentCause
@@ -235,13 +226,19 @@ public struct IncidentGroups: Sendable, Equatable {
         for m in members where m.active { membership[m.probe] = cause }
     }
 
-    /// Takes a probe out (removed from the probe files) as if its episode resolved at `at` (wall time).
-    public mutating func remove(_ probe: String, event: IncidentEvent) -> [Change] {
+    /// Takes a probe out (removed from the probe files) as if its episode resolved at `at` (wall time, µs).
+    public mutating func remove(_ probe: String, at: Int64) -> [Change] {
         guard let key = membership[probe], let member = groups[key]?.members.last(where: { $0.probe == probe && $0.active }) else {
             return []
         }
         var tracking = member.tracking
         tracking.stage = .resolved
+        let evidence = Evidence(
+            at: at, level: .healthy, checks: 0, failures: 0, causes: [], p95: nil, trigger: .failures,
+            threshold: Threshold(latency: nil, failures: nil), degradedSince: tracking.degradedSince, healthySince: nil,
+            phases: Phases(), baseline: Baseline(), certificateExpiry: nil, failedChecks: tracking.failedChecks,
+            worstP95: tracking.worstP95, openedAt: tracking.openedAt)
+        let event = IncidentEvent(kind: .resolved, status: tracking.status, previous: nil, stage: .resolved, evidence: evidence)
         return memberChanged(event, probe: probe, cause: key, tracking: tracking)
     }
 
