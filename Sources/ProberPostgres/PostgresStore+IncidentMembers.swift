@@ -11,6 +11,7 @@ extension PostgresStore {
         CREATE TABLE incident_members(
             incident_id bigint NOT NULL REFERENCES incidents(id),
             probe_id bigint NOT NULL REFERENCES probes(id),
+            seq integer NOT NULL,                          -- its place in the order members joined
             joined_at bigint NOT NULL,
             left_at bigint,                                -- NULL while the probe is in the incident
             status text NOT NULL,                          -- the probe's own episode, as its evaluator tracks it
@@ -36,20 +37,20 @@ extension PostgresStore {
         guard let lead = try probeID(incident.probe, db) else { return }
         try db.query("UPDATE incidents SET cause = $2, probe_id = $3 WHERE id = $1",
                      [.int(incidentID), PGParam(incident.cause), .int(lead)])
-        for member in incident.members {
+        for (seq, member) in incident.members.enumerated() {
             guard let probeID = try probeID(member.probe, db) else { continue }
             let t = member.tracking
             try db.query("""
                 INSERT INTO incident_members(incident_id, probe_id, joined_at, left_at, status, stage, opened_at, degraded_since,
-                    failed_checks, worst_p95, worst_failures)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                ON CONFLICT (incident_id, probe_id) DO UPDATE SET joined_at = excluded.joined_at, left_at = excluded.left_at,
+                    failed_checks, worst_p95, worst_failures, seq)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                ON CONFLICT (incident_id, probe_id) DO UPDATE SET seq = excluded.seq, joined_at = excluded.joined_at, left_at = excluded.left_at,
                     status = excluded.status, stage = excluded.stage, opened_at = excluded.opened_at,
                     degraded_since = excluded.degraded_since, failed_checks = excluded.failed_checks,
                     worst_p95 = excluded.worst_p95, worst_failures = excluded.worst_failures
                 """, [.int(incidentID), .int(probeID), .int(member.joinedAt), PGParam(member.leftAt), .text(t.status.rawValue),
                       .text(t.stage.rawValue), .int(t.openedAt), .int(t.degradedSince), .int(Int64(t.failedChecks)),
-                      PGParam(t.worstP95), .int(Int64(t.worstFailures))])
+                      PGParam(t.worstP95), .int(Int64(t.worstFailures)), .int(Int64(seq))])
         }
     }
 
@@ -61,7 +62,7 @@ extension PostgresStore {
             SELECT p.name, m.joined_at, m.left_at, m.status, m.stage, m.opened_at, m.degraded_since, m.failed_checks,
                    m.worst_p95, m.worst_failures
             FROM incident_members m JOIN probes p ON p.id = m.probe_id
-            WHERE m.incident_id = $1 ORDER BY m.joined_at, p.name
+            WHERE m.incident_id = $1 ORDER BY m.seq
             """, [.int(incidentID)])
         var members: [IncidentMember] = []
         for row in 0..<r.count {

@@ -10,6 +10,7 @@ extension Store {
         CREATE TABLE incident_members(
             incident_id INTEGER NOT NULL,
             probe_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL,                          -- its place in the order members joined
             joined_at INTEGER NOT NULL,
             left_at INTEGER,                               -- NULL while the probe is in the incident
             status TEXT NOT NULL,                          -- the probe's own episode, as its evaluator tracks it
@@ -36,14 +37,14 @@ extension Store {
         try set.run()
         let upsert = try db.prepare("""
             INSERT INTO incident_members(incident_id, probe_id, joined_at, left_at, status, stage, opened_at, degraded_since,
-                failed_checks, worst_p95, worst_failures)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-            ON CONFLICT(incident_id, probe_id) DO UPDATE SET joined_at = excluded.joined_at, left_at = excluded.left_at,
+                failed_checks, worst_p95, worst_failures, seq)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+            ON CONFLICT(incident_id, probe_id) DO UPDATE SET seq = excluded.seq, joined_at = excluded.joined_at, left_at = excluded.left_at,
                 status = excluded.status, stage = excluded.stage, opened_at = excluded.opened_at,
                 degraded_since = excluded.degraded_since, failed_checks = excluded.failed_checks,
                 worst_p95 = excluded.worst_p95, worst_failures = excluded.worst_failures
             """)
-        for member in incident.members {
+        for (seq, member) in incident.members.enumerated() {
             guard let probeID = try probeID(member.probe, create: true, db) else { continue }
             let t = member.tracking
             upsert.reset()
@@ -58,6 +59,7 @@ extension Store {
             try upsert.bind(9, Int64(t.failedChecks))
             try upsert.bind(10, t.worstP95)
             try upsert.bind(11, Int64(t.worstFailures))
+            try upsert.bind(12, Int64(seq))
             try upsert.run()
         }
     }
@@ -72,7 +74,7 @@ extension Store {
             SELECT p.name, m.joined_at, m.left_at, m.status, m.stage, m.opened_at, m.degraded_since, m.failed_checks,
                    m.worst_p95, m.worst_failures
             FROM incident_members m JOIN probes p ON p.id = m.probe_id
-            WHERE m.incident_id = ?1 ORDER BY m.joined_at, p.name
+            WHERE m.incident_id = ?1 ORDER BY m.seq
             """)
         try select.bind(1, incidentID)
         var members: [IncidentMember] = []

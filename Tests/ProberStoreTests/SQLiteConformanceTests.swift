@@ -29,6 +29,11 @@ let conformanceBackends: [ConformanceBackend] = [
     func incidents(_ backend: ConformanceBackend, _ test: ConformanceCase) throws {
         try test.run(backend)
     }
+
+    @Test(arguments: conformanceBackends, IncidentMembersConformance.cases)
+    func incidentMembers(_ backend: ConformanceBackend, _ test: ConformanceCase) throws {
+        try test.run(backend)
+    }
 }
 
 extension ConformanceBackend {
