@@ -41,8 +41,9 @@ extension IncidentGroups.Change {
                           + "(\(UTCTime.time(t.degradedSince, relativeTo: end)) to \(UTCTime.time(end, relativeTo: end)))",
                           Human.count(t.failedChecks, "failed check")]
             if let worst = t.worstP95 { impact.append("worst p95 \(Human.latency(microseconds: worst))") }
-            let who = removed && n == 1 ? "its probe removed from the probe files" : "\(n == 1 ? "its probe" : "all \(n) probes") healthy"
-            return "Resolved: \(who) since \(UTCTime.time(end, relativeTo: e.at)). Impact: " + impact.joined(separator: ", ") + "."
+            let why = removed ? "\(probe), the last of its probes, was removed from the probe files"
+                : "\(n == 1 ? "its probe" : "all \(n) probes") healthy since \(UTCTime.time(end, relativeTo: e.at))"
+            return "Resolved: \(why). Impact: " + impact.joined(separator: ", ") + "."
         }
     }
 

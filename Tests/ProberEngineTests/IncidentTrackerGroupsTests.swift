@@ -122,4 +122,30 @@ import Testing
         #expect(incidents.first?.incident.stage == .resolved)
         #expect(incidents.first?.deliveries.filter { $0.method == "POST" }.count == 1)
     }
+
+    @Test func removedMembersLeaveAndTheLastResolves() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.url.appendingPathComponent("prober.db").path)
+        let writer = SampleWriter(store: store)
+        let tracker = IncidentTracker(store: store, logger: Logger(label: "test"))
+        let names = Array(Self.names.prefix(3))
+        tracker.update(probes: names.map { spec($0) }, sinks: [IsDownSink()])
+        try feed(tracker, writer, names, stride(from: 0, to: 60, by: 10), ok: false)
+        tracker.update(probes: [spec("billing"), spec("carts")], sinks: [IsDownSink()])
+        var stored = try #require(try store.incidents(since: nil).first)
+        #expect(stored.incident.probes == ["billing", "carts"])
+        #expect(stored.incident.updates.last?.description
+            == "orders was removed from the probe files. db.internal:5432 refuses connections: 2 probes failing: billing, carts.")
+        tracker.update(probes: [], sinks: [IsDownSink()])
+        stored = try #require(try store.incidents(since: nil).first)
+        #expect(try store.incidents(since: nil).count == 1)
+        #expect(stored.incident.stage == .resolved)
+        #expect(stored.incident.updates.map(\.kind).suffix(2) == [.left, .resolved])
+        #expect(stored.incident.updates.last?.description.hasPrefix(
+            "Resolved: carts, the last of its probes, was removed from the probe files. Impact: ") == true)
+        #expect(stored.deliveries.last?.method == "PATCH")
+        #expect(try store.openIncidents().isEmpty)
+    }
 }
+
