@@ -28,7 +28,7 @@ extension IncidentTracker {
             return false
         }
         if event.stage == .resolved { baselines[spec.name] = nil }
-        if event.kind == .opened, changes.isEmpty, let held = groups.groups[groups.membership[spec.name]!]?.heldUntil {
+        if event.kind == .opened, changes.isEmpty, let cause = groups.membership[spec.name], let held = groups.groups[cause]?.heldUntil {
             // Announced by a later check, or by this timer when none comes.
             queue.asyncAfter(deadline: .now() + .microseconds(Int(IncidentGroups.gather))) { [weak self] in
                 self?.releaseGathered(at: held)
@@ -136,15 +136,17 @@ extension IncidentTracker {
         return true
     }
 
-    /// Takes in the shared incidents found open in storage (at start, or a reload that brings probes back), so
-    /// their members continue them; members no longer in the probe files leave. True when that changed any.
-    func restoreGroups(_ stored: [String: StoredIncident]) -> Bool {
+    /// Takes in the shared incidents found open in storage for probes just `rebuilt` from it (at start, or a
+    /// reload that brings probes back), so their members continue them; members no longer in the probe files
+    /// leave. (For probes tracked all along, memory is right and storage may lag behind held changes.) True
+    /// when that changed any.
+    func restoreGroups(_ stored: [String: StoredIncident], rebuilt: Set<String>) -> Bool {
         var seen: Set<Int64> = []
         var removed: [(String, IncidentCause)] = []
         for entry in stored.values where seen.insert(entry.incident.id).inserted {
             guard let encoded = entry.incident.cause, let cause = IncidentCause(encoded: encoded), groups.groups[cause] == nil,
                   !entry.incident.members.isEmpty,
-                  entry.incident.probes.contains(where: { probes[$0] != nil }) else { continue }
+                  entry.incident.probes.contains(where: { rebuilt.contains($0) }) else { continue }
             let members = entry.incident.members
             groups.restore(cause: cause, members: members, status: entry.incident.status, stage: entry.incident.stage,
                            openedAt: entry.incident.createdAt)

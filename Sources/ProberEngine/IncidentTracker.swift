@@ -164,14 +164,16 @@ public final class IncidentTracker: @unchecked Sendable {
                 resolvedAny = true
             }
             var fleetRebuilds: [ProbeSpec] = []
+            var rebuilt: Set<String> = []
             for spec in specs {
                 if let old = previous[spec.name], old.incident == spec.incident, states[spec.name] != nil { continue }
                 tracked.insert(spec.name)
+                rebuilt.insert(spec.name)
                 if fleet != nil { fleetRebuilds.append(spec) } else { rebuild(spec, stored: stored[spec.name]) }
             }
             // In a fleet, all of them at once: a fixed number of queries whatever the number of probes.
             if !fleetRebuilds.isEmpty { rebuildFleet(fleetRebuilds, open: stored) }
-            if fleet == nil, restoreGroups(stored) { resolvedAny = true }
+            if fleet == nil, restoreGroups(stored, rebuilt: rebuilt) { resolvedAny = true }
             if resolvedAny { onChange() }
         }
     }
