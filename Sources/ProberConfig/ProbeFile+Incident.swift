@@ -14,7 +14,7 @@ struct IncidentSettings {
     var holdFor: Located<Duration>?
     var resolveAfter: Located<Duration>?
     var quorum: Located<Quorum>?
-    var group: Located<String>?
+    var group: Located<IncidentGrouping>?
     /// False when any key failed to read (the probe is then dropped, its problem already reported).
     var valid = true
 
@@ -89,14 +89,15 @@ extension FileReader {
         return nil
     }
 
-    /// `group: NAME`: 1-100 characters, no control characters (it names the shared incident).
-    private func group(_ field: Field) -> Located<String>? {
+    /// `group: NAME` (1-100 characters, no control characters: it names the shared incident), or `none` (`off`).
+    private func group(_ field: Field) -> Located<IncidentGrouping>? {
+        if isNone(field.value) { return Located(value: IncidentGrouping.none, location: location(field.key)) }
         guard let text = string(field, allowEmpty: false) else { return nil }
         guard text.value.count <= 100, !text.value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            report(field.key, "'group' must be a name of 1 to 100 characters without control characters (it names the incident the group's probes share)")
+            report(field.key, "'group' must be a name of 1 to 100 characters without control characters (it names the incident the group's probes share), or none")
             return nil
         }
-        return text
+        return Located(value: .named(text.value), location: text.location)
     }
 
     private func isNone(_ node: Node) -> Bool {
@@ -117,7 +118,7 @@ extension FileReader {
         if let v = s.holdFor { policy.holdFor = v.value }
         if let v = s.resolveAfter { policy.resolveAfter = v.value }
         if let v = s.quorum { policy.quorum = v.value }
-        if let v = s.group { policy.group = v.value }
+        if let v = s.group { policy.grouping = v.value }
 
         var ok = true
         func origin<T>(_ v: Located<T>?) -> String { v == nil ? ", the default" : "" }

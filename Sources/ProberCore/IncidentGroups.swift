@@ -56,10 +56,14 @@ public struct IncidentCause: Sendable, Hashable {
     }
 
     /// The cause of a probe's opening (`event`): its `incident.group`, else its endpoint and the class of the
-    /// window's leading failure. Nil when it has none to share: a latency-only degradation, or a reason of
-    /// its own (see `Reason`).
+    /// window's leading failure. Nil when it has none to share: `group: none`, a latency-only degradation, or a
+    /// reason of its own (see `Reason`).
     public static func of(_ spec: ProbeSpec, opening event: IncidentEvent, partition: String) -> IncidentCause? {
-        if let group = spec.incident.group { return IncidentCause(group: group, partition: partition) }
+        switch spec.incident.grouping {
+        case .named(let group): return IncidentCause(group: group, partition: partition)
+        case .none: return nil
+        case .automatic: break
+        }
         guard event.evidence.trigger != .latency, let lead = event.evidence.causes.first,
               let reason = Reason(lead.reason) else { return nil }
         return IncidentCause(endpoint: spec.endpoint, reason: reason, partition: partition)

@@ -250,11 +250,20 @@ public struct IncidentPolicy: Sendable, Equatable {
     /// or escalates (`2`, `50%`, `majority`). Default: a majority. With one location every rule asks for that
     /// one, except a number above 1, which then opens nothing. Only a shared (PostgreSQL) database has a fleet.
     public var quorum: Quorum = .majority
-    /// `group: NAME`: the probe's incidents are one with those of every probe of the group (and the same IsDown
-    /// service and sinks), whatever their cause (see `IncidentGroups`). Without it, probes failing at one
-    /// endpoint for one class of reason are grouped automatically.
-    public var group: String? = nil
+    /// `group:`: whether and how the probe's incidents are shared with other probes' (see `IncidentGroups`).
+    /// Default: automatically, with the probes failing at its endpoint for the same class of reason.
+    public var grouping: IncidentGrouping = .automatic
     public init() {}
+}
+
+/// How a probe's incidents are shared with other probes' (`incident.group`).
+public enum IncidentGrouping: Sendable, Equatable {
+    /// With the probes failing at the same endpoint for the same class of reason (no `group`).
+    case automatic
+    /// With every probe of the group `NAME`, whatever the reason (`group: NAME`).
+    case named(String)
+    /// Never: its incidents are its own (`group: none`).
+    case none
 }
 
 /// A level's trigger: p95 latency over the window above `latency`, or at least `failures` failed checks in it.

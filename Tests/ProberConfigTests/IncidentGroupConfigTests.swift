@@ -18,18 +18,21 @@ struct IncidentGroupConfigTests {
               - name: b
                 tcp: { host: b, port: 1 }
                 incident: { group: "ledger db" }
+              - name: n
+                tcp: { host: n, port: 1 }
+                incident: { group: none }
             """)
         try dir.write("q.yaml", "probes:\n  - name: c\n    tcp: { host: c, port: 1 }\n")
         let set = try ProbeLoader.load(directory: dir.path, environment: [:])
-        let groups = Dictionary(uniqueKeysWithValues: set.probes.map { ($0.name, $0.incident.group) })
-        #expect(groups == ["a": "payments", "b": "ledger db", "c": nil])
+        let groups = Dictionary(uniqueKeysWithValues: set.probes.map { ($0.name, $0.incident.grouping) })
+        #expect(groups == ["a": .named("payments"), "b": .named("ledger db"), "n": IncidentGrouping.none, "c": .automatic])
     }
 
     @Test(arguments: [
         ("\"\"", "'group' must not be empty"),
-        ("\"a\\tb\"", "'group' must be a name of 1 to 100 characters without control characters (it names the incident the group's probes share)"),
+        ("\"a\\tb\"", "'group' must be a name of 1 to 100 characters without control characters (it names the incident the group's probes share), or none"),
         (String(repeating: "x", count: 101),
-         "'group' must be a name of 1 to 100 characters without control characters (it names the incident the group's probes share)"),
+         "'group' must be a name of 1 to 100 characters without control characters (it names the incident the group's probes share), or none"),
     ])
     func refusesWhatIsNotAName(_ value: String, _ message: String) throws {
         let dir = try TemporaryDirectory()

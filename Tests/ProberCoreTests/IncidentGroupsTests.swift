@@ -13,7 +13,7 @@ import Testing
         spec.incident.holdFor = .seconds(2)
         spec.incident.resolveAfter = .seconds(5)
         spec.incident.serviceID = service
-        spec.incident.group = group
+        if let group { spec.incident.grouping = group == "none" ? .none : .named(group) }
         return spec
     }
 
@@ -134,6 +134,14 @@ import Testing
         #expect(run.changes[0].title == "payments: probes failing")
         #expect(run.changes[0].description(resolveAfter: .seconds(5))
             == "payments: 2 probes failing: orders, checkout. Failing since 08:00 UTC.")
+    }
+
+    @Test func groupNoneKeepsItsOwn() {
+        var run = Run([Self.probe("orders", Self.db), Self.probe("billing", Self.db, group: "none")])
+        run.run(0...8) { _, _ in .connectRefused }
+        // billing's events are not the groups' (nil): the tracker writes its own incident as before.
+        #expect(run.lines.filter { $0.contains("opened") } == ["4 opened orders minor investigating [orders]"])
+        #expect(run.groups.membership.keys.sorted() == ["orders"])
     }
 
     @Test func explicitGroupOfOneIsStillShared() {

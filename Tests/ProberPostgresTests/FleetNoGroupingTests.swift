@@ -26,7 +26,7 @@ struct FleetNoGroupingTests {
             s.incident.minor = Threshold(latency: nil, failures: 1)
             s.incident.major = Threshold(latency: nil, failures: 2)
             s.incident.holdFor = .zero
-            s.incident.group = "ledger"
+            s.incident.grouping = .named("ledger")
             return s
         }, sinks: [])
         let t0 = Int64(Date().timeIntervalSince1970 * 1_000_000)
