@@ -21,9 +21,8 @@ import ProberStorage
 /// (`/metrics`) read `levels()` and `specs()`, a copy the queue publishes, and never wait behind it.
 /// `@unchecked Sendable`: all mutable state (`probes`, `states`, `open`, `baselines`, `sinks`, `unstored`,
 /// `retryHeldAt`, `opened`, `retired`, `tracked`, `fleetState`, `levelsDirty`, `levelsPublishedAt`, `groups`,
-/// `groupIncidents`) is touched
-/// only on `queue`; `sweepTimer` is set in `init`, then only cancelled on `queue`; `published` and `cutShort`
-/// are `Locked`.
+/// `groupIncidents`) is touched only on `queue`; `sweepTimer` is set in `init`, then only cancelled on `queue`;
+/// `published` and `cutShort` are `Locked`.
 public final class IncidentTracker: @unchecked Sendable {
     let storage: any IncidentStorage
     let logger: Logger
@@ -242,6 +241,7 @@ public final class IncidentTracker: @unchecked Sendable {
         queue.async {
             self.sweepTimer?.cancel()
             self.flushWave()
+            self.releaseGathered(at: nil)
             done.signal()
         }
         guard done.wait(timeout: .now() + .microseconds(Int(deadline.microseconds))) == .timedOut else { return }
