@@ -150,4 +150,3 @@ import Testing
         #expect(try store.openIncidents().isEmpty)
     }
 }
-
