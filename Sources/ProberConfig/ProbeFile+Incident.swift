@@ -19,6 +19,7 @@ struct IncidentSettings {
     var majorAuto: Located<Bool>?
     /// The `auto:` block's keys (ProbeFile+Auto.swift).
     var auto = AutoSettings()
+    var group: Located<IncidentGrouping>?
     /// False when any key failed to read (the probe is then dropped, its problem already reported).
     var valid = true
 
@@ -30,7 +31,7 @@ struct IncidentSettings {
             majorLatency: other.majorLatency ?? majorLatency, majorFailures: other.majorFailures ?? majorFailures,
             holdFor: other.holdFor ?? holdFor, resolveAfter: other.resolveAfter ?? resolveAfter,
             quorum: other.quorum ?? quorum, minorAuto: other.minorAuto ?? minorAuto, majorAuto: other.majorAuto ?? majorAuto,
-            auto: auto.overlaid(by: other.auto), valid: valid && other.valid)
+            auto: auto.overlaid(by: other.auto), group: other.group ?? group, valid: valid && other.valid)
     }
 }
 
@@ -51,6 +52,7 @@ extension FileReader {
         if let field = f["resolve_after"] { s.resolveAfter = need(duration(field)) }
         if let field = f["quorum"] { s.quorum = need(quorum(field)) }
         if let field = f["auto"] { s.auto = readAuto(field); if !s.auto.valid { s.valid = false } }
+        if let field = f["group"] { s.group = need(group(field)) }
         for level in ["minor", "major"] {
             guard let field = f[level] else { continue }
             guard let t = fields(field.value, what: "'\(level)'", keys: Keys.threshold) else { s.valid = false; continue }
@@ -100,6 +102,17 @@ extension FileReader {
         return nil
     }
 
+    /// `group: NAME` (1-100 characters, no control characters: it names the shared incident), or `none` (`off`).
+    private func group(_ field: Field) -> Located<IncidentGrouping>? {
+        if isNone(field.value) { return Located(value: IncidentGrouping.none, location: location(field.key)) }
+        guard let text = string(field, allowEmpty: false) else { return nil }
+        guard text.value.count <= 100, !text.value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            report(field.key, "'group' must be a name of 1 to 100 characters without control characters (it names the incident the group's probes share), or none")
+            return nil
+        }
+        return Located(value: .named(text.value), location: text.location)
+    }
+
     private func isNone(_ node: Node) -> Bool {
         isNull(node) || (node.scalar.map { ["none", "off"].contains($0.string.lowercased()) } ?? false)
     }
@@ -120,6 +133,7 @@ extension FileReader {
         if let v = s.quorum { policy.quorum = v.value }
         if let v = s.minorAuto { policy.minor.autoLatency = v.value }
         if let v = s.majorAuto { policy.major.autoLatency = v.value }
+        if let v = s.group { policy.grouping = v.value }
         var ok = resolveAuto(s, into: &policy)
 
         func origin<T>(_ v: Located<T>?) -> String { v == nil ? ", the default" : "" }

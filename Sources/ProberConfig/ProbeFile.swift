@@ -31,7 +31,7 @@ enum Keys {
     static let tls = ["ca_file", "insecure"]
     static let httpExpect = ["status", "body_contains", "body_matches", "headers", "certificate_valid_for"]
     static let tcp = ["host", "port", "send", "expect", "ip"]
-    static let incident = ["service_id", "title", "window", "minor", "major", "for", "resolve_after", "quorum", "auto"]
+    static let incident = ["service_id", "title", "window", "minor", "major", "for", "resolve_after", "quorum", "auto", "group"]
     static let threshold = ["latency", "failures"]
     static let auto = ["minor", "major", "minor_floor", "major_floor"]
     static let storage = ["raw", "rollup_5m", "rollup_1h"]
@@ -56,7 +56,7 @@ enum Keys {
         for key in ["status", "body_contains", "body_matches", "certificate_valid_for"] {
             hints[key] = "it belongs under 'http:' -> 'expect:'"
         }
-        for key in ["service_id", "title", "window", "minor", "major", "for", "resolve_after", "quorum"] {
+        for key in ["service_id", "title", "window", "minor", "major", "for", "resolve_after", "quorum", "group"] {
             hints[key] = "it belongs under 'incident:'"
         }
         hints["expect"] = "it belongs under 'http:' or 'tcp:'"

@@ -351,6 +351,8 @@ public struct IncidentEvent: Sendable, Equatable {
         case opened, escalated, deescalated, monitoring, relapsed, resolved
         /// A timeline note that changes neither status nor stage (maintenance started); never made by the evaluator.
         case noted
+        /// A probe joined or left an incident shared by several (`IncidentGroups`); never the evaluator's.
+        case joined, left
     }
     public var kind: Kind
     /// Severity after the change.

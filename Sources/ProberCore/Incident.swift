@@ -43,11 +43,18 @@ public struct Incident: Sendable, Equatable {
     public var updatedAt: Int64
     public var resolvedAt: Int64?
     public var updates: [IncidentUpdate]
+    /// The shared cause it stands for (`IncidentCause.encoded`), when its probes' failures can be grouped;
+    /// nil for a probe's own incident.
+    public var cause: String?
+    /// The probes in it, those that left included (`IncidentMember.leftAt`), in the order they joined; empty
+    /// for a probe's own incident. `probe` is the first member still in it.
+    public var members: [IncidentMember]
 
     public var resolved: Bool { stage == .resolved }
 
     public init(id: Int64, probe: String, serviceID: Int?, title: String, description: String, status: Severity,
-                stage: ResolutionStage, createdAt: Int64, updatedAt: Int64, resolvedAt: Int64?, updates: [IncidentUpdate]) {
+                stage: ResolutionStage, createdAt: Int64, updatedAt: Int64, resolvedAt: Int64?, updates: [IncidentUpdate],
+                cause: String? = nil, members: [IncidentMember] = []) {
         self.id = id
         self.probe = probe
         self.serviceID = serviceID
@@ -59,7 +66,34 @@ public struct Incident: Sendable, Equatable {
         self.updatedAt = updatedAt
         self.resolvedAt = resolvedAt
         self.updates = updates
+        self.cause = cause
+        self.members = members
     }
+
+    /// The probes in it now: its members still in it, or its probe.
+    public var probes: [String] {
+        members.isEmpty ? [probe] : members.filter { $0.leftAt == nil }.map(\.probe)
+    }
+}
+
+/// A probe in an incident shared by several (see `IncidentGroups`), with what its own evaluator tracks.
+public struct IncidentMember: Sendable, Equatable {
+    public var probe: String
+    /// When it joined (its opening's time), and when it left (its own episode resolved), µs.
+    public var joinedAt: Int64
+    public var leftAt: Int64?
+    /// Its own evaluator's view of its episode, to continue it after a restart.
+    public var tracking: OpenIncident
+
+    public init(probe: String, joinedAt: Int64, leftAt: Int64? = nil, tracking: OpenIncident) {
+        self.probe = probe
+        self.joinedAt = joinedAt
+        self.leftAt = leftAt
+        self.tracking = tracking
+    }
+
+    /// Whether it is still in the incident.
+    public var active: Bool { leftAt == nil }
 }
 
 /// One entry of an incident's timeline.

@@ -28,6 +28,11 @@ public enum IncidentDocument {
                 ])
             }),
         ]
+        if !incident.members.isEmpty {
+            // Every probe that shared it, in the order they joined (IncidentGroups).
+            var seen: Set<String> = []
+            attributes["probes"] = .array(incident.members.filter { seen.insert($0.probe).inserted }.map { .string($0.probe) })
+        }
         for (k, v) in extra { attributes[k] = v }
         return .object([
             "id": id ?? .string(String(incident.id)),

@@ -50,6 +50,9 @@ public struct IncidentWriter: Sendable {
                           "\(Human.count(e.failedChecks, "failed check"))"]
             if let worst = e.worstP95 { impact.append("worst p95 \(Human.latency(microseconds: worst))") }
             return "Resolved: healthy since \(UTCTime.time(end, relativeTo: e.at)). Impact: " + impact.joined(separator: ", ") + "."
+        case .joined, .left:
+            // A shared incident's (IncidentWriter+Groups.swift); a probe's own evaluator never makes these.
+            return join(["\(name) \(event.kind == .joined ? "joined" : "left")."] + impact(e))
         }
     }
 

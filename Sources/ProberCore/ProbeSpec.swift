@@ -259,7 +259,20 @@ public struct IncidentPolicy: Sendable, Equatable {
     public var quorum: Quorum = .majority
     /// The factors and floors of `latency: auto` (see `AutoThresholds`).
     public var auto: AutoThresholds = AutoThresholds()
+    /// `group:`: whether and how the probe's incidents are shared with other probes' (see `IncidentGroups`).
+    /// Default: automatically, with the probes failing at its endpoint for the same class of reason.
+    public var grouping: IncidentGrouping = .automatic
     public init() {}
+}
+
+/// How a probe's incidents are shared with other probes' (`incident.group`).
+public enum IncidentGrouping: Sendable, Equatable {
+    /// With the probes failing at the same endpoint for the same class of reason (no `group`).
+    case automatic
+    /// With every probe of the group `NAME`, whatever the reason (`group: NAME`).
+    case named(String)
+    /// Never: its incidents are its own (`group: none`).
+    case none
 }
 
 /// A level's trigger: p95 latency over the window above `latency`, or at least `failures` failed checks in it.

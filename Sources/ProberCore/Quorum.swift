@@ -162,6 +162,8 @@ extension IncidentWriter {
         case .relapsed: "Degraded again (\(status.rawValue))."
         case .resolved: "Resolved."
         case .noted: "Noted."
+        case .joined: "\(name) joined."
+        case .left: "\(name) left."
         }
     }
 }

@@ -68,7 +68,7 @@ public struct IsDownSink: Sink {
             body["service_id"] = incident.serviceID.map { .int(Int64($0)) } ?? .null
             body["title"] = .string(incident.title)
             body["status"] = .string(update.status.rawValue)
-        case .escalated, .deescalated, .relapsed:
+        case .escalated, .deescalated, .relapsed, .joined, .left:
             body["status"] = .string(update.status.rawValue)
         case .monitoring, .resolved, .noted:
             break

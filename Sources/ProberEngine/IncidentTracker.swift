@@ -20,9 +20,9 @@ import ProberStorage
 /// tracker's own serial queue, so a slow database never delays a probe. Readers that must answer at once
 /// (`/metrics`) read `levels()` and `specs()`, a copy the queue publishes, and never wait behind it.
 /// `@unchecked Sendable`: all mutable state (`probes`, `states`, `open`, `baselines`, `autoReferences`, `sinks`, `unstored`,
-/// `retryHeldAt`, `opened`, `retired`, `tracked`, `fleetState`, `quietState`, `levelsDirty`, `levelsPublishedAt`) is
-/// touched only on `queue`; `sweepTimer` is set in `init`, then only cancelled on `queue`; `published`,
-/// `publishedQuiet` and `cutShort` are `Locked`.
+/// `retryHeldAt`, `opened`, `retired`, `tracked`, `fleetState`, `quietState`, `levelsDirty`, `levelsPublishedAt`,
+/// `groups`, `groupIncidents`) is touched only on `queue`; `sweepTimer` is set in `init`, then only cancelled on
+/// `queue`; `published`, `publishedQuiet` and `cutShort` are `Locked`.
 public final class IncidentTracker: @unchecked Sendable {
     let storage: any IncidentStorage
     let logger: Logger
@@ -83,6 +83,9 @@ public final class IncidentTracker: @unchecked Sendable {
     /// Silences and quiet periods (IncidentTracker+Quiet.swift); `publishedQuiet` is their copy for `/metrics`.
     var quietState = QuietState()
     let publishedQuiet = Locked<[String: QuietPeriod]>([:])
+    /// The incidents probes share (IncidentTracker+Groups.swift), and the incident of each open one.
+    var groups = IncidentGroups()
+    var groupIncidents: [IncidentCause: Incident] = [:]
 
     /// `location` (this prober's, `--location`) turns fleet mode on when `storage` is also a `FleetStorage`;
     /// the fleet is then swept every `sweepInterval`.
@@ -133,7 +136,9 @@ public final class IncidentTracker: @unchecked Sendable {
                 withdraw(name, spec: previous[name], sinks: previousSinks)
             }
             for name in states.keys where probes[name] == nil {
-                if fleet == nil, let incident = open[name], let spec = previous[name] {
+                if fleet == nil, leaveGroup(name, spec: previous[name], sinks: previousSinks) {
+                    resolvedAny = true
+                } else if fleet == nil, let incident = open[name], let spec = previous[name] {
                     let tracking = states[name]?.incident ?? OpenIncident(
                         status: incident.status, stage: incident.stage, openedAt: incident.createdAt,
                         degradedSince: incident.createdAt, failedChecks: 0, worstP95: nil, worstFailures: 0)
@@ -152,7 +157,9 @@ public final class IncidentTracker: @unchecked Sendable {
             // a probe it tracked, memory is right and the database may lag behind held changes.) In a fleet, other
             // probers may still run it: its incident is theirs to decide.
             for (name, incident) in stored where fleet == nil && probes[name] == nil && !tracked.contains(name)
-                && !retired.contains(Retired(probe: name, createdAt: incident.incident.createdAt)) {
+                && !retired.contains(Retired(probe: name, createdAt: incident.incident.createdAt))
+                && !retired.contains(Retired(probe: incident.incident.probe, createdAt: incident.incident.createdAt))
+                && !incident.incident.probes.contains(where: { probes[$0] != nil }) {
                 let told = Set(incident.deliveries.map(\.sink))
                 var seen: Set<String> = []
                 let announcing = sinks.filter { told.contains($0.name) && seen.insert($0.name).inserted }
@@ -162,14 +169,17 @@ public final class IncidentTracker: @unchecked Sendable {
                 resolvedAny = true
             }
             var fleetRebuilds: [ProbeSpec] = []
+            var rebuilt: Set<String> = []
             for spec in specs {
                 if let old = previous[spec.name], old.incident == spec.incident, states[spec.name] != nil { continue }
                 tracked.insert(spec.name)
                 autoReferences[spec.name] = nil
+                rebuilt.insert(spec.name)
                 if fleet != nil { fleetRebuilds.append(spec) } else { rebuild(spec, stored: stored[spec.name]) }
             }
             // In a fleet, all of them at once: a fixed number of queries whatever the number of probes.
             if !fleetRebuilds.isEmpty { rebuildFleet(fleetRebuilds, open: stored) }
+            if fleet == nil, restoreGroups(stored, rebuilt: rebuilt) { resolvedAny = true }
             if resolvedAny { onChange() }
         }
     }
@@ -225,6 +235,7 @@ public final class IncidentTracker: @unchecked Sendable {
     public func sync() {
         queue.sync {
             flushWave()
+            releaseGathered(at: nil)
             publishLevels()
         }
     }
@@ -238,6 +249,7 @@ public final class IncidentTracker: @unchecked Sendable {
         queue.async {
             self.sweepTimer?.cancel()
             self.flushWave()
+            self.releaseGathered(at: nil)
             done.signal()
         }
         guard done.wait(timeout: .now() + .microseconds(Int(deadline.microseconds))) == .timedOut else { return }
@@ -304,6 +316,7 @@ public final class IncidentTracker: @unchecked Sendable {
         if !unstored.isEmpty, sample.elapsedTime >= retryHeldAt {
             if !storeHeldChanges() { retryHeldAt = sample.elapsedTime + 1_000_000 }
         }
+        releaseGathered(at: sample.elapsedTime)
         guard let spec = probes[sample.probe], let state = states[sample.probe] else { return }
         let reference = autoReference(spec, state: state, at: sample.startedAt, elapsed: sample.elapsedTime)
         // A lost connection outranks maintenance, whose start and end are noted all the same.
@@ -315,6 +328,7 @@ public final class IncidentTracker: @unchecked Sendable {
             evaluated(sample, spec: spec, state: next, events: events)
             return
         }
+        if routeToGroups(sample, spec: spec, before: state, next: next, events: events) { return }
         guard !events.isEmpty else { return }
         let writer = IncidentWriter(probe: spec)
         for event in events {
@@ -360,6 +374,7 @@ public final class IncidentTracker: @unchecked Sendable {
             if change.opens {
                 opened[probe] = (change.incident.createdAt, id)
                 if open[probe]?.createdAt == change.incident.createdAt { open[probe]?.id = id }
+                if let cause = change.incident.cause { groupStored(cause, createdAt: change.incident.createdAt, id: id) }
                 logger.warning("incident opened: \(change.incident.title)", metadata: metadata)
             } else {
                 logger.notice("incident \(change.update.kind.rawValue): \(change.incident.title)", metadata: metadata)
@@ -388,7 +403,7 @@ public final class IncidentTracker: @unchecked Sendable {
     }
 
     /// The tracking to store with a resolution (the evaluator no longer holds an incident then).
-    private func resolvedTracking(_ event: IncidentEvent, _ before: EvaluatorState) -> OpenIncident {
+    func resolvedTracking(_ event: IncidentEvent, _ before: EvaluatorState) -> OpenIncident {
         var t = before.incident ?? OpenIncident(status: event.status, stage: .resolved, openedAt: event.evidence.openedAt,
                                                 degradedSince: event.evidence.degradedSince, failedChecks: 0,
                                                 worstP95: nil, worstFailures: 0)

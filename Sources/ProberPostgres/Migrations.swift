@@ -15,6 +15,7 @@ extension PostgresStore {
         PostgresMigration(name: "each location's daily rollup, for the status page's days", sql: schemaV5),
         PostgresMigration(name: "silences (prober silence), shared by the fleet", sql: schemaSilences),
         PostgresMigration(name: "each prober's own connectivity, for prober status", sql: schemaConnectivity),
+        PostgresMigration(name: "the cause and member probes of shared incidents", sql: schemaIncidentMembers),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch (bigint); durations microseconds. The BLOB

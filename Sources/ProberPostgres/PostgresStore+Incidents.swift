@@ -41,6 +41,7 @@ extension PostgresStore: IncidentStorage, OutboxStorage {
         let id = r.int64(0, 0)
         for update in incident.updates { try insertUpdate(update, incidentID: id, db) }
         for item in change.outbox { try insertOutbox(item, incidentID: id, db) }
+        try writeMembers(incident, incidentID: id, db)
         return id
     }
 
@@ -58,6 +59,7 @@ extension PostgresStore: IncidentStorage, OutboxStorage {
         }
         try insertUpdate(update, incidentID: id, db)
         for item in change.outbox { try insertOutbox(item, incidentID: id, db) }
+        try writeMembers(change.incident, incidentID: id, db)
     }
 
     private func insertUpdate(_ update: IncidentUpdate, incidentID: Int64, _ db: PGConnection) throws {
@@ -80,8 +82,7 @@ extension PostgresStore: IncidentStorage, OutboxStorage {
     // MARK: Reading incidents
 
     public func openIncidents() throws -> [String: StoredIncident] {
-        let all = try incidents(where: "i.resolved_at IS NULL", [])
-        return Dictionary(all.map { ($0.incident.probe, $0) }, uniquingKeysWith: { a, b in a.incident.id > b.incident.id ? a : b })
+        StoredIncident.byProbe(try incidents(where: "i.resolved_at IS NULL", []))
     }
 
     public func incidents(since: Int64?, openOnly: Bool) throws -> [StoredIncident] {
@@ -153,6 +154,7 @@ extension PostgresStore: IncidentStorage, OutboxStorage {
                 out[i].deliveries = Self.outboxItems(try db.query("""
                     SELECT \(Self.outboxColumns) FROM outbox WHERE incident_id = $1 ORDER BY id
                     """, [.int(out[i].incident.id)]))
+                (out[i].incident.cause, out[i].incident.members) = try readMembers(incidentID: out[i].incident.id, db)
             }
             return out
         }

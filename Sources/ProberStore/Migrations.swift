@@ -25,6 +25,7 @@ extension Store {
         Migration("the probers writing the history, for prober fleet", sql: schemaV6),
         Migration("silences (prober silence)", sql: schemaSilences),
         Migration("each prober's own connectivity, for prober status", sql: schemaConnectivity),
+        Migration("the cause and member probes of shared incidents", sql: schemaIncidentMembers),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch; durations microseconds.

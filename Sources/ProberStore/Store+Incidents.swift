@@ -64,7 +64,8 @@ extension Store {
         if change.opens {
             return try openIncident(change.incident, tracking: change.tracking, outbox: change.outbox)
         }
-        try appendUpdate(incidentID: change.incident.id, change.update, tracking: change.tracking, outbox: change.outbox)
+        try appendUpdate(incidentID: change.incident.id, change.update, tracking: change.tracking, outbox: change.outbox,
+                         members: change.incident)
         return change.incident.id
     }
 
@@ -96,13 +97,16 @@ extension Store {
             let id = sqlite3_last_insert_rowid(db.handle)
             for update in incident.updates { try insertUpdate(update, incidentID: id, db) }
             for item in outbox { try insertOutbox(item, incidentID: id, db) }
+            try writeMembers(incident, incidentID: id, db)
             return id
         }
     }
 
     /// Appends a timeline entry to an incident, updates its status, stage and evidence, and queues its
     /// outgoing calls, in one transaction.
-    public func appendUpdate(incidentID: Int64, _ update: IncidentUpdate, tracking: OpenIncident, outbox: [OutboxItem]) throws {
+    /// `members`, when given, is the incident after the change: its cause and members are written with it.
+    public func appendUpdate(incidentID: Int64, _ update: IncidentUpdate, tracking: OpenIncident, outbox: [OutboxItem],
+                             members: Incident? = nil) throws {
         try write { db in
             let set = try db.prepare("""
                 UPDATE incidents SET status = ?2, stage = ?3, updated_at = ?4,
@@ -123,6 +127,7 @@ extension Store {
             }
             try insertUpdate(update, incidentID: incidentID, db)
             for item in outbox { try insertOutbox(item, incidentID: incidentID, db) }
+            if let members { try writeMembers(members, incidentID: incidentID, db) }
         }
     }
 
@@ -160,8 +165,7 @@ extension Store {
 
     /// The open incident of every probe that has one, with the evaluator's tracking, keyed by probe name.
     public func openIncidents() throws -> [String: StoredIncident] {
-        let all = try incidents(where: "i.resolved_at IS NULL", [])
-        return Dictionary(all.map { ($0.incident.probe, $0) }, uniquingKeysWith: { a, b in a.incident.id > b.incident.id ? a : b })
+        StoredIncident.byProbe(try incidents(where: "i.resolved_at IS NULL", []))
     }
 
     /// Incidents created at or after `since` (µs), or still open, newest first.
@@ -227,6 +231,7 @@ extension Store {
                         createdAt: updates.int64(3), description: updates.string(4), evidence: updates.string(5)))
                 }
                 out[i].deliveries = try outboxItems(where: "incident_id = ?1 ORDER BY id", [out[i].incident.id], db)
+                (out[i].incident.cause, out[i].incident.members) = try readMembers(incidentID: out[i].incident.id, db)
             }
             return out
         }

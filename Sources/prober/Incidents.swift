@@ -66,7 +66,8 @@ struct IncidentsCommand: ParsableCommand {
                 // Coloured while open by severity; the stage says recovering (monitoring) or resolved.
                 let status = Terminal.paint(i.status.rawValue, i.stage == .resolved ? nil : Terminal.colour(of: i.status))
                 let stage = Terminal.paint(i.stage.rawValue, i.stage == .monitoring ? .cyan : i.stage == .resolved ? .green : nil)
-                return ["#\(i.id)", i.probe, status, stage, UTCTime.dateTime(i.createdAt),
+                let probe = i.members.count > 1 ? "\(i.probe) +\(Set(i.members.map(\.probe)).count - 1)" : i.probe
+                return ["#\(i.id)", probe, status, stage, UTCTime.dateTime(i.createdAt),
                         Human.span(seconds: max(0, (i.resolvedAt ?? now) - i.createdAt) / 1_000_000),
                         IncidentDocuments.delivery(s, now: now), i.title]
             }
@@ -110,6 +111,11 @@ struct IncidentsCommand: ParsableCommand {
             let i = s.incident
             var lines = ["#\(i.id) \(i.title)",
                          "probe: \(i.probe)  status: \(i.status.rawValue)  stage: \(i.stage.rawValue)"]
+            if !i.members.isEmpty {
+                lines.append("probes: " + i.members.map { m in
+                    m.leftAt.map { "\(m.probe) (left \(UTCTime.time($0, relativeTo: now)))" } ?? m.probe
+                }.joined(separator: ", "))
+            }
             var opened = "opened: \(UTCTime.dateTime(i.createdAt))"
             if let r = i.resolvedAt {
                 opened += "  resolved: \(UTCTime.dateTime(r)) (after \(Human.span(seconds: max(0, r - i.createdAt) / 1_000_000)))"

@@ -104,7 +104,8 @@ final class StorageFaultTargets: @unchecked Sendable { // Safe: `failing` is gua
     /// A probe file with one probe per name, each checked every 100 ms: an incident opens after 2 failures in 3
     /// held 200 ms and resolves 600 ms after recovery (opened, monitoring, resolved: one POST and two PATCHes).
     /// The healthy probe `ok` needs 8 failures in 10: on a loaded machine a check can time out, and a false
-    /// incident must mean prober's fault, not the machine's.
+    /// incident must mean prober's fault, not the machine's. `group: none`: the probes share a target and fail
+    /// together, and these tests follow each one's own incident (docs/incidents.md, "One incident per shared cause").
     func probeFile(_ names: [String]) -> String {
         "probes:\n" + names.map { name in
             """
@@ -115,6 +116,7 @@ final class StorageFaultTargets: @unchecked Sendable { // Safe: `failing` is gua
                 timeout: 80ms
                 incident:
                   service_id: 4242
+                  group: none
                   window: \(name == "ok" ? 10 : 3)
                   minor: { failures: \(name == "ok" ? 8 : 2) }
                   major: { latency: none, failures: none }

@@ -34,6 +34,11 @@ let conformanceBackends: [ConformanceBackend] = [
     func silences(_ backend: ConformanceBackend, _ test: ConformanceCase) throws {
         try test.run(backend)
     }
+
+    @Test(arguments: conformanceBackends, IncidentMembersConformance.cases)
+    func incidentMembers(_ backend: ConformanceBackend, _ test: ConformanceCase) throws {
+        try test.run(backend)
+    }
 }
 
 extension ConformanceBackend {
