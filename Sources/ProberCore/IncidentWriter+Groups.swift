@@ -28,6 +28,9 @@ extension IncidentGroups.Change {
             return "Eased to minor. " + standing
         case .relapsed:
             return "Degraded again (\(group.status.rawValue)). " + standing
+        case .noted:
+            // Notes (maintenance started) are written by the tracker, never by the groups; shown as they stand.
+            return standing
         case .monitoring:
             let n = group.active.count
             return "Recovering: \(n == 1 ? "its probe" : "all \(n) probes") healthy since "

@@ -170,8 +170,10 @@ extension HTTPListener {
                 }
                 if connections.count < configuration.maxConnections {
                     waiting.removeFirst()
+                    // Stamped with its accept time: the read timeout and stall counts start when the client got in.
                     let connection = ClientConnection(fd: newcomer.fd, id: nextID, client: Self.peerAddress(newcomer.fd),
-                                                      acceptedAt: now, deadline: now + Self.nanos(configuration.readTimeout))
+                                                      acceptedAt: newcomer.since,
+                                                      deadline: newcomer.since + Self.nanos(configuration.readTimeout))
                     nextID += 1
                     connections[connection.id] = connection
                 } else if now - newcomer.since >= Self.refuseWhenFullFor {
@@ -229,8 +231,9 @@ extension HTTPListener {
             var stalled: ClientConnection?
             var reading: ClientConnection?
             let threshold = Self.nanos(configuration.evictStalledAfter)
+            // Ties (two connections admitted in one turn) go to the one accepted first: ids follow accept order.
             func older(_ c: ClientConnection, than current: ClientConnection?) -> Bool {
-                current.map { c.lastProgress < $0.lastProgress } ?? true
+                current.map { (c.lastProgress, c.id) < ($0.lastProgress, $0.id) } ?? true
             }
             for c in connections.values {
                 switch c.phase {
