@@ -12,19 +12,7 @@ extension Store {
         let sameHour: (checks: [PackedPhases], days: Int)? = try read { db in
             guard let id = try probeID(name, create: false, db) else { return nil }
             let slices = AutoReferenceSlices(at: at)
-            let incidents = try db.prepare("""
-                SELECT degraded_since, COALESCE(resolved_at, ?3) FROM incidents
-                WHERE probe_id = ?1 AND degraded_since < ?3 AND COALESCE(resolved_at, ?3) >= ?2
-                """)
-            try incidents.bind(1, id)
-            try incidents.bind(2, slices.from)
-            try incidents.bind(3, at)
-            defer { incidents.reset() }
-            var excluded: [ClosedRange<Int64>] = []
-            while try incidents.step() {
-                let start = incidents.int64(0), end = incidents.int64(1)
-                if start <= end { excluded.append(start...end) }
-            }
+            let excluded = try incidentSpans(of: id, from: slices.from, until: at, db)
             let select = try db.prepare("""
                 SELECT ts, phases FROM samples
                 WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3 AND reason = 0 AND phases IS NOT NULL

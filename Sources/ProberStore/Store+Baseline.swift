@@ -16,19 +16,7 @@ extension Store {
             guard let id = try probeID(name, create: false, db) else { return Baseline() }
             let from = until - span
 
-            let incidents = try db.prepare("""
-                SELECT degraded_since, COALESCE(resolved_at, ?3) FROM incidents
-                WHERE probe_id = ?1 AND degraded_since < ?3 AND COALESCE(resolved_at, ?3) >= ?2
-                """)
-            try incidents.bind(1, id)
-            try incidents.bind(2, from)
-            try incidents.bind(3, until)
-            defer { incidents.reset() }
-            var excluded: [ClosedRange<Int64>] = []
-            while try incidents.step() {
-                let start = incidents.int64(0), end = incidents.int64(1)
-                if start <= end { excluded.append(start...end) }
-            }
+            let excluded = try incidentSpans(of: id, from: from, until: until, db)
 
             let select = try db.prepare("""
                 SELECT ts, phases FROM samples
@@ -59,4 +47,25 @@ extension Store {
     }
 
     private static let hour: Int64 = 3_600_000_000
+}
+
+extension Store {
+    /// The episodes of the probe's incidents that overlap [from, until) (from `degraded_since` to the resolution,
+    /// or `until` while open): the checks made during them are not the probe's usual ones.
+    func incidentSpans(of id: Int64, from: Int64, until: Int64, _ db: Connection) throws -> [ClosedRange<Int64>] {
+        let incidents = try db.prepare("""
+            SELECT degraded_since, COALESCE(resolved_at, ?3) FROM incidents
+            WHERE probe_id = ?1 AND degraded_since < ?3 AND COALESCE(resolved_at, ?3) >= ?2
+            """)
+        try incidents.bind(1, id)
+        try incidents.bind(2, from)
+        try incidents.bind(3, until)
+        defer { incidents.reset() }
+        var spans: [ClosedRange<Int64>] = []
+        while try incidents.step() {
+            let start = incidents.int64(0), end = incidents.int64(1)
+            if start <= end { spans.append(start...end) }
+        }
+        return spans
+    }
 }

@@ -97,8 +97,8 @@ import Testing
         #expect(try sameThread.get() == false)
     }
 
-    /// Pages must not delay the scheduler's ticks: queries run on a thread lowered by `niceness`, and only that
-    /// thread is lowered (the caller's priority is unchanged; `who` 0 is the calling thread on Linux).
+    /// Pages must not delay the scheduler's ticks: queries run on a thread lowered by `niceness` and to SCHED_IDLE,
+    /// and only that thread is lowered (the caller's priority is unchanged; `who` 0 is the calling thread on Linux).
     @Test func queriesRunAtALowerPriorityOnTheirOwnThread() throws {
         try makeDatabase()
         let path = self.path
@@ -113,6 +113,11 @@ import Testing
         })
         #expect(try name.get() == "prober.queries\n")
         #expect(getpriority(which, 0) == before)
+        // And in SCHED_IDLE (5), so any waking thread of the daemon preempts it at once; the caller stays as it was.
+        let policyBefore = sched_getscheduler(0)
+        let policy = try #require(read(reader) { _, _ in sched_getscheduler(0) })
+        #expect(try policy.get() == 5)
+        #expect(sched_getscheduler(0) == policyBefore)
     }
 }
 
