@@ -13,6 +13,24 @@ public enum LatencyHistogram {
     /// Largest relative error of a percentile read from the histogram (below 134 s).
     public static let relativeError = pow(2.0, 1.0 / Double(2 * bucketsPerDoubling)) - 1
 
+    /// Nearest-rank percentile (`p` in 0...1) of `count` latencies counted in `histogram`, whose least and
+    /// greatest are `min` and `max`: the bucket's representative, kept within [min, max]; the first and last
+    /// ranks are exact.
+    static func percentile(_ p: Double, of histogram: [Int32], count: Int, min lo: Int64, max hi: Int64) -> Int64 {
+        let rank = Aggregate.rank(p, count: count)
+        if rank == 1 { return lo }
+        if rank == count { return hi }
+        var seen = 0
+        for (i, n) in histogram.enumerated() where n > 0 {
+            seen += Int(n)
+            if seen >= rank {
+                if i == histogram.count - 1 { return hi } // open-ended last bucket
+                return Swift.min(Swift.max(representative(i), lo), hi)
+            }
+        }
+        return hi
+    }
+
     public static func index(_ microseconds: Int64) -> Int {
         guard microseconds > 1 else { return 0 }
         let i = Int((log2(Double(microseconds)) * Double(bucketsPerDoubling)).rounded(.down))
@@ -102,18 +120,7 @@ package struct Aggregate {
             return sorted[Self.rank(p, count: sorted.count) - 1]
         }
         guard phase == .total, latencyCount > 0, let lo = latencyMin, let hi = latencyMax else { return nil }
-        let rank = Self.rank(p, count: latencyCount)
-        if rank == 1 { return lo }
-        if rank == latencyCount { return hi }
-        var seen = 0
-        for (i, n) in histogram.enumerated() where n > 0 {
-            seen += Int(n)
-            if seen >= rank {
-                if i == histogram.count - 1 { return hi } // open-ended last bucket
-                return min(max(LatencyHistogram.representative(i), lo), hi)
-            }
-        }
-        return hi
+        return LatencyHistogram.percentile(p, of: histogram, count: latencyCount, min: lo, max: hi)
     }
 
     /// Several percentiles at once (sorting once when exact).

@@ -186,17 +186,6 @@ struct LatencyTally {
     /// As `Aggregate.percentile` of a rollup aggregate: the bucket's representative within [min, max].
     func percentile(_ p: Double) -> Int64? {
         guard count > 0, let lo = min, let hi = max else { return nil }
-        let rank = Aggregate.rank(p, count: count)
-        if rank == 1 { return lo }
-        if rank == count { return hi }
-        var seen = 0
-        for (i, n) in histogram.enumerated() where n > 0 {
-            seen += Int(n)
-            if seen >= rank {
-                if i == histogram.count - 1 { return hi } // open-ended last bucket
-                return Swift.min(Swift.max(LatencyHistogram.representative(i), lo), hi)
-            }
-        }
-        return hi
+        return LatencyHistogram.percentile(p, of: histogram, count: count, min: lo, max: hi)
     }
 }
