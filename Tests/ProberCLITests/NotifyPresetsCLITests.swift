@@ -27,16 +27,6 @@ final class NotifyPresetsCLITests {
         return s
     }
 
-    /// Waits for `condition`, polling every 50 ms, up to `timeout` seconds.
-    func eventually(_ timeout: TimeInterval = 30, _ condition: () throws -> Bool) rethrows -> Bool {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end {
-            if try condition() { return true }
-            usleep(50_000)
-        }
-        return try condition()
-    }
-
     @Test func slackAndPagerDutyReceiveTheDocumentedBodiesAndTheKeyGoesNowhereElse() throws {
         let healthy = Mutex(false)
         let target = try server { _ in healthy.withLock { $0 } ? .respond(status: 200, body: "ok") : .respond(status: 503) }
@@ -67,7 +57,7 @@ final class NotifyPresetsCLITests {
                   minor: { failures: 2 }
                   major: { latency: none, failures: none }
                   for: 200ms
-                  resolve_after: 300ms
+                  resolve_after: 600ms
             """)
         let probes = directory.path + "/probes"
         let environment: [String: String?] = ["PAGERDUTY_ROUTING_KEY": Self.routingKey]
@@ -77,7 +67,7 @@ final class NotifyPresetsCLITests {
 
         #expect(pagerDuty.waitForRequests(1, timeout: .seconds(30)), "the opening's trigger: \(daemon.stderr)")
         healthy.withLock { $0 = true }
-        let refused = try eventually {
+        let refused = try waitUntil {
             try ProberBinary.run(["deliveries", "--json", "--db", db]).stdout.contains("Event object is invalid")
         }
         #expect(refused, "the refused resolve is listed: \(daemon.stderr)")
@@ -86,8 +76,8 @@ final class NotifyPresetsCLITests {
         #expect(deliveriesJSON.stdout.contains("unknown routing_key [redacted]"), "\(deliveriesJSON.stdout)")
         let retry = try ProberBinary.run(["deliveries", "retry", "--db", db])
         #expect(retry.status == 0, "\(retry.stderr)")
-        #expect(try eventually { resolves.withLock { $0 } >= 2 }, "the resolve sent again after `deliveries retry`: \(daemon.stderr)")
-        #expect(try eventually { try ProberBinary.run(["deliveries", "--db", db]).stdout.contains("every incident call was delivered") })
+        #expect(try waitUntil { resolves.withLock { $0 } >= 2 }, "the resolve sent again after `deliveries retry`: \(daemon.stderr)")
+        #expect(try waitUntil { try ProberBinary.run(["deliveries", "--db", db]).stdout.contains("every incident call was delivered") })
         let metrics = httpGet(port: port, "/metrics")?.body ?? ""
         #expect(metrics.contains("probe_success"), "a /metrics scrape")
         #expect(daemon.terminate() == 0, "\(daemon.stderr)")

@@ -88,14 +88,6 @@ final class PresetDeliveryTests {
         return incident
     }
 
-    func waitUntil(_ what: String, timeout: TimeInterval = 20, _ condition: () throws -> Bool) rethrows {
-        let end = Date().addingTimeInterval(timeout)
-        while try !condition() {
-            if Date() > end { Issue.record("timed out waiting for \(what)"); return }
-            usleep(10_000)
-        }
-    }
-
     func databaseBytes() -> [UInt8] {
         ["", "-wal", "-shm"].flatMap { [UInt8](FileManager.default.contents(atPath: directory.path + "/prober.db" + $0) ?? Data()) }
     }
@@ -114,9 +106,9 @@ final class PresetDeliveryTests {
 
         #expect(slack.waitForRequests(4), "got \(slack.requests.count) of 4 Slack messages")
         #expect(pagerDuty.waitForRequests(6), "got \(pagerDuty.requests.count) of 6 PagerDuty requests (4 events, 2 refused)")
-        try waitUntil("every call recorded as delivered") {
+        #expect(try ProberTestSupport.waitUntil(timeout: .seconds(20)) {
             try #require(try store.incident(id: incident.id)).deliveries.allSatisfy { $0.state == .delivered }
-        }
+        }, "every call recorded as delivered")
         let expectedSlack = incident.updates.map { SlackSink.body(for: $0, incident: incident).encoded }
         #expect(slack.requests.map(\.bodyText) == expectedSlack)
         #expect(slack.requests.allSatisfy { $0.method == "POST" && $0.path == "/services/T0001/B0002/XyZtoken" })
@@ -147,9 +139,9 @@ final class PresetDeliveryTests {
         ])
         let entry = NotifySink(webhook: pagerDuty.url + "/v2/enqueue", headers: [], probes: ["api"], format: .pagerduty, routingKey: Self.routingKey)
         let incident = try driveWholeIncident(start([entry]))
-        try waitUntil("the opening's event failed") {
+        #expect(try ProberTestSupport.waitUntil(timeout: .seconds(20)) {
             try #require(try store.incident(id: incident.id)).deliveries.first?.state == .failed
-        }
+        }, "the opening's event failed")
         let deliveries = try #require(try store.incident(id: incident.id)).deliveries
         #expect(deliveries.first?.lastError == "HTTP 400: Event object is invalid: routing_key [redacted] is unknown")
         #expect(deliveries.dropFirst().allSatisfy { $0.state == .pending && $0.attempts == 0 }, "the events after it wait for it")
