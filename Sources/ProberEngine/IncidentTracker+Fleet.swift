@@ -51,6 +51,9 @@ extension IncidentTracker {
         var flushQueued = false
     }
 
+    /// How long a due heartbeat waits for others to publish with: a transaction a second, not one per tick.
+    static let heartbeatBatching = DispatchTimeInterval.seconds(1)
+
     /// Decisions tried per occasion when other probers keep changing the incident first.
     static let fleetAttempts = 3
 
@@ -127,11 +130,11 @@ extension IncidentTracker {
         }
         let last = fleetState.published[spec.name]
         guard last?.episode != episode else {
-            // Unchanged: a heartbeat when due, published with every other one due by then in one statement, once the
-            // checks already queued (this tick's) are evaluated.
+            // Unchanged: a heartbeat when due, published a second later with every other one due by then in one
+            // statement (probes' ticks are spread over their interval: published at once, each tick was a transaction).
             if last.map({ sample.startedAt - $0.at >= Self.span(spec) / 3 }) ?? true,
                fleetState.heartbeats.insert(spec.name).inserted, fleetState.heartbeats.count == 1 {
-                queue.async { self.publishHeartbeats() }
+                queue.asyncAfter(deadline: .now() + Self.heartbeatBatching) { self.publishHeartbeats() }
             }
             return
         }

@@ -12,16 +12,24 @@ import ProberStore
 /// harmless). After a failure the connection is dropped when it was lost (the next write connects again) and
 /// the known partitions are forgotten (retention may have dropped one).
 ///
-/// `@unchecked Sendable`: `connection` and `knownPartitions` are touched only on `queue`.
+/// Steady state is four statements a batch (`BEGIN`, the watermarks, `COPY`, `INSERT`) and `COMMIT`: the probes' ids
+/// and their `probe_locations` rows are written once and remembered, as is the temporary table of the connection.
+///
+/// `@unchecked Sendable`: `connection`, `knownPartitions`, `ids` and `tempTable` are touched only on `queue`.
 final class PostgresSampleBatches: SampleBatchWriting, @unchecked Sendable {
     let store: PostgresStore
     let queue = DispatchQueue(label: "prober.postgres.recorder")
     private var connection: PGConnection?   // queue
     private var knownPartitions: Set<Int64> = []  // queue
+    /// Probe ids by name, of probes whose `probe_locations` row of this site exists (both are never deleted).
+    private var ids: [String: Int64] = [:]  // queue
+    /// Whether `samples_in` exists on `connection`.
+    private var tempTable = false  // queue
 
     init(store: PostgresStore) { self.store = store }
 
     func write(_ batch: [Sample]) throws {
+        if connection == nil { tempTable = false }
         let db = try connection ?? store.connect()
         connection = db
         try write(batch, db)
@@ -29,6 +37,7 @@ final class PostgresSampleBatches: SampleBatchWriting, @unchecked Sendable {
 
     func recover(after error: any Error, closing: Bool) {
         knownPartitions.removeAll()
+        ids.removeAll()
         if let db = connection, !db.isConnected { connection = nil }
     }
 
@@ -49,23 +58,31 @@ final class PostgresSampleBatches: SampleBatchWriting, @unchecked Sendable {
         if store.isReadOnly { throw PostgresError(sqlState: "25006", message: "store opened read-only", database: store.database) }
         try Partitions.ensure(Set(batch.map { Partitions.dayStart($0.startedAt) }), known: &knownPartitions, db)
         let site = store.site
-        try db.transaction {
-            let names = Array(index.keys)
-            let now = store.clock.now()
-            try db.query("""
-                INSERT INTO probes(name, created_at) SELECT unnest($1::text[]), $2 ORDER BY 1 ON CONFLICT (name) DO NOTHING
-                """, [.text(pgTextArray(names)), .int(now)])
-            let rows = try db.query("SELECT id, name FROM probes WHERE name = ANY($1::text[])", [.text(pgTextArray(names))])
-            var ids: [String: Int64] = [:]
-            for i in 0..<rows.count { ids[rows.string(i, 1)] = rows.int64(i, 0) }
-            let idList = "{" + ids.values.sorted().map(String.init).joined(separator: ",") + "}"
-            try db.query("""
-                INSERT INTO probe_locations(probe_id, location) SELECT unnest($1::bigint[]), $2 ORDER BY 1
-                ON CONFLICT DO NOTHING
-                """, [.text(idList), .text(site)])
+        let ids = try db.transaction {
+            let names = index.keys.filter { self.ids[$0] == nil }
+            var ids = self.ids
+            if !names.isEmpty {
+                let now = store.clock.now()
+                try db.query("""
+                    INSERT INTO probes(name, created_at) SELECT unnest($1::text[]), $2 ORDER BY 1 ON CONFLICT (name) DO NOTHING
+                    """, [.text(pgTextArray(names)), .int(now)])
+                let rows = try db.query("SELECT id, name FROM probes WHERE name = ANY($1::text[])", [.text(pgTextArray(names))])
+                var new: [Int64] = []
+                for i in 0..<rows.count {
+                    ids[rows.string(i, 1)] = rows.int64(i, 0)
+                    new.append(rows.int64(i, 0))
+                }
+                try db.query("""
+                    INSERT INTO probe_locations(probe_id, location) SELECT unnest($1::bigint[]), $2 ORDER BY 1
+                    ON CONFLICT DO NOTHING
+                    """, [.text("{" + new.sorted().map(String.init).joined(separator: ",") + "}"), .text(site)])
+            }
+            var idList: [UInt8] = [123]
+            for name in index.keys { if let id = ids[name] { CopyText.int(&idList, id); idList.append(44) } }
+            if idList.last == 44 { idList[idList.count - 1] = 125 } else { idList.append(125) }
             let marks = try db.query("""
                 SELECT probe_id, rolled_5m, rolled_1h FROM probe_locations WHERE location = $1 AND probe_id = ANY($2::bigint[])
-                """, [.text(site), .text(idList)])
+                """, [.text(site), .text(String(decoding: idList, as: UTF8.self))])
             var watermarks: [Int64: (rolled5m: Int64?, rolled1h: Int64?)] = [:]
             for i in 0..<marks.count { watermarks[marks.int64(i, 0)] = (marks.int64OrNil(i, 1), marks.int64OrNil(i, 2)) }
 
@@ -78,35 +95,40 @@ final class PostgresSampleBatches: SampleBatchWriting, @unchecked Sendable {
                 }
                 CopyText.row(&copy, id: id, site: site, sample: sample)
             }
-            try db.execute("""
-                CREATE TEMP TABLE IF NOT EXISTS samples_in(
-                    probe_id bigint, location text, at bigint, reason smallint, status smallint, phases bytea,
-                    bytes bigint, family smallint) ON COMMIT DELETE ROWS
-                """)
+            if !tempTable {
+                try db.execute("""
+                    CREATE TEMP TABLE IF NOT EXISTS samples_in(
+                        probe_id bigint, location text, at bigint, reason smallint, status smallint, phases bytea,
+                        bytes bigint, family smallint) ON COMMIT DELETE ROWS
+                    """)
+            }
             try db.copy("COPY samples_in FROM STDIN", data: copy)
             try db.execute("""
                 INSERT INTO samples SELECT * FROM samples_in
                 ON CONFLICT (probe_id, location, at) DO UPDATE SET reason = excluded.reason, status = excluded.status,
                     phases = excluded.phases, bytes = excluded.bytes, family = excluded.family
                 """)
+            return ids
         }
+        self.ids = ids
+        tempTable = true
     }
 }
 
 /// Rows in COPY's text format: tab-separated, `\N` for NULL, `bytea` as `\\x` and hex digits.
 enum CopyText {
     static func row(_ out: inout [UInt8], id: Int64, site: String, sample: Sample) {
-        out.append(contentsOf: String(id).utf8)
+        int(&out, id)
         out.append(9)
         text(&out, site)
         out.append(9)
-        out.append(contentsOf: String(sample.startedAt).utf8)
+        int(&out, sample.startedAt)
         out.append(9)
-        out.append(contentsOf: String(sample.failure?.reason.code ?? 0).utf8)
+        int(&out, Int64(sample.failure?.reason.code ?? 0))
         out.append(9)
         optional(&out, sample.status.map(Int64.init))
         out.append(9)
-        if let phases = PhaseCodec.encode(sample.phases) { bytea(&out, phases) } else { null(&out) }
+        optionalBytea(&out, PhaseCodec.encode(sample.phases))
         out.append(9)
         optional(&out, sample.bytes)
         out.append(9)
@@ -114,10 +136,27 @@ enum CopyText {
         out.append(10)
     }
 
+    /// An integer's decimal digits, without a `String` in between (a batch writes several per sample).
+    static func int(_ out: inout [UInt8], _ value: Int64) {
+        if value < 0 { out.append(45) }
+        var v = value.magnitude
+        var divisor: UInt64 = 1
+        while v / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            out.append(UInt8(truncatingIfNeeded: v / divisor) &+ 48)
+            v %= divisor
+            divisor /= 10
+        }
+    }
+
+    static func optionalBytea(_ out: inout [UInt8], _ bytes: [UInt8]?) {
+        if let bytes { bytea(&out, bytes) } else { null(&out) }
+    }
+
     static func null(_ out: inout [UInt8]) { out.append(contentsOf: [92, 78]) } // \N
 
     static func optional(_ out: inout [UInt8], _ value: Int64?) {
-        if let value { out.append(contentsOf: String(value).utf8) } else { null(&out) }
+        if let value { int(&out, value) } else { null(&out) }
     }
 
     static func text(_ out: inout [UInt8], _ value: String) {
