@@ -3,6 +3,8 @@
 struct PostgresMigration: Sendable {
     let name: String
     let sql: String
+    /// Fills what SQL cannot (BLOBs in Swift's encodings) from existing data, in the same transaction, after `sql`.
+    var backfill: (@Sendable (PostgresStore, PGConnection) throws -> Void)? = nil
 }
 
 extension PostgresStore {
@@ -17,6 +19,8 @@ extension PostgresStore {
         PostgresMigration(name: "each prober's own connectivity, for prober status", sql: schemaConnectivity),
         PostgresMigration(name: "the cause and member probes of shared incidents", sql: schemaIncidentMembers),
         PostgresMigration(name: "set-based maintenance: samples by time (BRIN), prune marks", sql: schemaMaintenance),
+        PostgresMigration(name: "each location's last check and hour, kept by ingest, for status", sql: schemaSummary,
+                          backfill: { store, db in try store.backfillSummaries(now: store.clock.now(), db) }),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch (bigint); durations microseconds. The BLOB
@@ -143,5 +147,22 @@ extension PostgresStore {
             FROM probe_locations l JOIN rollup_1h r ON r.probe_id = l.probe_id AND r.location = l.location
                 AND r.bucket < l.rolled_1d
             GROUP BY 1, 2, 3;
+        """
+
+    /// The per-location summary ingest keeps (`PostgresStore+Summary.swift`): one row per probe and location, so
+    /// `status` reads one row per location. Filled from the stored samples and rollups by the step's backfill.
+    static let schemaSummary = """
+        CREATE TABLE location_summary(
+            probe_id bigint NOT NULL REFERENCES probes(id),
+            location text NOT NULL,
+            last_at bigint NOT NULL,              -- the location's last check
+            last_reason smallint NOT NULL,
+            last_status smallint,
+            last_phases bytea,
+            bucket bigint NOT NULL,               -- the newest 5-minute slot
+            hour bytea NOT NULL,                  -- the 13 slots ending at `bucket`, merged (SummaryCodec)
+            slots bytea NOT NULL,                 -- each slot's counts and latency histogram (SummaryCodec)
+            PRIMARY KEY (probe_id, location)
+        );
         """
 }

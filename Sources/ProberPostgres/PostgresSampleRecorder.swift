@@ -108,6 +108,7 @@ final class PostgresSampleBatches: SampleBatchWriting, @unchecked Sendable {
                 ON CONFLICT (probe_id, location, at) DO UPDATE SET reason = excluded.reason, status = excluded.status,
                     phases = excluded.phases, bytes = excluded.bytes, family = excluded.family
                 """)
+            try store.updateSummaries(batch, ids: ids, site: site, db)
             return ids
         }
         self.ids = ids

@@ -162,8 +162,8 @@ extension PostgresStore {
     // MARK: Status, recent samples, baseline
 
     /// Per probe: the last check (of any location) and the last hour of every location's checks merged, each location
-    /// read as `locatedHours` reads it (rollups below its watermark, raw samples above). Four statements whatever the
-    /// number of probes (a fleet's status must not cost a round trip per probe, nor the hour's raw samples).
+    /// read from its `location_summary` row (see `locatedHours`). Two statements whatever the number of probes (a
+    /// fleet's status must not cost a round trip per probe, nor the hour's raw samples).
     public func status(now: Int64) throws -> [ProbeStatus] {
         try read { db in
             let probes = try db.query("SELECT id, name, kind, target FROM probes ORDER BY name COLLATE \"C\"")

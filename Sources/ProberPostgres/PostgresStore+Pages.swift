@@ -16,22 +16,16 @@ extension PostgresStore {
         }
     }
 
-    /// The newest check of any location, per probe: one statement, a backward primary-key seek per probe and
-    /// location (the lateral join), as `status` reads it.
+    /// The newest check of any location, per probe: one statement over `location_summary`, as `status` reads it.
     public func lastChecks() throws -> [String: ProbeStatus.LastCheck] {
         try read { db in
-            let r = try db.query("""
-                SELECT DISTINCT ON (l.probe_id) p.name, s.at, s.reason, s.status, s.phases FROM probe_locations l
-                JOIN probes p ON p.id = l.probe_id
-                CROSS JOIN LATERAL (SELECT at, reason, status, phases FROM samples
-                    WHERE probe_id = l.probe_id AND location = l.location ORDER BY at DESC LIMIT 1) s
-                ORDER BY l.probe_id, s.at DESC
-                """)
+            let names = try db.query("SELECT id, name FROM probes")
+            var name: [Int64: String] = [:]
+            for i in 0..<names.count { name[names.int64(i, 0)] = names.string(i, 1) }
             var out: [String: ProbeStatus.LastCheck] = [:]
-            for i in 0..<r.count {
-                let reason = Int(r.int64(i, 2))
-                out[r.string(i, 0)] = .init(at: r.int64(i, 1), reason: reason == 0 ? nil : FailureReason(code: reason) ?? .other,
-                                            status: r.int64OrNil(i, 3).map(Int.init), latency: Self.phases(r, i, 4).total)
+            for located in try locatedHours(now: clock.now(), probes: nil, lastHour: false, db) {
+                guard let probe = name[located.probe], let last = located.last, last.at > out[probe]?.at ?? .min else { continue }
+                out[probe] = last
             }
             return out
         }

@@ -133,6 +133,7 @@ public final class PostgresStore: Storage, @unchecked Sendable {
             for (index, migration) in Self.migrations.enumerated() where index >= version {
                 do {
                     try connection.execute(migration.sql)
+                    try migration.backfill?(self, connection)
                 } catch var error as PostgresError {
                     error.message = "migration \(index + 1) (\(migration.name)): " + error.message
                     throw error

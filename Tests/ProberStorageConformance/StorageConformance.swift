@@ -364,7 +364,8 @@ public enum StorageConformance {
             let lastHour = api.filter { $0.startedAt >= now - hour && $0.startedAt <= now }
             #expect(row.checks1h == lastHour.count)
             #expect(row.failures1h == lastHour.filter { $0.failure != nil }.count)
-            #expect(row.p95_1h == exactPercentile(lastHour.filter { $0.failure == nil }.compactMap(\.phases.total), 0.95))
+            let exact = exactPercentile(lastHour.filter { $0.failure == nil }.compactMap(\.phases.total), 0.95)
+            #expect(hourP95(row.p95_1h, exact, backend), "p95 \(String(describing: row.p95_1h)) against \(String(describing: exact))")
             #expect(row.last?.at == api.last?.startedAt)
             #expect(row.last?.reason == .connectRefused)
             #expect(row.last?.ok == false)
@@ -510,6 +511,13 @@ func maintainUntilDone(_ storage: any Storage, now: Int64, policy: StoragePolicy
 }
 
 /// Nearest-rank percentile of unsorted values.
+/// A status line's p95 of the hour: exact on SQLite (one prober reads its raw samples); on a fleet backend from
+/// the per-location summary's histogram, so within `LatencyHistogram.relativeError` (4.4 %) of the exact figure.
+func hourP95(_ got: Int64?, _ exact: Int64?, _ backend: ConformanceBackend) -> Bool {
+    guard backend.openAtSite != nil, let got, let exact else { return got == exact }
+    return abs(Double(got - exact)) / Double(exact) <= 0.05
+}
+
 func exactPercentile(_ values: [Int64], _ p: Double) -> Int64? {
     guard !values.isEmpty else { return nil }
     let sorted = values.sorted()
