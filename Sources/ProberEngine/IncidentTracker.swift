@@ -28,7 +28,9 @@ public final class IncidentTracker: @unchecked Sendable {
     let logger: Logger
     let queue = DispatchQueue(label: "prober.incidents")
     var probes: [String: ProbeSpec] = [:]
-    var states: [String: EvaluatorState] = [:] { didSet { levelsChanged() } }
+    /// Written on a check (`evaluate`, which notes a change of level) and in `update` (which publishes at its end):
+    /// no `didSet` here, since a check rarely moves the level and publishing costs a copy of every probe's.
+    var states: [String: EvaluatorState] = [:]
     /// The open incident of each probe, as stored (or held to be stored: then an opening's id is 0).
     var open: [String: Incident] = [:] { didSet { levelsChanged() } }
     /// What `levels()` and `specs()` return: copied from `states`, `open` and `probes` on the queue, at most
@@ -231,6 +233,24 @@ public final class IncidentTracker: @unchecked Sendable {
         queue.async { self.evaluate(sample, quiet: quiet) }
     }
 
+    /// A check for `record(contentsOf:)`: its sample, and whether it was taken during a quiet period.
+    public struct Check: Sendable {
+        public var sample: Sample
+        public var quiet: Quiet?
+        public init(sample: Sample, quiet: Quiet? = nil) {
+            self.sample = sample
+            self.quiet = quiet
+        }
+    }
+
+    /// `record` for several checks, in order, with one hop to the tracker's queue for all of them.
+    public func record(contentsOf checks: [Check]) {
+        guard !checks.isEmpty else { return }
+        queue.async {
+            for check in checks { self.evaluate(check.sample, quiet: check.quiet) }
+        }
+    }
+
     /// Waits until every sample handed to `record` so far has been evaluated, and its fleet decisions taken.
     public func sync() {
         queue.sync {
@@ -324,6 +344,7 @@ public final class IncidentTracker: @unchecked Sendable {
         let (next, events) = Evaluator(policy: spec.incident, interval: spec.interval, reference: reference)
             .evaluate(state, sample, quiet: quiet ?? maintenance) { self.baseline(spec.name, since: $0) }
         states[sample.probe] = next
+        if next.level != state.level { levelsChanged() }
         if fleet != nil {
             evaluated(sample, spec: spec, state: next, events: events)
             return

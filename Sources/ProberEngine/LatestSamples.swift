@@ -10,10 +10,20 @@ public final class LatestSamples: Sendable {
 
     /// Keeps the check that started last, as storage's last check is the newest by start time.
     public func record(_ sample: Sample) {
+        checks.withLock { Self.keep(sample, in: &$0) }
+    }
+
+    /// `record` for several checks, under one lock.
+    public func record(contentsOf samples: [Sample]) {
         checks.withLock { table in
-            if let kept = table[sample.probe], kept.at > sample.startedAt { return }
-            table[sample.probe] = LatestCheck(sample)
+            for sample in samples { Self.keep(sample, in: &table) }
         }
+    }
+
+    private static func keep(_ sample: Sample, in table: inout [String: LatestCheck]) {
+        let check = LatestCheck(sample)
+        // One lookup: the entry is updated in place (or added) rather than read, then written.
+        table[sample.probe, default: check].keepNewer(check)
     }
 
     /// Forgets probes no longer configured (after a reload).
@@ -67,6 +77,11 @@ public struct LatestCheck: Sendable, Equatable {
     public var reason: FailureReason? { observation.reason }
     /// The chain's earliest expiry, else the leaf's.
     public var earliestExpiry: Int64? { chainExpiry != 0 ? chainExpiry : observation.certificateExpiry }
+
+    /// Becomes `other` unless this check started later.
+    mutating func keepNewer(_ other: LatestCheck) {
+        if other.at >= at { self = other }
+    }
 
     /// The check as storage reads it back: the same reason, status and total latency (stored phases are
     /// microseconds, as `PackedPhases` keeps them below 35 minutes).

@@ -2,7 +2,8 @@ import ProberCore
 import ProberStorage
 
 /// Where every check's result goes: the history (through its recorder, off the timer path) and the incident
-/// evaluator (on its own queue). Both calls return at once, as the scheduler's queue requires.
+/// evaluator (on its own queue). Both calls return at once, as the scheduler's queue requires. A batch of
+/// checks goes on in one step to each: one lock of the recorder, one hop to the evaluator's queue.
 public struct Pipeline: SampleSink {
     public let writer: any SampleRecording
     public let tracker: IncidentTracker
@@ -21,13 +22,25 @@ public struct Pipeline: SampleSink {
     }
 
     public func record(_ sample: Sample) {
-        if Connectivity.isCanary(sample.probe) {
-            _ = connectivity?.record(sample)
-            return
+        record(contentsOf: [sample])
+    }
+
+    public func record(contentsOf samples: [Sample]) {
+        var checks: [Sample] = []
+        var evaluated: [IncidentTracker.Check] = []
+        checks.reserveCapacity(samples.count)
+        evaluated.reserveCapacity(samples.count)
+        for sample in samples {
+            if Connectivity.isCanary(sample.probe) {
+                _ = connectivity?.record(sample)
+                continue
+            }
+            checks.append(sample)
+            evaluated.append(IncidentTracker.Check(sample: sample, quiet: connectivity?.record(sample)))
         }
-        let quiet = connectivity?.record(sample)
-        writer.append(sample)
-        tracker.record(sample, quiet: quiet)
-        latest.record(sample)
+        guard !checks.isEmpty else { return }
+        writer.append(contentsOf: checks)
+        tracker.record(contentsOf: evaluated)
+        latest.record(contentsOf: checks)
     }
 }

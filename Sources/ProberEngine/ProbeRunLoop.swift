@@ -63,9 +63,9 @@ public final class ProbeRunLoop: Sendable {
         let warnEvery = configuration.skipWarningInterval.microseconds
         scheduler = Scheduler(
             runner: runner, clock: clock, configuration: configuration.scheduler,
-            onSample: { spec, sample in
-                sink.record(sample)
-                Self.track(spec, sample, state: state, logger: logger, notifier: notifier)
+            onSamples: { batch in
+                sink.record(contentsOf: batch.map(\.sample))
+                for (spec, sample) in batch { Self.track(spec, sample, state: state, logger: logger, notifier: notifier) }
             },
             onSkip: { spec, reason, count in
                 Self.warnSkipped(spec, reason, count, now: clock.now(), every: warnEvery, state: state, logger: logger)
@@ -222,6 +222,8 @@ public final class ProbeRunLoop: Sendable {
             s.streaks[spec.name] = nil
             return streak.map { .recovered($0) } ?? .none
         }
+        if case .none = change { return }
+        // Built only for a change: `displayTarget` redacts the URL, which cost more than the rest of the check's path here.
         var metadata: Logger.Metadata = ["probe.name": "\(spec.name)", "probe.target": "\(spec.displayTarget)"]
         switch change {
         case .none:

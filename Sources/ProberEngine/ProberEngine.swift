@@ -1,5 +1,6 @@
 import Foundation
 import ProberCore
+import ProberProbes
 
 /// Runs one check of a probe. The engine's seam to the probes module (`ProberProbes.CurlEngine` conforms).
 ///
@@ -7,11 +8,30 @@ import ProberCore
 /// `completion` may be called from any thread, exactly once, within about `spec.timeout`.
 public protocol CheckRunner: Sendable {
     func run(_ spec: ProbeSpec, completion: @escaping @Sendable (Sample) -> Void)
+
+    /// `run`, with the sample handed to `batches` (together with the other checks that finished at the same
+    /// time, for a runner that can) rather than to `completion` directly. By default each goes alone.
+    func run(_ spec: ProbeSpec, batches: BatchedCompletions, completion: @escaping @Sendable (Sample) -> Void)
+}
+
+extension CheckRunner {
+    public func run(_ spec: ProbeSpec, batches: BatchedCompletions, completion: @escaping @Sendable (Sample) -> Void) {
+        run(spec) { sample in batches.deliver(sample, to: completion) }
+    }
 }
 
 /// Receives every check's result (the store, the evaluator). Called on the scheduler's queue: must not block.
 public protocol SampleSink: Sendable {
     func record(_ sample: Sample)
+
+    /// Several checks' results at once, in the order they finished. By default one `record` each.
+    func record(contentsOf samples: [Sample])
+}
+
+extension SampleSink {
+    public func record(contentsOf samples: [Sample]) {
+        for sample in samples { record(sample) }
+    }
 }
 
 /// A value guarded by a lock, readable from any thread.

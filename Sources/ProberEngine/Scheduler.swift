@@ -1,5 +1,6 @@
 import Foundation
 import ProberCore
+import ProberProbes
 
 /// Fires every probe on its grid (see `Schedule`) and hands each tick to a `CheckRunner`. The probes wait in
 /// a min-heap of due times under one one-shot `DispatchSourceTimer`, set for the earliest, on one serial
@@ -67,8 +68,12 @@ public final class Scheduler: Sendable {
     /// Held through an `update`, whose plan must not be overtaken by another one.
     private let updating = Locked(())
 
+    /// A finished check and its probe, as `onSamples` gets them.
+    public typealias Finished = (spec: ProbeSpec, sample: Sample)
+
     /// - Parameters:
-    ///   - onSample: called on `queue` with every finished check (including checks of probes removed meanwhile).
+    ///   - onSamples: called on `queue` with finished checks (including checks of probes removed meanwhile), in
+    ///     batches: those the runner handed over together, in the order they finished.
     ///   - onSkip: called on `queue` for every skipped tick (`count` > 1 when several grid points were missed).
     ///   - wall: labels a check the runner never answered (its sample's `startedAt`), as the runner labels the
     ///     others; `clock` only measures.
@@ -76,13 +81,24 @@ public final class Scheduler: Sendable {
                 clock: any SchedulerClock = MonotonicEpochClock(),
                 wall: any WallClock = SystemWallClock(),
                 configuration: Configuration = Configuration(),
-                onSample: @escaping @Sendable (ProbeSpec, Sample) -> Void = { _, _ in },
+                onSamples: @escaping @Sendable ([Finished]) -> Void,
                 onSkip: @escaping @Sendable (ProbeSpec, SkipReason, Int) -> Void = { _, _, _ in }) {
         precondition(configuration.maxInFlight > 0, "maxInFlight must be positive")
         queue = DispatchQueue(label: "prober.scheduler", qos: .userInitiated)
         published = Locked(SchedulerStats())
         core = Core(queue: queue, runner: runner, clock: clock, wall: wall, configuration: configuration,
-                    stats: published, onSample: onSample, onSkip: onSkip)
+                    stats: published, onSamples: onSamples, onSkip: onSkip)
+    }
+
+    /// `init(onSamples:)` with one call of `onSample` per finished check.
+    public convenience init(runner: any CheckRunner,
+                            clock: any SchedulerClock = MonotonicEpochClock(),
+                            wall: any WallClock = SystemWallClock(),
+                            configuration: Configuration = Configuration(),
+                            onSample: @escaping @Sendable (ProbeSpec, Sample) -> Void = { _, _ in },
+                            onSkip: @escaping @Sendable (ProbeSpec, SkipReason, Int) -> Void = { _, _, _ in }) {
+        self.init(runner: runner, clock: clock, wall: wall, configuration: configuration,
+                  onSamples: { batch in for (spec, sample) in batch { onSample(spec, sample) } }, onSkip: onSkip)
     }
 
     /// Starts ticking the given probes (and the heartbeat). Call once.
@@ -262,10 +278,17 @@ extension Scheduler {
         let wall: any WallClock
         let configuration: Configuration
         let stats: Locked<SchedulerStats>
-        let onSample: @Sendable (ProbeSpec, Sample) -> Void
+        let onSamples: @Sendable ([Finished]) -> Void
         let onSkip: @Sendable (ProbeSpec, SkipReason, Int) -> Void
         /// Entered per started check, left when it finishes: `stop(drain:)` waits on it.
         let group = DispatchGroup()
+        /// Where the runner hands finished checks: one hop onto `queue` per batch.
+        private(set) lazy var completions = BatchedCompletions { [weak self] batch in
+            guard let self else { return }
+            queue.async { self.finish(batch) }
+        }
+        /// Checks completed in the current batch, handed on together by `handOver()`.
+        private var completed: [(entry: Entry, sample: Sample)] = []
 
         var entries: [String: Entry] = [:]
         var waiting: [(entry: Entry, ticket: Ticket)] = []
@@ -282,7 +305,7 @@ extension Scheduler {
         var wakeAt = Int64.max
 
         init(queue: DispatchQueue, runner: any CheckRunner, clock: any SchedulerClock, wall: any WallClock, configuration: Configuration,
-             stats: Locked<SchedulerStats>, onSample: @escaping @Sendable (ProbeSpec, Sample) -> Void,
+             stats: Locked<SchedulerStats>, onSamples: @escaping @Sendable ([Finished]) -> Void,
              onSkip: @escaping @Sendable (ProbeSpec, SkipReason, Int) -> Void) {
             self.queue = queue
             self.runner = runner
@@ -290,7 +313,7 @@ extension Scheduler {
             self.wall = wall
             self.configuration = configuration
             self.stats = stats
-            self.onSample = onSample
+            self.onSamples = onSamples
             self.onSkip = onSkip
         }
 
@@ -479,28 +502,41 @@ extension Scheduler {
                 $0.probes[entry.spec.name]?.lastDue = ticket.due
                 $0.probes[entry.spec.name]?.lateness.record(lateness)
             }
-            runner.run(entry.spec) { [self] sample in
-                queue.async { self.finish(entry, ticket, sample) }
-            }
+            runner.run(entry.spec, batches: completions) { [self] sample in complete(entry, ticket, sample) }
         }
 
-        private func finish(_ entry: Entry, _ ticket: Ticket, _ sample: Sample) {
+        /// A batch of finished checks from the runner, on the queue: each completes, then all are handed on at once.
+        private func finish(_ batch: [BatchedCompletions.Finished]) {
+            for finished in batch { finished.complete() } // `complete(_:_:_:)`, below
+            handOver()
+        }
+
+        /// Ends one check's ticket and keeps its sample for `handOver()`.
+        private func complete(_ entry: Entry, _ ticket: Ticket, _ sample: Sample) {
             guard !ticket.done else { return } // a runner that completes twice is ignored the second time
             ticket.done = true
             inFlight -= 1
             inFlightChecks[ObjectIdentifier(ticket)] = nil
             if entry.ticket === ticket { entry.ticket = nil }
-            let inFlightNow = inFlight
-            stats.withLock {
-                $0.finished += 1
-                $0.inFlight = inFlightNow
-                if !entry.removed { $0.probes[entry.spec.name]?.finished += 1 }
-            }
             // Durations between checks are measured on the scheduler's monotonic clock, not the runner's wall clock.
             var sample = sample
             sample.monotonicAt = ticket.startedAt
-            onSample(entry.spec, sample)
-            group.leave()
+            completed.append((entry, sample))
+        }
+
+        /// Counts the completed checks, hands their samples on, then frees their slots for waiting ticks.
+        private func handOver() {
+            guard !completed.isEmpty else { return }
+            let batch = completed
+            completed = []
+            let inFlightNow = inFlight
+            stats.withLock {
+                $0.finished += batch.count
+                $0.inFlight = inFlightNow
+                for (entry, _) in batch where !entry.removed { $0.probes[entry.spec.name]?.finished += 1 }
+            }
+            onSamples(batch.map { ($0.entry.spec, $0.sample) })
+            for _ in batch { group.leave() }
             startWaiting()
         }
 
@@ -512,8 +548,9 @@ extension Scheduler {
                 let sample = Sample(probe: entry.spec.name, startedAt: ticket.wallStartedAt,
                                     failure: Failure(.timeout, "no result after \(waited) (timeout \(Human.duration(entry.spec.timeout))): check abandoned"))
                 stats.withLock { $0.abandoned += 1 }
-                finish(entry, ticket, sample)
+                complete(entry, ticket, sample)
             }
+            handOver()
         }
 
         private func startWaiting() {

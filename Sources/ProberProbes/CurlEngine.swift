@@ -5,9 +5,10 @@ import ProberCore
 /// Runs HTTP and TCP checks on one libcurl multi handle driven by one dedicated thread.
 ///
 /// Any thread may call `run`, `check`, `send` and `shutdown`: work goes through a locked inbox and
-/// `curl_multi_wakeup`. Completions are called on the engine thread (for probes with `body_matches`,
-/// on the engine's body-matching queue), so they must be cheap: hand the result to a queue. Checks never throw: every failure, including a bad URL, is a `Sample` with a
-/// `Failure`. At most `maxConcurrent` transfers run at once; the rest wait in order (their timeout
+/// `curl_multi_wakeup` (one per batch of work posted while the thread was not draining). Completions are
+/// called on the engine thread (for probes with `body_matches`, on their matching thread), so they must be
+/// cheap: hand the result to a queue, or let `BatchedCompletions` hand over each turn's results at once.
+/// Checks never throw: every failure, including a bad URL, is a `Sample` with a `Failure`. At most `maxConcurrent` transfers run at once; the rest wait in order (their timeout
 /// starts when they start).
 public final class CurlEngine: @unchecked Sendable {
     // Safe to share: every stored property is a `let`; `inbox` is locked, `multi` is only used here for
@@ -43,14 +44,22 @@ public final class CurlEngine: @unchecked Sendable {
     deinit { shutdown() }
 
     /// Starts one check of `spec` now; `completion` gets its sample on the engine thread.
-    public func run(_ spec: ProbeSpec, completion deliver: @escaping @Sendable (Sample) -> Void) {
-        // Failure messages quote the probe's values and what the target echoed: show secrets as `${VAR}`.
-        let secrets = spec.secrets
-        let completion: @Sendable (Sample) -> Void = { sample in deliver(sample.hiding(secrets)) }
-        if inbox.post(.probe(spec, completion)) {
-            multi.wakeup()
-        } else {
-            completion(Sample(probe: spec.name, startedAt: clock.now(), failure: Failure(.other, "probe engine stopped")))
+    public func run(_ spec: ProbeSpec, completion: @escaping @Sendable (Sample) -> Void) {
+        post(spec, ProbeCompletion(secrets: spec.secrets, completion: completion, batches: nil))
+    }
+
+    /// Starts one check of `spec` now; its sample reaches `batches` with the other checks that finish in the same
+    /// turn of the engine loop (see `BatchedCompletions`), and `completion` is called wherever `batches` calls it.
+    public func run(_ spec: ProbeSpec, batches: BatchedCompletions, completion: @escaping @Sendable (Sample) -> Void) {
+        post(spec, ProbeCompletion(secrets: spec.secrets, completion: completion, batches: batches))
+    }
+
+    private func post(_ spec: ProbeSpec, _ completion: ProbeCompletion) {
+        // Failure messages quote the probe's values and what the target echoed: the completion shows secrets as `${VAR}`.
+        switch inbox.post(.probe(spec, completion)) {
+        case .first: multi.wakeup()
+        case .queued: break
+        case .refused: completion.alone(Sample(probe: spec.name, startedAt: clock.now(), failure: Failure(.other, "probe engine stopped")))
         }
     }
 
@@ -63,9 +72,10 @@ public final class CurlEngine: @unchecked Sendable {
 
     /// One plain HTTP request (no redirects followed); `completion` runs on the engine thread.
     public func send(_ request: HTTPRequest, completion: @escaping @Sendable (HTTPResponse) -> Void) {
-        if inbox.post(.request(request, completion)) {
-            multi.wakeup()
-        } else {
+        switch inbox.post(.request(request, completion)) {
+        case .first: multi.wakeup()
+        case .queued: break
+        case .refused:
             completion(HTTPResponse(status: nil, headers: [], body: [], error: "probe engine stopped", errorCode: nil, requestSent: false))
         }
     }

@@ -8,13 +8,22 @@ final class Inbox: @unchecked Sendable { // Safe: every field is read and writte
     private var items: [Work] = []
     private var stopping = false
 
-    /// False when the engine is stopping (the work was not taken).
-    func post(_ work: Work) -> Bool {
+    /// What `post` did with the work.
+    enum Posted {
+        /// Taken into an empty inbox: the engine thread needs a wake-up.
+        case first
+        /// Taken behind others: the wake-up of the first is still to come, or the thread is draining now.
+        case queued
+        /// Not taken: the engine is stopping.
+        case refused
+    }
+
+    func post(_ work: Work) -> Posted {
         lock.lock()
         defer { lock.unlock() }
-        if stopping { return false }
+        if stopping { return .refused }
         items.append(work)
-        return true
+        return items.count == 1 ? .first : .queued
     }
 
     func stop() {
@@ -54,6 +63,9 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     private var waitFDs: [curl_waitfd] = []
     /// Evaluates `body_matches` off this thread.
     private let bodyMatcher = BodyMatcher()
+    /// Checks finished in this turn of the loop, by the `BatchedCompletions` they go to (nearly always one: the
+    /// scheduler's), handed over together before the loop waits again.
+    private var finishedThisTurn: [(batches: BatchedCompletions, checks: [BatchedCompletions.Finished])] = []
 
     init(multi: CurlMulti, inbox: Inbox, maxConcurrent: Int, clock: any WallClock, sourceAddress: SourceAddress?) {
         self.multi = multi
@@ -72,6 +84,7 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
             curl_multi_perform(multi.handle, &running)
             collectDone()
             startPending() // slots freed by finished transfers
+            handOverFinished()
             if stopping && active.isEmpty && pendingHead == pending.count { break }
             let timeout = sessionsTimeout()
             waitFDs.removeAll(keepingCapacity: true)
@@ -87,6 +100,7 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
             t.tcp?.failure = Failure(.other, "probe engine stopped")
             finish(t, code: CURLE_OK)
         }
+        handOverFinished()
         pool.removeAll()
     }
 
@@ -186,13 +200,13 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
                     let body = t.body, scope = bodyScope(t), deadline = t.deadline
                     release(t)
                     bodyMatcher.check(sample, body: body, pattern: pattern, scope: scope, deadline: deadline,
-                                      timeout: spec.timeout, completion: completion)
+                                      timeout: spec.timeout, completion: completion.alone)
                     return
                 }
             case .tcp: sample = tcpSample(t, spec: spec, code: code)
             }
             release(t)
-            completion(sample)
+            hand(sample, to: completion)
         case .request(_, let completion):
             let status = t.easy.long(CURLINFO_RESPONSE_CODE)
             let response = HTTPResponse(
@@ -215,10 +229,29 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     private func complete(_ work: Work, failure: Failure) {
         switch work {
         case .probe(let spec, let completion):
-            completion(Sample(probe: spec.name, startedAt: clock.now(), failure: failure))
+            hand(Sample(probe: spec.name, startedAt: clock.now(), failure: failure), to: completion)
         case .request(_, let completion):
             completion(HTTPResponse(status: nil, headers: [], body: [], error: failure.message, errorCode: nil, requestSent: false))
         }
+    }
+
+    /// Gives a finished check's sample to its completion: now, or with the turn's batch.
+    private func hand(_ sample: Sample, to completion: ProbeCompletion) {
+        guard let batches = completion.batches else { return completion.alone(sample) }
+        let finished = BatchedCompletions.Finished(sample: sample.hiding(completion.secrets), completion: completion.completion)
+        if let i = finishedThisTurn.firstIndex(where: { $0.batches === batches }) {
+            finishedThisTurn[i].checks.append(finished)
+        } else {
+            finishedThisTurn.append((batches, [finished]))
+        }
+    }
+
+    /// Hands the turn's finished checks over, one batch per owner.
+    private func handOverFinished() {
+        guard !finishedThisTurn.isEmpty else { return }
+        let turn = finishedThisTurn
+        finishedThisTurn = []
+        for (batches, checks) in turn { batches.deliver(checks) }
     }
 
     // MARK: HTTP samples

@@ -4,7 +4,7 @@ import ProberCore
 
 /// What the engine was asked to do, as handed over through the inbox.
 enum Work: Sendable {
-    case probe(ProbeSpec, @Sendable (Sample) -> Void)
+    case probe(ProbeSpec, ProbeCompletion)
     case request(HTTPRequest, @Sendable (HTTPResponse) -> Void)
 }
 

@@ -12,6 +12,10 @@ public protocol SampleRecording: AnyObject, Sendable {
     /// in `statistics.dropped`, never silently.
     func append(_ sample: Sample)
 
+    /// Queues several samples, in order: `append` each, for a backend that takes them in one step (one lock
+    /// rather than one per sample).
+    func append(contentsOf samples: [Sample])
+
     /// Writes everything appended before the call and returns once it is durable (a store opened
     /// afterwards on the same location reads it). Throws the backend's `StorageError` when it cannot;
     /// the samples then stay queued for the next attempt.
@@ -22,6 +26,12 @@ public protocol SampleRecording: AnyObject, Sendable {
 
     /// Counters for `/metrics`; cheap enough to read on every scrape.
     var statistics: IngestStatistics { get }
+}
+
+extension SampleRecording {
+    public func append(contentsOf samples: [Sample]) {
+        for sample in samples { append(sample) }
+    }
 }
 
 /// What a sample recorder has done since it started.

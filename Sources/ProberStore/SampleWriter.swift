@@ -131,17 +131,39 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
     /// Queues a sample for writing. Never blocks on the database.
     public func append(_ sample: Sample) {
         lock.lock()
+        push(sample)
+        let trigger = triggersWrite()
+        lock.unlock()
+        if trigger {
+            queue.async { [weak self] in self?.writePending(force: false) }
+        }
+    }
+
+    /// Queues samples for writing, in order, under one lock. Never blocks on the database.
+    public func append(contentsOf samples: [Sample]) {
+        lock.lock()
+        for sample in samples { push(sample) }
+        let trigger = triggersWrite()
+        lock.unlock()
+        if trigger {
+            queue.async { [weak self] in self?.writePending(force: false) }
+        }
+    }
+
+    /// Adds a sample to the buffer, dropping the oldest beyond capacity. Under `lock`.
+    private func push(_ sample: Sample) {
         buffer.push(sample)
         if buffer.count + inFlight > configuration.capacity, buffer.count > 0 {
             buffer.dropFirst()
             dropped += 1
         }
+    }
+
+    /// Whether a full batch waits and no write is on its way: then the caller schedules one. Under `lock`.
+    private func triggersWrite() -> Bool {
         let trigger = buffer.count >= configuration.batchSize && !writeScheduled && !backingOff
         if trigger { writeScheduled = true }
-        lock.unlock()
-        if trigger {
-            queue.async { [weak self] in self?.writePending(force: false) }
-        }
+        return trigger
     }
 
     /// Writes everything queued so far (the spool first), waiting for it (for shutdown and tests). Throws the
