@@ -25,7 +25,7 @@ public struct Pipeline: SampleSink {
             _ = connectivity?.record(sample)
             return
         }
-        let quiet = connectivity?.record(sample)
+        let quiet = connectivity?.record(sample) ?? (sample.delayedByProber ? .overloaded : nil)
         writer.append(sample)
         tracker.record(sample, quiet: quiet)
         latest.record(sample)

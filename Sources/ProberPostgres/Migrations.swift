@@ -16,6 +16,7 @@ extension PostgresStore {
         PostgresMigration(name: "silences (prober silence), shared by the fleet", sql: schemaSilences),
         PostgresMigration(name: "each prober's own connectivity, for prober status", sql: schemaConnectivity),
         PostgresMigration(name: "the cause and member probes of shared incidents", sql: schemaIncidentMembers),
+        PostgresMigration(name: "each prober's overload skips, for prober status", sql: schemaOverload),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch (bigint); durations microseconds. The BLOB
