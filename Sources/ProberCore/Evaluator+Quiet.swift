@@ -10,6 +10,10 @@ public enum Quiet: Sendable, Equatable {
     /// The prober's own network is down (every connectivity canary fails): the check says nothing about its
     /// target. It is left out of the window, and no incident changes at all, not even towards resolving.
     case connectivityLost
+    /// prober's own delay distorted the check (`Sample.delayedByProber`: it started late, or prober's engine lagged
+    /// while it ran): it says nothing about its target. It is left out entirely: the window and every anchor stay
+    /// as they were, so an overloaded prober neither opens an incident nor hides one its other checks show.
+    case overloaded
 }
 
 extension Evaluator {
@@ -22,6 +26,15 @@ extension Evaluator {
         s.forgetDegradation()
         s.healthySince = nil
         s.belowMajorSince = nil
+        return s
+    }
+}
+
+extension Evaluator {
+    /// The state after a check prober's own delay distorted: only its time counts (so it is no gap in checking).
+    func leavingOut(_ state: EvaluatorState, _ sample: Sample) -> EvaluatorState {
+        var s = state
+        s.lastCheckAt = sample.elapsedTime
         return s
     }
 }

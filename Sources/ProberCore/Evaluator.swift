@@ -41,6 +41,7 @@ public struct Evaluator: Sendable {
     public func evaluate(_ state: EvaluatorState, _ sample: Sample, quiet: Quiet? = nil,
                          baseline: (_ degradedSince: Int64) -> Baseline = { _ in Baseline() }) -> (EvaluatorState, [IncidentEvent]) {
         if quiet == .connectivityLost { return (ignoring(state, sample), []) }
+        if quiet == .overloaded { return (leavingOut(state, sample), []) }
         var s = observe(state, sample)
         if quiet == .maintenance { s.forgetDegradation() }
         let t = sample.elapsedTime

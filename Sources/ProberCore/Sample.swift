@@ -11,6 +11,9 @@ public struct Sample: Sendable, Equatable {
     /// the process started: `MonotonicEpochClock`), set by the scheduler; nil for a sample read back from
     /// storage. The evaluator measures durations on it, so a wall-clock step moves no incident.
     public var monotonicAt: Int64?
+    /// Set by the scheduler when prober's own delay distorted the check (it started late, or prober's engine lagged
+    /// while it ran): the evaluator leaves it out (`Quiet.overloaded`). Never stored.
+    public var delayedByProber = false
     /// Nil when the check passed.
     public var failure: Failure?
     /// Per-phase timings, microseconds. A phase that did not happen is nil, never 0.

@@ -20,10 +20,13 @@ public enum StatusDocument {
         public var connectivityLost: ConnectivityLoss?
         /// The locations (among `locations`) whose prober has lost its own connectivity.
         public var lostLocations: [String: ConnectivityLoss]
+        /// Set when a running prober skipped ticks because it was overloaded (StatusDocument+Overload.swift).
+        public var overload: Overload?
 
         public init(status: ProbeStatus, incident: StoredIncident?, locations: [LocationStatus] = [], learning: Bool = false,
                     quiet: QuietPeriod? = nil, connectivityLost: ConnectivityLoss? = nil,
-                    lostLocations: [String: ConnectivityLoss] = [:]) {
+                    lostLocations: [String: ConnectivityLoss] = [:], overload: Overload? = nil) {
+            self.overload = overload
             self.status = status
             self.incident = incident
             self.locations = locations
@@ -90,10 +93,11 @@ public enum StatusDocument {
         let lostLocations = Dictionary(losses.map { ($0.location, $0) }, uniquingKeysWith: { a, _ in a })
         // Every running prober blind: nobody judges the probe. (Some of them: their locations' lines say so.)
         let everyone = !losses.isEmpty && losses.count == running.count ? losses.min { $0.since < $1.since } : nil
+        let overload = Overload(running)
         return statuses.map {
             Row(status: $0, incident: open[$0.name], locations: locations[$0.name] ?? [], learning: learning.contains($0.name),
                 quiet: QuietPeriod.of(probe: $0.name, at: now, silences: silences, windows: windows[$0.name] ?? []),
-                connectivityLost: everyone, lostLocations: lostLocations)
+                connectivityLost: everyone, lostLocations: lostLocations, overload: overload)
         }
     }
 
@@ -139,6 +143,7 @@ public enum StatusDocument {
                          "silence_id": JSONValue(q.silenceID)])
             } ?? .null,
             "connectivity_lost": row.connectivityLost?.json ?? .null,
+            "overload": row.overload?.json ?? .null,
         ]
         return .object(fields)
     }

@@ -118,8 +118,10 @@ public final class Daemon: @unchecked Sendable {
         let scheduler = runLoop.scheduler
         let heartbeat = Heartbeat(directory: storage, location: configuration.location, every: configuration.heartbeatEvery,
                                   logger: logger) { [weak runLoop] in
-            Heartbeat.Reading(probes: runLoop?.probeCount ?? 0, lateness: scheduler.totals.lateness, ingest: writer.statistics,
-                              connectivity: connectivity.reading())
+            let totals = scheduler.totals
+            return Heartbeat.Reading(probes: runLoop?.probeCount ?? 0, lateness: totals.lateness, ingest: writer.statistics,
+                                     connectivity: connectivity.reading(), overloadSkipped: totals.overload,
+                                     delayedChecks: totals.distorted)
         }
         connectivityChanged.withLock { $0 = { [weak heartbeat] in heartbeat?.beatNow() } }
         var metrics: MetricsServer?

@@ -10,7 +10,7 @@ import ProberStorage
 /// Beats run on the heartbeat's own queue: a slow or unreachable database delays the next beat, never the
 /// scheduler or the run loop (what it reads of them, `Reading`, is a copy taken under their locks).
 ///
-/// `@unchecked Sendable`: `timer`, `previous`, `failing`, `stopped`, `writtenOpenLoss` and `writtenClosedLoss` are
+/// `@unchecked Sendable`: `timer`, `previous`, `previousOverload`, `failing`, `stopped`, `writtenOpenLoss` and `writtenClosedLoss` are
 /// touched only on `queue`; the rest is immutable.
 public final class Heartbeat: @unchecked Sendable {
     /// What a beat reports of the running prober.
@@ -21,8 +21,14 @@ public final class Heartbeat: @unchecked Sendable {
         public var ingest: IngestStatistics
         /// The connectivity canaries' state, when it is watched.
         public var connectivity: ConnectivityMonitor.Reading?
+        /// Ticks skipped for overload, and checks its own delay distorted, since start (`SchedulerStats`).
+        public var overloadSkipped: Int
+        public var delayedChecks: Int
 
-        public init(probes: Int, lateness: LatenessHistogram, ingest: IngestStatistics, connectivity: ConnectivityMonitor.Reading? = nil) {
+        public init(probes: Int, lateness: LatenessHistogram, ingest: IngestStatistics, connectivity: ConnectivityMonitor.Reading? = nil,
+                    overloadSkipped: Int = 0, delayedChecks: Int = 0) {
+            self.overloadSkipped = overloadSkipped
+            self.delayedChecks = delayedChecks
             self.probes = probes
             self.lateness = lateness
             self.ingest = ingest
@@ -42,6 +48,8 @@ public final class Heartbeat: @unchecked Sendable {
     private let queue = DispatchQueue(label: "prober.heartbeat")
     private var timer: (any DispatchSourceTimer)?
     private var previous = LatenessHistogram()
+    /// The overload skips the previous beat reported.
+    private var previousOverload = 0
     private var failing = false
     private var stopped = false
     /// The `since` of the connectivity-loss spans written: the open one, and the latest closed one.
@@ -118,7 +126,10 @@ public final class Heartbeat: @unchecked Sendable {
             latenessP99: interval.count > 0 ? interval.p99 : nil, pending: reading.ingest.pending,
             spooled: reading.ingest.spooled, stopped: stopped,
             connectivityLostSince: reading.connectivity?.lost == true ? reading.connectivity?.since : nil,
-            connectivityFailures: reading.connectivity?.lost == true ? reading.connectivity?.failures : nil)
+            connectivityFailures: reading.connectivity?.lost == true ? reading.connectivity?.failures : nil,
+            overloadSkipped: reading.overloadSkipped, overloadSkippedRecent: max(0, reading.overloadSkipped - previousOverload),
+            delayedChecks: reading.delayedChecks)
+        previousOverload = reading.overloadSkipped
         do {
             if let connectivity = reading.connectivity { try recordLoss(connectivity, stopped: stopped) }
             try directory.heartbeat(beat)

@@ -231,6 +231,13 @@ final class ExpositionStream: BodyStream, @unchecked Sendable {
         default:
             out.family("prober_log_lines_dropped_total", "counter", "Log lines dropped because standard error was not being read.")
             out.sample("prober_log_lines_dropped_total", [:], Double(ProcessCounters.droppedLogLines.load(ordering: .relaxed)))
+            out.family("prober_scheduler_skipped_ticks_total", "counter",
+                       "Ticks skipped since start, by reason: overlap (the probe's previous check still running), missed (the scheduler stalled), overload (waited past min(interval/2, 2 s) for a slot: more probes than prober can run).")
+            for (reason, count) in [("overlap", s.scheduler.skippedOverlap), ("missed", s.scheduler.missed), ("overload", s.scheduler.overload)] {
+                out.sample("prober_scheduler_skipped_ticks_total", ["reason": reason], Double(count))
+            }
+            out.family("prober_checks_ignored_total", "counter", "Checks the evaluator left out, by reason: overload (prober's own delay distorted them).")
+            out.sample("prober_checks_ignored_total", ["reason": "overload"], Double(s.scheduler.distorted))
             out.family("prober_checks_in_flight", "gauge", "Checks running now.")
             out.sample("prober_checks_in_flight", [:], Double(s.scheduler.inFlight))
             out.family("prober_checks_total", "counter", "Checks finished.")

@@ -36,7 +36,8 @@ public struct Pipeline: SampleSink {
                 continue
             }
             checks.append(sample)
-            evaluated.append(IncidentTracker.Check(sample: sample, quiet: connectivity?.record(sample)))
+            let quiet = connectivity?.record(sample) ?? (sample.delayedByProber ? .overloaded : nil)
+            evaluated.append(IncidentTracker.Check(sample: sample, quiet: quiet))
         }
         guard !checks.isEmpty else { return }
         writer.append(contentsOf: checks)

@@ -49,6 +49,8 @@ public final class ProbeRunLoop: Sendable {
         var states: [String: ProbeState] = [:]
         var streaks: [String: FailureStreak] = [:]
         var skipWarnings: [String: (last: Int64, pending: Int)] = [:]
+        /// Ticks skipped for overload: one summary line for all probes, at most once per `skipWarningInterval`.
+        var overloadWarning = OverloadWarning()
     }
 
     public init(probes: ProbeSet, runner: any CheckRunner, sink: any SampleSink, logger: Logger,
@@ -243,6 +245,11 @@ public final class ProbeRunLoop: Sendable {
 
     private static func warnSkipped(_ spec: ProbeSpec, _ reason: Scheduler.SkipReason, _ n: Int, now: Int64, every: Int64,
                                     state: Locked<State>, logger: Logger) {
+        if reason == .overload {
+            let due = state.withLock { $0.overloadWarning.add(n, now: now, every: every) }
+            if let due { logOverload(due, logger: logger) }
+            return
+        }
         let total: Int? = state.withLock { s in
             var entry = s.skipWarnings[spec.name] ?? (last: Int64.min, pending: 0)
             entry.pending += n

@@ -28,12 +28,21 @@ public final class Scheduler: Sendable {
         /// failed sample (`timeout`) and its slot freed, so a runner bug cannot silence a probe forever.
         /// Default 10 s.
         public var abandonAfter: Duration = .seconds(10)
+        /// A tick that waited longer than this past its due time (or half its probe's interval, if less) is skipped
+        /// as `.overload` instead of started (Scheduler+Overload.swift). Default 2 s.
+        public var overloadAfter: Duration = .seconds(2)
+        /// A finished check is marked `Sample.delayedByProber` when prober's own delay around it (start, hand-offs)
+        /// passed this, or such a delay was seen while it ran. Default 250 ms.
+        public var distortedAfter: Duration = .milliseconds(250)
         public init(maxInFlight: Int = 256, drainGrace: Duration = .seconds(2), heartbeat: Duration = .seconds(1),
-                    abandonAfter: Duration = .seconds(10)) {
+                    abandonAfter: Duration = .seconds(10), overloadAfter: Duration = .seconds(2),
+                    distortedAfter: Duration = .milliseconds(250)) {
             self.maxInFlight = maxInFlight
             self.drainGrace = drainGrace
             self.heartbeat = heartbeat
             self.abandonAfter = abandonAfter
+            self.overloadAfter = overloadAfter
+            self.distortedAfter = distortedAfter
         }
     }
 
@@ -43,6 +52,9 @@ public final class Scheduler: Sendable {
         case overlap
         /// The tick's time passed while the scheduler's queue was stalled (or the machine suspended).
         case missed
+        /// The tick waited past its bound for a slot or for the scheduler's queue: prober has more probes than it can
+        /// run (see `Configuration.overloadAfter`).
+        case overload
     }
 
     /// What `update(probes:)` did.
@@ -86,8 +98,11 @@ public final class Scheduler: Sendable {
         precondition(configuration.maxInFlight > 0, "maxInFlight must be positive")
         queue = DispatchQueue(label: "prober.scheduler", qos: .userInitiated)
         published = Locked(SchedulerStats())
+        let distortion = DistortionWatch(configuration: configuration, clock: clock, stats: published)
         core = Core(queue: queue, runner: runner, clock: clock, wall: wall, configuration: configuration,
-                    stats: published, onSamples: onSamples, onSkip: onSkip)
+                    stats: published,
+                    onSamples: { batch in onSamples(batch.map { ($0.spec, distortion.judge($0.spec, $0.sample)) }) },
+                    onSkip: onSkip)
     }
 
     /// `init(onSamples:)` with one call of `onSample` per finished check.
@@ -209,11 +224,13 @@ public struct SchedulerStats: Sendable {
         public var skippedOverlap: Int = 0
         /// Ticks missed because the queue was stalled.
         public var missed: Int = 0
+        /// Ticks skipped because prober was overloaded (`SkipReason.overload`).
+        public var overload: Int = 0
         /// Due time of the latest started check, microseconds since the epoch.
         public var lastDue: Int64? = nil
         /// Count, sum and maximum; the distribution is kept overall (`SchedulerStats.lateness`).
         public var lateness = LatenessSummary()
-        public var skipped: Int { skippedOverlap + missed }
+        public var skipped: Int { skippedOverlap + missed + overload }
     }
 
     public var probes: [String: Probe] = [:]
@@ -224,7 +241,11 @@ public struct SchedulerStats: Sendable {
     public var finished: Int = 0
     public var skippedOverlap: Int = 0
     public var missed: Int = 0
-    public var skipped: Int { skippedOverlap + missed }
+    /// Ticks skipped because prober was overloaded, and finished checks prober's own delay distorted
+    /// (`Sample.delayedByProber`: the evaluator leaves them out).
+    public var overload: Int = 0
+    public var distorted: Int = 0
+    public var skipped: Int { skippedOverlap + missed + overload }
     /// Checks running now, and ticks waiting for a slot.
     public var inFlight: Int = 0
     public var queued: Int = 0
@@ -334,6 +355,7 @@ extension Scheduler {
                 let now = clock.now()
                 stats.withLock { $0.lastHeartbeat = now }
                 abandonLostChecks(now: now)
+                shedStaleWaiting(now: now)
             }
             return apply(probes)
         }
@@ -464,6 +486,9 @@ extension Scheduler {
                 }
                 onSkip(entry.spec, .missed, tick.missed)
             }
+            if let waiting = entry.ticket, !waiting.started {
+                shed(entry, waiting) // waited a whole interval for a slot: the new tick takes its place
+            }
             if entry.ticket != nil {
                 stats.withLock {
                     $0.skippedOverlap += 1
@@ -474,9 +499,11 @@ extension Scheduler {
             }
             let ticket = Ticket(due: tick.run)
             entry.ticket = ticket
+            if shedIfLate(entry, ticket, now: now) { return }
             if inFlight < configuration.maxInFlight {
                 begin(entry, ticket)
             } else {
+                shedStaleWaiting(now: now)
                 waiting.append((entry, ticket))
                 stats.withLock { $0.queued += 1 }
             }
@@ -559,6 +586,7 @@ extension Scheduler {
                 waitingHead += 1
                 stats.withLock { $0.queued -= 1 }
                 if next.entry.removed || next.entry.ticket !== next.ticket { continue }
+                if shedIfLate(next.entry, next.ticket, now: clock.now()) { continue }
                 begin(next.entry, next.ticket)
             }
             if waitingHead == waiting.count {

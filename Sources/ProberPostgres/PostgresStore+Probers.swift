@@ -34,6 +34,13 @@ extension PostgresStore {
         );
         """
 
+    /// Schema step: the ticks each prober skipped because it was overloaded, and the checks its own delay distorted.
+    static let schemaOverload = """
+        ALTER TABLE probers ADD COLUMN overload_skipped bigint NOT NULL DEFAULT 0;          -- since its start
+        ALTER TABLE probers ADD COLUMN overload_skipped_recent bigint NOT NULL DEFAULT 0;   -- since its previous beat
+        ALTER TABLE probers ADD COLUMN delayed_checks bigint NOT NULL DEFAULT 0;            -- since its start
+        """
+
     public func recordConnectivityLoss(_ span: ConnectivityLossSpan) throws {
         try write { db in
             try db.query("""
@@ -59,17 +66,19 @@ extension PostgresStore {
         try write { db in
             try db.query("""
                 INSERT INTO probers(location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped,
-                    connectivity_lost_since, connectivity_failures)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                    connectivity_lost_since, connectivity_failures, overload_skipped, overload_skipped_recent, delayed_checks)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
                 ON CONFLICT (location) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version,
                     started_at = excluded.started_at, at = excluded.at, every = excluded.every, probes = excluded.probes,
                     lateness_p99 = excluded.lateness_p99, pending = excluded.pending, spooled = excluded.spooled,
                     stopped = excluded.stopped, connectivity_lost_since = excluded.connectivity_lost_since,
-                    connectivity_failures = excluded.connectivity_failures
+                    connectivity_failures = excluded.connectivity_failures, overload_skipped = excluded.overload_skipped,
+                    overload_skipped_recent = excluded.overload_skipped_recent, delayed_checks = excluded.delayed_checks
                 """, [.text(beat.location), .text(beat.host), .int(Int64(beat.pid)), .text(beat.version), .int(beat.startedAt),
                       .int(beat.at), .int(beat.every), .int(Int64(beat.probes)), PGParam(beat.latenessP99),
                       .int(Int64(beat.pending)), .int(Int64(beat.spooled)), .text(beat.stopped ? "true" : "false"),
-                      PGParam(beat.connectivityLostSince), PGParam(beat.connectivityFailures)])
+                      PGParam(beat.connectivityLostSince), PGParam(beat.connectivityFailures), .int(Int64(beat.overloadSkipped)),
+                      .int(Int64(beat.overloadSkippedRecent)), .int(Int64(beat.delayedChecks))])
         }
     }
 
@@ -77,7 +86,7 @@ extension PostgresStore {
         try read { db in
             let r = try db.query("""
                 SELECT location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped,
-                    connectivity_lost_since, connectivity_failures
+                    connectivity_lost_since, connectivity_failures, overload_skipped, overload_skipped_recent, delayed_checks
                 FROM probers ORDER BY location COLLATE "C"
                 """)
             return (0..<r.count).map { i in
@@ -85,7 +94,8 @@ extension PostgresStore {
                                 startedAt: r.int64(i, 4), at: r.int64(i, 5), every: r.int64(i, 6), probes: Int(r.int64(i, 7)),
                                 latenessP99: r.int64OrNil(i, 8), pending: Int(r.int64(i, 9)), spooled: Int(r.int64(i, 10)),
                                 stopped: r.string(i, 11) == "t", connectivityLostSince: r.int64OrNil(i, 12),
-                                connectivityFailures: r.stringOrNil(i, 13))
+                                connectivityFailures: r.stringOrNil(i, 13), overloadSkipped: Int(r.int64(i, 14)),
+                                overloadSkippedRecent: Int(r.int64(i, 15)), delayedChecks: Int(r.int64(i, 16)))
             }
         }
     }

@@ -55,10 +55,20 @@ public struct ProberHeartbeat: Sendable, Equatable {
     /// (`tcp 10.0.0.1:53: connect: ...`); both nil while its network works or it has no canaries.
     public var connectivityLostSince: Int64?
     public var connectivityFailures: String?
+    /// Ticks it skipped because it had more probes than it could run (`Scheduler.SkipReason.overload`): since its
+    /// start, and since its previous heartbeat (above 0: overloaded now).
+    public var overloadSkipped: Int
+    public var overloadSkippedRecent: Int
+    /// Checks since its start that its own delay distorted, left out by its evaluator (`Quiet.overloaded`).
+    public var delayedChecks: Int
 
     public init(location: String, host: String, pid: Int, version: String, startedAt: Int64, at: Int64, every: Int64,
                 probes: Int, latenessP99: Int64?, pending: Int, spooled: Int, stopped: Bool,
-                connectivityLostSince: Int64? = nil, connectivityFailures: String? = nil) {
+                connectivityLostSince: Int64? = nil, connectivityFailures: String? = nil,
+                overloadSkipped: Int = 0, overloadSkippedRecent: Int = 0, delayedChecks: Int = 0) {
+        self.overloadSkipped = overloadSkipped
+        self.overloadSkippedRecent = overloadSkippedRecent
+        self.delayedChecks = delayedChecks
         self.connectivityLostSince = connectivityLostSince
         self.connectivityFailures = connectivityFailures
         self.location = location

@@ -16,6 +16,13 @@ extension Store {
         ) WITHOUT ROWID;
         """
 
+    /// Schema step: the ticks each prober skipped because it was overloaded, and the checks its own delay distorted.
+    static let schemaOverload = """
+        ALTER TABLE probers ADD COLUMN overload_skipped INTEGER NOT NULL DEFAULT 0;         -- since its start
+        ALTER TABLE probers ADD COLUMN overload_skipped_recent INTEGER NOT NULL DEFAULT 0;  -- since its previous beat
+        ALTER TABLE probers ADD COLUMN delayed_checks INTEGER NOT NULL DEFAULT 0;           -- since its start
+        """
+
     public func recordConnectivityLoss(_ span: ConnectivityLossSpan) throws {
         try write { db in
             let upsert = try db.prepare("""
@@ -54,7 +61,7 @@ extension Store {
         try read { db in
             let select = try db.prepare("""
                 SELECT location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped,
-                    connectivity_lost_since, connectivity_failures
+                    connectivity_lost_since, connectivity_failures, overload_skipped, overload_skipped_recent, delayed_checks
                 FROM probers ORDER BY location
                 """)
             defer { select.reset() }
@@ -65,7 +72,8 @@ extension Store {
                     startedAt: select.int64(4), at: select.int64(5), every: select.int64(6), probes: Int(select.int64(7)),
                     latenessP99: select.int64OrNil(8), pending: Int(select.int64(9)), spooled: Int(select.int64(10)),
                     stopped: select.int64(11) != 0, connectivityLostSince: select.int64OrNil(12),
-                    connectivityFailures: select.isNull(13) ? nil : select.string(13)))
+                    connectivityFailures: select.isNull(13) ? nil : select.string(13), overloadSkipped: Int(select.int64(14)),
+                    overloadSkippedRecent: Int(select.int64(15)), delayedChecks: Int(select.int64(16))))
             }
             return out
         }
@@ -74,13 +82,14 @@ extension Store {
     static func upsert(_ beat: ProberHeartbeat, _ db: Connection) throws {
         let upsert = try db.prepare("""
             INSERT INTO probers(location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped,
-                connectivity_lost_since, connectivity_failures)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                connectivity_lost_since, connectivity_failures, overload_skipped, overload_skipped_recent, delayed_checks)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
             ON CONFLICT(location) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version,
                 started_at = excluded.started_at, at = excluded.at, every = excluded.every, probes = excluded.probes,
                 lateness_p99 = excluded.lateness_p99, pending = excluded.pending, spooled = excluded.spooled,
                 stopped = excluded.stopped, connectivity_lost_since = excluded.connectivity_lost_since,
-                connectivity_failures = excluded.connectivity_failures
+                connectivity_failures = excluded.connectivity_failures, overload_skipped = excluded.overload_skipped,
+                overload_skipped_recent = excluded.overload_skipped_recent, delayed_checks = excluded.delayed_checks
             """)
         try upsert.bind(1, beat.location)
         try upsert.bind(2, beat.host)
@@ -96,6 +105,9 @@ extension Store {
         try upsert.bind(12, Int64(beat.stopped ? 1 : 0))
         try upsert.bind(13, beat.connectivityLostSince)
         try upsert.bind(14, beat.connectivityFailures)
+        try upsert.bind(15, Int64(beat.overloadSkipped))
+        try upsert.bind(16, Int64(beat.overloadSkippedRecent))
+        try upsert.bind(17, Int64(beat.delayedChecks))
         try upsert.run()
     }
 

@@ -30,9 +30,11 @@ struct StatusCommand: ParsableCommand {
         let now = StoreCommandSupport.nowMicroseconds
         let rows: [StatusDocument.Row]
         let losses: [StatusDocument.ConnectivityLoss]
+        let overload: StatusDocument.Overload?
         do {
             rows = try StatusDocument.rows(storage, now: now)
             losses = try StatusDocument.connectivityLosses(storage, now: now)
+            overload = try StatusDocument.overload(storage, now: now)
         } catch {
             StoreCommandSupport.fail("\(error)")
         }
@@ -46,6 +48,7 @@ struct StatusCommand: ParsableCommand {
                 let prefix = losses.count > 1 || rows.contains(where: { !$0.locations.isEmpty }) ? "location \(loss.location): " : ""
                 print(Terminal.paint(prefix + loss.line(now: now), Terminal.colour(of: .failing)))
             }
+            if let overload { print(Terminal.paint(overload.line, overload.now ? Terminal.colour(of: Severity.minor) : nil)) }
             print(Self.text(rows, now: now))
         }
     }
