@@ -355,6 +355,8 @@ final class SQLiteSampleBatches: SampleBatchWriting {
 
     func write(_ batch: [Sample]) throws {
         try store.writeOnQueue { db in try store.insert(batch, db) }
+        // A fold that fails (a full disk) is tried again after the next batch: its rows stay recent meanwhile.
+        try? store.foldIfDue(now: store.clock.now())
         store.checkpointIfDue()
     }
 

@@ -24,6 +24,7 @@ extension Store {
         dispatchPrecondition(condition: .notOnQueue(queue))
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(budget.microseconds) * 1_000
         var report = MaintenanceReport()
+        try queue.sync { try foldIfDue(now: now) }
         let ids: [Int64] = try queue.sync {
             let stmt = try connection.prepare("SELECT id FROM probes ORDER BY id")
             var ids: [Int64] = []
