@@ -302,6 +302,11 @@ package enum PhaseCodec {
 
     package static func decode(_ bytes: [UInt8]) -> Phases {
         var reader = Varint.Reader(bytes)
+        return decode(&reader)
+    }
+
+    /// Reads the six varints of one encoding from `reader` (a sample block holds them inline).
+    static func decode<Bytes>(_ reader: inout Varint.Reader<Bytes>) -> Phases {
         var p = Phases()
         var sum: Int64 = 0
         for name in parts {

@@ -377,6 +377,8 @@ final class SQLiteSampleBatches: SampleBatchWriting {
 
     func write(_ batch: [Sample]) throws {
         try store.writeOnQueue { db in try store.insert(batch, db) }
+        // A fold that fails (a full disk) is tried again after the next batch: its rows stay recent meanwhile.
+        try? store.foldIfDue(now: store.clock.now())
         store.checkpointIfDue()
     }
 
@@ -400,36 +402,27 @@ extension Store {
     /// memory while the database was locked or full) is also merged into the rollup rows already made of its
     /// bucket, so that rollups count every check however late it is written.
     func insert(_ samples: [Sample], _ db: Connection) throws {
-        let stmt = try db.prepare("""
-            INSERT OR REPLACE INTO samples(probe_id, ts, reason, status, phases, bytes, family)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-            """)
         var marks: [Int64: (rolled5m: Int64?, rolled1h: Int64?, rolled1d: Int64?)] = [:]
+        var rows: [(probe: Int64, sample: Sample)] = []
+        rows.reserveCapacity(samples.count)
+        // Late samples merged in this batch: appended only at its end, they are not yet found by `mergeLate`.
+        var merged: Set<[Int64]> = []
         for sample in samples {
             guard let id = try probeID(sample.probe, create: true, db) else { continue }
             let mark = try marks[id] ?? watermarks(id, db)
             marks[id] = mark
-            if let rolled = mark.rolled5m, sample.startedAt < rolled {
+            if let rolled = mark.rolled5m, sample.startedAt < rolled, merged.insert([id, sample.startedAt]).inserted {
                 try mergeLate(sample, probe: id, rolled1h: mark.rolled1h, rolled1d: mark.rolled1d, db)
             }
-            let h = stmt.handle
-            sqlite3_bind_int64(h, 1, id)
-            sqlite3_bind_int64(h, 2, sample.startedAt)
-            sqlite3_bind_int64(h, 3, Int64(sample.failure?.reason.code ?? 0))
-            bindOptional(h, 4, sample.status.map(Int64.init))
-            try stmt.bind(5, blob: PhaseCodec.encode(sample.phases))
-            bindOptional(h, 6, sample.bytes)
-            bindOptional(h, 7, sample.ipFamily.map { $0 == .ipv6 ? 1 : 0 })
-            try stmt.run()
+            rows.append((id, sample))
         }
+        try appendSamples(rows, db)
     }
 
     /// Adds a late sample to its 5-minute rollup row, and to its hourly row when that hour is rolled up too.
     /// A sample replacing one of the same microsecond was counted already and is left out.
     private func mergeLate(_ sample: Sample, probe: Int64, rolled1h: Int64?, rolled1d: Int64?, _ db: Connection) throws {
-        if try db.scalar("SELECT 1 FROM samples WHERE probe_id = ?1 AND ts = ?2", [probe, sample.startedAt]) != nil {
-            return
-        }
+        if try !samples(probe: probe, from: sample.startedAt, to: sample.startedAt + 1, db).isEmpty { return }
         var late = Aggregate()
         late.add(reason: sample.failure?.reason.code ?? 0, phases: sample.phases)
         var tables = [("rollup_5m", Self.floor(sample.startedAt, Self.bucket5m))]
@@ -449,10 +442,6 @@ extension Store {
             try upsert.bind(3, Int64(sample.failure == nil ? 0 : 1))
             try upsert.run()
         }
-    }
-
-    private func bindOptional(_ stmt: OpaquePointer, _ index: Int32, _ value: Int64?) {
-        if let value { sqlite3_bind_int64(stmt, index, value) } else { sqlite3_bind_null(stmt, index) }
     }
 }
 

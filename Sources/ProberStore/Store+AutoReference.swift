@@ -13,26 +13,18 @@ extension Store {
             guard let id = try probeID(name, create: false, db) else { return nil }
             let slices = AutoReferenceSlices(at: at)
             let excluded = try incidentSpans(of: id, from: slices.from, until: at, db)
-            let select = try db.prepare("""
-                SELECT ts, phases FROM samples
-                WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3 AND reason = 0 AND phases IS NOT NULL
-                ORDER BY ts DESC
-                """)
             var checks: [PackedPhases] = []
             var days: Set<Int> = []
             for slice in slices.slices {
-                try select.bind(1, id)
-                try select.bind(2, slice.start)
-                try select.bind(3, slice.end)
                 var taken = 0
-                while taken < AutoReferenceSlices.perSlice, try select.step() {
-                    let ts = select.int64(0)
-                    if excluded.contains(where: { $0.contains(ts) }) { continue }
-                    checks.append(PackedPhases(PhaseCodec.decode(select.blob(1))))
+                try forEachSample(probe: id, from: slice.start, to: slice.end, newestFirst: true, db) { sample in
+                    guard sample.reason == 0, sample.hasPhases else { return true }
+                    if excluded.contains(where: { $0.contains(sample.ts) }) { return true }
+                    checks.append(PackedPhases(sample.phases))
                     days.insert(slice.day)
                     taken += 1
+                    return taken < AutoReferenceSlices.perSlice
                 }
-                select.reset()
             }
             return (checks, days.count)
         }
@@ -50,19 +42,19 @@ extension Store {
     public func learningProbes(now: Int64) throws -> Set<String> {
         try read { db in
             let select = try db.prepare("""
-                SELECT p.name FROM probes p
-                WHERE instr(char(10) || p.settings, char(10) || ?1 || char(9)) > 0
-                  AND (SELECT count(*) FROM (SELECT 1 FROM samples s
-                       WHERE s.probe_id = p.id AND s.ts >= ?2 AND s.ts < ?3 AND s.reason = 0 AND s.phases IS NOT NULL
-                       LIMIT ?4)) < ?4
+                SELECT id, name FROM probes WHERE instr(char(10) || settings, char(10) || ?1 || char(9)) > 0
                 """)
             try select.bind(1, ProbeInfo.autoThresholdsKey)
-            try select.bind(2, now - Baseline.span)
-            try select.bind(3, now)
-            try select.bind(4, Int64(AutoThresholds.learningChecks))
             defer { select.reset() }
             var names: Set<String> = []
-            while try select.step() { names.insert(select.string(0)) }
+            while try select.step() {
+                var passing = 0
+                try forEachSample(probe: select.int64(0), from: now - Baseline.span, to: now, db) { sample in
+                    if sample.reason == 0, sample.hasPhases { passing += 1 }
+                    return passing < AutoThresholds.learningChecks
+                }
+                if passing < AutoThresholds.learningChecks { names.insert(select.string(1)) }
+            }
             return names
         }
     }

@@ -18,28 +18,20 @@ extension Store {
 
             let excluded = try incidentSpans(of: id, from: from, until: until, db)
 
-            let select = try db.prepare("""
-                SELECT ts, phases FROM samples
-                WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3 AND reason = 0 AND phases IS NOT NULL
-                ORDER BY ts DESC
-                """)
             var checks: [PackedPhases] = []
             var oldest = until
             var sliceEnd = until
             while sliceEnd > from {
                 let sliceStart = max(sliceEnd - Self.hour, from)
-                try select.bind(1, id)
-                try select.bind(2, sliceStart)
-                try select.bind(3, sliceEnd)
                 var taken = 0
-                while taken < perHour, try select.step() {
-                    let ts = select.int64(0)
-                    if excluded.contains(where: { $0.contains(ts) }) { continue }
-                    checks.append(PackedPhases(PhaseCodec.decode(select.blob(1))))
-                    oldest = ts
+                try forEachSample(probe: id, from: sliceStart, to: sliceEnd, newestFirst: true, db) { sample in
+                    guard sample.reason == 0, sample.hasPhases else { return true }
+                    if excluded.contains(where: { $0.contains(sample.ts) }) { return true }
+                    checks.append(PackedPhases(sample.phases))
+                    oldest = sample.ts
                     taken += 1
+                    return taken < perHour
                 }
-                select.reset()
                 sliceEnd = sliceStart
             }
             return Baseline(checks, oldest: oldest, until: until)

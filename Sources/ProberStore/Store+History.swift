@@ -53,19 +53,11 @@ extension Store {
                 try forEachRollup(table: "rollup_5m", probe: id, from: fiveFrom, to: fiveTo, db, add)
             }
             if rawFrom < until {
-                let select = try db.prepare("""
-                    SELECT ts, reason, phases FROM samples
-                    WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts
-                    """)
-                try select.bind(1, id)
-                try select.bind(2, rawFrom)
-                try select.bind(3, until)
-                while try select.step() {
-                    let i = Int((select.int64(0) - first) / width)
-                    guard i >= 0, i < buckets.count else { continue }
-                    buckets[i].add(reason: Int(select.int64(1)), phases: Self.phases(select, from: 2))
+                try forEachSample(probe: id, from: rawFrom, to: until, db) { sample in
+                    let i = Int((sample.ts - first) / width)
+                    if i >= 0, i < buckets.count { buckets[i].add(reason: sample.reason, phases: sample.phases) }
+                    return true
                 }
-                select.reset()
             }
             return Aggregate.history(probe: name, since: since, until: until, first: first, every: width, phase: phase,
                                      sources: sources, buckets: buckets)
@@ -82,7 +74,7 @@ extension Store {
         _ = try marks.step()
         let rolled5m = marks.int64OrNil(0), rolled1h = marks.int64OrNil(1)
         marks.reset()
-        let minRaw = try db.scalar("SELECT min(ts) FROM samples WHERE probe_id = ?1", [id])
+        let minRaw = try firstSampleTime(probe: id, db)
         let min5m = try db.scalar("SELECT min(bucket) FROM rollup_5m WHERE probe_id = ?1", [id])
         let min1h = try db.scalar("SELECT min(bucket) FROM rollup_1h WHERE probe_id = ?1", [id])
         let never = Int64.max / 2

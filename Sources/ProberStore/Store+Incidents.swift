@@ -189,7 +189,12 @@ extension Store {
     public func failureCount(probe: String, since: Int64) throws -> Int {
         try read { db in
             guard let id = try probeID(probe, create: false, db) else { return 0 }
-            return Int(try db.scalar("SELECT COUNT(*) FROM samples WHERE probe_id = ?1 AND ts >= ?2 AND reason != 0", [id, since]) ?? 0)
+            var failures = 0
+            try forEachSample(probe: id, from: since, to: Int64.max, db) { sample in
+                if sample.reason != 0 { failures += 1 }
+                return true
+            }
+            return failures
         }
     }
 

@@ -24,6 +24,7 @@ extension Store {
         dispatchPrecondition(condition: .notOnQueue(queue))
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(budget.microseconds) * 1_000
         var report = MaintenanceReport()
+        try queue.sync { try foldIfDue(now: now) }
         let ids: [Int64] = try queue.sync {
             let stmt = try connection.prepare("SELECT id FROM probes ORDER BY id")
             var ids: [Int64] = []
@@ -78,7 +79,7 @@ extension Store {
     private func rewindAfterStepBack(probe: Int64, horizon: Int64, _ db: Connection) throws {
         let marks = try watermarks(probe, db)
         guard let mark = marks.rolled5m, mark > horizon,
-              let oldest = try db.scalar("SELECT min(ts) FROM samples WHERE probe_id = ?1", [probe]) else { return }
+              let oldest = try firstSampleTime(probe: probe, db) else { return }
         let target = max(horizon, Self.floor(oldest + Self.bucket5m - 1, Self.bucket5m))
         guard target < mark else { return }
         let update = try db.prepare("""
@@ -95,30 +96,21 @@ extension Store {
         try rewindAfterStepBack(probe: probe, horizon: horizon, db)
         var from = try watermarks(probe, db).rolled5m
         if from == nil {
-            guard let first = try db.scalar("SELECT min(ts) FROM samples WHERE probe_id = ?1", [probe]) else { return false }
+            guard let first = try firstSampleTime(probe: probe, db) else { return false }
             from = Self.floor(first, Self.bucket5m)
         }
         guard let start = from, start < horizon else { return false }
-        let select = try db.prepare("""
-            SELECT ts, reason, phases FROM samples
-            WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts LIMIT ?4
-            """)
-        try select.bind(1, probe)
-        try select.bind(2, start)
-        try select.bind(3, horizon)
-        try select.bind(4, Int64(Self.maintenanceChunk))
         var buckets: [(Int64, Aggregate)] = []
         var rows = 0
         var lastTs = start
-        while try select.step() {
+        try forEachSample(probe: probe, from: start, to: horizon, db) { sample in
             rows += 1
-            let ts = select.int64(0)
-            lastTs = ts
-            let bucket = Self.floor(ts, Self.bucket5m)
+            lastTs = sample.ts
+            let bucket = Self.floor(sample.ts, Self.bucket5m)
             if buckets.last?.0 != bucket { buckets.append((bucket, Aggregate())) }
-            buckets[buckets.count - 1].1.add(reason: Int(select.int64(1)), phases: Self.phases(select, from: 2))
+            buckets[buckets.count - 1].1.add(reason: sample.reason, phases: sample.phases)
+            return rows < Self.maintenanceChunk
         }
-        select.reset()
         var end = horizon
         if rows == Self.maintenanceChunk {
             // The last bucket may continue past the limit: leave it for the next chunk (a 5-minute bucket
@@ -211,7 +203,7 @@ extension Store {
     private func pruneSamples(probe: Int64, before cutoff: Int64, _ report: inout MaintenanceReport, _ db: Connection) throws -> Bool {
         // Never delete what is not rolled up yet.
         guard let rolled = try watermarks(probe, db).rolled5m else { return false }
-        let n = try deleteChunk(table: "samples", key: "ts", probe: probe, before: min(cutoff, rolled), db)
+        let n = try deleteSamples(probe: probe, before: min(cutoff, rolled), limit: Self.maintenanceChunk, db)
         report.prunedSamples += n
         return n > 0
     }

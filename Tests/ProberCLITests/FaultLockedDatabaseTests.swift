@@ -69,7 +69,7 @@ final class FaultLockedDatabaseTests {
         }, "every incident opened and created on IsDown: \(incidents().map(\.incident.probe))\n\(log())")
         #expect(Set(incidents().map(\.incident.probe)) == Set(failing))
         #expect(await eventually {
-            StorageFaultConnection.samples(db, probe: "ok", where: "ts >= \(lockedAt) AND ts < \(releasedAt)") >= 30
+            StorageFaultConnection.samples(db, probe: "ok", from: lockedAt, to: releasedAt) >= 30
         }, "the samples of the locked seconds are written after the release\n\(log())")
 
         targets.heal(failing)

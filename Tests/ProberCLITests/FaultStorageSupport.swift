@@ -159,13 +159,11 @@ final class StorageFaultConnection {
         return sqlite3_column_int64(stmt, 0)
     }
 
-    /// `count(*)` of `samples` of one probe, with an optional condition on `ts`.
-    static func samples(_ db: String, probe: String, where condition: String = "1") -> Int64 {
-        guard let connection = try? StorageFaultConnection(db, readOnly: true) else { return 0 }
-        return (try? connection.int("""
-            SELECT count(*) FROM samples JOIN probes ON probes.id = samples.probe_id
-            WHERE probes.name = '\(probe)' AND \(condition)
-            """)) ?? 0
+    /// The number of stored samples of one probe started in `[from, to)`, read through a read-only `Store`.
+    static func samples(_ db: String, probe: String, from: Int64 = .min, to: Int64 = .max) -> Int64 {
+        guard let store = try? Store(path: db, readOnly: true),
+              let samples = try? store.recentSamples(probe: probe, limit: .max) else { return 0 }
+        return Int64(samples.filter { $0.startedAt >= from && $0.startedAt < to }.count)
     }
 }
 

@@ -165,7 +165,7 @@ final class HistoryStatusCLITests: XCTestCase {
         try fillDatabase()
         // The daemon's connection mid-transaction, with uncommitted changes in the WAL.
         let store = try Store(path: db)
-        try store.queue.sync { try store.connection.execute("BEGIN IMMEDIATE; DELETE FROM samples;") }
+        try store.queue.sync { try store.connection.execute("BEGIN IMMEDIATE; DELETE FROM sample_recent; DELETE FROM sample_blocks;") }
         defer { try? store.queue.sync { try store.connection.execute("ROLLBACK") } }
         let status = try ProberBinary.run(["status", "--db", db])
         XCTAssertEqual(status.status, 0, status.stderr)

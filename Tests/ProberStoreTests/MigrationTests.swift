@@ -11,11 +11,11 @@ final class MigrationTests: XCTestCase {
         let raw = try RawConnection(path)
         XCTAssertEqual(try raw.int("PRAGMA user_version"), Int64(Store.schemaVersion))
         XCTAssertGreaterThanOrEqual(Store.schemaVersion, 1)
-        for table in ["probes", "samples", "rollup_5m", "rollup_1h", "incidents", "incident_updates", "outbox"] {
+        for table in ["probes", "sample_recent", "sample_blocks", "sample_span", "rollup_5m", "rollup_1h", "incidents", "incident_updates", "outbox"] {
             XCTAssertEqual(try raw.int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '\(table)'"), 1, table)
         }
         // The sample tables are clustered on their key.
-        XCTAssertEqual(try raw.int("SELECT count(*) FROM sqlite_master WHERE sql LIKE '%WITHOUT ROWID%' AND name IN ('samples', 'rollup_5m', 'rollup_1h')"), 3)
+        XCTAssertEqual(try raw.int("SELECT count(*) FROM sqlite_master WHERE sql LIKE '%WITHOUT ROWID%' AND name IN ('sample_recent', 'sample_blocks', 'rollup_5m', 'rollup_1h')"), 4)
         var stmt: OpaquePointer?
         sqlite3_prepare_v2(raw.handle, "PRAGMA journal_mode", -1, &stmt, nil)
         defer { sqlite3_finalize(stmt) }
@@ -117,7 +117,7 @@ final class MigrationTests: XCTestCase {
         let store = try Store(path: path)
         try fill(store, makeSamples(probe: "web", start: 1_000_000_000_000_000, interval: 1_000_000, count: 20))
         let other = try RawConnection(path)
-        try other.execute("BEGIN IMMEDIATE; DELETE FROM samples;")
+        try other.execute("BEGIN IMMEDIATE; DELETE FROM sample_recent; DELETE FROM sample_blocks;")
         defer { try? other.execute("ROLLBACK") }
         let reader = try Store(path: path, readOnly: true, busyTimeout: .milliseconds(1))
         XCTAssertEqual(try reader.recentSamples(probe: "web", limit: 100).count, 20)

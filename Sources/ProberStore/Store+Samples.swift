@@ -1,0 +1,334 @@
+import CSQLite3
+import ProberCore
+
+/// One stored raw check, as every reader of raw samples in the store sees it.
+struct RawSample {
+    var ts: Int64
+    /// `FailureReason.code`, 0 = ok.
+    var reason: Int
+    var status: Int64?
+    var phases: Phases
+    var bytes: Int64?
+    /// 0 = IPv4, 1 = IPv6.
+    var family: Int64?
+
+    /// Whether any phase is present (the column is NULL otherwise).
+    var hasPhases: Bool { Phases.Name.allCases.contains { phases[$0] != nil } }
+}
+
+/// The one reader and writer of raw samples: every query of the store that needs them goes through these, so the
+/// layout behind them is known in this file only. All run on the store's queue.
+///
+/// Layout (docs/storage.md): a commit appends its samples to `sample_recent`, keyed by the commit's sequence
+/// number, so a batch fills pages at the end of one B-tree instead of dirtying one page per probe. `fold` moves
+/// the samples of each 5-minute window, once it ended `foldGrace` ago, into one `sample_blocks` row per probe
+/// (`SampleBlock`), keyed (window, probe) so a fold also writes at the end. `sample_span` keeps each probe's
+/// first and last block, so that reads seek the probe's windows only. A reader sees blocks and recent rows;
+/// of two samples of the same probe and microsecond the later written wins.
+extension Store {
+    /// Width of a block's window: the 5-minute rollup bucket, so a rollup reads one block.
+    static let blockWidth = bucket5m
+    /// A window is folded once it ended this long ago (longer checks are merged into their block later).
+    static let foldGrace: Int64 = 60_000_000
+    /// Above this many commits in `sample_recent`, a probe's recent samples are read by one scan, not one seek a commit.
+    private static let recentSeeks: Int64 = 2_000
+
+    /// Calls `body` with the probe's samples with `from <= ts < to`, in start order (newest first with
+    /// `newestFirst`), until it returns false.
+    func forEachSample(probe: Int64, from: Int64, to: Int64, newestFirst: Bool = false, _ db: Connection,
+                       _ body: (RawSample) throws -> Bool) throws {
+        // Far enough from the ends of Int64 that window arithmetic cannot overflow.
+        let from = max(from, Int64.min / 4), to = min(to, Int64.max / 4)
+        guard from < to else { return }
+        var recent: [Int64: [RawSample]] = [:]
+        for sample in try recentSamples(probe: probe, from: from, to: to, db) {
+            recent[Self.floor(sample.ts, Self.blockWidth), default: []].append(sample)
+        }
+        var windows = Set(recent.keys)
+        if let span = try span(probe: probe, db) {
+            let lo = max(Self.floor(from, Self.blockWidth), span.first)
+            let hi = min(Self.floor(to - 1, Self.blockWidth), span.last)
+            if lo <= hi {
+                for w in stride(from: lo, through: hi, by: Int(Self.blockWidth)) { windows.insert(w) }
+            }
+        }
+        let block = try db.prepare("SELECT data FROM sample_blocks WHERE start = ?1 AND probe_id = ?2")
+        for w in windows.sorted(by: newestFirst ? (>) : (<)) {
+            var samples = try readBlock(block, start: w, probe: probe)
+            if let newer = recent[w] {
+                samples = Self.merged(samples, newer)
+            }
+            for sample in newestFirst ? samples.reversed() : samples where sample.ts >= from && sample.ts < to {
+                guard try body(sample) else { return }
+            }
+        }
+    }
+
+    /// The probe's samples with `from <= ts < to`, in start order.
+    func samples(probe: Int64, from: Int64, to: Int64, _ db: Connection) throws -> [RawSample] {
+        var out: [RawSample] = []
+        try forEachSample(probe: probe, from: from, to: to, db) { out.append($0); return true }
+        return out
+    }
+
+    /// The start of the probe's oldest sample kept.
+    func firstSampleTime(probe: Int64, _ db: Connection) throws -> Int64? {
+        var first = try recentSamples(probe: probe, from: Int64.min, to: Int64.max, db).first?.ts
+        if let span = try span(probe: probe, db) {
+            let block = try db.prepare("SELECT data FROM sample_blocks WHERE start = ?1 AND probe_id = ?2")
+            for w in stride(from: span.first, through: span.last, by: Int(Self.blockWidth)) {
+                if let ts = try readBlock(block, start: w, probe: probe).first?.ts {
+                    first = min(first ?? ts, ts)
+                    break
+                }
+            }
+        }
+        return first
+    }
+
+    /// The probe's newest sample.
+    func lastSample(probe: Int64, _ db: Connection) throws -> RawSample? {
+        var last: RawSample?
+        try forEachSample(probe: probe, from: Int64.min, to: Int64.max, newestFirst: true, db) { last = $0; return false }
+        return last
+    }
+
+    /// The newest sample of every probe that has one, by probe id: one scan of the recent rows and a seek of each
+    /// probe's last block.
+    func lastSamples(_ db: Connection) throws -> [Int64: RawSample] {
+        var out: [Int64: RawSample] = [:]
+        let recent = try db.prepare("SELECT probe_id, ts, reason, status, phases, bytes, family FROM sample_recent")
+        while try recent.step() {
+            let id = recent.int64(0)
+            let sample = Self.rawSample(recent, from: 1)
+            if let old = out[id], old.ts > sample.ts { continue }
+            out[id] = sample
+        }
+        recent.reset()
+        let spans = try db.prepare("""
+            SELECT s.probe_id, s.last, b.data FROM sample_span s
+            CROSS JOIN sample_blocks b ON b.start = s.last AND b.probe_id = s.probe_id
+            """)
+        defer { spans.reset() }
+        while try spans.step() {
+            let id = spans.int64(0)
+            guard let sample = spans.withBlob(2, { SampleBlock.decode($0, start: spans.int64(1)) }).last else { continue }
+            if let newer = out[id], newer.ts >= sample.ts { continue }
+            out[id] = sample
+        }
+        return out
+    }
+
+    /// Appends samples (inside the caller's transaction), `probe` being each one's probe id, as one commit of
+    /// `sample_recent`. A second sample for the same probe and microsecond replaces the first.
+    func appendSamples(_ samples: [(probe: Int64, sample: Sample)], _ db: Connection) throws {
+        guard !samples.isEmpty else { return }
+        let seq = (try db.scalar("SELECT max(seq) FROM sample_recent") ?? 0) + 1
+        let stmt = try db.prepare("""
+            INSERT OR REPLACE INTO sample_recent(seq, probe_id, ts, reason, status, phases, bytes, family)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            """)
+        // In key order, so the batch fills its pages one after the other.
+        for (id, sample) in samples.sorted(by: { ($0.probe, $0.sample.startedAt) < ($1.probe, $1.sample.startedAt) }) {
+            let h = stmt.handle
+            sqlite3_bind_int64(h, 1, seq)
+            sqlite3_bind_int64(h, 2, id)
+            sqlite3_bind_int64(h, 3, sample.startedAt)
+            sqlite3_bind_int64(h, 4, Int64(sample.failure?.reason.code ?? 0))
+            Self.bindOptional(h, 5, sample.status.map(Int64.init))
+            try stmt.bind(6, blob: PhaseCodec.encode(sample.phases))
+            Self.bindOptional(h, 7, sample.bytes)
+            Self.bindOptional(h, 8, sample.ipFamily.map { $0 == .ipv6 ? 1 : 0 })
+            try stmt.run()
+        }
+    }
+
+    /// Deletes the probe's blocks that end at or before `before`, at most `limit` samples' worth (at least one
+    /// block); returns how many samples. Retention applies to blocks whole.
+    func deleteSamples(probe: Int64, before: Int64, limit: Int, _ db: Connection) throws -> Int {
+        guard let span = try span(probe: probe, db) else { return 0 }
+        let block = try db.prepare("SELECT data FROM sample_blocks WHERE start = ?1 AND probe_id = ?2")
+        let delete = try db.prepare("DELETE FROM sample_blocks WHERE start = ?1 AND probe_id = ?2")
+        var deleted = 0
+        var w = span.first
+        while w <= span.last, w + Self.blockWidth <= before, deleted < limit {
+            try block.bind(1, w)
+            try block.bind(2, probe)
+            let n = try block.step() ? block.withBlob(0) { SampleBlock.count($0) } : 0
+            block.reset()
+            if n > 0 {
+                try delete.bind(1, w)
+                try delete.bind(2, probe)
+                try delete.run()
+                delete.reset()
+                deleted += n
+            }
+            w += Self.blockWidth
+        }
+        if w != span.first {
+            let update = try db.prepare(w > span.last
+                ? "DELETE FROM sample_span WHERE probe_id = ?1"
+                : "UPDATE sample_span SET first = ?2 WHERE probe_id = ?1")
+            try update.bind(1, probe)
+            if w <= span.last { try update.bind(2, w) }
+            try update.run()
+        }
+        return deleted
+    }
+
+    // MARK: Folding recent rows into blocks
+
+    /// Folds when a window ended `foldGrace` ago since the last fold. Store queue only; its own transaction.
+    func foldIfDue(now: Int64) throws {
+        let horizon = Self.floor(now - Self.foldGrace, Self.blockWidth)
+        guard horizon > foldedUpTo, !isReadOnly else { return }
+        try writeOnQueue { try fold(before: horizon, $0) }
+        foldedUpTo = horizon
+    }
+
+    /// Moves every recent sample that started before `horizon` into its probe's block of its window (merged with
+    /// the block when one exists: a late sample), then deletes those rows.
+    func fold(before horizon: Int64, _ db: Connection) throws {
+        let select = try db.prepare("""
+            SELECT probe_id, ts, reason, status, phases, bytes, family, seq FROM sample_recent WHERE ts < ?1
+            """)
+        try select.bind(1, horizon)
+        var rows: [(window: Int64, probe: Int64, seq: Int64, sample: RawSample)] = []
+        while try select.step() {
+            let sample = Self.rawSample(select, from: 1)
+            rows.append((Self.floor(sample.ts, Self.blockWidth), select.int64(0), select.int64(7), sample))
+        }
+        select.reset()
+        guard !rows.isEmpty else { return }
+        rows.sort { ($0.window, $0.probe, $0.sample.ts, $0.seq) < ($1.window, $1.probe, $1.sample.ts, $1.seq) }
+        var i = 0
+        while i < rows.count {
+            var j = i
+            var samples: [RawSample] = []
+            while j < rows.count, rows[j].window == rows[i].window, rows[j].probe == rows[i].probe {
+                if samples.last?.ts == rows[j].sample.ts { samples.removeLast() }
+                samples.append(rows[j].sample)
+                j += 1
+            }
+            try writeBlock(probe: rows[i].probe, start: rows[i].window, samples, merge: true, db)
+            i = j
+        }
+        let delete = try db.prepare("DELETE FROM sample_recent WHERE ts < ?1")
+        try delete.bind(1, horizon)
+        try delete.run()
+    }
+
+    /// Writes one probe's block of the window at `start` (merged into the stored one with `merge`).
+    func writeBlock(probe: Int64, start: Int64, _ samples: [RawSample], merge: Bool, _ db: Connection) throws {
+        var samples = samples
+        if merge {
+            let block = try db.prepare("SELECT data FROM sample_blocks WHERE start = ?1 AND probe_id = ?2")
+            let stored = try readBlock(block, start: start, probe: probe)
+            if !stored.isEmpty { samples = Self.merged(stored, samples) }
+        }
+        try Self.insertBlock(probe: probe, start: start, samples, db)
+    }
+
+    /// Stores one probe's block of the window at `start`, replacing the stored one, and widens the probe's span to it.
+    static func insertBlock(probe: Int64, start: Int64, _ samples: [RawSample], _ db: Connection) throws {
+        let insert = try db.prepare("INSERT OR REPLACE INTO sample_blocks(start, probe_id, data) VALUES (?1, ?2, ?3)")
+        try insert.bind(1, start)
+        try insert.bind(2, probe)
+        try insert.bind(3, blob: SampleBlock.encode(samples, start: start))
+        try insert.run()
+        let span = try db.prepare("""
+            INSERT INTO sample_span(probe_id, first, last) VALUES (?1, ?2, ?2)
+            ON CONFLICT(probe_id) DO UPDATE SET first = min(first, excluded.first), last = max(last, excluded.last)
+            """)
+        try span.bind(1, probe)
+        try span.bind(2, start)
+        try span.run()
+    }
+
+    // MARK: Helpers
+
+    /// The windows of the probe's first and last blocks.
+    private func span(probe: Int64, _ db: Connection) throws -> (first: Int64, last: Int64)? {
+        let select = try db.prepare("SELECT first, last FROM sample_span WHERE probe_id = ?1")
+        try select.bind(1, probe)
+        defer { select.reset() }
+        return try select.step() ? (select.int64(0), select.int64(1)) : nil
+    }
+
+    /// The block of one window, decoded (empty when there is none). `select` is the block query.
+    private func readBlock(_ select: Statement, start: Int64, probe: Int64) throws -> [RawSample] {
+        try select.bind(1, start)
+        try select.bind(2, probe)
+        defer { select.reset() }
+        guard try select.step() else { return [] }
+        return select.withBlob(0) { SampleBlock.decode($0, start: start) }
+    }
+
+    /// The probe's recent (not yet folded) samples with `from <= ts < to`, in start order, the later written of
+    /// two of the same microsecond kept: a seek per commit (they are few: one a second since the last fold).
+    private func recentSamples(probe: Int64, from: Int64, to: Int64, _ db: Connection) throws -> [RawSample] {
+        guard let lo = try db.scalar("SELECT min(seq) FROM sample_recent"),
+              let hi = try db.scalar("SELECT max(seq) FROM sample_recent") else { return [] }
+        var found: [(seq: Int64, sample: RawSample)] = []
+        let columns = "ts, reason, status, phases, bytes, family, seq"
+        if hi - lo < Self.recentSeeks {
+            let select = try db.prepare("""
+                SELECT \(columns) FROM sample_recent WHERE seq = ?1 AND probe_id = ?2 AND ts >= ?3 AND ts < ?4
+                """)
+            defer { select.reset() }
+            for seq in lo...hi {
+                try select.bind(1, seq)
+                try select.bind(2, probe)
+                try select.bind(3, from)
+                try select.bind(4, to)
+                while try select.step() { found.append((seq, Self.rawSample(select, from: 0))) }
+                select.reset()
+            }
+        } else {
+            let select = try db.prepare("""
+                SELECT \(columns) FROM sample_recent WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3
+                """)
+            defer { select.reset() }
+            try select.bind(1, probe)
+            try select.bind(2, from)
+            try select.bind(3, to)
+            while try select.step() { found.append((select.int64(6), Self.rawSample(select, from: 0))) }
+        }
+        found.sort { ($0.sample.ts, $0.seq) < ($1.sample.ts, $1.seq) }
+        var out: [RawSample] = []
+        out.reserveCapacity(found.count)
+        for (_, sample) in found {
+            if out.last?.ts == sample.ts { out.removeLast() }
+            out.append(sample)
+        }
+        return out
+    }
+
+    /// Two sorted runs of samples as one, a sample of `newer` replacing one of `older` at the same microsecond.
+    private static func merged(_ older: [RawSample], _ newer: [RawSample]) -> [RawSample] {
+        var out: [RawSample] = []
+        out.reserveCapacity(older.count + newer.count)
+        var i = 0, j = 0
+        while i < older.count || j < newer.count {
+            if j == newer.count || (i < older.count && older[i].ts < newer[j].ts) {
+                out.append(older[i])
+                i += 1
+            } else {
+                if i < older.count, older[i].ts == newer[j].ts { i += 1 }
+                out.append(newer[j])
+                j += 1
+            }
+        }
+        return out
+    }
+
+    /// The sample in columns ts, reason, status, phases, bytes, family from `column` on.
+    static func rawSample(_ s: Statement, from c: Int) -> RawSample {
+        RawSample(ts: s.int64(c), reason: Int(s.int64(c + 1)), status: s.int64OrNil(c + 2), phases: phases(s, from: c + 3),
+                  bytes: s.int64OrNil(c + 4), family: s.int64OrNil(c + 5))
+    }
+
+    static func bindOptional(_ stmt: OpaquePointer, _ index: Int32, _ value: Int64?) {
+        if let value { sqlite3_bind_int64(stmt, index, value) } else { sqlite3_bind_null(stmt, index) }
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import ProberCore
+@testable import ProberStore
+import ProberStorage
+import ProberTestSupport
+import Testing
+
+/// Issue 16 item 2: raw samples appended in commit order to `sample_recent`, folded into per-probe 5-minute blocks
+/// (`SampleBlock`), read back as one history whatever part of it is folded.
+@Suite struct SampleLayoutTests {
+    let minute: Int64 = 60_000_000
+    /// A Monday at 00:00 UTC.
+    let start: Int64 = 1_700_438_400_000_000
+
+    func write(_ store: Store, _ samples: [Sample]) throws {
+        try store.write { try store.insert(samples, $0) }
+    }
+
+    func fold(_ store: Store, before horizon: Int64) throws {
+        try store.queue.sync { try store.writeOnQueue { try store.fold(before: horizon, $0) } }
+    }
+
+    func count(_ store: Store, _ table: String) throws -> Int64 {
+        try store.read { try $0.scalar("SELECT count(*) FROM \(table)") } ?? 0
+    }
+
+    @Test func foldedSamplesReadBackWithEveryFieldAndTheLaterOfTwoAtOneMicrosecondWins() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.path + "/prober.db")
+        var samples = makeSamples(probe: "api", start: start, interval: 10_000_000, count: 200, failureRate: 0.2, seed: 3)
+        samples[7].ipFamily = .ipv6
+        samples[8].status = nil
+        samples[9].bytes = -1
+        samples[10].phases = Phases()
+        try write(store, samples)
+        // A second sample at the microsecond of the 5th, in a later commit, replaces it.
+        let replacement = Sample(probe: "api", startedAt: samples[4].startedAt, failure: Failure(.timeout, "timeout"),
+                                 phases: Phases(total: 5_000_000))
+        try write(store, [replacement])
+        var expected = samples.map { $0.startedAt }
+        let before = try store.recentSamples(probe: "api", limit: .max)
+        #expect(before.map(\.startedAt) == expected)
+        #expect(before[4].failure?.reason == .timeout)
+
+        try fold(store, before: start + 15 * minute)
+        #expect(try count(store, "sample_blocks") == 3)
+        let after = try store.recentSamples(probe: "api", limit: .max)
+        #expect(after.count == before.count)
+        for (a, b) in zip(after, before) {
+            #expect(a.startedAt == b.startedAt && a.failure?.reason == b.failure?.reason && a.status == b.status
+                    && a.bytes == b.bytes && a.ipFamily == b.ipFamily && a.phases == b.phases, "\(a) != \(b)")
+        }
+
+        // A late sample and a replacement after the fold are merged into their block by the next fold.
+        let late = Sample(probe: "api", startedAt: start + 5, phases: Phases(total: 7), status: 204)
+        let again = Sample(probe: "api", startedAt: samples[0].startedAt, failure: Failure(.connectRefused, "refused"))
+        try write(store, [late, again])
+        expected.insert(late.startedAt, at: 1)
+        #expect(try store.recentSamples(probe: "api", limit: .max).map(\.startedAt) == expected)
+        try fold(store, before: start + 15 * minute)
+        let merged = try store.recentSamples(probe: "api", limit: .max)
+        #expect(merged.map(\.startedAt) == expected)
+        #expect(merged[0].failure?.reason == .connectRefused && merged[1].status == 204)
+        #expect(try store.status(now: samples.last!.startedAt + 1).first?.checks1h == expected.count)
+    }
+
+    @Test func aBlockTakesAtMostTwentyBytesPerTypicalSample() {
+        let samples = makeSamples(probe: "api", start: start, interval: 10_000_000, count: 30, failureRate: 0.05, seed: 9)
+            .map { RawSample(ts: $0.startedAt + Int64.random(in: 0..<3_000), reason: $0.failure?.reason.code ?? 0,
+                             status: $0.status.map(Int64.init), phases: $0.phases, bytes: $0.bytes, family: 0) }
+        let block = SampleBlock.encode(samples, start: start)
+        #expect(block.count <= 20 * samples.count, "\(block.count) bytes for \(samples.count) samples")
+        let decoded = block.withUnsafeBytes { SampleBlock.decode($0, start: start) }
+        #expect(decoded.map(\.ts) == samples.map(\.ts))
+        #expect(decoded.map(\.phases) == samples.map(\.phases))
+    }
+
+    @Test func aVersion9FileKeepsItsSamples() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/prober.db"
+        let samples = makeSamples(probe: "api", start: start, interval: 30_000_000, count: 100, failureRate: 0.1, seed: 4)
+        do {
+            let connection = try Connection(path: path, readOnly: false)
+            for (i, migration) in Store.migrations.prefix(9).enumerated() {
+                try connection.transaction {
+                    try migration.apply(connection)
+                    try connection.execute("PRAGMA user_version = \(i + 1)")
+                }
+            }
+            try connection.execute("INSERT INTO probes(id, name, created_at) VALUES (1, 'api', 0)")
+            let insert = try connection.prepare("""
+                INSERT INTO samples(probe_id, ts, reason, status, phases, bytes, family) VALUES (1, ?1, ?2, ?3, ?4, ?5, 0)
+                """)
+            for s in samples {
+                insert.reset()
+                try insert.bind(1, s.startedAt)
+                try insert.bind(2, Int64(s.failure?.reason.code ?? 0))
+                try insert.bind(3, s.status.map(Int64.init))
+                try insert.bind(4, blob: PhaseCodec.encode(s.phases))
+                try insert.bind(5, s.bytes)
+                try insert.run()
+            }
+        }
+        let store = try Store(path: path)
+        let read = try store.recentSamples(probe: "api", limit: .max)
+        #expect(read.map(\.startedAt) == samples.map(\.startedAt))
+        #expect(read.map(\.phases) == samples.map(\.phases))
+        #expect(read.map { $0.failure?.reason } == samples.map { $0.failure?.reason })
+        #expect(try store.read { try $0.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'samples'") } == 0)
+    }
+}
