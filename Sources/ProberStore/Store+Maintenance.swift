@@ -22,9 +22,11 @@ extension Store {
     @discardableResult
     public func maintain(now: Int64, policy: StoragePolicy, budget: Duration = .seconds(5)) throws -> MaintenanceReport {
         dispatchPrecondition(condition: .notOnQueue(queue))
+        // Recent samples into blocks first (normally the writer did it already): outside the budget, as it is one
+        // transaction for every probe.
+        try queue.sync { try foldIfDue(now: now) }
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(budget.microseconds) * 1_000
         var report = MaintenanceReport()
-        try queue.sync { try foldIfDue(now: now) }
         let ids: [Int64] = try queue.sync {
             let stmt = try connection.prepare("SELECT id FROM probes ORDER BY id")
             var ids: [Int64] = []

@@ -44,16 +44,18 @@ extension Store {
         for sample in try recentSamples(probe: probe, from: from, to: to, db) {
             recent[Self.floor(sample.ts, Self.blockWidth), default: []].append(sample)
         }
-        var windows = Set(recent.keys)
+        // The windows to visit, in order: the blocks' within the probe's span, and those of recent samples outside it.
+        var lo: Int64 = 0, hi: Int64 = -1
         if let span = try span(probe: probe, db) {
-            let lo = max(Self.floor(from, Self.blockWidth), span.first)
-            let hi = min(Self.floor(to - 1, Self.blockWidth), span.last)
-            if lo <= hi {
-                for w in stride(from: lo, through: hi, by: Int(Self.blockWidth)) { windows.insert(w) }
-            }
+            lo = max(Self.floor(from, Self.blockWidth), span.first)
+            hi = min(Self.floor(to - 1, Self.blockWidth), span.last)
         }
+        let recentWindows = recent.keys.sorted()
+        let before = recentWindows.filter { lo > hi || $0 < lo }, after = lo > hi ? [] : recentWindows.filter { $0 > hi }
+        let blocks = lo > hi ? [] : Array(stride(from: lo, through: hi, by: Int(Self.blockWidth)))
+        let windows = newestFirst ? after.reversed() + blocks.reversed() + before.reversed() : before + blocks + after
         let block = try db.prepare("SELECT data FROM sample_blocks WHERE start = ?1 AND probe_id = ?2")
-        for w in windows.sorted(by: newestFirst ? (>) : (<)) {
+        for w in windows {
             var samples = try readBlock(block, start: w, probe: probe)
             if let newer = recent[w] {
                 samples = Self.merged(samples, newer)
@@ -178,10 +180,12 @@ extension Store {
 
     // MARK: Folding recent rows into blocks
 
-    /// Folds when a window ended `foldGrace` ago since the last fold. Store queue only; its own transaction.
+    /// Folds when the horizon (the last window that ended `foldGrace` ago) moved since the last fold: forward as
+    /// time passes, or back (a clock stepped back, or `maintain` called with another `now`, as tests do). Store
+    /// queue only; its own transaction.
     func foldIfDue(now: Int64) throws {
         let horizon = Self.floor(now - Self.foldGrace, Self.blockWidth)
-        guard horizon > foldedUpTo, !isReadOnly else { return }
+        guard horizon != foldedUpTo, !isReadOnly else { return }
         try writeOnQueue { try fold(before: horizon, $0) }
         foldedUpTo = horizon
     }

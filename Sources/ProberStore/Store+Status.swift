@@ -10,10 +10,11 @@ extension Store {
             var rows: [(Int64, String, String, String)] = []
             while try probes.step() { rows.append((probes.int64(0), probes.string(1), probes.string(2), probes.string(3))) }
             probes.reset()
+            let lastSamples = try lastSamples(db)
             return try rows.map { id, name, kind, target in
                 var status = ProbeStatus(name: name, kind: kind, target: target, last: nil, checks1h: 0, failures1h: 0,
                                          uptime1h: nil, p95_1h: nil)
-                if let last = try lastSample(probe: id, db) {
+                if let last = lastSamples[id] {
                     status.last = Self.lastCheck(last)
                 }
                 var latencies: [Int64] = []

@@ -26,7 +26,7 @@ public final class Store: Storage, @unchecked Sendable {
     let connection: Connection
     /// Probe name -> id, filled lazily. Queue-owned.
     var probeIDs: [String: Int64] = [:]
-    /// Recent samples before this are folded into blocks (`foldIfDue`). Queue-owned.
+    /// The horizon of the last fold (`foldIfDue`). Queue-owned.
     var foldedUpTo = Int64.min
     /// When the WAL was last checkpointed by `checkpointIfDue`. Queue-owned.
     var lastCheckpoint = DispatchTime.now().uptimeNanoseconds

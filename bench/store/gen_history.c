@@ -1,6 +1,8 @@
 /* Fills a store (created empty by `store-bench init`) as the daemon would leave it at steady state
  * with the default retention: RAW_DAYS of raw samples at 30 s for every probe, 30 days of 5-minute
- * rollups, 400 days of 1-hour rollups, and the rollup watermarks. Rows are written in key order (fast bulk load); the rollup BLOBs use the
+ * rollups, 400 days of 1-hour rollups, and the rollup watermarks. The raw samples go into a version 9 `samples`
+ * table (the file is set back to version 9): opening the file read-write then converts them into blocks, as
+ * an upgrade does. Rows are written in key order (fast bulk load); the rollup BLOBs use the
  * encodings of Sources/ProberStore/Aggregate.swift (docs/storage.md).
  * Usage: gen_history DB PROBES RAW_DAYS NOW_US */
 #include <sqlite3.h>
@@ -72,6 +74,10 @@ int main(int argc, char **argv) {
     sqlite3 *db;
     if (sqlite3_open(argv[1], &db) != SQLITE_OK) die(db, "open");
     sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;", 0, 0, 0);
+    if (sqlite3_exec(db, "DROP TABLE sample_recent; DROP TABLE sample_blocks; DROP TABLE sample_span;"
+                         "CREATE TABLE samples(probe_id INTEGER NOT NULL, ts INTEGER NOT NULL, reason INTEGER NOT NULL,"
+                         " status INTEGER, phases BLOB, bytes INTEGER, family INTEGER, PRIMARY KEY (probe_id, ts)) WITHOUT ROWID;"
+                         "PRAGMA user_version = 9;", 0, 0, 0) != SQLITE_OK) die(db, "version 9 samples");
     sqlite3_stmt *raw, *r5, *r1, *mark;
     if (sqlite3_prepare_v2(db, "INSERT INTO samples(probe_id, ts, reason, status, phases, bytes, family)"
                                " VALUES (?1,?2,?3,?4,?5,?6,?7)", -1, &raw, 0)) die(db, "prepare");
