@@ -82,9 +82,9 @@ public enum StatusDocument {
     /// The rows of every probe `storage` knows, with their open incidents, quiet periods and whether connectivity is lost.
     public static func rows(_ storage: some HistoryReading & IncidentStorage & LocationReading & SilenceStorage & ProberDirectory,
                             now: Int64) throws -> [Row] {
-        let statuses = try storage.status(now: now)
+        let (statuses, locations) = try (storage as? any CombinedStatusReading)?.statusAndLocations(now: now)
+            ?? (storage.status(now: now), storage.locationStatus(now: now))
         let open = try storage.openIncidents()
-        let locations = try storage.locationStatus(now: now)
         let learning = try storage.learningProbes(now: now)
         let silences = try storage.silences(now: now, endedSince: now)
         let windows = try storage.maintenanceWindows()

@@ -15,33 +15,52 @@ extension PostgresStore {
                 ?? db.query("SELECT id, name FROM probes")
             for r in 0..<known.count { names[known.int64(r, 0)] = known.string(r, 1) }
             if probes != nil { ids = Array(names.keys) }
-            let located = try locatedHours(now: now, probes: ids, lastHour: lastHour, db)
-                .filter { ($0.last?.at ?? .min) >= now - Self.day && names[$0.probe] != nil }
-                .sorted { (names[$0.probe]!, $0.location) < (names[$1.probe]!, $1.location) }
-            guard !located.isEmpty else { return [:] }
-            struct Key: Hashable { var probe: Int64, location: String }
-            var index: [Key: Int] = [:]
-            var rows: [LocationStatus] = []
-            for l in located {
-                index[Key(probe: l.probe, location: l.location)] = rows.count
-                var status = LocationStatus(location: l.location, last: l.last)
-                status.setHour(l.hour)
-                rows.append(status)
-            }
-            let episodes = try db.query("SELECT probe_id, location, status, stage, summary FROM fleet_episodes WHERE probe_id = ANY($1::bigint[])",
-                                        [.text(Self.idArray(Set(located.map(\.probe))))])
-            for r in 0..<episodes.count {
-                guard let i = index[Key(probe: episodes.int64(r, 0), location: episodes.string(r, 1))] else { continue }
-                let status = episodes.stringOrNil(r, 2).flatMap(Severity.init(rawValue:))
-                rows[i].episode = LocationEpisode(
-                    location: episodes.string(r, 1), status: status,
-                    stage: status == nil ? nil : episodes.stringOrNil(r, 3).flatMap(ResolutionStage.init(rawValue:)),
-                    summary: episodes.stringOrNil(r, 4))
-            }
-            var out: [String: [LocationStatus]] = [:]
-            for (l, row) in zip(located, rows) { out[names[l.probe]!, default: []].append(row) }
-            return out
+            return try locationLines(try locatedHours(now: now, probes: ids, lastHour: lastHour, db), names: names, now: now, db)
         }
+    }
+
+    /// `status` and the per-location lines from one read of the summary (see `CombinedStatusReading`).
+    public func statusAndLocations(now: Int64) throws -> (probes: [ProbeStatus], locations: [String: [LocationStatus]]) {
+        try read { db in
+            let located = try locatedHours(now: now, probes: nil, lastHour: true, db)
+            let probes = try probeLines(located, db)
+            var names: [Int64: String] = [:]
+            let known = try db.query("SELECT id, name FROM probes")
+            for r in 0..<known.count { names[known.int64(r, 0)] = known.string(r, 1) }
+            return (probes, try locationLines(located, names: names, now: now, db))
+        }
+    }
+
+    /// The per-location lines of the probes in `names`: each location that checked one in the day before `now`,
+    /// with its published episode.
+    func locationLines(_ located: [LocatedHour], names: [Int64: String], now: Int64, _ db: PGConnection) throws
+        -> [String: [LocationStatus]] {
+        let located = located
+            .filter { ($0.last?.at ?? .min) >= now - Self.day && names[$0.probe] != nil }
+            .sorted { (names[$0.probe]!, $0.location) < (names[$1.probe]!, $1.location) }
+        guard !located.isEmpty else { return [:] }
+        struct Key: Hashable { var probe: Int64, location: String }
+        var index: [Key: Int] = [:]
+        var rows: [LocationStatus] = []
+        for l in located {
+            index[Key(probe: l.probe, location: l.location)] = rows.count
+            var status = LocationStatus(location: l.location, last: l.last)
+            status.setHour(l.hour)
+            rows.append(status)
+        }
+        let episodes = try db.query("SELECT probe_id, location, status, stage, summary FROM fleet_episodes WHERE probe_id = ANY($1::bigint[])",
+                                    [.text(Self.idArray(Set(located.map(\.probe))))])
+        for r in 0..<episodes.count {
+            guard let i = index[Key(probe: episodes.int64(r, 0), location: episodes.string(r, 1))] else { continue }
+            let status = episodes.stringOrNil(r, 2).flatMap(Severity.init(rawValue:))
+            rows[i].episode = LocationEpisode(
+                location: episodes.string(r, 1), status: status,
+                stage: status == nil ? nil : episodes.stringOrNil(r, 3).flatMap(ResolutionStage.init(rawValue:)),
+                summary: episodes.stringOrNil(r, 4))
+        }
+        var out: [String: [LocationStatus]] = [:]
+        for (l, row) in zip(located, rows) { out[names[l.probe]!, default: []].append(row) }
+        return out
     }
 
     /// One location's checks of a probe as `status` shows them.
@@ -59,6 +78,8 @@ extension PostgresStore {
         "{" + ids.map(String.init).joined(separator: ",") + "}"
     }
 }
+
+extension PostgresStore: CombinedStatusReading {}
 
 extension LocationStatus {
     /// Checks, failures, uptime and p95 from the location's hour.
