@@ -70,10 +70,12 @@ final class SchedulerTests: XCTestCase {
 
     func testChecksInFlightNeverExceedTheCapAndWaitingPastHalfAnIntervalIsOverload() {
         let runner = ScriptedRunner { _, _ in .hold }
-        let scheduler = Scheduler(runner: runner, configuration: .init(maxInFlight: 2))
+        // Held checks are never abandoned here, however slow the machine (a freed slot would start a third).
+        let scheduler = Scheduler(runner: runner, configuration: .init(maxInFlight: 2, abandonAfter: .seconds(600)))
         let probes = (0..<5).map { httpProbe("capped-\($0)") }
         scheduler.start(probes: probes)
-        XCTAssertTrue(waitUntil { scheduler.stats.queued == 3 && scheduler.stats.inFlight == 2 }, "timed out waiting for two running and three waiting")
+        // The other three wait, each at most half an interval (then skipped as overload until a slot frees).
+        XCTAssertTrue(waitUntil { scheduler.stats.queued >= 1 && scheduler.stats.inFlight == 2 }, "timed out waiting for two running and others waiting")
         // A whole interval passes for every probe before a slot frees: the running ones skip their next tick as
         // overlap, the waiting ones are skipped as overload (they waited past half an interval).
         XCTAssertTrue(waitUntil {
