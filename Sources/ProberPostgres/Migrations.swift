@@ -19,9 +19,9 @@ extension PostgresStore {
         PostgresMigration(name: "each prober's own connectivity, for prober status", sql: schemaConnectivity),
         PostgresMigration(name: "the cause and member probes of shared incidents", sql: schemaIncidentMembers),
         PostgresMigration(name: "set-based maintenance: samples by time (BRIN), prune marks", sql: schemaMaintenance),
+        PostgresMigration(name: "each prober's overload skips, for prober status", sql: schemaOverload),
         PostgresMigration(name: "each location's last check and hour, kept by ingest, for status", sql: schemaSummary,
                           backfill: { store, db in try store.backfillSummaries(now: store.clock.now(), db) }),
-        PostgresMigration(name: "each prober's overload skips, for prober status", sql: schemaOverload),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch (bigint); durations microseconds. The BLOB

@@ -113,8 +113,9 @@ import Testing
         #expect(try cluster.psql("SELECT count(*) > 0 FROM rollup_5m WHERE bucket >= \(Self.now - 60 * Self.minute)",
                                  database: database) == "t\n")
 
-        // The database as the previous schema left it.
+        // The database as the previous schema left it (the summary is the last migration).
         let previous = PostgresStore.migrations.count - 1
+        #expect(PostgresStore.migrations[previous].sql == PostgresStore.schemaSummary)
         try cluster.psql("DROP TABLE location_summary; UPDATE prober_schema SET version = \(previous)", database: database)
         _ = try PostgresStore(url: url, site: "fra", clock: FixedClock(at: Self.now))
         #expect(try cluster.psql("SELECT version FROM prober_schema", database: database) == "\(previous + 1)\n")
