@@ -135,7 +135,7 @@ public final class Daemon: @unchecked Sendable {
                 let remembered: StatusCache.RememberedChecks? = storage is any FleetStorage ? nil : { @Sendable in latest.lastChecks() }
                 metrics = try MetricsServer(host: listen.host, port: listen.port, sources: .init(
                     scheduler: runLoop.scheduler, tracker: tracker, writer: writer, outbox: storage, latest: pipeline.latest,
-                    location: configuration.location, connectivity: connectivity),
+                    location: configuration.location, connectivity: connectivity, outboxWorker: worker),
                     token: configuration.listenToken, errorPage: APIRoutes.errorPage) { router in
                         APIRoutes.register(into: &router, reader: reader)
                         ProberWeb.register(into: &router, reader: reader, remembered: remembered)

@@ -1,5 +1,6 @@
 import Foundation
 import ProberCore
+import ProberDelivery
 import ProberHTTP
 import ProberStorage
 
@@ -20,13 +21,18 @@ public final class MetricsServer: Sendable {
         public var tracker: IncidentTracker
         public var writer: any SampleRecording
         public var outbox: any OutboxStorage
+        /// The daemon's delivery worker: its counts of undelivered calls, read without waiting for the store
+        /// (`outbox` is asked only before the worker's first pass, or without a worker).
+        public var outboxWorker: OutboxWorker?
         public var latest: LatestSamples
         /// Where this prober probes from (`--location`), the `location` label of `prober_info`.
         public var location: String
         /// The connectivity canaries' state (`prober_connectivity_*`, and `/healthz` says when it is lost).
         public var connectivity: ConnectivityMonitor?
         public init(scheduler: Scheduler, tracker: IncidentTracker, writer: any SampleRecording, outbox: any OutboxStorage, latest: LatestSamples,
-                    location: String = Daemon.Configuration.hostLocation, connectivity: ConnectivityMonitor? = nil) {
+                    location: String = Daemon.Configuration.hostLocation, connectivity: ConnectivityMonitor? = nil,
+                    outboxWorker: OutboxWorker? = nil) {
+            self.outboxWorker = outboxWorker
             self.connectivity = connectivity
             self.scheduler = scheduler
             self.tracker = tracker
@@ -129,9 +135,14 @@ struct MetricsSnapshot: Sendable {
         scheduler = s.scheduler.totals
         skipped = s.scheduler.skippedTicks().map { ($0.key, $0.value) }.sorted { $0.name < $1.name }
         writer = s.writer.statistics
-        let undelivered = (try? s.outbox.undelivered()) ?? []
-        outboxPending = undelivered.filter { $0.state == .pending }.count
-        outboxFailed = undelivered.filter { $0.state == .failed }.count
+        if let counts = s.outboxWorker?.counts {
+            outboxPending = counts.pending
+            outboxFailed = counts.failed
+        } else {
+            let undelivered = (try? s.outbox.undelivered()) ?? []
+            outboxPending = undelivered.count { $0.state == .pending }
+            outboxFailed = undelivered.count { $0.state == .failed }
+        }
     }
 }
 

@@ -95,6 +95,19 @@ final class OutboxWorkerTests {
         #expect(try store.incident(id: id)?.deliveries.map(\.sink) == [echo.name, webhook.name])
     }
 
+    @Test("the worker publishes the undelivered calls it saw, pending and failed, for /metrics to read without the store")
+    func publishesCounts() throws {
+        let server = try receiver { request in .respond(status: request.path == "/bad" ? 400 : 503) }
+        let bad = WebhookSink(NotifySink(webhook: server.url + "/bad", headers: [], probes: ["api"]))
+        let busy = WebhookSink(NotifySink(webhook: server.url + "/busy", headers: [], probes: ["api"]))
+        _ = try store.record(opening(sinks: [bad, busy]))
+        start(store, sinks: [bad, busy])
+        // A 400 is not retried (failed); a 503 is (still pending).
+        waitUntil("one call failed, one pending") { worker?.counts == OutboxWorker.Counts(pending: 1, failed: 1) }
+        let stored = try store.undelivered()
+        #expect(stored.count { $0.state == .pending } == 1 && stored.count { $0.state == .failed } == 1)
+    }
+
     @Test("a delivered call whose attempt cannot be recorded is not sent again, and is recorded once storage works")
     func unrecordableAttempt() throws {
         let api = try receiver { request in
