@@ -26,8 +26,8 @@ extension Store {
         Migration("silences (prober silence)", sql: schemaSilences),
         Migration("each prober's own connectivity, for prober status", sql: schemaConnectivity),
         Migration("the cause and member probes of shared incidents", sql: schemaIncidentMembers),
-        Migration("each prober's overload skips, for prober status", sql: schemaOverload),
         Migration("raw samples in time order: recent rows and 5-minute blocks", apply: convertToSampleBlocks),
+        Migration("each prober's overload skips, for prober status", sql: schemaOverload),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch; durations microseconds.
