@@ -315,25 +315,12 @@ enum SummaryCodec {
         return out
     }
 
-    static func varint(_ value: UInt64, _ out: inout [UInt8]) {
-        var v = value
-        while v >= 0x80 {
-            out.append(UInt8(v & 0x7F) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
-    }
+    static func varint(_ value: UInt64, _ out: inout [UInt8]) { Varint.append(value, to: &out) }
 
+    /// The varint at `at` (0 past the end), moving `at` past it.
     static func varint(_ bytes: ArraySlice<UInt8>, _ at: inout Int) -> UInt64 {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while at < bytes.endIndex, shift < 64 {
-            let b = bytes[at]
-            at += 1
-            value |= UInt64(b & 0x7F) << shift
-            if b & 0x80 == 0 { return value }
-            shift += 7
-        }
-        return value
+        var reader = Varint.Reader(bytes[at...])
+        defer { at = reader.offset }
+        return reader.next() ?? 0
     }
 }

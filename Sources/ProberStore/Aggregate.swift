@@ -237,7 +237,7 @@ extension Aggregate {
 
 /// LEB128 unsigned varints for the rollup BLOB columns.
 package enum Varint {
-    static func append(_ value: UInt64, to out: inout [UInt8]) {
+    package static func append(_ value: UInt64, to out: inout [UInt8]) {
         var v = value
         while v >= 0x80 {
             out.append(UInt8(v & 0x7F) | 0x80)
@@ -246,14 +246,14 @@ package enum Varint {
         out.append(UInt8(v))
     }
 
-    struct Reader<Bytes: RandomAccessCollection> where Bytes.Element == UInt8, Bytes.Index == Int {
+    package struct Reader<Bytes: RandomAccessCollection> where Bytes.Element == UInt8, Bytes.Index == Int {
         let bytes: Bytes
-        var offset: Int
-        init(_ bytes: Bytes) {
+        package var offset: Int
+        package init(_ bytes: Bytes) {
             self.bytes = bytes
             offset = bytes.startIndex
         }
-        mutating func next() -> UInt64? {
+        package mutating func next() -> UInt64? {
             var value: UInt64 = 0
             var shift: UInt64 = 0
             while offset < bytes.endIndex, shift < 64 {
