@@ -39,6 +39,8 @@ extension IncidentTracker {
         var unpublished: Set<String> = []
         /// Probes whose heartbeat is due (published together by the next sweep).
         var heartbeats: Set<String> = []
+        /// When the publication of `heartbeats` is queued for (uptime ns); nil when none is queued.
+        var heartbeatsAt: UInt64?
         /// When the sweep last looked for incidents of probes no location runs (µs).
         var abandonedCheckedAt: Int64 = .min / 2
         /// Per probe: this location's latest check (µs), the time a publication carries.
@@ -51,8 +53,10 @@ extension IncidentTracker {
         var flushQueued = false
     }
 
-    /// How long a due heartbeat waits for others to publish with: a transaction a second, not one per tick.
-    static let heartbeatBatching = DispatchTimeInterval.seconds(1)
+    /// How long a due heartbeat waits for others to publish with (a transaction a second, not one per tick), at most
+    /// a third of its probe's span: due a third of the span after the last one, it is then published within two
+    /// thirds, before the fleet stops counting this location as running the probe.
+    static let heartbeatBatching: Int64 = 1_000_000
 
     /// Decisions tried per occasion when other probers keep changing the incident first.
     static let fleetAttempts = 3
@@ -133,8 +137,14 @@ extension IncidentTracker {
             // Unchanged: a heartbeat when due, published a second later with every other one due by then in one
             // statement (probes' ticks are spread over their interval: published at once, each tick was a transaction).
             if last.map({ sample.startedAt - $0.at >= Self.span(spec) / 3 }) ?? true,
-               fleetState.heartbeats.insert(spec.name).inserted, fleetState.heartbeats.count == 1 {
-                queue.asyncAfter(deadline: .now() + Self.heartbeatBatching) { self.publishHeartbeats() }
+               fleetState.heartbeats.insert(spec.name).inserted {
+                let wait = max(0, min(Self.heartbeatBatching, Self.span(spec) / 3))
+                let at = DispatchTime.now() + .microseconds(Int(wait))
+                // A probe with a shorter span than those waiting brings the publication forward.
+                if fleetState.heartbeatsAt.map({ at.uptimeNanoseconds < $0 }) ?? true {
+                    fleetState.heartbeatsAt = at.uptimeNanoseconds
+                    queue.asyncAfter(deadline: at) { self.publishHeartbeats() }
+                }
             }
             return
         }
@@ -160,6 +170,7 @@ extension IncidentTracker {
     func publishHeartbeats() {
         let due = fleetState.heartbeats
         fleetState.heartbeats = []
+        fleetState.heartbeatsAt = nil
         publish(due.sorted().compactMap { probe in
             guard let state = states[probe] else { return nil }
             return EpisodePublication(probe: probe, episode: ownEpisode(probe, state), tracking: state.incident,

@@ -87,6 +87,36 @@ struct FleetTrackerTests {
         #expect(try stores[0].openIncidents().isEmpty)
     }
 
+    /// Heartbeats wait to be published together, but never so long that the fleet stops counting the location as
+    /// running the probe (a span after its last publication): with a 450 ms span the wait was a whole second, and
+    /// a sweep in between decided quorum without this location.
+    @Test func aShortSpansHeartbeatIsPublishedWithinItsSpan() throws {
+        let cluster = try TestPostgres.shared()
+        let name = try cluster.makeDatabase()
+        defer { cluster.dropDatabase(name) }
+        let url = cluster.socketURL(name)
+        let store = try PostgresStore(url: url, site: "a")
+        var fast = spec("fast")
+        fast.interval = .milliseconds(150)
+        fast.incident.window = 3
+        let tracker = IncidentTracker(store: store, logger: Logger(label: "a"), location: "a", sweepInterval: .seconds(3_600))
+        tracker.update(probes: [fast], sinks: [])
+        let t0 = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        tracker.record(sample("fast", t0, ok: true))
+        tracker.sync()
+        func published() -> Int64? {
+            Int64((try? cluster.psql("SELECT at FROM fleet_episodes WHERE location = 'a'", database: name))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+        }
+        #expect(published() != nil, "published when the tracker took the probe")
+        // A check a third of the span later, unchanged: a heartbeat, due now.
+        let recorded = DispatchTime.now()
+        tracker.record(sample("fast", t0 + 200_000, ok: true))
+        #expect(waitUntil(timeout: .seconds(5)) { published() == t0 + 200_000 })
+        let took = Double(DispatchTime.now().uptimeNanoseconds - recorded.uptimeNanoseconds) / 1e6
+        #expect(took < 700, "published \(took) ms after the check; the fleet counts a location for 450 ms after its last")
+    }
+
     @Test func oneLocationOfTwoOpensNothingUnderAMajorityAndOneOfTwoDoesAtFiftyPercent() throws {
         let (url, drop) = try database()
         defer { drop() }
