@@ -77,6 +77,9 @@ int main(int argc, char **argv) {
     if (sqlite3_exec(db, "DROP TABLE sample_recent; DROP TABLE sample_blocks; DROP TABLE sample_span;"
                          "CREATE TABLE samples(probe_id INTEGER NOT NULL, ts INTEGER NOT NULL, reason INTEGER NOT NULL,"
                          " status INTEGER, phases BLOB, bytes INTEGER, family INTEGER, PRIMARY KEY (probe_id, ts)) WITHOUT ROWID;"
+                         /* version 11's columns go too, so reopening applies 10 and 11 again */
+                         "ALTER TABLE probers DROP COLUMN overload_skipped; ALTER TABLE probers DROP COLUMN overload_skipped_recent;"
+                         "ALTER TABLE probers DROP COLUMN delayed_checks;"
                          "PRAGMA user_version = 9;", 0, 0, 0) != SQLITE_OK) die(db, "version 9 samples");
     sqlite3_stmt *raw, *r5, *r1, *mark;
     if (sqlite3_prepare_v2(db, "INSERT INTO samples(probe_id, ts, reason, status, phases, bytes, family)"
