@@ -86,7 +86,8 @@ final class FaultDiskFullTests {
             return open.count == 2 && open.allSatisfy { $0.isdownID != nil }
         }, "both incidents stored with their IsDown ids\n\(log())")
         #expect(await eventually { StorageFaultConnection.samples(db, probe: "ok") > storedBefore + 20 }, "samples written again\n\(log())")
-        #expect(log().contains("storage recovered"), "\(log())")
+        // The line follows the commit that the sample count above can already see: wait for it too.
+        #expect(await eventually { log().contains("storage recovered") }, "\(log())")
         #expect(StorageFaultConnection.samples(db, probe: "ok") >= storedBefore, "what was stored stays")
         let main = (try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0
         let wal = (try? FileManager.default.attributesOfItem(atPath: db + "-wal")[.size] as? Int) ?? 0
