@@ -40,7 +40,7 @@ public final class OutboxWorker: @unchecked Sendable {
     private let clock: any WallClock
     private let queue = DispatchQueue(label: "prober.outbox")
     /// `counts`, under `countsLock`: written on `queue`, read by `/metrics` from the listener's thread.
-    private var publishedCounts: Counts?
+    private var publishedCounts: OutboxCounts?
     private let countsLock = NSLock()
     private let configuration: Configuration
     private var sinks: [any Sink]
@@ -75,21 +75,10 @@ public final class OutboxWorker: @unchecked Sendable {
         }
     }
 
-    /// Calls not yet delivered, as `/metrics` shows them.
-    public struct Counts: Sendable, Equatable {
-        public var pending: Int
-        public var failed: Int
-
-        public init(pending: Int, failed: Int) {
-            self.pending = pending
-            self.failed = failed
-        }
-    }
-
     /// The undelivered calls as of the worker's last look at the outbox (after every pass, at least every `poll`);
     /// nil before the first. `/metrics` reads them here rather than on the store's connection, where a scrape
     /// would wait behind ingest and incident writes.
-    public var counts: Counts? { countsLock.withLock { publishedCounts } }
+    public var counts: OutboxCounts? { countsLock.withLock { publishedCounts } }
 
     /// Looks at the outbox now (after an incident change).
     public func wake() { queue.async { self.pump() } }
@@ -127,8 +116,7 @@ public final class OutboxWorker: @unchecked Sendable {
             for item in try storage.dueDeliveries(now: now, limit: 64, excluding: waiting) where !inFlight.contains(item.id) {
                 try attempt(item, now: now)
             }
-            let undelivered = try storage.undelivered()
-            let counts = Counts(pending: undelivered.count { $0.state == .pending }, failed: undelivered.count { $0.state == .failed })
+            let counts = try storage.undeliveredCounts()
             countsLock.withLock { publishedCounts = counts }
             // Whatever is due now is in flight (its completion pumps again) or waiting: poll.
             let next = try storage.nextDeliveryDue().flatMap { $0 > now ? $0 : nil } ?? (now + configuration.poll.microseconds)

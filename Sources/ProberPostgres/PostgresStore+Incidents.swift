@@ -218,6 +218,16 @@ extension PostgresStore: IncidentStorage, OutboxStorage {
         }
     }
 
+    public func undeliveredCounts() throws -> OutboxCounts {
+        try read { db in
+            let rows = try db.query("""
+                SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'failed')
+                FROM outbox WHERE state <> 'delivered'
+                """)
+            return OutboxCounts(pending: Int(rows.int64(0, 0)), failed: Int(rows.int64(0, 1)))
+        }
+    }
+
     /// Records the outcome of an attempt and ends this prober's lease on the call.
     public func recordAttempt(_ itemID: Int64, state: OutboxItem.State, nextAttemptAt: Int64, error: String?,
                               at now: Int64, remoteID: String?) throws {

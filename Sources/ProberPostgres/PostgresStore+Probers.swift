@@ -43,7 +43,7 @@ extension PostgresStore {
 
     public func recordConnectivityLoss(_ span: ConnectivityLossSpan) throws {
         try write { db in
-            try db.query("""
+            _ = try db.query("""
                 INSERT INTO connectivity_losses(location, since, until) VALUES ($1, $2, $3)
                 ON CONFLICT (location, since) DO UPDATE SET until = excluded.until
                 """, [.text(span.location), .int(span.since), PGParam(span.until)])
@@ -64,7 +64,7 @@ extension PostgresStore {
 
     public func heartbeat(_ beat: ProberHeartbeat) throws {
         try write { db in
-            try db.query("""
+            _ = try db.query("""
                 INSERT INTO probers(location, host, pid, version, started_at, at, every, probes, lateness_p99, pending, spooled, stopped,
                     connectivity_lost_since, connectivity_failures, overload_skipped, overload_skipped_recent, delayed_checks)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)

@@ -22,9 +22,22 @@ public protocol OutboxStorage: AnyObject, Sendable {
     func probe(incident: Int64) throws -> String?
     /// Every call not delivered (pending or failed), oldest first (`prober deliveries`).
     func undelivered() throws -> [OutboxItem]
+    /// How many calls are not delivered, counted without reading them (`/metrics`).
+    func undeliveredCounts() throws -> OutboxCounts
     /// Puts failed calls back in the queue (all, or the one with `id`), due at `now`; returns how many
     /// (`prober deliveries retry`).
     func retryFailed(id: Int64?, now: Int64) throws -> Int
+}
+
+/// Calls not yet delivered: pending (to be tried) and failed (given up until `prober deliveries retry`).
+public struct OutboxCounts: Sendable, Equatable {
+    public var pending: Int
+    public var failed: Int
+
+    public init(pending: Int, failed: Int) {
+        self.pending = pending
+        self.failed = failed
+    }
 }
 
 extension OutboxStorage {

@@ -285,6 +285,17 @@ extension Store {
         try read { db in try outboxItems(where: "state != 'delivered' ORDER BY id", [], db) }
     }
 
+    public func undeliveredCounts() throws -> OutboxCounts {
+        try read { db in
+            let statement = try db.prepare("""
+                SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'failed')
+                FROM outbox WHERE state != 'delivered'
+                """)
+            guard try statement.step() else { return OutboxCounts(pending: 0, failed: 0) }
+            return OutboxCounts(pending: Int(statement.int64(0)), failed: Int(statement.int64(1)))
+        }
+    }
+
     /// Records the outcome of an attempt. `remoteID` is stored on the incident when a create succeeded.
     public func recordAttempt(_ itemID: Int64, state: OutboxItem.State, nextAttemptAt: Int64, error: String?,
                               at now: Int64, remoteID: String? = nil) throws {

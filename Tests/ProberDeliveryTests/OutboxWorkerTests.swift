@@ -103,7 +103,7 @@ final class OutboxWorkerTests {
         _ = try store.record(opening(sinks: [bad, busy]))
         start(store, sinks: [bad, busy])
         // A 400 is not retried (failed); a 503 is (still pending).
-        waitUntil("one call failed, one pending") { worker?.counts == OutboxWorker.Counts(pending: 1, failed: 1) }
+        waitUntil("one call failed, one pending") { worker?.counts == OutboxCounts(pending: 1, failed: 1) }
         let stored = try store.undelivered()
         #expect(stored.count { $0.state == .pending } == 1 && stored.count { $0.state == .failed } == 1)
     }
@@ -174,6 +174,7 @@ final class RefusingOutboxStorage: OutboxStorage {
     func markSending(_ itemID: Int64) throws { try store.markSending(itemID) }
     func probe(incident: Int64) throws -> String? { try store.probe(incident: incident) }
     func undelivered() throws -> [OutboxItem] { try store.undelivered() }
+    func undeliveredCounts() throws -> OutboxCounts { try store.undeliveredCounts() }
     func retryFailed(id: Int64?, now: Int64) throws -> Int { try store.retryFailed(id: id, now: now) }
 
     func recordAttempt(_ itemID: Int64, state: OutboxItem.State, nextAttemptAt: Int64, error: String?,

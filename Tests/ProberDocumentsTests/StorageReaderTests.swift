@@ -24,7 +24,7 @@ import Testing
 
     /// `read` as a value: waits for the answer (bounded).
     private func read<T: Sendable>(_ reader: StorageReader, _ query: @escaping @Sendable (StorageReader.Reading, Int64) throws -> T) -> Result<T, StorageReader.Failure>? {
-        let box = Locked<Result<T, StorageReader.Failure>?>(nil)
+        let box = LockedValue<Result<T, StorageReader.Failure>?>(nil)
         let done = DispatchSemaphore(value: 0)
         reader.read(query) { result in
             box.withLock { $0 = result }
@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func opensAtTheFirstQueryAndReopensAfterAFailure() throws {
-        let opens = Locked(0)
+        let opens = LockedValue(0)
         let path = self.path
         let reader = StorageReader(open: {
             opens.withLock { $0 += 1 }
@@ -70,7 +70,7 @@ import Testing
         let path = self.path
         let reader = StorageReader(maxQueued: 4, open: { try StorageBackend.open(database: path, readOnly: true) })
         let gate = DispatchSemaphore(value: 0)
-        let answered = Locked(0)
+        let answered = LockedValue(0)
         // One query holds the queue; three wait behind it.
         for _ in 0..<4 {
             reader.read({ _, _ in gate.wait() }) { _ in answered.withLock { $0 += 1 } }
@@ -119,12 +119,4 @@ import Testing
         #expect(try policy.get() == 5)
         #expect(sched_getscheduler(0) == policyBefore)
     }
-}
-
-/// A value behind a lock, for the tests' callbacks.
-final class Locked<Value>: @unchecked Sendable { // Safe: `value` is only touched under `lock`.
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) -> T) -> T { lock.withLock { body(&value) } }
 }

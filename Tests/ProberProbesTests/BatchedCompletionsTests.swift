@@ -8,8 +8,8 @@ import Testing
 @Suite struct BatchedCompletionsTests {
     /// What a `BatchedCompletions` received: each batch's samples, in the order given.
     final class Received: Sendable {
-        let batches = Locked<[[Sample]]>([])
-        let completed = Locked<[String]>([])
+        let batches = LockedValue<[[Sample]]>([])
+        let completed = LockedValue<[String]>([])
 
         /// A receiver that records each batch, then calls its completions.
         func receiver() -> BatchedCompletions {
@@ -38,7 +38,7 @@ import Testing
                                              batches: receiver)
             #expect(inbox.post(.probe(spec, completion)) != .refused)
         }
-        let alone = Locked<[Sample]>([])
+        let alone = LockedValue<[Sample]>([])
         let plain = ProbeSpec(name: "plain", target: .http(HTTPTarget(url: "http://127.0.0.1:1/plain")), interval: .seconds(10),
                               timeout: .seconds(1))
         _ = inbox.post(.probe(plain, ProbeCompletion(secrets: [], completion: { s in alone.withLock { $0.append(s) } }, batches: nil)))
@@ -82,17 +82,5 @@ import Testing
         #expect(!failure.message.contains(secret), "\(failure.message)")
         #expect(failure.message.contains("${TOKEN}"), "\(failure.message)")
         #expect(samples.filter { $0.probe != "c0" }.allSatisfy { $0.failure == nil })
-    }
-}
-
-/// A value behind a lock, for the tests' callbacks.
-final class Locked<Value: Sendable>: @unchecked Sendable { // Safe: `value` is only touched under `lock`.
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
     }
 }

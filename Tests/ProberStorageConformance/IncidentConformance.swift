@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import ProberCore
 import ProberStorage
+import ProberTestSupport
 import Testing
 
 /// Conformance cases for incidents, their timelines and the outbox.
@@ -95,6 +96,7 @@ public enum IncidentConformance {
             #expect(due.map { "\($0.incidentID) \($0.sink) \($0.method)" }
                     == ["\(a) isdown POST", "\(a) webhook:1 POST", "\(b) isdown POST"])
             #expect(try store.undelivered().map(\.createdAt) == [t, t, t + 1, t + 1, t + 2], "oldest first")
+            #expect(try store.undeliveredCounts() == OutboxCounts(pending: 5, failed: 0))
 
             for item in due { try store.recordAttempt(item.id, state: .delivered, nextAttemptAt: t, error: nil, at: t + 10) }
             due = try store.dueDeliveries(now: t + 10)
@@ -112,7 +114,7 @@ public enum IncidentConformance {
             // A writer appends updates, each with two calls; a reader never sees an update without its calls.
             let updates = 150
             let done = DispatchSemaphore(value: 0)
-            let failure = LockedBox<String?>(nil)
+            let failure = LockedValue<String?>(nil)
             DispatchQueue.global().async {
                 defer { done.signal() }
                 do {
@@ -121,7 +123,7 @@ public enum IncidentConformance {
                                                outbox: [call("PATCH", at: t + Int64(i)), call("POST", at: t + Int64(i), sink: "webhook:1")])
                     }
                 } catch {
-                    failure.set("\(error)")
+                    failure.withLock { $0 = "\(error)" }
                 }
             }
             var reads = 0
@@ -135,7 +137,7 @@ public enum IncidentConformance {
                 reads += 1
             }
             if !finished { done.wait() }
-            #expect(failure.get() == nil)
+            #expect(failure.current == nil)
             let last = try #require(try reader.incident(id: id))
             #expect(last.incident.updates.count == updates + 1)
             #expect(last.deliveries.count == 2 * updates + 1)
@@ -171,6 +173,7 @@ public enum IncidentConformance {
             #expect(try store.dueDeliveries(now: t + 1_000).isEmpty)
             #expect(try store.undelivered().map(\.state) == [.failed, .pending])
             #expect(try store.undelivered().first?.lastError == "HTTP 422: bad")
+            #expect(try store.undeliveredCounts() == OutboxCounts(pending: 1, failed: 1), "delivered calls are not counted")
             #expect(try store.retryFailed(now: t + 1_000) == 1)
             #expect(try store.dueDeliveries(now: t + 1_000).map(\.id) == [post.id])
             #expect(try store.retryFailed(now: t + 1_000) == 0)
@@ -221,14 +224,4 @@ extension IncidentConformance {
             #expect(baseline.checks < samples.count)
         }
     }
-}
-
-/// A value shared between a test and the thread it starts. `@unchecked Sendable`: `value` is only
-/// touched under `lock`.
-final class LockedBox<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func set(_ new: Value) { lock.withLock { value = new } }
-    func get() -> Value { lock.withLock { value } }
 }
