@@ -1,6 +1,8 @@
 // Baseline: the C libcurl multi loop paced like the daemon: PROBES probes, each started at its own grid time
 // (phase = FNV-1a of its name "p<i>" mod the interval, as prober's Schedule does), one fresh-connection GET per
-// tick with the options ProbeEngine sets, a tick skipped while the probe's previous check runs. One thread: a
+// tick with the options ProbeEngine sets, a tick skipped while the probe's previous check runs, at most 1,024 in
+// flight (bench/watchdog's --max-in-flight), and, past capacity, a tick later than min(interval / 2, 2 s) skipped
+// as the daemon sheds it (else a loaded machine makes it run every missed tick at once). One thread: a
 // min-heap of due times, and curl_multi_poll's timeout set to the next one (rounded up to a millisecond).
 // Prints checks, CPU per check, context switches per check and tick lateness; the unpaced loop (curl_multi.c)
 // says what the same GETs cost flat out, this one how much of the daemon's gap is the pacing itself.
@@ -83,6 +85,7 @@ int main(int argc, char **argv) {
     size_t late_cap = (size_t)(probes * (seconds * 1e6 / interval + 2)) + 16, late_n = 0;
     int64_t *late = malloc(late_cap * sizeof *late);
     int64_t start = now_us(), end = start + (int64_t)(seconds * 1e6);
+    int64_t shed_after = interval / 2 < 2000000 ? interval / 2 : 2000000;
     for (int i = 0; i < probes; i++) {
         char name[32];
         snprintf(name, sizeof name, "p%d", i + 1);
@@ -99,9 +102,9 @@ int main(int argc, char **argv) {
     int in_flight = 0;
     for (;;) {
         int64_t now = now_us();
-        while (heap_n > 0 && heap[0].due <= now && heap[0].due < end) {
+        while (heap_n > 0 && heap[0].due <= now && heap[0].due < end && in_flight < 1024) {
             Tick t = heap_pop();
-            if (running[t.probe]) skipped++;
+            if (running[t.probe] || now - t.due > shed_after) skipped++;
             else {
                 CURL *h = curl_easy_init();
                 curl_easy_setopt(h, CURLOPT_URL, urls[t.probe]);
@@ -143,7 +146,7 @@ int main(int argc, char **argv) {
         now = now_us();
         if (now >= end && in_flight == 0) break;
         int64_t next = heap_n > 0 && heap[0].due < end ? heap[0].due : end + 1000000;
-        int timeout = next <= now ? 0 : (int)((next - now + 999) / 1000);
+        int timeout = next <= now ? (in_flight < 1024 ? 0 : 1000) : (int)((next - now + 999) / 1000);
         if (timeout > 1000) timeout = 1000;
         curl_multi_poll(m, NULL, 0, timeout, NULL);
     }
