@@ -4,7 +4,8 @@ import ProberProbes
 
 /// Fires every probe on its grid (see `Schedule`) and hands each tick to a `CheckRunner`. The probes wait in
 /// a min-heap of due times under one one-shot `DispatchSourceTimer`, set for the earliest, on one serial
-/// queue (a timer per probe cost ~300 bytes each, 3 MB at 10,000 probes).
+/// queue (a timer per probe cost ~300 bytes each, 3 MB at 10,000 probes). A runner that starts checks at their
+/// due time itself (the libcurl engine) gets them ahead, a window at a time (Scheduler+Lookahead.swift).
 ///
 /// - A probe never overlaps itself: a tick whose previous check is still running (or still waiting for a
 ///   slot) is skipped and counted.
@@ -309,8 +310,10 @@ extension Scheduler {
         let distortion: DistortionWatch
         /// Entered per started check, left when it finishes: `stop(drain:)` waits on it.
         let group = DispatchGroup()
-        /// Where the runner hands finished checks: one hop onto `queue` per batch.
-        private(set) lazy var completions = BatchedCompletions { [weak self] batch in
+        /// Where the runner hands finished checks: one hop onto `queue` per batch. With ticks handed over ahead, the
+        /// engine gathers them for half a lookahead (the queue wakes once per window for them too): a slot frees that
+        /// much later, and a check ending within that of its probe's next due time makes that tick an overlap.
+        private(set) lazy var completions = BatchedCompletions(gathering: scheduling == nil ? .zero : configuration.lookahead / 2) { [weak self] batch in
             guard let self else { return }
             queue.async { self.finish(batch) }
         }

@@ -97,9 +97,10 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     private var waitFDs: [curl_waitfd] = []
     /// Evaluates `body_matches` off this thread.
     private let bodyMatcher = BodyMatcher()
-    /// Checks finished in this turn of the loop, by the `BatchedCompletions` they go to (nearly always one: the
-    /// scheduler's), handed over together before the loop waits again.
-    private var finishedThisTurn: [(batches: BatchedCompletions, checks: [BatchedCompletions.Finished])] = []
+    /// Finished checks not handed over yet, by the `BatchedCompletions` they go to (nearly always one: the
+    /// scheduler's), with when the first of them finished: handed over together before the loop waits again, or,
+    /// for an owner that gathers (`BatchedCompletions.gathering`), once the first has waited that long.
+    private var finishedThisTurn: [(batches: BatchedCompletions, since: UInt64, checks: [BatchedCompletions.Finished])] = []
 
     init(multi: CurlMulti, inbox: Inbox, maxConcurrent: Int, clock: any WallClock, sourceAddress: SourceAddress?) {
         self.multi = multi
@@ -121,9 +122,9 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
             collectDone()
             startDue() // slots freed by finished transfers
             startPending()
-            handOverFinished()
+            handOverFinished(all: stopping)
             if stopping && active.isEmpty && pendingHead == pending.count && starts.isEmpty { break }
-            let timeout = min(sessionsTimeout(), dueTimeout())
+            let timeout = min(sessionsTimeout(), dueTimeout(), gatheredTimeout())
             waitFDs.removeAll(keepingCapacity: true)
             for t in sessions { waitFDs.append(curl_waitfd(fd: t.tcp!.socket, events: t.tcpWantsWrite ? Int16(CURL_WAIT_POLLOUT) : Int16(CURL_WAIT_POLLIN), revents: 0)) }
             let polled = sessions
@@ -137,7 +138,7 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
             t.tcp?.failure = Failure(.other, "probe engine stopped")
             finish(t, code: CURLE_OK)
         }
-        handOverFinished()
+        handOverFinished(all: true)
         pool.removeAll()
     }
 
@@ -325,16 +326,29 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
         if let i = finishedThisTurn.firstIndex(where: { $0.batches === batches }) {
             finishedThisTurn[i].checks.append(finished)
         } else {
-            finishedThisTurn.append((batches, [finished]))
+            finishedThisTurn.append((batches, DispatchTime.now().uptimeNanoseconds, [finished]))
         }
     }
 
-    /// Hands the turn's finished checks over, one batch per owner.
-    private func handOverFinished() {
+    /// Hands the finished checks over, one batch per owner: every owner's with `all`, else those of owners that do
+    /// not gather and of those whose first check has waited its `gathering`.
+    private func handOverFinished(all: Bool = false) {
         guard !finishedThisTurn.isEmpty else { return }
-        let turn = finishedThisTurn
-        finishedThisTurn = []
-        for (batches, checks) in turn { batches.deliver(checks) }
+        let now = DispatchTime.now().uptimeNanoseconds
+        var ready: [(batches: BatchedCompletions, checks: [BatchedCompletions.Finished])] = []
+        finishedThisTurn.removeAll { owner in
+            guard all || owner.since + owner.batches.gatheringNanos <= now else { return false }
+            ready.append((owner.batches, owner.checks))
+            return true
+        }
+        for (batches, checks) in ready { batches.deliver(checks) }
+    }
+
+    /// Milliseconds until a gathering owner's batch is due (rounded up); 1 s when none waits.
+    private func gatheredTimeout() -> Int {
+        guard let due = finishedThisTurn.map({ $0.since + $0.batches.gatheringNanos }).min() else { return 1_000 }
+        let now = DispatchTime.now().uptimeNanoseconds
+        return due <= now ? 0 : Int(min(1_000, (due - now + 999_999) / 1_000_000))
     }
 
     // MARK: HTTP samples
