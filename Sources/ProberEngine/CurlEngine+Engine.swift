@@ -2,8 +2,8 @@ import ProberCore
 import ProberDelivery
 import ProberProbes
 
-/// The libcurl engine runs the scheduler's checks...
-extension CurlEngine: CheckRunner {}
+/// The libcurl engine runs the scheduler's checks, each at its due time...
+extension CurlEngine: SchedulingCheckRunner {}
 
 extension CurlEngine {
     /// ...and the outbox's calls, on the same multi loop.

@@ -20,6 +20,15 @@ extension CheckRunner {
     }
 }
 
+/// A runner that starts checks at their due time itself (`ProberProbes.CurlEngine` does): the scheduler then hands
+/// it a window of ticks at once, ahead of time (Scheduler+Lookahead.swift), instead of waking for each tick.
+public protocol SchedulingCheckRunner: CheckRunner {
+    /// Starts each check at its `due` on the runner's own thread; every outcome goes through `batches`, exactly once.
+    func schedule(_ checks: [ScheduledCheck], batches: BatchedCompletions)
+    /// Cancels the checks of `ids` that have not started (each answers `.cancelled`); ignores the others.
+    func cancel(_ ids: [UInt64])
+}
+
 /// Receives every check's result (the store, the evaluator). Called on the scheduler's queue: must not block.
 public protocol SampleSink: Sendable {
     func record(_ sample: Sample)

@@ -63,8 +63,8 @@ extension Scheduler {
     /// inbox, the hand-off back), or such a lag was seen while it ran. A lagging engine loop also inflates the
     /// phases it measures and times checks out that the target answered in time, so the whole stretch counts.
     ///
-    /// `@unchecked Sendable`: `lagSeenAt` is touched only in `judge`, which runs on the scheduler's queue (the
-    /// scheduler's `onSample`); the rest is immutable or locked.
+    /// `@unchecked Sendable`: `lagSeenAt` is touched only in `judge`, which runs on the scheduler's queue (as each
+    /// finished check joins its batch, `Core.complete`); the rest is immutable or locked.
     final class DistortionWatch: @unchecked Sendable {
         private let bound: Int64
         private let clock: any SchedulerClock

@@ -4,7 +4,8 @@ import ProberProbes
 
 /// Fires every probe on its grid (see `Schedule`) and hands each tick to a `CheckRunner`. The probes wait in
 /// a min-heap of due times under one one-shot `DispatchSourceTimer`, set for the earliest, on one serial
-/// queue (a timer per probe cost ~300 bytes each, 3 MB at 10,000 probes).
+/// queue (a timer per probe cost ~300 bytes each, 3 MB at 10,000 probes). A runner that starts checks at their
+/// due time itself (the libcurl engine) gets them ahead, a window at a time (Scheduler+Lookahead.swift).
 ///
 /// - A probe never overlaps itself: a tick whose previous check is still running (or still waiting for a
 ///   slot) is skipped and counted.
@@ -34,15 +35,20 @@ public final class Scheduler: Sendable {
         /// A finished check is marked `Sample.delayedByProber` when prober's own delay around it (start, hand-offs)
         /// passed this, or such a delay was seen while it ran. Default 250 ms.
         public var distortedAfter: Duration = .milliseconds(250)
+        /// With a runner that starts checks at their due time (`SchedulingCheckRunner`), how far ahead the scheduler
+        /// hands ticks over: it wakes every half of this and hands over, in one batch, every tick due within it
+        /// (Scheduler+Lookahead.swift). Zero hands each tick over at its due time. Default 20 ms.
+        public var lookahead: Duration = .milliseconds(20)
         public init(maxInFlight: Int = 256, drainGrace: Duration = .seconds(2), heartbeat: Duration = .seconds(1),
                     abandonAfter: Duration = .seconds(10), overloadAfter: Duration = .seconds(2),
-                    distortedAfter: Duration = .milliseconds(250)) {
+                    distortedAfter: Duration = .milliseconds(250), lookahead: Duration = .milliseconds(20)) {
             self.maxInFlight = maxInFlight
             self.drainGrace = drainGrace
             self.heartbeat = heartbeat
             self.abandonAfter = abandonAfter
             self.overloadAfter = overloadAfter
             self.distortedAfter = distortedAfter
+            self.lookahead = lookahead
         }
     }
 
@@ -98,11 +104,8 @@ public final class Scheduler: Sendable {
         precondition(configuration.maxInFlight > 0, "maxInFlight must be positive")
         queue = DispatchQueue(label: "prober.scheduler", qos: .userInitiated)
         published = Locked(SchedulerStats())
-        let distortion = DistortionWatch(configuration: configuration, clock: clock, stats: published)
         core = Core(queue: queue, runner: runner, clock: clock, wall: wall, configuration: configuration,
-                    stats: published,
-                    onSamples: { batch in onSamples(batch.map { ($0.spec, distortion.judge($0.spec, $0.sample)) }) },
-                    onSkip: onSkip)
+                    stats: published, onSamples: onSamples, onSkip: onSkip)
     }
 
     /// `init(onSamples:)` with one call of `onSample` per finished check.
@@ -287,6 +290,8 @@ extension Scheduler {
         var wallStartedAt: Int64 = 0
         var started = false
         var done = false
+        /// Set while the check is handed to the runner ahead (`ScheduledCheck.id`) and has not answered.
+        var scheduledID: UInt64?
         init(due: Int64) { self.due = due }
     }
 
@@ -301,10 +306,14 @@ extension Scheduler {
         let stats: Locked<SchedulerStats>
         let onSamples: @Sendable ([Finished]) -> Void
         let onSkip: @Sendable (ProbeSpec, SkipReason, Int) -> Void
+        /// Marks each finished check that prober's own delay distorted, as it joins the batch.
+        let distortion: DistortionWatch
         /// Entered per started check, left when it finishes: `stop(drain:)` waits on it.
         let group = DispatchGroup()
-        /// Where the runner hands finished checks: one hop onto `queue` per batch.
-        private(set) lazy var completions = BatchedCompletions { [weak self] batch in
+        /// Where the runner hands finished checks: one hop onto `queue` per batch. With ticks handed over ahead, the
+        /// engine gathers them for half a lookahead (the queue wakes once per window for them too): a slot frees that
+        /// much later, and a check ending within that of its probe's next due time makes that tick an overlap.
+        private(set) lazy var completions = BatchedCompletions(gathering: scheduling == nil ? .zero : configuration.lookahead / 2) { [weak self] batch in
             guard let self else { return }
             queue.async { self.finish(batch) }
         }
@@ -324,6 +333,14 @@ extension Scheduler {
         /// Set for the earliest due time, `wakeAt`; nil when stopped.
         var wake: DispatchSourceTimer?
         var wakeAt = Int64.max
+        /// The runner ticks are handed to ahead, when it can take them and `lookahead` is not zero.
+        let scheduling: (any SchedulingCheckRunner)?
+        let lookahead: Int64
+        /// Entries whose tick could not be handed over ahead (busy, or no slot): fired at their due time instead.
+        var atDue = DeadlineHeap()
+        /// When the scheduler last handed a window over, and the id of the next check it hands over.
+        var lastHandOver = Int64.min
+        var nextCheckID: UInt64 = 0
 
         init(queue: DispatchQueue, runner: any CheckRunner, clock: any SchedulerClock, wall: any WallClock, configuration: Configuration,
              stats: Locked<SchedulerStats>, onSamples: @escaping @Sendable ([Finished]) -> Void,
@@ -336,6 +353,9 @@ extension Scheduler {
             self.stats = stats
             self.onSamples = onSamples
             self.onSkip = onSkip
+            distortion = DistortionWatch(configuration: configuration, clock: clock, stats: stats)
+            lookahead = configuration.lookahead.microseconds
+            scheduling = lookahead > 0 ? runner as? any SchedulingCheckRunner : nil
         }
 
         func start(_ probes: [ProbeSpec]) -> UpdateSummary {
@@ -411,16 +431,18 @@ extension Scheduler {
             dispatchPrecondition(condition: .onQueue(queue))
             guard running else { return }
             var gone: [String] = []
+            var cancelled: [UInt64] = []
             for old in retiring where entries[old.spec.name] === old {
-                retire(old)
+                retire(old, cancelling: &cancelled)
                 entries[old.spec.name] = nil
                 gone.append(old.spec.name)
             }
             if !gone.isEmpty { stats.withLock { s in for name in gone { s.probes[name] = nil } } }
             for entry in arming {
-                if let existing = entries[entry.spec.name] { retire(existing) }
+                if let existing = entries[entry.spec.name] { retire(existing, cancelling: &cancelled) }
                 entries[entry.spec.name] = entry
             }
+            scheduling?.cancel(cancelled)
             if !arming.isEmpty { arm(arming) }
         }
 
@@ -448,18 +470,23 @@ extension Scheduler {
             setWake()
         }
 
-        /// Sets the timer for the earliest due entry, unless it is already set for that time.
-        private func setWake() {
-            guard running, let wake, let next = deadlines.first?.due, next != wakeAt else { return }
+        /// Sets the timer for the earliest due entry (with a scheduling runner: see `nextWake`), unless it is
+        /// already set for that time.
+        func setWake() {
+            guard running, let wake else { return }
+            let next = scheduling == nil ? deadlines.first?.due : nextWake()
+            guard let next, next != wakeAt else { return }
             wakeAt = next
             wake.schedule(deadline: clock.dispatchTime(at: next), repeating: .never)
         }
 
-        /// Fires every entry that is due, then sets the timer for the next one.
+        /// Fires every entry that is due (with a scheduling runner, hands over those due within the lookahead:
+        /// `handOverAhead`), then sets the timer for the next one.
         private func wakeUp() {
             guard running else { return }
             wakeAt = .max
             let now = clock.now()
+            if scheduling != nil { return handOverAhead(now: now) }
             while let entry = deadlines.first, entry.due <= now {
                 deadlines.removeFirst()
                 if !entry.removed { fire(entry) }
@@ -467,13 +494,16 @@ extension Scheduler {
             setWake()
         }
 
-        private func retire(_ entry: Entry) {
+        /// Marks a removed or replaced entry; its tick handed over ahead, if any, is cancelled (`cancelled` collects
+        /// the ids, for one `cancel` call per turn).
+        private func retire(_ entry: Entry, cancelling cancelled: inout [UInt64]) {
             entry.removed = true
+            if let id = entry.ticket?.scheduledID { cancelled.append(id) }
         }
 
         /// Runs (or skips) the entry's tick and puts it back in `deadlines` for the next one, which is always
         /// after now, so `wakeUp` ends.
-        private func fire(_ entry: Entry) {
+        func fire(_ entry: Entry) {
             let now = clock.now()
             let tick = Schedule.tick(due: entry.due, intervalMicros: entry.interval, now: now)
             entry.due = tick.next
@@ -509,7 +539,7 @@ extension Scheduler {
             }
         }
 
-        private func begin(_ entry: Entry, _ ticket: Ticket) {
+        func begin(_ entry: Entry, _ ticket: Ticket) {
             let started = clock.now()
             let lateness = Schedule.lateness(deadline: ticket.due, started: started)
             ticket.started = true
@@ -539,20 +569,24 @@ extension Scheduler {
         }
 
         /// Ends one check's ticket and keeps its sample for `handOver()`.
-        private func complete(_ entry: Entry, _ ticket: Ticket, _ sample: Sample) {
+        func complete(_ entry: Entry, _ ticket: Ticket, _ sample: Sample) {
             guard !ticket.done else { return } // a runner that completes twice is ignored the second time
             ticket.done = true
+            if let id = ticket.scheduledID { // abandoned before the runner answered: it need not start any more
+                ticket.scheduledID = nil
+                scheduling?.cancel([id])
+            }
             inFlight -= 1
             inFlightChecks[ObjectIdentifier(ticket)] = nil
             if entry.ticket === ticket { entry.ticket = nil }
             // Durations between checks are measured on the scheduler's monotonic clock, not the runner's wall clock.
             var sample = sample
             sample.monotonicAt = ticket.startedAt
-            completed.append((entry, sample))
+            completed.append((entry, distortion.judge(entry.spec, sample)))
         }
 
         /// Counts the completed checks, hands their samples on, then frees their slots for waiting ticks.
-        private func handOver() {
+        func handOver() {
             guard !completed.isEmpty else { return }
             let batch = completed
             completed = []
@@ -580,7 +614,7 @@ extension Scheduler {
             handOver()
         }
 
-        private func startWaiting() {
+        func startWaiting() {
             while running, inFlight < configuration.maxInFlight, waitingHead < waiting.count {
                 let next = waiting[waitingHead]
                 waitingHead += 1
@@ -606,9 +640,13 @@ extension Scheduler {
             wake = nil
             wakeAt = .max
             deadlines = DeadlineHeap()
+            atDue = DeadlineHeap()
             var longest: Int64 = 0
+            var cancelled: [UInt64] = []
             for entry in entries.values {
                 if let ticket = entry.ticket {
+                    // A check handed over ahead is in flight until the runner answers, cancelled or ran.
+                    if let id = ticket.scheduledID { cancelled.append(id) }
                     if ticket.started {
                         longest = max(longest, entry.spec.timeout.microseconds)
                     } else {
@@ -616,6 +654,7 @@ extension Scheduler {
                     }
                 }
             }
+            scheduling?.cancel(cancelled)
             waiting.removeAll()
             waitingHead = 0
             stats.withLock {

@@ -1,8 +1,8 @@
 import ProberCore
 
 /// Hands finished checks to their owner in batches: the checks run with one `BatchedCompletions` that finish
-/// in the same turn of the engine loop reach `deliver` together, in the order they finished, on the engine
-/// thread.
+/// in the same turn of the engine loop (or, with `gathering`, within that long of the first) reach `deliver`
+/// together, in the order they finished, on the engine thread.
 ///
 /// The owner then makes one hop to its own queue per batch instead of one per check: each hop wakes that
 /// queue's thread, and at thousands of checks a second those wake-ups cost more CPU than the checks' own
@@ -23,11 +23,18 @@ public final class BatchedCompletions: Sendable {
     }
 
     private let handOver: @Sendable ([Finished]) -> Void
+    /// How long the engine loop holds a batch open for more checks after the first finished (0: each turn's checks
+    /// go at the end of the turn). The owner's queue then wakes at most once per this, not once per turn.
+    public let gathering: Duration
+    let gatheringNanos: UInt64
 
     /// `deliver` is called from the engine thread (or a matching thread) and must return at once: hand the
     /// batch to a queue.
-    public init(deliver: @escaping @Sendable ([Finished]) -> Void) {
+    public init(gathering: Duration = .zero, deliver: @escaping @Sendable ([Finished]) -> Void) {
         handOver = deliver
+        self.gathering = gathering
+        gatheringNanos = UInt64(max(0, gathering.components.seconds)) * 1_000_000_000
+            + UInt64(max(0, gathering.components.attoseconds / 1_000_000_000))
     }
 
     /// Hands over a batch (checks that finished together, in the order they finished).

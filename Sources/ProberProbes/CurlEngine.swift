@@ -14,8 +14,8 @@ public final class CurlEngine: @unchecked Sendable {
     // Safe to share: every stored property is a `let`; `inbox` is locked, `multi` is only used here for
     // `curl_multi_wakeup` (thread-safe by libcurl's contract), and `Thread`'s `isFinished`/identity are
     // safe to read from any thread. All other libcurl state lives in `EngineLoop` on the engine thread.
-    private let inbox = Inbox()
-    private let multi: CurlMulti
+    let inbox = Inbox()
+    let multi: CurlMulti
     private let finished = DispatchSemaphore(value: 0)
     private let thread: Thread
     private let clock: any WallClock

@@ -6,7 +6,11 @@ import ProberCore
 final class Inbox: @unchecked Sendable { // Safe: every field is read and written under `lock`.
     private let lock = NSLock()
     private var items: [Work] = []
+    /// Checks to start at their due time (`CurlEngine.schedule`), and ids of those to cancel.
+    private var scheduled: [(checks: [ScheduledCheck], batches: BatchedCompletions)] = []
+    private var cancels: [UInt64] = []
     private var stopping = false
+    private var isEmpty: Bool { items.isEmpty && scheduled.isEmpty && cancels.isEmpty }
 
     /// What `post` did with the work.
     enum Posted {
@@ -22,8 +26,27 @@ final class Inbox: @unchecked Sendable { // Safe: every field is read and writte
         lock.lock()
         defer { lock.unlock() }
         if stopping { return .refused }
+        let first = isEmpty
         items.append(work)
-        return items.count == 1 ? .first : .queued
+        return first ? .first : .queued
+    }
+
+    func post(scheduling checks: [ScheduledCheck], batches: BatchedCompletions) -> Posted {
+        lock.lock()
+        defer { lock.unlock() }
+        if stopping { return .refused }
+        let first = isEmpty
+        scheduled.append((checks, batches))
+        return first ? .first : .queued
+    }
+
+    /// Taken even while stopping: the engine cancels every scheduled check then anyway.
+    func post(cancelling ids: [UInt64]) -> Posted {
+        lock.lock()
+        defer { lock.unlock() }
+        let first = isEmpty
+        cancels.append(contentsOf: ids)
+        return first ? .first : .queued
     }
 
     func stop() {
@@ -32,12 +55,20 @@ final class Inbox: @unchecked Sendable { // Safe: every field is read and writte
         lock.unlock()
     }
 
-    func drain(into pending: inout [Work]) -> Bool {
+    func drain(into pending: inout [Work], scheduling starts: inout StartHeap, cancelling cancelled: inout [UInt64]) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         if !items.isEmpty {
             pending.append(contentsOf: items)
             items.removeAll(keepingCapacity: true)
+        }
+        for (checks, batches) in scheduled {
+            for check in checks { starts.push(StartHeap.Item(due: check.due.uptimeNanoseconds, check: check, batches: batches)) }
+        }
+        scheduled.removeAll(keepingCapacity: true)
+        if !cancels.isEmpty {
+            cancelled.append(contentsOf: cancels)
+            cancels.removeAll(keepingCapacity: true)
         }
         return stopping
     }
@@ -56,6 +87,9 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
     private var pending: [Work] = []
     private var pendingHead = 0
+    /// Scheduled checks not yet due, and ids to cancel that came with the last drain.
+    private var starts = StartHeap()
+    private var cancelling: [UInt64] = []
     /// Reset easy handles kept for reuse (a handle is not a connection: FORBID_REUSE still applies).
     private var pool: [CurlEasy] = []
     /// TCP probes past connect, waiting on their socket.
@@ -63,9 +97,10 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     private var waitFDs: [curl_waitfd] = []
     /// Evaluates `body_matches` off this thread.
     private let bodyMatcher = BodyMatcher()
-    /// Checks finished in this turn of the loop, by the `BatchedCompletions` they go to (nearly always one: the
-    /// scheduler's), handed over together before the loop waits again.
-    private var finishedThisTurn: [(batches: BatchedCompletions, checks: [BatchedCompletions.Finished])] = []
+    /// Finished checks not handed over yet, by the `BatchedCompletions` they go to (nearly always one: the
+    /// scheduler's), with when the first of them finished: handed over together before the loop waits again, or,
+    /// for an owner that gathers (`BatchedCompletions.gathering`), once the first has waited that long.
+    private var finishedThisTurn: [(batches: BatchedCompletions, since: UInt64, checks: [BatchedCompletions.Finished])] = []
 
     init(multi: CurlMulti, inbox: Inbox, maxConcurrent: Int, clock: any WallClock, sourceAddress: SourceAddress?) {
         self.multi = multi
@@ -79,14 +114,17 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     func run() {
         var running: Int32 = 0
         while true {
-            let stopping = inbox.drain(into: &pending)
+            let stopping = inbox.drain(into: &pending, scheduling: &starts, cancelling: &cancelling)
+            cancelScheduled(all: stopping)
+            startDue()
             startPending()
             curl_multi_perform(multi.handle, &running)
             collectDone()
-            startPending() // slots freed by finished transfers
-            handOverFinished()
-            if stopping && active.isEmpty && pendingHead == pending.count { break }
-            let timeout = sessionsTimeout()
+            startDue() // slots freed by finished transfers
+            startPending()
+            handOverFinished(all: stopping)
+            if stopping && active.isEmpty && pendingHead == pending.count && starts.isEmpty { break }
+            let timeout = min(sessionsTimeout(), dueTimeout(), gatheredTimeout())
             waitFDs.removeAll(keepingCapacity: true)
             for t in sessions { waitFDs.append(curl_waitfd(fd: t.tcp!.socket, events: t.tcpWantsWrite ? Int16(CURL_WAIT_POLLOUT) : Int16(CURL_WAIT_POLLIN), revents: 0)) }
             let polled = sessions
@@ -100,11 +138,57 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
             t.tcp?.failure = Failure(.other, "probe engine stopped")
             finish(t, code: CURLE_OK)
         }
-        handOverFinished()
+        handOverFinished(all: true)
         pool.removeAll()
     }
 
     // MARK: Starting
+
+    /// Starts every scheduled check that is due, while slots are free; each measures its lateness as it starts.
+    private func startDue() {
+        guard let first = starts.first else { return }
+        var now = DispatchTime.now().uptimeNanoseconds
+        guard first.due <= now else { return }
+        while active.count < maxConcurrent, let next = starts.first, next.due <= now {
+            let item = starts.removeFirst()
+            let check = item.check
+            let lateness = Int64((now - item.due) / 1_000)
+            start(.probe(check.spec, ProbeCompletion(secrets: check.spec.secrets,
+                                                     completion: { check.completion(.ran($0, lateness: lateness)) },
+                                                     batches: item.batches)))
+            now = DispatchTime.now().uptimeNanoseconds
+        }
+    }
+
+    /// Milliseconds until the next scheduled check is due (rounded up, so it is due when the wait ends); 1 s when
+    /// none is, or when no slot is free for it (a finished transfer wakes the loop then).
+    private func dueTimeout() -> Int {
+        guard active.count < maxConcurrent, let first = starts.first else { return 1_000 }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard first.due > now else { return 0 }
+        return Int(min(1_000, (first.due - now + 999_999) / 1_000_000))
+    }
+
+    /// Answers `.cancelled` for the scheduled checks whose cancel came in, or for all of them when stopping.
+    private func cancelScheduled(all: Bool) {
+        guard all || !cancelling.isEmpty, !starts.isEmpty else {
+            cancelling.removeAll(keepingCapacity: true)
+            return
+        }
+        let ids = Set(cancelling)
+        cancelling.removeAll(keepingCapacity: true)
+        let removed = starts.removeAll { all || ids.contains($0.check.id) }
+        // One batch per owner, in due order.
+        var byOwner: [(batches: BatchedCompletions, checks: [ScheduledCheck])] = []
+        for item in removed.sorted(by: { $0.due < $1.due }) {
+            if let i = byOwner.firstIndex(where: { $0.batches === item.batches }) {
+                byOwner[i].checks.append(item.check)
+            } else {
+                byOwner.append((item.batches, [item.check]))
+            }
+        }
+        for (batches, checks) in byOwner { ScheduledCheck.cancel(checks, to: batches) }
+    }
 
     private func startPending() {
         while active.count < maxConcurrent, pendingHead < pending.count {
@@ -242,16 +326,29 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
         if let i = finishedThisTurn.firstIndex(where: { $0.batches === batches }) {
             finishedThisTurn[i].checks.append(finished)
         } else {
-            finishedThisTurn.append((batches, [finished]))
+            finishedThisTurn.append((batches, DispatchTime.now().uptimeNanoseconds, [finished]))
         }
     }
 
-    /// Hands the turn's finished checks over, one batch per owner.
-    private func handOverFinished() {
+    /// Hands the finished checks over, one batch per owner: every owner's with `all`, else those of owners that do
+    /// not gather and of those whose first check has waited its `gathering`.
+    private func handOverFinished(all: Bool = false) {
         guard !finishedThisTurn.isEmpty else { return }
-        let turn = finishedThisTurn
-        finishedThisTurn = []
-        for (batches, checks) in turn { batches.deliver(checks) }
+        let now = DispatchTime.now().uptimeNanoseconds
+        var ready: [(batches: BatchedCompletions, checks: [BatchedCompletions.Finished])] = []
+        finishedThisTurn.removeAll { owner in
+            guard all || owner.since + owner.batches.gatheringNanos <= now else { return false }
+            ready.append((owner.batches, owner.checks))
+            return true
+        }
+        for (batches, checks) in ready { batches.deliver(checks) }
+    }
+
+    /// Milliseconds until a gathering owner's batch is due (rounded up); 1 s when none waits.
+    private func gatheredTimeout() -> Int {
+        guard let due = finishedThisTurn.map({ $0.since + $0.batches.gatheringNanos }).min() else { return 1_000 }
+        let now = DispatchTime.now().uptimeNanoseconds
+        return due <= now ? 0 : Int(min(1_000, (due - now + 999_999) / 1_000_000))
     }
 
     // MARK: HTTP samples

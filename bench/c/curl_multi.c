@@ -31,6 +31,9 @@ int main(int argc, char **argv) {
     curl_global_init(CURL_GLOBAL_ALL);
     CURLM *m = curl_multi_init();
     double t0 = bench_now(), c0 = bench_cpu();
+    struct rusage u0;
+    getrusage(RUSAGE_SELF, &u0);
+    long cs0 = u0.ru_nvcsw + u0.ru_nivcsw;
     long started = 0, done = 0, failed = 0;
     for (; started < c && started < n; started++) start(m, curl_easy_init(), url);
     while (done < n) {
@@ -54,6 +57,11 @@ int main(int argc, char **argv) {
         if (done < n) curl_multi_poll(m, NULL, 0, 1000, NULL);
     }
     bench_report("C libcurl multi (http)", n, c, bench_now() - t0, bench_cpu() - c0, failed);
+    if (getenv("BENCH_CONTEXT_SWITCHES")) {
+        struct rusage u;
+        getrusage(RUSAGE_SELF, &u);
+        printf("%-26s %.2f context switches/check\n", "", (double)(u.ru_nvcsw + u.ru_nivcsw - cs0) / n);
+    }
     curl_multi_cleanup(m);
     return 0;
 }

@@ -21,7 +21,7 @@ static long bench_peak_rss_kib(void) {
     return u.ru_maxrss;
 }
 
-static void bench_report(const char *name, long n, int concurrency, double wall, double cpu, long failures) {
+static inline void bench_report(const char *name, long n, int concurrency, double wall, double cpu, long failures) {
     printf("%-26s checks %6ld  conc %4d  %8.0f checks/s  %6.3f ms CPU/check  peak RSS %6.1f MiB  failed %ld\n",
            name, n, concurrency, n / wall, cpu * 1000 / n, bench_peak_rss_kib() / 1024.0, failures);
 }

@@ -1,0 +1,238 @@
+import Dispatch
+import Foundation
+import ProberCore
+import ProberProbes
+import ProberTestSupport
+import Testing
+@testable import ProberEngine
+
+/// The real libcurl engine, with a record of what the scheduler asked of it: each check's start (from the engine's
+/// own answer) and end (when its answer reached the scheduler's queue), on Dispatch's clock.
+final class RecordingEngine: SchedulingCheckRunner, Sendable {
+    struct Check: Sendable {
+        var probe: String
+        var start: UInt64
+        var end: UInt64
+    }
+
+    struct Record: Sendable {
+        var scheduleCalls = 0
+        var scheduled = 0
+        var cancelled = 0
+        var runs = 0
+        var checks: [Check] = []
+    }
+
+    let engine: CurlEngine
+    let record = Locked(Record())
+
+    init() throws { engine = try CurlEngine() }
+
+    func run(_ spec: ProbeSpec, completion: @escaping @Sendable (Sample) -> Void) {
+        Issue.record("the scheduler asked for a check without batches")
+    }
+
+    func run(_ spec: ProbeSpec, batches: BatchedCompletions, completion: @escaping @Sendable (Sample) -> Void) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        record.withLock { $0.runs += 1 }
+        engine.run(spec, batches: batches) { [record] sample in
+            let end = DispatchTime.now().uptimeNanoseconds
+            record.withLock { $0.checks.append(Check(probe: spec.name, start: start, end: end)) }
+            completion(sample)
+        }
+    }
+
+    func schedule(_ checks: [ScheduledCheck], batches: BatchedCompletions) {
+        record.withLock {
+            $0.scheduleCalls += 1
+            $0.scheduled += checks.count
+        }
+        engine.schedule(checks.map { check in
+            ScheduledCheck(id: check.id, spec: check.spec, due: check.due) { [record] outcome in
+                let end = DispatchTime.now().uptimeNanoseconds
+                record.withLock {
+                    switch outcome {
+                    case .ran(_, let lateness):
+                        $0.checks.append(Check(probe: check.spec.name, start: check.due.uptimeNanoseconds + UInt64(lateness) * 1_000, end: end))
+                    case .cancelled: $0.cancelled += 1
+                    }
+                }
+                check.completion(outcome)
+            }
+        }, batches: batches)
+    }
+
+    func cancel(_ ids: [UInt64]) { engine.cancel(ids) }
+
+    /// The most checks that overlapped in time, overall or of one probe.
+    func peakOverlap(of probe: String? = nil) -> Int {
+        let checks = record.withLock { $0.checks }.filter { probe == nil || $0.probe == probe }
+        // An end sorts before a start at the same instant: the slot was freed before it was taken again.
+        var events: [(at: UInt64, delta: Int)] = []
+        for check in checks {
+            events.append((check.start, 1))
+            events.append((check.end, -1))
+        }
+        events.sort { a, b in a.at != b.at ? a.at < b.at : a.delta < b.delta }
+        var now = 0, peak = 0
+        for (_, delta) in events {
+            now += delta
+            peak = max(peak, now)
+        }
+        return peak
+    }
+}
+
+@Suite struct SchedulerLookaheadTests {
+    /// A name (with `prefix`) whose first tick at `interval` is between `from` and `to` from now on `clock`.
+    func name(_ prefix: String, dueBetween from: Duration, and to: Duration, interval: Duration, clock: MonotonicEpochClock) -> String {
+        let now = clock.now()
+        for i in 0... {
+            let name = "\(prefix)-\(i)"
+            let due = Schedule.firstDeadline(name: name, intervalMicros: interval.microseconds, now: now) - now
+            if due >= from.microseconds && due <= to.microseconds { return name }
+        }
+        fatalError("unreachable")
+    }
+
+    /// Ticks go to the engine in batches, ahead of time, and each check reaches the server at its grid time: not
+    /// before it, and close after it.
+    @Test func ticksHandedOverAheadStartAtTheirDueTime() throws {
+        let clock = MonotonicEpochClock()
+        let arrivals = Locked<[(path: String, at: Int64)]>([])
+        let server = try TestHTTPServer { request in
+            arrivals.withLock { $0.append((request.path, clock.now())) }
+            return .respond(status: 200, body: "ok")
+        }
+        let runner = try RecordingEngine()
+        let interval = Duration.milliseconds(200)
+        let probes = (0..<20).map { i in
+            ProbeSpec(name: "ahead-\(i)", target: .http(HTTPTarget(url: "\(server.url)/ahead-\(i)")), interval: interval, timeout: .milliseconds(150))
+        }
+        // A window of 40 ms holds 4 of the 100 ticks a second on average.
+        let scheduler = Scheduler(runner: runner, clock: clock, configuration: .init(lookahead: .milliseconds(80)))
+        scheduler.start(probes: probes)
+        #expect(waitUntil { probes.allSatisfy { (scheduler.stats.probes[$0.name]?.finished ?? 0) >= 5 } },
+                "timed out waiting for five checks of every probe")
+        scheduler.stop()
+        runner.engine.shutdown()
+
+        let record = runner.record.current
+        // A tick goes the old way only when the scheduler's queue woke after its due time (a loaded machine).
+        #expect(record.scheduled >= 100)
+        #expect(record.runs * 5 <= record.scheduled, "\(record.runs) ticks fired at their due time, \(record.scheduled) went ahead")
+        #expect(record.scheduleCalls * 2 < record.scheduled, "handed over in batches, not one by one: \(record.scheduleCalls) calls for \(record.scheduled) checks")
+        // Each request at or after its tick's grid time, and well within the interval after it.
+        let micros = interval.microseconds
+        var offsets: [Int64] = []
+        for (path, at) in arrivals.current {
+            let phase = Schedule.phase(name: String(path.dropFirst()), intervalMicros: micros)
+            offsets.append(((at - phase) % micros + micros) % micros)
+        }
+        #expect(offsets.count >= 100)
+        #expect(offsets.allSatisfy { $0 < micros / 2 }, "a check started before its due time: \(offsets.filter { $0 >= micros / 2 })")
+        let median = offsets.sorted()[offsets.count / 2]
+        #expect(median < micros / 4, "median start \(median) µs after the grid time")
+        let stats = scheduler.stats
+        #expect(stats.lateness.count == stats.started)
+        #expect(stats.skipped == 0)
+    }
+
+    /// A probe removed while its tick waits in the engine never runs that tick: the engine answers `.cancelled`, its
+    /// slot frees, and the server never hears from it (a probe due after it shows the time passed).
+    @Test func aRemovedProbesPendingStartNeverRuns() throws {
+        let clock = MonotonicEpochClock()
+        let server = try TestHTTPServer { _ in .respond(status: 200, body: "ok") }
+        let runner = try RecordingEngine()
+        let interval = Duration.seconds(10)
+        let gone = name("gone", dueBetween: .milliseconds(1_000), and: .milliseconds(2_000), interval: interval, clock: clock)
+        let witness = name("witness", dueBetween: .milliseconds(2_300), and: .milliseconds(3_000), interval: interval, clock: clock)
+        let spec = { (name: String) in
+            ProbeSpec(name: name, target: .http(HTTPTarget(url: "\(server.url)/\(name)")), interval: interval, timeout: .seconds(1))
+        }
+        let scheduler = Scheduler(runner: runner, clock: clock, configuration: .init(lookahead: .seconds(4)))
+        scheduler.start(probes: [spec(gone), spec(witness)])
+        #expect(waitUntil { runner.record.current.scheduled == 2 }, "timed out waiting for both ticks to be handed over")
+        #expect(scheduler.stats.inFlight == 2)
+
+        let summary = scheduler.update(probes: [spec(witness)])
+        #expect(summary.removed == [gone])
+        #expect(waitUntil { runner.record.current.cancelled == 1 }, "timed out waiting for the engine to cancel the tick")
+        #expect(waitUntil { scheduler.stats.finished == 1 }, "timed out waiting for the witness's check")
+        scheduler.stop()
+        runner.engine.shutdown()
+
+        #expect(server.requests.map(\.path) == ["/\(witness)"])
+        let stats = scheduler.stats
+        #expect(stats.started == 1)
+        #expect(stats.inFlight == 0)
+        #expect(runner.record.current.runs == 0)
+    }
+
+    /// Handed-over ticks hold their slot until the engine answers: with `maxInFlight` 3 and checks that take longer
+    /// than the ticks come, no more than 3 ever run at once; the rest fire at their due time and wait or are shed.
+    @Test func maxInFlightHoldsWithLookahead() throws {
+        let server = try TestHTTPServer { _ in .delay(.milliseconds(120), .respond(status: 200, body: "ok")) }
+        let runner = try RecordingEngine()
+        let probes = (0..<12).map { i in
+            ProbeSpec(name: "capped-\(i)", target: .http(HTTPTarget(url: "\(server.url)/capped-\(i)")), interval: .milliseconds(200), timeout: .milliseconds(180))
+        }
+        let scheduler = Scheduler(runner: runner, configuration: .init(maxInFlight: 3))
+        scheduler.start(probes: probes)
+        #expect(waitUntil { scheduler.stats.finished >= 30 }, "timed out waiting for 30 checks")
+        scheduler.stop()
+        runner.engine.shutdown()
+
+        #expect(runner.record.current.scheduled > 0, "some ticks went ahead")
+        #expect(runner.peakOverlap() <= 3, "more than maxInFlight checks ran at once")
+        #expect(scheduler.stats.peakInFlight <= 3)
+        #expect(scheduler.stats.skipped > 0, "12 checks of 120 ms every 200 ms cannot fit 3 slots")
+    }
+
+    /// `stop(drain: true)` with ticks waiting in the engine cancels them and returns once the engine has answered:
+    /// none of them runs, then or later.
+    @Test func stopWithPendingStarts() throws {
+        let clock = MonotonicEpochClock()
+        let server = try TestHTTPServer { _ in .respond(status: 200, body: "ok") }
+        let runner = try RecordingEngine()
+        let interval = Duration.seconds(10)
+        let names = ["a", "b", "c"].map { name("pending-\($0)", dueBetween: .milliseconds(1_500), and: .milliseconds(3_000), interval: interval, clock: clock) }
+        let scheduler = Scheduler(runner: runner, clock: clock, configuration: .init(lookahead: .seconds(4)))
+        scheduler.start(probes: names.map {
+            ProbeSpec(name: $0, target: .http(HTTPTarget(url: "\(server.url)/\($0)")), interval: interval, timeout: .seconds(1))
+        })
+        #expect(waitUntil { runner.record.current.scheduled == 3 }, "timed out waiting for the ticks to be handed over")
+
+        let result = scheduler.stop(drain: true)
+        #expect(result == Scheduler.StopResult(inFlightAtStop: 3, unfinished: 0))
+        #expect(runner.record.current.cancelled == 3)
+        let stats = scheduler.stats
+        #expect(stats.inFlight == 0)
+        #expect(stats.started == 0)
+        runner.engine.shutdown() // waits for every transfer: a start that slipped through would show below
+        #expect(server.requests.isEmpty)
+    }
+
+    /// A probe whose check outlasts its interval still never overlaps itself: its next ticks cannot go ahead (it is
+    /// busy when they would), fire at their due time, and are skipped as overlap.
+    @Test func overlapIsStillSkipped() throws {
+        let server = try TestHTTPServer { request in
+            request.path == "/slow" ? .delay(.milliseconds(350), .respond(status: 200, body: "ok")) : .respond(status: 200, body: "ok")
+        }
+        let runner = try RecordingEngine()
+        let probes = ["slow", "quick"].map {
+            ProbeSpec(name: $0, target: .http(HTTPTarget(url: "\(server.url)/\($0)")), interval: .milliseconds(100), timeout: .seconds(1))
+        }
+        let scheduler = Scheduler(runner: runner, configuration: .init(abandonAfter: .seconds(60)))
+        scheduler.start(probes: probes)
+        #expect(waitUntil { (scheduler.stats.probes["slow"]?.finished ?? 0) >= 3 }, "timed out waiting for three slow checks")
+        scheduler.stop()
+        runner.engine.shutdown()
+
+        let stats = scheduler.stats
+        #expect((stats.probes["slow"]?.skippedOverlap ?? 0) >= 4)
+        #expect(stats.probes["quick"]?.skippedOverlap == 0)
+        #expect(runner.peakOverlap(of: "slow") == 1, "the slow probe overlapped itself")
+        #expect(server.requests.filter { $0.path == "/slow" }.count == stats.probes["slow"]?.started)
+    }
+}
