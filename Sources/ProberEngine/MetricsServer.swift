@@ -133,7 +133,7 @@ struct MetricsSnapshot: Sendable {
         quiet = s.tracker.quietPeriods().map { ($0.key, $0.value.reason.rawValue) }.sorted { $0.name < $1.name }
 
         scheduler = s.scheduler.totals
-        skipped = s.scheduler.skippedTicks().map { ($0.key, $0.value) }.sorted { $0.name < $1.name }
+        skipped = s.scheduler.skippedTicks().sorted { $0.name < $1.name }
         writer = s.writer.statistics
         if let counts = s.outboxWorker?.counts {
             outboxPending = counts.pending
