@@ -30,7 +30,7 @@ public final class IncidentTracker: @unchecked Sendable {
     var probes: [String: ProbeSpec] = [:]
     /// Written on a check (`evaluate`, which notes a change of level) and in `update` (which publishes at its end):
     /// no `didSet` here, since a check rarely moves the level and publishing costs a copy of every probe's.
-    var states: [String: EvaluatorState] = [:]
+    var states: ProbeTable<EvaluatorState> = [:]
     /// The open incident of each probe, as stored (or held to be stored: then an opening's id is 0).
     var open: [String: Incident] = [:] { didSet { levelsChanged() } }
     /// What `levels()` and `specs()` return: copied from `states`, `open` and `probes` on the queue, at most

@@ -77,20 +77,26 @@ public struct LatenessHistogram: Sendable, Equatable {
     }
 }
 
-/// One probe's lateness in 24 bytes: count, sum and maximum (the distribution is kept overall, in a
+/// One probe's lateness in 16 bytes: count, sum and maximum (the distribution is kept overall, in a
 /// `LatenessHistogram`). A histogram per probe cost ~450 bytes each, 4.5 MB at 10,000 probes.
+///
+/// The count wraps past 2^32 (13 years of checks every 100 ms) and the maximum stops at 2^32 µs (71 minutes):
+/// one per probe lives in the scheduler's name-keyed table, which at 60,000 probes has 131,072 slots.
 public struct LatenessSummary: Sendable, Equatable {
-    public private(set) var count: Int = 0
     public private(set) var sum: Int64 = 0
-    public private(set) var max: Int64 = 0
+    private var recorded: UInt32 = 0
+    private var maxMicros: UInt32 = 0
 
     public init() {}
 
+    public var count: Int { Int(recorded) }
+    public var max: Int64 { Int64(maxMicros) }
+
     public mutating func record(_ micros: Int64) {
         let v = Swift.max(0, micros)
-        count += 1
+        recorded &+= 1
         sum &+= v
-        if v > max { max = v }
+        maxMicros = Swift.max(maxMicros, UInt32(clamping: v))
     }
 
     /// Mean lateness in microseconds; 0 when empty.
