@@ -51,7 +51,7 @@ let package = Package(
         // The storage interface: protocols and plain values, no C and no I/O.
         .target(name: "ProberStorage", dependencies: ["ProberCore"]),
         // SQLite: samples, rollups, incidents, outbox. The only module that imports CSQLite3.
-        .target(name: "ProberStore", dependencies: ["ProberCore", "ProberStorage", "CSQLite3"]),
+        .target(name: "ProberStore", dependencies: ["ProberCore", "ProberStorage", "CSQLite3", "CZlib"]),
         // PostgreSQL (libpq): the shared history of a fleet. The only module that imports CPostgres; it shares
         // the rollup encoding (Aggregate, PhaseCodec) with ProberStore, so both backends store the same bytes.
         .target(name: "ProberPostgres", dependencies: ["ProberCore", "ProberStorage", "ProberStore", "CPostgres"]),

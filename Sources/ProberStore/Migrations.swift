@@ -28,6 +28,7 @@ extension Store {
         Migration("the cause and member probes of shared incidents", sql: schemaIncidentMembers),
         Migration("raw samples in time order: recent rows and 5-minute blocks", apply: convertToSampleBlocks),
         Migration("each prober's overload skips, for prober status", sql: schemaOverload),
+        Migration("archived days of raw samples", sql: schemaSampleArchive),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch; durations microseconds.

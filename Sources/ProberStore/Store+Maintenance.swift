@@ -48,11 +48,12 @@ extension Store {
                 worked = try step { try self.rollup5m(probe: id, horizon: horizon5m, &report, $0) } || worked
                 worked = try step { try self.rollup1h(probe: id, &report, $0) } || worked
                 worked = try step { try self.rollup1d(probe: id, $0) } || worked
+                worked = try step { try self.archiveOldestDay(probe: id, now: now, $0) } || worked
                 worked = try step { try self.pruneSamples(probe: id, before: now - policy.raw.microseconds, &report, $0) } || worked
                 worked = try step { try self.prune5m(probe: id, before: now - policy.rollup5m.microseconds, &report, $0) } || worked
                 worked = try step { try self.prune1h(probe: id, before: now - policy.rollup1h.microseconds, &report, $0) } || worked
                 worked = try step { try self.prune1d(probe: id, before: now - policy.rollup1h.microseconds, $0) } || worked
-                report.transactions += 7
+                report.transactions += 8
                 if worked { progressed = true } else { busy.remove(id) }
             }
         }

@@ -23,8 +23,9 @@ struct RawSample {
 /// number, so a batch fills pages at the end of one B-tree instead of dirtying one page per probe. `fold` moves
 /// the samples of each 5-minute window, once it ended `foldGrace` ago, into one `sample_blocks` row per probe
 /// (`SampleBlock`), keyed (window, probe) so a fold also writes at the end. `sample_span` keeps each probe's
-/// first and last block, so that reads seek the probe's windows only. A reader sees blocks and recent rows;
-/// of two samples of the same probe and microsecond the later written wins.
+/// first and last block, so that reads seek the probe's windows only. Days of blocks are merged into archived days
+/// later (`Store+SampleArchive.swift`). A reader sees archived days, blocks and recent rows; of two samples of the
+/// same probe and microsecond the later written wins (a block over an archived day, a recent row over a block).
 extension Store {
     /// Width of a block's window: the 5-minute rollup bucket, so a rollup reads one block.
     static let blockWidth = bucket5m
@@ -53,12 +54,30 @@ extension Store {
         let recentWindows = recent.keys.sorted()
         let before = recentWindows.filter { lo > hi || $0 < lo }, after = lo > hi ? [] : recentWindows.filter { $0 > hi }
         let blocks = lo > hi ? [] : Array(stride(from: lo, through: hi, by: Int(Self.blockWidth)))
-        let windows = newestFirst ? after.reversed() + blocks.reversed() + before.reversed() : before + blocks + after
+        let windows = before + blocks + after
+        // An archived day is read whole, with the windows inside it laid over it; the other windows one by one.
+        let days = try archivedDays(probe: probe, from: from, to: to, db)
+        let archived = Set(days)
+        var units = days.map { (start: $0, day: true) }
+        units += windows.filter { !archived.contains(Self.floor($0, Self.archiveWidth)) }.map { (start: $0, day: false) }
+        units.sort { $0.start < $1.start }
+        var inDay: [Int64: [Int64]] = [:]
+        for w in windows where archived.contains(Self.floor(w, Self.archiveWidth)) {
+            inDay[Self.floor(w, Self.archiveWidth), default: []].append(w)
+        }
         let block = try db.prepare("SELECT data FROM sample_blocks WHERE start = ?1 AND probe_id = ?2")
-        for w in windows {
-            var samples = try readBlock(block, start: w, probe: probe)
-            if let newer = recent[w] {
-                samples = Self.merged(samples, newer)
+        func window(_ w: Int64) throws -> [RawSample] {
+            let samples = try readBlock(block, start: w, probe: probe)
+            return recent[w].map { Self.merged(samples, $0) } ?? samples
+        }
+        for unit in newestFirst ? units.reversed() : units {
+            var samples: [RawSample]
+            if unit.day {
+                samples = try archivedDay(probe: probe, start: unit.start, db)
+                let newer = try (inDay[unit.start] ?? []).flatMap(window)
+                if !newer.isEmpty { samples = Self.merged(samples, newer) }
+            } else {
+                samples = try window(unit.start)
             }
             for sample in newestFirst ? samples.reversed() : samples where sample.ts >= from && sample.ts < to {
                 guard try body(sample) else { return }
@@ -76,6 +95,10 @@ extension Store {
     /// The start of the probe's oldest sample kept.
     func firstSampleTime(probe: Int64, _ db: Connection) throws -> Int64? {
         var first = try recentSamples(probe: probe, from: Int64.min, to: Int64.max, db).first?.ts
+        if let day = try archivedDays(probe: probe, from: Int64.min / 4, to: Int64.max / 4, db).first,
+           let ts = try archivedDay(probe: probe, start: day, db).first?.ts {
+            first = min(first ?? ts, ts)
+        }
         if let span = try span(probe: probe, db) {
             let block = try db.prepare("SELECT data FROM sample_blocks WHERE start = ?1 AND probe_id = ?2")
             for w in stride(from: span.first, through: span.last, by: Int(Self.blockWidth)) {
@@ -118,6 +141,21 @@ extension Store {
             if let newer = out[id], newer.ts >= sample.ts { continue }
             out[id] = sample
         }
+        // A probe whose newest samples may be archived (it stopped a day ago or more).
+        let archived = try db.prepare("SELECT p.id, (SELECT max(start) FROM sample_archive WHERE probe_id = p.id) FROM probes p")
+        var candidates: [(Int64, Int64)] = []
+        while try archived.step() {
+            guard let day = archived.int64OrNil(1) else { continue }
+            let id = archived.int64(0)
+            if let newer = out[id], newer.ts >= day + Self.archiveWidth { continue }
+            candidates.append((id, day))
+        }
+        archived.reset()
+        for (id, day) in candidates {
+            guard let sample = try archivedDay(probe: id, start: day, db).last else { continue }
+            if let newer = out[id], newer.ts >= sample.ts { continue }
+            out[id] = sample
+        }
         return out
     }
 
@@ -148,7 +186,8 @@ extension Store {
     /// Deletes the probe's blocks that end at or before `before`, at most `limit` samples' worth (at least one
     /// block); returns how many samples. Retention applies to blocks whole.
     func deleteSamples(probe: Int64, before: Int64, limit: Int, _ db: Connection) throws -> Int {
-        guard let span = try span(probe: probe, db) else { return 0 }
+        let archived = try deleteArchivedDays(probe: probe, before: before, limit: limit, db)
+        guard archived == 0, let span = try span(probe: probe, db) else { return archived }
         let block = try db.prepare("SELECT data FROM sample_blocks WHERE start = ?1 AND probe_id = ?2")
         let delete = try db.prepare("DELETE FROM sample_blocks WHERE start = ?1 AND probe_id = ?2")
         var deleted = 0
@@ -252,7 +291,7 @@ extension Store {
     // MARK: Helpers
 
     /// The windows of the probe's first and last blocks.
-    private func span(probe: Int64, _ db: Connection) throws -> (first: Int64, last: Int64)? {
+    func span(probe: Int64, _ db: Connection) throws -> (first: Int64, last: Int64)? {
         let select = try db.prepare("SELECT first, last FROM sample_span WHERE probe_id = ?1")
         try select.bind(1, probe)
         defer { select.reset() }
@@ -260,7 +299,7 @@ extension Store {
     }
 
     /// The block of one window, decoded (empty when there is none). `select` is the block query.
-    private func readBlock(_ select: Statement, start: Int64, probe: Int64) throws -> [RawSample] {
+    func readBlock(_ select: Statement, start: Int64, probe: Int64) throws -> [RawSample] {
         try select.bind(1, start)
         try select.bind(2, probe)
         defer { select.reset() }
@@ -309,7 +348,7 @@ extension Store {
     }
 
     /// Two sorted runs of samples as one, a sample of `newer` replacing one of `older` at the same microsecond.
-    private static func merged(_ older: [RawSample], _ newer: [RawSample]) -> [RawSample] {
+    static func merged(_ older: [RawSample], _ newer: [RawSample]) -> [RawSample] {
         var out: [RawSample] = []
         out.reserveCapacity(older.count + newer.count)
         var i = 0, j = 0
