@@ -100,6 +100,7 @@ let package = Package(
         // PostgreSQL-only behaviour (partitions, two probers racing, leases, start-up errors) on a throwaway cluster.
         .testTarget(name: "ProberPostgresTests", dependencies: [
             "prober", "ProberPostgres", "ProberBackends", "ProberStorage", "ProberCore", "ProberTestSupport", "ProberEngine",
+            "ProberDocuments",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ProberDeliveryTests", dependencies: [

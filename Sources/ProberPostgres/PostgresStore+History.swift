@@ -165,26 +165,29 @@ extension PostgresStore {
     /// read from its `location_summary` row (see `locatedHours`). Two statements whatever the number of probes (a
     /// fleet's status must not cost a round trip per probe, nor the hour's raw samples).
     public func status(now: Int64) throws -> [ProbeStatus] {
-        try read { db in try probeLines(try locatedHours(now: now, probes: nil, lastHour: true, db), db) }
+        try read { db in try probeLines(try locatedHours(now: now, probes: nil, lastHour: true, db), db).lines }
     }
 
-    /// The probe lines of `status` from every location's summary row.
-    func probeLines(_ located: [LocatedHour], _ db: PGConnection) throws -> [ProbeStatus] {
+    /// The probe lines of `status` from every location's summary row, and every probe's name by id.
+    func probeLines(_ located: [LocatedHour], _ db: PGConnection) throws -> (lines: [ProbeStatus], names: [Int64: String]) {
         let probes = try db.query("SELECT id, name, kind, target FROM probes ORDER BY name COLLATE \"C\"")
         var rows: [ProbeStatus] = []
         var index: [Int64: Int] = [:]
+        var names: [Int64: String] = [:]
         for p in 0..<probes.count {
+            let name = probes.string(p, 1)
             index[probes.int64(p, 0)] = rows.count
-            rows.append(ProbeStatus(name: probes.string(p, 1), kind: probes.string(p, 2), target: probes.string(p, 3)))
+            names[probes.int64(p, 0)] = name
+            rows.append(ProbeStatus(name: name, kind: probes.string(p, 2), target: probes.string(p, 3)))
         }
-        var hours = [Aggregate](repeating: Aggregate(), count: rows.count)
+        var hours = [SummaryHour](repeating: SummaryHour(), count: rows.count)
         for located in located {
             guard let i = index[located.probe] else { continue }
             hours[i].merge(located.hour)
             if let last = located.last, last.at > rows[i].last?.at ?? .min { rows[i].last = last }
         }
         for i in rows.indices { rows[i].setHour(hours[i]) }
-        return rows
+        return (rows, names)
     }
 
     /// The probe's last `limit` samples of every location, oldest first (see `HistoryReading`).

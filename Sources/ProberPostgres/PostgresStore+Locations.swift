@@ -23,21 +23,19 @@ extension PostgresStore {
     public func statusAndLocations(now: Int64) throws -> (probes: [ProbeStatus], locations: [String: [LocationStatus]]) {
         try read { db in
             let located = try locatedHours(now: now, probes: nil, lastHour: true, db)
-            let probes = try probeLines(located, db)
-            var names: [Int64: String] = [:]
-            let known = try db.query("SELECT id, name FROM probes")
-            for r in 0..<known.count { names[known.int64(r, 0)] = known.string(r, 1) }
-            return (probes, try locationLines(located, names: names, now: now, db))
+            let (probes, names) = try probeLines(located, db)
+            return (probes, try locationLines(located, names: names, now: now, every: true, db))
         }
     }
 
     /// The per-location lines of the probes in `names`: each location that checked one in the day before `now`,
-    /// with its published episode.
-    func locationLines(_ located: [LocatedHour], names: [Int64: String], now: Int64, _ db: PGConnection) throws
+    /// with its published episode. `every`: `names` is every probe, so every episode is read (no id list to send
+    /// and match).
+    func locationLines(_ located: [LocatedHour], names: [Int64: String], now: Int64, every: Bool = false, _ db: PGConnection) throws
         -> [String: [LocationStatus]] {
         let located = located
             .filter { ($0.last?.at ?? .min) >= now - Self.day && names[$0.probe] != nil }
-            .sorted { (names[$0.probe]!, $0.location) < (names[$1.probe]!, $1.location) }
+            .sorted { $0.probe != $1.probe ? $0.probe < $1.probe : $0.location < $1.location } // by location within a probe
         guard !located.isEmpty else { return [:] }
         struct Key: Hashable { var probe: Int64, location: String }
         var index: [Key: Int] = [:]
@@ -48,8 +46,10 @@ extension PostgresStore {
             status.setHour(l.hour)
             rows.append(status)
         }
-        let episodes = try db.query("SELECT probe_id, location, status, stage, summary FROM fleet_episodes WHERE probe_id = ANY($1::bigint[])",
-                                    [.text(Self.idArray(Set(located.map(\.probe))))])
+        let episodes = every
+            ? try db.query("SELECT probe_id, location, status, stage, summary FROM fleet_episodes")
+            : try db.query("SELECT probe_id, location, status, stage, summary FROM fleet_episodes WHERE probe_id = ANY($1::bigint[])",
+                           [.text(Self.idArray(Set(located.map(\.probe))))])
         for r in 0..<episodes.count {
             guard let i = index[Key(probe: episodes.int64(r, 0), location: episodes.string(r, 1))] else { continue }
             let status = episodes.stringOrNil(r, 2).flatMap(Severity.init(rawValue:))
@@ -70,7 +70,7 @@ extension PostgresStore {
         /// The location's newest check, of any age.
         var last: ProbeStatus.LastCheck?
         /// The hour's checks (see `locatedHours`); empty without `lastHour`.
-        var hour = Aggregate()
+        var hour = SummaryHour()
     }
 
     /// A `bigint[]` literal.
@@ -83,7 +83,7 @@ extension PostgresStore: CombinedStatusReading {}
 
 extension LocationStatus {
     /// Checks, failures, uptime and p95 from the location's hour.
-    mutating func setHour(_ hour: Aggregate) {
+    mutating func setHour(_ hour: SummaryHour) {
         checks1h = hour.checks
         failures1h = hour.failures
         if checks1h > 0 { uptime1h = Double(checks1h - failures1h) * 100 / Double(checks1h) }
@@ -93,7 +93,7 @@ extension LocationStatus {
 
 extension ProbeStatus {
     /// Checks, failures, uptime and p95 from the probe's hour (every location merged).
-    mutating func setHour(_ hour: Aggregate) {
+    mutating func setHour(_ hour: SummaryHour) {
         checks1h = hour.checks
         failures1h = hour.failures
         if checks1h > 0 { uptime1h = Double(checks1h - failures1h) * 100 / Double(checks1h) }

@@ -118,10 +118,10 @@ extension PostgresStore {
             row.last = .init(at: r.int64(i, 2), reason: reason == 0 ? nil : FailureReason(code: reason) ?? .other,
                              status: r.int64OrNil(i, 4).map(Int.init), latency: Self.phases(r, i, 5).total)
             if let merged = r.bytes(i, 6) {
-                row.hour = SummaryCodec.decode(merged[...])
+                row.hour.add(encoded: merged[...])
             } else if let slots = r.bytes(i, 7) {
                 for slot in SummaryCodec.slots(slots) where slot.bucket >= oldest && slot.bucket <= current {
-                    row.hour.merge(SummaryCodec.decode(slot.bytes))
+                    row.hour.add(encoded: slot.bytes)
                 }
             }
             out.append(row)

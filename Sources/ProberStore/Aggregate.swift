@@ -16,7 +16,7 @@ public enum LatencyHistogram {
     /// Nearest-rank percentile (`p` in 0...1) of `count` latencies counted in `histogram`, whose least and
     /// greatest are `min` and `max`: the bucket's representative, kept within [min, max]; the first and last
     /// ranks are exact.
-    static func percentile(_ p: Double, of histogram: [Int32], count: Int, min lo: Int64, max hi: Int64) -> Int64 {
+    package static func percentile(_ p: Double, of histogram: [Int32], count: Int, min lo: Int64, max hi: Int64) -> Int64 {
         let rank = Aggregate.rank(p, count: count)
         if rank == 1 { return lo }
         if rank == count { return hi }

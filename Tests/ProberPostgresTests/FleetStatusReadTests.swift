@@ -1,0 +1,74 @@
+import Foundation
+import ProberCore
+import ProberDocuments
+@testable import ProberPostgres
+import ProberStorage
+import ProberTestSupport
+import Testing
+
+/// Fleet `status` over PostgreSQL (issue 14: 200 ms at 10 locations × 3,000 probes): every probe's line and every
+/// location's line under it from a fixed number of statements, however many probes and locations there are.
+@Suite struct FleetStatusReadTests {
+    static let minute: Int64 = 60_000_000
+    /// On a 5-minute boundary (2027-01-15 03:00 UTC), so the hour shown is exactly `[now - 1 h, now]`.
+    static let now: Int64 = 1_799_971_200_000_000 + 3 * 60 * minute
+    static let locations = ["a", "b", "c"]
+
+    /// `probes` probes checked every minute of the hour before `now` from a, b and c; c's checks of p1 fail from
+    /// 10 minutes before `now` on.
+    static func fill(_ url: String, probes: Int) throws {
+        for location in locations {
+            let recorder = try PostgresStore(url: url, site: location).makeSampleRecorder(warning: { _ in })
+            for p in 1...probes {
+                for m in 0..<60 {
+                    let at = now - Int64(59 - m) * minute - Int64(p) * 1_000
+                    let failing = location == "c" && p == 1 && m >= 50
+                    recorder.append(Sample(probe: "p\(p)", startedAt: at, failure: failing ? Failure(.connectRefused, "refused") : nil,
+                                           phases: Phases(total: 1_000 + Int64(m) * 10), status: failing ? nil : 200))
+                }
+            }
+            try recorder.close()
+        }
+    }
+
+    /// What `prober status` reads (its rows, the connectivity losses and the overload line), and the statements it
+    /// took on the reader's connection.
+    static func status(_ url: String) throws -> (rows: [StatusDocument.Row], statements: Int) {
+        let reader = try PostgresStore(url: url, readOnly: true, site: "reader")
+        let before = reader.statementsSent
+        let rows = try StatusDocument.rows(reader, now: now)
+        _ = try StatusDocument.connectivityLosses(reader, now: now)
+        _ = try StatusDocument.overload(reader, now: now)
+        return (rows, reader.statementsSent - before)
+    }
+
+    @Test func statusReadsEveryProbeAndLocationInAFixedNumberOfStatements() throws {
+        let cluster = try TestPostgres.shared()
+        var counts: [Int: Int] = [:]
+        for probes in [2, 40] {
+            let database = try cluster.makeDatabase()
+            defer { cluster.dropDatabase(database) }
+            let url = cluster.socketURL(database)
+            try Self.fill(url, probes: probes)
+            let (rows, statements) = try Self.status(url)
+            counts[probes] = statements
+
+            // The meaning: each probe's last check and hour, each location's line, p1 failing from c only.
+            #expect(rows.map(\.status.name) == (1...probes).map { "p\($0)" }.sorted())
+            for row in rows {
+                #expect(row.locations.map(\.location) == Self.locations, "\(row.status.name)")
+                #expect(row.status.checks1h == 3 * 60, "\(row.status.name): every location's hour")
+                for line in row.locations {
+                    #expect(line.checks1h == 60, "\(row.status.name) from \(line.location)")
+                    #expect(line.last?.at == Self.now - Int64(row.status.name.dropFirst())! * 1_000)
+                }
+            }
+            let p1 = try #require(rows.first { $0.status.name == "p1" })
+            #expect(p1.status.failures1h == 10)
+            #expect(p1.locations.map { $0.last?.ok } == [true, true, false], "c's last check of p1 failed")
+            #expect(p1.locations.map(\.failures1h) == [0, 0, 10])
+            #expect(rows.filter { $0.status.name != "p1" }.allSatisfy { $0.status.failures1h == 0 && $0.status.last?.ok == true })
+        }
+        #expect(counts[2] == counts[40], "status sent \(counts[2] ?? 0) statements for 2 probes and \(counts[40] ?? 0) for 40")
+    }
+}
