@@ -22,11 +22,29 @@ static int hist_index(int64_t us) {
     return i < HIST - 1 ? i : HIST - 1;
 }
 
-/* One synthetic check, the same formula as the ingest benchmark. */
+/* splitmix64: a uniform 64-bit value from `x`. */
+static uint64_t mix(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+/* A log-normal latency (sigma 0.6) around `median` µs, from the k-th pair of uniforms of check i. */
+static int64_t latency(long i, int k, double median) {
+    double u1 = ((mix((uint64_t)i * 16 + 2 * k) >> 11) + 1) * 0x1.0p-53, u2 = (mix((uint64_t)i * 16 + 2 * k + 1) >> 11) * 0x1.0p-53;
+    double z = sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+    int64_t v = (int64_t)(median * exp(0.6 * z));
+    return v < 1 ? 1 : v;
+}
+
+/* One synthetic check of probe p: noisy timings, as a network gives (the ingest benchmark's formula, a Weyl
+ * sequence, repeats itself, which deflate would find in an archived day and no network does); the start
+ * jittered by up to 3 ms. */
 static void check(long i, int64_t ph[6], int *failed) {
-    int64_t h = (int64_t)(((uint64_t)i * 2654435761ULL) & 0xFFFFFFFFULL);
     *failed = i % 50 == 0;
-    ph[0] = 200 + h % 300; ph[1] = 500 + h % 700; ph[2] = 2000 + h % 3000; ph[3] = 20000 + h % 50000; ph[4] = 300 + h % 500;
+    ph[0] = latency(i, 0, 300); ph[1] = latency(i, 1, 800); ph[2] = latency(i, 2, 3000); ph[3] = latency(i, 3, 40000);
+    ph[4] = latency(i, 4, 500);
     ph[5] = ph[0] + ph[1] + ph[2] + ph[3] + ph[4];
 }
 
@@ -74,7 +92,7 @@ int main(int argc, char **argv) {
     sqlite3 *db;
     if (sqlite3_open(argv[1], &db) != SQLITE_OK) die(db, "open");
     sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;", 0, 0, 0);
-    if (sqlite3_exec(db, "DROP TABLE sample_recent; DROP TABLE sample_blocks; DROP TABLE sample_span;"
+    if (sqlite3_exec(db, "DROP TABLE sample_recent; DROP TABLE sample_blocks; DROP TABLE sample_span; DROP TABLE sample_archive;"
                          "CREATE TABLE samples(probe_id INTEGER NOT NULL, ts INTEGER NOT NULL, reason INTEGER NOT NULL,"
                          " status INTEGER, phases BLOB, bytes INTEGER, family INTEGER, PRIMARY KEY (probe_id, ts)) WITHOUT ROWID;"
                          /* version 11's columns go too, so reopening applies 10 and 11 again */
@@ -97,9 +115,9 @@ int main(int argc, char **argv) {
         long i = 0;
         for (int64_t t = now - raw_days * day + p * 1000; t < now; t += step, i++) {
             int64_t ph[6]; int failed;
-            check(i, ph, &failed);
+            check(i + p * 1000000, ph, &failed);
             sqlite3_bind_int64(raw, 1, p);
-            sqlite3_bind_int64(raw, 2, t);
+            sqlite3_bind_int64(raw, 2, t + (int64_t)(mix((uint64_t)(i + p * 1000000) * 16 + 15) % 3000));
             uint8_t blob[64];
             if (failed) {
                 sqlite3_bind_int64(raw, 3, 4);

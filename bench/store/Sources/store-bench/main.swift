@@ -6,6 +6,9 @@
 //                                   learning probes (`status`), prints ms per probe beside Store.baseline's.
 // store-bench maintain DB 0 NOW_US  runs Store.maintain(now:) with the default retention until done and
 //                                   prints its duration and report.
+// store-bench archive DB 0 NOW_US   the same, on a file whose days are not archived yet: merges every probe's
+//                                   days of blocks that ended an hour before NOW_US into archived days.
+// store-bench breakdown DB 0        prints what the raw samples' bytes are made of (Store.sampleBreakdown).
 import Foundation
 import ProberCore
 import ProberStore
@@ -109,6 +112,14 @@ case "maintain":
           "finished", report.finished)
     report = try store.maintain(now: now, policy: StoragePolicy())
     print("second_run_rolled5m", report.rolled5m, "pruned_raw", report.prunedSamples)
+case "archive":
+    let now = Int64(args[4])!
+    let start = DispatchTime.now().uptimeNanoseconds
+    let report = try store.maintain(now: now, policy: StoragePolicy(), budget: .seconds(3_600))
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    print(String(format: "archive_ms %.0f", seconds * 1000), "transactions", report.transactions, "finished", report.finished)
+case "breakdown":
+    for line in try store.sampleBreakdown() { print(line) }
 default:
     exit(2)
 }
