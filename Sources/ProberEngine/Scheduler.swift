@@ -184,7 +184,7 @@ public final class Scheduler: Sendable {
     public var stats: SchedulerStats { published.current }
 
     /// `stats` without the per-probe part: a copy to hold for a while. Holding a full `stats` while ticks run
-    /// makes the scheduler's next update copy every probe's counters (1.7 MB at 10,000 probes).
+    /// makes the scheduler's next update copy every probe's counters (1.1 MB at 10,000 probes).
     public var totals: SchedulerStats {
         published.withLock { stats in
             var totals = stats
