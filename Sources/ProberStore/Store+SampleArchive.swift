@@ -62,14 +62,14 @@ extension Store {
         return days
     }
 
-    /// The samples of one archived day (empty when it is not archived).
-    func archivedDay(probe: Int64, start: Int64, _ db: Connection) throws -> [RawSample] {
+    /// The samples of one archived day with `from <= ts < to` (empty when it is not archived).
+    func archivedDay(probe: Int64, start: Int64, from: Int64 = .min, to: Int64 = .max, _ db: Connection) throws -> [RawSample] {
         let select = try db.prepare("SELECT data FROM sample_archive WHERE probe_id = ?1 AND start = ?2")
         try select.bind(1, probe)
         try select.bind(2, start)
         defer { select.reset() }
         guard try select.step() else { return [] }
-        return select.withBlob(0) { SampleArchive.decode($0, start: start) }
+        return select.withBlob(0) { SampleArchive.decode($0, start: start, from: from, to: to) }
     }
 
     /// The probe's last archived day, if any.
