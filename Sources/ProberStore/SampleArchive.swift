@@ -77,8 +77,9 @@ enum SampleArchive {
         return Int(min(reader.next() ?? 0, UInt64(Int.max)))
     }
 
-    /// Decodes a block of the day beginning at `start`; a damaged block yields no samples.
-    static func decode(_ data: UnsafeRawBufferPointer, start: Int64) -> [RawSample] {
+    /// Decodes a block of the day beginning at `start`, only the samples with `from <= ts < to` (a day is read
+    /// whole, but an hour's slice of it builds an hour of samples); a damaged block yields no samples.
+    static func decode(_ data: UnsafeRawBufferPointer, start: Int64, from: Int64 = .min, to: Int64 = .max) -> [RawSample] {
         var header = Varint.Reader(data)
         guard let n64 = header.next(), let length64 = header.next(), header.offset < data.count,
               length64 <= maximumBody, n64 <= length64 else { return [] }
@@ -92,49 +93,55 @@ enum SampleArchive {
         default: return []
         }
         guard body.count == length else { return [] }
-        return decodeBody(body, count: n, start: start) ?? []
+        return decodeBody(body, count: n, start: start, from: from, to: to) ?? []
     }
 
-    private static func decodeBody(_ body: [UInt8], count n: Int, start: Int64) -> [RawSample]? {
+    private static func decodeBody(_ body: [UInt8], count n: Int, start: Int64, from: Int64, to: Int64) -> [RawSample]? {
         var reader = Varint.Reader(body)
-        var out = [RawSample](repeating: RawSample(ts: 0, reason: 0, status: nil, phases: Phases(), bytes: nil, family: nil),
-                              count: n)
+        // Every column is read through; only the samples in range are built (`slot`: the sample's place in `out`).
+        let whole = from == .min && to == .max
+        var slot = [Int](repeating: -1, count: n)
+        var out: [RawSample] = []
         var previous = start, delta: Int64 = 0
         for i in 0..<n {
             guard let code = reader.next() else { return nil }
             let d = i < 2 ? unzigzag(code) : delta &+ unzigzag(code)
             if i > 0 { delta = d }
             previous = previous &+ d
-            out[i].ts = previous
+            if whole || (previous >= from && previous < to) {
+                slot[i] = out.count
+                out.append(RawSample(ts: previous, reason: 0, status: nil, phases: Phases(), bytes: nil, family: nil))
+            }
         }
         guard reader.offset + 2 * n <= body.count else { return nil }
         let flagsAt = reader.offset, masksAt = reader.offset + n
         reader.offset += 2 * n
         for i in 0..<n {
             guard let reason = reader.next() else { return nil }
-            out[i].reason = Int(truncatingIfNeeded: reason)
+            if slot[i] >= 0 { out[slot[i]].reason = Int(truncatingIfNeeded: reason) }
         }
         var last: Int64 = 0
         for i in 0..<n where body[flagsAt + i] & hasStatus != 0 {
             guard let code = reader.next() else { return nil }
             last = last &+ unzigzag(code)
-            out[i].status = last
+            if slot[i] >= 0 { out[slot[i]].status = last }
         }
         last = 0
         for i in 0..<n where body[flagsAt + i] & hasBytes != 0 {
             guard let code = reader.next() else { return nil }
             last = last &+ unzigzag(code)
-            out[i].bytes = last
+            if slot[i] >= 0 { out[slot[i]].bytes = last }
         }
-        for i in 0..<n where body[flagsAt + i] & hasFamily != 0 {
-            out[i].family = body[flagsAt + i] & ipv6 != 0 ? 1 : 0
+        for i in 0..<n where slot[i] >= 0 && body[flagsAt + i] & hasFamily != 0 {
+            out[slot[i]].family = body[flagsAt + i] & ipv6 != 0 ? 1 : 0
         }
         for (bit, name) in Phases.Name.allCases.enumerated() {
             let present = (0..<n).filter { body[masksAt + $0] & (1 << bit) != 0 }
             guard let values = readPlanes(count: present.count, from: body, at: &reader.offset) else { return nil }
-            for (k, i) in present.enumerated() {
+            for (k, i) in present.enumerated() where slot[i] >= 0 {
                 let v = unzigzag(values[k])
-                out[i].phases[name] = name == .total ? v &+ parts.reduce(Int64(0)) { $0 &+ (out[i].phases[$1] ?? 0) } : v
+                let j = slot[i]
+                out[j].phases[name] = name == .total ? v &+ parts.reduce(Int64(0)) { $0 &+ (out[j].phases[$1] ?? 0) } : v
             }
         }
         return out

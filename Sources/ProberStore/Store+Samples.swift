@@ -73,7 +73,7 @@ extension Store {
         for unit in newestFirst ? units.reversed() : units {
             var samples: [RawSample]
             if unit.day {
-                samples = try archivedDay(probe: probe, start: unit.start, db)
+                samples = try archivedDay(probe: probe, start: unit.start, from: from, to: to, db)
                 let newer = try (inDay[unit.start] ?? []).flatMap(window)
                 if !newer.isEmpty { samples = Self.merged(samples, newer) }
             } else {
@@ -183,8 +183,8 @@ extension Store {
         }
     }
 
-    /// Deletes the probe's blocks that end at or before `before`, at most `limit` samples' worth (at least one
-    /// block); returns how many samples. Retention applies to blocks whole.
+    /// Deletes the probe's archived days, else its blocks, that end at or before `before`, at most `limit` samples'
+    /// worth (at least one day or block); returns how many samples. Retention applies to days and blocks whole.
     func deleteSamples(probe: Int64, before: Int64, limit: Int, _ db: Connection) throws -> Int {
         let archived = try deleteArchivedDays(probe: probe, before: before, limit: limit, db)
         guard archived == 0, let span = try span(probe: probe, db) else { return archived }

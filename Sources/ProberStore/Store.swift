@@ -28,6 +28,8 @@ public final class Store: Storage, @unchecked Sendable {
     var probeIDs: [String: Int64] = [:]
     /// The horizon of the last fold (`foldIfDue`). Queue-owned.
     var foldedUpTo = Int64.min
+    /// The archived day read last, decoded (`Store+SampleArchive.swift`). Store queue only.
+    var lastArchivedDay: ArchivedDayCache?
     /// When the WAL was last checkpointed by `checkpointIfDue`. Queue-owned.
     var lastCheckpoint = DispatchTime.now().uptimeNanoseconds
 

@@ -56,6 +56,10 @@ import Testing
             let decoded = roundTrip(samples, start: start)
             #expect(decoded.map { "\($0)" } == samples.map { "\($0)" }, "round \(round), \(count) samples")
             #expect(SampleArchive.encode(samples, start: start).withUnsafeBytes { SampleArchive.count($0) } == count)
+            // A slice builds only its samples, the same as the whole day's.
+            let from = start + Int64.random(in: -day...day, using: &random), to = from + Int64.random(in: 0...day / 4, using: &random)
+            let slice = SampleArchive.encode(samples, start: start).withUnsafeBytes { SampleArchive.decode($0, start: start, from: from, to: to) }
+            #expect(slice.map { "\($0)" } == samples.filter { $0.ts >= from && $0.ts < to }.map { "\($0)" }, "round \(round)")
         }
     }
 
