@@ -138,11 +138,6 @@ extension Transfer {
 }
 
 extension Transfer {
-    /// libcurl's receive buffer per transfer, in bytes (its default is 16 KiB). One is allocated for every check in
-    /// flight: at 1,024 in flight the default took 16.8 MB, 4 KiB takes 4.2 (a health check's answer is mostly far
-    /// smaller; a larger body is read in more pieces). https://curl.se/libcurl/c/CURLOPT_BUFFERSIZE.html
-    static let receiveBuffer = 4_096
-
     /// Options every HTTP transfer gets: a fresh connection, no signals, a hard timeout, no caches that
     /// would hide DNS or TLS time, and our body/header collectors.
     func configureHTTP(url: String, method: String, headers: [Header], body: [UInt8]?, timeout: Duration,
@@ -158,7 +153,6 @@ extension Transfer {
         e.set(CURLOPT_SSL_SESSIONID_CACHE, false)
         e.set(CURLOPT_TIMEOUT_MS, max(Int(timeout.milliseconds), 1))
         e.set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(e.errorBuffer))
-        e.set(CURLOPT_BUFFERSIZE, Self.receiveBuffer)
         e.set(CURLOPT_PROTOCOLS_STR, "http,https")
         // A probe's own redirect and proxy settings; plain requests (the outbox) never follow redirects.
         var probe: HTTPTarget?
@@ -229,7 +223,6 @@ extension Transfer {
         let host = tcp.host.contains(":") ? "[\(tcp.host)]" : tcp.host
         e.set(CURLOPT_URL, "http://\(host):\(tcp.port)/")
         e.set(CURLOPT_CONNECT_ONLY, 1)
-        e.set(CURLOPT_BUFFERSIZE, Self.receiveBuffer)
         // Connect to the target itself, never through a proxy from http_proxy or ALL_PROXY.
         e.set(CURLOPT_PROXY, "")
         e.set(CURLOPT_NOSIGNAL, true)
