@@ -66,16 +66,7 @@ extension Scheduler.Core {
         ticket.startedAt = ticket.due // until the runner says when it started
         ticket.wallStartedAt = wall.now() + (ticket.due - now)
         entry.ticket = ticket
-        inFlight += 1
-        inFlightChecks[ObjectIdentifier(ticket)] = (entry, ticket)
-        group.enter()
-        let inFlightNow = inFlight
-        stats.withLock {
-            $0.started += 1
-            $0.inFlight = inFlightNow
-            $0.peakInFlight = max($0.peakInFlight, inFlightNow)
-            $0.probes[entry.spec.name]?.started += 1
-        }
+        occupySlot(entry, ticket) { $0.probes[entry.spec.name]?.started += 1 }
         return ScheduledCheck(id: nextCheckID, spec: entry.spec, due: clock.dispatchTime(at: ticket.due)) { [self] outcome in
             answered(entry, ticket, outcome) // on the queue: through `completions`
         }

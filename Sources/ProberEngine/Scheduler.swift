@@ -584,6 +584,19 @@ extension Scheduler {
             ticket.started = true
             ticket.startedAt = started
             ticket.wallStartedAt = wall.now()
+            occupySlot(entry, ticket) {
+                $0.lateness.record(lateness)
+                guard !entry.removed else { return }
+                $0.probes[entry.spec.name]?.started += 1
+                $0.probes[entry.spec.name]?.lastDue = ticket.due
+                $0.probes[entry.spec.name]?.lateness.record(lateness)
+            }
+            runner.run(entry.spec, batches: completions) { [self] sample in complete(entry, ticket, sample) }
+        }
+
+        /// Counts `ticket` in flight: its slot, the drain group's count and the stats, where `alsoRecord` adds its own
+        /// figures under the same lock.
+        func occupySlot(_ entry: Entry, _ ticket: Ticket, alsoRecord: (inout SchedulerStats) -> Void) {
             inFlight += 1
             inFlightChecks[ObjectIdentifier(ticket)] = (entry, ticket)
             group.enter()
@@ -592,13 +605,8 @@ extension Scheduler {
                 $0.started += 1
                 $0.inFlight = inFlightNow
                 $0.peakInFlight = max($0.peakInFlight, inFlightNow)
-                $0.lateness.record(lateness)
-                guard !entry.removed else { return }
-                $0.probes[entry.spec.name]?.started += 1
-                $0.probes[entry.spec.name]?.lastDue = ticket.due
-                $0.probes[entry.spec.name]?.lateness.record(lateness)
+                alsoRecord(&$0)
             }
-            runner.run(entry.spec, batches: completions) { [self] sample in complete(entry, ticket, sample) }
         }
 
         /// A batch of finished checks from the runner, on the queue: each completes, then all are handed on at once.
