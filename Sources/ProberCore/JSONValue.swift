@@ -28,7 +28,7 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     /// Appends the JSON as UTF-8 (`indent`: spaces a level, nil for compact JSON). Bytes, not `String` appends: a
     /// fleet's `status --json` is 11,000 objects (6 MB), and appending to a `String` scalar by scalar was most of its CPU.
-    private func write(into out: inout [UInt8], indent: Int?, level: Int) {
+    func write(into out: inout [UInt8], indent: Int?, level: Int) {
         func newline() { if indent != nil { out.append(0x0A) } }
         func pad(_ n: Int) { if let indent { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: n * indent)) } }
         switch self {
@@ -70,7 +70,7 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     /// A JSON string: `"`, `\`, newline, return and tab escaped by name, other controls as `\u00XX`; the rest of
     /// the UTF-8 as it is.
-    private static func escape(_ s: String, into out: inout [UInt8]) {
+    static func escape(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         let utf8 = s.utf8
         if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {

@@ -15,8 +15,8 @@ public enum APIRoutes {
     public static func register(into router: inout Router, reader: StorageReader) {
         router.get("/api/v1/status") { _, respond in
             reader.read({ storage, now in
-                StatusDocument.json(try StatusDocument.rows(storage, now: now), now: now)
-            }, answer: { respond(document($0)) })
+                StatusDocument.bytes(try StatusDocument.rows(storage, now: now), now: now)
+            }, answer: { respond(document(bytes: $0)) })
         }
 
         router.get("/api/v1/fleet") { _, respond in
@@ -105,9 +105,14 @@ public enum APIRoutes {
     }
 
     static func document(_ result: Result<JSONValue, StorageReader.Failure>) -> ListenerResponse {
+        document(bytes: result.map(ProberDocuments.bytes))
+    }
+
+    /// A document already written as `ProberDocuments.bytes` writes it (`StatusDocument.bytes`).
+    static func document(bytes result: Result<[UInt8], StorageReader.Failure>) -> ListenerResponse {
         switch result {
-        case .success(let json):
-            var response = ListenerResponse(status: 200, contentType: contentType, body: ProberDocuments.bytes(json))
+        case .success(let body):
+            var response = ListenerResponse(status: 200, contentType: contentType, body: body)
             // Revalidate every time: the ETag makes that a 304 when nothing changed.
             response.headers.append(HTTPHeader(name: "Cache-Control", value: "no-cache"))
             return response

@@ -39,7 +39,8 @@ struct StatusCommand: ParsableCommand {
             StoreCommandSupport.fail("\(error)")
         }
         if output.json {
-            print(StatusDocument.json(rows, now: now).pretty)
+            let bytes = StatusDocument.bytes(rows, now: now)
+            Self.write(bytes)
         } else if rows.isEmpty {
             print("no probes in \(database.displayDB) yet")
         } else {
@@ -49,28 +50,47 @@ struct StatusCommand: ParsableCommand {
                 print(Terminal.paint(prefix + loss.line(now: now), Terminal.colour(of: .failing)))
             }
             if let overload { print(Terminal.paint(overload.line, overload.now ? Terminal.colour(of: Severity.minor) : nil)) }
-            print(Self.text(rows, now: now))
+            var table = Self.table(rows, now: now).bytes
+            table.append(0x0A)
+            Self.write(table)
         }
     }
 
-    static func text(_ rows: [StatusDocument.Row], now: Int64) -> String {
+    /// Writes to standard output, behind what `print` buffered (flushed first): a fleet's document is megabytes, not
+    /// worth a `String` to print.
+    static func write(_ bytes: [UInt8]) {
+        fflush(nil)
+        bytes.withUnsafeBytes { buffer in
+            var at = 0
+            while at < buffer.count {
+                let n = Foundation.write(STDOUT_FILENO, buffer.baseAddress! + at, buffer.count - at)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return } // a closed pipe: nothing more to say
+                at += n
+            }
+        }
+    }
+
+    static func table(_ rows: [StatusDocument.Row], now: Int64) -> TextTable {
         typealias S = StoreCommandSupport
         func age(_ last: ProbeStatus.LastCheck?) -> String {
             last.map { Human.span(seconds: max(0, now - $0.at) / 1_000_000) + " ago" } ?? "never"
         }
         func result(_ last: ProbeStatus.LastCheck?) -> String { last.map { $0.reason?.rawValue ?? "ok" } ?? "-" }
-        let table = rows.flatMap { row -> [[String]] in
+        var table = TextTable(["PROBE", "STATE", "LAST CHECK", "RESULT", "LATENCY", "UPTIME 1H", "P95 1H", "INCIDENT"], leftColumns: 4,
+                              capacity: rows.reduce(rows.count) { $0 + $1.locations.count })
+        for row in rows {
             let s = row.status
             let state = row.quiet == nil ? Terminal.paint(row.state.description, Terminal.colour(of: row.state)) : row.stateText(now: now)
-            let line = [s.name, state, age(s.last), result(s.last),
-                        S.latency(s.last?.latency), S.percent(s.uptime1h), S.latency(s.p95_1h), row.incidentCell(now: now)]
+            table.append(s.name, state, age(s.last), result(s.last),
+                         S.latency(s.last?.latency), S.percent(s.uptime1h), S.latency(s.p95_1h), row.incidentCell(now: now))
             // One location: the probe's line says it all, as with SQLite.
-            guard row.locations.count > 1 else { return [line] }
-            return [line] + row.locations.map { l in
-                ["  └ " + l.location, Terminal.paint(l.state.description, Terminal.colour(of: l.state)), age(l.last), result(l.last),
-                 S.latency(l.last?.latency), S.percent(l.uptime1h), S.latency(l.p95_1h), "-"]
+            guard row.locations.count > 1 else { continue }
+            for l in row.locations {
+                table.append("  └ " + l.location, Terminal.paint(l.state.description, Terminal.colour(of: l.state)), age(l.last), result(l.last),
+                             S.latency(l.last?.latency), S.percent(l.uptime1h), S.latency(l.p95_1h), "-")
             }
         }
-        return S.table(["PROBE", "STATE", "LAST CHECK", "RESULT", "LATENCY", "UPTIME 1H", "P95 1H", "INCIDENT"], table, leftColumns: 4)
+        return table
     }
 }
