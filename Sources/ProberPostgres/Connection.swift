@@ -130,12 +130,13 @@ final class PGConnection {
     /// grow with the number of probes.
     private(set) var statements = 0
 
-    /// Runs one statement with parameters (`$1`, `$2`, …) and returns its rows (text format).
+    /// Runs one statement with parameters (`$1`, `$2`, …) and returns its rows (text format; with `binary`, each
+    /// column in its type's binary format, read with `PGResult`'s `binary…` accessors).
     @discardableResult
-    func query(_ sql: String, _ params: [PGParam] = []) throws -> PGResult {
+    func query(_ sql: String, _ params: [PGParam] = [], binary: Bool = false) throws -> PGResult {
         statements += 1
         let result = Self.withParams(params) { values, lengths, formats in
-            PQexecParams(handle, sql, Int32(params.count), nil, values, lengths, formats, 0)
+            PQexecParams(handle, sql, Int32(params.count), nil, values, lengths, formats, binary ? 1 : 0)
         }
         return try check(result, sql: sql)
     }

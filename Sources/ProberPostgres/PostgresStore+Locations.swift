@@ -19,19 +19,14 @@ extension PostgresStore {
         }
     }
 
-    /// `status` and the per-location lines from one read of the summary (see `CombinedStatusReading`).
+    /// `status` and the per-location lines from one read of the summary (see `CombinedStatusReading`, `fleetStatus`).
     public func statusAndLocations(now: Int64) throws -> (probes: [ProbeStatus], locations: [String: [LocationStatus]]) {
-        try read { db in
-            let located = try locatedHours(now: now, probes: nil, lastHour: true, db)
-            let (probes, names) = try probeLines(located, db)
-            return (probes, try locationLines(located, names: names, now: now, every: true, db))
-        }
+        try read { db in try fleetStatus(now: now, db) }
     }
 
     /// The per-location lines of the probes in `names`: each location that checked one in the day before `now`,
-    /// with its published episode. `every`: `names` is every probe, so every episode is read (no id list to send
-    /// and match).
-    func locationLines(_ located: [LocatedHour], names: [Int64: String], now: Int64, every: Bool = false, _ db: PGConnection) throws
+    /// with its published episode.
+    func locationLines(_ located: [LocatedHour], names: [Int64: String], now: Int64, _ db: PGConnection) throws
         -> [String: [LocationStatus]] {
         let located = located
             .filter { ($0.last?.at ?? .min) >= now - Self.day && names[$0.probe] != nil }
@@ -46,9 +41,7 @@ extension PostgresStore {
             status.setHour(l.hour)
             rows.append(status)
         }
-        let episodes = every
-            ? try db.query("SELECT probe_id, location, status, stage, summary FROM fleet_episodes")
-            : try db.query("SELECT probe_id, location, status, stage, summary FROM fleet_episodes WHERE probe_id = ANY($1::bigint[])",
+        let episodes = try db.query("SELECT probe_id, location, status, stage, summary FROM fleet_episodes WHERE probe_id = ANY($1::bigint[])",
                            [.text(Self.idArray(Set(located.map(\.probe))))])
         for r in 0..<episodes.count {
             guard let i = index[Key(probe: episodes.int64(r, 0), location: episodes.string(r, 1))] else { continue }
@@ -84,10 +77,14 @@ extension PostgresStore: CombinedStatusReading {}
 extension LocationStatus {
     /// Checks, failures, uptime and p95 from the location's hour.
     mutating func setHour(_ hour: SummaryHour) {
-        checks1h = hour.checks
-        failures1h = hour.failures
+        setHour(checks: hour.checks, failures: hour.failures, p95: hour.percentile(0.95))
+    }
+
+    mutating func setHour(checks: Int, failures: Int, p95: Int64?) {
+        checks1h = checks
+        failures1h = failures
         if checks1h > 0 { uptime1h = Double(checks1h - failures1h) * 100 / Double(checks1h) }
-        p95_1h = hour.percentile(0.95)
+        p95_1h = p95
     }
 }
 

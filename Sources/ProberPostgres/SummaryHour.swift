@@ -16,26 +16,32 @@ struct SummaryHour {
 
     /// Adds one aggregate as `SummaryCodec.encode` wrote it.
     mutating func add(encoded bytes: ArraySlice<UInt8>) {
-        guard !bytes.isEmpty else { return }
-        var reader = SummaryReader(bytes)
-        checks += Int(reader.next())
-        failures += Int(reader.next())
-        let n = Int(reader.next())
-        let lo = reader.next(), hi = reader.next()
-        _ = reader.next() // latency sum
-        reader.skip(Int(reader.next())) // reasons
-        var histogramEnd = reader.at + Int(reader.next())
-        histogramEnd = min(histogramEnd, bytes.endIndex)
-        guard n > 0 else { return }
-        latencyCount += n
-        if lo != 0 { latencyMin = min(latencyMin ?? Int64(lo - 1), Int64(lo - 1)) }
-        if hi != 0 { latencyMax = max(latencyMax ?? Int64(hi - 1), Int64(hi - 1)) }
+        bytes.withUnsafeBytes { add(EncodedHour($0)) }
+    }
+
+    /// Adds one aggregate read in place (`EncodedHour`).
+    mutating func add(_ hour: EncodedHour) {
+        checks += hour.checks
+        failures += hour.failures
+        guard hour.latencyCount > 0 else { return }
+        latencyCount += hour.latencyCount
+        if let m = hour.latencyMin { latencyMin = min(latencyMin ?? m, m) }
+        if let m = hour.latencyMax { latencyMax = max(latencyMax ?? m, m) }
         if histogram.isEmpty { histogram = [Int32](repeating: 0, count: LatencyHistogram.bucketCount) }
-        var index = 0
-        while reader.at < histogramEnd {
-            index += Int(reader.next())
-            let count = reader.next()
-            if index < histogram.count { histogram[index] &+= Int32(clamping: count) }
+        histogram.withUnsafeMutableBufferPointer { dense in
+            hour.forEachBucket { index, count in dense[index] &+= Int32(clamping: count) }
+        }
+    }
+
+    /// Back to no checks, keeping the histogram's storage (zeroed) for the next probe.
+    mutating func reset() {
+        checks = 0
+        failures = 0
+        latencyCount = 0
+        latencyMin = nil
+        latencyMax = nil
+        if !histogram.isEmpty {
+            histogram.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         }
     }
 
@@ -60,29 +66,63 @@ struct SummaryHour {
     }
 }
 
-/// Varints out of one slice, without a generic reader per value (`Varint.Reader` is not specialized across modules).
-struct SummaryReader {
-    let bytes: ArraySlice<UInt8>
-    var at: Int
+/// One aggregate as `SummaryCodec.encode` wrote it, read in place (a `bytea` column of a binary result, or an array's
+/// bytes): its counts, and its latency histogram walked without a dense array, so a location's p95 costs no
+/// allocation (`status` reads one per probe and location).
+struct EncodedHour {
+    var checks = 0
+    var failures = 0
+    var latencyCount = 0
+    var latencyMin: Int64?
+    var latencyMax: Int64?
+    /// The histogram's (index delta, count) varints; empty without latencies.
+    var histogram = UnsafeRawBufferPointer(start: nil, count: 0)
 
-    init(_ bytes: ArraySlice<UInt8>) {
-        self.bytes = bytes
-        at = bytes.startIndex
+    /// Valid while `bytes` is.
+    init(_ bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty else { return }
+        var reader = Varint.Reader(bytes)
+        checks = Int(reader.next() ?? 0)
+        failures = Int(reader.next() ?? 0)
+        let n = Int(reader.next() ?? 0)
+        let lo = reader.next() ?? 0, hi = reader.next() ?? 0
+        _ = reader.next() // latency sum
+        let reasons = Int(reader.next() ?? 0)
+        reader.offset = min(reader.offset + max(reasons, 0), bytes.endIndex)
+        let length = Int(reader.next() ?? 0)
+        let start = reader.offset, end = min(start + max(length, 0), bytes.endIndex)
+        guard n > 0 else { return }
+        latencyCount = n
+        if lo != 0 { latencyMin = Int64(lo - 1) }
+        if hi != 0 { latencyMax = Int64(hi - 1) }
+        histogram = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
     }
 
-    /// The next varint; 0 past the end.
-    mutating func next() -> UInt64 {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while at < bytes.endIndex, shift < 64 {
-            let b = bytes[at]
-            at += 1
-            value |= UInt64(b & 0x7F) << shift
-            if b & 0x80 == 0 { return value }
-            shift += 7
+    /// Each bucket's count in index order (an index past the last bucket is ignored, as a dense histogram does).
+    func forEachBucket(_ body: (Int, UInt64) -> Void) {
+        var reader = Varint.Reader(histogram)
+        var index = 0
+        while reader.offset < histogram.endIndex {
+            index += Int(reader.next() ?? 0)
+            let count = reader.next() ?? 0
+            if index < LatencyHistogram.bucketCount { body(index, count) }
         }
-        return value
     }
 
-    mutating func skip(_ count: Int) { at = min(at + max(count, 0), bytes.endIndex) }
+    /// As `SummaryHour.percentile` of this aggregate alone: the same walk over the buckets, without building them.
+    func percentile(_ p: Double) -> Int64? {
+        guard latencyCount > 0, let lo = latencyMin, let hi = latencyMax else { return nil }
+        let rank = Aggregate.rank(p, count: latencyCount)
+        if rank == 1 { return lo }
+        if rank == latencyCount { return hi }
+        var seen = 0
+        var found: Int?
+        forEachBucket { index, count in
+            guard found == nil, count > 0 else { return }
+            seen += Int(Int32(clamping: count))
+            if seen >= rank { found = index }
+        }
+        guard let i = found, i != LatencyHistogram.bucketCount - 1 else { return hi } // open-ended last bucket
+        return min(max(LatencyHistogram.representative(i), lo), hi)
+    }
 }

@@ -246,14 +246,16 @@ package enum Varint {
         out.append(UInt8(v))
     }
 
+    /// Inlinable so that a reader in another module (ProberPostgres' summary rows) is specialized for its bytes
+    /// instead of going through the generic collection one call per byte.
     package struct Reader<Bytes: RandomAccessCollection> where Bytes.Element == UInt8, Bytes.Index == Int {
-        let bytes: Bytes
+        @usableFromInline let bytes: Bytes
         package var offset: Int
-        package init(_ bytes: Bytes) {
+        @inlinable package init(_ bytes: Bytes) {
             self.bytes = bytes
             offset = bytes.startIndex
         }
-        package mutating func next() -> UInt64? {
+        @inlinable package mutating func next() -> UInt64? {
             var value: UInt64 = 0
             var shift: UInt64 = 0
             while offset < bytes.endIndex, shift < 64 {

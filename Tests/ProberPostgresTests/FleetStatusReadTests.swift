@@ -71,4 +71,42 @@ import Testing
         }
         #expect(counts[2] == counts[40], "status sent \(counts[2] ?? 0) statements for 2 probes and \(counts[40] ?? 0) for 40")
     }
+
+    /// The combined read (`statusAndLocations`: one binary read of the summary and the episodes, each probe's hour summed
+    /// in one pass) says what the probe read and the location read say apart, on every kind of location: running
+    /// (its merged hour), stopped within the hour (its slots merged), stopped two days ago (no line, nothing in the
+    /// hour), with and without a published episode, and a probe none of them checked.
+    @Test func theCombinedReadAgreesWithTheProbeAndLocationReads() throws {
+        let cluster = try TestPostgres.shared()
+        let database = try cluster.makeDatabase()
+        defer { cluster.dropDatabase(database) }
+        let url = cluster.socketURL(database)
+        try Self.fill(url, probes: 3)
+        // d stopped 20 minutes ago, with slow and failing checks; e last checked two days ago.
+        let d = try PostgresStore(url: url, site: "d").makeSampleRecorder(warning: { _ in })
+        for m in 20..<75 {
+            let failing = m % 7 == 0
+            d.append(Sample(probe: "p2", startedAt: Self.now - Int64(m) * Self.minute, failure: failing ? Failure(.timeout, "timeout") : nil,
+                            phases: Phases(total: 5_000 + Int64(m * m) * 40), status: failing ? nil : 200))
+        }
+        try d.close()
+        let e = try PostgresStore(url: url, site: "e").makeSampleRecorder(warning: { _ in })
+        e.append(Sample(probe: "p3", startedAt: Self.now - 2 * 86_400_000_000, phases: Phases(total: 700), status: 200))
+        try e.close()
+        let b = try PostgresStore(url: url, site: "b")
+        try b.publish(probe: "p1", location: "b", episode: LocationEpisode(location: "b", status: .major, stage: .monitoring, summary: "slow \"tls\""),
+                      tracking: nil, at: Self.now)
+        try b.publish(probe: "p2", location: "b", episode: LocationEpisode(location: "b", status: nil, stage: nil), tracking: nil, at: Self.now)
+        try b.register([ProbeSpec(name: "p4", target: .http(HTTPTarget(url: "http://127.0.0.1:9/p4")), interval: .seconds(10), timeout: .seconds(2))])
+
+        let reader = try PostgresStore(url: url, readOnly: true, site: "reader")
+        let (probes, locations) = try reader.statusAndLocations(now: Self.now)
+        #expect(probes == (try reader.status(now: Self.now)))
+        #expect(locations == (try reader.locationStatus(now: Self.now, probes: nil, lastHour: true)))
+        #expect(locations["p2"]?.map(\.location) == ["a", "b", "c", "d"] && locations["p3"]?.map(\.location) == ["a", "b", "c"])
+        #expect(locations["p2"]?.last?.checks1h == 41 && locations["p2"]?.last?.failures1h == 6, "d's slots still in the hour")
+        #expect(locations["p1"]?[1].episode?.summary == "slow \"tls\"" && locations["p2"]?[1].episode != nil)
+        #expect(probes.map(\.name) == ["p1", "p2", "p3", "p4"] && locations["p4"] == nil)
+    }
 }
+
