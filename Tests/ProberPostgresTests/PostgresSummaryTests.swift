@@ -63,6 +63,18 @@ import Testing
         #expect(try reader.lastChecks()["api"]?.at == fra.last?.startedAt, note)
     }
 
+    /// A fresh database on the shared cluster with fra's and nyc's samples recorded (in batches of `fraBatch` and
+    /// `nycBatch`): `body` gets the cluster, the database and its URL; the database is dropped after.
+    static func withRecorded(fraBatch: Int, nycBatch: Int, _ body: (TestPostgres, String, String) throws -> Void) throws {
+        let cluster = try TestPostgres.shared()
+        let database = try cluster.makeDatabase()
+        defer { cluster.dropDatabase(database) }
+        let url = cluster.socketURL(database)
+        try record(fra, try PostgresStore(url: url, site: "fra"), batch: fraBatch)
+        try record(nyc, try PostgresStore(url: url, site: "nyc"), batch: nycBatch)
+        try body(cluster, database, url)
+    }
+
     static func exactP95(_ samples: [Sample]) -> Int64 {
         let totals = samples.filter { $0.failure == nil }.compactMap(\.phases.total).sorted()
         return totals[min(max(Int((0.95 * Double(totals.count)).rounded(.up)), 1), totals.count) - 1]
@@ -75,50 +87,42 @@ import Testing
     }
 
     @Test func statusFromTheSummaryShowsWhatTheSamplesSayAndSurvivesARestart() throws {
-        let cluster = try TestPostgres.shared()
-        let database = try cluster.makeDatabase()
-        defer { cluster.dropDatabase(database) }
-        let url = cluster.socketURL(database)
         // Batches of different sizes, so slots move within a batch and between batches.
-        try Self.record(Self.fra, try PostgresStore(url: url, site: "fra"), batch: 7)
-        try Self.record(Self.nyc, try PostgresStore(url: url, site: "nyc"), batch: 50)
-        #expect(try cluster.psql("SELECT count(*) FROM location_summary", database: database) == "2\n")
-        // fra wrote `now`'s slot (the merged hour is read); nyc stopped earlier (its slots are merged by the reader).
-        try Self.expectStatus(url, at: Self.now, "after ingest")
+        try Self.withRecorded(fraBatch: 7, nycBatch: 50) { cluster, database, url in
+            #expect(try cluster.psql("SELECT count(*) FROM location_summary", database: database) == "2\n")
+            // fra wrote `now`'s slot (the merged hour is read); nyc stopped earlier (its slots are merged by the reader).
+            try Self.expectStatus(url, at: Self.now, "after ingest")
 
-        // A spool replay of a whole batch leaves the last check right; a restarted prober goes on from its row.
-        try Self.record(Array(Self.fra.suffix(3)), try PostgresStore(url: url, site: "fra"), batch: 3)
-        let later = Self.now + 20_000_000
-        let fra = try PostgresStore(url: url, site: "fra")
-        try Self.record([Sample(probe: "api", startedAt: later, phases: Phases(total: 1_500), status: 200)], fra, batch: 1)
-        let reader = try PostgresStore(url: url, readOnly: true, site: "reader")
-        let line = try #require(try reader.locationStatus(now: later)["api"]?.first)
-        #expect(line.last?.at == later && line.last?.ok == true)
-        #expect(line.checks1h == Self.fra.filter { $0.startedAt >= Self.now - 60 * Self.minute }.count + 3 + 1,
-                "the slots from the one holding later - 1 h (the replayed three count twice)")
+            // A spool replay of a whole batch leaves the last check right; a restarted prober goes on from its row.
+            try Self.record(Array(Self.fra.suffix(3)), try PostgresStore(url: url, site: "fra"), batch: 3)
+            let later = Self.now + 20_000_000
+            let fra = try PostgresStore(url: url, site: "fra")
+            try Self.record([Sample(probe: "api", startedAt: later, phases: Phases(total: 1_500), status: 200)], fra, batch: 1)
+            let reader = try PostgresStore(url: url, readOnly: true, site: "reader")
+            let line = try #require(try reader.locationStatus(now: later)["api"]?.first)
+            #expect(line.last?.at == later && line.last?.ok == true)
+            #expect(line.checks1h == Self.fra.filter { $0.startedAt >= Self.now - 60 * Self.minute }.count + 3 + 1,
+                    "the slots from the one holding later - 1 h (the replayed three count twice)")
+        }
     }
 
     @Test func migratingAnExistingDatabaseFillsTheSummaryFromItsSamplesAndRollups() throws {
-        let cluster = try TestPostgres.shared()
-        let database = try cluster.makeDatabase()
-        defer { cluster.dropDatabase(database) }
-        let url = cluster.socketURL(database)
-        try Self.record(Self.fra, try PostgresStore(url: url, site: "fra"), batch: 100)
-        try Self.record(Self.nyc, try PostgresStore(url: url, site: "nyc"), batch: 100)
-        // Part of the hour rolled up, so the backfill reads rollups below the watermark and raw samples above.
-        let maintainer = try PostgresStore(url: url, site: "fra", clock: FixedClock(at: Self.now))
-        var policy = StoragePolicy()
-        policy.raw = .seconds(86_400)
-        while try !maintainer.maintain(now: Self.now - 30 * Self.minute, policy: policy, budget: .seconds(30)).finished {}
-        #expect(try cluster.psql("SELECT count(*) > 0 FROM rollup_5m WHERE bucket >= \(Self.now - 60 * Self.minute)",
-                                 database: database) == "t\n")
+        try Self.withRecorded(fraBatch: 100, nycBatch: 100) { cluster, database, url in
+            // Part of the hour rolled up, so the backfill reads rollups below the watermark and raw samples above.
+            let maintainer = try PostgresStore(url: url, site: "fra", clock: FixedClock(at: Self.now))
+            var policy = StoragePolicy()
+            policy.raw = .seconds(86_400)
+            while try !maintainer.maintain(now: Self.now - 30 * Self.minute, policy: policy, budget: .seconds(30)).finished {}
+            #expect(try cluster.psql("SELECT count(*) > 0 FROM rollup_5m WHERE bucket >= \(Self.now - 60 * Self.minute)",
+                                     database: database) == "t\n")
 
-        // The database as the previous schema left it (the summary is the last migration).
-        let previous = PostgresStore.migrations.count - 1
-        #expect(PostgresStore.migrations[previous].sql == PostgresStore.schemaSummary)
-        try cluster.psql("DROP TABLE location_summary; UPDATE prober_schema SET version = \(previous)", database: database)
-        _ = try PostgresStore(url: url, site: "fra", clock: FixedClock(at: Self.now))
-        #expect(try cluster.psql("SELECT version FROM prober_schema", database: database) == "\(previous + 1)\n")
-        try Self.expectStatus(url, at: Self.now, "after the migration")
+            // The database as the previous schema left it (the summary is the last migration).
+            let previous = PostgresStore.migrations.count - 1
+            #expect(PostgresStore.migrations[previous].sql == PostgresStore.schemaSummary)
+            try cluster.psql("DROP TABLE location_summary; UPDATE prober_schema SET version = \(previous)", database: database)
+            _ = try PostgresStore(url: url, site: "fra", clock: FixedClock(at: Self.now))
+            #expect(try cluster.psql("SELECT version FROM prober_schema", database: database) == "\(previous + 1)\n")
+            try Self.expectStatus(url, at: Self.now, "after the migration")
+        }
     }
 }
