@@ -39,9 +39,9 @@ struct FleetWaveTests {
 
     /// The longest `GET /metrics` (s) of those made while `work` runs, and how many were made.
     func scraping(_ port: UInt16, during work: () -> Void) -> (longest: Double, scrapes: Int, failed: Int) {
-        let done = Locked(false), times = Locked([Double]()), failed = Locked(0)
+        let done = LockedValue(false), times = LockedValue([Double]()), failed = LockedValue(0)
         let scraper = Thread {
-            while !done.withLock({ $0 }) {
+            while !done.current {
                 let start = ContinuousClock.now
                 let reply = httpGet(port: port, "/metrics", timeout: 30)
                 let took = ContinuousClock.now - start
@@ -172,17 +172,5 @@ struct FleetWaveTests {
         let took = ContinuousClock.now - start
         print("stop with \(names.count) baseline reads queued (about 1 s each) returned after \(took)")
         #expect(took < .seconds(6), "stop waited for the whole queue")
-    }
-}
-
-/// A value behind a lock, for the scraping thread.
-private final class Locked<Value>: @unchecked Sendable {  // Safe: `value` is only touched under `lock`.
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
     }
 }
