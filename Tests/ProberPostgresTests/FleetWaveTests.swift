@@ -132,14 +132,15 @@ struct FleetWaveTests {
         #expect(kinds.isEmpty, "\(kinds.prefix(3).map { ($0.incident.probe, $0.incident.updates.map(\.kind)) })")
 
         // Each probe changed its episode three times at each location (degraded, monitoring, healthy), 12,000 changes,
-        // and its incident three times. Each location reads each probe's baseline once at the start of its episode
-        // (for its description): 4,000 of these transactions; the publications and decisions are a few hundred.
+        // and its incident three times. Each location needs each probe's baseline at the start of its episode (for its
+        // description): read in each evaluator step that was 4,000 of these transactions; read for the batch of checks
+        // the queue takes at once it is a few. The publications and decisions are a few hundred.
         print("""
             wave: \(Self.probes) probes x 2 locations: all open after \(opened), all resolved after \(total); \
             \(transactions) transactions; /metrics longest \(String(format: "%.3f", max(degrading.longest, recovering.longest))) s \
             over \(degrading.scrapes + recovering.scrapes) scrapes
             """)
-        #expect(transactions < Self.probes * 5 / 2, "\(transactions) transactions for a wave of \(Self.probes) probes")
+        #expect(transactions < Self.probes / 2, "\(transactions) transactions for a wave of \(Self.probes) probes")
         #expect(opened < .seconds(45))
         #expect(degrading.scrapes > 0 && recovering.scrapes > 0)
         #expect(degrading.failed + recovering.failed == 0)
