@@ -22,7 +22,7 @@ import ProberStorage
 /// `@unchecked Sendable`: all mutable state (`probes`, `states`, `open`, `baselines`, `autoReferences`, `sinks`, `unstored`,
 /// `retryHeldAt`, `opened`, `retired`, `tracked`, `fleetState`, `quietState`, `levelsDirty`, `levelsPublishedAt`,
 /// `groups`, `groupIncidents`) is touched only on `queue`; `sweepTimer` is set in `init`, then only cancelled on
-/// `queue`; `published`, `publishedQuiet` and `cutShort` are `Locked`.
+/// `queue`; `published`, `publishedQuiet`, `cutShort` and `incoming` are `Locked`.
 public final class IncidentTracker: @unchecked Sendable {
     let storage: any IncidentStorage
     let logger: Logger
@@ -36,6 +36,8 @@ public final class IncidentTracker: @unchecked Sendable {
     /// What `levels()` and `specs()` return: copied from `states`, `open` and `probes` on the queue, at most
     /// every `levelsEvery` while they change and at once by `sync()`.
     private let published = Locked(Published())
+    /// Checks handed to `record` and not yet taken by the queue (IncidentTracker+Baselines.swift).
+    let incoming = Locked<[Check]>([])
     /// Checks dropped unevaluated after `stop(deadline:)` cut the tracker short.
     private var skippedChecks = 0
     private struct Published {
@@ -230,7 +232,7 @@ public final class IncidentTracker: @unchecked Sendable {
     /// Feeds one check to its probe's evaluator (asynchronously, in order). `quiet`: the check was taken during a
     /// quiet period (see Evaluator+Quiet.swift).
     public func record(_ sample: Sample, quiet: Quiet? = nil) {
-        queue.async { self.evaluate(sample, quiet: quiet) }
+        record(contentsOf: [Check(sample: sample, quiet: quiet)])
     }
 
     /// A check for `record(contentsOf:)`: its sample, and whether it was taken during a quiet period.
@@ -243,12 +245,16 @@ public final class IncidentTracker: @unchecked Sendable {
         }
     }
 
-    /// `record` for several checks, in order, with one hop to the tracker's queue for all of them.
+    /// `record` for several checks, in order, with one hop to the tracker's queue for all of them. Checks handed over
+    /// while earlier ones still wait for the queue join them (IncidentTracker+Baselines.swift): the busier the queue,
+    /// the larger the batch whose baselines are read together.
     public func record(contentsOf checks: [Check]) {
         guard !checks.isEmpty else { return }
-        queue.async {
-            for check in checks { self.evaluate(check.sample, quiet: check.quiet) }
+        let first = incoming.withLock { waiting in
+            defer { waiting.append(contentsOf: checks) }
+            return waiting.isEmpty
         }
+        if first { queue.async { self.evaluateIncoming() } }
     }
 
     /// Waits until every sample handed to `record` so far has been evaluated, and its fleet decisions taken.
@@ -325,7 +331,7 @@ public final class IncidentTracker: @unchecked Sendable {
         levelsPublishedAt = DispatchTime.now().uptimeNanoseconds
     }
 
-    private func evaluate(_ sample: Sample, quiet: Quiet? = nil) {
+    func evaluate(_ sample: Sample, quiet: Quiet? = nil) {
         if cutShort.current {
             skippedChecks += 1
             return

@@ -258,6 +258,10 @@ final class ExpositionStream: BodyStream, @unchecked Sendable {
             out.sample("prober_store_spooled_samples", [:], Double(s.writer.spooled))
             out.family("prober_store_spooled_bytes", "gauge", "Bytes the on-disk spool takes.")
             out.sample("prober_store_spooled_bytes", [:], Double(s.writer.spooledBytes))
+            Self.render(s.writer.commitLag, "prober_store_commit_lag_seconds",
+                        "Each stored sample's lag from its check's end to its commit.", into: &out)
+            Self.render(s.writer.batchWrite, "prober_store_batch_write_seconds",
+                        "How long each batch of samples took to write (its transaction).", into: &out)
             out.family("prober_outbox_pending", "gauge", "Incident calls waiting to be delivered.")
             out.sample("prober_outbox_pending", [:], Double(s.outboxPending))
             out.family("prober_outbox_failed", "gauge", "Incident calls that failed and wait for `prober deliveries retry`.")

@@ -223,7 +223,8 @@ public final class PostgresStore: Storage, @unchecked Sendable {
     /// budget is 1 s); the cost is a few more statements a second, not more work per sample.
     public func makeSampleRecorder(warning: @escaping @Sendable (String) -> Void) -> any SampleRecording {
         SampleWriter(batches: PostgresSampleBatches(store: self), spool: spool,
-                     configuration: .init(flushInterval: Self.recorderFlushInterval, maxBackoff: .seconds(5)), warning: warning)
+                     configuration: .init(flushInterval: Self.recorderFlushInterval, maxBackoff: .seconds(5)), clock: clock,
+                     warning: warning)
     }
 
     /// Time between the sample recorder's batches.

@@ -19,6 +19,10 @@ public protocol IncidentStorage: AnyObject, Sendable {
     func recentSamples(probe: String, limit: Int) throws -> [Sample]
     /// The probe's baseline for an episode that began at `until` (see `Baseline`).
     func baseline(probe: String, until: Int64) throws -> Baseline
+    /// The baselines of several probes' episodes (`until` of each, by probe name), each as `baseline(probe:until:)`
+    /// reads it: what a wave of probes opening together needs, in one read where the backend can (PostgreSQL: one
+    /// query instead of ~26 per probe). The default reads them one by one.
+    func baselines(_ episodes: [String: Int64]) throws -> [String: Baseline]
     /// The reference of the probe's automatic latency thresholds as of `at` (see `AutoReference`): its passing
     /// checks at the same hour (±30 min) on each of the previous 7 days when at least 6 of them have some (and 30
     /// in all), else
@@ -31,6 +35,12 @@ public protocol IncidentStorage: AnyObject, Sendable {
 }
 
 extension IncidentStorage {
+    public func baselines(_ episodes: [String: Int64]) throws -> [String: Baseline] {
+        var out: [String: Baseline] = [:]
+        for (probe, until) in episodes { out[probe] = try baseline(probe: probe, until: until) }
+        return out
+    }
+
     /// Incidents created at or after `since`, or still open.
     public func incidents(since: Int64?) throws -> [StoredIncident] { try incidents(since: since, openOnly: false) }
 }

@@ -49,9 +49,17 @@ public struct IngestStatistics: Sendable, Equatable {
     public var spooled: Int
     /// Bytes the on-disk spool takes (0 without one).
     public var spooledBytes: Int64
+    /// Each committed sample's lag from its check's end to its commit: what ingest adds to a check's age in storage
+    /// (hand-over, the batch period, the write; a spooled sample's outage too).
+    public var commitLag: IngestLagHistogram
+    /// How long each committed batch's write took (its transaction, from the first statement to the commit).
+    public var batchWrite: IngestLagHistogram
 
     public init(written: Int = 0, dropped: Int = 0, pending: Int = 0, failedAttempts: Int = 0, spooled: Int = 0,
-                spooledBytes: Int64 = 0) {
+                spooledBytes: Int64 = 0, commitLag: IngestLagHistogram = IngestLagHistogram(),
+                batchWrite: IngestLagHistogram = IngestLagHistogram()) {
+        self.commitLag = commitLag
+        self.batchWrite = batchWrite
         self.written = written
         self.dropped = dropped
         self.pending = pending

@@ -84,6 +84,10 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
     private var backingOff = false          // guarded by lock: no early writes while waiting to retry
     private var spooled = 0                 // guarded by lock: a copy of spool.samples for statistics
     private var spooledBytes: Int64 = 0     // guarded by lock: a copy of spool.bytes
+    private var commitLag = IngestLagHistogram()  // guarded by lock
+    private var batchWrite = IngestLagHistogram() // guarded by lock
+    /// What a committed sample's lag is measured against (its check's end, on the same wall clock).
+    private let clock: any WallClock
 
     private var retry: [Sample] = []        // queue
     private var backoff: Double = 0         // queue, seconds
@@ -99,8 +103,9 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
     /// database messages and counts only); it is called on the backend's queue. A `spool` that holds samples
     /// from an earlier run is sent first.
     public init(batches: any SampleBatchWriting, spool: SampleSpool? = nil, configuration: Configuration = Configuration(),
-                warning: @escaping @Sendable (String) -> Void = { _ in }) {
+                clock: any WallClock = SystemWallClock(), warning: @escaping @Sendable (String) -> Void = { _ in }) {
         self.batches = batches
+        self.clock = clock
         self.spool = spool
         self.configuration = configuration
         self.warning = warning
@@ -123,7 +128,7 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
     /// A writer into a SQLite store (no spool: the store is the local disk).
     public convenience init(store: Store, configuration: Configuration = Configuration(),
                             warning: @escaping @Sendable (String) -> Void = { _ in }) {
-        self.init(batches: SQLiteSampleBatches(store: store), configuration: configuration, warning: warning)
+        self.init(batches: SQLiteSampleBatches(store: store), configuration: configuration, clock: store.clock, warning: warning)
     }
 
     deinit { timer?.cancel() }
@@ -209,7 +214,8 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return Statistics(written: written, dropped: dropped, pending: buffer.count + inFlight + spooled,
-                          failedAttempts: failedAttempts, spooled: spooled, spooledBytes: spooledBytes)
+                          failedAttempts: failedAttempts, spooled: spooled, spooledBytes: spooledBytes,
+                          commitLag: commitLag, batchWrite: batchWrite)
     }
 
     /// Writes the spool, then batches of memory, until what was pending at the start is written or a write
@@ -232,6 +238,7 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
             // refuses them they stay in memory, still behind the spool: it is drained all the same.
             _ = spill()
             while let batch = spool.peek() {
+                let started = DispatchTime.now()
                 do {
                     try self.batches.write(batch)
                 } catch {
@@ -242,6 +249,7 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
                     return error
                 }
                 spool.commit()
+                committed(batch, writeStarted: started)
                 succeeded(batch.count)
             }
             syncSpoolCounters()
@@ -256,8 +264,10 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
                 lock.unlock()
             }
             if retry.isEmpty { return nil }
+            let started = DispatchTime.now()
             do {
                 try self.batches.write(retry)
+                committed(retry, writeStarted: started)
                 succeeded(retry.count)
                 retry = []
             } catch {
@@ -270,6 +280,18 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
             }
         }
         return nil
+    }
+
+    /// Counts a committed batch in `statistics`: each sample's lag from its check's end to now, and the write's time.
+    private func committed(_ batch: [Sample], writeStarted: DispatchTime) {
+        let now = clock.now()
+        let took = Int64((DispatchTime.now().uptimeNanoseconds - writeStarted.uptimeNanoseconds) / 1_000)
+        var lags = IngestLagHistogram()
+        for sample in batch { lags.record(now - sample.startedAt - (sample.phases.total ?? 0)) }
+        lock.lock()
+        commitLag.merge(lags)
+        batchWrite.record(took)
+        lock.unlock()
     }
 
     private func succeeded(_ count: Int) {

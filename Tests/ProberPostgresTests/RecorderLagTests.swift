@@ -26,5 +26,9 @@ import Testing
         #expect(try waitUntil(timeout: .seconds(30)) {
             try cluster.psql("SELECT count(*) FROM samples WHERE at = \(at)", database: database) == "1\n"
         })
+        // Its own measure of it: the sample's lag from its check's end to the commit, and the batch's write.
+        #expect(try waitUntil(timeout: .seconds(5)) { writer.statistics.commitLag.count == 1 })
+        #expect(writer.statistics.batchWrite.count >= 1)
+        #expect((writer.statistics.commitLag.quantile(1) ?? .max) <= 30_000_000)
     }
 }

@@ -14,6 +14,7 @@ public enum IncidentConformance {
         ConformanceCase("outbox: retries wait, failed rows block until retried", retriesAndFailedRows),
         ConformanceCase("the remote id is recorded once", remoteIDRecordedOnce),
         ConformanceCase("the baseline leaves out checks made during an earlier incident", baselineSkipsIncidents),
+        ConformanceCase("baselines of several probes read together are each probe's baseline", baselinesMatchEachProbesBaseline),
         ConformanceCase("auto reference: the same hour on previous days once a week of history exists", autoReferenceSameHour),
         ConformanceCase("auto reference: probes with latency: auto are learning until 30 passing checks", learningProbes),
     ]

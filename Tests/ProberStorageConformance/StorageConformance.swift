@@ -79,7 +79,9 @@ public enum StorageConformance {
 
                 for s in samples[150...] { recorder.append(s) }
                 try recorder.close()
-                #expect(recorder.statistics == IngestStatistics(written: 200, dropped: 0, pending: 0, failedAttempts: 0))
+                let stats = recorder.statistics
+                #expect([stats.written, stats.dropped, stats.pending, stats.failedAttempts] == [Int]([200, 0, 0, 0]))
+                #expect(stats.commitLag.count == 200, "every committed sample's lag is counted")
             }
             let reopened = try backend.open(location, true)
             #expect(try reopened.recentSamples(probe: "api", limit: 1_000).map(\.startedAt) == samples.map(\.startedAt))
