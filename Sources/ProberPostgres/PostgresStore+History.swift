@@ -38,12 +38,22 @@ extension PostgresStore {
             let requested = every ?? History.automaticEvery(range: range)
             let preferred: HistoryResolution = range <= Self.rawHistoryRange ? .raw
                 : requested >= Self.bucket1h && range > 3 * Self.day ? .rollup1h : .rollup5m
-            let sites = try db.query("SELECT location FROM probe_locations WHERE probe_id = $1 ORDER BY location COLLATE \"C\"", [.int(id)])
+            // Every location's watermarks and oldest rows in one statement (a statement per location and table cost 70
+            // round trips at 10 locations).
+            let sites = try db.query("""
+                SELECT l.location, l.rolled_5m, l.rolled_1h,
+                    (SELECT min(at) FROM samples s WHERE s.probe_id = l.probe_id AND s.location = l.location),
+                    (SELECT min(bucket) FROM rollup_5m r WHERE r.probe_id = l.probe_id AND r.location = l.location),
+                    (SELECT min(bucket) FROM rollup_1h r WHERE r.probe_id = l.probe_id AND r.location = l.location)
+                FROM probe_locations l WHERE l.probe_id = $1 ORDER BY l.location COLLATE "C"
+                """, [.int(id)])
             var plans: [(site: String, plan: Plan)] = []
             for i in 0..<sites.count {
                 let site = sites.string(i, 0)
                 if let only, site != only { continue }
-                plans.append((site, try plan(probe: id, site: site, preferred: preferred, since: since, until: until, db)))
+                plans.append((site, Self.plan(rolled5m: sites.int64OrNil(i, 1), rolled1h: sites.int64OrNil(i, 2), minRaw: sites.int64OrNil(i, 3),
+                                              min5m: sites.int64OrNil(i, 4), min1h: sites.int64OrNil(i, 5), preferred: preferred,
+                                              since: since, until: until)))
             }
             if only != nil, plans.isEmpty { return nil }
             func resolutions(_ plans: [(site: String, plan: Plan)]) -> [HistoryResolution] {
@@ -61,6 +71,21 @@ extension PostgresStore {
             let first = Self.floor(since, width)
             let count = max(Int((until - first + width - 1) / width), 0)
             var buckets = [Aggregate](repeating: Aggregate(), count: count)
+            // Each table read once for every location's stretch of it, by location (and each location's rows
+            // merged in the order they were read one location at a time: 1-hour, 5-minute, raw).
+            let hours = try rollups(table: "rollup_1h", probe: id, plans.filter { $0.plan.sources.contains(.rollup1h) }
+                .map { ($0.site, $0.plan.hourFrom, $0.plan.hourTo) }, db)
+            let fives = try rollups(table: "rollup_5m", probe: id, plans.filter { $0.plan.sources.contains(.rollup5m) }
+                .map { ($0.site, $0.plan.fiveFrom, $0.plan.fiveTo) }, db)
+            let rawPlans = plans.filter { $0.plan.sources.contains(.raw) }
+            var raw: [String: [Int]] = [:]
+            let r = rawPlans.isEmpty ? nil : try db.query("""
+                SELECT s.location, s.at, s.reason, s.phases FROM samples s
+                JOIN unnest($2::text[], $3::bigint[]) AS u(location, lo) ON s.location = u.location AND s.at >= u.lo
+                WHERE s.probe_id = $1 AND s.at >= $4 AND s.at < $5
+                """, [.int(id), .text(pgTextArray(rawPlans.map(\.site))), .text(Self.idArray(rawPlans.map(\.plan.rawFrom))),
+                      .int(rawPlans.map(\.plan.rawFrom).min() ?? until), .int(until)])
+            if let r { for row in 0..<r.count { raw[r.string(row, 0), default: []].append(row) } }
             var located: [LocatedHistory] = []
             for (site, plan) in plans {
                 // With `perLocation` the location's buckets are filled alone and merged into the total after (merging
@@ -71,23 +96,16 @@ extension PostgresStore {
                     guard i >= 0, i < buckets.count else { return }
                     if perLocation { own[i].merge(a) } else { buckets[i].merge(a) }
                 }
-                if plan.sources.contains(.rollup1h) {
-                    for (t, a) in try rollups(table: "rollup_1h", probe: id, site: site, from: plan.hourFrom, to: plan.hourTo, db) { add(t, a) }
-                }
-                if plan.sources.contains(.rollup5m) {
-                    for (t, a) in try rollups(table: "rollup_5m", probe: id, site: site, from: plan.fiveFrom, to: plan.fiveTo, db) { add(t, a) }
-                }
-                if plan.sources.contains(.raw) {
-                    let r = try db.query("""
-                        SELECT at, reason, phases FROM samples WHERE probe_id = $1 AND location = $2 AND at >= $3 AND at < $4
-                        """, [.int(id), .text(site), .int(plan.rawFrom), .int(until)])
-                    for row in 0..<r.count {
-                        let i = Int((r.int64(row, 0) - first) / width)
+                for (t, a) in hours[site] ?? [] { add(t, a) }
+                for (t, a) in fives[site] ?? [] { add(t, a) }
+                if let r, let rows = raw[site] {
+                    for row in rows {
+                        let i = Int((r.int64(row, 1) - first) / width)
                         guard i >= 0, i < buckets.count else { continue }
                         if perLocation {
-                            own[i].add(reason: Int(r.int64(row, 1)), phases: Self.phases(r, row, 2))
+                            own[i].add(reason: Int(r.int64(row, 2)), phases: Self.phases(r, row, 3))
                         } else {
-                            buckets[i].add(reason: Int(r.int64(row, 1)), phases: Self.phases(r, row, 2))
+                            buckets[i].add(reason: Int(r.int64(row, 2)), phases: Self.phases(r, row, 3))
                         }
                     }
                 }
@@ -104,6 +122,22 @@ extension PostgresStore {
         }
     }
 
+    /// The rows of a rollup table in each location's `[from, to)`, by location, oldest first: one statement.
+    private func rollups(table: String, probe: Int64, _ ranges: [(site: String, from: Int64, to: Int64)], _ db: PGConnection) throws
+        -> [String: [(Int64, Aggregate)]] {
+        guard !ranges.isEmpty else { return [:] }
+        let r = try db.query("""
+            SELECT r.location, r.bucket, r.checks, r.failures, r.reasons, r.lat_n, r.lat_min, r.lat_max, r.lat_sum, r.hist, r.phases
+            FROM \(table) r JOIN unnest($2::text[], $3::bigint[], $4::bigint[]) AS u(location, lo, hi)
+                ON r.location = u.location AND r.bucket >= u.lo AND r.bucket < u.hi
+            WHERE r.probe_id = $1 ORDER BY r.bucket
+            """, [.int(probe), .text(pgTextArray(ranges.map(\.site))), .text(Self.idArray(ranges.map(\.from))),
+                  .text(Self.idArray(ranges.map(\.to)))])
+        var out: [String: [(Int64, Aggregate)]] = [:]
+        for i in 0..<r.count { out[r.string(i, 0), default: []].append((r.int64(i, 1), Self.rollupRow(r, i, from: 2))) }
+        return out
+    }
+
     /// The longest range read from raw samples where rollups exist (SQLite: 3 days). A day partition holds every
     /// probe's checks in arrival order, so one probe's checks of a day are a heap page each (8,640 per location at
     /// 10 s, 86,400 random reads at 10 locations); past this, the 5-minute rollups below each location's watermark
@@ -118,14 +152,8 @@ extension PostgresStore {
 
     /// SQLite's plan (`Store.plan`) for one location: 1-hour rollups before `fiveFrom`, 5-minute rollups in
     /// `[fiveFrom, rawFrom)`, raw samples from `rawFrom`; a coarser bucket only whole and complete.
-    private func plan(probe id: Int64, site: String, preferred: HistoryResolution, since: Int64, until: Int64,
-                      _ db: PGConnection) throws -> Plan {
-        let marks = try watermarks(id, site, db)
-        let rolled5m = marks.rolled5m, rolled1h = marks.rolled1h
-        let args: [PGParam] = [.int(id), .text(site)]
-        let minRaw = try db.scalar("SELECT min(at) FROM samples WHERE probe_id = $1 AND location = $2", args)
-        let min5m = try db.scalar("SELECT min(bucket) FROM rollup_5m WHERE probe_id = $1 AND location = $2", args)
-        let min1h = try db.scalar("SELECT min(bucket) FROM rollup_1h WHERE probe_id = $1 AND location = $2", args)
+    private static func plan(rolled5m: Int64?, rolled1h: Int64?, minRaw: Int64?, min5m: Int64?, min1h: Int64?,
+                             preferred: HistoryResolution, since: Int64, until: Int64) -> Plan {
         let never = Int64.max / 2
 
         var rawFrom: Int64
