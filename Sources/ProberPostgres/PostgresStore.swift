@@ -237,8 +237,25 @@ func pgTextArray(_ values: [String]) -> String {
 }
 
 /// An array literal with NULLs (`{"a",NULL,"3"}`), for a `text[]` or (cast by the server) `bigint[]` parameter.
+///
+/// Built byte by byte: with two `replacingOccurrences` per element (Foundation's string search) it was 5.9 % of a
+/// prober's CPU at 10 × 3,000 probes, the recorder's summary upsert sending nine such arrays every batch.
 func pgArray(_ values: [String?]) -> String {
-    "{" + values.map { value in
-        value.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" } ?? "NULL"
-    }.joined(separator: ",") + "}"
+    var out: [UInt8] = [123]  // {
+    out.reserveCapacity(2 + values.count * 16)
+    for (i, value) in values.enumerated() {
+        if i > 0 { out.append(44) }  // ,
+        guard let value else {
+            out.append(contentsOf: [78, 85, 76, 76])  // NULL
+            continue
+        }
+        out.append(34)  // "
+        for byte in value.utf8 {
+            if byte == 92 || byte == 34 { out.append(92) }  // \ before \ and "
+            out.append(byte)
+        }
+        out.append(34)
+    }
+    out.append(125)  // }
+    return String(decoding: out, as: UTF8.self)
 }
