@@ -52,6 +52,13 @@ final class CurlEasy {
     @discardableResult func set(_ option: CURLoption, _ value: String) -> CURLcode {
         prober_easy_setopt_string(handle, option, value)
     }
+    /// A constant: its bytes are passed as they are. (A short `String` has no C string to hand over, so passing one
+    /// copies it into a new array each call: three such per check, when every option is set again for each one.)
+    @discardableResult func set(_ option: CURLoption, literal value: StaticString) -> CURLcode {
+        value.withUTF8Buffer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { prober_easy_setopt_string(handle, option, $0.baseAddress) }
+        }
+    }
     @discardableResult func set(_ option: CURLoption, pointer: UnsafeMutableRawPointer?) -> CURLcode {
         prober_easy_setopt_pointer(handle, option, pointer)
     }
@@ -68,6 +75,14 @@ final class CurlEasy {
         var p: UnsafeMutablePointer<CChar>? = nil
         guard prober_easy_getinfo_string(handle, info, &p) == CURLE_OK, let p else { return nil }
         return String(cString: p)
+    }
+
+    /// Whether the transfer's last URL was https (CURLINFO_SCHEME), read without building a `String`; nil when
+    /// libcurl does not say.
+    var schemeIsHTTPS: Bool? {
+        var p: UnsafeMutablePointer<CChar>? = nil
+        guard prober_easy_getinfo_string(handle, CURLINFO_SCHEME, &p) == CURLE_OK, let p else { return nil }
+        return strcasecmp(p, "https") == 0
     }
 
     /// The curl error text for `code`: the detailed error buffer when set, else curl's generic text.
@@ -101,6 +116,15 @@ final class CurlHeaderList {
         for line in lines { list = curl_slist_append(list, line) }
     }
     deinit { curl_slist_free_all(list) }
+}
+
+/// Whether `url` starts with `https:` in any case, without the copy `lowercased()` makes.
+func isHTTPS(_ url: String) -> Bool {
+    var scheme = "https:".utf8.makeIterator()
+    for byte in url.utf8.prefix(6) {
+        guard let want = scheme.next(), byte | 0x20 == want | 0x20 else { return false }
+    }
+    return scheme.next() == nil
 }
 
 /// Monotonic microseconds, for deadlines.

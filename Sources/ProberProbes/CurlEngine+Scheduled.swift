@@ -57,62 +57,8 @@ extension CurlEngine {
     }
 }
 
-/// Scheduled checks by due time, earliest first: a binary min-heap on the engine thread.
-struct StartHeap {
-    struct Item {
-        let due: UInt64 // DispatchTime.uptimeNanoseconds
-        let check: ScheduledCheck
-        let batches: BatchedCompletions
-    }
-
-    private(set) var items: [Item] = []
-
-    var isEmpty: Bool { items.isEmpty }
-    var first: Item? { items.first }
-
-    mutating func push(_ item: Item) {
-        items.append(item)
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard items[child].due < items[parent].due else { break }
-            items.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func removeFirst() -> Item {
-        let first = items[0]
-        items.swapAt(0, items.count - 1)
-        items.removeLast()
-        siftDown(from: 0)
-        return first
-    }
-
-    /// Removes every item `shouldRemove` picks and returns them (O(n): for cancellations, which are rare).
-    mutating func removeAll(where shouldRemove: (Item) -> Bool) -> [Item] {
-        var removed: [Item] = []
-        var kept: [Item] = []
-        kept.reserveCapacity(items.count)
-        for item in items {
-            if shouldRemove(item) { removed.append(item) } else { kept.append(item) }
-        }
-        guard !removed.isEmpty else { return [] }
-        items = kept
-        for i in stride(from: items.count / 2 - 1, through: 0, by: -1) { siftDown(from: i) }
-        return removed
-    }
-
-    private mutating func siftDown(from start: Int) {
-        var parent = start
-        while true {
-            let left = 2 * parent + 1, right = left + 1
-            var smallest = parent
-            if left < items.count, items[left].due < items[smallest].due { smallest = left }
-            if right < items.count, items[right].due < items[smallest].due { smallest = right }
-            if smallest == parent { return }
-            items.swapAt(parent, smallest)
-            parent = smallest
-        }
-    }
+/// A scheduled check waiting on the engine thread for its due time (`DueHeap` key: `DispatchTime.uptimeNanoseconds`).
+struct ScheduledStart {
+    let check: ScheduledCheck
+    let batches: BatchedCompletions
 }

@@ -55,7 +55,7 @@ final class Inbox: @unchecked Sendable { // Safe: every field is read and writte
         lock.unlock()
     }
 
-    func drain(into pending: inout [Work], scheduling starts: inout StartHeap, cancelling cancelled: inout [UInt64]) -> Bool {
+    func drain(into pending: inout [Work], scheduling starts: inout DueHeap<ScheduledStart>, cancelling cancelled: inout [UInt64]) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         if !items.isEmpty {
@@ -63,7 +63,7 @@ final class Inbox: @unchecked Sendable { // Safe: every field is read and writte
             items.removeAll(keepingCapacity: true)
         }
         for (checks, batches) in scheduled {
-            for check in checks { starts.push(StartHeap.Item(due: check.due.uptimeNanoseconds, check: check, batches: batches)) }
+            for check in checks { starts.push(ScheduledStart(check: check, batches: batches), due: Int64(check.due.uptimeNanoseconds)) }
         }
         scheduled.removeAll(keepingCapacity: true)
         if !cancels.isEmpty {
@@ -88,7 +88,7 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     private var pending: [Work] = []
     private var pendingHead = 0
     /// Scheduled checks not yet due, and ids to cancel that came with the last drain.
-    private var starts = StartHeap()
+    private var starts = DueHeap<ScheduledStart>()
     private var cancelling: [UInt64] = []
     /// Reset easy handles kept for reuse (a handle is not a connection: FORBID_REUSE still applies).
     private var pool: [CurlEasy] = []
@@ -146,27 +146,25 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
 
     /// Starts every scheduled check that is due, while slots are free; each measures its lateness as it starts.
     private func startDue() {
-        guard let first = starts.first else { return }
-        var now = DispatchTime.now().uptimeNanoseconds
-        guard first.due <= now else { return }
-        while active.count < maxConcurrent, let next = starts.first, next.due <= now {
-            let item = starts.removeFirst()
-            let check = item.check
-            let lateness = Int64((now - item.due) / 1_000)
-            start(.probe(check.spec, ProbeCompletion(secrets: check.spec.secrets,
-                                                     completion: { check.completion(.ran($0, lateness: lateness)) },
-                                                     batches: item.batches)))
-            now = DispatchTime.now().uptimeNanoseconds
+        guard let first = starts.firstDue else { return }
+        var now = Int64(DispatchTime.now().uptimeNanoseconds)
+        guard first <= now else { return }
+        while active.count < maxConcurrent, let due = starts.firstDue, due <= now, let item = starts.removeFirst() {
+            let spec = item.check.spec, answer = item.check.completion
+            let lateness = (now - due) / 1_000
+            start(.probe(spec, ProbeCompletion(secrets: spec.secrets, completion: { answer(.ran($0, lateness: lateness)) },
+                                               batches: item.batches)))
+            now = Int64(DispatchTime.now().uptimeNanoseconds)
         }
     }
 
     /// Milliseconds until the next scheduled check is due (rounded up, so it is due when the wait ends); 1 s when
     /// none is, or when no slot is free for it (a finished transfer wakes the loop then).
     private func dueTimeout() -> Int {
-        guard active.count < maxConcurrent, let first = starts.first else { return 1_000 }
-        let now = DispatchTime.now().uptimeNanoseconds
-        guard first.due > now else { return 0 }
-        return Int(min(1_000, (first.due - now + 999_999) / 1_000_000))
+        guard active.count < maxConcurrent, let due = starts.firstDue else { return 1_000 }
+        let now = Int64(DispatchTime.now().uptimeNanoseconds)
+        guard due > now else { return 0 }
+        return Int(min(1_000, (due - now + 999_999) / 1_000_000))
     }
 
     /// Answers `.cancelled` for the scheduled checks whose cancel came in, or for all of them when stopping.
@@ -180,7 +178,7 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
         let removed = starts.removeAll { all || ids.contains($0.check.id) }
         // One batch per owner, in due order.
         var byOwner: [(batches: BatchedCompletions, checks: [ScheduledCheck])] = []
-        for item in removed.sorted(by: { $0.due < $1.due }) {
+        for (_, item) in removed.sorted(by: { $0.due < $1.due }) {
             if let i = byOwner.firstIndex(where: { $0.batches === item.batches }) {
                 byOwner[i].checks.append(item.check)
             } else {
@@ -215,12 +213,14 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
         case .probe(let spec, _):
             switch spec.target {
             case .http(let http):
-                t = Transfer(work: work, easy: easy, bodyLimit: max(http.maxBodyBytes, 0), timeout: spec.timeout, startedAt: clock.now())
+                // The body is kept only for an expectation that reads it; the rest count its bytes alone.
+                let readsBody = http.expect.bodyContains != nil || http.expect.bodyMatches != nil
+                t = Transfer(work: work, easy: easy, bodyLimit: readsBody ? max(http.maxBodyBytes, 0) : 0, timeout: spec.timeout,
+                             startedAt: clock.now())
                 let body = http.body.map { Array($0.utf8) }
                 t.configureHTTP(url: http.url, method: http.method, headers: http.headers, body: body, timeout: spec.timeout,
                                 followRedirects: http.followRedirects, maxRedirects: http.maxRedirects, ip: http.ip, tls: http.tls,
-                                certificateInfo: http.url.lowercased().hasPrefix("https:"),
-                                collectHeaders: !http.expect.headers.isEmpty)
+                                certificateInfo: isHTTPS(http.url), collectHeaders: !http.expect.headers.isEmpty)
                 if let sourceAddress {
                     // Through a proxy, the connection goes to the proxy, not the URL's host.
                     let host = URLComponents(string: http.proxy ?? http.url)?.host ?? ""
@@ -346,7 +346,9 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
 
     /// Milliseconds until a gathering owner's batch is due (rounded up); 1 s when none waits.
     private func gatheredTimeout() -> Int {
-        guard let due = finishedThisTurn.map({ $0.since + $0.batches.gatheringNanos }).min() else { return 1_000 }
+        guard !finishedThisTurn.isEmpty else { return 1_000 }
+        var due = UInt64.max
+        for owner in finishedThisTurn { due = min(due, owner.since + owner.batches.gatheringNanos) }
         let now = DispatchTime.now().uptimeNanoseconds
         return due <= now ? 0 : Int(min(1_000, (due - now + 999_999) / 1_000_000))
     }
@@ -355,8 +357,7 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
 
     private func httpSample(_ t: Transfer, spec: ProbeSpec, http: HTTPTarget, code: CURLcode) -> Sample {
         let e = t.easy
-        let scheme = e.string(CURLINFO_SCHEME)?.lowercased()
-        let isTLS = scheme == "https" || (scheme == nil && http.url.lowercased().hasPrefix("https:"))
+        let isTLS = e.schemeIsHTTPS ?? isHTTPS(http.url)
         let (address, family) = t.remote()
         let status = e.long(CURLINFO_RESPONSE_CODE)
         var sample = Sample(probe: spec.name, startedAt: t.startedAt, phases: t.phases(tls: isTLS),
@@ -395,7 +396,7 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
                 if left < validFor.microseconds / 1_000_000 {
                     return Failure(.certificateExpiring, certificateExpiryPhrase(secondsLeft: left))
                 }
-            } else if http.url.lowercased().hasPrefix("https:") {
+            } else if isHTTPS(http.url) {
                 return Failure(.tls, "no certificate information to check certificate_valid_for")
             }
         }

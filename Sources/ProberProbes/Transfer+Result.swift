@@ -29,13 +29,13 @@ extension Transfer {
     /// The remote address libcurl used, and its family.
     func remote() -> (String?, IPFamily?) {
         guard let ip = easy.string(CURLINFO_PRIMARY_IP), !ip.isEmpty else { return (nil, nil) }
-        return (ip, ip.contains(":") ? .ipv6 : .ipv4)
+        return (ip, ip.utf8.contains(UInt8(ascii: ":")) ? .ipv6 : .ipv4)
     }
 
     /// Whether libcurl stopped at a redirect from https to another scheme.
     private var isDowngrade: Bool {
         guard let effective = easy.string(CURLINFO_EFFECTIVE_URL)?.lowercased(), !effective.hasPrefix("https:") else { return false }
-        if case .probe(let spec, _) = work, case .http(let http) = spec.target { return http.url.lowercased().hasPrefix("https:") }
+        if case .probe(let spec, _) = work, case .http(let http) = spec.target { return isHTTPS(http.url) }
         return false
     }
 

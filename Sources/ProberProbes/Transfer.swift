@@ -153,23 +153,27 @@ extension Transfer {
         e.set(CURLOPT_SSL_SESSIONID_CACHE, false)
         e.set(CURLOPT_TIMEOUT_MS, max(Int(timeout.milliseconds), 1))
         e.set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(e.errorBuffer))
-        e.set(CURLOPT_PROTOCOLS_STR, "http,https")
+        e.set(CURLOPT_PROTOCOLS_STR, literal: "http,https")
         // A probe's own redirect and proxy settings; plain requests (the outbox) never follow redirects.
         var probe: HTTPTarget?
         if case .probe(let spec, _) = work, case .http(let http) = spec.target { probe = http }
-        let isHTTPS = url.lowercased().hasPrefix("https:")
+        let isHTTPS = ProberProbes.isHTTPS(url)
         // An https probe is not downgraded to plain http by a redirect unless it says so.
-        e.set(CURLOPT_REDIR_PROTOCOLS_STR, isHTTPS && probe?.allowHTTPRedirects != true ? "https" : "http,https")
+        if isHTTPS && probe?.allowHTTPRedirects != true {
+            e.set(CURLOPT_REDIR_PROTOCOLS_STR, literal: "https")
+        } else {
+            e.set(CURLOPT_REDIR_PROTOCOLS_STR, literal: "http,https")
+        }
         if let probe {
             // "" ignores http_proxy, HTTPS_PROXY, ALL_PROXY: a check measures the target, not a proxy,
             // unless the probe names one. https://curl.se/libcurl/c/CURLOPT_PROXY.html
-            e.set(CURLOPT_PROXY, probe.proxy ?? "")
+            if let proxy = probe.proxy { e.set(CURLOPT_PROXY, proxy) } else { e.set(CURLOPT_PROXY, literal: "") }
             if followRedirects, !probe.forwardHeadersAcrossHosts, !headers.isEmpty {
                 guardedHeaders = headers.count
                 headerOrigin = URL(string: url).flatMap(Origin.init)
             }
         }
-        e.set(CURLOPT_USERAGENT, "prober/1")
+        e.set(CURLOPT_USERAGENT, literal: "prober/1")
         prober_easy_setopt_write(e.handle, CURLOPT_WRITEFUNCTION, transferWriteCallback)
         e.set(CURLOPT_WRITEDATA, pointer: opaque)
         if collectHeaders || guardedHeaders > 0 {
@@ -224,7 +228,7 @@ extension Transfer {
         e.set(CURLOPT_URL, "http://\(host):\(tcp.port)/")
         e.set(CURLOPT_CONNECT_ONLY, 1)
         // Connect to the target itself, never through a proxy from http_proxy or ALL_PROXY.
-        e.set(CURLOPT_PROXY, "")
+        e.set(CURLOPT_PROXY, literal: "")
         e.set(CURLOPT_NOSIGNAL, true)
         e.set(CURLOPT_FRESH_CONNECT, true)
         e.set(CURLOPT_DNS_CACHE_TIMEOUT, 0)

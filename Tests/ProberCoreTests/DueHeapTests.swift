@@ -1,0 +1,63 @@
+import ProberCore
+import ProberTestSupport
+import Testing
+
+/// The min-heap of due times the scheduler and the libcurl engine share.
+@Suite struct DueHeapTests {
+    @Test func emptyHeapHasNothingToGive() {
+        var heap = DueHeap<String>()
+        #expect(heap.isEmpty)
+        #expect(heap.first == nil)
+        #expect(heap.firstDue == nil)
+        #expect(heap.removeFirst() == nil)
+    }
+
+    @Test func elementsComeOutInDueOrder() {
+        var random = SeededRandom(seed: 16)
+        var heap = DueHeap<Int>()
+        var dues: [Int64] = []
+        for i in 0..<2_000 {
+            // Many equal due times too: a grid of probes shares them.
+            let due = Int64.random(in: -500...500, using: &random)
+            dues.append(due)
+            heap.push(i, due: due)
+        }
+        #expect(heap.count == 2_000)
+        var out: [Int64] = []
+        while let due = heap.firstDue {
+            let i = heap.removeFirst()!
+            #expect(dues[i] == due)
+            out.append(due)
+        }
+        #expect(out == dues.sorted())
+        #expect(heap.isEmpty)
+    }
+
+    @Test func pushesBetweenRemovalsKeepTheOrder() {
+        var random = SeededRandom(seed: 14)
+        var heap = DueHeap<Int64>()
+        var now: Int64 = 0
+        for _ in 0..<100 { heap.push(0, due: Int64.random(in: 0..<1_000, using: &random)) }
+        // As the scheduler does: take the earliest, put it back one interval later.
+        for _ in 0..<5_000 {
+            let due = heap.firstDue!
+            #expect(due >= now)
+            now = due
+            heap.removeFirst()
+            heap.push(0, due: due + Int64.random(in: 1..<1_000, using: &random))
+        }
+        #expect(heap.count == 100)
+    }
+
+    @Test func removeAllTakesThePickedAndKeepsTheRestInOrder() {
+        var heap = DueHeap<Int>()
+        for i in (0..<100).reversed() { heap.push(i, due: Int64(i)) }
+        let removed = heap.removeAll { $0 % 3 == 0 }
+        #expect(removed.map(\.element).sorted() == Array(stride(from: 0, to: 100, by: 3)))
+        #expect(removed.allSatisfy { $0.due == Int64($0.element) })
+        #expect(heap.removeAll { _ in false }.isEmpty)
+        var rest: [Int] = []
+        while let i = heap.removeFirst() { rest.append(i) }
+        #expect(rest == (0..<100).filter { $0 % 3 != 0 })
+    }
+}
