@@ -342,13 +342,17 @@ public final class IncidentTracker: @unchecked Sendable {
             if !storeHeldChanges() { retryHeldAt = sample.elapsedTime + 1_000_000 }
         }
         releaseGathered(at: sample.elapsedTime)
-        guard let spec = probes[sample.probe], let state = states[sample.probe] else { return }
-        let reference = autoReference(spec, state: state, at: sample.startedAt, elapsed: sample.elapsedTime)
+        // Of the state before the check, its level and incident are kept, not its window: a second reference to
+        // the window would make the check's change copy it.
+        guard let spec = probes[sample.probe],
+              let (state, reference) = states[sample.probe].map({
+                  ($0.withoutWindow, autoReference(spec, state: $0, at: sample.startedAt, elapsed: sample.elapsedTime))
+              }) else { return }
         // A lost connection outranks maintenance, whose start and end are noted all the same.
         let maintenance = self.quiet(spec, sample)  // IncidentTracker+Quiet.swift
-        let (next, events) = Evaluator(policy: spec.incident, interval: spec.interval, reference: reference)
-            .evaluate(state, sample, quiet: quiet ?? maintenance) { self.baseline(spec.name, since: $0) }
-        states[sample.probe] = next
+        let events = Evaluator(policy: spec.incident, interval: spec.interval, reference: reference)
+            .evaluate(&states[sample.probe]!, sample, quiet: quiet ?? maintenance) { self.baseline(spec.name, since: $0) }
+        let next = states[sample.probe]!
         if next.level != state.level { levelsChanged() }
         if fleet != nil {
             evaluated(sample, spec: spec, state: next, events: events)
