@@ -78,6 +78,8 @@ public enum ProbeLoader {
             let shown = all.prefix(ConfigErrors.shownLimit)
             throw ConfigErrors(diagnostics: Array(shown), omitted: omitted + all.count - shown.count)
         }
+        // The daemon's per-probe tables share this set's name index (ProbeIndex.swift).
+        ProbeIndex.publish(probes.map(\.name) + canaries.map(\.name))
         return ProbeSet(probes: probes, files: files, storage: storage?.value ?? StoragePolicy(), notify: notify, canaries: canaries)
     }
 

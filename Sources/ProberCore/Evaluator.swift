@@ -40,9 +40,24 @@ public struct Evaluator: Sendable {
     /// `quiet`, when given, holds back the changes it names for this check (see Evaluator+Quiet.swift).
     public func evaluate(_ state: EvaluatorState, _ sample: Sample, quiet: Quiet? = nil,
                          baseline: (_ degradedSince: Int64) -> Baseline = { _ in Baseline() }) -> (EvaluatorState, [IncidentEvent]) {
-        if quiet == .connectivityLost { return (ignoring(state, sample), []) }
-        if quiet == .overloaded { return (leavingOut(state, sample), []) }
-        var s = observe(state, sample)
+        var s = state
+        let events = evaluate(&s, sample, quiet: quiet, baseline: baseline)
+        return (s, events)
+    }
+
+    /// `evaluate` on the state in place: the same decisions, but a state whose window no one else holds keeps its
+    /// window (a copy of the state kept meanwhile made every check copy the window into a new block).
+    public func evaluate(_ s: inout EvaluatorState, _ sample: Sample, quiet: Quiet? = nil,
+                         baseline: (_ degradedSince: Int64) -> Baseline = { _ in Baseline() }) -> [IncidentEvent] {
+        if quiet == .connectivityLost {
+            s = ignoring(s, sample)
+            return []
+        }
+        if quiet == .overloaded {
+            s = leavingOut(s, sample)
+            return []
+        }
+        observe(&s, sample)
         if quiet == .maintenance { s.forgetDegradation() }
         let t = sample.elapsedTime
         let now = Labels(wall: sample.startedAt, elapsed: t)
@@ -92,7 +107,7 @@ public struct Evaluator: Sendable {
             events.append(event(.opened, s, previous: nil, at: now))
         }
         for i in events.indices { events[i].evidence.baseline = baseline(events[i].evidence.degradedSince) }
-        return (s, events)
+        return events
     }
 
     /// p95 of every check's duration in the window, failed ones included (a timeout cost its whole timeout):
@@ -107,14 +122,13 @@ public struct Evaluator: Sendable {
     /// window's span and restarts the anchors (see the type's comment).
     public func rebuild(from samples: [Sample], openIncident: OpenIncident?) -> EvaluatorState {
         var s = EvaluatorState()
-        for sample in samples { s = observe(s, sample) }
+        for sample in samples { observe(&s, sample) }
         s.incident = openIncident
         return s
     }
 
     /// Updates the window, level and anchors with one check.
-    func observe(_ state: EvaluatorState, _ sample: Sample) -> EvaluatorState {
-        var s = state
+    func observe(_ s: inout EvaluatorState, _ sample: Sample) {
         let t = sample.elapsedTime
         if let step = interval?.microseconds, step > 0, let last = s.lastCheckAt, t - last >= Self.gapIntervals * step {
             // Only the checks still within `window` intervals of this one describe the present.
@@ -138,7 +152,6 @@ public struct Evaluator: Sendable {
         s.majorSince = s.level == .major ? (s.majorSince ?? t) : nil
         s.belowMajorSince = s.level <= .minor ? (s.belowMajorSince ?? t) : nil
         s.healthySince = s.level == .healthy ? (s.healthySince ?? t) : nil
-        return s
     }
 
     /// Appends `element`, keeping the newest `count`, in at most `count` slots: the oldest leave before the
@@ -267,6 +280,13 @@ public struct EvaluatorState: Sendable, Equatable {
     private var lastCheckLow: UInt32 = 0
 
     public init() {}
+
+    /// The state without its window: level, anchors and incident.
+    public var withoutWindow: EvaluatorState {
+        var s = self
+        s.window = []
+        return s
+    }
 
     public var windowFailures: Int {
         get { Int(failures) }

@@ -65,7 +65,8 @@ public final class ConnectivityMonitor: Sendable {
         var losses = 0
         var lastLoss: (since: Int64, until: Int64)?
         // The heuristic without canaries.
-        var hosts: [String: String] = [:]
+        /// Each probe's host, dense (`ProbeTable`): a dictionary of them cost 4.2 MB at 60,000 probes.
+        var hosts: ProbeTable<String> = [:]
         var networkFailing: [String: FailureReason] = [:]
         var everyProbeFailing = false
         var heuristicLoggedAt: Int64?
@@ -83,7 +84,8 @@ public final class ConnectivityMonitor: Sendable {
     /// Sets the canaries and the probes (at start and on reload). A canary kept keeps its latest check; one
     /// removed no longer counts, so removing every canary restores connectivity.
     public func update(canaries: [ProbeSpec], probes: [ProbeSpec]) {
-        let hosts = Dictionary(probes.map { ($0.name, Self.host(of: $0)) }, uniquingKeysWith: { a, _ in a })
+        var hosts = ProbeTable<String>()
+        for probe in probes where hosts[probe.name] == nil { hosts[probe.name] = Self.host(of: probe) }
         let change = state.withLock { s -> Reading? in
             s.canaries = canaries.map(\.name)
             s.latest = s.latest.filter { s.canaries.contains($0.key) }

@@ -46,6 +46,9 @@ public final class Daemon: @unchecked Sendable {
     /// code it deserves: 2 for the configuration (invalid probe files), 1 for the environment (the database,
     /// the listen address, a second instance).
     public init(configuration: Configuration, logger: Logger) throws(DaemonError) {
+        // Before any thread is started: each thread that allocates first gets an arena of its own, so tuned in
+        // `run()` (after the store, engine and tracker queues had run) the process still had five.
+        GlibcMalloc.tuneForDaemon()
         self.configuration = configuration
         self.logger = logger
         if let listen = configuration.listen, !listen.isLoopback, configuration.listenToken == nil, !configuration.listenInsecure {
@@ -255,13 +258,12 @@ public final class Daemon: @unchecked Sendable {
         return result.current
     }
 
-    /// The process: tunes malloc, ignores SIGPIPE, starts, reloads on SIGHUP, stops on SIGTERM or SIGINT and exits 0,
+    /// The process: ignores SIGPIPE, starts, reloads on SIGHUP, stops on SIGTERM or SIGINT and exits 0,
     /// or 1 when samples could not be written and are lost (a full disk at shutdown): a supervisor must see that.
     ///
     /// Reloads run one at a time on their own queue, never on the signal handlers' queue: a reload still
     /// loading never delays SIGTERM.
     public func run() -> Never {
-        GlibcMalloc.tuneForDaemon()
         // A peer that closes early must cost a failed write, never the process: every socket write already says
         // MSG_NOSIGNAL and libcurl's CURLOPT_NOSIGNAL is set, this covers pipes and anything missed.
         signal(SIGPIPE, SIG_IGN)

@@ -519,3 +519,26 @@ struct EvaluatorQuietTests {
         #expect(kinds(events) == ["370:opened:minor", "400:escalated:major"])
     }
 }
+
+/// The tracker evaluates each probe's state in place: a full window takes each check in its own block, with the
+/// same decisions as the pure `evaluate`.
+@Suite struct EvaluatorInPlaceTests {
+    @Test func aFullWindowKeepsItsBlockAndTheDecisionsAreTheSame() {
+        let evaluator = Evaluator(policy: policy(window: 4))
+        let samples = (0..<12).map { i in i % 3 == 0 ? fail(i * 10) : ok(i * 10) }
+        var pure = EvaluatorState()
+        var pureEvents: [IncidentEvent] = []
+        for sample in samples {
+            let (next, events) = evaluator.evaluate(pure, sample)
+            pure = next
+            pureEvents += events
+        }
+        var state = EvaluatorState()
+        var events: [IncidentEvent] = []
+        for sample in samples.prefix(4) { events += evaluator.evaluate(&state, sample) }
+        let block = state.window.withUnsafeBufferPointer { $0.baseAddress }
+        for sample in samples.dropFirst(4) { events += evaluator.evaluate(&state, sample) }
+        #expect(state.window.withUnsafeBufferPointer { $0.baseAddress } == block)
+        #expect(state == pure && events == pureEvents && state.window.count == 4)
+    }
+}
