@@ -211,4 +211,26 @@ import Testing
             .sorted { $0.ts < $1.ts }
         #expect(try all() == withLate.map { "\($0)" })
     }
+
+    // MARK: Retention
+
+    /// The default keeps 30 days of raw samples (archived days are deleted whole once they ended before the
+    /// cutoff), and its 5-minute rollups outlive them.
+    @Test func theDefaultRetentionKeepsThirtyDaysOfArchivedSamples() throws {
+        let policy = StoragePolicy()
+        #expect(policy.raw == .seconds(30 * 86_400))
+        #expect(policy.rollup5m > policy.raw)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.path + "/prober.db")
+        let samples = makeSamples(probe: "api", start: start, interval: 3_600_000_000, count: 40 * 24, seed: 30)
+        try store.write { try store.insert(samples, $0) }
+        try store.queue.sync { try store.writeOnQueue { try store.fold(before: samples.last!.startedAt + 1, $0) } }
+        let now = start + 40 * day + 2 * 3_600_000_000
+        while try !store.maintain(now: now, policy: policy, budget: .seconds(600)).finished {}
+        let kept = try store.read { try store.samples(probe: 1, from: .min, to: .max, $0) }.map(\.ts)
+        let cutoff = now - 30 * day
+        #expect(kept == samples.map(\.startedAt).filter { $0 >= Store.floor(cutoff, day) })
+        #expect(try store.read { try $0.scalar("SELECT count(*) FROM sample_archive") } == Int64(39 - 9))
+    }
 }
