@@ -399,10 +399,11 @@ public struct Threshold: Sendable, Equatable {
 
 /// Retention for the store, from the top-level `storage:` block.
 public struct StoragePolicy: Sendable, Equatable {
-    /// Raw samples kept this long. Default 7 d.
-    public var raw: Duration = .seconds(7 * 86_400)
-    /// 5-minute rollups kept this long. Default 30 d.
-    public var rollup5m: Duration = .seconds(30 * 86_400)
+    /// Raw samples kept this long. Default 30 d: archived days take about 9 bytes a sample, so 30 days fit in the
+    /// space 7 days took before issue 16 (docs/storage.md, "Bytes per raw sample").
+    public var raw: Duration = .seconds(30 * 86_400)
+    /// 5-minute rollups kept this long. Default 31 d: longer than `raw`, as rollups must outlive their samples.
+    public var rollup5m: Duration = .seconds(31 * 86_400)
     /// 1-hour rollups kept this long. Default 400 d.
     public var rollup1h: Duration = .seconds(400 * 86_400)
     public init() {}

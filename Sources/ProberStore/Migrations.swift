@@ -29,6 +29,8 @@ extension Store {
         Migration("raw samples in time order: recent rows and 5-minute blocks", apply: convertToSampleBlocks),
         Migration("each prober's overload skips, for prober status", sql: schemaOverload),
         Migration("archived days of raw samples", sql: schemaSampleArchive),
+        // No schema change: the number keeps a prober of version 12, which reads a format 2 day as empty, out.
+        Migration("archived days range-coded (format 2)", apply: { _ in }),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch; durations microseconds.

@@ -1,10 +1,13 @@
 import CZlib
 import ProberCore
 
-/// The `sample_archive.data` column: one probe's samples of one UTC day, in start order, in columns, deflated
-/// (docs/storage.md). About 8 bytes a typical HTTPS check against 14 in a 5-minute `SampleBlock`.
+/// The `sample_archive.data` column: one probe's samples of one UTC day, in start order (docs/storage.md).
 ///
-/// Header: `count`, the length of the body, and the body's method (0 stored, 1 zlib). The body holds one
+/// Header: `count`, the length of the body, and the body's method, which is the format: 0 stored and 1 zlib
+/// (format 1, below, what version 12 wrote), 2 range-coded (`SampleArchive+RangeCoded.swift`, written since).
+/// A day keeps the format it was written in until a late sample makes the archive step write it again.
+///
+/// Format 1: the body holds one
 /// column after the other, so each compresses against its own kind: the starts (the first as the zigzag offset
 /// from the day's start, the second as the zigzag delta, the others as the zigzag change of that delta: zero at
 /// a steady interval); a byte of presence flags per sample (status, body size, family and its value); a byte
@@ -17,12 +20,21 @@ enum SampleArchive {
     private static let hasStatus: UInt8 = 1, hasBytes: UInt8 = 2, hasFamily: UInt8 = 4, ipv6: UInt8 = 8
     private static let stored: UInt8 = 0, zlib: UInt8 = 1
     /// The parts summed into total's difference; total is the sixth bit of the phase mask.
-    private static let parts: [Phases.Name] = [.dns, .connect, .tls, .processing, .transfer]
+    static let parts: [Phases.Name] = [.dns, .connect, .tls, .processing, .transfer]
     /// A body longer than this is treated as damage (a day at the 100 ms minimum interval is about 20 MB).
     private static let maximumBody = 64 << 20
+    /// More samples than this in a day is damage (a day at the 100 ms minimum interval has 864,000).
+    private static let maximumSamples: UInt64 = 1 << 24
 
-    /// Encodes samples sorted by start, all in the day beginning at `start`.
+    /// Encodes samples sorted by start, all in the day beginning at `start`, in the current format (2,
+    /// `SampleArchive+RangeCoded.swift`).
     static func encode(_ samples: [RawSample], start: Int64) -> [UInt8] {
+        encodeRangeCoded(samples, start: start)
+    }
+
+    /// Format 1, deflated columns: what version 12 wrote. Still read; written only by tests (days archived before)
+    /// and bench/store (the comparison).
+    static func encodeDeflated(_ samples: [RawSample], start: Int64) -> [UInt8] {
         let body = columns(samples, start: start).flatMap(\.bytes)
         var out: [UInt8] = []
         Varint.append(UInt64(samples.count), to: &out)
@@ -82,7 +94,7 @@ enum SampleArchive {
     static func decode(_ data: UnsafeRawBufferPointer, start: Int64, from: Int64 = .min, to: Int64 = .max) -> [RawSample] {
         var header = Varint.Reader(data)
         guard let n64 = header.next(), let length64 = header.next(), header.offset < data.count,
-              length64 <= maximumBody, n64 <= length64 else { return [] }
+              length64 <= maximumBody, n64 <= maximumSamples else { return [] }
         let n = Int(n64), length = Int(length64)
         let method = data[header.offset]
         let payload = UnsafeRawBufferPointer(rebasing: data[(header.offset + 1)...])
@@ -90,8 +102,10 @@ enum SampleArchive {
         switch method {
         case stored: body = Array(payload)
         case zlib: guard let inflated = inflate(payload, length: length) else { return [] }; body = inflated
+        case rangeCoded: return decodeRangeCoded(payload, count: n, length: length, start: start, from: from, to: to) ?? []
         default: return []
         }
+        guard n <= length else { return [] }
         guard body.count == length else { return [] }
         return decodeBody(body, count: n, start: start, from: from, to: to) ?? []
     }

@@ -67,7 +67,7 @@ package struct AutoReferenceSlices {
     /// Days back it looks.
     package static let days = 7
     /// Days of the 7 that must have passing checks in their hour for the same-hour reference to be used: a
-    /// week of history, allowing for the oldest day being partly past retention (7 d by default) or excluded.
+    /// week of history, allowing for the oldest day being partly past retention (30 d by default) or excluded.
     package static let daysNeeded = 6
     /// Newest passing checks taken from each quarter hour: 60 per day, 420 in all.
     package static let perSlice = 15

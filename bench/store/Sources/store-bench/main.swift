@@ -9,6 +9,8 @@
 // store-bench archive DB 0 NOW_US   the same, on a file whose days are not archived yet: merges every probe's
 //                                   days of blocks that ended an hour before NOW_US into archived days.
 // store-bench breakdown DB 0        prints what the raw samples' bytes are made of (Store.sampleBreakdown).
+// store-bench version12 DB 0        rewrites the archived days as a prober of version 12 wrote them (format 1)
+//                                   and sets the file's version to 12, for a baseline build's history.
 import Foundation
 import ProberCore
 import ProberStore
@@ -120,6 +122,8 @@ case "archive":
     print(String(format: "archive_ms %.0f", seconds * 1000), "transactions", report.transactions, "finished", report.finished)
 case "breakdown":
     for line in try store.sampleBreakdown() { print(line) }
+case "version12":
+    print("rewritten_days", try store.rewriteArchiveAsVersion12())
 default:
     exit(2)
 }
