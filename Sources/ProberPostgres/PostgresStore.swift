@@ -121,7 +121,12 @@ public final class PostgresStore: Storage, @unchecked Sendable {
     /// probers starting at once do not both migrate.
     private func migrate() throws {
         try connection.transaction {
+            // Another prober may hold the lock for seconds (ten starting together on a busy machine) or minutes (a
+            // migration's backfill): wait for it, not only the connection's 1 s, which failed all but one start
+            // with 55P03. The statements after it get the connection's bound back.
+            try connection.execute("SET LOCAL lock_timeout = '\(Self.migrationLockWait.milliseconds)ms'")
             try connection.query("SELECT pg_advisory_xact_lock($1)", [.int(Self.migrationLock)])
+            try connection.execute("SET LOCAL lock_timeout TO DEFAULT")
             try connection.execute("""
                 CREATE TABLE IF NOT EXISTS prober_schema(
                     one boolean PRIMARY KEY DEFAULT true CHECK (one),
@@ -145,6 +150,8 @@ public final class PostgresStore: Storage, @unchecked Sendable {
 
     /// The advisory lock key of migrations ("prober" in ASCII).
     static let migrationLock: Int64 = 0x70726F626572
+    /// How long a starting prober waits for another's migration before it gives up.
+    static let migrationLockWait: Duration = .seconds(600)
     /// The advisory lock key of partition creation.
     static let partitionLock: Int64 = 0x70726F626572 + 1
 
