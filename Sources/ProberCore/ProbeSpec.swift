@@ -401,7 +401,15 @@ public struct Threshold: Sendable, Equatable {
 public struct StoragePolicy: Sendable, Equatable {
     /// Raw samples kept this long. Default 30 d: archived days take about 9 bytes a sample, so 30 days fit in the
     /// space 7 days took before issue 16 (docs/storage.md, "Bytes per raw sample").
-    public var raw: Duration = .seconds(30 * 86_400)
+    public var raw: Duration = .seconds(30 * 86_400) { didSet { rawIsSet = true } }
+    /// Whether `raw` was set (a probe file's `storage.raw`). Without it a PostgreSQL store keeps
+    /// `unarchivedRawDefault`: it does not archive days (about 140 bytes a sample against 9), so its 30 days
+    /// would take four times the space its 7 days took.
+    public private(set) var rawIsSet = false
+    /// The raw retention of a store that keeps samples as rows, unarchived (PostgreSQL), when `raw` is not set.
+    public static let unarchivedRawDefault: Duration = .seconds(7 * 86_400)
+    /// The raw retention of a store that keeps samples as rows, unarchived.
+    public var rawUnarchived: Duration { rawIsSet ? raw : Self.unarchivedRawDefault }
     /// 5-minute rollups kept this long. Default 31 d: longer than `raw`, as rollups must outlive their samples.
     public var rollup5m: Duration = .seconds(31 * 86_400)
     /// 1-hour rollups kept this long. Default 400 d.

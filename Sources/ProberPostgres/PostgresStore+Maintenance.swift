@@ -28,7 +28,7 @@ extension PostgresStore {
         """
 
     /// Rolls every location's raw samples into 5-minute and those into 1-hour buckets, then applies retention: a
-    /// day partition of raw samples is dropped whole once it is past `policy.raw` and every location has rolled it
+    /// day partition of raw samples is dropped whole once it is past `policy.rawUnarchived` and every location has rolled it
     /// up; rollup rows are deleted past their own retention (5-minute rows only once rolled into hours). Also
     /// creates the next days' partitions.
     ///
@@ -78,7 +78,7 @@ extension PostgresStore {
             let ahead = Set((0...Self.partitionsAhead).map { today + Int64($0) * Partitions.day })
             report.transactions += ahead.subtracting(known).count
             try Partitions.ensure(ahead, known: &known, connection)
-            let cutoff = now - policy.raw.microseconds
+            let cutoff = now - policy.rawUnarchived.microseconds
             if partitions.contains(where: { $0.start + Partitions.day <= cutoff }) {
                 report.prunedSamples += try dropPartitions(partitions, before: cutoff)
                 report.transactions += 1
