@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 @testable import ProberPostgres
 import ProberTestSupport
@@ -12,13 +13,16 @@ import Testing
         let cluster = try TestPostgres.shared()
         let name = try cluster.makeDatabase()
         defer { cluster.dropDatabase(name) }
-        let holder = try PGConnection(url: cluster.socketURL(name), password: nil, readOnly: false, lockTimeout: .seconds(1))
-        try holder.query("SELECT pg_advisory_lock($1)", [.int(PostgresStore.migrationLock)])
+        // Another session (psql) takes the migration lock and keeps it for 2.5 s.
+        let key = PostgresStore.migrationLock
         let released = DispatchSemaphore(value: 0)
-        DispatchQueue.global().asyncAfter(deadline: .now() + 2.5) {
-            _ = try? holder.query("SELECT pg_advisory_unlock($1)", [.int(PostgresStore.migrationLock)])
+        DispatchQueue.global().async {
+            _ = try? cluster.psql("SELECT pg_advisory_lock(\(key)); SELECT pg_sleep(2.5)", database: name)
             released.signal()
         }
+        #expect(waitUntil {
+            (try? cluster.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted", database: name)) == "1\n"
+        }, "the other session never took the lock")
         let started = ContinuousClock.now
         let store = try PostgresStore(url: cluster.socketURL(name), site: "a")
         released.wait()
