@@ -21,16 +21,22 @@ struct SummaryHour {
 
     /// Adds one aggregate read in place (`EncodedHour`).
     mutating func add(_ hour: EncodedHour) {
-        checks += hour.checks
-        failures += hour.failures
-        guard hour.latencyCount > 0 else { return }
-        latencyCount += hour.latencyCount
-        if let m = hour.latencyMin { latencyMin = min(latencyMin ?? m, m) }
-        if let m = hour.latencyMax { latencyMax = max(latencyMax ?? m, m) }
+        guard addCounts(hour.checks, hour.failures, hour.latencyCount, hour.latencyMin, hour.latencyMax) else { return }
         if histogram.isEmpty { histogram = [Int32](repeating: 0, count: LatencyHistogram.bucketCount) }
         histogram.withUnsafeMutableBufferPointer { dense in
             hour.forEachBucket { index, count in dense[index] &+= Int32(clamping: count) }
         }
+    }
+
+    /// Adds another hour's counts and latency bounds; false when it brings no latencies (no histogram to add).
+    private mutating func addCounts(_ checks: Int, _ failures: Int, _ latencies: Int, _ low: Int64?, _ high: Int64?) -> Bool {
+        self.checks += checks
+        self.failures += failures
+        guard latencies > 0 else { return false }
+        latencyCount += latencies
+        if let low { latencyMin = min(latencyMin ?? low, low) }
+        if let high { latencyMax = max(latencyMax ?? high, high) }
+        return true
     }
 
     /// Back to no checks, keeping the histogram's storage (zeroed) for the next probe.
@@ -46,12 +52,7 @@ struct SummaryHour {
     }
 
     mutating func merge(_ other: SummaryHour) {
-        checks += other.checks
-        failures += other.failures
-        guard other.latencyCount > 0 else { return }
-        latencyCount += other.latencyCount
-        if let m = other.latencyMin { latencyMin = min(latencyMin ?? m, m) }
-        if let m = other.latencyMax { latencyMax = max(latencyMax ?? m, m) }
+        guard addCounts(other.checks, other.failures, other.latencyCount, other.latencyMin, other.latencyMax) else { return }
         if histogram.isEmpty {
             histogram = other.histogram
         } else {
