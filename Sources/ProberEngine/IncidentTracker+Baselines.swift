@@ -20,8 +20,9 @@ extension IncidentTracker {
     /// one (a window's p95 rises only with such a check), or any check of a probe whose thresholds follow its reference.
     static func slow(_ sample: Sample, _ policy: IncidentPolicy) -> Bool {
         if policy.usesAutoLatency { return true }
-        let limits = [policy.minor.latency, policy.major.latency].compactMap { $0?.microseconds }
-        guard let lowest = limits.min(), let total = sample.phases.total else { return false }
+        // Runs for every check of the batch: no array of the two limits (an allocation per check).
+        guard let total = sample.phases.total else { return false }
+        let lowest = min(policy.minor.latency?.microseconds ?? .max, policy.major.latency?.microseconds ?? .max)
         return total > lowest
     }
 
