@@ -28,8 +28,9 @@ extension IncidentTracker {
 
     /// Fills `baselines` with what the evaluator will ask for while it takes `checks`: each probe that may open or
     /// change an incident is stepped ahead on a copy of its state, noting the episodes whose baseline is not read
-    /// yet. A healthy probe's passing check within its latency thresholds is skipped (no event can come of it), so a
-    /// quiet batch costs a few comparisons a check; were one missed, its step would read its own baseline as before.
+    /// yet. A healthy probe's passing check within its latency thresholds is skipped (no event can come of it), and so is
+    /// an open incident whose baseline is read, so a quiet batch or a long outage costs a few comparisons a check;
+    /// were one missed, its step would read its own baseline as before.
     ///
     /// A failed read is not logged here: each step then reads its own baseline, and logs its failure, as before.
     func readBaselines(for checks: [Check]) {
@@ -45,6 +46,10 @@ extension IncidentTracker {
                 guard let current = states[sample.probe] else { continue }
                 guard current.incident != nil || current.degradedSince != nil || current.level != .healthy
                         || sample.failure != nil || Self.slow(sample, spec.incident) else { continue }
+                // An open incident's steps ask for its episode's baseline, read at its first change: in a long
+                // outage every check would otherwise be evaluated twice. (Were it resolved and opened again within
+                // this batch, the new episode's step reads its own baseline.)
+                if let incident = current.incident, baselines[spec.name]?.since == incident.degradedSince { continue }
                 state = current
             }
             // The reference as kept: refreshing it here would read storage twice (the step refreshes it).
