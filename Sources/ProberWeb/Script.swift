@@ -8,10 +8,17 @@ public enum Script {
     public static let source = """
         "use strict";
         (function () {
-          function swap(url, push) {
+          function typing() {
+            var active = document.activeElement;
+            return !!active && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
+          }
+          function swap(url, push, refresh) {
             return fetch(url, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
               .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.text(); })
               .then(function (text) {
+                // A refresh that comes back once the reader types in the filter form is dropped: replacing the
+                // form would take their focus and what they typed.
+                if (refresh && typing()) { return; }
                 var next = new DOMParser().parseFromString(text, "text/html");
                 var main = next.getElementById("main");
                 if (!main) { return; }
@@ -34,10 +41,8 @@ public enum Script {
           }
           window.addEventListener("popstate", function () { swap(location.pathname + location.search, false).catch(function () {}); });
           setInterval(function () {
-            if (document.hidden || !document.querySelector("[data-refresh]")) { return; }
-            var active = document.activeElement;
-            if (active && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName)) { return; }
-            swap(location.pathname + location.search, false).catch(function () {});
+            if (document.hidden || !document.querySelector("[data-refresh]") || typing()) { return; }
+            swap(location.pathname + location.search, false, true).catch(function () {});
           }, 30000);
           wire();
         })();

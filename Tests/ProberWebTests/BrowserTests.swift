@@ -254,6 +254,20 @@ import Testing
     /// A value the page keeps only while it stays the same document (a full navigation starts a new `window`).
     static let mark = "window.sameDocument = true; document.getElementById('main').dataset.old = 'yes'"
 
+    /// Every fetch answers 700 ms late, and `window.inFlight` counts those not answered yet.
+    static let slowFetch = """
+        (function () {
+          var real = window.fetch;
+          window.inFlight = 0;
+          window.fetch = function (u, o) {
+            window.inFlight++;
+            return real.call(window, u, o).then(function (r) {
+              return new Promise(function (resolve) { setTimeout(function () { window.inFlight--; resolve(r); }, 700); });
+            });
+          };
+        })();
+        """
+
     func expectClean(_ tab: Chromium.Tab, _ what: String) {
         #expect(tab.consoleErrors.isEmpty, "\(what): \(tab.consoleErrors)")
         #expect(tab.failedRequests.isEmpty, "\(what): \(tab.failedRequests)")
@@ -319,5 +333,22 @@ import Testing
         #expect(tab.requests.filter { $0 == url("/") }.count == refreshes, "no refresh while the name field has focus")
         #expect(try tab.evaluate("document.getElementById('main').dataset.old") as? String == "yes")
         expectClean(tab, "auto-refresh")
+    }
+
+    /// A refresh already under way when the reader starts typing in the filter form does not replace the form
+    /// when it comes back (it would take their focus and text, and the refreshes would go on). It did on a loaded
+    /// machine, where a refresh's answer takes long enough to overlap the focus.
+    @Test func aRefreshUnderWayWhenTheReaderTypesIsDropped() throws {
+        let tab = try Chromium.Tab(width: 1280, height: 800, beforeScripts: Self.fastTimers + Self.slowFetch)
+        defer { tab.close() }
+        try tab.navigate(url("/"))
+        try tab.evaluate(Self.mark)
+        try tab.waitFor("window.inFlight > 0")
+        try tab.evaluate("document.querySelector('form.filter input[name=name]').focus()")
+        try tab.evaluate("new Promise(function (r) { setTimeout(r, 1500); })")
+        #expect(try tab.evaluate("window.inFlight") as? Int == 0)
+        #expect(try tab.evaluate("document.getElementById('main').dataset.old") as? String == "yes", "the refresh replaced the form")
+        #expect(try tab.evaluate("document.activeElement.name") as? String == "name", "the filter lost its focus")
+        expectClean(tab, "a refresh under way")
     }
 }
