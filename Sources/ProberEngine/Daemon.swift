@@ -87,13 +87,13 @@ public final class Daemon: @unchecked Sendable {
         }
         let lock: InstanceLock?
         let storage: any Storage
-        let engine: CurlEngine
+        let engine: ShardedEngine
         do {
             lock = spool != nil ? nil : try InstanceLock(database: configuration.database)
             storage = try StorageBackend.open(database: configuration.database, readOnly: false, site: configuration.location,
                                               spool: spool)
             try storage.register(set.probes)
-            engine = try CurlEngine(sourceAddress: source)
+            engine = try ShardedEngine(count: ShardedEngine.count(for: set.probes), sourceAddress: source)
         } catch {
             // Credentials the server refused are configuration (2); an unreachable or failing database is 1.
             throw DaemonError(message: "\(error)", exitCode: (error as? any StorageError)?.kind == .configuration ? 2 : 1)
@@ -175,7 +175,8 @@ public final class Daemon: @unchecked Sendable {
                 var metadata: Logger.Metadata = ["location": "\(configuration.location)"]
                 if let source { metadata["source_address"] = "\(source)" }
                 let bound = source.map { ", every probe bound to source address \($0)" } ?? ""
-                logger.info("probing from location \(configuration.location)\(bound)", metadata: metadata)
+                let threads = engine.shards.count == 1 ? "" : " on \(engine.shards.count) libcurl threads"
+                logger.info("probing from location \(configuration.location)\(bound)\(threads)", metadata: metadata)
                 runLoop.start()
                 // Parsing a large probe set leaves freed YAML nodes behind: hand those pages back.
                 _ = GlibcMalloc.malloc_trim(0)
