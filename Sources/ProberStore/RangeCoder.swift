@@ -59,13 +59,14 @@ enum RangeModels {
 
     }
 
-    /// `update`, by multiplication with `Table.reciprocals`; branch-free, as the bits coded are close to random.
+    /// `update`, by multiplication with `Table.reciprocals`; branch-free, as the bits coded are close to random:
+    /// the step is (p or 32768 - p) / d, subtracted for a 1 and added for a 0 (negated by the mask).
     @inline(__always)
     static func update(_ slot: Slot, _ bit: Bool, _ reciprocals: UnsafeMutablePointer<UInt64>) -> Slot {
         let p = UInt64(slot & 0xFFFF), n = slot >> 16
-        let r = reciprocals[Int(n)]
-        let down = p &- (p &* r) >> 32, up = p &+ ((32768 &- p) &* r) >> 32
-        return UInt32(truncatingIfNeeded: bit ? down : up) | (n &+ (n < limit ? 1 : 0)) << 16
+        let one = UInt64(0) &- UInt64(bit ? 1 : 0)
+        let step = (((p ^ (32768 &- p)) & one ^ (32768 &- p)) &* reciprocals[Int(n)]) >> 32
+        return UInt32(truncatingIfNeeded: p &+ ((step ^ one) &- one)) | (n &+ (n < limit ? 1 : 0)) << 16
     }
 }
 
@@ -257,18 +258,20 @@ struct RangeDecoder {
     mutating func decode(value o: Int) -> UInt64 {
         var at = position
         defer { position = at }
+        // Wrapping arithmetic: node < 256 and length <= 64, so nothing overflows, and no overflow check per bit.
         var node = 1
-        for _ in 0..<7 { node = node << 1 | (bit(o + node, &at) ? 1 : 0) }
-        let length = node - 128
+        for _ in 0..<7 { node = node &<< 1 | (bit(o &+ node, &at) ? 1 : 0) }
+        let length = node &- 128
         guard length <= 64 else {
             damaged = true
             return 0
         }
         guard length >= 2 else { return UInt64(length) }
-        let rest = length - 1, top = min(2, rest)
+        let rest = length &- 1, top = min(2, rest)
         node = 1
-        for _ in 0..<top { node = node << 1 | (bit(o + 128 + length * 4 + node, &at) ? 1 : 0) }
-        let high = UInt64(node - (1 << top)) | 1 << UInt64(top)
-        return high << UInt64(rest - top) | direct(bits: rest - top, &at)
+        let mantissa = o &+ 128 &+ length &* 4
+        for _ in 0..<top { node = node &<< 1 | (bit(mantissa &+ node, &at) ? 1 : 0) }
+        let high = UInt64(node &- (1 &<< top)) | 1 &<< UInt64(top)
+        return high &<< UInt64(rest &- top) | direct(bits: rest &- top, &at)
     }
 }
