@@ -22,7 +22,7 @@ enum RangeModels {
     static func probability(_ slot: Slot) -> UInt32 { slot & 0xFFFF }
 
     /// The slot after coding `bit`; the probability stays within 1...32767 (the divisor is at least 2). The
-    /// definition: `Table.update` computes the same without dividing.
+    /// definition: the coders use `update(_:_:_:)`, which computes the same without dividing.
     static func update(_ slot: Slot, _ bit: Bool) -> Slot {
         let p = slot & 0xFFFF, n = slot >> 16
         let d = min(n, limit - 2) + 2
@@ -35,14 +35,12 @@ enum RangeModels {
     /// with any table; the layouts are constants).
     final class Table {
         let slots: UnsafeMutablePointer<Slot>
-        let count: Int
         /// ceil(2^32 / d) for each count n's divisor d = min(n, limit - 2) + 2: x / d == x * r >> 32 for every
         /// x < 2^15, since the error (under 2^-17) is smaller than the 1/d between x / d and the next whole number.
         /// A division costs 20-40 cycles; a model update is most of a coded bit.
         let reciprocals: UnsafeMutablePointer<UInt64>
 
         init(count: Int) {
-            self.count = count
             slots = .allocate(capacity: max(count, 1))
             slots.initialize(repeating: RangeModels.initial, count: max(count, 1))
             reciprocals = .allocate(capacity: Int(limit) + 1)
@@ -56,7 +54,6 @@ enum RangeModels {
             slots.deallocate()
             reciprocals.deallocate()
         }
-
     }
 
     /// `update`, by multiplication with `Table.reciprocals`; branch-free, as the bits coded are close to random:

@@ -181,7 +181,6 @@ extension SampleArchive {
         var lastStatus: Int64 = 0, lastSize: Int64 = 0
         var previousMask = 0
         var out: [RawSample] = []
-        if whole { out.reserveCapacity(n) }
         for i in 0..<n {
             let ts: Int64
             if i == 0 {

@@ -98,4 +98,32 @@ import Testing
         }
         #expect(sameHour >= ats.count / 2)
     }
+
+    /// The last archived day is kept decoded only as far as the last read needed: reads of a day's hours in any order
+    /// (forwards, backwards, past the end, across midnight) give what the whole history filtered gives.
+    @Test func readsOfAnArchivedDayUpToTheirEndGiveEverySampleInRange() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.path + "/prober.db")
+        let samples = makeSamples(probe: "api", start: start + 7_777, interval: 40_000_000, count: 3 * 2_160, failureRate: 0.1, seed: 3)
+        try store.write { try store.insert(samples, $0) }
+        let now = start + 3 * day + 2 * hour
+        try store.queue.sync { try store.writeOnQueue { try store.fold(before: now, $0) } }
+        while try !store.maintain(now: now, policy: StoragePolicy(), budget: .seconds(600)).finished {}
+        #expect(try store.read { try $0.scalar("SELECT count(*) FROM sample_archive") } == 3)
+        let all = try store.read { try store.samples(probe: 1, from: .min, to: .max, $0) }
+        #expect(all.map(\.ts) == samples.map(\.startedAt))
+        var ranges = (0..<30).map { h in (start + Int64(h) * hour, start + Int64(h + 1) * hour) }
+        ranges += ranges.reversed() + [(start + day - hour, start + day + hour), (start + 5 * hour, start + 5 * hour),
+                                       (start - day, start + 3 * day + 1), (start + day + 3, start + day + 4)]
+        var random = SeededRandom(seed: 5)
+        ranges += (0..<40).map { _ in
+            let from = start + Int64.random(in: -hour...(3 * day), using: &random)
+            return (from, from + Int64.random(in: 0...(day / 2), using: &random))
+        }
+        for (from, to) in ranges {
+            let read = try store.read { try store.samples(probe: 1, from: from, to: to, $0) }
+            #expect(read.map { "\($0)" } == all.filter { $0.ts >= from && $0.ts < to }.map { "\($0)" }, "\(from)..<\(to)")
+        }
+    }
 }
