@@ -73,7 +73,8 @@ extension SampleArchive {
         var header: [UInt8] = []
         Varint.append(UInt64(count), to: &header)
         var crc = header.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
-        crc = Array(coded).withUnsafeBufferPointer { UInt32(crc32(uLong(crc), $0.baseAddress, uInt($0.count))) }
+        crc = coded.withContiguousStorageIfAvailable { UInt32(crc32(uLong(crc), $0.baseAddress, uInt($0.count))) }
+            ?? Array(coded).withUnsafeBufferPointer { UInt32(crc32(uLong(crc), $0.baseAddress, uInt($0.count))) }
         return crc.littleEndian
     }
 
@@ -163,9 +164,11 @@ extension SampleArchive {
         }
     }
 
-    /// Decodes a format 2 row's payload (after the method byte): nil when damaged.
+    /// Decodes a format 2 row's payload (after the method byte): nil when damaged. Only the samples with
+    /// `from <= ts < to` are built; the others are decoded (the models learn from every sample) but not kept.
+    /// With `stop`, decoding ends at the first start at or past it (the caller knows the day is in start order).
     static func decodeRangeCoded(_ payload: UnsafeRawBufferPointer, count n: Int, length: Int, start: Int64,
-                                 from: Int64, to: Int64) -> [RawSample]? {
+                                 from: Int64, to: Int64, stop: Int64? = nil) -> [RawSample]? {
         guard payload.count == 4 + length else { return nil }
         var stored: UInt32 = 0
         withUnsafeMutableBytes(of: &stored) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: payload.prefix(4))) }
@@ -192,35 +195,43 @@ extension SampleArchive {
             } else {
                 ts = previous &+ unzigzag(d.decode(value: Layout.delta))
             }
+            if let stop, ts >= stop { break }
             previous = ts
-            var s = RawSample(ts: ts, reason: 0, status: nil, phases: Phases(), bytes: nil, family: nil)
-            s.reason = Int(truncatingIfNeeded: unzigzag(d.decode(value: Layout.reason)))
-            let f = s.reason != 0 ? 1 : 0
+            let reason = Int(truncatingIfNeeded: unzigzag(d.decode(value: Layout.reason)))
+            let f = reason != 0 ? 1 : 0
+            var status: Int64?, bytes: Int64?, family: Int64?
             if d.decode(model: Layout.statusPresent + f) {
                 lastStatus = lastStatus &+ unzigzag(d.decode(value: Layout.status + f * Layout.v))
-                s.status = lastStatus
+                status = lastStatus
             }
             if d.decode(model: Layout.sizePresent + f) {
                 lastSize = lastSize &+ unzigzag(d.decode(value: Layout.size + f * Layout.v))
-                s.bytes = lastSize
+                bytes = lastSize
             }
-            if d.decode(model: Layout.familyPresent + f) { s.family = unzigzag(d.decode(value: Layout.family + f * Layout.v)) }
+            if d.decode(model: Layout.familyPresent + f) { family = unzigzag(d.decode(value: Layout.family + f * Layout.v)) }
             var mask = 0
-            for k in 0..<Phases.Name.allCases.count where d.decode(model: Layout.mask + f * 12 + k * 2 + (previousMask >> k) & 1) {
+            for k in 0..<6 where d.decode(model: Layout.mask + f * 12 + k * 2 + (previousMask >> k) & 1) {
                 mask |= 1 << k
             }
             previousMask = mask
+            var phases = Phases()
             var sum: Int64 = 0
-            for (k, name) in parts.enumerated() where mask & (1 << k) != 0 {
+            for k in 0..<5 where mask & (1 << k) != 0 {
                 let v = Int64(bitPattern: d.decode(value: Layout.parts + (k * 2 + f) * Layout.v))
-                s.phases[name] = v
                 sum &+= v
+                switch k {
+                case 0: phases.dns = v
+                case 1: phases.connect = v
+                case 2: phases.tls = v
+                case 3: phases.processing = v
+                default: phases.transfer = v
+                }
             }
-            if mask & (1 << parts.count) != 0 {
-                s.phases.total = sum &+ unzigzag(d.decode(value: Layout.total + f * Layout.v))
-            }
+            if mask & (1 << 5) != 0 { phases.total = sum &+ unzigzag(d.decode(value: Layout.total + f * Layout.v)) }
             guard !d.damaged, d.overrun <= 8 else { return nil }
-            if whole || (ts >= from && ts < to) { out.append(s) }
+            if whole || (ts >= from && ts < to) {
+                out.append(RawSample(ts: ts, reason: reason, status: status, phases: phases, bytes: bytes, family: family))
+            }
         }
         return out
     }

@@ -90,8 +90,11 @@ enum SampleArchive {
     }
 
     /// Decodes a block of the day beginning at `start`, only the samples with `from <= ts < to` (a day is read
-    /// whole, but an hour's slice of it builds an hour of samples); a damaged block yields no samples.
-    static func decode(_ data: UnsafeRawBufferPointer, start: Int64, from: Int64 = .min, to: Int64 = .max) -> [RawSample] {
+    /// whole, but an hour's slice of it builds an hour of samples); a damaged block yields no samples. With `sorted`
+    /// (the day was written in start order, as the archive step writes every day), a format 2 day is decoded only
+    /// up to its first start at or past `to`: its coder cannot skip what comes before `from`, but can stop there.
+    static func decode(_ data: UnsafeRawBufferPointer, start: Int64, from: Int64 = .min, to: Int64 = .max,
+                       sorted: Bool = false) -> [RawSample] {
         var header = Varint.Reader(data)
         guard let n64 = header.next(), let length64 = header.next(), header.offset < data.count,
               length64 <= maximumBody, n64 <= maximumSamples else { return [] }
@@ -102,7 +105,8 @@ enum SampleArchive {
         switch method {
         case stored: body = Array(payload)
         case zlib: guard let inflated = inflate(payload, length: length) else { return [] }; body = inflated
-        case rangeCoded: return decodeRangeCoded(payload, count: n, length: length, start: start, from: from, to: to) ?? []
+        case rangeCoded:
+            return decodeRangeCoded(payload, count: n, length: length, start: start, from: from, to: to, stop: sorted ? to : nil) ?? []
         default: return []
         }
         guard n <= length else { return [] }

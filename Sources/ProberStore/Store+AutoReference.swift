@@ -5,7 +5,7 @@ extension Store {
     /// The reference of the probe's automatic latency thresholds as of `at` (see `IncidentStorage.autoReference`).
     /// `location` is ignored: a SQLite history is one prober's.
     ///
-    /// The same-hour reading is 28 index seeks (each day's hour as four quarters, the newest 15 passing checks
+    /// The same-hour reading is 7 reads of an hour (each day's hour as four quarters, the newest 15 passing checks
     /// of each: at most 420 rows); the fallback is `baseline(probe:until:)`. The tracker calls it every few
     /// minutes per auto probe, never per check.
     public func autoReference(probe name: String, location: String?, at: Int64) throws -> AutoReference {
@@ -13,26 +13,47 @@ extension Store {
             guard let id = try probeID(name, create: false, db) else { return nil }
             let slices = AutoReferenceSlices(at: at)
             let excluded = try incidentSpans(of: id, from: slices.from, until: at, db)
-            var checks: [PackedPhases] = []
-            var days: Set<Int> = []
-            for slice in slices.slices {
-                var taken = 0
-                try forEachSample(probe: id, from: slice.start, to: slice.end, newestFirst: true, db) { sample in
-                    guard sample.reason == 0, sample.hasPhases else { return true }
-                    if excluded.contains(where: { $0.contains(sample.ts) }) { return true }
-                    checks.append(PackedPhases(sample.phases))
-                    days.insert(slice.day)
-                    taken += 1
-                    return taken < AutoReferenceSlices.perSlice
-                }
-            }
-            return (checks, days.count)
+            return try sameHourChecks(probe: id, slices, excluding: excluded, db)
         }
         guard let sameHour else { return AutoReference(p95: nil, checks: 0) }
         if sameHour.days >= AutoReferenceSlices.daysNeeded, sameHour.checks.count >= AutoThresholds.learningChecks {
             return AutoReference(Baseline(sameHour.checks, oldest: at, until: at), sameHour: true)
         }
         return AutoReference(try baseline(probe: name, until: at), sameHour: false)
+    }
+
+    /// The newest `AutoReferenceSlices.perSlice` passing checks of each slice outside `excluded`, slice by slice,
+    /// and how many days they come from.
+    func sameHourChecks(probe id: Int64, _ slices: AutoReferenceSlices, excluding excluded: [ClosedRange<Int64>],
+                        _ db: Connection) throws -> (checks: [PackedPhases], days: Int) {
+        var checks: [PackedPhases] = []
+        var days: Set<Int> = []
+        // A day's quarters are one hour: read it once, newest first, each sample to its quarter (an archived day
+        // is decoded once, not four times), and take the same checks as a read of each quarter would.
+        var first = slices.slices.startIndex
+        while first < slices.slices.endIndex {
+            let day = slices.slices[first].day
+            let end = slices.slices[first...].firstIndex { $0.day != day } ?? slices.slices.endIndex
+            let quarters = slices.slices[first..<end]
+            first = end
+            var taken = [[PackedPhases]](repeating: [], count: quarters.count)
+            var full = 0
+            try forEachSample(probe: id, from: quarters.first!.start, to: quarters.last!.end, newestFirst: true, db) { sample in
+                guard sample.reason == 0, sample.hasPhases,
+                      let q = quarters.lastIndex(where: { $0.start <= sample.ts && sample.ts < $0.end }) else { return true }
+                let k = q - quarters.startIndex
+                guard taken[k].count < AutoReferenceSlices.perSlice else { return true }
+                if excluded.contains(where: { $0.contains(sample.ts) }) { return true }
+                taken[k].append(PackedPhases(sample.phases))
+                if taken[k].count == AutoReferenceSlices.perSlice { full += 1 }
+                return full < quarters.count
+            }
+            for k in taken.indices where !taken[k].isEmpty {
+                checks += taken[k]
+                days.insert(day)
+            }
+        }
+        return (checks, days.count)
     }
 
     /// The registered probes with `latency: auto` that have fewer than 30 passing checks in the 24 h before `now`:

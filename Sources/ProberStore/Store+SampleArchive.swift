@@ -64,7 +64,10 @@ extension Store {
 
     /// The samples of one archived day with `from <= ts < to` (empty when it is not archived). The day read last
     /// is kept decoded, as long as its stored bytes are the same: the incident baseline reads a day an hour at a
-    /// time, and inflating it 24 times tripled its cost.
+    /// time, and inflating it 24 times tripled its cost. A day is decoded only up to `to` (days are stored in start
+    /// order; the automatic thresholds' reference reads one hour of each of 7 days); a second read of the same day
+    /// past what was decoded decodes it whole, so reading a day hour by hour in either direction decodes it at most
+    /// twice.
     func archivedDay(probe: Int64, start: Int64, from: Int64 = .min, to: Int64 = .max, _ db: Connection) throws -> [RawSample] {
         let select = try db.prepare("SELECT data FROM sample_archive WHERE probe_id = ?1 AND start = ?2")
         try select.bind(1, probe)
@@ -73,11 +76,13 @@ extension Store {
         guard try select.step() else { return [] }
         let data = select.blob(0)
         let samples: [RawSample]
-        if let cached = lastArchivedDay, cached.probe == probe, cached.start == start, cached.data == data {
+        let cached = lastArchivedDay.flatMap { $0.probe == probe && $0.start == start && $0.data == data ? $0 : nil }
+        if let cached, to <= cached.through {
             samples = cached.samples
         } else {
-            samples = data.withUnsafeBytes { SampleArchive.decode($0, start: start) }
-            lastArchivedDay = ArchivedDayCache(probe: probe, start: start, data: data, samples: samples)
+            let through = cached == nil && to < start + Self.archiveWidth ? to : .max
+            samples = data.withUnsafeBytes { SampleArchive.decode($0, start: start, to: through, sorted: true) }
+            lastArchivedDay = ArchivedDayCache(probe: probe, start: start, data: data, samples: samples, through: through)
         }
         return from == .min && to == .max ? samples : samples.filter { $0.ts >= from && $0.ts < to }
     }
@@ -118,7 +123,9 @@ struct ArchivedDayCache {
     let probe: Int64
     let start: Int64
     let data: [UInt8]
+    /// Every sample of the day that starts before `through` (`Int64.max`: the whole day), in start order.
     let samples: [RawSample]
+    let through: Int64
 }
 
 extension Store {

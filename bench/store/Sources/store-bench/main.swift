@@ -2,7 +2,7 @@
 // store-bench ingest DB PROBES N    appends N samples through SampleWriter, interleaving PROBES probes,
 //                                   and prints "samples_per_second <n>"; rows match ingest_c.c exactly.
 // store-bench baseline DB PROBES      reads every probe's baseline (the day before now), prints ms per probe.
-// store-bench autoref DB PROBES       reads every probe's automatic-threshold reference (as of now) and the
+// store-bench autoref DB PROBES       reads every probe's automatic-threshold reference (as of now, then the mean over the day) and the
 //                                   learning probes (`status`), prints ms per probe beside Store.baseline's.
 // store-bench maintain DB 0 NOW_US  runs Store.maintain(now:) with the default retention until done and
 //                                   prints its duration and report.
@@ -102,6 +102,16 @@ case "autoref":
                      round, base.ms / Double(probes), base.checks / probes, auto.ms / Double(probes), auto.checks / probes,
                      sameHour / round, probes))
     }
+    // A format 2 day is decoded up to the hour read, so the reference costs more late in the day: the mean of the
+    // 24 hours before now (each with its 7 previous days; the oldest may be past the generated history).
+    var hours: [Double] = []
+    for h in 0..<24 {
+        let at = now - Int64(h) * 3_600_000_000
+        hours.append(try timed { try (1...probes).reduce(0) { $0 + (try store.autoReference(probe: probeName($1), location: nil, at: at).checks) } }.ms
+            / Double(probes))
+    }
+    print(String(format: "auto_reference over the 24 hours before now: mean %.2f ms per probe (least %.2f, most %.2f)",
+                 hours.reduce(0, +) / 24, hours.min()!, hours.max()!))
     let learning = try timed { try store.learningProbes(now: now).count }
     print(String(format: "learning_probes_ms %.2f (%d probes, %d learning, none with latency: auto)", learning.ms, probes, learning.checks))
 case "maintain":
