@@ -77,12 +77,12 @@ extension PostgresStore: CombinedStatusReading {}
 extension LocationStatus {
     /// Checks, failures, uptime and p95 from the location's hour.
     mutating func setHour(_ hour: SummaryHour) {
-        setHour(checks: hour.checks, failures: hour.failures, p95: hour.percentile(0.95))
+        setHour(hour.counts, p95: hour.percentile(0.95))
     }
 
-    mutating func setHour(checks: Int, failures: Int, p95: Int64?) {
-        checks1h = checks
-        failures1h = failures
+    mutating func setHour(_ counts: HourCounts, p95: Int64?) {
+        checks1h = counts.checks
+        failures1h = counts.failures
         if checks1h > 0 { uptime1h = Double(checks1h - failures1h) * 100 / Double(checks1h) }
         p95_1h = p95
     }
@@ -91,8 +91,8 @@ extension LocationStatus {
 extension ProbeStatus {
     /// Checks, failures, uptime and p95 from the probe's hour (every location merged).
     mutating func setHour(_ hour: SummaryHour) {
-        checks1h = hour.checks
-        failures1h = hour.failures
+        checks1h = hour.counts.checks
+        failures1h = hour.counts.failures
         if checks1h > 0 { uptime1h = Double(checks1h - failures1h) * 100 / Double(checks1h) }
         p95_1h = hour.percentile(0.95)
     }

@@ -50,6 +50,7 @@ extension PostgresStore {
 
         var out: [String: [LocationStatus]] = [:]
         var hour = SummaryHour()
+        var stopped = SummaryHour() // a stopped location's slots, merged (its storage kept from one to the next)
         for l in lines.indices where starts[l] < starts[l + 1] {
             hour.reset()
             var located: [LocationStatus] = []
@@ -63,14 +64,17 @@ extension PostgresStore {
                 if r.withBinary(i, 6, { bytes -> Void in
                     let encoded = EncodedHour(bytes)
                     hour.add(encoded)
-                    status.setHour(checks: encoded.checks, failures: encoded.failures, p95: encoded.percentile(0.95))
-                }) == nil, let slots = r.withBinary(i, 7, { Array($0) }) {
-                    var merged = SummaryHour()
-                    for slot in SummaryCodec.slots(slots) where slot.bucket >= oldest && slot.bucket <= current {
-                        merged.add(encoded: slot.bytes)
+                    status.setHour(encoded.counts, p95: encoded.percentile(0.95))
+                }) == nil {
+                    r.withBinary(i, 7) { slots in
+                        stopped.reset()
+                        SummaryCodec.forEachSlot(slots) { bucket, range in
+                            guard bucket >= oldest && bucket <= current else { return }
+                            stopped.add(EncodedHour(UnsafeRawBufferPointer(rebasing: slots[range])))
+                        }
+                        hour.merge(stopped)
+                        status.setHour(stopped)
                     }
-                    hour.merge(merged)
-                    status.setHour(merged)
                 }
                 // Each location that checked the probe in the day before now has a line (its hour is in the probe's).
                 guard (last?.at ?? .min) >= now - Self.day else { continue }
@@ -100,7 +104,7 @@ extension PostgresStore {
 
     /// The total of a `PhaseCodec` encoding, as `PhaseCodec.decode(bytes).total` (nil when absent).
     static func totalLatency(_ bytes: UnsafeRawBufferPointer) -> Int64? {
-        var reader = Varint.Reader(bytes)
+        var reader = Varint.BufferReader(bytes)
         var sum: Int64 = 0
         for _ in PhaseCodec.parts {
             guard let v = reader.next() else { return nil }

@@ -292,16 +292,23 @@ enum SummaryCodec {
 
     static func slots(_ bytes: [UInt8]) -> [Slot] {
         var out: [Slot] = []
-        let all = bytes[...]
-        var at = all.startIndex
-        while at < all.endIndex {
-            let bucket = Int64(varint(all, &at)) * PostgresStore.bucket5m
-            let length = Int(varint(all, &at))
-            let end = min(at + length, all.endIndex)
-            out.append(Slot(bucket: bucket, bytes: all[at..<end]))
-            at = end
+        bytes.withUnsafeBytes { raw in
+            forEachSlot(raw) { bucket, range in out.append(Slot(bucket: bucket, bytes: bytes[range])) }
         }
         return out
+    }
+
+    /// Each slot of a `slots` encoding, in place: its bucket and where its aggregate's bytes are in `bytes` (a varint
+    /// cut short reads as 0, a length past the end stops at it).
+    static func forEachSlot(_ bytes: UnsafeRawBufferPointer, _ body: (_ bucket: Int64, _ range: Range<Int>) -> Void) {
+        var reader = Varint.BufferReader(bytes)
+        while !reader.isAtEnd {
+            let bucket = Int64(reader.next() ?? 0) * PostgresStore.bucket5m
+            let length = Int(reader.next() ?? 0)
+            let start = reader.offset, end = min(start + length, bytes.count)
+            body(bucket, start..<end)
+            reader.offset = end
+        }
     }
 
     /// Buckets are after 1970 (the varint holds bucket / 5 minutes).

@@ -39,8 +39,7 @@ struct StatusCommand: ParsableCommand {
             StoreCommandSupport.fail("\(error)")
         }
         if output.json {
-            let bytes = StatusDocument.bytes(rows, now: now)
-            Self.write(bytes)
+            StatusDocument.write(rows, now: now, to: Self.write)
         } else if rows.isEmpty {
             print("no probes in \(database.displayDB) yet")
         } else {
@@ -52,22 +51,20 @@ struct StatusCommand: ParsableCommand {
             if let overload { print(Terminal.paint(overload.line, overload.now ? Terminal.colour(of: Severity.minor) : nil)) }
             var table = Self.table(rows, now: now).bytes
             table.append(0x0A)
-            Self.write(table)
+            table.withUnsafeBytes(Self.write)
         }
     }
 
     /// Writes to standard output, behind what `print` buffered (flushed first): a fleet's document is megabytes, not
     /// worth a `String` to print.
-    static func write(_ bytes: [UInt8]) {
+    static func write(_ buffer: UnsafeRawBufferPointer) {
         fflush(nil)
-        bytes.withUnsafeBytes { buffer in
-            var at = 0
-            while at < buffer.count {
-                let n = Foundation.write(STDOUT_FILENO, buffer.baseAddress! + at, buffer.count - at)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return } // a closed pipe: nothing more to say
-                at += n
-            }
+        var at = 0
+        while at < buffer.count {
+            let n = Foundation.write(STDOUT_FILENO, buffer.baseAddress! + at, buffer.count - at)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return } // a closed pipe: nothing more to say
+            at += n
         }
     }
 

@@ -53,10 +53,36 @@ struct TextTable {
         return out
     }
 
-    /// `Terminal.width`, without its scan for colour codes and grapheme count when the cell is ASCII.
+    /// `Terminal.width` without Foundation: the characters outside the colour sequences (`ESC [ digits/; m`), counted
+    /// as UTF-8 bytes when they are ASCII. A fleet's location lines start with `└` and are coloured on a terminal;
+    /// Foundation's search and regular expression for them were a quarter of the table's CPU.
     static func width(_ cell: String) -> Int {
-        var ascii = true
-        for byte in cell.utf8 where byte >= 0x80 || byte == 0x1B { ascii = false; break }
-        return ascii ? cell.utf8.count : Terminal.width(cell)
+        var ascii = true, coloured = false
+        for byte in cell.utf8 {
+            if byte == 0x1B { coloured = true }
+            if byte >= 0x80 { ascii = false }
+        }
+        if !coloured { return ascii ? cell.utf8.count : cell.count }
+        var plain: [UInt8] = []
+        plain.reserveCapacity(cell.utf8.count)
+        var rest = cell.utf8[...]
+        while let byte = rest.popFirst() {
+            if byte == 0x1B, let end = colourSequenceEnd(rest) {
+                rest = rest[end...]
+            } else {
+                plain.append(byte)
+            }
+        }
+        return ascii ? plain.count : String(decoding: plain, as: UTF8.self).count
+    }
+
+    /// After an escape: the index past `[`, digits and semicolons, `m`, when that is what follows.
+    private static func colourSequenceEnd(_ bytes: Substring.UTF8View) -> Substring.UTF8View.Index? {
+        guard bytes.first == UInt8(ascii: "[") else { return nil }
+        var i = bytes.index(after: bytes.startIndex)
+        while i < bytes.endIndex, bytes[i] == UInt8(ascii: ";") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) {
+            i = bytes.index(after: i)
+        }
+        return i < bytes.endIndex && bytes[i] == UInt8(ascii: "m") ? bytes.index(after: i) : nil
     }
 }

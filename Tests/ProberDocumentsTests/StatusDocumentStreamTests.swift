@@ -54,4 +54,20 @@ import Testing
             }
         }
     }
+
+    /// `status --json` writes the document in pieces (`write(_:now:chunk:to:)`): the pieces, end to end, are the same
+    /// bytes, whatever the size of a piece (more than one piece when the document is larger than one).
+    @Test func writesTheSameBytesInPieces() {
+        var random = SeededRandom(seed: 9)
+        for count in [0, 1, 50] {
+            let rows = Self.rows(&random, count: count)
+            let expected = ProberDocuments.bytes(StatusDocument.json(rows, now: Self.now))
+            for chunk in [1, 700, 1 << 16] {
+                var pieces: [[UInt8]] = []
+                StatusDocument.write(rows, now: Self.now, chunk: chunk) { pieces.append(Array($0)) }
+                #expect(Array(pieces.joined()) == expected, "\(count) rows in pieces of \(chunk)")
+                #expect(count < 50 || chunk == 1 << 16 || pieces.count > 1, "\(count) rows in pieces of \(chunk): one piece")
+            }
+        }
+    }
 }

@@ -24,7 +24,7 @@ import Testing
             dense.add(encoded: encoded[...])
             encoded.withUnsafeBytes { bytes in
                 let hour = EncodedHour(bytes)
-                #expect(hour.checks == decoded.checks && hour.failures == decoded.failures && dense.checks == decoded.checks)
+                #expect(hour.counts.checks == decoded.checks && hour.counts.failures == decoded.failures && dense.counts.checks == decoded.checks)
                 for p in [0.0, 0.01, 0.5, 0.95, 0.99, 1.0] {
                     #expect(hour.percentile(p) == decoded.percentile(p), "p\(p) of \(checks) checks")
                     #expect(dense.percentile(p) == decoded.percentile(p), "p\(p) of \(checks) checks, dense")
