@@ -12,10 +12,12 @@ import ProberStore
 /// harmless). After a failure the connection is dropped when it was lost (the next write connects again) and
 /// the known partitions are forgotten (retention may have dropped one).
 ///
-/// Steady state is four statements a batch (`BEGIN`, the watermarks, `COPY`, `INSERT`) and `COMMIT`: the probes' ids
-/// and their `probe_locations` rows are written once and remembered, as is the temporary table of the connection.
+/// Steady state is five statements a batch (`BEGIN`, the watermarks, `COPY`, `INSERT`, the summary upsert) and
+/// `COMMIT`: the probes' ids and their `probe_locations` rows are written once and remembered, as are the temporary
+/// table of the connection and the summary rows this recorder wrote (`summaries`).
 ///
-/// `@unchecked Sendable`: `connection`, `knownPartitions`, `ids` and `tempTable` are touched only on `queue`.
+/// `@unchecked Sendable`: `connection`, `knownPartitions`, `ids`, `tempTable` and `summaries` are touched only on
+/// `queue`.
 final class PostgresSampleBatches: SampleBatchWriting, @unchecked Sendable {
     let store: PostgresStore
     let queue = DispatchQueue(label: "prober.postgres.recorder")
@@ -25,6 +27,9 @@ final class PostgresSampleBatches: SampleBatchWriting, @unchecked Sendable {
     private var ids: [String: Int64] = [:]  // queue
     /// Whether `samples_in` exists on `connection`.
     private var tempTable = false  // queue
+    /// The `location_summary` rows of this site as last committed, by probe id (this recorder alone writes them).
+    /// Forgotten after any failure: a commit whose answer was lost may have written the batch after all.
+    private var summaries: [Int64: LocationSummary] = [:]  // queue
 
     init(store: PostgresStore) { self.store = store }
 
@@ -38,6 +43,7 @@ final class PostgresSampleBatches: SampleBatchWriting, @unchecked Sendable {
     func recover(after error: any Error, closing: Bool) {
         knownPartitions.removeAll()
         ids.removeAll()
+        summaries.removeAll()
         if let db = connection, !db.isConnected { connection = nil }
     }
 
@@ -58,7 +64,7 @@ final class PostgresSampleBatches: SampleBatchWriting, @unchecked Sendable {
         if store.isReadOnly { throw PostgresError(sqlState: "25006", message: "store opened read-only", database: store.database) }
         try Partitions.ensure(Set(batch.map { Partitions.dayStart($0.startedAt) }), known: &knownPartitions, db)
         let site = store.site
-        let ids = try db.transaction {
+        let (ids, written) = try db.transaction {
             let names = index.keys.filter { self.ids[$0] == nil }
             var ids = self.ids
             if !names.isEmpty {
@@ -108,10 +114,11 @@ final class PostgresSampleBatches: SampleBatchWriting, @unchecked Sendable {
                 ON CONFLICT (probe_id, location, at) DO UPDATE SET reason = excluded.reason, status = excluded.status,
                     phases = excluded.phases, bytes = excluded.bytes, family = excluded.family
                 """)
-            try store.updateSummaries(batch, ids: ids, site: site, db)
-            return ids
+            let written = try store.updateSummaries(batch, ids: ids, site: site, known: summaries, db)
+            return (ids, written)
         }
         self.ids = ids
+        summaries.merge(written) { _, new in new }
         tempTable = true
     }
 }

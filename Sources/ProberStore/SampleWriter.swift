@@ -225,8 +225,10 @@ public final class SampleWriter: SampleRecording, @unchecked Sendable {
         lock.lock()
         writeScheduled = false
         let memory = buffer.count
-        // What is pending now, in batches (plus a batch being retried); later arrivals wait for the next run.
-        var batches = (memory + configuration.batchSize - 1) / configuration.batchSize + 1
+        // What is pending now, in batches (plus a batch being retried); later arrivals wait for the next run. An
+        // extra batch for no retry wrote what arrived during the first write as a second transaction of a few
+        // samples, every period (twice the transactions: 7.8 a second on PostgreSQL at 300 checks/s, not 4).
+        var batches = (memory + configuration.batchSize - 1) / configuration.batchSize + (retry.isEmpty ? 0 : 1)
         lock.unlock()
         reportDrops()
         if !force, let retryAt, DispatchTime.now() < retryAt {
