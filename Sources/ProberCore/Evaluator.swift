@@ -142,8 +142,7 @@ public struct Evaluator: Sendable {
         s.lastCheckAt = t
         Self.push(Observation(sample), onto: &s.window, keeping: max(policy.window, 1))
 
-        let failures = s.window.filter { !$0.ok }.count
-        let p95 = Stats.percentile(s.window.compactMap { $0.ok ? $0.phases[.total] : nil }, 0.95)
+        let (failures, p95) = Self.failuresAndP95(s.window)
         s.windowFailures = failures
         s.windowP95 = p95
         s.level = level(failures: failures, p95: p95)
@@ -152,6 +151,27 @@ public struct Evaluator: Sendable {
         s.majorSince = s.level == .major ? (s.majorSince ?? t) : nil
         s.belowMajorSince = s.level <= .minor ? (s.belowMajorSince ?? t) : nil
         s.healthySince = s.level == .healthy ? (s.healthySince ?? t) : nil
+    }
+
+    /// The window's failed checks, and the p95 of the passed checks' totals (`Stats.percentile`'s rank): counted and
+    /// sorted in a buffer on the stack, since this runs for every check (two arrays per check before).
+    static func failuresAndP95(_ window: [Observation]) -> (failures: Int, p95: Int64?) {
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: max(window.count, 1)) { totals in
+            var failures = 0, n = 0
+            for observation in window {
+                if !observation.ok {
+                    failures += 1
+                } else if let total = observation.phases[.total] {
+                    totals[n] = total
+                    n += 1
+                }
+            }
+            guard n > 0 else { return (failures, nil) }
+            var passed = UnsafeMutableBufferPointer(rebasing: totals[..<n])
+            passed.sort()
+            let rank = Int((0.95 * Double(n)).rounded(.up))
+            return (failures, passed[min(max(rank, 1), n) - 1])
+        }
     }
 
     /// Appends `element`, keeping the newest `count`, in at most `count` slots: the oldest leave before the

@@ -24,6 +24,12 @@ public final class ProbeRunLoop: Sendable {
         }
     }
 
+    /// A probe's state from its last check, and its streak of failed checks while failing.
+    struct Tracked {
+        var state: ProbeState
+        var streak: FailureStreak?
+    }
+
     /// The consecutive failed checks of a failing probe, for the "healthy again after N failed checks" line.
     struct FailureStreak {
         /// When the first failed check of the streak started, µs on the checks' `elapsedTime` (a wall-clock step
@@ -45,9 +51,9 @@ public final class ProbeRunLoop: Sendable {
         var files: [String]
         /// The connectivity canaries: scheduled with the probes, but neither counted nor logged as probes.
         var canaries: [ProbeSpec] = []
-        /// Each probe's state from its last check (`.unknown`, `.healthy` or `.failing`: incidents are the tracker's).
-        var states: [String: ProbeState] = [:]
-        var streaks: [String: FailureStreak] = [:]
+        /// Each probe's state from its last check (`.unknown`, `.healthy` or `.failing`: incidents are the tracker's),
+        /// and its failure streak while failing: one table, so a check costs one lookup here.
+        var tracked: [String: Tracked] = [:]
         var skipWarnings: [String: (last: Int64, pending: Int)] = [:]
         /// Ticks skipped for overload: one summary line for all probes, at most once per `skipWarningInterval`.
         var overloadWarning = OverloadWarning()
@@ -67,7 +73,7 @@ public final class ProbeRunLoop: Sendable {
             runner: runner, clock: clock, configuration: configuration.scheduler,
             onSamples: { batch in
                 sink.record(contentsOf: batch.map(\.sample))
-                for (spec, sample) in batch { Self.track(spec, sample, state: state, logger: logger, notifier: notifier) }
+                Self.track(batch, state: state, logger: logger, notifier: notifier)
             },
             onSkip: { spec, reason, count in
                 Self.warnSkipped(spec, reason, count, now: clock.now(), every: warnEvery, state: state, logger: logger)
@@ -119,8 +125,7 @@ public final class ProbeRunLoop: Sendable {
             s.files = new.files
             s.canaries = new.canaries
             for name in summary.removed + summary.changed {
-                s.states[name] = nil
-                s.streaks[name] = nil
+                s.tracked[name] = nil
                 s.skipWarnings[name] = nil
             }
         }
@@ -190,7 +195,7 @@ public final class ProbeRunLoop: Sendable {
     }
 
     /// Each probe's state from its last check.
-    public var states: [String: ProbeState] { state.withLock { $0.states } }
+    public var states: [String: ProbeState] { state.withLock { $0.tracked.mapValues(\.state) } }
 
     /// How many probes run now.
     public var probeCount: Int { state.withLock { $0.probes.count } }
@@ -202,45 +207,60 @@ public final class ProbeRunLoop: Sendable {
     public func statusLine() -> String { state.withLock { Self.statusLine($0) } }
 
     private static func statusLine(_ s: State) -> String {
-        let failing = s.states.values.filter { $0 == .failing }.count
+        let failing = s.tracked.values.filter { $0.state == .failing }.count
         return "watching \(Human.count(s.probes.count, "probe"))" + (failing > 0 ? ", \(failing) failing" : "")
     }
 
     // MARK: - Called on the scheduler's queue
 
-    private static func track(_ spec: ProbeSpec, _ sample: Sample, state: Locked<State>, logger: Logger,
-                              notifier: SystemdNotifier?) {
-        enum Change { case none, failing(Failure), recovered(FailureStreak) }
-        let change: Change = state.withLock { s in
-            // Samples of probes removed (or changed) meanwhile do not move the state of the current set.
-            guard s.names.contains(spec.name) else { return .none }
-            let streak = s.streaks[spec.name]
-            if let failure = sample.failure {
-                s.states[spec.name] = .failing
-                s.streaks[spec.name] = FailureStreak(since: streak?.since ?? sample.elapsedTime, failures: (streak?.failures ?? 0) + 1)
-                return streak == nil ? .failing(failure) : .none
+    /// Moves each checked probe's state, under one lock for the batch; logs the changes after.
+    private static func track(_ batch: [Scheduler.Finished], state: Locked<State>, logger: Logger, notifier: SystemdNotifier?) {
+        var changes: [(spec: ProbeSpec, sample: Sample, change: Change)] = []
+        state.withLock { s in
+            for (spec, sample) in batch {
+                // Samples of probes removed (or changed) meanwhile do not move the state of the current set.
+                guard s.names.contains(spec.name) else { continue }
+                if let change = move(&s.tracked[spec.name, default: Tracked(state: .unknown)], by: sample) {
+                    changes.append((spec, sample, change))
+                }
             }
-            s.states[spec.name] = .healthy
-            s.streaks[spec.name] = nil
-            return streak.map { .recovered($0) } ?? .none
         }
-        if case .none = change { return }
-        // Built only for a change: `displayTarget` redacts the URL, which cost more than the rest of the check's path here.
-        var metadata: Logger.Metadata = ["probe.name": "\(spec.name)", "probe.target": "\(spec.displayTarget)"]
-        switch change {
-        case .none:
-            return
-        case .failing(let failure):
-            metadata["failure.reason"] = "\(failure.reason.rawValue)"
-            logger.warning("probe \(spec.name) failing: \(failure.reason.rawValue): \(failure.message)", metadata: metadata)
-        case .recovered(let streak):
-            let seconds = max(0, (sample.elapsedTime - streak.since) / 1_000_000)
-            logger.notice("probe \(spec.name) healthy again after \(Human.count(streak.failures, "failed check")) over \(Human.span(seconds: seconds))",
-                          metadata: metadata)
+        guard !changes.isEmpty else { return }
+        for (spec, sample, change) in changes {
+            // Built only for a change: `displayTarget` redacts the URL, which cost more than the rest of the check's path here.
+            var metadata: Logger.Metadata = ["probe.name": "\(spec.name)", "probe.target": "\(spec.displayTarget)"]
+            switch change {
+            case .failing(let failure):
+                metadata["failure.reason"] = "\(failure.reason.rawValue)"
+                logger.warning("probe \(spec.name) failing: \(failure.reason.rawValue): \(failure.message)", metadata: metadata)
+            case .recovered(let streak):
+                let seconds = max(0, (sample.elapsedTime - streak.since) / 1_000_000)
+                logger.notice("probe \(spec.name) healthy again after \(Human.count(streak.failures, "failed check")) over \(Human.span(seconds: seconds))",
+                              metadata: metadata)
+            }
         }
         if let notifier, notifier.isEnabled {
             notifier.status(state.withLock { statusLine($0) })
         }
+    }
+
+    /// What a check changed that is worth a log line.
+    enum Change {
+        case failing(Failure)
+        case recovered(FailureStreak)
+    }
+
+    /// One check's effect on its probe's state: the change to log, if any.
+    static func move(_ tracked: inout Tracked, by sample: Sample) -> Change? {
+        let streak = tracked.streak
+        if let failure = sample.failure {
+            tracked.state = .failing
+            tracked.streak = FailureStreak(since: streak?.since ?? sample.elapsedTime, failures: (streak?.failures ?? 0) + 1)
+            return streak == nil ? .failing(failure) : nil
+        }
+        tracked.state = .healthy
+        tracked.streak = nil
+        return streak.map { .recovered($0) }
     }
 
     private static func warnSkipped(_ spec: ProbeSpec, _ reason: Scheduler.SkipReason, _ n: Int, now: Int64, every: Int64,

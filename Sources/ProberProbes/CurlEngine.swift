@@ -34,6 +34,13 @@ public final class CurlEngine: @unchecked Sendable {
         let loop = EngineLoop(multi: multi, inbox: inbox, maxConcurrent: maxConcurrent, clock: clock, sourceAddress: sourceAddress)
         let finished = self.finished
         thread = Thread {
+            // Foundation on Linux does not pass `Thread.name` to the system: without this the thread keeps the name of
+            // the one that started it, and `ps`, `perf` and bench/watchdog's CPU by thread cannot tell it apart.
+            // (Glibc's module leaves out `pthread_setname_np`; this file is what it writes.)
+            if let comm = fopen("/proc/thread-self/comm", "w") {
+                fputs("prober-probes", comm)
+                fclose(comm)
+            }
             loop.run()
             finished.signal()
         }

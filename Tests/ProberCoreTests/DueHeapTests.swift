@@ -60,4 +60,25 @@ import Testing
         while let i = heap.removeFirst() { rest.append(i) }
         #expect(rest == (0..<100).filter { $0 % 3 != 0 })
     }
+
+    /// The sifts move elements through a hole in the heap's buffer: every reference must still be held exactly once.
+    @Test func referencesAreHeldWhileInsideAndReleasedWhenOut() {
+        final class Box { let n: Int; init(_ n: Int) { self.n = n } }
+        struct Weak { weak var box: Box? }
+        var random = SeededRandom(seed: 9)
+        var heap = DueHeap<Box>()
+        var watched: [Int: Weak] = [:]
+        for i in 0..<500 {
+            let box = Box(i)
+            watched[i] = Weak(box: box)
+            heap.push(box, due: Int64.random(in: 0..<100, using: &random))
+        }
+        #expect(watched.values.allSatisfy { $0.box != nil })
+        var out: [Int] = []
+        for _ in 0..<250 { out.append(heap.removeFirst()!.n) }
+        #expect(out.allSatisfy { watched[$0]!.box == nil })
+        #expect(watched.filter { $0.value.box != nil }.count == 250)
+        while heap.removeFirst() != nil {}
+        #expect(watched.values.allSatisfy { $0.box == nil })
+    }
 }

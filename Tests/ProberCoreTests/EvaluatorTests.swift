@@ -260,6 +260,22 @@ struct EvaluatorTests {
         #expect(Stats.percentile(Array(1...10), 0.5) == 5)
         #expect(Stats.percentile(Array(1...10), 0.95) == 10)
     }
+
+    @Test("the window's failures and p95 are those of the arrays they replace")
+    func windowFigures() {
+        #expect(Evaluator.failuresAndP95([]) == (0, nil))
+        var random = SystemRandomNumberGenerator()
+        for size in [1, 2, 10, 19, 20, 21, 60, 200] {
+            var window: [Observation] = []
+            for i in 0..<size {
+                let ms = Int64.random(in: 1...3_000, using: &random)
+                window.append(Observation(Bool.random(using: &random) ? ok(Int64(i), ms) : fail(Int64(i))))
+            }
+            let (failures, p95) = Evaluator.failuresAndP95(window)
+            #expect(failures == window.filter { !$0.ok }.count)
+            #expect(p95 == Stats.percentile(window.compactMap { $0.ok ? $0.phases[.total] : nil }, 0.95))
+        }
+    }
 }
 
 /// A gap in checking (prober stopped for a day, or for less than the window's span) is neither health nor
