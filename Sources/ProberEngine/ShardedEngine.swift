@@ -10,7 +10,9 @@ import ProberProbes
 /// well (bench/watchdog's paced C loop at 60,000 probes at 10 s: lateness p99 130-200 ms), and every check due
 /// while that thread works on another starts late. A second thread takes half the checks on the other core. Below
 /// `checksPerThread` it would only add wake-ups (each hand-over of scheduled checks wakes every engine), so the
-/// daemon starts as many as its probes' rate needs (`count(for:)`), at most one a core.
+/// daemon starts as many as its probes' rate needs (`count(for:)`), at most one a core. They are counted once, at
+/// start: a reload (SIGHUP) that changes the rate keeps them, so a set grown past 4,000 checks a second needs a restart
+/// for its second thread.
 public final class ShardedEngine: SchedulingCheckRunner {
     let shards: [CurlEngine]
 
