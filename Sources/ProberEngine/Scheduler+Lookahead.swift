@@ -5,7 +5,8 @@ import ProberProbes
 /// With a runner that starts checks at their due time itself (`SchedulingCheckRunner`: the libcurl engine), the
 /// scheduler does not wake for each tick. Every `lookahead / 2` it hands the runner, in one batch, every tick due
 /// within the next `lookahead`, each with its due time; the engine thread keeps them in its own heap and starts each
-/// on time. One scheduler wake-up and one engine wake-up per window instead of one of each per tick.
+/// on time. One scheduler wake-up and one engine wake-up per window instead of one of each per tick. The window
+/// grows when few ticks are due (`Core.adaptLookahead`), so that it hands over several at a time at any rate.
 ///
 /// Every rule of the scheduler holds:
 /// - A tick is handed over only when its probe is idle (no overlap with itself) and a slot is free: a handed-over

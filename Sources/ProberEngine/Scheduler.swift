@@ -37,11 +37,18 @@ public final class Scheduler: Sendable {
         public var distortedAfter: Duration = .milliseconds(250)
         /// With a runner that starts checks at their due time (`SchedulingCheckRunner`), how far ahead the scheduler
         /// hands ticks over: it wakes every half of this and hands over, in one batch, every tick due within it
-        /// (Scheduler+Lookahead.swift). Zero hands each tick over at its due time. Default 20 ms.
+        /// (Scheduler+Lookahead.swift). Zero hands each tick over at its due time. This is the shortest: with few
+        /// checks a second the window grows up to `longestLookahead` (`Core.adaptLookahead`). Default 20 ms.
         public var lookahead: Duration = .milliseconds(20)
+        /// The longest the lookahead grows to when few checks are due (no longer than a fifth of the shortest
+        /// interval, nor shorter than `lookahead`). Default 100 ms.
+        public var longestLookahead: Duration = .milliseconds(100)
+        /// The ticks a window (half a lookahead) should hold on average before the lookahead stops growing. Default 32.
+        public var ticksPerWindow: Int = 32
         public init(maxInFlight: Int = 256, drainGrace: Duration = .seconds(2), heartbeat: Duration = .seconds(1),
                     abandonAfter: Duration = .seconds(10), overloadAfter: Duration = .seconds(2),
-                    distortedAfter: Duration = .milliseconds(250), lookahead: Duration = .milliseconds(20)) {
+                    distortedAfter: Duration = .milliseconds(250), lookahead: Duration = .milliseconds(20),
+                    longestLookahead: Duration = .milliseconds(100), ticksPerWindow: Int = 32) {
             self.maxInFlight = maxInFlight
             self.drainGrace = drainGrace
             self.heartbeat = heartbeat
@@ -49,6 +56,8 @@ public final class Scheduler: Sendable {
             self.overloadAfter = overloadAfter
             self.distortedAfter = distortedAfter
             self.lookahead = lookahead
+            self.longestLookahead = longestLookahead
+            self.ticksPerWindow = ticksPerWindow
         }
     }
 
@@ -352,7 +361,7 @@ extension Scheduler {
         /// Where the runner hands finished checks: one hop onto `queue` per batch. With ticks handed over ahead, the
         /// engine gathers them for half a lookahead (the queue wakes once per window for them too): a slot frees that
         /// much later, and a check ending within that of its probe's next due time makes that tick an overlap.
-        private(set) lazy var completions = BatchedCompletions(gathering: scheduling == nil ? .zero : configuration.lookahead / 2) { [weak self] batch in
+        private(set) lazy var completions = BatchedCompletions(gathering: scheduling == nil ? .zero : .microseconds(lookahead / 2)) { [weak self] batch in
             guard let self else { return }
             queue.async { self.finish(batch) }
         }
@@ -375,7 +384,11 @@ extension Scheduler {
         var wakeAt = Int64.max
         /// The runner ticks are handed to ahead, when it can take them and `lookahead` is not zero.
         let scheduling: (any SchedulingCheckRunner)?
-        let lookahead: Int64
+        /// How far ahead ticks are handed over (µs), between `Configuration.lookahead` and `longestLookahead`.
+        var lookahead: Int64
+        /// The armed entries' intervals (µs) and how many entries have each: the rate of ticks and the shortest
+        /// interval, for `adaptLookahead`.
+        var intervals: [Int64: Int] = [:]
         /// Entries whose tick could not be handed over ahead (busy, or no slot): fired at their due time instead.
         var atDue = DeadlineHeap()
         /// When the scheduler last handed a window over, and the id of the next check it hands over.
@@ -475,15 +488,44 @@ extension Scheduler {
             for old in retiring where entries[old.spec.name] === old {
                 retire(old, cancelling: &cancelled)
                 entries[old.spec.name] = nil
+                count(old, -1)
                 gone.append(old.spec.name)
             }
             if !gone.isEmpty { stats.withLock { s in for name in gone { s.probes[name] = nil } } }
             for entry in arming {
-                if let existing = entries[entry.spec.name] { retire(existing, cancelling: &cancelled) }
+                if let existing = entries[entry.spec.name] {
+                    retire(existing, cancelling: &cancelled)
+                    count(existing, -1)
+                }
                 entries[entry.spec.name] = entry
+                count(entry, 1)
             }
             scheduling?.cancel(cancelled)
+            adaptLookahead()
             if !arming.isEmpty { arm(arming) }
+        }
+
+        private func count(_ entry: Entry, _ change: Int) {
+            let left = intervals[entry.interval, default: 0] + change
+            intervals[entry.interval] = left > 0 ? left : nil
+        }
+
+        /// Grows the lookahead when few ticks are due, so that each window (half a lookahead) hands over about
+        /// `ticksPerWindow` of them: at 300 checks a second a 20 ms lookahead woke the scheduler, the engine and
+        /// the completions' hop 100 times a second each for three ticks a window, more wake-ups than checks. It
+        /// stays between `lookahead` and `longestLookahead`, and within a fifth of the shortest interval (a check's
+        /// answer is gathered for half a lookahead: its probe's next tick must not wait on it).
+        func adaptLookahead() {
+            guard scheduling != nil else { return }
+            let shortest = configuration.lookahead.microseconds
+            let longest = max(shortest, configuration.longestLookahead.microseconds)
+            let perSecond = intervals.reduce(0.0) { $0 + Double($1.value) * 1e6 / Double($1.key) }
+            var wanted = perSecond > 0 ? Int64(min(Double(longest), 2e6 * Double(configuration.ticksPerWindow) / perSecond)) : longest
+            if let fastest = intervals.keys.min() { wanted = min(wanted, fastest / 5) }
+            let chosen = max(shortest, min(longest, wanted))
+            guard chosen != lookahead else { return }
+            lookahead = chosen
+            completions.gather(for: .microseconds(chosen / 2))
         }
 
         /// Equal for scheduling purposes: everything but where the probe was declared.

@@ -1,4 +1,5 @@
 import ProberCore
+import Synchronization
 
 /// Hands finished checks to their owner in batches: the checks run with one `BatchedCompletions` that finish
 /// in the same turn of the engine loop (or, with `gathering`, within that long of the first) reach `deliver`
@@ -24,17 +25,27 @@ public final class BatchedCompletions: Sendable {
 
     private let handOver: @Sendable ([Finished]) -> Void
     /// How long the engine loop holds a batch open for more checks after the first finished (0: each turn's checks
-    /// go at the end of the turn). The owner's queue then wakes at most once per this, not once per turn.
-    public let gathering: Duration
-    let gatheringNanos: UInt64
+    /// go at the end of the turn), in nanoseconds. The owner's queue then wakes at most once per this, not once per
+    /// turn. The owner may change it as its rate of checks changes (`gather(for:)`); the engine reads it each turn.
+    let gatheringNanos: Atomic<UInt64>
+
+    /// How long a batch is held open for more checks after the first finished.
+    public var gathering: Duration { .nanoseconds(gatheringNanos.load(ordering: .relaxed)) }
 
     /// `deliver` is called from the engine thread (or a matching thread) and must return at once: hand the
     /// batch to a queue.
     public init(gathering: Duration = .zero, deliver: @escaping @Sendable ([Finished]) -> Void) {
         handOver = deliver
-        self.gathering = gathering
-        gatheringNanos = UInt64(max(0, gathering.components.seconds)) * 1_000_000_000
-            + UInt64(max(0, gathering.components.attoseconds / 1_000_000_000))
+        gatheringNanos = Atomic(Self.nanoseconds(gathering))
+    }
+
+    /// Holds batches open for `gathering` from now on (the batch already open keeps the time it started with).
+    public func gather(for gathering: Duration) {
+        gatheringNanos.store(Self.nanoseconds(gathering), ordering: .relaxed)
+    }
+
+    private static func nanoseconds(_ d: Duration) -> UInt64 {
+        UInt64(max(0, d.components.seconds)) * 1_000_000_000 + UInt64(max(0, d.components.attoseconds / 1_000_000_000))
     }
 
     /// Hands over a batch (checks that finished together, in the order they finished).

@@ -1,6 +1,7 @@
 import CCurl
 import Foundation
 import ProberCore
+import Synchronization
 
 /// Work handed to the engine thread from any thread.
 final class Inbox: @unchecked Sendable { // Safe: every field is read and written under `lock`.
@@ -337,7 +338,7 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
         let now = DispatchTime.now().uptimeNanoseconds
         var ready: [(batches: BatchedCompletions, checks: [BatchedCompletions.Finished])] = []
         finishedThisTurn.removeAll { owner in
-            guard all || owner.since + owner.batches.gatheringNanos <= now else { return false }
+            guard all || owner.since + owner.batches.gatheringNanos.load(ordering: .relaxed) <= now else { return false }
             ready.append((owner.batches, owner.checks))
             return true
         }
@@ -348,7 +349,7 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     private func gatheredTimeout() -> Int {
         guard !finishedThisTurn.isEmpty else { return 1_000 }
         var due = UInt64.max
-        for owner in finishedThisTurn { due = min(due, owner.since + owner.batches.gatheringNanos) }
+        for owner in finishedThisTurn { due = min(due, owner.since + owner.batches.gatheringNanos.load(ordering: .relaxed)) }
         let now = DispatchTime.now().uptimeNanoseconds
         return due <= now ? 0 : Int(min(1_000, (due - now + 999_999) / 1_000_000))
     }

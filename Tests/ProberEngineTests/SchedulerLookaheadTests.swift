@@ -23,6 +23,8 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
         var cancelled = 0
         var runs = 0
         var checks: [Check] = []
+        /// How long the engine held each batch of answers open, as last handed over.
+        var gathering: Duration?
     }
 
     let engine: CurlEngine
@@ -48,6 +50,7 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
         record.withLock {
             $0.scheduleCalls += 1
             $0.scheduled += checks.count
+            $0.gathering = batches.gathering
         }
         engine.schedule(checks.map { check in
             ScheduledCheck(id: check.id, spec: check.spec, due: check.due) { [record] outcome in
@@ -239,5 +242,36 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
         #expect((stats.probes["slow"]?.skippedOverlap ?? 0) >= 4)
         #expect(runner.peakOverlap(of: "slow") == 1, "the slow probe overlapped itself")
         #expect(server.requests.filter { $0.path == "/slow" }.count == stats.probes["slow"]?.started)
+    }
+
+    /// With few checks a second the window grows: 1,000 probes at 10 s (100 ticks a second) go over in windows of
+    /// 50 ms (a lookahead of 100 ms, five ticks a hand-over), not 10 ms ones of one tick each, and the answers are
+    /// gathered for as long. One probe at 100 ms among them keeps the window at its shortest (its answer must not
+    /// be held near its next tick).
+    @Test func fewChecksASecondGrowTheWindow() throws {
+        let server = try TestHTTPServer { _ in .respond(status: 200, body: "ok") }
+        func probes(_ count: Int) -> [ProbeSpec] {
+            (0..<count).map { i in
+                ProbeSpec(name: "sparse-\(i)", target: .http(HTTPTarget(url: "\(server.url)/sparse-\(i)")), interval: .seconds(10),
+                          timeout: .seconds(2))
+            }
+        }
+        let runner = try RecordingEngine()
+        let scheduler = Scheduler(runner: runner)
+        scheduler.start(probes: probes(1_000))
+        #expect(waitUntil(timeout: .seconds(20)) { runner.record.current.scheduled >= 200 }, "timed out waiting for 200 ticks")
+        let grown = runner.record.current
+        #expect(grown.gathering == .milliseconds(50))
+        // Five ticks a window on average; a loaded machine only makes the windows fuller.
+        #expect(grown.scheduled >= 3 * grown.scheduleCalls, "\(grown.scheduleCalls) hand-overs for \(grown.scheduled) ticks")
+
+        let fast = ProbeSpec(name: "fast", target: .http(HTTPTarget(url: "\(server.url)/fast")), interval: .milliseconds(100),
+                             timeout: .milliseconds(90))
+        _ = scheduler.update(probes: probes(1_000) + [fast])
+        #expect(waitUntil { runner.record.current.gathering == .milliseconds(10) }, "the window did not shrink back")
+        #expect(waitUntil { (scheduler.stats.probes["fast"]?.finished ?? 0) >= 5 }, "timed out waiting for five fast checks")
+        scheduler.stop()
+        runner.engine.shutdown()
+        #expect((scheduler.stats.probes["fast"]?.skippedOverlap ?? 0) == 0)
     }
 }
