@@ -11,15 +11,16 @@ final class LocationCommandTests {
     init() throws { dir = try TemporaryDirectory() }
     deinit { dir.remove() }
 
-    /// A probe file in `name/` checking `url` every 100 ms.
+    /// A probe file in `name/` checking `url` every 300 ms. (With an 80 ms timeout, a test server starved of CPU on
+    /// a loaded machine timed a passing check out: a failure from the location that should see none.)
     func probes(_ name: String, url: String) throws -> String {
         try dir.write("\(name)/probes.yaml", """
             probes:
               - name: target
                 http:
                   url: \(url)
-                interval: 100ms
-                timeout: 80ms
+                interval: 300ms
+                timeout: 280ms
             """)
         return dir.path + "/" + name
     }
