@@ -75,7 +75,9 @@ enum FileLimits {
         var sizes: [String: Int] = [:]
 
         mutating func step(_ event: yaml_event_t) -> Diagnostic? {
-            let at = SourceLocation(file: path, line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1)
+            // Made only for a problem: most events have none.
+            let file = path
+            var at: SourceLocation { SourceLocation(file: file, line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1) }
             switch event.type {
             case YAML_ALIAS_EVENT:
                 let name = Self.name(event.data.alias.anchor) ?? ""
@@ -108,10 +110,10 @@ enum FileLimits {
             return open[last].inKey || (open[last].isMapping && open[last].children % 2 == 0)
         }
 
-        private mutating func add(_ n: Int, at: SourceLocation) -> Diagnostic? {
+        private mutating func add(_ n: Int, at: @autoclosure () -> SourceLocation) -> Diagnostic? {
             values += n
             guard values > FileLimits.maxValues else { return nil }
-            return Diagnostic(location: at, message: "this file holds more than \(FileLimits.maxValues) values (counting each alias as a copy of what it names); split it into several files or use fewer aliases")
+            return Diagnostic(location: at(), message: "this file holds more than \(FileLimits.maxValues) values (counting each alias as a copy of what it names); split it into several files or use fewer aliases")
         }
 
         private static func name(_ anchor: UnsafeMutablePointer<yaml_char_t>?) -> String? {
