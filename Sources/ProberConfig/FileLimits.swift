@@ -2,12 +2,13 @@ import CYaml // libyaml, as built by Yams (its own dependency): the event stream
 import Foundation
 import ProberCore
 
-/// What one probe file may cost to load, checked before Yams builds its node tree.
+/// What one probe file may cost to load, checked on libyaml's events as the file is composed (`YAMLNode.compose`),
+/// before Yams is ever given it.
 ///
 /// Yams holds about 110 bytes of memory per byte of YAML (a 50 MB file took a daemon to 5.6 GB), follows
 /// aliases by sharing nodes, and hashes every mapping key, alias targets included, to find duplicates: a
 /// few lines of aliases used as a key hang it for ever. So a file is read only when it is a regular file
-/// of at most `maxBytes`, and composed only when libyaml's events show that it expands to at most
+/// of at most `maxBytes`, and kept (or shown to Yams) only when its events show that it expands to at most
 /// `maxValues` values and that no key holds an alias.
 enum FileLimits {
     /// The largest probe file: 2 MiB, ten times a 10,000-probe file written plainly.
@@ -55,28 +56,9 @@ enum FileLimits {
                    message: "this file is \(size) bytes; a probe file may be at most \(maxBytes) bytes (2 MiB): split it into several files")
     }
 
-    /// The first reason `text` must not be composed, from libyaml's events; nil when it may be (syntax errors
-    /// included: Yams reports those with their position).
-    static func check(_ text: String, path: String) -> Diagnostic? {
-        var parser = yaml_parser_t()
-        guard yaml_parser_initialize(&parser) == 1 else { return nil }
-        defer { yaml_parser_delete(&parser) }
-        var utf8 = Array(text.utf8)
-        return utf8.withUnsafeMutableBufferPointer { buffer -> Diagnostic? in
-            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-            var walk = Walk(path: path)
-            while true {
-                var event = yaml_event_t()
-                guard yaml_parser_parse(&parser, &event) == 1 else { return nil }
-                defer { yaml_event_delete(&event) }
-                if event.type == YAML_STREAM_END_EVENT { return nil }
-                if let problem = walk.step(event) { return problem }
-            }
-        }
-    }
-
-    /// Sizes of the values seen so far, each alias expanded.
-    private struct Walk {
+    /// Sizes of the values seen so far, each alias expanded: fed every event of a file by `YAMLNode.compose`,
+    /// it gives the first reason the file must not be read.
+    struct Walk {
         let path: String
         /// An open list or mapping: where its size started and whether it is (inside) a mapping key.
         struct Open {
@@ -93,7 +75,9 @@ enum FileLimits {
         var sizes: [String: Int] = [:]
 
         mutating func step(_ event: yaml_event_t) -> Diagnostic? {
-            let at = SourceLocation(file: path, line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1)
+            // Made only for a problem: most events have none.
+            let file = path
+            var at: SourceLocation { SourceLocation(file: file, line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1) }
             switch event.type {
             case YAML_ALIAS_EVENT:
                 let name = Self.name(event.data.alias.anchor) ?? ""
@@ -126,10 +110,10 @@ enum FileLimits {
             return open[last].inKey || (open[last].isMapping && open[last].children % 2 == 0)
         }
 
-        private mutating func add(_ n: Int, at: SourceLocation) -> Diagnostic? {
+        private mutating func add(_ n: Int, at: @autoclosure () -> SourceLocation) -> Diagnostic? {
             values += n
             guard values > FileLimits.maxValues else { return nil }
-            return Diagnostic(location: at, message: "this file holds more than \(FileLimits.maxValues) values (counting each alias as a copy of what it names); split it into several files or use fewer aliases")
+            return Diagnostic(location: at(), message: "this file holds more than \(FileLimits.maxValues) values (counting each alias as a copy of what it names); split it into several files or use fewer aliases")
         }
 
         private static func name(_ anchor: UnsafeMutablePointer<yaml_char_t>?) -> String? {

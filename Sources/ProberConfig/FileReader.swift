@@ -1,28 +1,33 @@
 import Foundation
 import ProberCore
-import Yams
 
 /// One key of a mapping as written: the key node (where messages point) and its value.
 struct Field {
     let name: String
-    let key: Node
-    let value: Node
+    let key: YAMLNode
+    let value: YAMLNode
 }
 
 /// A mapping whose keys have been checked against the keys its block allows.
+///
+/// A list searched from the start, not a dictionary: a block has a handful of keys (13 at most), and hashing
+/// them cost more than comparing.
 struct Fields {
     /// The mapping itself (for "missing key" messages).
-    let node: Node
-    private(set) var byName: [String: Field] = [:]
-    private(set) var order: [String] = []
+    let node: YAMLNode
+    /// In the order first written.
+    private(set) var all: [Field] = []
 
-    init(node: Node) { self.node = node }
+    init(node: YAMLNode) { self.node = node }
 
-    subscript(name: String) -> Field? { byName[name] }
+    subscript(name: String) -> Field? { all.first { $0.name == name } }
 
     mutating func add(_ field: Field, override: Bool) {
-        if byName[field.name] == nil { order.append(field.name) } else if !override { return }
-        byName[field.name] = field
+        if let i = all.firstIndex(where: { $0.name == field.name }) {
+            if override { all[i] = field }
+        } else {
+            all.append(field)
+        }
     }
 }
 
@@ -53,12 +58,12 @@ final class FileReader {
 
     // MARK: Reporting
 
-    func location(_ node: Node) -> SourceLocation {
+    func location(_ node: YAMLNode) -> SourceLocation {
         let mark = node.mark
-        return SourceLocation(file: path, line: mark?.line ?? 1, column: mark?.column ?? 1)
+        return SourceLocation(file: path, line: Int(mark.line), column: Int(mark.column))
     }
 
-    func report(_ node: Node, _ message: String) {
+    func report(_ node: YAMLNode, _ message: String) {
         report(at: location(node), message)
     }
 
@@ -73,11 +78,10 @@ final class FileReader {
     // MARK: Shapes
 
     /// How a node reads to a person: "a list", "a mapping", "the text 'x'".
-    func describe(_ node: Node) -> String {
+    func describe(_ node: YAMLNode) -> String {
         switch node {
         case .mapping: return "a mapping (key: value)"
         case .sequence: return "a list"
-        case .alias: return "an alias"
         case .scalar:
             if isNull(node) { return "nothing" }
             return "'\(quote(node))'"
@@ -86,13 +90,13 @@ final class FileReader {
 
     /// Whether a value is YAML's null: a plain `~`, `null`, `Null`, `NULL` or nothing, or a plain scalar tagged `!!null`.
     ///
-    /// Files are composed without Yams' resolver (see `ProbeLoader.parse`), so the plain forms are matched here,
-    /// on the tag as written (`Scalar.tag`, empty when none): `Node.tag` would resolve it, and `!!str null` is text.
-    func isNull(_ node: Node) -> Bool {
-        guard case .scalar(let s) = node, s.style == .plain else { return false }
-        switch s.tag.description {
-        case Tag.Name.null.rawValue: return true
-        case Tag.Name.implicit.rawValue: return Self.nullForms.contains(s.string)
+    /// Files are composed without a resolver (see `YAMLNode`), so the plain forms are matched here, on the tag
+    /// as written (`Scalar.tag`, empty when none): `!!str null` is text.
+    func isNull(_ node: YAMLNode) -> Bool {
+        guard case .scalar(let s) = node, s.isPlain else { return false }
+        switch s.tag {
+        case YAMLNode.Tags.null: return true
+        case "": return Self.nullForms.contains(s.string)
         default: return false
         }
     }
@@ -101,7 +105,7 @@ final class FileReader {
     private static let nullForms: Set<String> = ["", "~", "null", "Null", "NULL"]
 
     /// The file's own text of a scalar, shortened for messages. Never a substituted value.
-    func quote(_ node: Node) -> String {
+    func quote(_ node: YAMLNode) -> String {
         let text = node.scalar?.string ?? ""
         let oneLine = text.replacingOccurrences(of: "\n", with: "\\n")
         return oneLine.count > 60 ? String(oneLine.prefix(57)) + "..." : oneLine
@@ -110,7 +114,7 @@ final class FileReader {
     /// Checks that `node` is a mapping whose keys are all in `keys`; reports wrong types and unknown keys
     /// (with "did you mean"). `<<` merge keys are followed; later keys win. Keys that `hints` names get a
     /// hint instead ("belongs under 'http:'"). `what` names the block for messages: "'http'", "a probe".
-    func fields(_ node: Node, what: String, keys: [String], hints: [String: String] = [:],
+    func fields(_ node: YAMLNode, what: String, keys: [String], hints: [String: String] = [:],
                 ignorePrefix: String? = nil) -> Fields? {
         guard case .mapping(let mapping) = node else {
             report(node, "\(what) must be a mapping (key: value lines), not \(describe(node))")
@@ -124,15 +128,15 @@ final class FileReader {
 
     /// `merged`: where the mappings merged so far start. An alias is the node it names, at the same place,
     /// so a mapping merged twice (a chain of `<<: [*a, *a]`) is read once: it could add nothing the second time.
-    private func collect(_ mapping: Node.Mapping, into result: inout Fields, merged: inout Set<SourceLocation>, what: String,
+    private func collect(_ mapping: YAMLNode.Mapping, into result: inout Fields, merged: inout Set<SourceLocation>, what: String,
                          keys: [String], hints: [String: String], ignorePrefix: String?, override: Bool) {
-        var merges: [Node] = []
-        for (keyNode, value) in mapping {
+        var merges: [YAMLNode] = []
+        for (keyNode, value) in mapping.pairs {
             guard case .scalar(let scalar) = keyNode else {
                 report(keyNode, "keys in \(what) must be plain names, not \(describe(keyNode))")
                 continue
             }
-            if keyNode.tag.rawValue == Tag.Name.merge.rawValue || (scalar.string == "<<" && scalar.style == .plain) {
+            if scalar.tag == YAMLNode.Tags.merge || (scalar.string == "<<" && scalar.isPlain) {
                 merges.append(value)
                 continue
             }
@@ -150,7 +154,7 @@ final class FileReader {
         }
         // Merged mappings fill in only the keys this mapping did not set itself.
         for merge in merges {
-            let sources: [Node] = merge.sequence.map(Array.init) ?? [merge]
+            let sources: [YAMLNode] = merge.sequence?.nodes ?? [merge]
             for source in sources {
                 guard case .mapping(let m) = source else {
                     report(source, "'<<' must merge a mapping, not \(describe(source))")
@@ -258,21 +262,21 @@ final class FileReader {
     }
 
     /// A list; a single value is read as a list of one.
-    func list(_ field: Field) -> [Node] {
+    func list(_ field: Field) -> [YAMLNode] {
         switch field.value {
-        case .sequence(let s): return Array(s)
+        case .sequence(let s): return s.nodes
         default: return [field.value]
         }
     }
 
     /// `name: value` pairs (headers), in file order, values substituted.
-    func pairs(_ field: Field) -> [(name: String, key: Node, value: String, fromEnvironment: Bool)]? {
+    func pairs(_ field: Field) -> [(name: String, key: YAMLNode, value: String, fromEnvironment: Bool)]? {
         guard case .mapping(let mapping) = field.value else {
             report(field.key, "'\(field.name)' must be a mapping of names to values, not \(describe(field.value))")
             return nil
         }
-        var out: [(String, Node, String, Bool)] = []
-        for (keyNode, value) in mapping {
+        var out: [(String, YAMLNode, String, Bool)] = []
+        for (keyNode, value) in mapping.pairs {
             guard case .scalar(let k) = keyNode else {
                 report(keyNode, "names in '\(field.name)' must be plain text, not \(describe(keyNode))")
                 continue
@@ -281,15 +285,5 @@ final class FileReader {
             out.append((k.string, keyNode, sub.value, sub.usedEnvironment))
         }
         return out
-    }
-}
-
-extension StringProtocol {
-    /// `trimmingCharacters(in: .whitespaces)`, without Foundation's bridging when neither end is white space,
-    /// as in nearly every probe-file value.
-    var trimmingSpaces: String {
-        guard let first = unicodeScalars.first, let last = unicodeScalars.last else { return "" }
-        if !first.properties.isWhitespace && !last.properties.isWhitespace { return String(self) }
-        return trimmingCharacters(in: .whitespaces)
     }
 }

@@ -1,5 +1,4 @@
 import ProberCore
-import Yams
 
 /// `incident.auto:` as written: `{ minor: 3x, major: 10x, minor_floor: 50ms, major_floor: 500ms }`, each key
 /// optional, so a probe's block can overlay the file's defaults key by key.
@@ -21,7 +20,7 @@ struct AutoSettings {
 
 extension FileReader {
     /// `latency: auto`.
-    func isAuto(_ node: Node) -> Bool {
+    func isAuto(_ node: YAMLNode) -> Bool {
         node.scalar.map { $0.string.lowercased() == "auto" } ?? false
     }
 

@@ -1,5 +1,4 @@
 import ProberCore
-import Yams
 
 /// The interval of the connectivity canaries when the block sets none.
 let defaultConnectivityInterval = Duration.seconds(5)
@@ -51,12 +50,12 @@ extension FileReader {
             report(checks.key, "'checks' of 'connectivity' must be a list of canaries such as '- tcp: 10.0.0.1:53' or '- http: http://192.168.1.1/', not \(describe(checks.value))")
             return []
         }
-        guard !items.isEmpty else {
+        guard !items.nodes.isEmpty else {
             report(checks.key, "'checks' of 'connectivity' is empty; list at least one canary such as '- tcp: 10.0.0.1:53'")
             return []
         }
         var entries: [CanaryEntry] = []
-        for item in items {
+        for item in items.nodes {
             guard let c = fields(item, what: "a connectivity check", keys: Keys.canary) else { ok = false; continue }
             var target: ProbeSpec.Target?
             switch (c["tcp"], c["http"]) {

@@ -1,5 +1,4 @@
 import ProberCore
-import Yams
 
 /// `incident:` settings as written: each key optional, so a probe's block can overlay the file's defaults.
 struct IncidentSettings {
@@ -113,7 +112,7 @@ extension FileReader {
         return Located(value: .named(text.value), location: text.location)
     }
 
-    private func isNone(_ node: Node) -> Bool {
+    private func isNone(_ node: YAMLNode) -> Bool {
         isNull(node) || (node.scalar.map { ["none", "off"].contains($0.string.lowercased()) } ?? false)
     }
 

@@ -1,6 +1,5 @@
 import Foundation
 import ProberCore
-import Yams
 
 /// `maintenance:` windows: at the top of a file (every probe of the file), in `defaults:` (probes without
 /// their own), or on a probe (replacing the defaults'). Documented in docs/probe-files.md.
@@ -13,7 +12,7 @@ extension FileReader {
     /// problem reported); the probes it applies to are then dropped like any invalid probe.
     func readMaintenance(_ field: Field) -> [MaintenanceWindow]? {
         if isNull(field.value) { return [] }
-        let nodes: [Node] = if case .mapping = field.value { [field.value] } else { list(field) }
+        let nodes: [YAMLNode] = if case .mapping = field.value { [field.value] } else { list(field) }
         var windows: [MaintenanceWindow] = []
         var ok = true
         for node in nodes {
@@ -24,7 +23,7 @@ extension FileReader {
 
     /// One window: `{ days: [sat, sun], start: "02:00", duration: 2h, zone: Europe/Berlin }` (weekly) or
     /// `{ start: 2026-12-24T20:00:00Z, end: 2026-12-25T02:00:00Z }` (once; `duration` may stand for `end`).
-    private func readWindow(_ node: Node) -> MaintenanceWindow? {
+    private func readWindow(_ node: YAMLNode) -> MaintenanceWindow? {
         let what = "a 'maintenance' window"
         guard let f = fields(node, what: what, keys: Keys.maintenance) else { return nil }
         guard require(["start"], in: f, what: what), let start = f["start"], let startText = string(start) else { return nil }

@@ -1,6 +1,5 @@
 import Foundation
 import ProberCore
-import Yams
 
 /// Where a `pagerduty` entry sends when it sets no `webhook:` (PagerDuty Events API v2). ProberDelivery's
 /// `PagerDutySink.defaultURL` says the same; the loader cannot import the delivery module.
@@ -11,10 +10,10 @@ extension FileReader {
     /// of `probes` (the file's) to one destination. Two entries of one file may not share a format and URL: the
     /// outbox names a destination by both, so their calls could not be told apart.
     func readNotify(_ field: Field, probes: [String]) -> [NotifySink] {
-        let entries: [Node]
+        let entries: [YAMLNode]
         switch field.value {
         case .mapping: entries = [field.value]
-        case .sequence(let items): entries = Array(items)
+        case .sequence(let items): entries = items.nodes
         default:
             report(field.key, "'notify' must be a mapping (webhook: URL, ...) or a list of them, not \(describe(field.value))")
             return []
@@ -38,7 +37,7 @@ extension FileReader {
 
     /// One `notify:` entry: `format` (default `webhook`), `webhook` (required, except for `pagerduty`, whose
     /// default is PagerDuty's events URL), `headers`, and for `pagerduty` a `routing_key` (required).
-    private func readNotifyEntry(_ node: Node) -> NotifySink? {
+    private func readNotifyEntry(_ node: YAMLNode) -> NotifySink? {
         guard let f = fields(node, what: "'notify'", keys: Keys.notify) else { return nil }
         // Nil when the format is unreadable: what the other keys must be depends on it, so only their values are checked.
         let format: NotifySink.Format? = f["format"].map { notifyFormat($0) } ?? .webhook

@@ -1,6 +1,5 @@
 import Foundation
 import ProberCore
-import Yams
 
 extension FileReader {
     // MARK: http

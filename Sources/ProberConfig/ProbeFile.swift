@@ -1,6 +1,5 @@
 import Foundation
 import ProberCore
-import Yams
 
 /// What one probe file contributed.
 struct ProbeFileContents {
@@ -84,7 +83,7 @@ struct ProbeDefaults {
 
 extension FileReader {
     /// Reads one parsed probe file. `root` is nil for an empty file.
-    func readFile(_ root: Node?) -> ProbeFileContents {
+    func readFile(_ root: YAMLNode?) -> ProbeFileContents {
         var contents = ProbeFileContents()
         guard let root else { return contents }
         guard let top = fields(root, what: "a probe file", keys: Keys.top, hints: Keys.topHints, ignorePrefix: "x-") else { return contents }
@@ -96,9 +95,9 @@ extension FileReader {
         if let field = top["probes"] {
             switch field.value {
             case .sequence(let items):
-                for item in items {
+                for item in items.nodes {
                     if let probe = readProbe(item, defaults: defaults) { contents.probes.append(probe.spec) }
-                    if let (key, value) = item.mapping?.first(where: { $0.key.string == "name" }),
+                    if let (key, value) = item.mapping?.pairs.first(where: { $0.key.scalar?.string == "name" }),
                        let name = value.scalar?.string, isValidProbeName(name) {
                         contents.names.append(ProbeName(name: name, location: location(key), entry: location(item)))
                     }
@@ -152,7 +151,7 @@ extension FileReader {
 
     // MARK: probes
 
-    func readProbe(_ node: Node, defaults: ProbeDefaults) -> (spec: ProbeSpec, nameLocation: SourceLocation)? {
+    func readProbe(_ node: YAMLNode, defaults: ProbeDefaults) -> (spec: ProbeSpec, nameLocation: SourceLocation)? {
         guard let f = fields(node, what: "a probe", keys: Keys.probe, hints: Keys.probeHints) else { return nil }
 
         var name: Located<String>?

@@ -131,7 +131,7 @@ public enum ProbeLoader {
 
     /// The file's single YAML document (nil when empty), or a diagnostic at the position Yams reports.
     /// `FileLimits` decides first whether the file may be read and composed at all.
-    static func parse(_ path: String) -> Result<Node?, Diagnostic> {
+    static func parse(_ path: String) -> Result<YAMLNode?, Diagnostic> {
         let start = SourceLocation(file: path, line: 1, column: 1)
         let data: [UInt8]
         switch FileLimits.contents(of: path) {
@@ -141,17 +141,24 @@ public enum ProbeLoader {
         guard let text = String(bytes: data, encoding: .utf8) else {
             return .failure(Diagnostic(location: start, message: "this file is not UTF-8 text"))
         }
-        if let refused = FileLimits.check(text, path: path) { return .failure(refused) }
+        let composed: YAMLNode.Composed
+        switch YAMLNode.compose(text, path: path) {
+        case .failure(let refused): return .failure(refused)
+        case .success(let c): composed = c
+        }
+        guard composed.askYams else { return .success(composed.root) }
+        // Yams judges what the one pass does not (syntax errors, duplicate keys, a second document), so its
+        // messages stay the loader's. No resolver: Yams' default one tries up to seven regular expressions on
+        // every key it hashes for the duplicate check.
         do {
-            // No resolver: Yams' default one tries up to seven regular expressions on every key (to hash it
-            // for the duplicate check) and on every value asked for its tag, most of the load's time. The
-            // reader takes every scalar as text and converts it itself; null and `<<` it recognises itself.
-            return .success(try Yams.compose(yaml: text, .basic))
+            _ = try Yams.compose(yaml: text, .basic)
         } catch let error as YamlError {
             return .failure(diagnostic(for: error, path: path))
         } catch {
             return .failure(Diagnostic(location: start, message: "this file is not valid YAML"))
         }
+        guard composed.complete else { return .failure(Diagnostic(location: start, message: "this file is not valid YAML")) }
+        return .success(composed.root)
     }
 
     static func diagnostic(for error: YamlError, path: String) -> Diagnostic {

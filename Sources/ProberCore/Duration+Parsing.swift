@@ -5,9 +5,16 @@ extension Duration {
     /// Parses `250ms`, `10s`, `5m`, `1h`, `14d`, or a sum such as `1m30s`; units `us`, `ms`, `s`, `m`, `h`, `d`, `w`.
     /// Decimals are accepted (`1.5s`). Returns nil for anything else, including negatives and a bare number.
     public init?(parsing text: String) {
-        let s = text.trimmingCharacters(in: .whitespaces)
+        let s = text.trimmingSpaces
         guard !s.isEmpty else { return nil }
-        var total: Double = 0 // microseconds
+        // ASCII (nearly every duration written) read on its bytes: Character's Unicode work cost most of the time.
+        guard let total = s.utf8.allSatisfy({ $0 < 0x80 }) ? Self.microseconds(ascii: s) : Self.microseconds(characters: s),
+              total.isFinite, total < 1e17 else { return nil }
+        self = .microseconds(Int64(total.rounded()))
+    }
+
+    private static func microseconds(characters s: String) -> Double? {
+        var total: Double = 0
         var index = s.startIndex
         while index < s.endIndex {
             let numberStart = index
@@ -15,21 +22,44 @@ extension Duration {
             guard numberStart < index, let value = Double(s[numberStart..<index]) else { return nil }
             let unitStart = index
             while index < s.endIndex, s[index].isLetter || s[index] == "µ" { index = s.index(after: index) }
-            let factor: Double
-            switch s[unitStart..<index] {
-            case "us", "µs": factor = 1
-            case "ms": factor = 1_000
-            case "s": factor = 1_000_000
-            case "m": factor = 60_000_000
-            case "h": factor = 3_600_000_000
-            case "d": factor = 86_400_000_000
-            case "w": factor = 604_800_000_000
-            default: return nil
-            }
+            guard let factor = factor(s[unitStart..<index]) else { return nil }
             total += value * factor
         }
-        guard total.isFinite, total < 1e17 else { return nil }
-        self = .microseconds(Int64(total.rounded()))
+        return total
+    }
+
+    /// `microseconds(characters:)` for ASCII text, where a Character is a byte (a CR LF pair ends a number or unit
+    /// either way), a digit `0`-`9` and a letter `a`-`z` or `A`-`Z`.
+    private static func microseconds(ascii s: String) -> Double? {
+        let bytes = s.utf8
+        func isDigit(_ b: UInt8) -> Bool { (b >= 0x30 && b <= 0x39) || b == UInt8(ascii: ".") }
+        func isLetter(_ b: UInt8) -> Bool { (b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A }
+        var total: Double = 0
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let numberStart = index
+            while index < bytes.endIndex, isDigit(bytes[index]) { index = bytes.index(after: index) }
+            guard numberStart < index, let value = Double(s[numberStart..<index]) else { return nil }
+            let unitStart = index
+            while index < bytes.endIndex, isLetter(bytes[index]) { index = bytes.index(after: index) }
+            guard let factor = factor(s[unitStart..<index]) else { return nil }
+            total += value * factor
+        }
+        return total
+    }
+
+    /// Microseconds in one `unit`.
+    private static func factor(_ unit: Substring) -> Double? {
+        switch unit {
+        case "us", "µs": return 1
+        case "ms": return 1_000
+        case "s": return 1_000_000
+        case "m": return 60_000_000
+        case "h": return 3_600_000_000
+        case "d": return 86_400_000_000
+        case "w": return 604_800_000_000
+        default: return nil
+        }
     }
 
     /// Whole microseconds, the unit samples and the store use.

@@ -329,12 +329,12 @@ public struct StatusSet: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses one element: `200`, `"200"`, `"200-299"` or `"2xx"`. Codes must lie in 100...599.
     public static func parseElement(_ text: String) -> ClosedRange<Int>? {
-        let t = text.trimmingCharacters(in: .whitespaces)
+        let t = text.trimmingSpaces
         if t.count == 3, t.hasSuffix("xx"), let d = Int(t.prefix(1)), (1...5).contains(d) { return (d * 100)...(d * 100 + 99) }
         let parts = t.split(separator: "-", omittingEmptySubsequences: false)
         if parts.count == 1, let c = Int(parts[0]), (100...599).contains(c) { return c...c }
-        if parts.count == 2, let a = Int(parts[0].trimmingCharacters(in: .whitespaces)),
-           let b = Int(parts[1].trimmingCharacters(in: .whitespaces)),
+        if parts.count == 2, let a = Int(parts[0].trimmingSpaces),
+           let b = Int(parts[1].trimmingSpaces),
            (100...599).contains(a), (100...599).contains(b), a <= b { return a...b }
         return nil
     }

@@ -33,7 +33,7 @@ public enum Quorum: Sendable, Equatable, CustomStringConvertible {
 
     /// Reads `2`, `50%` or `majority`; nil for anything else (the caller names the key).
     public init?(parsing text: String) {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let t = text.trimmingSpaces.lowercased()
         if t == "majority" {
             self = .majority
         } else if t.hasSuffix("%"), let p = Int(t.dropLast()), (1...100).contains(p) {

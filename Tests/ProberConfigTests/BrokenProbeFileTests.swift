@@ -403,6 +403,77 @@ let brokenCases: [BrokenCase] = [
             "p.yaml:4:13: 'url' 'gopher://a' uses the scheme 'gopher'; only http and https are supported",
             "p.yaml:6:21: 'port' is 0; it must be between 1 and 65535",
         ]),
+    // YAML's less common forms: tags, quoted and complex keys, aliases of scalars, and which of several problems is
+    // reported (the messages the loader gave when Yams composed the files).
+    BrokenCase(name: "a quoted '<<' is a key, not a merge; a key tagged !!merge merges", yaml: """
+        x-base: &base { interval: 10s }
+        probes:
+          - name: a
+            "<<": *base
+            tcp: { host: a, port: 1 }
+          - name: b
+            !!merge x: *base
+            tcp: { host: b, port: 1 }
+        """, expected: ["p.yaml:4:5: unknown key '<<' in a probe; expected one of: name, http, tcp, interval, timeout, incident, maintenance"]),
+    BrokenCase(name: "a quoted key and a plain one of the same text are the same key", yaml: """
+        probes:
+          - name: a
+            "tcp": { host: a, port: 1 }
+            tcp: { host: a, port: 2 }
+        """, expected: ["p.yaml:3:5: key 'tcp' appears more than once in the same block"]),
+    BrokenCase(name: "a key tagged !!int is another key than the same text plain", yaml: """
+        probes:
+          - name: a
+            !!int port: 3
+            tcp: { host: a, port: 1 }
+        """, expected: ["p.yaml:3:5: unknown key 'port' in a probe; it belongs under 'tcp:'"]),
+    BrokenCase(name: "a list as a key", yaml: """
+        probes:
+          - name: a
+            ? [x]
+            : y
+            tcp: { host: a, port: 1 }
+        """, expected: ["p.yaml:3:7: keys in a probe must be plain names, not a list"]),
+    BrokenCase(name: "an alias of no anchor", yaml: """
+        probes:
+          - name: a
+            tcp: *nothing
+        """, expected: ["p.yaml:3:10: YAML error: found undefined alias"]),
+    BrokenCase(name: "null is text when tagged '!', quoted or a block", yaml: """
+        probes:
+          - name: a
+            http: { url: ! null }
+          - name: b
+            http: { url: "null" }
+          - name: c
+            http:
+              url: |
+                null
+
+        """, expected: [
+            "p.yaml:3:13: 'url' 'null' must start with http:// or https://",
+            "p.yaml:5:13: 'url' 'null' must start with http:// or https://",
+            "p.yaml:8:7: 'url' 'null\\n' must start with http:// or https://",
+        ]),
+    BrokenCase(name: "an aliased value is reported at each key using it", yaml: """
+        x-url: &u "gopher://x"
+        probes:
+          - name: a
+            http: { url: *u }
+          - name: b
+            http:
+              url: *u
+        """, expected: [
+            "p.yaml:4:13: 'url' 'gopher://x' uses the scheme 'gopher'; only http and https are supported",
+            "p.yaml:7:7: 'url' 'gopher://x' uses the scheme 'gopher'; only http and https are supported",
+        ]),
+    BrokenCase(name: "a duplicate key before a syntax error is the problem reported", yaml: """
+        probes:
+          - name: a
+            name: b
+            tcp: { host: a, port: 1 }
+          - [
+        """, expected: ["p.yaml:2:5: key 'name' appears more than once in the same block"]),
 ]
 
 @Suite("Broken probe files")

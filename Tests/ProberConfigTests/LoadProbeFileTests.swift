@@ -52,7 +52,8 @@ struct LoadProbeFileTests {
 
 
     /// Scalars are text, whatever they look like: `null` quoted or tagged `!!str` is a name, `yes` a boolean
-    /// only where one is wanted, `010` a port (not octal), `<<` a merge only as a plain key.
+    /// only where one is wanted, `010` a port (not octal), `<<` a merge only as a plain key (or any key tagged
+    /// `!!merge`); escapes, tabs and non-ASCII text arrive as written.
     @Test func scalarsAreReadAsWritten() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -66,14 +67,21 @@ struct LoadProbeFileTests {
                 http: { url: "http://b", follow_redirects: yes }
               - name: "2024-01-01"
                 http: { url: "http://c", follow_redirects: off }
+              - name: d
+                !!merge x: *base
+                tcp: { host: "h\\u00e9", port: "1", send: "a\\tb\\u0000c" }
             """)
         let set = try ProbeLoader.load(directory: dir.path, environment: [:])
-        #expect(set.probes.map(\.name) == ["null", "Null", "2024-01-01"])
+        #expect(set.probes.map(\.name) == ["null", "Null", "2024-01-01", "d"])
         guard case .tcp(let tcp) = set.probes[0].target else { Issue.record("not tcp"); return }
         #expect(tcp.port == 10)
         #expect(set.probes[1].interval == .seconds(10))
         guard case .http(let b) = set.probes[1].target, case .http(let c) = set.probes[2].target else { Issue.record("not http"); return }
         #expect(b.followRedirects && !c.followRedirects)
+        #expect(set.probes[3].interval == .seconds(10))
+        guard case .tcp(let d) = set.probes[3].target else { Issue.record("not tcp"); return }
+        #expect(d.host == "hé")
+        #expect(d.send == "a\tb\u{0}c")
     }
     @Test func issueExampleLoadsWithEveryValue() throws {
         let dir = try TemporaryDirectory()

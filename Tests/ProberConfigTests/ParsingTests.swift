@@ -10,12 +10,14 @@ struct ParsingTests {
         ("250ms", Duration.milliseconds(250)), ("10s", .seconds(10)), ("5m", .seconds(300)), ("1h", .seconds(3_600)),
         ("14d", .seconds(14 * 86_400)), ("100ms", .milliseconds(100)), ("1m30s", .seconds(90)), ("1.5s", .milliseconds(1_500)),
         (" 2s ", .seconds(2)), ("500us", .microseconds(500)), ("1w", .seconds(7 * 86_400)), ("0s", .zero),
+        ("500µs", .microseconds(500)), ("\u{3000}2s\t", .seconds(2)), ("1m500µs", .microseconds(60_000_500)),
     ])
     func durationsParse(_ text: String, _ expected: Duration) {
         #expect(Duration(parsing: text) == expected)
     }
 
-    @Test(arguments: ["", "10", "10x", "-5s", "s", "10 s", "ms", "1.2.3s", "10sec", "five seconds"])
+    @Test(arguments: ["", "10", "10x", "-5s", "s", "10 s", "ms", "1.2.3s", "10sec", "five seconds", "10S", "10s\r\n",
+                      "10s\n", "１０s", "10ś", "1e3s", "10s_"])
     func durationsReject(_ text: String) {
         #expect(Duration(parsing: text) == nil)
     }
