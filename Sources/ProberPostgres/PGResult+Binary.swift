@@ -25,6 +25,12 @@ extension PGResult {
         return try body(UnsafeRawBufferPointer(start: UnsafeRawPointer(p), count: Int(PQgetlength(handle, r, c))))
     }
 
+    /// Whether a `text` column holds exactly `text`'s bytes (false for NULL), compared in place.
+    func binaryEquals(_ row: Int, _ column: Int, _ text: String) -> Bool {
+        var text = text
+        return withBinary(row, column) { bytes in text.withUTF8 { $0.elementsEqual(bytes) } } ?? false
+    }
+
     /// A `text` column; nil for NULL.
     func binaryString(_ row: Int, _ column: Int) -> String? {
         withBinary(row, column) { String(decoding: $0, as: UTF8.self) }

@@ -45,9 +45,7 @@ extension PostgresStore {
             // By location: the lines' order, and of two last checks at the same time the first location's is the probe's.
             let rows = summaries.rows(of: l).map { (location: r.binaryString($0, 1) ?? "", row: $0) }
                 .sorted { $0.location < $1.location }
-            let published = episodes.rows(of: l).map { (location: e.binaryString($0, 1) ?? "", row: $0) }
-                .sorted { $0.location < $1.location }
-            var nextEpisode = 0
+            let published = episodes.rows(of: l)
             for (location, i) in rows {
                 let last = lastCheck(r, i)
                 if let last, last.at > lines[l].last?.at ?? .min { lines[l].last = last }
@@ -69,10 +67,9 @@ extension PostgresStore {
                 }
                 // Each location that checked the probe in the day before now has a line (its hour is in the probe's).
                 guard (last?.at ?? .min) >= now - Self.day else { continue }
-                // Its published episode, if any (the columns may all be NULL): both lists are in location order.
-                while nextEpisode < published.count && published[nextEpisode].location < location { nextEpisode += 1 }
-                if nextEpisode < published.count && published[nextEpisode].location == location {
-                    let j = published[nextEpisode].row
+                // Its published episode, if any (the columns may all be NULL), found by comparing the location's bytes
+                // in place: a string made for each episode row, and their sort, cost more than the few comparisons.
+                if let j = published.first(where: { e.binaryEquals($0, 1, location) }) {
                     let severity = e.binaryString(j, 2).flatMap(Severity.init(rawValue:))
                     status.episode = LocationEpisode(
                         location: status.location, status: severity,
