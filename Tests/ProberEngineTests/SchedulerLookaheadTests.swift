@@ -193,6 +193,9 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
         #expect(runner.peakOverlap() <= 3, "more than maxInFlight checks ran at once")
         #expect(scheduler.stats.peakInFlight <= 3)
         #expect(scheduler.stats.skipped > 0, "12 checks of 120 ms every 200 ms cannot fit 3 slots")
+        let stats = scheduler.stats
+        #expect(stats.probes.values.reduce(0) { $0 + $1.overload } == stats.overload)
+        #expect(stats.probes.values.reduce(0) { $0 + $1.started } == stats.started)
     }
 
     /// `stop(drain: true)` with ticks waiting in the engine cancels them and returns once the engine has answered:
