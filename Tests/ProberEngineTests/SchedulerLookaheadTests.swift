@@ -243,4 +243,29 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
         #expect(runner.peakOverlap(of: "slow") == 1, "the slow probe overlapped itself")
         #expect(server.requests.filter { $0.path == "/slow" }.count == stats.probes["slow"]?.started)
     }
+
+    /// While no slot is free, no tick can be handed over: a tick of the window stays in `deadlines` (not moved through
+    /// `atDue`), and the scheduler wakes at the earliest due time, but at most once every half lookahead (it woke
+    /// once per tick, thousands of times a second past capacity). With a slot free, it wakes a lookahead ahead.
+    @Test func noSlotFreeMeansOneWakeUpPerHalfLookahead() throws {
+        let runner = try RecordingEngine()
+        defer { runner.engine.shutdown() }
+        let core = Scheduler.Core(queue: DispatchQueue(label: "test"), runner: runner, clock: MonotonicEpochClock(),
+                                  wall: SystemWallClock(), configuration: .init(maxInFlight: 1, lookahead: .milliseconds(20)),
+                                  stats: .init(SchedulerStats()), onSamples: { _ in }, onSkip: { _, _, _ in }, onOverload: { _ in })
+        let entry = Scheduler.Entry(spec: ProbeSpec(name: "wake", target: .http(HTTPTarget(url: "http://127.0.0.1:9/")),
+                                                    interval: .seconds(10), timeout: .seconds(1)))
+        entry.due = 1_000_000
+        core.deadlines.push(entry)
+        core.lastHandOver = 900_000
+        #expect(core.nextWake() == 980_000, "a slot is free: a lookahead ahead")
+        core.inFlight = 1
+        #expect(core.nextWake() == 1_000_000, "no slot: at its due time")
+        core.lastHandOver = 995_000
+        #expect(core.nextWake() == 1_005_000, "no slot: not sooner than half a lookahead after the last wake-up")
+
+        core.handOverAhead(now: 990_000)
+        #expect(core.deadlines.count == 1 && core.atDue.isEmpty)
+        #expect(runner.record.current.scheduleCalls == 0)
+    }
 }
