@@ -77,6 +77,10 @@ public final class ProbeRunLoop: Sendable {
             },
             onSkip: { spec, reason, count in
                 Self.warnSkipped(spec, reason, count, now: clock.now(), every: warnEvery, state: state, logger: logger)
+            },
+            onOverload: { count in
+                let due = state.withLock { $0.overloadWarning.add(count, now: clock.now(), every: warnEvery) }
+                if let due { Self.logOverload(due, logger: logger) }
             })
     }
 
@@ -265,11 +269,6 @@ public final class ProbeRunLoop: Sendable {
 
     private static func warnSkipped(_ spec: ProbeSpec, _ reason: Scheduler.SkipReason, _ n: Int, now: Int64, every: Int64,
                                     state: Locked<State>, logger: Logger) {
-        if reason == .overload {
-            let due = state.withLock { $0.overloadWarning.add(n, now: now, every: every) }
-            if let due { logOverload(due, logger: logger) }
-            return
-        }
         let total: Int? = state.withLock { s in
             var entry = s.skipWarnings[spec.name] ?? (last: Int64.min, pending: 0)
             entry.pending += n

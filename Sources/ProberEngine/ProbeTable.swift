@@ -112,13 +112,43 @@ public struct ProbeTable<Value>: Sequence {
     /// The slot of `name` in `index`, with `stored` made for it; nil for a name kept in `others`. When `adding`
     /// a name neither has, the latest index is adopted first if it has the name.
     private mutating func slot(for name: String, adding: Bool) -> Int? {
-        if index.slot(name) == nil, adding, others[name] == nil {
+        var i = index.slot(name) // one hash of the name, unless it is outside the index
+        if i == nil, adding, others[name] == nil {
             let latest = ProbeIndex.latest
-            if latest !== index, latest.slot(name) != nil { adopt(latest) }
+            if latest !== index, latest.slot(name) != nil {
+                adopt(latest)
+                i = index.slot(name)
+            }
         }
-        guard let i = index.slot(name) else { return nil }
+        guard let i else { return nil }
         if stored.isEmpty { stored = Array(repeating: nil, count: index.count) }
         return i
+    }
+
+    /// Where a name's value was last found: its slot in the index the table had then. Kept beside what the name
+    /// belongs to (4 bytes), it lets `change(_:at:_:)` skip hashing the name: the slot is trusted only while the
+    /// table's index has that very name there, which a comparison of the names tells.
+    public struct Position: Sendable, Equatable {
+        fileprivate var slot: Int32
+        /// No position yet: the first change looks the name up.
+        public static var unknown: Position { Position(slot: -1) }
+    }
+
+    /// Changes `name`'s value in place, when the table has one (as `table[name]?.x += 1`, without adopting an
+    /// index). Found through `position` while it still holds, by name otherwise, and `position` is then updated.
+    public mutating func change(_ name: String, at position: inout Position, _ body: (inout Value) -> Void) {
+        let kept = Int(position.slot)
+        if kept >= 0, kept < stored.count, index.names[kept] == name, stored[kept] != nil {
+            body(&stored[kept]!)
+            return
+        }
+        guard let i = index.slot(name) else {
+            position = .unknown
+            if others[name] != nil { body(&others[name]!) }
+            return
+        }
+        position = Position(slot: Int32(i))
+        if i < stored.count, stored[i] != nil { body(&stored[i]!) }
     }
 
     /// Whether the table keeps its values in `index`'s slots.

@@ -12,6 +12,9 @@ import ProberProbes
 /// - A tick is handed over only when its probe is idle (no overlap with itself) and a slot is free: a handed-over
 ///   tick holds its slot (`inFlight`, `maxInFlight`) from the hand-over to the runner's answer. Any other tick stays
 ///   with the scheduler and fires at its due time as before (`atDue`), where it starts, waits, or is skipped.
+/// - While no slot is free (past capacity, always), ticks stay in `deadlines` and fire from there, those due together
+///   in one wake-up every half a lookahead: such a tick waits for a slot anyway, and the scheduler woke once per tick
+///   (thousands of times a second past capacity) and moved each through `atDue` (two heap operations more).
 /// - Lateness is measured by the runner as the check starts (`ScheduledCheck.Outcome.ran`), so it includes the
 ///   engine's own delay; `Sample.monotonicAt` is the actual start on the scheduler's clock.
 /// - A removed or changed probe's handed-over tick is cancelled (`retire`), so is every one at `stop`; the runner
@@ -28,10 +31,12 @@ extension Scheduler.Core {
         var batch: [ScheduledCheck] = []
         let horizon = now + lookahead
         while let entry = deadlines.first, entry.due <= horizon {
+            // Not yet due and no slot to reserve: neither it nor any later tick can be handed over now.
+            if entry.due > now, !slotFree { break }
             deadlines.removeFirst()
             if entry.removed { continue }
             if entry.due <= now {
-                fire(entry) // the queue was late: as without a lookahead
+                fire(entry) // the queue was late, or no slot was free to hand it over: as without a lookahead
             } else if let check = scheduledCheck(entry, now: now) {
                 batch.append(check)
             } else {
@@ -43,21 +48,24 @@ extension Scheduler.Core {
         setWake()
     }
 
-    /// When to wake next: for the earliest entry not yet handed over, `lookahead` before its due time, but not
-    /// sooner than half a lookahead after the last hand-over (so a tick is handed over between half a lookahead
-    /// and a lookahead ahead, many at once); for a tick kept back (`atDue`), its due time.
+    /// When to wake next: for the earliest entry not yet handed over, `lookahead` before its due time (its due time
+    /// while no slot is free), but not sooner than half a lookahead after the last wake-up (so a tick is handed over
+    /// between half a lookahead and a lookahead ahead, many at once); for a tick kept back (`atDue`), its due time.
     func nextWake() -> Int64? {
-        let ahead = deadlines.first.map { max($0.due - lookahead, lastHandOver + lookahead / 2) }
+        let ahead = deadlines.first.map { max(slotFree ? $0.due - lookahead : $0.due, lastHandOver + lookahead / 2) }
         switch (ahead, atDue.first?.due) {
         case let (a?, b?): return min(a, b)
         case let (a, b): return a ?? b
         }
     }
 
+    /// Whether a tick can be handed over now: a slot is free and no tick waits for one.
+    var slotFree: Bool { inFlight < configuration.maxInFlight && waitingHead == waiting.count }
+
     /// Reserves a slot for `entry`'s next tick and describes it for the runner; nil when the probe is busy or no
     /// slot is free (the tick then fires at its due time). Puts the entry back in `deadlines` for the tick after.
     private func scheduledCheck(_ entry: Scheduler.Entry, now: Int64) -> ScheduledCheck? {
-        guard entry.ticket == nil, inFlight < configuration.maxInFlight, waitingHead == waiting.count else { return nil }
+        guard entry.ticket == nil, slotFree else { return nil }
         let ticket = Scheduler.Ticket(due: entry.due)
         entry.due += entry.interval
         deadlines.push(entry)
@@ -67,7 +75,7 @@ extension Scheduler.Core {
         ticket.startedAt = ticket.due // until the runner says when it started
         ticket.wallStartedAt = wall.now() + (ticket.due - now)
         entry.ticket = ticket
-        occupySlot(entry, ticket) { $0.probes[entry.spec.name]?.started += 1 }
+        occupySlot(entry, ticket) { $0.probes.change(entry.spec.name, at: &entry.statsPosition) { $0.started += 1 } }
         return ScheduledCheck(id: nextCheckID, spec: entry.spec, due: clock.dispatchTime(at: ticket.due)) { [self] outcome in
             answered(entry, ticket, outcome) // on the queue: through `completions`
         }
@@ -83,8 +91,10 @@ extension Scheduler.Core {
             stats.withLock {
                 $0.lateness.record(lateness)
                 guard !entry.removed else { return }
-                $0.probes[entry.spec.name]?.lastDue = ticket.due
-                $0.probes[entry.spec.name]?.lateness.record(lateness)
+                $0.probes.change(entry.spec.name, at: &entry.statsPosition) {
+                    $0.lastDue = ticket.due
+                    $0.lateness.record(lateness)
+                }
             }
             complete(entry, ticket, sample)
         case .cancelled:
@@ -96,7 +106,7 @@ extension Scheduler.Core {
             stats.withLock {
                 $0.started -= 1
                 $0.inFlight = inFlightNow
-                if !entry.removed { $0.probes[entry.spec.name]?.started -= 1 }
+                if !entry.removed { $0.probes.change(entry.spec.name, at: &entry.statsPosition) { $0.started -= 1 } }
             }
             group.leave()
             startWaiting()

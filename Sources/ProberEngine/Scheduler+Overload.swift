@@ -6,6 +6,11 @@ import ProberCore
 /// `.overload` (counted, and summarised in one log line a minute by the run loop), so the waiting FIFO holds at most
 /// a bound's worth of ticks, and a check that does run is never more than that late.
 ///
+/// Shedding must cost next to nothing, or an overloaded prober spends on skipping ticks the CPU its checks lack: a
+/// skipped tick is noted on the queue, and the turn's skips reach the stats under one lock at the end of the turn
+/// (`publishTurn`), each probe's counter found through its kept position (its name is not hashed), and the run loop
+/// in one `onOverload` call. Readers of the stats see each turn whole, as before.
+///
 /// A check that ran but whose result prober's own delay distorted (it started late, or the engine loop lagged while
 /// it ran: see `DistortionWatch`) is delivered with `Sample.delayedByProber`, and the evaluator leaves it out
 /// (`Quiet.overloaded`): an overloaded prober opens no incident.
@@ -25,13 +30,31 @@ extension Scheduler.Core {
     /// Skips a tick that has not started, as `.overload`. Its place in the waiting FIFO, if any, is left to
     /// `startWaiting` or `shedStaleWaiting`, which pass over a ticket that is no longer its entry's.
     func shed(_ entry: Scheduler.Entry, _ ticket: Scheduler.Ticket) {
-        dispatchPrecondition(condition: .onQueue(queue))
         if entry.ticket === ticket { entry.ticket = nil }
-        stats.withLock {
-            $0.overload += 1
-            if !entry.removed { $0.probes[entry.spec.name]?.overload += 1 }
+        shedSince += 1
+        if !entry.removed { shedProbes.append(entry) }
+    }
+
+    /// Publishes what the turn changed and did not count at once: the FIFO's length and the ticks skipped as
+    /// `.overload` (totals and each probe's, under one lock), then tells `onOverload`. Every turn of the queue that
+    /// can skip ticks or change the FIFO ends with it; it takes no lock when neither changed.
+    func publishTurn() {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let queuedNow = waiting.count - waitingHead
+        guard shedSince > 0 || queuedNow != queuedPublished else { return }
+        let shed = shedSince
+        queuedPublished = queuedNow
+        shedSince = 0
+        stats.withLock { s in
+            s.queued = queuedNow
+            s.overload += shed
+            // Retired meanwhile: their rows are gone, as for a tick skipped after its probe was removed.
+            for entry in shedProbes where !entry.removed {
+                s.probes.change(entry.spec.name, at: &entry.statsPosition) { $0.overload += 1 }
+            }
         }
-        onSkip(entry.spec, .overload, 1)
+        shedProbes.removeAll(keepingCapacity: true)
+        if shed > 0 { onOverload(shed) }
     }
 
     /// Drops the ticks at the head of the waiting FIFO that are past their bound (or no longer wanted), before each
@@ -39,17 +62,13 @@ extension Scheduler.Core {
     /// slot frees (every check in flight hanging until its timeout).
     func shedStaleWaiting(now: Int64) {
         dispatchPrecondition(condition: .onQueue(queue))
-        var dropped = 0
         while waitingHead < waiting.count {
             let next = waiting[waitingHead]
             let wanted = !next.entry.removed && next.entry.ticket === next.ticket
             if wanted, now - next.ticket.due <= overloadBound(next.entry) { break }
             if wanted { shed(next.entry, next.ticket) }
             waitingHead += 1
-            dropped += 1
         }
-        guard dropped > 0 else { return }
-        stats.withLock { $0.queued -= dropped }
         if waitingHead == waiting.count {
             waiting.removeAll(keepingCapacity: true)
             waitingHead = 0

@@ -101,7 +101,10 @@ public final class Scheduler: Sendable {
     /// - Parameters:
     ///   - onSamples: called on `queue` with finished checks (including checks of probes removed meanwhile), in
     ///     batches: those the runner handed over together, in the order they finished.
-    ///   - onSkip: called on `queue` for every skipped tick (`count` > 1 when several grid points were missed).
+    ///   - onSkip: called on `queue` for every tick skipped as `.overlap` or `.missed` (`count` > 1 when several grid
+    ///     points were missed).
+    ///   - onOverload: called on `queue` once per turn of the queue that skipped ticks as `.overload`, with how many
+    ///     (past capacity that is thousands a second, of every probe: a call per tick would cost what shedding saves).
     ///   - wall: labels a check the runner never answered (its sample's `startedAt`), as the runner labels the
     ///     others; `clock` only measures.
     public init(runner: any CheckRunner,
@@ -109,12 +112,13 @@ public final class Scheduler: Sendable {
                 wall: any WallClock = SystemWallClock(),
                 configuration: Configuration = Configuration(),
                 onSamples: @escaping @Sendable ([Finished]) -> Void,
-                onSkip: @escaping @Sendable (ProbeSpec, SkipReason, Int) -> Void = { _, _, _ in }) {
+                onSkip: @escaping @Sendable (ProbeSpec, SkipReason, Int) -> Void = { _, _, _ in },
+                onOverload: @escaping @Sendable (Int) -> Void = { _ in }) {
         precondition(configuration.maxInFlight > 0, "maxInFlight must be positive")
         queue = DispatchQueue(label: "prober.scheduler", qos: .userInitiated)
         published = Locked(SchedulerStats())
         core = Core(queue: queue, runner: runner, clock: clock, wall: wall, configuration: configuration,
-                    stats: published, onSamples: onSamples, onSkip: onSkip)
+                    stats: published, onSamples: onSamples, onSkip: onSkip, onOverload: onOverload)
     }
 
     /// `init(onSamples:)` with one call of `onSample` per finished check.
@@ -123,9 +127,11 @@ public final class Scheduler: Sendable {
                             wall: any WallClock = SystemWallClock(),
                             configuration: Configuration = Configuration(),
                             onSample: @escaping @Sendable (ProbeSpec, Sample) -> Void = { _, _ in },
-                            onSkip: @escaping @Sendable (ProbeSpec, SkipReason, Int) -> Void = { _, _, _ in }) {
+                            onSkip: @escaping @Sendable (ProbeSpec, SkipReason, Int) -> Void = { _, _, _ in },
+                            onOverload: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.init(runner: runner, clock: clock, wall: wall, configuration: configuration,
-                  onSamples: { batch in for (spec, sample) in batch { onSample(spec, sample) } }, onSkip: onSkip)
+                  onSamples: { batch in for (spec, sample) in batch { onSample(spec, sample) } }, onSkip: onSkip,
+                  onOverload: onOverload)
     }
 
     /// Starts ticking the given probes (and the heartbeat). Call once.
@@ -320,6 +326,9 @@ extension Scheduler {
         var due: Int64 = 0
         /// The check running or waiting for this probe; nil when idle.
         var ticket: Ticket?
+        /// Where this probe's counters are in `SchedulerStats.probes`: changed without hashing its name. Before
+        /// `removed`, so that the object stays within 56 bytes (glibc's 64-byte block).
+        var statsPosition = ProbeTable<SchedulerStats.Probe>.Position.unknown
         var removed = false
 
         init(spec: ProbeSpec) {
@@ -354,6 +363,7 @@ extension Scheduler {
         let stats: Locked<SchedulerStats>
         let onSamples: @Sendable ([Finished]) -> Void
         let onSkip: @Sendable (ProbeSpec, SkipReason, Int) -> Void
+        let onOverload: @Sendable (Int) -> Void
         /// Marks each finished check that prober's own delay distorted, as it joins the batch.
         let distortion: DistortionWatch
         /// Entered per started check, left when it finishes: `stop(drain:)` waits on it.
@@ -372,6 +382,12 @@ extension Scheduler {
         var entries: ProbeTable<Entry> = [:]
         var waiting: [(entry: Entry, ticket: Ticket)] = []
         var waitingHead = 0
+        /// The FIFO's length as last published (`SchedulerStats.queued`), and the ticks skipped as `.overload` since
+        /// then, with the probe of each that still counts it: published once per turn of the queue (`publishTurn`),
+        /// not per tick.
+        var queuedPublished = 0
+        var shedSince = 0
+        var shedProbes: [Entry] = []
         var inFlight = 0
         /// Started, unfinished checks (at most `maxInFlight`), swept for lost ones on each heartbeat.
         var inFlightChecks: [ObjectIdentifier: (entry: Entry, ticket: Ticket)] = [:]
@@ -397,7 +413,7 @@ extension Scheduler {
 
         init(queue: DispatchQueue, runner: any CheckRunner, clock: any SchedulerClock, wall: any WallClock, configuration: Configuration,
              stats: Locked<SchedulerStats>, onSamples: @escaping @Sendable ([Finished]) -> Void,
-             onSkip: @escaping @Sendable (ProbeSpec, SkipReason, Int) -> Void) {
+             onSkip: @escaping @Sendable (ProbeSpec, SkipReason, Int) -> Void, onOverload: @escaping @Sendable (Int) -> Void) {
             self.queue = queue
             self.runner = runner
             self.clock = clock
@@ -406,6 +422,7 @@ extension Scheduler {
             self.stats = stats
             self.onSamples = onSamples
             self.onSkip = onSkip
+            self.onOverload = onOverload
             distortion = DistortionWatch(configuration: configuration, clock: clock, stats: stats)
             lookahead = configuration.lookahead.microseconds
             scheduling = lookahead > 0 ? runner as? any SchedulingCheckRunner : nil
@@ -429,6 +446,7 @@ extension Scheduler {
                 stats.withLock { $0.lastHeartbeat = now }
                 abandonLostChecks(now: now)
                 shedStaleWaiting(now: now)
+                publishTurn()
             }
             return apply(probes)
         }
@@ -543,6 +561,7 @@ extension Scheduler {
                     probe.phaseMicros = Schedule.phase(name: entry.spec.name, intervalMicros: entry.interval)
                     probe.intervalMicros = entry.interval
                     s.probes[entry.spec.name] = probe
+                    s.probes.change(entry.spec.name, at: &entry.statsPosition) { _ in }
                 }
             }
             for entry in batch {
@@ -568,6 +587,7 @@ extension Scheduler {
             guard running else { return }
             wakeAt = .max
             let now = clock.now()
+            defer { publishTurn() }
             if scheduling != nil { return handOverAhead(now: now) }
             while let entry = deadlines.first, entry.due <= now {
                 deadlines.removeFirst()
@@ -594,7 +614,7 @@ extension Scheduler {
             if tick.missed > 0 {
                 stats.withLock {
                     $0.missed += tick.missed
-                    $0.probes[entry.spec.name]?.missed += tick.missed
+                    $0.probes.change(entry.spec.name, at: &entry.statsPosition) { $0.missed += tick.missed }
                 }
                 onSkip(entry.spec, .missed, tick.missed)
             }
@@ -604,7 +624,7 @@ extension Scheduler {
             if entry.ticket != nil {
                 stats.withLock {
                     $0.skippedOverlap += 1
-                    $0.probes[entry.spec.name]?.skippedOverlap += 1
+                    $0.probes.change(entry.spec.name, at: &entry.statsPosition) { $0.skippedOverlap += 1 }
                 }
                 onSkip(entry.spec, .overlap, 1)
                 return
@@ -616,8 +636,7 @@ extension Scheduler {
                 begin(entry, ticket)
             } else {
                 shedStaleWaiting(now: now)
-                waiting.append((entry, ticket))
-                stats.withLock { $0.queued += 1 }
+                waiting.append((entry, ticket)) // counted in `queued` at the end of the turn
             }
         }
 
@@ -630,9 +649,11 @@ extension Scheduler {
             occupySlot(entry, ticket) {
                 $0.lateness.record(lateness)
                 guard !entry.removed else { return }
-                $0.probes[entry.spec.name]?.started += 1
-                $0.probes[entry.spec.name]?.lastDue = ticket.due
-                $0.probes[entry.spec.name]?.lateness.record(lateness)
+                $0.probes.change(entry.spec.name, at: &entry.statsPosition) {
+                    $0.started += 1
+                    $0.lastDue = ticket.due
+                    $0.lateness.record(lateness)
+                }
             }
             runner.run(entry.spec, batches: completions) { [self] sample in complete(entry, ticket, sample) }
         }
@@ -656,6 +677,7 @@ extension Scheduler {
         private func finish(_ batch: [BatchedCompletions.Finished]) {
             for finished in batch { finished.complete() } // `complete(_:_:_:)`, below
             handOver()
+            publishTurn()
         }
 
         /// Ends one check's ticket and keeps its sample for `handOver()`.
@@ -684,7 +706,9 @@ extension Scheduler {
             stats.withLock {
                 $0.finished += batch.count
                 $0.inFlight = inFlightNow
-                for (entry, _) in batch where !entry.removed { $0.probes[entry.spec.name]?.finished += 1 }
+                for (entry, _) in batch where !entry.removed {
+                    $0.probes.change(entry.spec.name, at: &entry.statsPosition) { $0.finished += 1 }
+                }
             }
             onSamples(batch.map { ($0.entry.spec, $0.sample) })
             for _ in batch { group.leave() }
@@ -708,7 +732,6 @@ extension Scheduler {
             while running, inFlight < configuration.maxInFlight, waitingHead < waiting.count {
                 let next = waiting[waitingHead]
                 waitingHead += 1
-                stats.withLock { $0.queued -= 1 }
                 if next.entry.removed || next.entry.ticket !== next.ticket { continue }
                 if shedIfLate(next.entry, next.ticket, now: clock.now()) { continue }
                 begin(next.entry, next.ticket)
@@ -745,8 +768,10 @@ extension Scheduler {
                 }
             }
             scheduling?.cancel(cancelled)
+            publishTurn()
             waiting.removeAll()
             waitingHead = 0
+            queuedPublished = 0
             stats.withLock {
                 $0.running = false
                 $0.queued = 0

@@ -5,6 +5,9 @@ import ProberCore
 
 /// Names no probe file of the test suite has, so that no published `ProbeIndex` holds them: these tables keep
 /// them outside any index, in insertion order.
+/// glibc's size of an allocated block (`malloc_usable_size(3)`), which no imported module declares.
+@_silgen_name("malloc_usable_size") private func mallocUsableSize(_ pointer: UnsafeMutableRawPointer) -> Int
+
 private let a = "table-a", b = "table-b", c = "table-c", d = "table-d", e = "table-e"
 
 @Suite struct ProbeTableTests {
@@ -115,6 +118,35 @@ private let a = "table-a", b = "table-b", c = "table-c", d = "table-d", e = "tab
         #expect(adopted)
     }
 
+    /// A kept position reaches the name's value without hashing the name, and never another name's: after a new
+    /// index (a reload) the kept slot holds another probe, so the name is looked up and its position kept again.
+    @Test func changesThroughAKeptPosition() {
+        let names = (0..<10).map { "position-\(UUID())-\($0)" }
+        var table = ProbeTable<Int>()
+        table.adopt(ProbeIndex(names))
+        for (i, name) in names.enumerated() { table[name] = i }
+        var position = ProbeTable<Int>.Position.unknown
+        table.change(names[3], at: &position) { $0 += 100 }
+        let kept = position
+        #expect(kept != .unknown)
+        table.change(names[3], at: &position) { $0 += 100 }
+        #expect(table[names[3]] == 203 && position == kept)
+
+        table.adopt(ProbeIndex(names.reversed())) // names[3] now at slot 6, slot 3 is names[6]'s
+        table.change(names[3], at: &position) { $0 += 1 }
+        #expect(table[names[3]] == 204 && table[names[6]] == 6)
+        #expect(position != kept && position != .unknown)
+
+        // No value: nothing changed, nothing added. A name outside the index is changed by name.
+        table[names[0]] = nil
+        var other = ProbeTable<Int>.Position.unknown
+        table.change(names[0], at: &other) { $0 += 1 }
+        #expect(table[names[0]] == nil && table.count == 9)
+        table["position-outside"] = 1
+        table.change("position-outside", at: &other) { $0 += 1 }
+        #expect(table["position-outside"] == 2 && other == .unknown)
+    }
+
     /// The per-probe values' sizes: each is held once per probe (`docs/architecture.md`, "Memory per probe").
     @Test func perProbeValuesStayCompact() {
         #expect(MemoryLayout<SchedulerStats.Probe>.stride <= 64)
@@ -122,6 +154,10 @@ private let a = "table-a", b = "table-b", c = "table-c", d = "table-d", e = "tab
         #expect(MemoryLayout<LatestCheck>.stride <= 48)
         #expect(MemoryLayout<LatestCheck?>.stride <= 48)
         #expect(MemoryLayout<SchedulerStats.Probe?>.stride <= 64)
+        // A scheduler entry (one object per probe) fits glibc's 64-byte block: at most 56 bytes asked.
+        let entry = Scheduler.Entry(spec: ProbeSpec(name: "compact", target: .http(HTTPTarget(url: "http://127.0.0.1/")),
+                                                    interval: .seconds(10), timeout: .seconds(1)))
+        #expect(mallocUsableSize(Unmanaged.passUnretained(entry).toOpaque()) <= 56)
     }
 
     @Test func schedulerCountersKeepTheirValues() {

@@ -196,6 +196,9 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
         #expect(runner.peakOverlap() <= 3, "more than maxInFlight checks ran at once")
         #expect(scheduler.stats.peakInFlight <= 3)
         #expect(scheduler.stats.skipped > 0, "12 checks of 120 ms every 200 ms cannot fit 3 slots")
+        let stats = scheduler.stats
+        #expect(stats.probes.values.reduce(0) { $0 + $1.overload } == stats.overload)
+        #expect(stats.probes.values.reduce(0) { $0 + $1.started } == stats.started)
     }
 
     /// `stop(drain: true)` with ticks waiting in the engine cancels them and returns once the engine has answered:
@@ -273,5 +276,30 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
         scheduler.stop()
         runner.engine.shutdown()
         #expect((scheduler.stats.probes["fast"]?.skippedOverlap ?? 0) == 0)
+    }
+
+    /// While no slot is free, no tick can be handed over: a tick of the window stays in `deadlines` (not moved through
+    /// `atDue`), and the scheduler wakes at the earliest due time, but at most once every half lookahead (it woke
+    /// once per tick, thousands of times a second past capacity). With a slot free, it wakes a lookahead ahead.
+    @Test func noSlotFreeMeansOneWakeUpPerHalfLookahead() throws {
+        let runner = try RecordingEngine()
+        defer { runner.engine.shutdown() }
+        let core = Scheduler.Core(queue: DispatchQueue(label: "test"), runner: runner, clock: MonotonicEpochClock(),
+                                  wall: SystemWallClock(), configuration: .init(maxInFlight: 1, lookahead: .milliseconds(20)),
+                                  stats: .init(SchedulerStats()), onSamples: { _ in }, onSkip: { _, _, _ in }, onOverload: { _ in })
+        let entry = Scheduler.Entry(spec: ProbeSpec(name: "wake", target: .http(HTTPTarget(url: "http://127.0.0.1:9/")),
+                                                    interval: .seconds(10), timeout: .seconds(1)))
+        entry.due = 1_000_000
+        core.deadlines.push(entry)
+        core.lastHandOver = 900_000
+        #expect(core.nextWake() == 980_000, "a slot is free: a lookahead ahead")
+        core.inFlight = 1
+        #expect(core.nextWake() == 1_000_000, "no slot: at its due time")
+        core.lastHandOver = 995_000
+        #expect(core.nextWake() == 1_005_000, "no slot: not sooner than half a lookahead after the last wake-up")
+
+        core.handOverAhead(now: 990_000)
+        #expect(core.deadlines.count == 1 && core.atDue.isEmpty)
+        #expect(runner.record.current.scheduleCalls == 0)
     }
 }
