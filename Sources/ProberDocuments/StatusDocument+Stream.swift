@@ -19,7 +19,7 @@ extension StatusDocument {
     public static func write(_ rows: [Row], now: Int64, chunk: Int = 1 << 16, to sink: (UnsafeRawBufferPointer) -> Void) {
         var out = JSONWriter(pretty: true, capacity: chunk + chunk / 2)
         write(rows, now: now, into: &out) { out in
-            if out.bytes.count >= chunk { out.flush(sink) }
+            if out.count >= chunk { out.flush(sink) }
         }
         out.flush(sink)
     }
