@@ -204,6 +204,9 @@ public final class ProbeRunLoop: Sendable {
     /// How many probes run now.
     public var probeCount: Int { state.withLock { $0.probes.count } }
 
+    /// The probes running now (not the connectivity canaries).
+    public var probes: [ProbeSpec] { state.withLock { $0.probes } }
+
     /// Counters and lateness (see `Scheduler.stats`).
     public var stats: SchedulerStats { scheduler.stats }
 

@@ -58,6 +58,41 @@ import Testing
         next.stop()
     }
 
+    @Test func aReloadRegistersOnlyTheProbesThatChanged() throws {
+        defer { target.stop(); try? FileManager.default.removeItem(at: folder) }
+        try writeProbes(["a", "b"])
+        let (logger, entries) = CapturingLogHandler.logger()
+        let daemon = try Daemon(configuration: configuration(), logger: logger)
+        daemon.start()
+        defer { daemon.stop() }
+        // An edit of `a`'s row behind the daemon's back shows whether a reload writes it again.
+        let store = try Store(path: folder.appendingPathComponent("prober.db").path)
+        try store.register([ProbeSpec(name: "a", target: .http(HTTPTarget(url: "http://edited.invalid/a")))])
+        let edited = try #require(try store.probeInfo("a")).target
+        let b = try #require(try store.probeInfo("b")).target
+
+        // `a` unchanged, `b` checks another path.
+        try ("probes:\n  - { name: a, interval: 200ms, timeout: 150ms, http: { url: \"http://127.0.0.1:\(target.port)/a\" } }\n"
+             + "  - { name: b, interval: 200ms, timeout: 150ms, http: { url: \"http://127.0.0.1:\(target.port)/b2\" } }\n")
+            .write(to: folder.appendingPathComponent("probes/p.yaml"), atomically: true, encoding: .utf8)
+        daemon.reload()
+        #expect(entries.withLock { $0.contains { $0.message.hasPrefix("reloaded: 2 probes; changed b") } })
+        #expect(try store.probeInfo("a")?.target == edited)
+        let registered = try #require(try store.probeInfo("b")).target
+        #expect(registered != b && registered.hasSuffix("/b2"))
+    }
+
+    @Test func changedProbesAreTheNewAndTheDifferentIncludingWhereDeclared() {
+        func spec(_ name: String, _ path: String, line: Int = 1) -> ProbeSpec {
+            ProbeSpec(name: name, target: .http(HTTPTarget(url: "http://127.0.0.1:9/\(path)")),
+                      source: SourceLocation(file: "p.yaml", line: line, column: 3))
+        }
+        let previous = [spec("same", "x"), spec("url", "x"), spec("moved", "x", line: 2), spec("removed", "x")]
+        let next = [spec("same", "x"), spec("url", "y"), spec("moved", "x", line: 3), spec("new", "x")]
+        #expect(Daemon.changed(next, since: previous).map(\.name) == ["url", "moved", "new"])
+        #expect(Daemon.changed(next, since: next).isEmpty)
+    }
+
     @Test func aSecondDaemonOnTheSameDatabaseIsRefusedWithExitCode1() throws {
         defer { target.stop(); try? FileManager.default.removeItem(at: folder) }
         try writeProbes(["a"])
