@@ -405,6 +405,9 @@ extension Scheduler {
         /// The armed entries' intervals (µs) and how many entries have each: the rate of ticks and the shortest
         /// interval, for `adaptLookahead`.
         var intervals: [Int64: Int] = [:]
+        /// The same for each entry's slack, its interval less its timeout (µs, at least 1): the least time between a
+        /// check that runs to its timeout and its probe's next tick.
+        var slacks: [Int64: Int] = [:]
         /// Entries whose tick could not be handed over ahead (busy, or no slot): fired at their due time instead.
         var atDue = DeadlineHeap()
         /// When the scheduler last handed a window over, and the id of the next check it hands over.
@@ -526,13 +529,17 @@ extension Scheduler {
         private func count(_ entry: Entry, _ change: Int) {
             let left = intervals[entry.interval, default: 0] + change
             intervals[entry.interval] = left > 0 ? left : nil
+            let slack = max(1, entry.interval - entry.spec.timeout.microseconds)
+            let same = slacks[slack, default: 0] + change
+            slacks[slack] = same > 0 ? same : nil
         }
 
         /// Grows the lookahead when few ticks are due, so that each window (half a lookahead) hands over about
         /// `ticksPerWindow` of them: at 300 checks a second a 20 ms lookahead woke the scheduler, the engine and
         /// the completions' hop 100 times a second each for three ticks a window, more wake-ups than checks. It
-        /// stays between `lookahead` and `longestLookahead`, and within a fifth of the shortest interval (a check's
-        /// answer is gathered for half a lookahead: its probe's next tick must not wait on it).
+        /// stays between `lookahead` and `longestLookahead`, within a fifth of the shortest interval and within the
+        /// least slack (a check's answer is gathered for half a lookahead: a check that runs to its timeout must
+        /// still be answered before its probe's next tick, or that tick is skipped as an overlap).
         func adaptLookahead() {
             guard scheduling != nil else { return }
             let shortest = configuration.lookahead.microseconds
@@ -540,6 +547,7 @@ extension Scheduler {
             let perSecond = intervals.reduce(0.0) { $0 + Double($1.value) * 1e6 / Double($1.key) }
             var wanted = perSecond > 0 ? Int64(min(Double(longest), 2e6 * Double(configuration.ticksPerWindow) / perSecond)) : longest
             if let fastest = intervals.keys.min() { wanted = min(wanted, fastest / 5) }
+            if let tightest = slacks.keys.min() { wanted = min(wanted, tightest) }
             let chosen = max(shortest, min(longest, wanted))
             guard chosen != lookahead else { return }
             lookahead = chosen

@@ -278,6 +278,23 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
         #expect((scheduler.stats.probes["fast"]?.skippedOverlap ?? 0) == 0)
     }
 
+    /// A probe whose timeout leaves little of its interval (here 30 ms of 10 s) keeps the window within that slack:
+    /// a check of it that runs to its timeout is answered before its next tick, not held in a gathered batch.
+    @Test func theLeastSlackBoundsTheWindow() throws {
+        let server = try TestHTTPServer { _ in .respond(status: 200, body: "ok") }
+        let probes = (0..<1_000).map { i in
+            ProbeSpec(name: "slack-\(i)", target: .http(HTTPTarget(url: "\(server.url)/slack-\(i)")), interval: .seconds(10),
+                      timeout: i == 0 ? .milliseconds(9_970) : .seconds(2))
+        }
+        let runner = try RecordingEngine()
+        let scheduler = Scheduler(runner: runner)
+        scheduler.start(probes: probes)
+        #expect(waitUntil { runner.record.current.scheduled >= 20 }, "timed out waiting for 20 ticks")
+        scheduler.stop()
+        runner.engine.shutdown()
+        #expect(runner.record.current.gathering == .milliseconds(15), "a 30 ms slack: a 30 ms lookahead, 15 ms of gathering")
+    }
+
     /// While no slot is free, no tick can be handed over: a tick of the window stays in `deadlines` (not moved through
     /// `atDue`), and the scheduler wakes at the earliest due time, but at most once every half lookahead (it woke
     /// once per tick, thousands of times a second past capacity). With a slot free, it wakes a lookahead ahead.
