@@ -67,7 +67,9 @@ import Testing
         defer { daemon.stop() }
         // An edit of `a`'s row behind the daemon's back shows whether a reload writes it again.
         let store = try Store(path: folder.appendingPathComponent("prober.db").path)
-        try store.register([ProbeSpec(name: "a", target: .http(HTTPTarget(url: "http://edited.invalid/a")))])
+        // The daemon writes its first samples meanwhile: the edit is retried while the file is locked (SQLITE_BUSY).
+        #expect(waitUntil { (try? store.register([ProbeSpec(name: "a", target: .http(HTTPTarget(url: "http://edited.invalid/a")))])) != nil },
+                "could not edit a's row")
         let edited = try #require(try store.probeInfo("a")).target
         let b = try #require(try store.probeInfo("b")).target
 
