@@ -63,13 +63,13 @@ import Testing
         try writeProbes(["a", "b"])
         let (logger, entries) = CapturingLogHandler.logger()
         let daemon = try Daemon(configuration: configuration(), logger: logger)
-        daemon.start()
         defer { daemon.stop() }
-        // An edit of `a`'s row behind the daemon's back shows whether a reload writes it again.
+        // An edit of `a`'s row behind the daemon's back shows whether a reload writes it again. Made after the
+        // daemon registered its probes (in `init`) and before it starts writing samples, which locked the file
+        // against the edit in a fresh-clone run.
         let store = try Store(path: folder.appendingPathComponent("prober.db").path)
-        // The daemon writes its first samples meanwhile: the edit is retried while the file is locked (SQLITE_BUSY).
-        #expect(waitUntil { (try? store.register([ProbeSpec(name: "a", target: .http(HTTPTarget(url: "http://edited.invalid/a")))])) != nil },
-                "could not edit a's row")
+        try store.register([ProbeSpec(name: "a", target: .http(HTTPTarget(url: "http://edited.invalid/a")))])
+        daemon.start()
         let edited = try #require(try store.probeInfo("a")).target
         let b = try #require(try store.probeInfo("b")).target
 
