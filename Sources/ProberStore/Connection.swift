@@ -133,9 +133,13 @@ final class Connection {
         }
     }
 
-    /// The first column of the first row as an integer, or nil.
+    /// The first column of the first row as an integer (nil for none or NULL). The statement is reset before this returns: a cached
+    /// statement left on its row kept its read transaction open, so the connection's next write, once another
+    /// connection had written, failed at once with `SQLITE_BUSY_SNAPSHOT` (a `Store` opened beside a running daemon
+    /// could never write).
     func scalar(_ sql: String, _ values: [Int64?] = []) throws -> Int64? {
         let stmt = try prepare(sql)
+        defer { stmt.reset() }
         for (i, v) in values.enumerated() { try stmt.bind(i + 1, v) }
         guard try stmt.step() else { return nil }
         return stmt.int64OrNil(0)
