@@ -41,7 +41,7 @@ public final class Scheduler: Sendable {
         /// checks a second the window grows up to `longestLookahead` (`Core.adaptLookahead`). Default 20 ms.
         public var lookahead: Duration = .milliseconds(20)
         /// The longest the lookahead grows to when few checks are due (no longer than a fifth of the shortest
-        /// interval, nor shorter than `lookahead`). Default 100 ms.
+        /// interval or than the least interval less timeout, nor shorter than `lookahead`). Default 100 ms.
         public var longestLookahead: Duration = .milliseconds(100)
         /// The ticks a window (half a lookahead) should hold on average before the lookahead stops growing. Default 32.
         public var ticksPerWindow: Int = 32
@@ -527,11 +527,12 @@ extension Scheduler {
         }
 
         private func count(_ entry: Entry, _ change: Int) {
-            let left = intervals[entry.interval, default: 0] + change
-            intervals[entry.interval] = left > 0 ? left : nil
-            let slack = max(1, entry.interval - entry.spec.timeout.microseconds)
-            let same = slacks[slack, default: 0] + change
-            slacks[slack] = same > 0 ? same : nil
+            func add(_ key: Int64, to counts: inout [Int64: Int]) {
+                let left = counts[key, default: 0] + change
+                counts[key] = left > 0 ? left : nil
+            }
+            add(entry.interval, to: &intervals)
+            add(max(1, entry.interval - entry.spec.timeout.microseconds), to: &slacks)
         }
 
         /// Grows the lookahead when few ticks are due, so that each window (half a lookahead) hands over about
