@@ -130,13 +130,12 @@ final class PGConnection {
     /// grow with the number of probes.
     private(set) var statements = 0
 
-    /// Runs one statement with parameters (`$1`, `$2`, …) and returns its rows (text format; with `binary`, each
-    /// column in its type's binary format, read with `PGResult`'s `binary…` accessors).
+    /// Runs one statement with parameters (`$1`, `$2`, …) and returns its rows (text format).
     @discardableResult
-    func query(_ sql: String, _ params: [PGParam] = [], binary: Bool = false) throws -> PGResult {
+    func query(_ sql: String, _ params: [PGParam] = []) throws -> PGResult {
         statements += 1
         let result = Self.withParams(params) { values, lengths, formats in
-            PQexecParams(handle, sql, Int32(params.count), nil, values, lengths, formats, binary ? 1 : 0)
+            PQexecParams(handle, sql, Int32(params.count), nil, values, lengths, formats, 0)
         }
         return try check(result, sql: sql)
     }
@@ -186,6 +185,35 @@ final class PGConnection {
             do { try check(result, sql: sql) } catch { outcome = outcome ?? error }
         }
         if let outcome { throw outcome }
+    }
+
+    /// `COPY (query) TO STDOUT (FORMAT binary)`: the rows as `CopiedRows`. COPY takes no parameters: `sql` must be
+    /// the whole statement, with only values the caller made (integers) written into it.
+    func copyOut(_ sql: String) throws -> CopiedRows {
+        statements += 1
+        let start = PQexec(handle, sql)
+        guard PQresultStatus(start) == PGRES_COPY_OUT else {
+            try check(start, sql: sql)
+            throw PostgresError(message: "not a COPY TO STDOUT", sql: sql, database: database)
+        }
+        PQclear(start)
+        let rows = CopiedRows()
+        var outcome: Error?
+        // Each call hands over one CopyData message (libpq allocates it); -1 at the end, -2 on an error.
+        var buffer: UnsafeMutablePointer<CChar>?
+        while case let length = PQgetCopyData(handle, &buffer, 0), length >= 0 {
+            defer { PQfreemem(buffer) }
+            do { try rows.append(UnsafeRawBufferPointer(start: buffer, count: Int(length))) } catch {
+                outcome = outcome ?? PostgresError(message: "malformed COPY data", sql: sql, database: database)
+            }
+        }
+        // COPY's outcome (an error the server met midway is here), then the end of the results.
+        while let result = PQgetResult(handle) {
+            do { try check(result, sql: sql) } catch { outcome = outcome ?? error }
+        }
+        if outcome == nil && !rows.ended { outcome = PostgresError(message: "COPY data ended early", sql: sql, database: database) }
+        if let outcome { throw outcome }
+        return rows
     }
 
     var lastError: String { String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines) }

@@ -7,11 +7,13 @@ extension PostgresStore {
     var statementsSent: Int { queue.sync { connection.statements } }
 
     /// `status`'s probe lines and per-location lines (`CombinedStatusReading`): the probes, then every location's
-    /// `location_summary` row with its published episode, in binary format and read in place, each probe's hour
-    /// summed in the same pass. Three statements whatever the number of probes and locations.
+    /// `location_summary` row with its published episode, copied out in binary format and read in place
+    /// (`CopiedRows`), each probe's hour summed in the same pass. Three statements whatever the number of probes and
+    /// locations.
     ///
     /// At 10 locations × 3,000 probes this is 30,000 rows: decoding each as text (hex `bytea`, a dense histogram per
-    /// location, a dictionary to find each episode) was most of the read's CPU.
+    /// location, a dictionary to find each episode) was most of the read's CPU, and holding them as `PGresult`s
+    /// most of its memory.
     func fleetStatus(now: Int64, _ db: PGConnection) throws -> (probes: [ProbeStatus], locations: [String: [LocationStatus]]) {
         let probes = try db.query("SELECT id, name, kind, target FROM probes ORDER BY name COLLATE \"C\"")
         var lines: [ProbeStatus] = []
@@ -25,14 +27,14 @@ extension PostgresStore {
         let current = Self.floor(now, Self.bucket5m)
         let oldest = current - (Self.summarySlots - 1) * Self.bucket5m
         // A running location's merged hour (its newest slot is now's), else the slots still in the hour, merged here.
-        let r = try db.query("""
-            SELECT probe_id, location, last_at, last_reason, last_status, last_phases,
-                CASE WHEN bucket = $1 THEN hour END, CASE WHEN bucket <> $1 AND bucket >= $2 THEN slots END
-            FROM location_summary
-            """, [.int(current), .int(oldest)], binary: true)
+        let r = try db.copyOut("""
+            COPY (SELECT probe_id, location, last_at, last_reason, last_status, last_phases,
+                CASE WHEN bucket = \(current) THEN hour END, CASE WHEN bucket <> \(current) AND bucket >= \(oldest) THEN slots END
+            FROM location_summary) TO STDOUT (FORMAT binary)
+            """)
         // The published episodes, matched to the summary's rows here: the server's hash join on (probe, location
         // text) cost more than both scans (53-78 ms of a 100 ms read at 10 × 3,000, against ~10 ms for this scan).
-        let e = try db.query("SELECT probe_id, location, status, stage, summary FROM fleet_episodes", binary: true)
+        let e = try db.copyOut("COPY fleet_episodes (probe_id, location, status, stage, summary) TO STDOUT (FORMAT binary)")
         let summaries = RowsByLine(r, index: index, lines: lines.count)
         let episodes = RowsByLine(e, index: index, lines: lines.count)
 
@@ -41,10 +43,11 @@ extension PostgresStore {
         var stopped = SummaryHour() // a stopped location's slots, merged (its storage kept from one to the next)
         for l in lines.indices where summaries.has(l) {
             hour.reset()
-            var located: [LocationStatus] = []
             // By location: the lines' order, and of two last checks at the same time the first location's is the probe's.
-            let rows = summaries.rows(of: l).map { (location: r.binaryString($0, 1) ?? "", row: $0) }
+            let rows = summaries.rows(of: l).map { (location: r.string($0, 1) ?? "", row: $0) }
                 .sorted { $0.location < $1.location }
+            var located: [LocationStatus] = []
+            located.reserveCapacity(rows.count) // 30,000 of them at a fleet's size: no doubling's spare room
             let published = episodes.rows(of: l)
             for (location, i) in rows {
                 let last = lastCheck(r, i)
@@ -69,12 +72,12 @@ extension PostgresStore {
                 guard (last?.at ?? .min) >= now - Self.day else { continue }
                 // Its published episode, if any (the columns may all be NULL), found by comparing the location's bytes
                 // in place: a string made for each episode row, and their sort, cost more than the few comparisons.
-                if let j = published.first(where: { e.binaryEquals($0, 1, location) }) {
-                    let severity = e.binaryString(j, 2).flatMap(Severity.init(rawValue:))
+                if let j = published.first(where: { e.equals($0, 1, location) }) {
+                    let severity = e.string(j, 2).flatMap(Severity.init(rawValue:))
                     status.episode = LocationEpisode(
                         location: status.location, status: severity,
-                        stage: severity == nil ? nil : e.binaryString(j, 3).flatMap(ResolutionStage.init(rawValue:)),
-                        summary: e.binaryString(j, 4))
+                        stage: severity == nil ? nil : e.string(j, 3).flatMap(ResolutionStage.init(rawValue:)),
+                        summary: e.string(j, 4))
                 }
                 located.append(status)
             }
@@ -91,11 +94,11 @@ extension PostgresStore {
         private var starts: [Int]
         private var order: [Int]
 
-        init(_ r: PGResult, index: [Int64: Int], lines: Int) {
+        init(_ r: CopiedRows, index: [Int64: Int], lines: Int) {
             var line = [Int](repeating: -1, count: r.count)
             starts = [Int](repeating: 0, count: lines + 1)
             for i in 0..<r.count {
-                guard let id = r.binaryInt(i, 0), let l = index[id] else { continue }
+                guard let id = r.int(i, 0), let l = index[id] else { continue }
                 line[i] = l
                 starts[l + 1] += 1
             }
@@ -113,11 +116,11 @@ extension PostgresStore {
     }
 
     /// A location's last check from a binary summary row (columns 2-5).
-    private func lastCheck(_ r: PGResult, _ i: Int) -> ProbeStatus.LastCheck? {
-        guard let at = r.binaryInt(i, 2) else { return nil }
-        let reason = Int(r.binaryInt(i, 3) ?? 0)
+    private func lastCheck(_ r: CopiedRows, _ i: Int) -> ProbeStatus.LastCheck? {
+        guard let at = r.int(i, 2) else { return nil }
+        let reason = Int(r.int(i, 3) ?? 0)
         return .init(at: at, reason: reason == 0 ? nil : FailureReason(code: reason) ?? .other,
-                     status: r.binaryInt(i, 4).map(Int.init), latency: r.withBinary(i, 5, Self.totalLatency) ?? nil)
+                     status: r.int(i, 4).map(Int.init), latency: r.withBinary(i, 5, Self.totalLatency) ?? nil)
     }
 
     /// The total of a `PhaseCodec` encoding, as `PhaseCodec.decode(bytes).total` (nil when absent).
