@@ -49,9 +49,8 @@ struct StatusCommand: ParsableCommand {
                 print(Terminal.paint(prefix + loss.line(now: now), Terminal.colour(of: .failing)))
             }
             if let overload { print(Terminal.paint(overload.line, overload.now ? Terminal.colour(of: Severity.minor) : nil)) }
-            var table = Self.table(rows, now: now).bytes
-            table.append(0x0A)
-            table.withUnsafeBytes(Self.write)
+            Self.table(rows, now: now).write(to: Self.write)
+            [UInt8(0x0A)].withUnsafeBytes(Self.write)
         }
     }
 

@@ -75,6 +75,27 @@ struct TerminalColourTests {
         }
     }
 
+    /// Names are padded by characters, however many bytes or Unicode scalars they take: Latin (`µ`, `é`), a letter
+    /// and its combining accent (one character of two scalars), Greek, box drawing, an emoji.
+    @Test func statusPadsNamesByCharacters() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.url.appendingPathComponent("prober.db").path
+        let store = try Store(path: path)
+        let names = ["µs-café", "cafe\u{301}-decomposed", "Ωmega", "└box", "👍🏽ok", "plain"]
+        try store.register(names.map { ProbeSpec(name: $0, target: .tcp(TCPTarget(host: "127.0.0.1", port: 1))) })
+        let run = try ProberBinary.run(["status", "--db", path])
+        #expect(run.status == 0)
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        let header = try #require(lines.first { $0.hasPrefix("PROBE") })
+        let column = header.distance(from: header.startIndex, to: try #require(header.range(of: "STATE")).lowerBound)
+        #expect(lines.count == names.count + 1)
+        for row in lines where row != header {
+            let index = row.index(row.startIndex, offsetBy: column)
+            #expect(row[row.index(before: index)] == " " && row[index] != " ", "misaligned: \(row)")
+        }
+    }
+
     @Test func incidentsColourTheOpenSeverityAndTheRecoveringStage() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
