@@ -20,6 +20,8 @@ import Testing
             }
         }
 
+        static let literalKeys: [String: StaticString] = ["a": "a", "b_1": "b_1", "B": "B", "é": "é"]
+
         /// Through the writer's calls, each object's keys in sorted order (as its callers write them).
         func write(into out: inout JSONWriter) {
             switch self {
@@ -37,7 +39,8 @@ import Testing
             case .object(let fields):
                 out.beginObject()
                 for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
-                    out.key(key)
+                    // A literal key (as the documents' writers use) where it needs no escaping.
+                    if let literal = Node.literalKeys[key] { out.key(literal) } else { out.key(key) }
                     value.write(into: &out)
                 }
                 out.endObject()
@@ -49,7 +52,8 @@ import Testing
     /// whole `JSONValue`s written at once.
     static func document(_ random: inout SeededRandom, depth: Int = 0) -> Node {
         let strings = ["", "plain", "quote \" and \\ back", "tab\tnew\nline\r", "\u{1}\u{1F}", "é ✓ 漢字", "fra-1"]
-        let doubles = [0.0, -0.0, 99.72222222222223, 100, 1e-7, 12345678.9, .infinity, .nan]
+        let doubles = [0.0, -0.0, 99.72222222222223, 100, -3, 1e-7, 12345678.9, 123_456_789_012_345, 9_007_199_254_740_991,
+                       9_007_199_254_740_992, 1e16, -1e300, .infinity, .nan]
         let ints: [Int64] = [0, 1, -1, 9, 10, 99, 1_000_000, .max, .min, -123_456_789]
         switch Int.random(in: depth < 4 ? 0...10 : 0...6, using: &random) {
         case 0: return .scalar(.null)
