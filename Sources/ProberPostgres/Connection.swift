@@ -197,7 +197,7 @@ final class PGConnection {
             throw PostgresError(message: "not a COPY TO STDOUT", sql: sql, database: database)
         }
         PQclear(start)
-        let rows = CopiedRows()
+        var rows = CopiedRows.Builder()
         var outcome: Error?
         // Each call hands over one CopyData message (libpq allocates it); -1 at the end, -2 on an error.
         var buffer: UnsafeMutablePointer<CChar>?
@@ -212,8 +212,11 @@ final class PGConnection {
             do { try check(result, sql: sql) } catch { outcome = outcome ?? error }
         }
         if outcome == nil && !rows.ended { outcome = PostgresError(message: "COPY data ended early", sql: sql, database: database) }
-        if let outcome { throw outcome }
-        return rows
+        if let outcome {
+            rows.deallocate()
+            throw outcome
+        }
+        return CopiedRows(rows)
     }
 
     var lastError: String { String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines) }
