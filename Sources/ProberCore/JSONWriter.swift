@@ -174,6 +174,7 @@ public struct JSONWriter: ~Copyable {
 
     /// A whole `JSONValue` at this point of the document (nested at the writer's level).
     public mutating func value(_ v: JSONValue) {
+        if case .null = v { return null() } // most of them (a fleet's status has two a line), without a buffer
         value()
         var written: [UInt8] = []
         v.write(into: &written, indent: indent, level: level)
