@@ -99,14 +99,16 @@ public enum HistoryDocument {
     /// The probe's history, its registration and each location's share.
     public static func read(_ storage: some HistoryReading & ProbeRegistry & LocationReading, probe: String,
                             _ query: HistoryQuery) throws -> Outcome {
-        guard let found = try storage.locationHistory(probe: probe, location: query.location, since: query.since,
-                                                      until: query.until, every: query.every, phase: query.phase) else {
-            guard let location = query.location, try storage.probeInfo(probe) != nil else {
-                return .unknownProbe
+        try storage.snapshot {
+            guard let found = try storage.locationHistory(probe: probe, location: query.location, since: query.since,
+                                                          until: query.until, every: query.every, phase: query.phase) else {
+                guard let location = query.location, try storage.probeInfo(probe) != nil else {
+                    return .unknownProbe
+                }
+                return .unknownLocation(location, known: try storage.locations(probe: probe))
             }
-            return .unknownLocation(location, known: try storage.locations(probe: probe))
+            return .found(found.total, try? storage.probeInfo(probe), locations: found.locations)
         }
-        return .found(found.total, try? storage.probeInfo(probe), locations: found.locations)
     }
 
     /// `no checks of 'api' from location 'x'; known locations: a, b` (or that this history keeps no locations).

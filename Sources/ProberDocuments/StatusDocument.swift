@@ -82,6 +82,11 @@ public enum StatusDocument {
     /// The rows of every probe `storage` knows, with their open incidents, quiet periods and whether connectivity is lost.
     public static func rows(_ storage: some HistoryReading & IncidentStorage & LocationReading & SilenceStorage & ProberDirectory,
                             now: Int64) throws -> [Row] {
+        try storage.snapshot { try read(storage, now: now) }
+    }
+
+    private static func read(_ storage: some HistoryReading & IncidentStorage & LocationReading & SilenceStorage & ProberDirectory,
+                             now: Int64) throws -> [Row] {
         let (statuses, locations) = try (storage as? any CombinedStatusReading)?.statusAndLocations(now: now)
             ?? (storage.status(now: now), storage.locationStatus(now: now))
         let open = try storage.openIncidents()

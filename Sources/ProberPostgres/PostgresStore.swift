@@ -36,6 +36,10 @@ public final class PostgresStore: Storage, @unchecked Sendable {
     let queue = DispatchQueue(label: "prober.postgres")
     /// Touched only on `queue`.
     let connection: PGConnection
+    /// Which store's `queue` is the current queue (each store sets its own on its queue): reads inside `snapshot`.
+    private static let currentStore = DispatchSpecificKey<ObjectIdentifier>()
+    /// A `snapshot`'s transaction is open: reads join it. Touched only on `queue`.
+    private var inSnapshot = false
 
     /// Connects to `url` and, for a writable store, creates or migrates the schema (under an advisory lock,
     /// so probers starting together migrate once).
@@ -81,6 +85,7 @@ public final class PostgresStore: Storage, @unchecked Sendable {
         } else {
             try migrate()
         }
+        queue.setSpecific(key: Self.currentStore, value: ObjectIdentifier(self))
     }
 
     /// The password in the file named by `PROBER_DB_PASSWORD_FILE` (without its final newline), nil when unset.
@@ -103,10 +108,14 @@ public final class PostgresStore: Storage, @unchecked Sendable {
     // MARK: Schema
 
     /// `prober_schema.version`, or nil when the database has no prober schema.
+    /// One round trip (a reading command's start-up is a few of them): the table missing is the error it gives. Not
+    /// for inside a transaction, which that error would end.
     static func schemaVersion(_ db: PGConnection) throws -> Int? {
-        let exists = try db.query("SELECT to_regclass('prober_schema') IS NOT NULL")
-        guard exists.string(0, 0) == "t" else { return nil }
-        return try db.scalar("SELECT version FROM prober_schema").map { Int($0) } ?? 0
+        do {
+            return try db.scalar("SELECT version FROM prober_schema").map { Int($0) } ?? 0
+        } catch let error as PostgresError where error.sqlState == "42P01" { // undefined_table
+            return nil
+        }
     }
 
     private func refuseNewer(_ version: Int) throws {
@@ -167,13 +176,34 @@ public final class PostgresStore: Storage, @unchecked Sendable {
         }
     }
 
-    /// Runs `body` on the store's queue in one read-only snapshot (`REPEATABLE READ`).
+    /// Runs `body` on the store's queue in one read-only snapshot (`REPEATABLE READ`): its own, or the `snapshot`
+    /// it is called in.
     func read<T>(_ body: (PGConnection) throws -> T) throws -> T {
+        if joinsSnapshot { return try body(connection) }
         dispatchPrecondition(condition: .notOnQueue(queue))
         return try queue.sync {
             connection.reconnectIfLost()
             return try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { try body(connection) }
         }
+    }
+
+    /// `HistoryReading.snapshot`: `body` runs on the store's queue in one read-only transaction, which its reads join.
+    public func snapshot<T>(_ body: () throws -> T) throws -> T {
+        if joinsSnapshot { return try body() }
+        dispatchPrecondition(condition: .notOnQueue(queue))
+        return try queue.sync {
+            connection.reconnectIfLost()
+            return try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+                inSnapshot = true
+                defer { inSnapshot = false }
+                return try body()
+            }
+        }
+    }
+
+    /// On this store's queue, in a `snapshot` (`inSnapshot` is read only there).
+    private var joinsSnapshot: Bool {
+        DispatchQueue.getSpecific(key: Self.currentStore) == ObjectIdentifier(self) && inSnapshot
     }
 
     // MARK: Probes

@@ -36,9 +36,17 @@ public protocol HistoryReading: AnyObject, Sendable {
     /// the newest `perHour` of each hour, without those made while an earlier incident of the probe was
     /// open. Empty for an unknown probe or when there are no such checks.
     func baseline(probe: String, until: Int64, span: Int64, perHour: Int) throws -> Baseline
+
+    /// Runs `body`, whose reads of this storage (of any of its protocols) all see one snapshot: one read transaction
+    /// for them all, where each read would take its own (on PostgreSQL, two round trips each, which a loaded machine
+    /// makes milliseconds). `body` only reads; a write in it is a programming error.
+    func snapshot<T>(_ body: () throws -> T) throws -> T
 }
 
 extension HistoryReading {
+    /// A backend without transactions of its own runs `body` as it is.
+    public func snapshot<T>(_ body: () throws -> T) throws -> T { try body() }
+
     /// Every probe's last check, kept for `probes`: a backend with a cheaper lookup per probe implements its own.
     public func lastChecks(of probes: [String]) throws -> [String: ProbeStatus.LastCheck] {
         let all = try lastChecks()

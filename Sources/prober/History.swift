@@ -67,9 +67,17 @@ struct HistoryCommand: ParsableCommand {
         let store = StoreCommandSupport.openStorage(database.db)
         let outcome: HistoryDocument.Outcome
         let losses: [ConnectivityLossSpan]
+        let silences: [Silence]
         do {
-            outcome = try HistoryDocument.read(store, probe: name, query)
-            losses = try HistoryDocument.connectivityLosses(store, query)
+            // One snapshot for the history, the connectivity losses and (for the text) the silences over it.
+            (outcome, losses, silences) = try store.snapshot {
+                let outcome = try HistoryDocument.read(store, probe: name, query)
+                var silences: [Silence] = []
+                if case .found(let history, _, _) = outcome, !output.json, !csv {
+                    silences = ((try? store.silences(now: history.until, endedSince: history.since)) ?? []).filter { $0.covers(name) }
+                }
+                return (outcome, try HistoryDocument.connectivityLosses(store, query), silences)
+            }
         } catch {
             StoreCommandSupport.fail("\(error)")
         }
@@ -80,7 +88,6 @@ struct HistoryCommand: ParsableCommand {
             } else if csv {
                 print(Self.csvText(history), terminator: "")
             } else {
-                let silences = ((try? store.silences(now: history.until, endedSince: history.since)) ?? []).filter { $0.covers(name) }
                 print(Self.text(history, info: info, location: query.location, locations: locations,
                                 quiet: QuietMarks(silences: silences, windows: info?.maintenance ?? []), losses: losses))
             }

@@ -32,9 +32,12 @@ struct StatusCommand: ParsableCommand {
         let losses: [StatusDocument.ConnectivityLoss]
         let overload: StatusDocument.Overload?
         do {
-            rows = try StatusDocument.rows(storage, now: now)
-            losses = try StatusDocument.connectivityLosses(storage, now: now)
-            overload = try StatusDocument.overload(storage, now: now)
+            // One snapshot for every part (the probes' lines, the incidents, silences, probers...), read in one
+            // transaction.
+            (rows, losses, overload) = try storage.snapshot {
+                (try StatusDocument.rows(storage, now: now), try StatusDocument.connectivityLosses(storage, now: now),
+                 try StatusDocument.overload(storage, now: now))
+            }
         } catch {
             StoreCommandSupport.fail("\(error)")
         }

@@ -26,6 +26,7 @@ public enum StorageConformance {
         ConformanceCase("a newer schema is refused", newerSchemaIsRefused),
         ConformanceCase("reading a missing history fails clearly", missingHistory),
         ConformanceCase("a read-only history refuses writes", readOnlyRefusesWrites),
+        ConformanceCase("a snapshot's reads see one snapshot, and a snapshot in it joins it", snapshotReadsSeeOneSnapshot),
     ]
 
     /// Midnight UTC, so that days, hours and 5-minute buckets start on it.
@@ -85,6 +86,29 @@ public enum StorageConformance {
             }
             let reopened = try backend.open(location, true)
             #expect(try reopened.recentSamples(probe: "api", limit: 1_000).map(\.startedAt) == samples.map(\.startedAt))
+        }
+    }
+
+    /// `snapshot` (what `status` and `history` read in): each read in it sees the history as it was at its first read,
+    /// checks recorded meanwhile show only after it, and a snapshot in a snapshot is the same one.
+    static func snapshotReadsSeeOneSnapshot(_ backend: ConformanceBackend) throws {
+        try backend.withLocation { location in
+            let samples = makeSamples(probe: "api", start: t0, interval: second, count: 20)
+            let recorder = try backend.open(location, false).makeSampleRecorder(warning: { _ in })
+            for s in samples[..<10] { recorder.append(s) }
+            try recorder.flush()
+            let reader = try backend.open(location, true)
+            let (first, second, nested) = try reader.snapshot {
+                let first = try reader.recentSamples(probe: "api", limit: 100).count
+                for s in samples[10...] { recorder.append(s) }
+                try recorder.flush()
+                return (first, try reader.recentSamples(probe: "api", limit: 100).count,
+                        try reader.snapshot { try reader.lastChecks()["api"]?.at })
+            }
+            #expect(first == 10 && second == 10, "the checks recorded during the snapshot are not in it")
+            #expect(nested == samples[9].startedAt)
+            #expect(try reader.recentSamples(probe: "api", limit: 100).count == 20, "after it, they are")
+            try recorder.close()
         }
     }
 
