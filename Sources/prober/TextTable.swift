@@ -25,10 +25,14 @@ struct TextTable {
     /// Adds a row of `header.count` cells.
     mutating func append(_ row: String...) {
         precondition(row.count == header.count)
-        for (i, cell) in row.enumerated() {
-            let width = Self.width(cell)
+        for (i, var cell) in row.enumerated() {
+            // The bytes copied and measured in one pass (a String's UTF-8 view, byte by byte, was most of the cost).
+            let plain = cell.withUTF8 { bytes in
+                text.append(contentsOf: bytes)
+                return Self.plainWidth(bytes)
+            }
+            let width = plain ?? Self.width(cell)
             widths[i] = max(widths[i], width)
-            text.append(contentsOf: cell.utf8)
             ends.append(UInt32(text.count))
             cellWidths.append(UInt32(width))
         }
@@ -38,33 +42,61 @@ struct TextTable {
     /// table is 2.6 MB).
     func write(chunk: Int = 1 << 16, to sink: (UnsafeRawBufferPointer) -> Void) {
         let columns = header.count
-        var out: [UInt8] = []
-        out.reserveCapacity(min(chunk, (ends.count / max(columns, 1) + 1) * (widths.reduce(0, +) + 2 * columns + 1)) + 1_024)
-        func line(_ cells: Range<Int>, cell: (Int) -> (bytes: ArraySlice<UInt8>, width: Int)) {
-            let start = out.count
+        // Written through a pointer: appending to an `[UInt8]` piece by piece (its capacity and uniqueness checked
+        // each time) was two thirds of the table's writing.
+        var capacity = chunk + 4_096, count = 0
+        var out = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        defer { out.deallocate() }
+        func reserve(_ n: Int) {
+            guard count + n > capacity else { return }
+            capacity = max(capacity * 2, count + n)
+            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+            grown.initialize(from: out, count: count)
+            out.deallocate()
+            out = grown
+        }
+        func line(_ cells: Range<Int>, cell: (Int) -> (bytes: UnsafeBufferPointer<UInt8>, width: Int)) {
+            let start = count
             for (i, c) in zip(0..., cells) {
-                if i > 0 { out.append(contentsOf: [0x20, 0x20]) }
                 let (bytes, width) = cell(c)
                 let pad = widths[i] - width
-                if i >= leftColumns { out.append(contentsOf: repeatElement(0x20, count: pad)) }
-                out.append(contentsOf: bytes)
-                if i < leftColumns { out.append(contentsOf: repeatElement(0x20, count: pad)) }
+                reserve(2 + pad + bytes.count)
+                let spaces = (i > 0 ? 2 : 0) + (i >= leftColumns ? pad : 0)
+                (out + count).initialize(repeating: 0x20, count: spaces)
+                count += spaces
+                if let base = bytes.baseAddress { (out + count).initialize(from: base, count: bytes.count) }
+                count += bytes.count
+                if i < leftColumns {
+                    (out + count).initialize(repeating: 0x20, count: pad)
+                    count += pad
+                }
             }
             // No trailing blanks (the padding of a last left column, an empty last cell).
-            while out.count > start, let last = out.last, last == 0x20 || (0x09...0x0D).contains(last) { out.removeLast() }
+            while count > start, out[count - 1] == 0x20 || (0x09...0x0D).contains(out[count - 1]) { count -= 1 }
         }
-        line(header.indices) { (Array(header[$0].utf8)[...], Self.width(header[$0])) }
-        for first in stride(from: 0, to: ends.count, by: columns) {
-            out.append(0x0A)
-            line(first..<first + columns) { c in
-                (text[(c == 0 ? 0 : Int(ends[c - 1]))..<Int(ends[c])], Int(cellWidths[c]))
-            }
-            if out.count >= chunk {
-                out.withUnsafeBytes(sink)
-                out.removeAll(keepingCapacity: true)
+        let titles = header.map { Array($0.utf8) }
+        let titleEnds = titles.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+        titles.joined().map { $0 }.withUnsafeBufferPointer { bytes in
+            line(header.indices) { c in
+                (UnsafeBufferPointer(rebasing: bytes[titleEnds[c]..<titleEnds[c + 1]]), Self.width(header[c]))
             }
         }
-        if !out.isEmpty { out.withUnsafeBytes(sink) }
+        text.withUnsafeBufferPointer { text in
+            for first in stride(from: 0, to: ends.count, by: columns) {
+                reserve(1)
+                out[count] = 0x0A
+                count += 1
+                line(first..<first + columns) { c in
+                    let from = c == 0 ? 0 : Int(ends[c - 1])
+                    return (UnsafeBufferPointer(rebasing: text[from..<Int(ends[c])]), Int(cellWidths[c]))
+                }
+                if count >= chunk {
+                    sink(UnsafeRawBufferPointer(start: out, count: count))
+                    count = 0
+                }
+            }
+        }
+        if count > 0 { sink(UnsafeRawBufferPointer(start: out, count: count)) }
     }
 
     /// `Terminal.width` without Foundation: the characters outside the colour sequences (`ESC [ digits/; m`), counted
@@ -88,6 +120,25 @@ struct TextTable {
             }
         }
         return ascii ? plain.count : characters(String(decoding: plain, as: UTF8.self))
+    }
+
+    /// The width of an uncoloured cell whose characters are each one Unicode scalar below U+0300 or of the box drawing
+    /// block (`└`): its scalars, counted from the UTF-8 bytes (what `width` answers, without a `String`'s views); nil
+    /// for any other cell.
+    static func plainWidth(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var n = 0, i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            switch b {
+            case 0x1B: return nil
+            case ..<0x80: i += 1
+            case 0xC2...0xCB: i += 2 // U+0080-U+02FF
+            case 0xE2 where i + 1 < bytes.count && (bytes[i + 1] == 0x94 || bytes[i + 1] == 0x95): i += 3 // U+2500-U+257F
+            default: return nil
+            }
+            n += 1
+        }
+        return i == bytes.count ? n : nil
     }
 
     /// `text.count` (characters), counted as Unicode scalars when each one is a character of its own: those below
