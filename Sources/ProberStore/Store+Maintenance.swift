@@ -44,25 +44,45 @@ extension Store {
                     report.finished = false
                     return report
                 }
-                var worked = false
-                worked = try step { try self.rollup5m(probe: id, horizon: horizon5m, &report, $0) } || worked
-                worked = try step { try self.rollup1h(probe: id, &report, $0) } || worked
-                worked = try step { try self.rollup1d(probe: id, $0) } || worked
-                worked = try step { try self.archiveOldestDay(probe: id, now: now, $0) } || worked
-                worked = try step { try self.pruneSamples(probe: id, before: now - policy.raw.microseconds, &report, $0) } || worked
-                worked = try step { try self.prune5m(probe: id, before: now - policy.rollup5m.microseconds, &report, $0) } || worked
-                worked = try step { try self.prune1h(probe: id, before: now - policy.rollup1h.microseconds, &report, $0) } || worked
-                worked = try step { try self.prune1d(probe: id, before: now - policy.rollup1h.microseconds, $0) } || worked
-                report.transactions += 8
+                let steps: [(Connection) throws -> Bool] = [
+                    { try self.rollup5m(probe: id, horizon: horizon5m, &report, $0) },
+                    { try self.rollup1h(probe: id, &report, $0) },
+                    { try self.rollup1d(probe: id, $0) },
+                    { try self.archiveOldestDay(probe: id, now: now, $0) },
+                    { try self.pruneSamples(probe: id, before: now - policy.raw.microseconds, &report, $0) },
+                    { try self.prune5m(probe: id, before: now - policy.rollup5m.microseconds, &report, $0) },
+                    { try self.prune1h(probe: id, before: now - policy.rollup1h.microseconds, &report, $0) },
+                    { try self.prune1d(probe: id, before: now - policy.rollup1h.microseconds, $0) },
+                ]
+                let (worked, transactions) = try run(steps)
+                report.transactions += transactions
                 if worked { progressed = true } else { busy.remove(id) }
             }
         }
         return report
     }
 
-    /// One transaction on the queue; true when it did something (more may be left).
-    private func step(_ body: @escaping (Connection) throws -> Bool) throws -> Bool {
-        try queue.sync { try writeOnQueue(body) }
+    /// Runs a probe's steps in order, each at most once: whether one did something (more may be left), and the
+    /// transactions it took. A step that does work ends its transaction, so a transaction holds at most one step's
+    /// chunk; steps with nothing to do share the transaction of the next one. A pass over probes with nothing due then
+    /// costs one transaction (and one hop to the queue) a probe, not one a step: at 30,000 probes, eight a probe took
+    /// ~3 s of CPU every minute.
+    private func run(_ steps: [(Connection) throws -> Bool]) throws -> (worked: Bool, transactions: Int) {
+        var next = 0, worked = false, transactions = 0
+        while next < steps.count {
+            next = try queue.sync {
+                try writeOnQueue { db in
+                    var i = next
+                    while i < steps.count {
+                        i += 1
+                        if try steps[i - 1](db) { worked = true; break }
+                    }
+                    return i
+                }
+            }
+            transactions += 1
+        }
+        return (worked, transactions)
     }
 
     /// Reads the probe's watermarks: its raw samples are rolled up below `rolled5m`, its 5-minute rows below
