@@ -65,6 +65,33 @@ import Testing
         #expect(try store.status(now: samples.last!.startedAt + 1).first?.checks1h == expected.count)
     }
 
+    /// A fold removes the rows it folded by emptying `sample_recent` and putting back the few that stay: deleting them
+    /// by range rewrote every page it emptied, so a fold wrote the recent rows to the WAL once more besides the blocks
+    /// (and the checkpoint as much again).
+    @Test func aFoldWritesLessWALThanTheRecentRowsItRemovesTake() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.path + "/prober.db")
+        // 200 probes every 10 s for 10 minutes, one commit a tick, as the sample writer commits.
+        let probes = (0..<200).map { p in
+            makeSamples(probe: "p\(p)", start: start + Int64(p) * 1_000, interval: 10_000_000, count: 60, seed: UInt64(p))
+        }
+        for tick in 0..<60 { try write(store, probes.map { $0[tick] }) }
+        #expect(store.queue.sync { store.checkpoint(truncate: true) })
+        #expect(store.walBytes == 0)
+        let pageSize = try store.read { try $0.scalar("PRAGMA page_size") } ?? 0
+        let recentPages = try store.read { try $0.scalar("SELECT count(*) FROM dbstat WHERE name = 'sample_recent'") } ?? 0
+
+        try fold(store, before: start + 9 * minute)
+        let frames = (store.walBytes - 32) / (pageSize + 24)
+        let blockPages = try store.read { try $0.scalar("SELECT count(*) FROM dbstat WHERE name = 'sample_blocks'") } ?? 0
+        // Besides the blocks it made, a fold writes the rows that stay and a few pages of the free list.
+        #expect((frames - blockPages) * 2 < recentPages,
+                "the fold wrote \(frames) pages, \(blockPages) of them blocks; sample_recent took \(recentPages)")
+        #expect(try count(store, "sample_recent") == 200 * 6)
+        #expect(try store.recentSamples(probe: "p7", limit: .max).map(\.startedAt) == probes[7].map(\.startedAt))
+    }
+
     @Test func aBlockTakesAtMostTwentyBytesPerTypicalSample() {
         let samples = makeSamples(probe: "api", start: start, interval: 10_000_000, count: 30, failureRate: 0.05, seed: 9)
             .map { RawSample(ts: $0.startedAt + Int64.random(in: 0..<3_000), reason: $0.failure?.reason.code ?? 0,
