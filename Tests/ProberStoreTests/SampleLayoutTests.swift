@@ -92,6 +92,61 @@ import Testing
         #expect(try store.recentSamples(probe: "p7", limit: .max).map(\.startedAt) == probes[7].map(\.startedAt))
     }
 
+    /// Blocks live in a rowid table: in the `WITHOUT ROWID` table a block of a probe checked every 10 s (30 samples)
+    /// overflowed its 1 KiB leaf into a page of its own, half empty, so the fold wrote about 39 bytes of pages a sample.
+    @Test func aFoldOfTenSecondProbesWritesAtMostTwentyFourBytesOfBlocksASample() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.path + "/prober.db")
+        let probes = (0..<200).map { p in
+            makeSamples(probe: "p\(p)", start: start + Int64(p) * 1_000, interval: 10_000_000, count: 60, seed: UInt64(p))
+        }
+        for tick in 0..<60 { try write(store, probes.map { $0[tick] }) }
+        #expect(store.queue.sync { store.checkpoint(truncate: true) })
+
+        try fold(store, before: start + 10 * minute)
+        #expect(try count(store, "sample_recent") == 0)
+        let pageSize = try store.read { try $0.scalar("PRAGMA page_size") } ?? 0
+        let blockPages = try store.read {
+            try $0.scalar("SELECT count(*) FROM dbstat WHERE name IN ('sample_blocks', 'sample_blocks_key')")
+        } ?? 0
+        let samples = Int64(200 * 60)
+        #expect(blockPages * pageSize <= 24 * samples, "\(blockPages) pages of blocks for \(samples) samples")
+        let written = (store.walBytes - 32) / (pageSize + 24) * pageSize
+        #expect(written <= 26 * samples, "the fold wrote \(written) bytes of pages for \(samples) samples")
+        #expect(try store.recentSamples(probe: "p7", limit: .max).map(\.startedAt) == probes[7].map(\.startedAt))
+    }
+
+    @Test func aVersion13FileKeepsItsBlocks() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/prober.db"
+        let samples = makeSamples(probe: "api", start: start, interval: 10_000_000, count: 100, failureRate: 0.1, seed: 5)
+        do {
+            let connection = try Connection(path: path, readOnly: false)
+            for (i, migration) in Store.migrations.prefix(13).enumerated() {
+                try connection.transaction {
+                    try migration.apply(connection)
+                    try connection.execute("PRAGMA user_version = \(i + 1)")
+                }
+            }
+            try connection.execute("INSERT INTO probes(id, name, created_at) VALUES (1, 'api', 0)")
+            let raw = samples.map {
+                RawSample(ts: $0.startedAt, reason: $0.failure?.reason.code ?? 0, status: $0.status.map(Int64.init),
+                          phases: $0.phases, bytes: $0.bytes, family: 0)
+            }
+            for window in Dictionary(grouping: raw, by: { Store.floor($0.ts, Store.blockWidth) }) {
+                try Store.insertBlock(probe: 1, start: window.key, window.value, connection)
+            }
+        }
+        let store = try Store(path: path)
+        let read = try store.recentSamples(probe: "api", limit: .max)
+        #expect(read.map(\.startedAt) == samples.map(\.startedAt))
+        #expect(read.map(\.phases) == samples.map(\.phases))
+        #expect(try store.read { try $0.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'sample_blocks' AND sql LIKE '%WITHOUT ROWID%'") } == 0)
+        #expect(try store.read { try $0.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'sample_blocks_key'") } == 1)
+    }
+
     @Test func aBlockTakesAtMostTwentyBytesPerTypicalSample() {
         let samples = makeSamples(probe: "api", start: start, interval: 10_000_000, count: 30, failureRate: 0.05, seed: 9)
             .map { RawSample(ts: $0.startedAt + Int64.random(in: 0..<3_000), reason: $0.failure?.reason.code ?? 0,
