@@ -56,13 +56,7 @@ final class MigrationTests: XCTestCase {
         for version in 0..<Store.schemaVersion {
             let path = try temporaryDatabase(self)
             do {
-                let connection = try Connection(path: path, readOnly: false)
-                for (i, migration) in Store.migrations.prefix(version).enumerated() {
-                    try connection.transaction {
-                        try migration.apply(connection)
-                        try connection.execute("PRAGMA user_version = \(i + 1)")
-                    }
-                }
+                _ = try migratedConnection(at: path, version: version)
             }
             let raw = try RawConnection(path)
             _ = try Store(path: path)
@@ -73,13 +67,7 @@ final class MigrationTests: XCTestCase {
     func testAnOlderDatabaseIsUpgradedByTheDaemonAndExplainedToReaders() throws {
         let path = try temporaryDatabase(self)
         do {
-            let connection = try Connection(path: path, readOnly: false)
-            for (i, migration) in Store.migrations.prefix(Store.schemaVersion - 1).enumerated() {
-                try connection.transaction {
-                    try migration.apply(connection)
-                    try connection.execute("PRAGMA user_version = \(i + 1)")
-                }
-            }
+            _ = try migratedConnection(at: path, version: Store.schemaVersion - 1)
         }
         // A reader cannot migrate: it says what to do instead of failing on a missing column.
         XCTAssertThrowsError(try Store(path: path, readOnly: true)) { error in

@@ -20,6 +20,17 @@ import Testing
         try store.queue.sync { try store.writeOnQueue { try store.fold(before: horizon, $0) } }
     }
 
+    /// 200 probes every 10 s for 10 minutes from `start`, one commit a tick as the sample writer commits, then a
+    /// checkpoint that empties the WAL. Returns each probe's samples.
+    func writeTenMinutesOfTwoHundredProbes(_ store: Store) throws -> [[Sample]] {
+        let probes = (0..<200).map { p in
+            makeSamples(probe: "p\(p)", start: start + Int64(p) * 1_000, interval: 10_000_000, count: 60, seed: UInt64(p))
+        }
+        for tick in 0..<60 { try write(store, probes.map { $0[tick] }) }
+        #expect(store.queue.sync { store.checkpoint(truncate: true) })
+        return probes
+    }
+
     func count(_ store: Store, _ table: String) throws -> Int64 {
         try store.read { try $0.scalar("SELECT count(*) FROM \(table)") } ?? 0
     }
@@ -72,12 +83,7 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let store = try Store(path: directory.path + "/prober.db")
-        // 200 probes every 10 s for 10 minutes, one commit a tick, as the sample writer commits.
-        let probes = (0..<200).map { p in
-            makeSamples(probe: "p\(p)", start: start + Int64(p) * 1_000, interval: 10_000_000, count: 60, seed: UInt64(p))
-        }
-        for tick in 0..<60 { try write(store, probes.map { $0[tick] }) }
-        #expect(store.queue.sync { store.checkpoint(truncate: true) })
+        let probes = try writeTenMinutesOfTwoHundredProbes(store)
         #expect(store.walBytes == 0)
         let pageSize = try store.read { try $0.scalar("PRAGMA page_size") } ?? 0
         let recentPages = try store.read { try $0.scalar("SELECT count(*) FROM dbstat WHERE name = 'sample_recent'") } ?? 0
@@ -98,11 +104,7 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let store = try Store(path: directory.path + "/prober.db")
-        let probes = (0..<200).map { p in
-            makeSamples(probe: "p\(p)", start: start + Int64(p) * 1_000, interval: 10_000_000, count: 60, seed: UInt64(p))
-        }
-        for tick in 0..<60 { try write(store, probes.map { $0[tick] }) }
-        #expect(store.queue.sync { store.checkpoint(truncate: true) })
+        let probes = try writeTenMinutesOfTwoHundredProbes(store)
 
         try fold(store, before: start + 10 * minute)
         #expect(try count(store, "sample_recent") == 0)
@@ -123,19 +125,9 @@ import Testing
         let path = directory.path + "/prober.db"
         let samples = makeSamples(probe: "api", start: start, interval: 10_000_000, count: 100, failureRate: 0.1, seed: 5)
         do {
-            let connection = try Connection(path: path, readOnly: false)
-            for (i, migration) in Store.migrations.prefix(13).enumerated() {
-                try connection.transaction {
-                    try migration.apply(connection)
-                    try connection.execute("PRAGMA user_version = \(i + 1)")
-                }
-            }
+            let connection = try migratedConnection(at: path, version: 13)
             try connection.execute("INSERT INTO probes(id, name, created_at) VALUES (1, 'api', 0)")
-            let raw = samples.map {
-                RawSample(ts: $0.startedAt, reason: $0.failure?.reason.code ?? 0, status: $0.status.map(Int64.init),
-                          phases: $0.phases, bytes: $0.bytes, family: 0)
-            }
-            for window in Dictionary(grouping: raw, by: { Store.floor($0.ts, Store.blockWidth) }) {
+            for window in Dictionary(grouping: samples.map(rawSample), by: { Store.floor($0.ts, Store.blockWidth) }) {
                 try Store.insertBlock(probe: 1, start: window.key, window.value, connection)
             }
         }
@@ -164,13 +156,7 @@ import Testing
         let path = directory.path + "/prober.db"
         let samples = makeSamples(probe: "api", start: start, interval: 30_000_000, count: 100, failureRate: 0.1, seed: 4)
         do {
-            let connection = try Connection(path: path, readOnly: false)
-            for (i, migration) in Store.migrations.prefix(9).enumerated() {
-                try connection.transaction {
-                    try migration.apply(connection)
-                    try connection.execute("PRAGMA user_version = \(i + 1)")
-                }
-            }
+            let connection = try migratedConnection(at: path, version: 9)
             try connection.execute("INSERT INTO probes(id, name, created_at) VALUES (1, 'api', 0)")
             let insert = try connection.prepare("""
                 INSERT INTO samples(probe_id, ts, reason, status, phases, bytes, family) VALUES (1, ?1, ?2, ?3, ?4, ?5, 0)
