@@ -264,7 +264,9 @@ extension Store {
             try writeBlock(probe: rows[i].probe, start: rows[i].window, samples, merge: true, db)
             i = j
         }
-        try deleteRecent(before: horizon, folded: rows.count, db)
+        let folded = rows.count
+        rows = [] // freed before the rows that stay are read
+        try deleteRecent(before: horizon, folded: folded, db)
     }
 
     /// Deletes the recent rows that started before `horizon` (`folded` of them). A delete by range rewrites every
@@ -283,20 +285,28 @@ extension Store {
         let columns = "seq, probe_id, ts, reason, status, phases, bytes, family"
         let select = try db.prepare("SELECT \(columns) FROM sample_recent WHERE ts >= ?1")
         try select.bind(1, horizon)
-        // Each row's values as stored (the phases' bytes too), put back unchanged.
-        var kept: [(seq: Int64, probe: Int64, ts: Int64, reason: Int64, status: Int64?, phases: [UInt8]?, bytes: Int64?,
+        // Each row's values as stored, put back unchanged; the phases' bytes one after the other in `phases` (a minute
+        // of checks at 60,000 probes is 360,000 rows: an array each would double what they take).
+        var kept: [(seq: Int64, probe: Int64, ts: Int64, reason: Int64, status: Int64?, phases: Range<Int>?, bytes: Int64?,
                     family: Int64?)] = []
+        var phases: [UInt8] = []
         kept.reserveCapacity(Int(staying))
         while try select.step() {
-            kept.append((select.int64(0), select.int64(1), select.int64(2), select.int64(3), select.int64OrNil(4),
-                         select.isNull(5) ? nil : select.blob(5), select.int64OrNil(6), select.int64OrNil(7)))
+            var range: Range<Int>?
+            if !select.isNull(5) {
+                let start = phases.count
+                select.withBlob(5) { phases.append(contentsOf: $0) }
+                range = start..<phases.count
+            }
+            kept.append((select.int64(0), select.int64(1), select.int64(2), select.int64(3), select.int64OrNil(4), range,
+                         select.int64OrNil(6), select.int64OrNil(7)))
         }
         select.reset()
         try db.execute("DELETE FROM sample_recent")
         let insert = try db.prepare("INSERT INTO sample_recent(\(columns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
         for row in kept { // in key order, as read
             try Self.bindRecent(insert, seq: row.seq, probe: row.probe, ts: row.ts, reason: row.reason, status: row.status,
-                                phases: row.phases, bytes: row.bytes, family: row.family)
+                                phases: row.phases.map { Array(phases[$0]) }, bytes: row.bytes, family: row.family)
             try insert.run()
         }
     }
