@@ -31,6 +31,7 @@ extension Store {
         Migration("archived days of raw samples", sql: schemaSampleArchive),
         // No schema change: the number keeps a prober of version 12, which reads a format 2 day as empty, out.
         Migration("archived days range-coded (format 2)", apply: { _ in }),
+        Migration("5-minute blocks in a rowid table, their overflow pages filled whole", apply: convertSampleBlocksToRowid),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch; durations microseconds.

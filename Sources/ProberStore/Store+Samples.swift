@@ -170,17 +170,25 @@ extension Store {
             """)
         // In key order, so the batch fills its pages one after the other.
         for (id, sample) in samples.sorted(by: { ($0.probe, $0.sample.startedAt) < ($1.probe, $1.sample.startedAt) }) {
-            let h = stmt.handle
-            sqlite3_bind_int64(h, 1, seq)
-            sqlite3_bind_int64(h, 2, id)
-            sqlite3_bind_int64(h, 3, sample.startedAt)
-            sqlite3_bind_int64(h, 4, Int64(sample.failure?.reason.code ?? 0))
-            Self.bindOptional(h, 5, sample.status.map(Int64.init))
-            try stmt.bind(6, blob: PhaseCodec.encode(sample.phases))
-            Self.bindOptional(h, 7, sample.bytes)
-            Self.bindOptional(h, 8, sample.ipFamily.map { $0 == .ipv6 ? 1 : 0 })
+            try Self.bindRecent(stmt, seq: seq, probe: id, ts: sample.startedAt, reason: Int64(sample.failure?.reason.code ?? 0),
+                                status: sample.status.map(Int64.init), phases: PhaseCodec.encode(sample.phases), bytes: sample.bytes,
+                                family: sample.ipFamily.map { $0 == .ipv6 ? 1 : 0 })
             try stmt.run()
         }
+    }
+
+    /// Binds one `sample_recent` row to `stmt`'s parameters 1-8, in the table's column order.
+    private static func bindRecent(_ stmt: Statement, seq: Int64, probe: Int64, ts: Int64, reason: Int64, status: Int64?,
+                                   phases: [UInt8]?, bytes: Int64?, family: Int64?) throws {
+        let h = stmt.handle
+        sqlite3_bind_int64(h, 1, seq)
+        sqlite3_bind_int64(h, 2, probe)
+        sqlite3_bind_int64(h, 3, ts)
+        sqlite3_bind_int64(h, 4, reason)
+        bindOptional(h, 5, status)
+        try stmt.bind(6, blob: phases)
+        bindOptional(h, 7, bytes)
+        bindOptional(h, 8, family)
     }
 
     /// Deletes the probe's archived days, else its blocks, that end at or before `before`, at most `limit` samples'
@@ -256,9 +264,51 @@ extension Store {
             try writeBlock(probe: rows[i].probe, start: rows[i].window, samples, merge: true, db)
             i = j
         }
-        let delete = try db.prepare("DELETE FROM sample_recent WHERE ts < ?1")
-        try delete.bind(1, horizon)
-        try delete.run()
+        let folded = rows.count
+        rows = [] // freed before the rows that stay are read
+        try deleteRecent(before: horizon, folded: folded, db)
+    }
+
+    /// Deletes the recent rows that started before `horizon` (`folded` of them). A delete by range rewrites every
+    /// page it empties (about 44 bytes of WAL per row, and again at the checkpoint: as much as the commits wrote);
+    /// emptying the table is SQLite's truncate (its pages go to the free list unwritten, with `secure_delete` FAST),
+    /// so when fewer rows stay than go, which is the rule (a fold runs `foldGrace` after its window ended), the rows
+    /// that stay are read, the table emptied, and they are put back as they were.
+    private func deleteRecent(before horizon: Int64, folded: Int, _ db: Connection) throws {
+        let staying = try db.scalar("SELECT count(*) FROM sample_recent WHERE ts >= ?1", [horizon]) ?? 0
+        guard staying <= folded else {
+            let delete = try db.prepare("DELETE FROM sample_recent WHERE ts < ?1")
+            try delete.bind(1, horizon)
+            try delete.run()
+            return
+        }
+        let columns = "seq, probe_id, ts, reason, status, phases, bytes, family"
+        let select = try db.prepare("SELECT \(columns) FROM sample_recent WHERE ts >= ?1")
+        try select.bind(1, horizon)
+        // Each row's values as stored, put back unchanged; the phases' bytes one after the other in `phases` (a minute
+        // of checks at 60,000 probes is 360,000 rows: an array each would double what they take).
+        var kept: [(seq: Int64, probe: Int64, ts: Int64, reason: Int64, status: Int64?, phases: Range<Int>?, bytes: Int64?,
+                    family: Int64?)] = []
+        var phases: [UInt8] = []
+        kept.reserveCapacity(Int(staying))
+        while try select.step() {
+            var range: Range<Int>?
+            if !select.isNull(5) {
+                let start = phases.count
+                select.withBlob(5) { phases.append(contentsOf: $0) }
+                range = start..<phases.count
+            }
+            kept.append((select.int64(0), select.int64(1), select.int64(2), select.int64(3), select.int64OrNil(4), range,
+                         select.int64OrNil(6), select.int64OrNil(7)))
+        }
+        select.reset()
+        try db.execute("DELETE FROM sample_recent")
+        let insert = try db.prepare("INSERT INTO sample_recent(\(columns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+        for row in kept { // in key order, as read
+            try Self.bindRecent(insert, seq: row.seq, probe: row.probe, ts: row.ts, reason: row.reason, status: row.status,
+                                phases: row.phases.map { Array(phases[$0]) }, bytes: row.bytes, family: row.family)
+            try insert.run()
+        }
     }
 
     /// Writes one probe's block of the window at `start` (merged into the stored one with `merge`).

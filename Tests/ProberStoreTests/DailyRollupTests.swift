@@ -86,13 +86,7 @@ import Testing
         // A version 4 history: 3.5 days of hourly rollups, rolled up to 12:00 of the fourth day.
         let rolled1h = start + 3 * day + 12 * hour
         do {
-            let connection = try Connection(path: path, readOnly: false)
-            for (i, migration) in Store.migrations.prefix(4).enumerated() {
-                try connection.transaction {
-                    try migration.apply(connection)
-                    try connection.execute("PRAGMA user_version = \(i + 1)")
-                }
-            }
+            let connection = try migratedConnection(at: path, version: 4)
             try connection.execute("""
                 INSERT INTO probes(id, name, created_at, rolled_5m, rolled_1h) VALUES (1, 'api', \(start), \(rolled1h), \(rolled1h));
                 INSERT INTO probes(id, name, created_at) VALUES (2, 'new', \(start));

@@ -161,13 +161,7 @@ import Testing
         let raw = samples.map { RawSample(ts: $0.startedAt, reason: $0.failure?.reason.code ?? 0, status: $0.status.map(Int64.init),
                                           phases: $0.phases, bytes: $0.bytes, family: $0.ipFamily.map { $0 == .ipv6 ? 1 : 0 }) }
         do {
-            let connection = try Connection(path: path, readOnly: false)
-            for (i, migration) in Store.migrations.prefix(12).enumerated() {
-                try connection.transaction {
-                    try migration.apply(connection)
-                    try connection.execute("PRAGMA user_version = \(i + 1)")
-                }
-            }
+            let connection = try migratedConnection(at: path, version: 12)
             try connection.execute("INSERT INTO probes(id, name, created_at) VALUES (1, 'api', 0)")
             let insert = try connection.prepare("INSERT INTO sample_archive(probe_id, start, data) VALUES (1, ?1, ?2)")
             for d in 0..<2 {

@@ -234,13 +234,7 @@ import Testing
         let path = directory.path + "/prober.db"
         let samples = makeSamples(probe: "api", start: start, interval: 30_000_000, count: 2 * 2_880, failureRate: 0.1, seed: 4)
         do {
-            let connection = try Connection(path: path, readOnly: false)
-            for (i, migration) in Store.migrations.prefix(11).enumerated() {
-                try connection.transaction {
-                    try migration.apply(connection)
-                    try connection.execute("PRAGMA user_version = \(i + 1)")
-                }
-            }
+            let connection = try migratedConnection(at: path, version: 11)
             try connection.execute("INSERT INTO probes(id, name, created_at) VALUES (1, 'api', 0)")
             let raw = samples.map { RawSample(ts: $0.startedAt, reason: $0.failure?.reason.code ?? 0, status: $0.status.map(Int64.init),
                                               phases: $0.phases, bytes: $0.bytes, family: $0.ipFamily.map { $0 == .ipv6 ? 1 : 0 }) }

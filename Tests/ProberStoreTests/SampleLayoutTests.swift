@@ -20,6 +20,17 @@ import Testing
         try store.queue.sync { try store.writeOnQueue { try store.fold(before: horizon, $0) } }
     }
 
+    /// 200 probes every 10 s for 10 minutes from `start`, one commit a tick as the sample writer commits, then a
+    /// checkpoint that empties the WAL. Returns each probe's samples.
+    func writeTenMinutesOfTwoHundredProbes(_ store: Store) throws -> [[Sample]] {
+        let probes = (0..<200).map { p in
+            makeSamples(probe: "p\(p)", start: start + Int64(p) * 1_000, interval: 10_000_000, count: 60, seed: UInt64(p))
+        }
+        for tick in 0..<60 { try write(store, probes.map { $0[tick] }) }
+        #expect(store.queue.sync { store.checkpoint(truncate: true) })
+        return probes
+    }
+
     func count(_ store: Store, _ table: String) throws -> Int64 {
         try store.read { try $0.scalar("SELECT count(*) FROM \(table)") } ?? 0
     }
@@ -65,6 +76,69 @@ import Testing
         #expect(try store.status(now: samples.last!.startedAt + 1).first?.checks1h == expected.count)
     }
 
+    /// A fold removes the rows it folded by emptying `sample_recent` and putting back the few that stay: deleting them
+    /// by range rewrote every page it emptied, so a fold wrote the recent rows to the WAL once more besides the blocks
+    /// (and the checkpoint as much again).
+    @Test func aFoldWritesLessWALThanTheRecentRowsItRemovesTake() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.path + "/prober.db")
+        let probes = try writeTenMinutesOfTwoHundredProbes(store)
+        #expect(store.walBytes == 0)
+        let pageSize = try store.read { try $0.scalar("PRAGMA page_size") } ?? 0
+        let recentPages = try store.read { try $0.scalar("SELECT count(*) FROM dbstat WHERE name = 'sample_recent'") } ?? 0
+
+        try fold(store, before: start + 9 * minute)
+        let frames = (store.walBytes - 32) / (pageSize + 24)
+        let blockPages = try store.read { try $0.scalar("SELECT count(*) FROM dbstat WHERE name = 'sample_blocks'") } ?? 0
+        // Besides the blocks it made, a fold writes the rows that stay and a few pages of the free list.
+        #expect((frames - blockPages) * 2 < recentPages,
+                "the fold wrote \(frames) pages, \(blockPages) of them blocks; sample_recent took \(recentPages)")
+        #expect(try count(store, "sample_recent") == 200 * 6)
+        #expect(try store.recentSamples(probe: "p7", limit: .max).map(\.startedAt) == probes[7].map(\.startedAt))
+    }
+
+    /// Blocks live in a rowid table: in the `WITHOUT ROWID` table a block of a probe checked every 10 s (30 samples)
+    /// overflowed its 1 KiB leaf into a page of its own, half empty, so the fold wrote about 39 bytes of pages a sample.
+    @Test func aFoldOfTenSecondProbesWritesAtMostTwentyFourBytesOfBlocksASample() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.path + "/prober.db")
+        let probes = try writeTenMinutesOfTwoHundredProbes(store)
+
+        try fold(store, before: start + 10 * minute)
+        #expect(try count(store, "sample_recent") == 0)
+        let pageSize = try store.read { try $0.scalar("PRAGMA page_size") } ?? 0
+        let blockPages = try store.read {
+            try $0.scalar("SELECT count(*) FROM dbstat WHERE name IN ('sample_blocks', 'sample_blocks_key')")
+        } ?? 0
+        let samples = Int64(200 * 60)
+        #expect(blockPages * pageSize <= 24 * samples, "\(blockPages) pages of blocks for \(samples) samples")
+        let written = (store.walBytes - 32) / (pageSize + 24) * pageSize
+        #expect(written <= 26 * samples, "the fold wrote \(written) bytes of pages for \(samples) samples")
+        #expect(try store.recentSamples(probe: "p7", limit: .max).map(\.startedAt) == probes[7].map(\.startedAt))
+    }
+
+    @Test func aVersion13FileKeepsItsBlocks() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/prober.db"
+        let samples = makeSamples(probe: "api", start: start, interval: 10_000_000, count: 100, failureRate: 0.1, seed: 5)
+        do {
+            let connection = try migratedConnection(at: path, version: 13)
+            try connection.execute("INSERT INTO probes(id, name, created_at) VALUES (1, 'api', 0)")
+            for window in Dictionary(grouping: samples.map(rawSample), by: { Store.floor($0.ts, Store.blockWidth) }) {
+                try Store.insertBlock(probe: 1, start: window.key, window.value, connection)
+            }
+        }
+        let store = try Store(path: path)
+        let read = try store.recentSamples(probe: "api", limit: .max)
+        #expect(read.map(\.startedAt) == samples.map(\.startedAt))
+        #expect(read.map(\.phases) == samples.map(\.phases))
+        #expect(try store.read { try $0.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'sample_blocks' AND sql LIKE '%WITHOUT ROWID%'") } == 0)
+        #expect(try store.read { try $0.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'sample_blocks_key'") } == 1)
+    }
+
     @Test func aBlockTakesAtMostTwentyBytesPerTypicalSample() {
         let samples = makeSamples(probe: "api", start: start, interval: 10_000_000, count: 30, failureRate: 0.05, seed: 9)
             .map { RawSample(ts: $0.startedAt + Int64.random(in: 0..<3_000), reason: $0.failure?.reason.code ?? 0,
@@ -82,13 +156,7 @@ import Testing
         let path = directory.path + "/prober.db"
         let samples = makeSamples(probe: "api", start: start, interval: 30_000_000, count: 100, failureRate: 0.1, seed: 4)
         do {
-            let connection = try Connection(path: path, readOnly: false)
-            for (i, migration) in Store.migrations.prefix(9).enumerated() {
-                try connection.transaction {
-                    try migration.apply(connection)
-                    try connection.execute("PRAGMA user_version = \(i + 1)")
-                }
-            }
+            let connection = try migratedConnection(at: path, version: 9)
             try connection.execute("INSERT INTO probes(id, name, created_at) VALUES (1, 'api', 0)")
             let insert = try connection.prepare("""
                 INSERT INTO samples(probe_id, ts, reason, status, phases, bytes, family) VALUES (1, ?1, ?2, ?3, ?4, ?5, 0)

@@ -61,6 +61,25 @@ func makeSamples(probe: String, start: Int64, interval: Int64, count: Int, failu
     }
 }
 
+/// A connection to the file at `path` as a prober of schema `version` leaves it: its first `version` migrations applied,
+/// each in its transaction, as `Store` applies them.
+func migratedConnection(at path: String, version: Int) throws -> Connection {
+    let connection = try Connection(path: path, readOnly: false)
+    for (i, migration) in Store.migrations.prefix(version).enumerated() {
+        try connection.transaction {
+            try migration.apply(connection)
+            try connection.execute("PRAGMA user_version = \(i + 1)")
+        }
+    }
+    return connection
+}
+
+/// A sample as the store reads it back.
+func rawSample(_ sample: Sample) -> RawSample {
+    RawSample(ts: sample.startedAt, reason: sample.failure?.reason.code ?? 0, status: sample.status.map(Int64.init),
+              phases: sample.phases, bytes: sample.bytes, family: sample.ipFamily.map { $0 == .ipv6 ? 1 : 0 })
+}
+
 /// Writes samples through the real writer and waits until they are committed.
 func fill(_ store: Store, _ samples: [Sample]) throws {
     let writer = SampleWriter(store: store, configuration: .init(batchSize: 5_000))

@@ -43,11 +43,11 @@ int main(int argc, char **argv) {
     if (argc < 2 || sqlite3_open_v2(argv[1], &db, SQLITE_OPEN_READONLY, 0) != SQLITE_OK) return 1;
     long long rows = scalar(db, "SELECT count(*) FROM sample_recent") + block_samples(db, "sample_blocks")
         + archive_samples(db);
-    long long bytes = scalar(db, "SELECT sum(pgsize) FROM dbstat WHERE name IN ('sample_recent', 'sample_blocks', 'sample_span',"
-                                 " 'sample_archive', 'sample_archive_key')");
+    long long bytes = scalar(db, "SELECT sum(pgsize) FROM dbstat WHERE name IN ('sample_recent', 'sample_blocks', 'sample_blocks_key',"
+                                 " 'sample_span', 'sample_archive', 'sample_archive_key')");
     printf("samples %lld %lld\n", rows, bytes);
     /* Each raw layout apart: rows, the bytes of their data, and of their pages (table and index). */
-    const char *raw[][3] = {{"sample_recent", "0", "'sample_recent'"}, {"sample_blocks", "length(data)", "'sample_blocks'"},
+    const char *raw[][3] = {{"sample_recent", "0", "'sample_recent'"}, {"sample_blocks", "length(data)", "'sample_blocks', 'sample_blocks_key'"},
                             {"sample_archive", "length(data)", "'sample_archive', 'sample_archive_key'"},
                             {"sample_span", "0", "'sample_span'"}};
     for (int i = 0; i < 4; i++) {
