@@ -36,10 +36,8 @@ public final class PostgresStore: Storage, @unchecked Sendable {
     let queue = DispatchQueue(label: "prober.postgres")
     /// Touched only on `queue`.
     let connection: PGConnection
-    /// Which store's `queue` is the current queue (each store sets its own on its queue): reads inside `snapshot`.
-    private static let currentStore = DispatchSpecificKey<ObjectIdentifier>()
-    /// A `snapshot`'s transaction is open: reads join it. Touched only on `queue`.
-    private var inSnapshot = false
+    /// Whether code on `queue` runs inside a `snapshot` (its reads join it).
+    private let snapshots: SnapshotScope
 
     /// Connects to `url` and, for a writable store, creates or migrates the schema (under an advisory lock,
     /// so probers starting together migrate once).
@@ -54,6 +52,7 @@ public final class PostgresStore: Storage, @unchecked Sendable {
     public init(url: String, readOnly: Bool = false, site: String = ProcessInfo.processInfo.hostName,
                 password: String? = nil, lease: Duration = .seconds(120), spool: SampleSpool? = nil,
                 clock: any WallClock = SystemWallClock()) throws {
+        snapshots = SnapshotScope(queue: queue)
         self.spool = spool
         self.url = url
         self.password = password
@@ -85,7 +84,6 @@ public final class PostgresStore: Storage, @unchecked Sendable {
         } else {
             try migrate()
         }
-        queue.setSpecific(key: Self.currentStore, value: ObjectIdentifier(self))
     }
 
     /// The password in the file named by `PROBER_DB_PASSWORD_FILE` (without its final newline), nil when unset.
@@ -179,7 +177,7 @@ public final class PostgresStore: Storage, @unchecked Sendable {
     /// Runs `body` on the store's queue in one read-only snapshot (`REPEATABLE READ`): its own, or the `snapshot`
     /// it is called in.
     func read<T>(_ body: (PGConnection) throws -> T) throws -> T {
-        if joinsSnapshot { return try body(connection) }
+        if snapshots.isJoined { return try body(connection) }
         dispatchPrecondition(condition: .notOnQueue(queue))
         return try queue.sync {
             connection.reconnectIfLost()
@@ -189,21 +187,8 @@ public final class PostgresStore: Storage, @unchecked Sendable {
 
     /// `HistoryReading.snapshot`: `body` runs on the store's queue in one read-only transaction, which its reads join.
     public func snapshot<T>(_ body: () throws -> T) throws -> T {
-        if joinsSnapshot { return try body() }
-        dispatchPrecondition(condition: .notOnQueue(queue))
-        return try queue.sync {
-            connection.reconnectIfLost()
-            return try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
-                inSnapshot = true
-                defer { inSnapshot = false }
-                return try body()
-            }
-        }
-    }
-
-    /// On this store's queue, in a `snapshot` (`inSnapshot` is read only there).
-    private var joinsSnapshot: Bool {
-        DispatchQueue.getSpecific(key: Self.currentStore) == ObjectIdentifier(self) && inSnapshot
+        if snapshots.isJoined { return try body() }
+        return try read { _ in try snapshots.inside(body) }
     }
 
     // MARK: Probes

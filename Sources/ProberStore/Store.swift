@@ -22,10 +22,8 @@ public final class Store: Storage, @unchecked Sendable {
     let clock: any WallClock
     /// The queue owning the connection. Internal so other files of the module can post work to it.
     let queue: DispatchQueue
-    /// Which store's `queue` is the current queue (each store sets its own on its queue): reads inside `snapshot`.
-    private static let currentStore = DispatchSpecificKey<ObjectIdentifier>()
-    /// A `snapshot`'s transaction is open: reads join it. Touched only on `queue`.
-    private var inSnapshot = false
+    /// Whether code on `queue` runs inside a `snapshot` (its reads join it).
+    private let snapshots: SnapshotScope
     /// Touched only on `queue`.
     let connection: Connection
     /// Probe name -> id, filled lazily. Queue-owned.
@@ -54,6 +52,7 @@ public final class Store: Storage, @unchecked Sendable {
                              kind: .missing)
         }
         queue = DispatchQueue(label: "prober.store")
+        snapshots = SnapshotScope(queue: queue)
         if !readOnly { Self.createPrivately(path) }
         connection = try Connection(path: path, readOnly: readOnly)
         try connection.check(sqlite3_busy_timeout(connection.handle, Int32(clamping: busyTimeout.milliseconds)))
@@ -74,7 +73,6 @@ public final class Store: Storage, @unchecked Sendable {
             try configureForWriting()
             try migrate()
         }
-        queue.setSpecific(key: Self.currentStore, value: ObjectIdentifier(self))
     }
 
     /// Creates a missing database file 0600 before SQLite opens it: SQLite would create it 0644 (less the
@@ -185,7 +183,7 @@ public final class Store: Storage, @unchecked Sendable {
     /// Runs `body` on the store's queue (reads see one consistent snapshot): in a transaction of its own, or in the
     /// `snapshot` it is called in.
     func read<T>(_ body: (Connection) throws -> T) throws -> T {
-        if joinsSnapshot { return try body(connection) }
+        if snapshots.isJoined { return try body(connection) }
         dispatchPrecondition(condition: .notOnQueue(queue))
         return try queue.sync {
             try connection.execute("BEGIN")
@@ -199,17 +197,8 @@ public final class Store: Storage, @unchecked Sendable {
 
     /// `HistoryReading.snapshot`: `body` runs on the store's queue in one read transaction, which its reads join.
     public func snapshot<T>(_ body: () throws -> T) throws -> T {
-        if joinsSnapshot { return try body() }
-        return try read { _ in
-            inSnapshot = true
-            defer { inSnapshot = false }
-            return try body()
-        }
-    }
-
-    /// On this store's queue, in a `snapshot` (`inSnapshot` is read only there).
-    private var joinsSnapshot: Bool {
-        DispatchQueue.getSpecific(key: Self.currentStore) == ObjectIdentifier(self) && inSnapshot
+        if snapshots.isJoined { return try body() }
+        return try read { _ in try snapshots.inside(body) }
     }
 
     // MARK: Probes
