@@ -53,7 +53,6 @@ struct StatusCommand: ParsableCommand {
             }
             if let overload { print(Terminal.paint(overload.line, overload.now ? Terminal.colour(of: Severity.minor) : nil)) }
             Self.table(rows, now: now).write(to: Self.write)
-            [UInt8(0x0A)].withUnsafeBytes(Self.write)
         }
     }
 

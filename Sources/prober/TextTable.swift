@@ -1,13 +1,14 @@
 import ProberCore
 
-/// A table written straight into bytes, the same text as `StoreCommandSupport.table` (left-aligned first columns, the
-/// others right-aligned, two spaces apart, no trailing blanks, lines joined by newlines): a fleet's `status` is
-/// 33,000 lines, and a `[String]` per line, padded cells and joined lines were most of its CPU.
+/// A table written straight into bytes, the same text as `StoreCommandSupport.table` printed (left-aligned first
+/// columns, the others right-aligned, two spaces apart, no trailing blanks, each line ending with a newline): a
+/// fleet's `status` is 33,000 lines, and a `[String]` per line, padded cells and joined lines were most of its CPU.
 struct TextTable {
     let header: [String]
     let leftColumns: Int
-    /// The cells' bytes one after another, row-major, `header.count` a row; where each ends, and its width (measured
-    /// once). A fleet's table has 264,000 cells: a `String` each, and their widths measured twice, was half its CPU.
+    /// The cells' bytes one after another, row-major, `header.count` a row, the header's first; where each ends, and its
+    /// width (measured once). A fleet's table has 264,000 cells: a `String` each, and their widths measured twice, was
+    /// half its CPU.
     private var text: [UInt8] = []
     private var ends: [UInt32] = []
     private var cellWidths: [UInt32] = []
@@ -16,14 +17,17 @@ struct TextTable {
     init(_ header: [String], leftColumns: Int = 1, capacity: Int = 0) {
         self.header = header
         self.leftColumns = leftColumns
-        widths = header.map(Self.width)
-        ends.reserveCapacity(capacity * header.count)
-        cellWidths.reserveCapacity(capacity * header.count)
-        text.reserveCapacity(capacity * header.count * 8)
+        widths = Array(repeating: 0, count: header.count)
+        ends.reserveCapacity((capacity + 1) * header.count)
+        cellWidths.reserveCapacity((capacity + 1) * header.count)
+        text.reserveCapacity((capacity + 1) * header.count * 8)
+        append(cells: header)
     }
 
     /// Adds a row of `header.count` cells.
-    mutating func append(_ row: String...) {
+    mutating func append(_ row: String...) { append(cells: row) }
+
+    private mutating func append(cells row: [String]) {
         precondition(row.count == header.count)
         for (i, var cell) in row.enumerated() {
             // The bytes copied and measured in one pass (a String's UTF-8 view, byte by byte, was most of the cost).
@@ -38,8 +42,8 @@ struct TextTable {
         }
     }
 
-    /// The header and the rows, without a final newline, handed to `sink` in pieces of about `chunk` bytes (a fleet's
-    /// table is 2.6 MB).
+    /// The header and the rows, each line ending with a newline, handed to `sink` in pieces of about `chunk` bytes (a
+    /// fleet's table is 2.6 MB).
     func write(chunk: Int = 1 << 16, to sink: (UnsafeRawBufferPointer) -> Void) {
         let columns = header.count
         // Written through a pointer: appending to an `[UInt8]` piece by piece (its capacity and uniqueness checked
@@ -55,41 +59,28 @@ struct TextTable {
             out.deallocate()
             out = grown
         }
-        func line(_ cells: Range<Int>, cell: (Int) -> (bytes: UnsafeBufferPointer<UInt8>, width: Int)) {
-            let start = count
-            for (i, c) in zip(0..., cells) {
-                let (bytes, width) = cell(c)
-                let pad = widths[i] - width
-                reserve(2 + pad + bytes.count)
-                let spaces = (i > 0 ? 2 : 0) + (i >= leftColumns ? pad : 0)
-                (out + count).initialize(repeating: 0x20, count: spaces)
-                count += spaces
-                if let base = bytes.baseAddress { (out + count).initialize(from: base, count: bytes.count) }
-                count += bytes.count
-                if i < leftColumns {
-                    (out + count).initialize(repeating: 0x20, count: pad)
-                    count += pad
-                }
-            }
-            // No trailing blanks (the padding of a last left column, an empty last cell).
-            while count > start, out[count - 1] == 0x20 || (0x09...0x0D).contains(out[count - 1]) { count -= 1 }
-        }
-        let titles = header.map { Array($0.utf8) }
-        let titleEnds = titles.reduce(into: [0]) { $0.append($0.last! + $1.count) }
-        titles.joined().map { $0 }.withUnsafeBufferPointer { bytes in
-            line(header.indices) { c in
-                (UnsafeBufferPointer(rebasing: bytes[titleEnds[c]..<titleEnds[c + 1]]), Self.width(header[c]))
-            }
-        }
         text.withUnsafeBufferPointer { text in
             for first in stride(from: 0, to: ends.count, by: columns) {
+                let start = count
+                for (i, c) in zip(0..., first..<first + columns) {
+                    let bytes = UnsafeBufferPointer(rebasing: text[(c == 0 ? 0 : Int(ends[c - 1]))..<Int(ends[c])])
+                    let pad = widths[i] - Int(cellWidths[c])
+                    reserve(2 + pad + bytes.count)
+                    let spaces = (i > 0 ? 2 : 0) + (i >= leftColumns ? pad : 0)
+                    (out + count).initialize(repeating: 0x20, count: spaces)
+                    count += spaces
+                    if let base = bytes.baseAddress { (out + count).initialize(from: base, count: bytes.count) }
+                    count += bytes.count
+                    if i < leftColumns {
+                        (out + count).initialize(repeating: 0x20, count: pad)
+                        count += pad
+                    }
+                }
+                // No trailing blanks (the padding of a last left column, an empty last cell).
+                while count > start, out[count - 1] == 0x20 || (0x09...0x0D).contains(out[count - 1]) { count -= 1 }
                 reserve(1)
                 out[count] = 0x0A
                 count += 1
-                line(first..<first + columns) { c in
-                    let from = c == 0 ? 0 : Int(ends[c - 1])
-                    return (UnsafeBufferPointer(rebasing: text[from..<Int(ends[c])]), Int(cellWidths[c]))
-                }
                 if count >= chunk {
                     sink(UnsafeRawBufferPointer(start: out, count: count))
                     count = 0
