@@ -63,7 +63,7 @@ enum Layout {
 
     /// `3 min ago` (or `in 2 s` for a time ahead of `now`).
     static func ago(_ t: Int64, now: Int64) -> String {
-        t <= now ? Human.span(seconds: (now - t) / 1_000_000) + " ago" : "in " + Human.span(seconds: (t - now) / 1_000_000)
+        t <= now ? Human.ago(seconds: (now - t) / 1_000_000) : "in " + Human.span(seconds: (t - now) / 1_000_000)
     }
 
     static func time(_ t: Int64) -> HTML {

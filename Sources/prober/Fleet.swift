@@ -53,7 +53,7 @@ struct FleetCommand: ParsableCommand {
             case .stopped: nil
             }
             return [p.location, Terminal.paint(state.rawValue, colour), p.version,
-                    Human.span(seconds: max(0, now - p.at) / 1_000_000) + " ago", "\(p.probes)", S.latency(p.latenessP99),
+                    Human.ago(seconds: max(0, now - p.at) / 1_000_000), "\(p.probes)", S.latency(p.latenessP99),
                     p.spooled > 0 ? "\(p.pending) (\(p.spooled))" : "\(p.pending)", "\(p.host) pid \(p.pid)"]
         }
         return S.table(["LOCATION", "STATE", "VERSION", "LAST SEEN", "PROBES", "TICK P99", "PENDING", "HOST"], rows, leftColumns: 3)

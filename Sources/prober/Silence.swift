@@ -126,7 +126,7 @@ struct SilencesCommand: ParsableCommand {
                 let state = SilencesDocument.state(s, now: now)
                 let colour: Terminal.Colour? = state == "active" ? .yellow : nil
                 let until = s.active(at: now) ? UTCTime.time(s.end, relativeTo: now)
-                    : "ended " + Human.span(seconds: max(0, now - s.end) / 1_000_000) + " ago"
+                    : "ended " + Human.ago(seconds: max(0, now - s.end) / 1_000_000)
                 return ["#\(s.id)", Terminal.paint(state, colour), s.probeList, until, s.reason.isEmpty ? "-" : s.reason, s.createdBy]
             }
             print(StoreCommandSupport.table(["ID", "STATE", "PROBES", "UNTIL", "REASON", "BY"], rows, leftColumns: 3))

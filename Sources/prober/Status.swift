@@ -72,7 +72,7 @@ struct StatusCommand: ParsableCommand {
     static func table(_ rows: [StatusDocument.Row], now: Int64) -> TextTable {
         typealias S = StoreCommandSupport
         func age(_ last: ProbeStatus.LastCheck?) -> String {
-            last.map { Human.span(seconds: max(0, now - $0.at) / 1_000_000) + " ago" } ?? "never"
+            last.map { Human.ago(seconds: max(0, now - $0.at) / 1_000_000) } ?? "never"
         }
         func result(_ last: ProbeStatus.LastCheck?) -> String { last.map { $0.reason?.rawValue ?? "ok" } ?? "-" }
         var table = TextTable(["PROBE", "STATE", "LAST CHECK", "RESULT", "LATENCY", "UPTIME 1H", "P95 1H", "INCIDENT"], leftColumns: 4,
