@@ -108,5 +108,28 @@ import Testing
         #expect(locations["p1"]?[1].episode?.summary == "slow \"tls\"" && locations["p2"]?[1].episode != nil)
         #expect(probes.map(\.name) == ["p1", "p2", "p3", "p4"] && locations["p4"] == nil)
     }
-}
 
+    /// Probes whose ids are far apart (a sequence moved on, rows restored from elsewhere) are found by their ids too:
+    /// the read indexes lines by id in a table when the ids are dense, in a dictionary when they are not.
+    @Test func probesWithIdsFarApartHaveTheirLines() throws {
+        let cluster = try TestPostgres.shared()
+        let database = try cluster.makeDatabase()
+        defer { cluster.dropDatabase(database) }
+        let url = cluster.socketURL(database)
+        try Self.fill(url, probes: 2)
+        _ = try cluster.psql("SELECT setval(pg_get_serial_sequence('probes', 'id'), 50000000)", database: database)
+        let a = try PostgresStore(url: url, site: "a").makeSampleRecorder(warning: { _ in })
+        a.append(Sample(probe: "p9", startedAt: Self.now - Self.minute, phases: Phases(total: 900), status: 200))
+        try a.close()
+
+        let reader = try PostgresStore(url: url, readOnly: true, site: "reader")
+        #expect(try cluster.psql("SELECT id FROM probes WHERE name = 'p9'", database: database)
+            .trimmingCharacters(in: .whitespacesAndNewlines) == "50000001")
+        let (probes, locations) = try reader.statusAndLocations(now: Self.now)
+        #expect(probes == (try reader.status(now: Self.now)))
+        #expect(locations == (try reader.locationStatus(now: Self.now, probes: nil, lastHour: true)))
+        #expect(probes.first { $0.name == "p9" }?.last?.at == Self.now - Self.minute)
+        #expect(locations["p9"]?.map(\.location) == ["a"] && locations["p9"]?.first?.checks1h == 1)
+        #expect(locations["p1"]?.map(\.location) == Self.locations)
+    }
+}
