@@ -3,13 +3,15 @@ import ProberCore
 /// A table written straight into bytes, the same text as `StoreCommandSupport.table` printed (left-aligned first
 /// columns, the others right-aligned, two spaces apart, no trailing blanks, each line ending with a newline): a
 /// fleet's `status` is 33,000 lines, and a `[String]` per line, padded cells and joined lines were most of its CPU.
-struct TextTable {
+struct TextTable: ~Copyable {
     let header: [String]
     let leftColumns: Int
     /// The cells' bytes one after another, row-major, `header.count` a row, the header's first; where each ends, and its
     /// width (measured once). A fleet's table has 264,000 cells: a `String` each, and their widths measured twice, was
-    /// half its CPU.
-    private var text: [UInt8] = []
+    /// half its CPU; appending each cell's bytes to an `[UInt8]` (its uniqueness and capacity checked, a generic copy)
+    /// was a fifth of the rest.
+    private var text: UnsafeMutablePointer<UInt8>
+    private var textCount = 0, textCapacity: Int
     private var ends: [UInt32] = []
     private var cellWidths: [UInt32] = []
     private var widths: [Int]
@@ -20,26 +22,42 @@ struct TextTable {
         widths = Array(repeating: 0, count: header.count)
         ends.reserveCapacity((capacity + 1) * header.count)
         cellWidths.reserveCapacity((capacity + 1) * header.count)
-        text.reserveCapacity((capacity + 1) * header.count * 8)
+        textCapacity = max((capacity + 1) * header.count * 8, 256)
+        text = .allocate(capacity: textCapacity)
         append(cells: header)
     }
+
+    deinit { text.deallocate() }
 
     /// Adds a row of `header.count` cells.
     mutating func append(_ row: String...) { append(cells: row) }
 
     private mutating func append(cells row: [String]) {
         precondition(row.count == header.count)
-        for (i, var cell) in row.enumerated() {
+        for i in row.indices {
+            var cell = row[i]
             // The bytes copied and measured in one pass (a String's UTF-8 view, byte by byte, was most of the cost).
             let plain = cell.withUTF8 { bytes in
-                text.append(contentsOf: bytes)
+                put(bytes)
                 return Self.plainWidth(bytes)
             }
             let width = plain ?? Self.width(cell)
-            widths[i] = max(widths[i], width)
-            ends.append(UInt32(text.count))
+            if width > widths[i] { widths[i] = width }
+            ends.append(UInt32(textCount))
             cellWidths.append(UInt32(width))
         }
+    }
+
+    private mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+        if textCount + bytes.count > textCapacity {
+            textCapacity = max(textCapacity * 2, textCount + bytes.count)
+            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: textCapacity)
+            grown.initialize(from: text, count: textCount)
+            text.deallocate()
+            text = grown
+        }
+        if let base = bytes.baseAddress { (text + textCount).initialize(from: base, count: bytes.count) }
+        textCount += bytes.count
     }
 
     /// The header and the rows, each line ending with a newline, handed to `sink` in pieces of about `chunk` bytes (a
@@ -59,32 +77,31 @@ struct TextTable {
             out.deallocate()
             out = grown
         }
-        text.withUnsafeBufferPointer { text in
-            for first in stride(from: 0, to: ends.count, by: columns) {
-                let start = count
-                for (i, c) in zip(0..., first..<first + columns) {
-                    let bytes = UnsafeBufferPointer(rebasing: text[(c == 0 ? 0 : Int(ends[c - 1]))..<Int(ends[c])])
-                    let pad = widths[i] - Int(cellWidths[c])
-                    reserve(2 + pad + bytes.count)
-                    let spaces = (i > 0 ? 2 : 0) + (i >= leftColumns ? pad : 0)
-                    (out + count).initialize(repeating: 0x20, count: spaces)
-                    count += spaces
-                    if let base = bytes.baseAddress { (out + count).initialize(from: base, count: bytes.count) }
-                    count += bytes.count
-                    if i < leftColumns {
-                        (out + count).initialize(repeating: 0x20, count: pad)
-                        count += pad
-                    }
+        let text = UnsafeBufferPointer(start: self.text, count: textCount)
+        for first in stride(from: 0, to: ends.count, by: columns) {
+            let start = count
+            for (i, c) in zip(0..., first..<first + columns) {
+                let bytes = UnsafeBufferPointer(rebasing: text[(c == 0 ? 0 : Int(ends[c - 1]))..<Int(ends[c])])
+                let pad = widths[i] - Int(cellWidths[c])
+                reserve(2 + pad + bytes.count)
+                let spaces = (i > 0 ? 2 : 0) + (i >= leftColumns ? pad : 0)
+                (out + count).initialize(repeating: 0x20, count: spaces)
+                count += spaces
+                if let base = bytes.baseAddress { (out + count).initialize(from: base, count: bytes.count) }
+                count += bytes.count
+                if i < leftColumns {
+                    (out + count).initialize(repeating: 0x20, count: pad)
+                    count += pad
                 }
-                // No trailing blanks (the padding of a last left column, an empty last cell).
-                while count > start, out[count - 1] == 0x20 || (0x09...0x0D).contains(out[count - 1]) { count -= 1 }
-                reserve(1)
-                out[count] = 0x0A
-                count += 1
-                if count >= chunk {
-                    sink(UnsafeRawBufferPointer(start: out, count: count))
-                    count = 0
-                }
+            }
+            // No trailing blanks (the padding of a last left column, an empty last cell).
+            while count > start, out[count - 1] == 0x20 || (0x09...0x0D).contains(out[count - 1]) { count -= 1 }
+            reserve(1)
+            out[count] = 0x0A
+            count += 1
+            if count >= chunk {
+                sink(UnsafeRawBufferPointer(start: out, count: count))
+                count = 0
             }
         }
         if count > 0 { sink(UnsafeRawBufferPointer(start: out, count: count)) }
