@@ -94,7 +94,24 @@ extension Store {
 
     /// The start of the probe's oldest sample kept.
     func firstSampleTime(probe: Int64, _ db: Connection) throws -> Int64? {
-        var first = try recentSamples(probe: probe, from: Int64.min, to: Int64.max, db).first?.ts
+        let recent = try recentSamples(probe: probe, from: Int64.min, to: Int64.max, db).first?.ts
+        return try [recent, firstFoldedSampleTime(probe: probe, db)].compactMap { $0 }.min()
+    }
+
+    /// The start of every probe's oldest recent (not yet folded) sample before `horizon`, for the probes that have
+    /// one: one scan of the recent rows, where `firstSampleTime` seeks every commit for one probe.
+    func firstRecentSampleTimes(before horizon: Int64, _ db: Connection) throws -> [Int64: Int64] {
+        let select = try db.prepare("SELECT probe_id, min(ts) FROM sample_recent WHERE ts < ?1 GROUP BY probe_id")
+        try select.bind(1, horizon)
+        defer { select.reset() }
+        var out: [Int64: Int64] = [:]
+        while try select.step() { out[select.int64(0)] = select.int64(1) }
+        return out
+    }
+
+    /// The start of the probe's oldest folded sample (in a block or an archived day).
+    func firstFoldedSampleTime(probe: Int64, _ db: Connection) throws -> Int64? {
+        var first: Int64?
         if let day = try archivedDays(probe: probe, from: Int64.min / 4, to: Int64.max / 4, db).first,
            let ts = try archivedDay(probe: probe, start: day, db).first?.ts {
             first = min(first ?? ts, ts)
