@@ -51,4 +51,24 @@ import Testing
         try store.maintain(now: now + 10 * minute, policy: StoragePolicy())
         #expect(try rolledUp(store, "new") == 4)
     }
+
+    @Test("a row committed after a maintenance pass's scan is later than the scan, even after a fold emptied the recent rows")
+    func laterCommitsAfterAFold() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let now = t0 + 20 * minute
+        let store = try Store(path: directory.path + "/prober.db", clock: CommitLagTests.FixedClock(at: now))
+        try record(makeSamples(probe: "api", start: t0 + 16 * minute, interval: minute, count: 4), into: store)
+        let scan = try store.write { db in try store.recentScan(before: t0 + 15 * minute, db) }
+        #expect(scan.firsts.isEmpty)
+        // A fold that takes every recent row, as the writer's does after a pause of the checks.
+        try store.write { db in try store.fold(before: now, db) }
+        #expect(try store.read { db in try db.scalar("SELECT count(*) FROM sample_recent") } == 0)
+        try record(makeSamples(probe: "api", start: t0 + 3 * minute, interval: minute, count: 1, seed: 2), into: store)
+        let late = try store.read { db in
+            try store.recentSamples(probe: try #require(try store.probeID("api", create: false, db)), from: .min,
+                                    to: t0 + 15 * minute, after: scan.lastSeq, db)
+        }
+        #expect(late.map(\.ts) == [t0 + 3 * minute], "the late check is seen as written after the scan")
+    }
 }
