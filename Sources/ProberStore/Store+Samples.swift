@@ -35,14 +35,15 @@ extension Store {
     private static let recentSeeks: Int64 = 2_000
 
     /// Calls `body` with the probe's samples with `from <= ts < to`, in start order (newest first with
-    /// `newestFirst`), until it returns false.
-    func forEachSample(probe: Int64, from: Int64, to: Int64, newestFirst: Bool = false, _ db: Connection,
-                       _ body: (RawSample) throws -> Bool) throws {
+    /// `newestFirst`), until it returns false. With `recentAfter`, the caller knows the probe has no such recent row
+    /// of that commit or an earlier one: only later commits are read.
+    func forEachSample(probe: Int64, from: Int64, to: Int64, newestFirst: Bool = false, recentAfter: Int64 = .min,
+                       _ db: Connection, _ body: (RawSample) throws -> Bool) throws {
         // Far enough from the ends of Int64 that window arithmetic cannot overflow.
         let from = max(from, Int64.min / 4), to = min(to, Int64.max / 4)
         guard from < to else { return }
         var recent: [Int64: [RawSample]] = [:]
-        for sample in try recentSamples(probe: probe, from: from, to: to, db) {
+        for sample in try recentSamples(probe: probe, from: from, to: to, after: recentAfter, db) {
             recent[Self.floor(sample.ts, Self.blockWidth), default: []].append(sample)
         }
         // The windows to visit, in order: the blocks' within the probe's span, and those of recent samples outside it.
@@ -94,7 +95,13 @@ extension Store {
 
     /// The start of the probe's oldest sample kept.
     func firstSampleTime(probe: Int64, _ db: Connection) throws -> Int64? {
-        var first = try recentSamples(probe: probe, from: Int64.min, to: Int64.max, db).first?.ts
+        let recent = try recentSamples(probe: probe, from: Int64.min, to: Int64.max, db).first?.ts
+        return try [recent, firstFoldedSampleTime(probe: probe, db)].compactMap { $0 }.min()
+    }
+
+    /// The start of the probe's oldest folded sample (in a block or an archived day).
+    func firstFoldedSampleTime(probe: Int64, _ db: Connection) throws -> Int64? {
+        var first: Int64?
         if let day = try archivedDays(probe: probe, from: Int64.min / 4, to: Int64.max / 4, db).first,
            let ts = try archivedDay(probe: probe, start: day, db).first?.ts {
             first = min(first ?? ts, ts)
@@ -163,7 +170,8 @@ extension Store {
     /// `sample_recent`. A second sample for the same probe and microsecond replaces the first.
     func appendSamples(_ samples: [(probe: Int64, sample: Sample)], _ db: Connection) throws {
         guard !samples.isEmpty else { return }
-        let seq = (try db.scalar("SELECT max(seq) FROM sample_recent") ?? 0) + 1
+        let seq = max(try db.scalar("SELECT max(seq) FROM sample_recent") ?? 0, lastRecentSeq) + 1
+        lastRecentSeq = seq
         let stmt = try db.prepare("""
             INSERT OR REPLACE INTO sample_recent(seq, probe_id, ts, reason, status, phases, bytes, family)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -357,11 +365,14 @@ extension Store {
         return select.withBlob(0) { SampleBlock.decode($0, start: start) }
     }
 
-    /// The probe's recent (not yet folded) samples with `from <= ts < to`, in start order, the later written of
-    /// two of the same microsecond kept: a seek per commit (they are few: one a second since the last fold).
-    private func recentSamples(probe: Int64, from: Int64, to: Int64, _ db: Connection) throws -> [RawSample] {
-        guard let lo = try db.scalar("SELECT min(seq) FROM sample_recent"),
+    /// The probe's recent (not yet folded) samples with `from <= ts < to` of the commits after `after`, in start
+    /// order, the later written of two of the same microsecond kept: a seek per commit (they are few: one a second
+    /// since the last fold).
+    func recentSamples(probe: Int64, from: Int64, to: Int64, after: Int64 = .min, _ db: Connection) throws -> [RawSample] {
+        guard let first = try db.scalar("SELECT min(seq) FROM sample_recent"),
               let hi = try db.scalar("SELECT max(seq) FROM sample_recent") else { return [] }
+        let lo = max(first, after == .min ? .min : after + 1)
+        guard lo <= hi else { return [] }
         var found: [(seq: Int64, sample: RawSample)] = []
         let columns = "ts, reason, status, phases, bytes, family, seq"
         if hi - lo < Self.recentSeeks {
@@ -379,12 +390,13 @@ extension Store {
             }
         } else {
             let select = try db.prepare("""
-                SELECT \(columns) FROM sample_recent WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3
+                SELECT \(columns) FROM sample_recent WHERE probe_id = ?1 AND ts >= ?2 AND ts < ?3 AND seq >= ?4
                 """)
             defer { select.reset() }
             try select.bind(1, probe)
             try select.bind(2, from)
             try select.bind(3, to)
+            try select.bind(4, lo)
             while try select.step() { found.append((select.int64(6), Self.rawSample(select, from: 0))) }
         }
         found.sort { ($0.sample.ts, $0.seq) < ($1.sample.ts, $1.seq) }

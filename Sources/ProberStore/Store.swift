@@ -30,6 +30,9 @@ public final class Store: Storage, @unchecked Sendable {
     var probeIDs: [String: Int64] = [:]
     /// The horizon of the last fold (`foldIfDue`). Queue-owned.
     var foldedUpTo = Int64.min
+    /// The last commit number this store gave `sample_recent` rows (`appendSamples`): numbers only increase while the
+    /// store is open, even when a fold empties the table (maintenance relies on it, `RecentScan`). Queue-owned.
+    var lastRecentSeq: Int64 = 0
     /// The archived day read last, decoded (`Store+SampleArchive.swift`). Store queue only.
     var lastArchivedDay: ArchivedDayCache?
     /// When the WAL was last checkpointed by `checkpointIfDue`. Queue-owned.
