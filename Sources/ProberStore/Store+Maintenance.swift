@@ -148,9 +148,7 @@ extension Store {
         // Without any recent row before the horizon when the scan ran, only the commits since can hold one.
         let recentAfter = seen.firsts[probe] == nil ? seen.lastSeq : .min
         if from == nil {
-            let recent = try recentSamples(probe: probe, from: .min, to: horizon, after: recentAfter, db).first?.ts
-            guard let first = try [recent, firstFoldedSampleTime(probe: probe, db)].compactMap({ $0 }).min()
-            else { return false }
+            guard let first = try firstSampleTime(probe: probe, to: horizon, after: recentAfter, db) else { return false }
             from = Self.floor(first, Self.bucket5m)
         }
         guard let start = from, start < horizon else { return false }

@@ -93,14 +93,15 @@ extension Store {
         return out
     }
 
-    /// The start of the probe's oldest sample kept.
-    func firstSampleTime(probe: Int64, _ db: Connection) throws -> Int64? {
-        let recent = try recentSamples(probe: probe, from: Int64.min, to: Int64.max, db).first?.ts
+    /// The start of the probe's oldest sample kept: folded, or recent before `to` of the commits after `after` (a
+    /// caller that knows the probe has no recent row before `to` up to that commit, `RecentScan`).
+    func firstSampleTime(probe: Int64, to: Int64 = Int64.max, after: Int64 = .min, _ db: Connection) throws -> Int64? {
+        let recent = try recentSamples(probe: probe, from: Int64.min, to: to, after: after, db).first?.ts
         return try [recent, firstFoldedSampleTime(probe: probe, db)].compactMap { $0 }.min()
     }
 
     /// The start of the probe's oldest folded sample (in a block or an archived day).
-    func firstFoldedSampleTime(probe: Int64, _ db: Connection) throws -> Int64? {
+    private func firstFoldedSampleTime(probe: Int64, _ db: Connection) throws -> Int64? {
         var first: Int64?
         if let day = try archivedDays(probe: probe, from: Int64.min / 4, to: Int64.max / 4, db).first,
            let ts = try archivedDay(probe: probe, start: day, db).first?.ts {
