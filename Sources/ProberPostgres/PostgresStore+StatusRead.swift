@@ -57,8 +57,7 @@ extension PostgresStore {
                 var own: (counts: HourCounts, p95: Int64?) = (HourCounts(), nil)
                 if r.withBinary(i, 6, { bytes -> Void in
                     let encoded = EncodedHour(bytes)
-                    hour.add(encoded)
-                    own = (encoded.counts, encoded.percentile(0.95))
+                    own = (encoded.counts, hour.add(encoded, percentile: 0.95))
                 }) == nil {
                     r.withBinary(i, 7) { slots in
                         stopped.reset()

@@ -24,6 +24,33 @@ struct SummaryHour {
         }
     }
 
+    /// Adds one aggregate read in place and returns its own percentile `p` (`EncodedHour.percentile`), both from one
+    /// walk over its buckets: `status` needs both for each of a fleet's 30,000 probe-locations, and the two walks were
+    /// a fifth of its instructions.
+    mutating func add(_ hour: EncodedHour, percentile p: Double) -> Int64? {
+        guard counts.add(hour.counts) else { return nil }
+        if histogram.isEmpty { histogram = [Int32](repeating: 0, count: LatencyHistogram.bucketCount) }
+        let rank = Aggregate.rank(p, count: hour.counts.latencyCount)
+        var seen = 0
+        var found: Int?
+        histogram.withUnsafeMutableBufferPointer { dense in
+            // `forEachBucket`'s walk, written out: its closure was not inlined, a call for each bucket.
+            var reader = Varint.BufferReader(hour.histogram)
+            var index = 0
+            while !reader.isAtEnd {
+                index += Int(reader.next() ?? 0)
+                let count = Int32(clamping: reader.next() ?? 0)
+                guard index < dense.count else { continue }
+                dense[index] &+= count
+                if found == nil, count > 0 {
+                    seen += Int(count)
+                    if seen >= rank { found = index }
+                }
+            }
+        }
+        return hour.percentile(rank: rank, at: found)
+    }
+
     /// Back to no checks, keeping the histogram's storage (zeroed) for the next probe.
     mutating func reset() {
         counts = HourCounts()
@@ -89,10 +116,9 @@ struct EncodedHour {
 
     /// As `SummaryHour.percentile` of this aggregate alone: the same walk over the buckets, without building them.
     func percentile(_ p: Double) -> Int64? {
-        guard counts.latencyCount > 0, let lo = counts.latencyMin, let hi = counts.latencyMax else { return nil }
+        guard counts.latencyCount > 0 else { return nil }
         let rank = Aggregate.rank(p, count: counts.latencyCount)
-        if rank == 1 { return lo }
-        if rank == counts.latencyCount { return hi }
+        guard rank != 1, rank != counts.latencyCount else { return percentile(rank: rank, at: nil) }
         var seen = 0
         var found: Int?
         forEachBucket { index, count in
@@ -100,7 +126,16 @@ struct EncodedHour {
             seen += Int(Int32(clamping: count))
             if seen >= rank { found = index }
         }
-        guard let i = found, i != LatencyHistogram.bucketCount - 1 else { return hi } // open-ended last bucket
+        return percentile(rank: rank, at: found)
+    }
+
+    /// The latency of `rank` (1-based) given the bucket where the counts, in index order, reach it (nil: not reached),
+    /// clamped to the observed range; the first and last rank are the observed bounds.
+    func percentile(rank: Int, at bucket: Int?) -> Int64? {
+        guard counts.latencyCount > 0, let lo = counts.latencyMin, let hi = counts.latencyMax else { return nil }
+        if rank == 1 { return lo }
+        if rank == counts.latencyCount { return hi }
+        guard let i = bucket, i != LatencyHistogram.bucketCount - 1 else { return hi } // open-ended last bucket
         return min(max(LatencyHistogram.representative(i), lo), hi)
     }
 }

@@ -18,13 +18,19 @@ extension Varint {
 
         /// The next varint, as `Varint.Reader.next`: nil at the end, or when the bytes end inside it or it runs past
         /// 64 bits (the bytes read are skipped either way).
+        @inline(__always)
         mutating func next() -> UInt64? {
+            // Most of what `status` reads (a histogram's index steps and counts) is one byte.
+            if offset < bytes.count, case let b = bytes[offset], b & 0x80 == 0 {
+                offset += 1
+                return UInt64(b)
+            }
             var value: UInt64 = 0
             var shift: UInt64 = 0
             while offset < bytes.count, shift < 64 {
                 let b = bytes[offset]
                 offset += 1
-                value |= UInt64(b & 0x7F) << shift
+                value |= UInt64(b & 0x7F) &<< shift
                 if b & 0x80 == 0 { return value }
                 shift += 7
             }

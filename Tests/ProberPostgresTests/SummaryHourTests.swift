@@ -19,6 +19,9 @@ import Testing
                 aggregate.add(reason: failing ? FailureReason.timeout.code : 0, phases: failing ? Phases() : Phases(total: latency))
             }
             let encoded = SummaryCodec.encode(aggregate)
+            var other = Aggregate.summaryEmpty
+            other.add(reason: 0, phases: Phases(total: Int64.random(in: 1...50_000, using: &random)))
+            let first = SummaryCodec.encode(other)
             let decoded = SummaryCodec.decode(encoded[...])
             var dense = SummaryHour()
             dense.add(encoded: encoded[...])
@@ -28,6 +31,17 @@ import Testing
                 for p in [0.0, 0.01, 0.5, 0.95, 0.99, 1.0] {
                     #expect(hour.percentile(p) == decoded.percentile(p), "p\(p) of \(checks) checks")
                     #expect(dense.percentile(p) == decoded.percentile(p), "p\(p) of \(checks) checks, dense")
+                    // Added and its own percentile read in the same walk, into an hour that already holds another:
+                    // the same sum, the same figure.
+                    first.withUnsafeBytes { firstBytes in
+                        var walked = SummaryHour(), summed = SummaryHour()
+                        _ = walked.add(EncodedHour(firstBytes), percentile: p)
+                        summed.add(EncodedHour(firstBytes))
+                        #expect(walked.add(hour, percentile: p) == decoded.percentile(p), "p\(p) of \(checks) checks, one walk")
+                        summed.add(hour)
+                        #expect(walked.histogram == summed.histogram && walked.counts.checks == summed.counts.checks
+                                && walked.percentile(p) == summed.percentile(p), "p\(p) of \(checks) checks, one walk's sum")
+                    }
                 }
             }
         }
