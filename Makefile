@@ -4,12 +4,13 @@ PROBES     ?= probes
 DB         ?= prober.db
 DEMO_PORT  ?= 18080
 LISTEN     ?= 127.0.0.1:9464
-SYSTEM_PACKAGES := libcurl4-openssl-dev libsqlite3-dev zlib1g-dev libpq-dev
+SYSTEM_PACKAGES := libcurl4-openssl-dev libsqlite3-dev zlib1g-dev libpq-dev libjemalloc-dev
 # The tools some tests run (openssl: certificates; curl: the container health check; util-linux: flock;
-# systemd: systemd-analyze verifies the unit). Without them those tests skip, and `make test` counts the skips.
+# systemd: systemd-analyze verifies the unit; binutils: readelf lists the libraries the binary links). Without them
+# those tests skip, and `make test` counts the skips.
 # chromium: the page tests load pages in headless Chromium (Tests/ProberTestSupport/Chromium.swift); postgresql:
 # the PostgreSQL backend's tests start a throwaway cluster. Without either, those tests fail, saying so.
-TEST_PACKAGES   := openssl curl util-linux systemd chromium postgresql
+TEST_PACKAGES   := openssl curl util-linux systemd binutils chromium postgresql
 FUZZ_SECONDS    ?= 60
 SHELL           := /bin/bash
 

@@ -33,6 +33,12 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // The allocator: jemalloc replaces glibc's malloc for the whole process (libcurl allocates a check on the
+        // probe thread, its sample is freed on others). ProberEngine imports it, for `mallctl`.
+        .systemLibrary(
+            name: "CJemalloc",
+            providers: [.apt(["libjemalloc-dev"])]
+        ),
         .systemLibrary(
             name: "CPostgres",
             pkgConfig: "libpq",
@@ -71,7 +77,7 @@ let package = Package(
         // Scheduler and the run loop: probes -> store -> evaluator -> incidents.
         .target(name: "ProberEngine", dependencies: [
             "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberHTTP",
-            "ProberDocuments", "ProberWeb", "ProberBackends",
+            "ProberDocuments", "ProberWeb", "ProberBackends", "CJemalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The command line: one file per subcommand.

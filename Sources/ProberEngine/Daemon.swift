@@ -48,9 +48,6 @@ public final class Daemon: @unchecked Sendable {
     /// code it deserves: 2 for the configuration (invalid probe files), 1 for the environment (the database,
     /// the listen address, a second instance).
     public init(configuration: Configuration, logger: Logger) throws(DaemonError) {
-        // Before any thread is started: each thread that allocates first gets an arena of its own, so tuned in
-        // `run()` (after the store, engine and tracker queues had run) the process still had five.
-        GlibcMalloc.tuneForDaemon()
         self.configuration = configuration
         self.logger = logger
         if let listen = configuration.listen, !listen.isLoopback, configuration.listenToken == nil, !configuration.listenInsecure {
@@ -181,7 +178,7 @@ public final class Daemon: @unchecked Sendable {
                 logger.info("probing from location \(configuration.location)\(bound)\(threads)", metadata: metadata)
                 runLoop.start()
                 // Parsing a large probe set leaves freed YAML nodes behind: hand those pages back.
-                _ = GlibcMalloc.malloc_trim(0)
+                Allocator.releaseFreePages()
             }, stop: { _ = runLoop.shutdown(drain: true) }),
             Component("heartbeat", start: { heartbeat.start() }, stop: { heartbeat.stop() }),
             Component("HTTP listener", start: { [logger] in
@@ -233,8 +230,8 @@ public final class Daemon: @unchecked Sendable {
             guard ok, let next = loaded else { return }
             Self.warnAboutWeakenedSecurity(next, logger: logger)
             // Only the new and changed probes (all of them after a failed registration). Registering 30,000 unchanged
-            // ones took 0.7-0.9 s of allocation on the store's thread, and the libcurl thread, which shares one of two
-            // malloc arenas with the others (`GlibcMalloc.tuneForDaemon`), waited on its lock: ticks up to 0.7 s late.
+            // ones took 0.7-0.9 s of allocation on the store's thread, and the libcurl thread, which shared one of two
+            // glibc malloc arenas with the others, waited on its lock: ticks up to 0.7 s late.
             let registering = registrationFailed.current ? next.probes : Self.changed(next.probes, since: previous)
             do {
                 try storage.register(registering)

@@ -45,7 +45,7 @@ import Testing
         "ProberDocuments": ["ProberCore", "ProberStorage"],
         "ProberWeb": ["ProberCore", "ProberStorage", "ProberDocuments", "ProberHTTP"],
         "ProberEngine": ["ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberHTTP",
-                         "ProberDocuments", "ProberWeb", "ProberBackends"],
+                         "ProberDocuments", "ProberWeb", "ProberBackends", "CJemalloc"],
     ]
 
     @Test func modulesImportOnlyWhatTheirLayerAllows() throws {
@@ -67,6 +67,7 @@ import Testing
             if imports.contains("CPostgres") { #expect(file.module == "ProberPostgres", "\(file.path)") }
             if imports.contains("CCurl") { #expect(file.module == "ProberProbes", "\(file.path)") }
             if imports.contains("CZlib") { #expect(["ProberHTTP", "ProberStore"].contains(file.module), "\(file.path)") }
+            if imports.contains("CJemalloc") { #expect(file.module == "ProberEngine", "\(file.path)") }
         }
     }
 

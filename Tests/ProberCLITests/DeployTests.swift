@@ -323,6 +323,71 @@ final class DeployTests: XCTestCase {
 
     // MARK: Container health check
 
+    /// The container builds and runs what prober links: its build stage installs every C library `make deps`
+    /// installs, and its runtime stage the package of every library the built binary names (its NEEDED entries),
+    /// but for those debian:bookworm-slim already has and the Swift runtime (linked in by --static-swift-stdlib).
+    func testTheContainerInstallsWhatProberLinks() throws {
+        let text = try Self.read("container/Containerfile").replacingOccurrences(of: "\\\n", with: " ")
+        let stages = text.components(separatedBy: "\nFROM ")
+        XCTAssertEqual(stages.count, 3, "a build stage and a runtime stage")
+        /// The packages a stage's `apt-get install` lines name.
+        func installed(_ stage: String) -> Set<String> {
+            var packages = Set<String>()
+            for line in stage.split(separator: "\n") {
+                guard let install = line.range(of: "apt-get install") else { continue }
+                for word in line[install.upperBound...].split(separator: " ") {
+                    if word == "&&" { break }
+                    if !word.hasPrefix("-") { packages.insert(String(word)) }
+                }
+            }
+            return packages
+        }
+        let build = installed(stages[1]), runtime = installed(stages.last ?? "")
+
+        let makefile = try String(contentsOf: Self.root.appendingPathComponent("Makefile"), encoding: .utf8)
+        let line = try XCTUnwrap(makefile.split(separator: "\n").first { $0.hasPrefix("SYSTEM_PACKAGES") })
+        let system = Set(line.split(separator: "=", maxSplits: 1).last?.split(separator: " ").map(String.init) ?? [])
+        XCTAssertFalse(system.isEmpty, String(line))
+        XCTAssertEqual(system.subtracting(build), [], "the build stage lacks what `make deps` installs")
+
+        let readelf = try XCTUnwrap(["/usr/bin/readelf", "/bin/readelf"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                    "readelf (make test-deps installs binutils)")
+        let dynamic = try Self.output(of: readelf, ["-d", ProberBinary.url.path])
+        let needed = dynamic.split(separator: "\n").filter { $0.contains("(NEEDED)") }.compactMap { entry -> String? in
+            guard let open = entry.firstIndex(of: "["), let close = entry.lastIndex(of: "]") else { return nil }
+            return String(entry[entry.index(after: open)..<close])
+        }
+        XCTAssertTrue(needed.contains("libcurl.so.4"), dynamic)
+        let swiftRuntime = ["libswift", "libFoundation", "lib_Foundation", "libdispatch", "libBlocksRuntime"]
+        let inSlim: Set<String> = ["libc6", "libgcc-s1", "libstdc++6", "zlib1g"]
+        var checked = 0
+        for library in needed where !swiftRuntime.contains(where: { library.hasPrefix($0) }) {
+            let owner = ["/usr/lib/x86_64-linux-gnu/", "/lib/x86_64-linux-gnu/", "/usr/lib/aarch64-linux-gnu/", "/lib/aarch64-linux-gnu/"]
+                .lazy.compactMap { try? Self.output(of: "/usr/bin/dpkg", ["-S", $0 + library]) }.first
+                .map { String($0.prefix { $0 != ":" }) }
+            let package = try XCTUnwrap(owner, "no package holds \(library)")
+            XCTAssertTrue(inSlim.contains(package) || runtime.contains(package),
+                          "prober needs \(library) (\(package)): the runtime stage installs \(runtime.sorted())")
+            checked += 1
+        }
+        XCTAssertGreaterThanOrEqual(checked, 5, "\(needed)")
+    }
+
+    /// A tool's standard output; it must exit 0.
+    static func output(of tool: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     func testTheContainerHealthCheckPassesOnARunningProberAndFailsOnceItStops() throws {
         var health = try Self.containerArrays().healthcheck
         let tool = ["/usr/bin/" + health[0], "/bin/" + health[0]].first { FileManager.default.isExecutableFile(atPath: $0) }
