@@ -5,7 +5,7 @@ import ProberCore
 
 /// Names no probe file of the test suite has, so that no published `ProbeIndex` holds them: these tables keep
 /// them outside any index, in insertion order.
-/// glibc's size of an allocated block (`malloc_usable_size(3)`), which no imported module declares.
+/// The allocator's size of an allocated block (`malloc_usable_size`, jemalloc's here), which no imported module declares.
 @_silgen_name("malloc_usable_size") private func mallocUsableSize(_ pointer: UnsafeMutableRawPointer) -> Int
 
 private let a = "table-a", b = "table-b", c = "table-c", d = "table-d", e = "table-e"
