@@ -352,7 +352,7 @@ final class DeployTests: XCTestCase {
 
         let readelf = try XCTUnwrap(["/usr/bin/readelf", "/bin/readelf"].first { FileManager.default.isExecutableFile(atPath: $0) },
                                     "readelf (make test-deps installs binutils)")
-        let dynamic = try Self.output(of: readelf, ["-d", ProberBinary.url.path])
+        let dynamic = try Program.output(readelf, ["-d", ProberBinary.url.path])
         let needed = dynamic.split(separator: "\n").filter { $0.contains("(NEEDED)") }.compactMap { entry -> String? in
             guard let open = entry.firstIndex(of: "["), let close = entry.lastIndex(of: "]") else { return nil }
             return String(entry[entry.index(after: open)..<close])
@@ -363,7 +363,7 @@ final class DeployTests: XCTestCase {
         var checked = 0
         for library in needed where !swiftRuntime.contains(where: { library.hasPrefix($0) }) {
             let owner = ["/usr/lib/x86_64-linux-gnu/", "/lib/x86_64-linux-gnu/", "/usr/lib/aarch64-linux-gnu/", "/lib/aarch64-linux-gnu/"]
-                .lazy.compactMap { try? Self.output(of: "/usr/bin/dpkg", ["-S", $0 + library]) }.first
+                .lazy.compactMap { try? Program.output("/usr/bin/dpkg", ["-S", $0 + library]) }.first
                 .map { String($0.prefix { $0 != ":" }) }
             let package = try XCTUnwrap(owner, "no package holds \(library)")
             XCTAssertTrue(inSlim.contains(package) || runtime.contains(package),
@@ -371,21 +371,6 @@ final class DeployTests: XCTestCase {
             checked += 1
         }
         XCTAssertGreaterThanOrEqual(checked, 5, "\(needed)")
-    }
-
-    /// A tool's standard output; it must exit 0.
-    static func output(of tool: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
-        return String(decoding: data, as: UTF8.self)
     }
 
     func testTheContainerHealthCheckPassesOnARunningProberAndFailsOnceItStops() throws {

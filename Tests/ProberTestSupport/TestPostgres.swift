@@ -58,7 +58,7 @@ public final class TestPostgres: @unchecked Sendable {
         socketDirectory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        if getuid() == 0 { try Self.run("/bin/chown", ["postgres:postgres", directory]) }
+        if getuid() == 0 { try Program.output("/bin/chown", ["postgres:postgres", directory]) }
         port = try Self.freePort()
         do {
             try Self.asOwner("\(binDirectory)/initdb", ["-D", dataDirectory, "-U", "postgres", "--auth-local=trust",
@@ -147,13 +147,13 @@ public final class TestPostgres: @unchecked Sendable {
     /// Runs a PostgreSQL program as the cluster's owner (`postgres` when the tests run as root).
     @discardableResult
     private static func asOwner(_ program: String, _ arguments: [String], output: String? = nil) throws -> String {
-        if getuid() == 0 { return try run("/usr/sbin/runuser", ["-u", "postgres", "--", program] + arguments, output: output) }
-        return try Self.run(program, arguments, output: output)
+        if getuid() == 0 { return try Program.output("/usr/sbin/runuser", ["-u", "postgres", "--", program] + arguments, output: output) }
+        return try Program.output(program, arguments, output: output)
     }
 
     private static func binDirectory() throws -> String {
         for config in ["/usr/bin/pg_config", "/usr/local/bin/pg_config"] where FileManager.default.isExecutableFile(atPath: config) {
-            let dir = try run(config, ["--bindir"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let dir = try Program.output(config, ["--bindir"]).trimmingCharacters(in: .whitespacesAndNewlines)
             if FileManager.default.isExecutableFile(atPath: dir + "/initdb") { return dir }
         }
         // Debian's pg_config (libpq-dev) may name the client's folder; the server's is here.
@@ -164,34 +164,6 @@ public final class TestPostgres: @unchecked Sendable {
         }
         throw Failure(description: "PostgreSQL's initdb was not found (pg_config --bindir, /usr/lib/postgresql/*/bin): "
             + "run `make test-deps` (installs postgresql)")
-    }
-
-    /// Runs a program to its end with its output in a file (`output`, or a temporary one) and returns that
-    /// output. posix_spawn and waitpid rather than Foundation's `Process`: `pg_ctl start` leaves a daemon behind,
-    /// and `Process.waitUntilExit` was seen never returning after `runuser` exited (a zombie never reaped).
-    @discardableResult
-    static func run(_ program: String, _ arguments: [String], output: String? = nil) throws -> String {
-        let file = output ?? "/tmp/prober-pg-run-\(getpid())-\(UUID().uuidString.prefix(8))"
-        defer { if output == nil { unlink(file) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, file, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = ([program] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, program, &actions, nil, argv, environ)
-        guard rc == 0 else { throw Failure(description: "cannot run \(program): \(String(cString: strerror(rc)))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
-        let exited = status & 0x7F == 0, code = (status >> 8) & 0xFF
-        guard exited, code == 0 else {
-            throw Failure(description: "\(program) \(arguments.joined(separator: " ")) failed (status \(status)): \(text)")
-        }
-        return text
     }
 
     /// A TCP port on 127.0.0.1 free a moment ago (the kernel's pick for port 0).
