@@ -327,7 +327,7 @@ extension Scheduler {
         /// The check running or waiting for this probe; nil when idle.
         var ticket: Ticket?
         /// Where this probe's counters are in `SchedulerStats.probes`: changed without hashing its name. Before
-        /// `removed`, so that the object stays within 56 bytes (a 64-byte block).
+        /// `removed`, so that the object fits a 64-byte block.
         var statsPosition = ProbeTable<SchedulerStats.Probe>.Position.unknown
         var removed = false
 

@@ -30,9 +30,7 @@ struct SummaryHour {
     mutating func add(_ hour: EncodedHour, percentile p: Double) -> Int64? {
         guard counts.add(hour.counts) else { return nil }
         if histogram.isEmpty { histogram = [Int32](repeating: 0, count: LatencyHistogram.bucketCount) }
-        let rank = Aggregate.rank(p, count: hour.counts.latencyCount)
-        var seen = 0
-        var found: Int?
+        var search = RankSearch(rank: Aggregate.rank(p, count: hour.counts.latencyCount))
         histogram.withUnsafeMutableBufferPointer { dense in
             // `forEachBucket`'s walk, written out: its closure was not inlined, a call for each bucket.
             var reader = Varint.BufferReader(hour.histogram)
@@ -42,13 +40,10 @@ struct SummaryHour {
                 let count = Int32(clamping: reader.next() ?? 0)
                 guard index < dense.count else { continue }
                 dense[index] &+= count
-                if found == nil, count > 0 {
-                    seen += Int(count)
-                    if seen >= rank { found = index }
-                }
+                search.count(count, at: index)
             }
         }
-        return hour.percentile(rank: rank, at: found)
+        return hour.percentile(rank: search.rank, at: search.found)
     }
 
     /// Back to no checks, keeping the histogram's storage (zeroed) for the next probe.
@@ -119,14 +114,9 @@ struct EncodedHour {
         guard counts.latencyCount > 0 else { return nil }
         let rank = Aggregate.rank(p, count: counts.latencyCount)
         guard rank != 1, rank != counts.latencyCount else { return percentile(rank: rank, at: nil) }
-        var seen = 0
-        var found: Int?
-        forEachBucket { index, count in
-            guard found == nil, count > 0 else { return }
-            seen += Int(Int32(clamping: count))
-            if seen >= rank { found = index }
-        }
-        return percentile(rank: rank, at: found)
+        var search = RankSearch(rank: rank)
+        forEachBucket { index, count in search.count(Int32(clamping: count), at: index) }
+        return percentile(rank: rank, at: search.found)
     }
 
     /// The latency of `rank` (1-based) given the bucket where the counts, in index order, reach it (nil: not reached),
@@ -137,6 +127,21 @@ struct EncodedHour {
         if rank == counts.latencyCount { return hi }
         guard let i = bucket, i != LatencyHistogram.bucketCount - 1 else { return hi } // open-ended last bucket
         return min(max(LatencyHistogram.representative(i), lo), hi)
+    }
+}
+
+/// The bucket where a histogram's counts, given in index order, reach `rank` (1-based): `found`, nil until they do.
+struct RankSearch {
+    let rank: Int
+    private var seen = 0
+    private(set) var found: Int?
+
+    init(rank: Int) { self.rank = rank }
+
+    mutating func count(_ count: Int32, at index: Int) {
+        guard found == nil, count > 0 else { return }
+        seen += Int(count)
+        if seen >= rank { found = index }
     }
 }
 
