@@ -130,12 +130,13 @@ final class PGConnection {
     /// grow with the number of probes.
     private(set) var statements = 0
 
-    /// Runs one statement with parameters (`$1`, `$2`, …) and returns its rows (text format).
+    /// Runs one statement with parameters (`$1`, `$2`, …) and returns its rows: in text format, or with `binary` in
+    /// binary format (integers as network-order bytes, `bytea` as its bytes, read in place; see `PGResult`).
     @discardableResult
-    func query(_ sql: String, _ params: [PGParam] = []) throws -> PGResult {
+    func query(_ sql: String, _ params: [PGParam] = [], binary: Bool = false) throws -> PGResult {
         statements += 1
         let result = Self.withParams(params) { values, lengths, formats in
-            PQexecParams(handle, sql, Int32(params.count), nil, values, lengths, formats, 0)
+            PQexecParams(handle, sql, Int32(params.count), nil, values, lengths, formats, binary ? 1 : 0)
         }
         return try check(result, sql: sql)
     }
@@ -288,7 +289,10 @@ final class PGConnection {
     }
 }
 
-/// The rows of one statement (`PGresult*`, text format), freed in `deinit`. Read on its connection's queue.
+/// The rows of one statement (`PGresult*`), freed in `deinit`. Read on its connection's queue.
+///
+/// Columns are read in either format (`PQfformat`): text, or binary when the statement asked for it (`query(binary:)`),
+/// where the integer columns read are `smallint`, `integer` or `bigint` and the others `text` or `bytea`.
 final class PGResult {
     let handle: OpaquePointer
 
@@ -301,6 +305,7 @@ final class PGResult {
 
     func isNull(_ row: Int, _ column: Int) -> Bool { PQgetisnull(handle, Int32(row), Int32(column)) == 1 }
 
+    /// A `text` column, in either format (libpq ends every value with a zero byte); "" for NULL.
     func string(_ row: Int, _ column: Int) -> String {
         String(cString: PQgetvalue(handle, Int32(row), Int32(column)))
     }
@@ -311,15 +316,30 @@ final class PGResult {
 
     func int64OrNil(_ row: Int, _ column: Int) -> Int64? {
         guard !isNull(row, column), let p = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
-        return strtoll(p, nil, 10)
+        guard isBinary(column) else { return strtoll(p, nil, 10) }
+        switch PQgetlength(handle, Int32(row), Int32(column)) {
+        case 8: return Int64(bigEndian: UnsafeRawPointer(p).loadUnaligned(as: Int64.self))
+        case 4: return Int64(Int32(bigEndian: UnsafeRawPointer(p).loadUnaligned(as: Int32.self)))
+        case 2: return Int64(Int16(bigEndian: UnsafeRawPointer(p).loadUnaligned(as: Int16.self)))
+        default: return nil
+        }
     }
 
-    /// A `bytea` column in text format (`\x` then hex digits); nil for NULL.
+    /// A `bytea` column; nil for NULL.
     func bytes(_ row: Int, _ column: Int) -> [UInt8]? {
-        guard !isNull(row, column), let p = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
+        isNull(row, column) ? nil : withBytes(row, column) { Array($0) }
+    }
+
+    /// A `bytea` column's bytes, valid only inside `body` (empty for NULL): in place in binary format, decoded from
+    /// its hex (`\x` then two digits a byte) in text format.
+    func withBytes<T>(_ row: Int, _ column: Int, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        guard !isNull(row, column), let p = PQgetvalue(handle, Int32(row), Int32(column)) else {
+            return try body(UnsafeRawBufferPointer(start: nil, count: 0))
+        }
         let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
-        guard length >= 2 else { return [] }
-        return p.withMemoryRebound(to: UInt8.self, capacity: length) { text in
+        if isBinary(column) { return try body(UnsafeRawBufferPointer(start: p, count: length)) }
+        guard length >= 2 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        let decoded = p.withMemoryRebound(to: UInt8.self, capacity: length) { text in
             var out: [UInt8] = []
             out.reserveCapacity((length - 2) / 2)
             var i = 2
@@ -329,7 +349,11 @@ final class PGResult {
             }
             return out
         }
+        return try decoded.withUnsafeBytes(body)
     }
+
+    /// Whether a column came in binary format.
+    private func isBinary(_ column: Int) -> Bool { PQfformat(handle, Int32(column)) == 1 }
 
     private static func nibble(_ c: UInt8) -> UInt8 {
         switch c {

@@ -33,26 +33,29 @@ extension PostgresStore {
     private func histories(probe name: String, only: String?, perLocation: Bool, since: Int64, until: Int64, every: Int64?,
                            phase: Phases.Name) throws -> LocationHistory? {
         try read { db in
-            guard let id = try probeID(name, db) else { return nil }
             let range = max(until - since, 1)
             let requested = every ?? History.automaticEvery(range: range)
             let preferred: HistoryResolution = range <= Self.rawHistoryRange ? .raw
                 : requested >= Self.bucket1h && range > 3 * Self.day ? .rollup1h : .rollup5m
-            // Every location's watermarks and oldest rows in one statement (a statement per location and table cost 70
-            // round trips at 10 locations).
+            // The probe's id and every location's watermarks and oldest rows in one statement (a statement per location
+            // and table cost 70 round trips at 10 locations): no row for an unknown probe, one without a location for
+            // a probe with no checks yet.
             let sites = try db.query("""
-                SELECT l.location, l.rolled_5m, l.rolled_1h,
+                SELECT p.id, l.location, l.rolled_5m, l.rolled_1h,
                     (SELECT min(at) FROM samples s WHERE s.probe_id = l.probe_id AND s.location = l.location),
                     (SELECT min(bucket) FROM rollup_5m r WHERE r.probe_id = l.probe_id AND r.location = l.location),
                     (SELECT min(bucket) FROM rollup_1h r WHERE r.probe_id = l.probe_id AND r.location = l.location)
-                FROM probe_locations l WHERE l.probe_id = $1 ORDER BY l.location COLLATE "C"
-                """, [.int(id)])
+                FROM probes p LEFT JOIN probe_locations l ON l.probe_id = p.id WHERE p.name = $1
+                ORDER BY l.location COLLATE "C"
+                """, [.text(name)], binary: true)
+            guard sites.count > 0 else { return nil }
+            let id = sites.int64(0, 0)
             var plans: [(site: String, plan: Plan)] = []
-            for i in 0..<sites.count {
-                let site = sites.string(i, 0)
+            for i in 0..<sites.count where !sites.isNull(i, 1) {
+                let site = sites.string(i, 1)
                 if let only, site != only { continue }
-                plans.append((site, Self.plan(rolled5m: sites.int64OrNil(i, 1), rolled1h: sites.int64OrNil(i, 2), minRaw: sites.int64OrNil(i, 3),
-                                              min5m: sites.int64OrNil(i, 4), min1h: sites.int64OrNil(i, 5), preferred: preferred,
+                plans.append((site, Self.plan(rolled5m: sites.int64OrNil(i, 2), rolled1h: sites.int64OrNil(i, 3), minRaw: sites.int64OrNil(i, 4),
+                                              min5m: sites.int64OrNil(i, 5), min1h: sites.int64OrNil(i, 6), preferred: preferred,
                                               since: since, until: until)))
             }
             if only != nil, plans.isEmpty { return nil }
@@ -91,13 +94,14 @@ extension PostgresStore {
                 // With `perLocation` the location's buckets are filled alone and merged into the total after (merging
                 // keeps raw percentiles exact), so no check is aggregated twice.
                 var own = [Aggregate](repeating: Aggregate(), count: perLocation ? count : 0)
-                func add(_ t: Int64, _ a: Aggregate) {
-                    let i = Int((t - first) / width)
-                    guard i >= 0, i < buckets.count else { return }
-                    if perLocation { own[i].merge(a) } else { buckets[i].merge(a) }
+                for rollups in [hours, fives] {
+                    guard let r = rollups.result else { continue }
+                    for row in rollups.rows[site] ?? [] {
+                        let i = Int((r.int64(row, 1) - first) / width)
+                        guard i >= 0, i < buckets.count else { continue }
+                        if perLocation { own[i].mergeRollup(r, row, from: 2) } else { buckets[i].mergeRollup(r, row, from: 2) }
+                    }
                 }
-                for (t, a) in hours[site] ?? [] { add(t, a) }
-                for (t, a) in fives[site] ?? [] { add(t, a) }
                 if let r, let rows = raw[site] {
                     for row in rows {
                         let i = Int((r.int64(row, 1) - first) / width)
@@ -122,19 +126,26 @@ extension PostgresStore {
         }
     }
 
-    /// The rows of a rollup table in each location's `[from, to)`, by location, oldest first: one statement.
+    /// A rollup table's rows for `history`: `location, bucket` and the rollup columns, in binary format (merged into
+    /// the buckets in place, as they are read); each location's rows, oldest first.
+    private struct RollupRows {
+        var result: PGResult?
+        var rows: [String: [Int]] = [:]
+    }
+
+    /// The rows of a rollup table in each location's `[from, to)`: one statement.
     private func rollups(table: String, probe: Int64, _ ranges: [(site: String, from: Int64, to: Int64)], _ db: PGConnection) throws
-        -> [String: [(Int64, Aggregate)]] {
-        guard !ranges.isEmpty else { return [:] }
+        -> RollupRows {
+        guard !ranges.isEmpty else { return RollupRows() }
         let r = try db.query("""
             SELECT r.location, r.bucket, r.checks, r.failures, r.reasons, r.lat_n, r.lat_min, r.lat_max, r.lat_sum, r.hist, r.phases
             FROM \(table) r JOIN unnest($2::text[], $3::bigint[], $4::bigint[]) AS u(location, lo, hi)
                 ON r.location = u.location AND r.bucket >= u.lo AND r.bucket < u.hi
             WHERE r.probe_id = $1 ORDER BY r.bucket
             """, [.int(probe), .text(pgTextArray(ranges.map(\.site))), .text(Self.idArray(ranges.map(\.from))),
-                  .text(Self.idArray(ranges.map(\.to)))])
-        var out: [String: [(Int64, Aggregate)]] = [:]
-        for i in 0..<r.count { out[r.string(i, 0), default: []].append((r.int64(i, 1), Self.rollupRow(r, i, from: 2))) }
+                  .text(Self.idArray(ranges.map(\.to)))], binary: true)
+        var out = RollupRows(result: r)
+        for i in 0..<r.count { out.rows[r.string(i, 0), default: []].append(i) }
         return out
     }
 

@@ -179,14 +179,14 @@ extension PostgresStore {
             FROM probe_locations l CROSS JOIN LATERAL (SELECT * FROM rollup_5m r WHERE r.probe_id = l.probe_id
                 AND r.location = l.location AND r.bucket >= greatest($1, coalesce(l.rolled_1h, $1)) AND r.bucket < \(end)) r
             WHERE l.rolled_5m IS NOT NULL AND coalesce(l.rolled_1h, $1) < \(end)
-            """, [.int(from), .int(to)])
+            """, [.int(from), .int(to)], binary: true)
         var buckets: [RollupKey: Aggregate] = [:]
         var sites: [String: String] = [:]
         for i in 0..<r.count {
             let raw = r.string(i, 1)
             let site = sites[raw] ?? { sites[raw] = raw; return raw }()
             let key = RollupKey(probe: r.int64(i, 0), site: site, bucket: Self.floor(r.int64(i, 2), Self.bucket1h))
-            buckets[key, default: .rollupEmpty].merge(Self.rollupRow(r, i, from: 3))
+            buckets[key, default: .rollupEmpty].mergeRollup(r, i, from: 3)
         }
         try insertRollups(table: "rollup_1h", buckets, db)
         report.rolled1h += buckets.count
@@ -338,9 +338,7 @@ extension PostgresStore {
     /// The rollup columns `checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases` from `column`.
     static func rollupRow(_ r: PGResult, _ i: Int, from c: Int) -> Aggregate {
         var a = Aggregate.rollupEmpty
-        a.mergeRollup(checks: Int(r.int64(i, c)), failures: Int(r.int64(i, c + 1)), reasons: r.bytes(i, c + 2) ?? [],
-                      latencyCount: Int(r.int64(i, c + 3)), min: r.int64OrNil(i, c + 4), max: r.int64OrNil(i, c + 5),
-                      sum: r.int64(i, c + 6), histogram: r.bytes(i, c + 7) ?? [], phases: r.bytes(i, c + 8) ?? [])
+        a.mergeRollup(r, i, from: c)
         return a
     }
 
@@ -405,4 +403,20 @@ extension PostgresStore {
     }
 
     static func ceil(_ t: Int64, _ width: Int64) -> Int64 { floor(t + width - 1, width) }
+}
+
+extension Aggregate {
+    /// Adds row `i`'s rollup columns `checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases` from
+    /// column `c`, its BLOBs decoded in place (no aggregate per row; in binary format, no copy either).
+    mutating func mergeRollup(_ r: PGResult, _ i: Int, from c: Int) {
+        r.withBytes(i, c + 2) { reasons in
+            r.withBytes(i, c + 7) { histogram in
+                r.withBytes(i, c + 8) { phases in
+                    mergeRollup(checks: Int(r.int64(i, c)), failures: Int(r.int64(i, c + 1)), reasons: reasons,
+                                latencyCount: Int(r.int64(i, c + 3)), min: r.int64OrNil(i, c + 4), max: r.int64OrNil(i, c + 5),
+                                sum: r.int64(i, c + 6), histogram: histogram, phases: phases)
+                }
+            }
+        }
+    }
 }

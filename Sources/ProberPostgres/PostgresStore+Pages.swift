@@ -90,13 +90,10 @@ extension PostgresStore {
                         r.hist, r.phases FROM probe_locations l
                     JOIN \(table) r ON r.probe_id = l.probe_id AND r.location = l.location
                     WHERE l.probe_id = ANY($1::bigint[]) AND r.bucket >= $3 AND \(stretch)
-                    """, [.text(ids), .int(-never), .int(hourFrom), .int(now + 1)])
+                    """, [.text(ids), .int(-never), .int(hourFrom), .int(now + 1)], binary: true)
                 for r in 0..<hourly.count {
                     guard let p = index[hourly.int64(r, 0)], let h = hour(hourly.int64(r, 1)) else { continue }
-                    hours[p][h].mergeRollup(checks: Int(hourly.int64(r, 2)), failures: Int(hourly.int64(r, 3)),
-                                            reasons: hourly.bytes(r, 4) ?? [], latencyCount: Int(hourly.int64(r, 5)),
-                                            min: hourly.int64OrNil(r, 6), max: hourly.int64OrNil(r, 7), sum: hourly.int64(r, 8),
-                                            histogram: hourly.bytes(r, 9) ?? [], phases: hourly.bytes(r, 10) ?? [])
+                    hours[p][h].mergeRollup(hourly, r, from: 2)
                 }
             }
             // Raw samples from `rolled_5m` on: the days' counts and the hours' latencies (the 24 hours may begin

@@ -77,12 +77,10 @@ extension PostgresStore {
             SELECT l.probe_id, l.location, r.bucket, r.checks, r.failures, r.reasons, r.lat_n, r.lat_min, r.lat_max, r.lat_sum,
                 r.hist, r.phases FROM probe_locations l
             JOIN rollup_5m r ON r.probe_id = l.probe_id AND r.location = l.location AND r.bucket >= $1 AND r.bucket < l.rolled_5m
-            """, [.int(window)])
+            """, [.int(window)], binary: true)
         for r in 0..<rollups.count {
             var slot = Aggregate()
-            slot.mergeRollup(checks: Int(rollups.int64(r, 3)), failures: Int(rollups.int64(r, 4)), reasons: rollups.bytes(r, 5) ?? [],
-                             latencyCount: Int(rollups.int64(r, 6)), min: rollups.int64OrNil(r, 7), max: rollups.int64OrNil(r, 8),
-                             sum: rollups.int64(r, 9), histogram: rollups.bytes(r, 10) ?? [], phases: rollups.bytes(r, 11) ?? [])
+            slot.mergeRollup(rollups, r, from: 3)
             slots[Key(probe: rollups.int64(r, 0), location: rollups.string(r, 1)), default: [:]][rollups.int64(r, 2)] = slot
         }
         let raw = try db.query("""
@@ -92,7 +90,7 @@ extension PostgresStore {
             """, [.int(window)])
         for r in 0..<raw.count {
             let key = Key(probe: raw.int64(r, 0), location: raw.string(r, 1))
-            slots[key, default: [:]][Self.floor(raw.int64(r, 2), Self.bucket5m), default: .summaryEmpty]
+            slots[key, default: [:]][Self.floor(raw.int64(r, 2), Self.bucket5m), default: .rollupEmpty]
                 .add(reason: Int(raw.int64(r, 3)), phases: Self.phases(raw, r, 4))
         }
         var columns = SummaryColumns()
@@ -145,15 +143,6 @@ extension PostgresStore {
     }
 }
 
-extension Aggregate {
-    /// An aggregate that is never exact (keeps no values), as a summary slot once stored.
-    static var summaryEmpty: Aggregate {
-        var a = Aggregate()
-        a.mergeRollup(checks: 0, failures: 0, reasons: [], latencyCount: 0, min: nil, max: nil, sum: 0, histogram: [], phases: [])
-        return a
-    }
-}
-
 /// One `location_summary` row being updated.
 struct LocationSummary {
     var lastAt: Int64 = .min
@@ -175,7 +164,7 @@ struct LocationSummary {
         let oldest = max(bucket, newest) - (PostgresStore.summarySlots - 1) * width
         var kept = SummaryCodec.slots(slots).filter { $0.bucket >= oldest }
         var touched: [Int64: Aggregate] = [:]
-        var merged = moved ? Aggregate.summaryEmpty : SummaryCodec.decode(hour[...])
+        var merged = moved ? Aggregate.rollupEmpty : SummaryCodec.decode(hour[...])
         for s in samples {
             if s.startedAt >= lastAt {
                 lastAt = s.startedAt
@@ -187,7 +176,7 @@ struct LocationSummary {
             guard b >= oldest else { continue }
             let reason = s.failure?.reason.code ?? 0
             if touched[b] == nil {
-                touched[b] = kept.first { $0.bucket == b }.map { SummaryCodec.decode($0.bytes) } ?? .summaryEmpty
+                touched[b] = kept.first { $0.bucket == b }.map { SummaryCodec.decode($0.bytes) } ?? .rollupEmpty
             }
             touched[b]!.add(reason: reason, phases: s.phases)
             if !moved { merged.add(reason: reason, phases: s.phases) }
@@ -208,7 +197,7 @@ struct LocationSummary {
     mutating func setSlots(_ aggregates: [Int64: Aggregate]) {
         let oldest = bucket - (PostgresStore.summarySlots - 1) * PostgresStore.bucket5m
         let kept = aggregates.filter { $0.key >= oldest && $0.key <= bucket }.sorted { $0.key < $1.key }
-        var merged = Aggregate.summaryEmpty
+        var merged = Aggregate.rollupEmpty
         for (_, a) in kept { merged.merge(a) }
         slots = SummaryCodec.encodeSlots(kept.map { ($0.key, ArraySlice(SummaryCodec.encode($0.value))) })
         hour = SummaryCodec.encode(merged)
@@ -287,7 +276,7 @@ enum SummaryCodec {
     }
 
     static func decode(_ bytes: ArraySlice<UInt8>) -> Aggregate {
-        var a = Aggregate.summaryEmpty
+        var a = Aggregate.rollupEmpty
         guard !bytes.isEmpty else { return a }
         var at = bytes.startIndex
         func next() -> UInt64 { varint(bytes, &at) }

@@ -206,11 +206,29 @@ extension Aggregate {
                     sum: sum, histogram: histogram, phases: phases)
     }
 
-    /// Adds one encoded rollup row, decoding the BLOBs in place (no intermediate aggregate).
-    package mutating func mergeRollup<Bytes: RandomAccessCollection>(
+    /// Adds one encoded rollup row from byte arrays or slices of them (see the in-place one below).
+    package mutating func mergeRollup<Bytes: ContiguousBytes>(
         checks: Int, failures: Int, reasons: Bytes, latencyCount: Int, min: Int64?, max: Int64?, sum: Int64,
         histogram: Bytes, phases: Bytes
-    ) where Bytes.Element == UInt8, Bytes.Index == Int {
+    ) {
+        reasons.withUnsafeBytes { reasons in
+            histogram.withUnsafeBytes { histogram in
+                phases.withUnsafeBytes { phases in
+                    mergeRollup(checks: checks, failures: failures, reasons: reasons, latencyCount: latencyCount, min: min,
+                                max: max, sum: sum, histogram: histogram, phases: phases)
+                }
+            }
+        }
+    }
+
+    /// Adds one encoded rollup row, decoding the BLOBs in place (no intermediate aggregate).
+    ///
+    /// Not generic, so that a caller in another module (PostgreSQL's rows) runs it specialized: called generically
+    /// from there, each varint cost a call and each reader its metadata and a value-witness copy.
+    package mutating func mergeRollup(
+        checks: Int, failures: Int, reasons: UnsafeRawBufferPointer, latencyCount: Int, min: Int64?, max: Int64?, sum: Int64,
+        histogram: UnsafeRawBufferPointer, phases: UnsafeRawBufferPointer
+    ) {
         exactPhases = nil
         self.checks += checks
         self.failures += failures

@@ -10,7 +10,7 @@ import Testing
     @Test func anHourReadInPlaceHasTheDecodedAggregatesFigures() {
         var random = SeededRandom(seed: 30)
         for round in 0..<500 {
-            var aggregate = Aggregate.summaryEmpty
+            var aggregate = Aggregate.rollupEmpty
             let checks = round % 50 == 0 ? 0 : Int.random(in: 1...400, using: &random)
             for _ in 0..<checks {
                 let failing = Int.random(in: 0..<10, using: &random) == 0
@@ -19,7 +19,7 @@ import Testing
                 aggregate.add(reason: failing ? FailureReason.timeout.code : 0, phases: failing ? Phases() : Phases(total: latency))
             }
             let encoded = SummaryCodec.encode(aggregate)
-            var other = Aggregate.summaryEmpty
+            var other = Aggregate.rollupEmpty
             other.add(reason: 0, phases: Phases(total: Int64.random(in: 1...50_000, using: &random)))
             let first = SummaryCodec.encode(other)
             let decoded = SummaryCodec.decode(encoded[...])

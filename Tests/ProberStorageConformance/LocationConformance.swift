@@ -103,6 +103,13 @@ public enum LocationConformance {
             #expect(onlyB.locations.map(\.location) == ["b"])
             #expect(try reader.locationHistory(probe: "api", location: "z", since: t0, until: now, every: nil, phase: .total) == nil)
             #expect(try reader.locationHistory(probe: "nope", location: nil, since: t0, until: now, every: nil, phase: .total) == nil)
+
+            // A probe registered before its first check has a history with no checks (it is not an unknown probe).
+            try writer.register([ProbeSpec(name: "fresh", target: .tcp(TCPTarget(host: "127.0.0.1", port: 1)))])
+            let fresh = try #require(try reader.locationHistory(probe: "fresh", location: nil, since: t0, until: now, every: nil,
+                                                                phase: .total))
+            #expect(fresh.total.summary.checks == 0 && fresh.locations.isEmpty)
+            #expect(try reader.locationHistory(probe: "fresh", location: "a", since: t0, until: now, every: nil, phase: .total) == nil)
         }
     }
 
