@@ -9,9 +9,12 @@ public enum UTCTime {
     }
 
     /// `2026-11-30 12:00 UTC`.
-    public static func dateTime(_ us: Int64) -> String {
+    public static func dateTime(_ us: Int64) -> String { minute(us) + " UTC" }
+
+    /// `2026-11-30 12:00` (UTC, not said).
+    public static func minute(_ us: Int64) -> String {
         let c = civil(us)
-        return "\(c.year)-\(pad(c.month))-\(pad(c.day)) \(pad(c.hour)):\(pad(c.minute)) UTC"
+        return "\(c.year)-\(pad(c.month))-\(pad(c.day)) \(pad(c.hour)):\(pad(c.minute))"
     }
 
     /// ISO 8601 with milliseconds, as the IsDown API writes timestamps: `2024-03-15T10:00:00.000Z`.

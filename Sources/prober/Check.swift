@@ -6,6 +6,7 @@ import ProberCore
 /// `prober check [DIR]`: loads the probe files and reports every problem, or a one-line summary.
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "check",
         abstract: "Check the probe files: print every problem as path:line:column: message, or a summary.",
         discussion: """
             Exits 0 when every file is valid, 1 when there is any problem.

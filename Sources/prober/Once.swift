@@ -9,6 +9,7 @@ import ProberProbes
 /// what happened.
 struct Once: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "once",
         abstract: "Run probes once, now, and print each result with its phases.",
         discussion: """
             Exit status: 0 when every probe passed, 1 when any failed, 2 on a configuration error.

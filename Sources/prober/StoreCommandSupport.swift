@@ -30,20 +30,8 @@ enum StoreCommandSupport {
 
     static var nowMicroseconds: Int64 { clock.now() }
 
-    static func date(_ us: Int64) -> Date { Date(timeIntervalSince1970: Double(us) / 1_000_000) }
-
-    /// `2026-11-27 06:30` in UTC.
-    static func minuteUTC(_ us: Int64) -> String {
-        let c = utcCalendar.dateComponents([.year, .month, .day, .hour, .minute], from: date(us))
-        return String(format: "%04d-%02d-%02d %02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!)
-    }
-
-    /// Formatting dates by hand with one calendar: creating a DateFormatter per row costs ~0.5 ms on Linux.
-    static let utcCalendar: Calendar = {
-        var c = Calendar(identifier: .gregorian)
-        c.timeZone = TimeZone(identifier: "UTC")!
-        return c
-    }()
+    /// `2026-11-27 06:30` in UTC (by arithmetic: Foundation's calendar cost `history` ~4 % of its instructions).
+    static func minuteUTC(_ us: Int64) -> String { UTCTime.minute(us) }
 
     static func latency(_ us: Int64?) -> String { us.map { Human.latency(microseconds: $0) } ?? "-" }
 

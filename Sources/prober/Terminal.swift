@@ -41,7 +41,8 @@ enum Terminal {
 
     /// How many columns `text` takes on a terminal: its characters without the colour sequences.
     static func width(_ text: String) -> Int {
-        guard text.contains("\u{1B}") else { return text.count }
+        // A byte search: `contains("\u{1B}")` went through Foundation's `range(of:)`, 5 % of `history`'s instructions.
+        guard text.utf8.contains(0x1B) else { return text.count }
         return text.replacingOccurrences(of: "\u{1B}\\[[0-9;]*m", with: "", options: .regularExpression).count
     }
 }
