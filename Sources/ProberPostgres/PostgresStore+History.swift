@@ -82,8 +82,9 @@ extension PostgresStore {
                 .map { ($0.site, $0.plan.fiveFrom, $0.plan.fiveTo) }, db)
             let rawPlans = plans.filter { $0.plan.sources.contains(.raw) }
             var raw: [String: [Int]] = [:]
-            let r = rawPlans.isEmpty ? nil : try db.query(Self.historyRawSQL, [.int(id), .text(pgTextArray(rawPlans.map(\.site))), .text(Self.idArray(rawPlans.map(\.plan.rawFrom))),
-                      .int(rawPlans.map(\.plan.rawFrom).min() ?? until), .int(until)])
+            let r = rawPlans.isEmpty ? nil : try db.query(Self.historyRawSQL, [
+                .int(id), .text(pgTextArray(rawPlans.map(\.site))), .text(Self.idArray(rawPlans.map(\.plan.rawFrom))),
+                .int(rawPlans.map(\.plan.rawFrom).min() ?? until), .int(until)])
             if let r { for row in 0..<r.count { raw[r.string(row, 0), default: []].append(row) } }
             var located: [LocatedHistory] = []
             for (site, plan) in plans {
@@ -91,11 +92,15 @@ extension PostgresStore {
                 // keeps raw percentiles exact), so no check is aggregated twice.
                 var own = [Aggregate](repeating: Aggregate(), count: perLocation ? count : 0)
                 for rollups in [hours, fives] {
-                    guard let r = rollups.result else { continue }
+                    guard let result = rollups.result else { continue }
                     for row in rollups.rows[site] ?? [] {
-                        let i = Int((r.int64(row, 1) - first) / width)
+                        let i = Int((result.int64(row, 1) - first) / width)
                         guard i >= 0, i < buckets.count else { continue }
-                        if perLocation { own[i].mergeRollup(r, row, from: 2) } else { buckets[i].mergeRollup(r, row, from: 2) }
+                        if perLocation {
+                            own[i].mergeRollup(result, row, from: 2)
+                        } else {
+                            buckets[i].mergeRollup(result, row, from: 2)
+                        }
                     }
                 }
                 if let r, let rows = raw[site] {

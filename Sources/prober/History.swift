@@ -110,7 +110,7 @@ struct HistoryCommand: ParsableCommand {
         if let location { title += ", from location \(location) only" }
         lines.append(title)
         let sources = h.sources.isEmpty ? "no data" : h.sources.map { $0 == .raw ? "raw samples" : "\($0.rawValue) rollups" }.joined(separator: " + ")
-        lines.append("range     \(S.minuteUTC(h.since)) → \(S.minuteUTC(h.until)) UTC (\(Human.span(seconds: (h.until - h.since) / 1_000_000))), "
+        lines.append("range     \(UTCTime.minute(h.since)) → \(UTCTime.minute(h.until)) UTC (\(Human.span(seconds: (h.until - h.since) / 1_000_000))), "
             + "buckets of \(Human.duration(.microseconds(h.every))), from \(sources)")
         let s = h.summary
         lines.append("checks    \(s.checks)   failed \(s.failures)   uptime \(S.percent(s.uptime))")
@@ -169,12 +169,12 @@ struct HistoryCommand: ParsableCommand {
             while end + 1 < h.buckets.count, h.buckets[end + 1].checks == 0 { end += 1 }
             if b.checks == 0, end - index >= 2 {
                 let until = end + 1 < h.buckets.count ? h.buckets[end + 1].start : h.until
-                rows.append([S.minuteUTC(b.start)] + Array(repeating: "-", count: width - 1)
-                            + ["no checks until \(S.minuteUTC(until))"])
+                rows.append([UTCTime.minute(b.start)] + Array(repeating: "-", count: width - 1)
+                            + ["no checks until \(UTCTime.minute(until))"])
                 index = end + 1
                 continue
             }
-            rows.append([S.minuteUTC(b.start), "\(b.checks)", "\(b.failures)", S.latency(b.latency.p50), S.latency(b.latency.p95),
+            rows.append([UTCTime.minute(b.start), "\(b.checks)", "\(b.failures)", S.latency(b.latency.p50), S.latency(b.latency.p95),
                          S.latency(b.latency.p99), S.latency(b.latency.max)] + (showMean ? [S.latency(b.latency.mean)] : [])
                         + [(b.topReason?.rawValue ?? "-") + quiet.mark(b.start, b.start + h.every)
                            + (Self.overlaps(b.start, h.every, losses) ? " (held: connectivity lost)" : "")])

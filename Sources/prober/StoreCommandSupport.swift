@@ -30,9 +30,6 @@ enum StoreCommandSupport {
 
     static var nowMicroseconds: Int64 { clock.now() }
 
-    /// `2026-11-27 06:30` in UTC (by arithmetic: Foundation's calendar cost `history` ~4 % of its instructions).
-    static func minuteUTC(_ us: Int64) -> String { UTCTime.minute(us) }
-
     static func latency(_ us: Int64?) -> String { us.map { Human.latency(microseconds: $0) } ?? "-" }
 
     static func percent(_ value: Double?) -> String {
