@@ -339,21 +339,28 @@ struct Exposition {
     mutating func sample(_ name: String, _ labels: KeyValuePairs<String, String>, _ value: Double) {
         append(name)
         if !labels.isEmpty {
-            // Written in label-name order, as before (callers pass at most two labels).
-            var first = true
-            for (key, label) in labels.sorted(by: { $0.key < $1.key }) {
-                append(first ? "{" : ",")
-                first = false
-                append(key)
-                append("=\"")
-                append(Self.escape(label))
-                append("\"")
+            // Written in label-name order (callers pass at most two labels, so no sorted copy is made for them).
+            if labels.count == 2 {
+                let swap = labels[1].key < labels[0].key
+                label(labels[swap ? 1 : 0], first: true)
+                label(labels[swap ? 0 : 1], first: false)
+            } else {
+                for (i, pair) in labels.sorted(by: { $0.key < $1.key }).enumerated() { label(pair, first: i == 0) }
             }
-            append("}")
+            bytes.append(UInt8(ascii: "}"))
         }
-        append(" ")
+        bytes.append(UInt8(ascii: " "))
         append(Self.number(value))
-        append("\n")
+        bytes.append(UInt8(ascii: "\n"))
+    }
+
+    private mutating func label(_ pair: (key: String, value: String), first: Bool) {
+        bytes.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
+        append(pair.key)
+        bytes.append(UInt8(ascii: "="))
+        bytes.append(UInt8(ascii: "\""))
+        Self.escape(pair.value, into: &bytes)
+        bytes.append(UInt8(ascii: "\""))
     }
 
     private mutating func append(_ s: String) { bytes.append(contentsOf: s.utf8) }
@@ -365,7 +372,16 @@ struct Exposition {
         return String(v)
     }
 
-    static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    /// A label value as the text format wants it: backslash, double quote and line feed escaped, byte by byte (the
+    /// three are ASCII, so they never occur inside a multi-byte UTF-8 sequence).
+    static func escape(_ s: String, into out: inout [UInt8]) {
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "\\"))
+            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\n"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
+            default: out.append(byte)
+            }
+        }
     }
 }
