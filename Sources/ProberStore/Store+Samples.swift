@@ -1,3 +1,4 @@
+import Dispatch
 import CSQLite3
 import ProberCore
 
@@ -242,29 +243,80 @@ extension Store {
     func foldIfDue(now: Int64) throws {
         let horizon = Self.floor(now - Self.foldGrace, Self.blockWidth)
         guard horizon != foldedUpTo, !isReadOnly else { return }
-        try writeOnQueue { try fold(before: horizon, $0) }
+        try fold(before: horizon)
         foldedUpTo = horizon
     }
 
+    /// Decoded rows a fold holds at once (~200 bytes each): the fold reads the probes in ranges of about this many rows.
+    static let foldRowsPerPass = 50_000
+
     /// Moves every recent sample that started before `horizon` into its probe's block of its window (merged with
-    /// the block when one exists: a late sample), then deletes those rows.
-    func fold(before horizon: Int64, _ db: Connection) throws {
-        let select = try db.prepare("""
-            SELECT probe_id, ts, reason, status, phases, bytes, family, seq FROM sample_recent WHERE ts < ?1
-            """)
-        try select.bind(1, horizon)
-        var rows: [(window: Int64, probe: Int64, seq: Int64, sample: RawSample)] = []
-        while try select.step() {
-            let sample = Self.rawSample(select, from: 1)
-            rows.append((Self.floor(sample.ts, Self.blockWidth), select.int64(0), select.int64(7), sample))
+    /// the block when one exists: a late sample), then deletes those rows. Store queue only.
+    ///
+    /// Memory stays bounded whatever the number of probes. The probes are folded in ranges of ids holding about
+    /// `rowsPerPass` rows, each range read commit by commit through the key (seq, probe_id, ts), so a pass reads its
+    /// own rows only, and each pass is its own transaction (SQLite keeps a transaction's pages in memory until it
+    /// commits). Reading the whole window at once held 60,000 probes' 1.8 M rows, and one transaction their 60,000
+    /// blocks: `prober bench-maintain` peaked at 503 MiB folding them.
+    ///
+    /// The rows are deleted in one more transaction. A crash before it leaves folded rows in `sample_recent` as well
+    /// as in their blocks: a reader takes a recent row over a block's sample at the same microsecond, so it reads
+    /// the same history, and the next fold merges them into their blocks again, which changes nothing.
+    func fold(before horizon: Int64, rowsPerPass: Int = foldRowsPerPass) throws {
+        dispatchPrecondition(condition: .onQueue(queue))
+        // The commits that hold rows to fold, and the probes' id range.
+        var seqs: [Int64] = []
+        var folded = 0, lowest = Int64.max, highest = Int64.min
+        do { // on the queue: a read of its own
+            let commits = try connection.prepare("""
+                SELECT seq, count(*), min(probe_id), max(probe_id) FROM sample_recent WHERE ts < ?1 GROUP BY seq ORDER BY seq
+                """)
+            try commits.bind(1, horizon)
+            while try commits.step() {
+                seqs.append(commits.int64(0))
+                folded += Int(commits.int64(1))
+                lowest = min(lowest, commits.int64(2))
+                highest = max(highest, commits.int64(3))
+            }
+            commits.reset()
         }
-        select.reset()
-        guard !rows.isEmpty else { return }
+        guard folded > 0 else { return }
+        let passes = Int64(max(1, (folded + rowsPerPass - 1) / max(1, rowsPerPass)))
+        let width = (highest - lowest) / passes + 1
+        var rows: [(window: Int64, probe: Int64, seq: Int64, sample: RawSample)] = []
+        for from in stride(from: lowest, through: highest, by: Int(width)) {
+            try writeOnQueue { db in
+                let select = try db.prepare("""
+                    SELECT probe_id, ts, reason, status, phases, bytes, family FROM sample_recent
+                    WHERE seq = ?1 AND probe_id >= ?2 AND probe_id < ?3 AND ts < ?4
+                    """)
+                for seq in seqs {
+                    try select.bind(1, seq)
+                    try select.bind(2, from)
+                    try select.bind(3, from + width)
+                    try select.bind(4, horizon)
+                    while try select.step() {
+                        let sample = Self.rawSample(select, from: 1)
+                        rows.append((Self.floor(sample.ts, Self.blockWidth), select.int64(0), seq, sample))
+                    }
+                    select.reset()
+                }
+                try writeBlocks(&rows, db)
+            }
+        }
+        rows = []
+        try writeOnQueue { try deleteRecent(before: horizon, folded: folded, $0) }
+    }
+
+    /// Writes the blocks of `rows` (any order; of two samples of a probe at one microsecond the later commit's
+    /// wins), in key order, and empties `rows` keeping its capacity.
+    private func writeBlocks(_ rows: inout [(window: Int64, probe: Int64, seq: Int64, sample: RawSample)], _ db: Connection) throws {
         rows.sort { ($0.window, $0.probe, $0.sample.ts, $0.seq) < ($1.window, $1.probe, $1.sample.ts, $1.seq) }
+        var samples: [RawSample] = []
         var i = 0
         while i < rows.count {
             var j = i
-            var samples: [RawSample] = []
+            samples.removeAll(keepingCapacity: true)
             while j < rows.count, rows[j].window == rows[i].window, rows[j].probe == rows[i].probe {
                 if samples.last?.ts == rows[j].sample.ts { samples.removeLast() }
                 samples.append(rows[j].sample)
@@ -273,9 +325,7 @@ extension Store {
             try writeBlock(probe: rows[i].probe, start: rows[i].window, samples, merge: true, db)
             i = j
         }
-        let folded = rows.count
-        rows = [] // freed before the rows that stay are read
-        try deleteRecent(before: horizon, folded: folded, db)
+        rows.removeAll(keepingCapacity: true)
     }
 
     /// Deletes the recent rows that started before `horizon` (`folded` of them). A delete by range rewrites every
@@ -283,6 +333,10 @@ extension Store {
     /// emptying the table is SQLite's truncate (its pages go to the free list unwritten, with `secure_delete` FAST),
     /// so when fewer rows stay than go, which is the rule (a fold runs `foldGrace` after its window ended), the rows
     /// that stay are read, the table emptied, and they are put back as they were.
+    ///
+    /// They wait as varints in one buffer (`KeptRows`, ~20 bytes a row): a minute of checks at 60,000 probes is
+    /// 360,000 rows, which took ~38 MB as an array of their values (a temporary table instead wrote them to SQLite's
+    /// temporary file, ~17 MB of disk writes a fold).
     private func deleteRecent(before horizon: Int64, folded: Int, _ db: Connection) throws {
         let staying = try db.scalar("SELECT count(*) FROM sample_recent WHERE ts >= ?1", [horizon]) ?? 0
         guard staying <= folded else {
@@ -294,28 +348,20 @@ extension Store {
         let columns = "seq, probe_id, ts, reason, status, phases, bytes, family"
         let select = try db.prepare("SELECT \(columns) FROM sample_recent WHERE ts >= ?1")
         try select.bind(1, horizon)
-        // Each row's values as stored, put back unchanged; the phases' bytes one after the other in `phases` (a minute
-        // of checks at 60,000 probes is 360,000 rows: an array each would double what they take).
-        var kept: [(seq: Int64, probe: Int64, ts: Int64, reason: Int64, status: Int64?, phases: Range<Int>?, bytes: Int64?,
-                    family: Int64?)] = []
-        var phases: [UInt8] = []
-        kept.reserveCapacity(Int(staying))
+        var kept = KeptRows()
         while try select.step() {
-            var range: Range<Int>?
-            if !select.isNull(5) {
-                let start = phases.count
-                select.withBlob(5) { phases.append(contentsOf: $0) }
-                range = start..<phases.count
+            func keep(_ phases: UnsafeRawBufferPointer?) {
+                kept.append((select.int64(0), select.int64(1), select.int64(2), select.int64(3), select.int64OrNil(4), phases,
+                             select.int64OrNil(6), select.int64OrNil(7)))
             }
-            kept.append((select.int64(0), select.int64(1), select.int64(2), select.int64(3), select.int64OrNil(4), range,
-                         select.int64OrNil(6), select.int64OrNil(7)))
+            if select.isNull(5) { keep(nil) } else { select.withBlob(5) { keep($0) } }
         }
         select.reset()
         try db.execute("DELETE FROM sample_recent")
         let insert = try db.prepare("INSERT INTO sample_recent(\(columns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
-        for row in kept { // in key order, as read
+        try kept.forEach { row in // in key order, as read
             try Self.bindRecent(insert, seq: row.seq, probe: row.probe, ts: row.ts, reason: row.reason, status: row.status,
-                                phases: row.phases.map { Array(phases[$0]) }, bytes: row.bytes, family: row.family)
+                                phases: row.phases, bytes: row.bytes, family: row.family)
             try insert.run()
         }
     }
@@ -437,4 +483,76 @@ extension Store {
     static func bindOptional(_ stmt: OpaquePointer, _ index: Int32, _ value: Int64?) {
         if let value { sqlite3_bind_int64(stmt, index, value) } else { sqlite3_bind_null(stmt, index) }
     }
+}
+
+/// Recent rows held while `sample_recent` is emptied: each row's values as stored, as varints one after the other
+/// (seq, probe id and time as zigzag changes from the row before, optional values + 2 with 0 for NULL, the phases'
+/// bytes after their length + 1, 0 for NULL).
+struct KeptRows {
+    private var bytes: [UInt8] = []
+    private var last = (seq: Int64(0), probe: Int64(0), ts: Int64(0))
+
+    mutating func append(_ row: (seq: Int64, probe: Int64, ts: Int64, reason: Int64, status: Int64?,
+                                 phases: UnsafeRawBufferPointer?, bytes: Int64?, family: Int64?)) {
+        Varint.append(Self.zigzag(row.seq &- last.seq), to: &bytes)
+        Varint.append(Self.zigzag(row.probe &- last.probe), to: &bytes)
+        Varint.append(Self.zigzag(row.ts &- last.ts), to: &bytes)
+        last = (row.seq, row.probe, row.ts)
+        Varint.append(Self.zigzag(row.reason), to: &bytes)
+        Self.optional(row.status, &bytes)
+        if let phases = row.phases {
+            Varint.append(UInt64(phases.count) + 1, to: &bytes)
+            bytes.append(contentsOf: phases)
+        } else {
+            bytes.append(0)
+        }
+        Self.optional(row.bytes, &bytes)
+        Self.optional(row.family, &bytes)
+    }
+
+    /// The bytes held, for tests.
+    var count: Int { bytes.count }
+
+    /// Calls `body` with every row, in the order appended.
+    func forEach(_ body: ((seq: Int64, probe: Int64, ts: Int64, reason: Int64, status: Int64?, phases: [UInt8]?,
+                           bytes: Int64?, family: Int64?)) throws -> Void) rethrows {
+        var reader = Varint.Reader(bytes)
+        var last = (seq: Int64(0), probe: Int64(0), ts: Int64(0))
+        func next() -> UInt64 { reader.next() ?? 0 }
+        func optional() -> Int64? {
+            switch next() {
+            case 0: return nil
+            case 1: return Self.unzigzag(next())
+            case let v: return Self.unzigzag(v - 2)
+            }
+        }
+        while reader.offset < bytes.count {
+            last.seq = last.seq &+ Self.unzigzag(next())
+            last.probe = last.probe &+ Self.unzigzag(next())
+            last.ts = last.ts &+ Self.unzigzag(next())
+            let reason = Self.unzigzag(next())
+            let status = optional()
+            var phases: [UInt8]?
+            let length = Int(next())
+            if length > 0 {
+                phases = Array(bytes[reader.offset..<reader.offset + length - 1])
+                reader.offset += length - 1
+            }
+            try body((last.seq, last.probe, last.ts, reason, status, phases, optional(), optional()))
+        }
+    }
+
+    /// 0 for NULL, else the value's zigzag + 2; 1 for the two values whose zigzag + 2 overflows, followed by it.
+    private static func optional(_ value: Int64?, _ out: inout [UInt8]) {
+        guard let value else { return out.append(0) }
+        let z = zigzag(value)
+        if z < UInt64.max - 1 {
+            Varint.append(z + 2, to: &out)
+        } else {
+            out.append(1)
+            Varint.append(z, to: &out)
+        }
+    }
+    private static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+    private static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
 }

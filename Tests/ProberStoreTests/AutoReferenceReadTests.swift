@@ -58,14 +58,14 @@ import Testing
         }
         try store.write { try store.insert(samples, $0) }
         let now = start + 8 * day + 2 * hour
-        try store.queue.sync { try store.writeOnQueue { try store.fold(before: now, $0) } }
+        try store.queue.sync { try store.fold(before: now) }
         while try !store.maintain(now: now, policy: StoragePolicy(), budget: .seconds(600)).finished {}
         #expect(try store.read { try $0.scalar("SELECT count(*) FROM sample_archive") } == 8)
         // Late samples folded beside an archived day: a reader lays them over it.
         let late = (0..<5).map { Sample(probe: "api", startedAt: start + 5 * day + 13 * hour + Int64($0) * 61_000_000,
                                         phases: Phases(total: 1_000 + Int64($0)), status: 200) }
         try store.write { try store.insert(late, $0) }
-        try store.queue.sync { try store.writeOnQueue { try store.fold(before: now, $0) } }
+        try store.queue.sync { try store.fold(before: now) }
 
         let episode = start + 3 * day + 13 * hour + 20 * 60_000_000
         let incident = Incident(id: 0, probe: "api", serviceID: nil, title: "API: slow", description: "opened", status: .minor,
@@ -108,7 +108,7 @@ import Testing
         let samples = makeSamples(probe: "api", start: start + 7_777, interval: 40_000_000, count: 3 * 2_160, failureRate: 0.1, seed: 3)
         try store.write { try store.insert(samples, $0) }
         let now = start + 3 * day + 2 * hour
-        try store.queue.sync { try store.writeOnQueue { try store.fold(before: now, $0) } }
+        try store.queue.sync { try store.fold(before: now) }
         while try !store.maintain(now: now, policy: StoragePolicy(), budget: .seconds(600)).finished {}
         #expect(try store.read { try $0.scalar("SELECT count(*) FROM sample_archive") } == 3)
         let all = try store.read { try store.samples(probe: 1, from: .min, to: .max, $0) }

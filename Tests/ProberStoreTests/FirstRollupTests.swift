@@ -62,7 +62,7 @@ import Testing
         let scan = try store.write { db in try store.recentScan(before: t0 + 15 * minute, db) }
         #expect(scan.firsts.isEmpty)
         // A fold that takes every recent row, as the writer's does after a pause of the checks.
-        try store.write { db in try store.fold(before: now, db) }
+        try store.queue.sync { try store.fold(before: now) }
         #expect(try store.read { db in try db.scalar("SELECT count(*) FROM sample_recent") } == 0)
         try record(makeSamples(probe: "api", start: t0 + 3 * minute, interval: minute, count: 1, seed: 2), into: store)
         let late = try store.read { db in

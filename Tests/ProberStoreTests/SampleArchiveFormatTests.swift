@@ -198,7 +198,7 @@ import Testing
 
         let late = Sample(probe: "api", startedAt: start + day + 7, phases: Phases(dns: 1, total: 1), status: 200)
         try store.write { try store.insert([late], $0) }
-        try store.queue.sync { try store.writeOnQueue { try store.fold(before: start + 4 * day, $0) } }
+        try store.queue.sync { try store.fold(before: start + 4 * day) }
         try store.maintain(now: start + 4 * day + 60_000_000, policy: StoragePolicy(), budget: .seconds(600))
         #expect(try methods() == [1, 2, 2])
         let withLate = (raw + [RawSample(ts: late.startedAt, reason: 0, status: 200, phases: late.phases, bytes: nil, family: nil)])
@@ -219,7 +219,7 @@ import Testing
         let store = try Store(path: directory.path + "/prober.db")
         let samples = makeSamples(probe: "api", start: start, interval: 3_600_000_000, count: 40 * 24, seed: 30)
         try store.write { try store.insert(samples, $0) }
-        try store.queue.sync { try store.writeOnQueue { try store.fold(before: samples.last!.startedAt + 1, $0) } }
+        try store.queue.sync { try store.fold(before: samples.last!.startedAt + 1) }
         let now = start + 40 * day + 2 * 3_600_000_000
         while try !store.maintain(now: now, policy: policy, budget: .seconds(600)).finished {}
         let kept = try store.read { try store.samples(probe: 1, from: .min, to: .max, $0) }.map(\.ts)

@@ -97,7 +97,7 @@ import Testing
     func makeStore(_ directory: TemporaryDirectory, _ name: String, samples: [Sample]) throws -> Store {
         let store = try Store(path: directory.path + "/\(name).db")
         try store.write { try store.insert(samples, $0) }
-        try store.queue.sync { try store.writeOnQueue { try store.fold(before: samples.last!.startedAt + 1, $0) } }
+        try store.queue.sync { try store.fold(before: samples.last!.startedAt + 1) }
         return store
     }
 
@@ -166,7 +166,7 @@ import Testing
         let late = Sample(probe: "api", startedAt: start + day + 5, phases: Phases(total: 7), status: 204)
         let replacement = Sample(probe: "api", startedAt: samples[10].startedAt, failure: Failure(.connectRefused, "refused"))
         try store.write { try store.insert([late, replacement], $0) }
-        try store.queue.sync { try store.writeOnQueue { try store.fold(before: now, $0) } }
+        try store.queue.sync { try store.fold(before: now) }
         let after = try history(store)
         #expect(after.count == before.count + 1)
         let read = try store.read { try store.samples(probe: probe, from: .min, to: .max, $0) }

@@ -17,7 +17,7 @@ import Testing
     }
 
     func fold(_ store: Store, before horizon: Int64) throws {
-        try store.queue.sync { try store.writeOnQueue { try store.fold(before: horizon, $0) } }
+        try store.queue.sync { try store.fold(before: horizon) }
     }
 
     /// 200 probes every 10 s for 10 minutes from `start`, one commit a tick as the sample writer commits, then a
@@ -96,6 +96,69 @@ import Testing
                 "the fold wrote \(frames) pages, \(blockPages) of them blocks; sample_recent took \(recentPages)")
         #expect(try count(store, "sample_recent") == 200 * 6)
         #expect(try store.recentSamples(probe: "p7", limit: .max).map(\.startedAt) == probes[7].map(\.startedAt))
+    }
+
+    /// A fold reads the probes in ranges of ids (`rowsPerPass`), so its memory does not grow with the probes. Folded
+    /// in passes of 7 rows or in one, the same recent rows (two windows, a sample replaced at its microsecond by a
+    /// later commit, a late one) make the same blocks, byte for byte, and leave the same rows behind.
+    @Test func aFoldInManyPassesMakesTheBlocksOfAFoldInOne() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var blocks: [[String]] = [], left: [Int64] = []
+        for rowsPerPass in [Store.foldRowsPerPass, 7] {
+            let store = try Store(path: directory.path + "/prober-\(rowsPerPass).db")
+            let probes = try writeTenMinutesOfTwoHundredProbes(store)
+            try write(store, [Sample(probe: "p3", startedAt: probes[3][2].startedAt, failure: Failure(.timeout, "timeout")),
+                              Sample(probe: "p150", startedAt: start + 1, phases: Phases(total: 9), status: 204)])
+            try store.queue.sync { try store.fold(before: start + 8 * minute, rowsPerPass: rowsPerPass) }
+            blocks.append(try store.read { db in
+                let select = try db.prepare("SELECT start, probe_id, hex(data) FROM sample_blocks ORDER BY start, probe_id")
+                var rows: [String] = []
+                while try select.step() { rows.append("\(select.int64(0)) \(select.int64(1)) \(select.string(2))") }
+                return rows
+            })
+            left.append(try count(store, "sample_recent"))
+            let p3 = try store.recentSamples(probe: "p3", limit: .max)
+            #expect(p3.map(\.startedAt) == probes[3].map(\.startedAt))
+            #expect(p3[2].failure?.reason == .timeout, "the later commit's sample at that microsecond")
+            #expect(try store.recentSamples(probe: "p150", limit: .max).first?.status == 204)
+        }
+        #expect(blocks[0].count == 400, "two windows of 200 probes: \(blocks[0].count) blocks")
+        #expect(blocks[0] == blocks[1])
+        #expect(left[0] == 200 * 12 && left[0] == left[1], "rows from 8 minutes on stay: \(left)")
+    }
+
+    /// A fold stopped after its blocks were written and before its rows were deleted (each pass and the delete are
+    /// transactions of their own; here the delete fails) leaves every sample readable once, and the next fold ends
+    /// with the blocks and the rows an uninterrupted fold leaves.
+    @Test func aFoldStoppedBeforeItsDeleteLosesAndRepeatsNothing() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var ends: [(blocks: [String], left: Int64)] = []
+        for interrupted in [false, true] {
+            let store = try Store(path: directory.path + "/prober-\(interrupted).db")
+            let probes = try writeTenMinutesOfTwoHundredProbes(store)
+            if interrupted {
+                try store.write { try $0.execute("CREATE TRIGGER refuse BEFORE DELETE ON sample_recent BEGIN SELECT RAISE(ABORT, 'refused'); END") }
+                #expect(throws: (any Error).self) { try store.queue.sync { try store.fold(before: start + 5 * minute, rowsPerPass: 500) } }
+                #expect(try count(store, "sample_blocks") == 200, "the passes committed their blocks")
+                #expect(try count(store, "sample_recent") == 200 * 60, "and no row was deleted")
+                for p in [0, 99, 199] {
+                    #expect(try store.recentSamples(probe: "p\(p)", limit: .max).map(\.startedAt) == probes[p].map(\.startedAt))
+                }
+                try store.write { try $0.execute("DROP TRIGGER refuse") }
+            }
+            try store.queue.sync { try store.fold(before: start + 5 * minute, rowsPerPass: 500) }
+            ends.append((try store.read { db in
+                let select = try db.prepare("SELECT start, probe_id, hex(data) FROM sample_blocks ORDER BY start, probe_id")
+                var rows: [String] = []
+                while try select.step() { rows.append("\(select.int64(0)) \(select.int64(1)) \(select.string(2))") }
+                return rows
+            }, try count(store, "sample_recent")))
+            #expect(try store.recentSamples(probe: "p42", limit: .max).map(\.startedAt) == probes[42].map(\.startedAt))
+        }
+        #expect(ends[0].blocks == ends[1].blocks)
+        #expect(ends[0].left == 200 * 30 && ends[1].left == ends[0].left)
     }
 
     /// Blocks live in a rowid table: in the `WITHOUT ROWID` table a block of a probe checked every 10 s (30 samples)
