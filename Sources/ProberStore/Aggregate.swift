@@ -255,6 +255,10 @@ extension Aggregate {
 
 /// LEB128 unsigned varints for the rollup BLOB columns.
 package enum Varint {
+    /// A signed value as an unsigned one whose size follows its magnitude (0, -1, 1, -2 ... as 0, 1, 2, 3 ...).
+    @inlinable package static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+    @inlinable package static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
+
     package static func append(_ value: UInt64, to out: inout [UInt8]) {
         var v = value
         while v >= 0x80 {

@@ -89,8 +89,6 @@ extension SampleArchive {
         return mean >= 1 && mean < 0x1p62 ? Int64(mean) : 0
     }
 
-    private static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
-    private static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
 
     /// The whole intervals from `base` to `ts`, rounded (0 before `base`).
     private static func steps(from base: Int64, to ts: Int64, interval: Int64) -> Int64 {
@@ -114,34 +112,34 @@ extension SampleArchive {
         for (i, s) in samples.enumerated() {
             e.field = 0
             if i == 0 {
-                e.encode(zigzag(s.ts &- start), value: Layout.first)
+                e.encode(Varint.zigzag(s.ts &- start), value: Layout.first)
                 base = s.ts
             } else if interval > 0 {
                 let n = steps(from: base, to: s.ts, interval: interval)
                 e.encode(UInt64(n), value: Layout.steps)
                 let predicted = base &+ n &* interval
                 let residual = s.ts &- predicted
-                e.encode(zigzag(residual), value: Layout.residual)
+                e.encode(Varint.zigzag(residual), value: Layout.residual)
                 base = nextBase(predicted, residual: residual, interval: interval)
             } else {
-                e.encode(zigzag(s.ts &- previous), value: Layout.delta)
+                e.encode(Varint.zigzag(s.ts &- previous), value: Layout.delta)
             }
             previous = s.ts
             e.field = 1
-            e.encode(zigzag(Int64(s.reason)), value: Layout.reason)
+            e.encode(Varint.zigzag(Int64(s.reason)), value: Layout.reason)
             let f = s.reason != 0 ? 1 : 0
             e.encode(s.status != nil, model: Layout.statusPresent + f)
             if let v = s.status {
-                e.encode(zigzag(v &- lastStatus), value: Layout.status + f * Layout.v)
+                e.encode(Varint.zigzag(v &- lastStatus), value: Layout.status + f * Layout.v)
                 lastStatus = v
             }
             e.encode(s.bytes != nil, model: Layout.sizePresent + f)
             if let v = s.bytes {
-                e.encode(zigzag(v &- lastSize), value: Layout.size + f * Layout.v)
+                e.encode(Varint.zigzag(v &- lastSize), value: Layout.size + f * Layout.v)
                 lastSize = v
             }
             e.encode(s.family != nil, model: Layout.familyPresent + f)
-            if let v = s.family { e.encode(zigzag(v), value: Layout.family + f * Layout.v) }
+            if let v = s.family { e.encode(Varint.zigzag(v), value: Layout.family + f * Layout.v) }
             e.field = 2
             var mask = 0
             for (k, name) in Phases.Name.allCases.enumerated() {
@@ -159,7 +157,7 @@ extension SampleArchive {
             }
             if let total = s.phases.total {
                 e.field = 3 + parts.count
-                e.encode(zigzag(total &- sum), value: Layout.total + f * Layout.v)
+                e.encode(Varint.zigzag(total &- sum), value: Layout.total + f * Layout.v)
             }
         }
     }
@@ -184,31 +182,31 @@ extension SampleArchive {
         for i in 0..<n {
             let ts: Int64
             if i == 0 {
-                ts = start &+ unzigzag(d.decode(value: Layout.first))
+                ts = start &+ Varint.unzigzag(d.decode(value: Layout.first))
                 base = ts
             } else if interval > 0 {
                 let gaps = Int64(bitPattern: d.decode(value: Layout.steps))
                 let predicted = base &+ gaps &* interval
-                let residual = unzigzag(d.decode(value: Layout.residual))
+                let residual = Varint.unzigzag(d.decode(value: Layout.residual))
                 ts = predicted &+ residual
                 base = nextBase(predicted, residual: residual, interval: interval)
             } else {
-                ts = previous &+ unzigzag(d.decode(value: Layout.delta))
+                ts = previous &+ Varint.unzigzag(d.decode(value: Layout.delta))
             }
             if let stop, ts >= stop { break }
             previous = ts
-            let reason = Int(truncatingIfNeeded: unzigzag(d.decode(value: Layout.reason)))
+            let reason = Int(truncatingIfNeeded: Varint.unzigzag(d.decode(value: Layout.reason)))
             let f = reason != 0 ? 1 : 0
             var status: Int64?, bytes: Int64?, family: Int64?
             if d.decode(model: Layout.statusPresent + f) {
-                lastStatus = lastStatus &+ unzigzag(d.decode(value: Layout.status + f * Layout.v))
+                lastStatus = lastStatus &+ Varint.unzigzag(d.decode(value: Layout.status + f * Layout.v))
                 status = lastStatus
             }
             if d.decode(model: Layout.sizePresent + f) {
-                lastSize = lastSize &+ unzigzag(d.decode(value: Layout.size + f * Layout.v))
+                lastSize = lastSize &+ Varint.unzigzag(d.decode(value: Layout.size + f * Layout.v))
                 bytes = lastSize
             }
-            if d.decode(model: Layout.familyPresent + f) { family = unzigzag(d.decode(value: Layout.family + f * Layout.v)) }
+            if d.decode(model: Layout.familyPresent + f) { family = Varint.unzigzag(d.decode(value: Layout.family + f * Layout.v)) }
             var mask = 0
             for k in 0..<6 where d.decode(model: Layout.mask + f * 12 + k * 2 + (previousMask >> k) & 1) {
                 mask |= 1 << k
@@ -227,7 +225,7 @@ extension SampleArchive {
                 default: phases.transfer = v
                 }
             }
-            if mask & (1 << 5) != 0 { phases.total = sum &+ unzigzag(d.decode(value: Layout.total + f * Layout.v)) }
+            if mask & (1 << 5) != 0 { phases.total = sum &+ Varint.unzigzag(d.decode(value: Layout.total + f * Layout.v)) }
             guard !d.damaged, d.overrun <= 8 else { return nil }
             if whole || (ts >= from && ts < to) {
                 out.append(RawSample(ts: ts, reason: reason, status: status, phases: phases, bytes: bytes, family: family))

@@ -55,7 +55,7 @@ enum SampleArchive {
         var previous = start, delta: Int64 = 0
         for (i, s) in samples.enumerated() {
             let d = s.ts &- previous
-            Varint.append(zigzag(i < 2 ? d : d &- delta), to: &time)
+            Varint.append(Varint.zigzag(i < 2 ? d : d &- delta), to: &time)
             if i > 0 { delta = d }
             previous = s.ts
         }
@@ -69,16 +69,16 @@ enum SampleArchive {
         var reasons: [UInt8] = [], statuses: [UInt8] = [], sizes: [UInt8] = []
         for s in samples { Varint.append(UInt64(UInt(bitPattern: s.reason)), to: &reasons) }
         var last: Int64 = 0
-        for s in samples { if let v = s.status { Varint.append(zigzag(v &- last), to: &statuses); last = v } }
+        for s in samples { if let v = s.status { Varint.append(Varint.zigzag(v &- last), to: &statuses); last = v } }
         last = 0
-        for s in samples { if let v = s.bytes { Varint.append(zigzag(v &- last), to: &sizes); last = v } }
+        for s in samples { if let v = s.bytes { Varint.append(Varint.zigzag(v &- last), to: &sizes); last = v } }
         var out: [(name: String, bytes: [UInt8])] = [("time", time), ("flags", flags), ("phase mask", masks),
                                                      ("reason", reasons), ("status", statuses), ("body size", sizes)]
         for name in parts {
-            out.append((name.rawValue, planes(samples.compactMap { $0.phases[name].map(zigzag) })))
+            out.append((name.rawValue, planes(samples.compactMap { $0.phases[name].map(Varint.zigzag) })))
         }
         out.append(("total", planes(samples.compactMap { s in
-            s.phases.total.map { total in zigzag(total &- parts.reduce(Int64(0)) { $0 &+ (s.phases[$1] ?? 0) }) }
+            s.phases.total.map { total in Varint.zigzag(total &- parts.reduce(Int64(0)) { $0 &+ (s.phases[$1] ?? 0) }) }
         })))
         return out
     }
@@ -123,7 +123,7 @@ enum SampleArchive {
         var previous = start, delta: Int64 = 0
         for i in 0..<n {
             guard let code = reader.next() else { return nil }
-            let d = i < 2 ? unzigzag(code) : delta &+ unzigzag(code)
+            let d = i < 2 ? Varint.unzigzag(code) : delta &+ Varint.unzigzag(code)
             if i > 0 { delta = d }
             previous = previous &+ d
             if whole || (previous >= from && previous < to) {
@@ -141,13 +141,13 @@ enum SampleArchive {
         var last: Int64 = 0
         for i in 0..<n where body[flagsAt + i] & hasStatus != 0 {
             guard let code = reader.next() else { return nil }
-            last = last &+ unzigzag(code)
+            last = last &+ Varint.unzigzag(code)
             if slot[i] >= 0 { out[slot[i]].status = last }
         }
         last = 0
         for i in 0..<n where body[flagsAt + i] & hasBytes != 0 {
             guard let code = reader.next() else { return nil }
-            last = last &+ unzigzag(code)
+            last = last &+ Varint.unzigzag(code)
             if slot[i] >= 0 { out[slot[i]].bytes = last }
         }
         for i in 0..<n where slot[i] >= 0 && body[flagsAt + i] & hasFamily != 0 {
@@ -157,7 +157,7 @@ enum SampleArchive {
             let present = (0..<n).filter { body[masksAt + $0] & (1 << bit) != 0 }
             guard let values = readPlanes(count: present.count, from: body, at: &reader.offset) else { return nil }
             for (k, i) in present.enumerated() where slot[i] >= 0 {
-                let v = unzigzag(values[k])
+                let v = Varint.unzigzag(values[k])
                 let j = slot[i]
                 out[j].phases[name] = name == .total ? v &+ parts.reduce(Int64(0)) { $0 &+ (out[j].phases[$1] ?? 0) } : v
             }
@@ -214,6 +214,4 @@ enum SampleArchive {
         return rc == Z_OK && Int(written) == length ? out : nil
     }
 
-    private static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
-    private static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
 }

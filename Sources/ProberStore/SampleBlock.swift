@@ -22,7 +22,7 @@ enum SampleBlock {
             let d = s.ts - previous
             switch i {
             case 0, 1: Varint.append(UInt64(d), to: &out)
-            default: Varint.append(zigzag(d - delta), to: &out)
+            default: Varint.append(Varint.zigzag(d - delta), to: &out)
             }
             if i > 0 { delta = d }
             previous = s.ts
@@ -33,9 +33,9 @@ enum SampleBlock {
             if let f = s.family { flags |= f == 1 ? ipv6 : ipv4 }
             out.append(flags)
             if s.reason != 0 { Varint.append(UInt64(s.reason), to: &out) }
-            if let v = s.status, v != status { Varint.append(zigzag(v), to: &out); status = v }
+            if let v = s.status, v != status { Varint.append(Varint.zigzag(v), to: &out); status = v }
             if s.hasPhases { out.append(contentsOf: PhaseCodec.encode(s.phases) ?? []) }
-            if let v = s.bytes, v != bytes { Varint.append(zigzag(v), to: &out); bytes = v }
+            if let v = s.bytes, v != bytes { Varint.append(Varint.zigzag(v), to: &out); bytes = v }
         }
         return out
     }
@@ -56,7 +56,7 @@ enum SampleBlock {
         var status: Int64?, bytes: Int64?
         for i in 0..<Int(n) {
             guard let code = reader.next() else { break }
-            let d = i < 2 ? Int64(bitPattern: code) : delta + unzigzag(code)
+            let d = i < 2 ? Int64(bitPattern: code) : delta + Varint.unzigzag(code)
             if i > 0 { delta = d }
             let ts = previous + d
             previous = ts
@@ -65,10 +65,10 @@ enum SampleBlock {
             reader.offset += 1
             var sample = RawSample(ts: ts, reason: 0, status: nil, phases: Phases(), bytes: nil, family: nil)
             if flags & failed != 0 { sample.reason = Int(reader.next() ?? 0) }
-            if flags & newStatus != 0 { status = reader.next().map(unzigzag) }
+            if flags & newStatus != 0 { status = reader.next().map(Varint.unzigzag) }
             if flags & hasStatus != 0 { sample.status = status }
             if flags & hasPhases != 0 { sample.phases = PhaseCodec.decode(&reader) }
-            if flags & newBytes != 0 { bytes = reader.next().map(unzigzag) }
+            if flags & newBytes != 0 { bytes = reader.next().map(Varint.unzigzag) }
             if flags & hasBytes != 0 { sample.bytes = bytes }
             if flags & ipv4 != 0 { sample.family = 0 } else if flags & ipv6 != 0 { sample.family = 1 }
             out.append(sample)
@@ -76,6 +76,4 @@ enum SampleBlock {
         return out
     }
 
-    private static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
-    private static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
 }

@@ -324,11 +324,11 @@ enum SpoolCodec {
         var previous: Int64 = 0
         for sample in batch {
             Varint.append(UInt64(names[sample.probe]!), to: &out)
-            Varint.append(zigzag(sample.startedAt &- previous), to: &out)
+            Varint.append(Varint.zigzag(sample.startedAt &- previous), to: &out)
             previous = sample.startedAt
             Varint.append(UInt64(sample.failure?.reason.code ?? 0), to: &out)
             Varint.append(sample.status.map { UInt64(truncatingIfNeeded: $0) &+ 1 } ?? 0, to: &out)
-            Varint.append(sample.bytes.map { zigzag($0) &+ 1 } ?? 0, to: &out)
+            Varint.append(sample.bytes.map { Varint.zigzag($0) &+ 1 } ?? 0, to: &out)
             out.append(sample.ipFamily.map { $0 == .ipv6 ? 2 : 1 } ?? 0)
             if let phases = PhaseCodec.encode(sample.phases) {
                 Varint.append(UInt64(phases.count), to: &out)
@@ -364,11 +364,11 @@ enum SpoolCodec {
             let phases = phaseLength == 0 ? Phases()
                 : PhaseCodec.decode(Array(payload[reader.offset..<(reader.offset + Int(phaseLength))]))
             reader.offset += Int(phaseLength)
-            previous = previous &+ unzigzag(delta)
+            previous = previous &+ Varint.unzigzag(delta)
             let failure = reason == 0 ? nil : Failure(FailureReason(code: Int(reason)) ?? .other, "")
             batch.append(Sample(probe: names[Int(name)], startedAt: previous, failure: failure, phases: phases,
                                 status: status == 0 ? nil : Int(truncatingIfNeeded: status - 1),
-                                bytes: bytes == 0 ? nil : unzigzag(bytes - 1),
+                                bytes: bytes == 0 ? nil : Varint.unzigzag(bytes - 1),
                                 ipFamily: family == 0 ? nil : (family == 2 ? .ipv6 : .ipv4)))
         }
         return batch
@@ -399,8 +399,6 @@ enum SpoolCodec {
         (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[offset + $1]) << UInt32($1 * 8) }
     }
 
-    static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
-    static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
 }
 
 /// CRC-32 (IEEE 802.3, the polynomial of zlib and gzip), table-driven.

@@ -65,18 +65,17 @@ extension Store {
     /// The bytes of each field of a 5-minute block, following `SampleBlock.encode`.
     private static func blockFieldSizes(_ samples: [RawSample], start: Int64) -> [String: Int] {
         func length(_ v: UInt64) -> Int { max(1, (64 - v.leadingZeroBitCount + 6) / 7) }
-        func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
         var sizes = ["count": length(UInt64(samples.count)), "flags": samples.count]
         var previous = start, delta: Int64 = 0
         var status: Int64?, bytes: Int64?
         for (i, s) in samples.enumerated() {
             let d = s.ts - previous
-            sizes["time", default: 0] += length(i < 2 ? UInt64(bitPattern: d) : zigzag(d - delta))
+            sizes["time", default: 0] += length(i < 2 ? UInt64(bitPattern: d) : Varint.zigzag(d - delta))
             if i > 0 { delta = d }
             previous = s.ts
             if s.reason != 0 { sizes["reason", default: 0] += length(UInt64(s.reason)) }
-            if let v = s.status, v != status { sizes["status", default: 0] += length(zigzag(v)); status = v }
-            if let v = s.bytes, v != bytes { sizes["body size", default: 0] += length(zigzag(v)); bytes = v }
+            if let v = s.status, v != status { sizes["status", default: 0] += length(Varint.zigzag(v)); status = v }
+            if let v = s.bytes, v != bytes { sizes["body size", default: 0] += length(Varint.zigzag(v)); bytes = v }
             if s.hasPhases, let encoded = PhaseCodec.encode(s.phases) {
                 var reader = Varint.Reader(encoded)
                 for name in PhaseCodec.parts + [.total] {

@@ -494,11 +494,11 @@ struct KeptRows {
 
     mutating func append(_ row: (seq: Int64, probe: Int64, ts: Int64, reason: Int64, status: Int64?,
                                  phases: UnsafeRawBufferPointer?, bytes: Int64?, family: Int64?)) {
-        Varint.append(Self.zigzag(row.seq &- last.seq), to: &bytes)
-        Varint.append(Self.zigzag(row.probe &- last.probe), to: &bytes)
-        Varint.append(Self.zigzag(row.ts &- last.ts), to: &bytes)
+        Varint.append(Varint.zigzag(row.seq &- last.seq), to: &bytes)
+        Varint.append(Varint.zigzag(row.probe &- last.probe), to: &bytes)
+        Varint.append(Varint.zigzag(row.ts &- last.ts), to: &bytes)
         last = (row.seq, row.probe, row.ts)
-        Varint.append(Self.zigzag(row.reason), to: &bytes)
+        Varint.append(Varint.zigzag(row.reason), to: &bytes)
         Self.optional(row.status, &bytes)
         if let phases = row.phases {
             Varint.append(UInt64(phases.count) + 1, to: &bytes)
@@ -522,15 +522,15 @@ struct KeptRows {
         func optional() -> Int64? {
             switch next() {
             case 0: return nil
-            case 1: return Self.unzigzag(next())
-            case let v: return Self.unzigzag(v - 2)
+            case 1: return Varint.unzigzag(next())
+            case let v: return Varint.unzigzag(v - 2)
             }
         }
         while reader.offset < bytes.count {
-            last.seq = last.seq &+ Self.unzigzag(next())
-            last.probe = last.probe &+ Self.unzigzag(next())
-            last.ts = last.ts &+ Self.unzigzag(next())
-            let reason = Self.unzigzag(next())
+            last.seq = last.seq &+ Varint.unzigzag(next())
+            last.probe = last.probe &+ Varint.unzigzag(next())
+            last.ts = last.ts &+ Varint.unzigzag(next())
+            let reason = Varint.unzigzag(next())
             let status = optional()
             var phases: [UInt8]?
             let length = Int(next())
@@ -545,7 +545,7 @@ struct KeptRows {
     /// 0 for NULL, else the value's zigzag + 2; 1 for the two values whose zigzag + 2 overflows, followed by it.
     private static func optional(_ value: Int64?, _ out: inout [UInt8]) {
         guard let value else { return out.append(0) }
-        let z = zigzag(value)
+        let z = Varint.zigzag(value)
         if z < UInt64.max - 1 {
             Varint.append(z + 2, to: &out)
         } else {
@@ -553,6 +553,4 @@ struct KeptRows {
             Varint.append(z, to: &out)
         }
     }
-    private static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
-    private static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
 }
