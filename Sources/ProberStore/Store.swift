@@ -91,14 +91,15 @@ public final class Store: Storage, @unchecked Sendable {
 
     /// WAL so readers never block the writer; `synchronous=NORMAL` is durable across application crashes
     /// (a power loss may drop the last transactions, never corrupt). https://sqlite.org/wal.html
-    /// A 4 MiB page cache holds the interior pages and the recently used leaves; other leaves come back from
-    /// the OS page cache. Each check goes to its probe's own last leaf, so at 10,000 probes no affordable
-    /// cache holds them all and the cache is full within minutes: it is resident memory, bounded on purpose
-    /// (8 MiB cost 3 MB more RSS than this for no gain). `cache_spill` is off so that a transaction's dirty
-    /// pages stay in memory until its commit rather than being written twice: spilling halved the ingest of
-    /// 5,000-check batches. A transaction may thus exceed the cache by its own dirty pages, bounded by the
-    /// writer's batch size. When the size was chosen, 4 MiB ingested about 15 % more than 2 MiB and as much
-    /// as 8 MiB (bench/store/run, 1,000 probes; today's figures: docs/benchmarks.md).
+    /// A 4 MiB page cache holds the interior pages and the recently used leaves; other pages come back from
+    /// the OS page cache. It is resident memory, bounded on purpose (8 MiB cost 3 MB more RSS than this for no
+    /// gain). When the size was chosen, 4 MiB ingested about 15 % more than 2 MiB and as much as 8 MiB
+    /// (bench/store/run, 1,000 probes; today's figures: docs/benchmarks.md). `cache_spill` is on: a transaction
+    /// whose dirty pages outgrow the cache writes them to the WAL before its commit, so none holds more than the
+    /// cache. A batch of checks dirties a few hundred pages at the end of `sample_recent` and never spills; the
+    /// fold's rewrite of the rows that stay did (360,000 rows at 60,000 probes): with spilling off, as it was
+    /// while each check went to its probe's own leaf (spilling then wrote 5,000-check batches twice), that
+    /// transaction held ~13 MB of pages until its commit, and the daemon's peak RSS with it.
     /// `secure_delete` is FAST: deleted content is zeroed only on pages written anyway, so a freed page is not
     /// written. Debian builds SQLite with `SQLITE_SECURE_DELETE` (on), which zeroes and writes every page freed: the
     /// fold's emptying of `sample_recent` would write the whole table again. https://sqlite.org/pragma.html#pragma_secure_delete
@@ -115,7 +116,7 @@ public final class Store: Storage, @unchecked Sendable {
             PRAGMA synchronous = NORMAL;
             PRAGMA journal_size_limit = 67108864;
             PRAGMA cache_size = -4096;
-            PRAGMA cache_spill = OFF;
+            PRAGMA cache_spill = ON;
             PRAGMA foreign_keys = OFF;
             PRAGMA secure_delete = FAST;
             """)

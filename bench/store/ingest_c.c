@@ -18,9 +18,10 @@ int main(int argc, char **argv) {
     sqlite3 *db;
     if (sqlite3_open(argv[1], &db) != SQLITE_OK) die(db, "open");
     /* Exactly the store's pragmas (Store.configureForWriting): the file (made by store-bench init) already has the
-     * store's 1 KiB pages; a 4 MiB cache without spilling; a checkpoint once the WAL holds 32 MiB. */
+     * store's 1 KiB pages; a 4 MiB cache that spills; a checkpoint once the WAL holds 32 MiB. */
     if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=67108864;"
-                         "PRAGMA cache_size=-4096; PRAGMA cache_spill=OFF; PRAGMA foreign_keys=OFF;", 0, 0, 0) != SQLITE_OK)
+                         "PRAGMA cache_size=-4096; PRAGMA cache_spill=ON; PRAGMA foreign_keys=OFF; PRAGMA secure_delete=FAST;",
+                     0, 0, 0) != SQLITE_OK)
         die(db, "pragmas");
     sqlite3_stmt *ps;
     if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &ps, 0) != SQLITE_OK || sqlite3_step(ps) != SQLITE_ROW) die(db, "page_size");
