@@ -39,6 +39,9 @@ let package = Package(
             name: "CJemalloc",
             providers: [.apt(["libjemalloc-dev"])]
         ),
+        // jemalloc's options for the executable (`malloc_conf`: one arena, freed pages handed back after 1 s), linked
+        // into `prober` only: jemalloc reads the symbol when it starts.
+        .target(name: "CJemallocOptions", dependencies: ["CJemalloc"]),
         .systemLibrary(
             name: "CPostgres",
             pkgConfig: "libpq",
@@ -83,7 +86,7 @@ let package = Package(
         // The command line: one file per subcommand.
         .executableTarget(name: "prober", dependencies: [
             "ProberCore", "ProberConfig", "ProberProbes", "ProberStorage", "ProberStore", "ProberDelivery", "ProberEngine", "ProberHTTP",
-            "ProberDocuments", "ProberWeb", "ProberBackends",
+            "ProberDocuments", "ProberWeb", "ProberBackends", "CJemallocOptions",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

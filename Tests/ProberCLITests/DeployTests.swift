@@ -373,6 +373,19 @@ final class DeployTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(checked, 5, "\(needed)")
     }
 
+    /// The executable carries jemalloc's options (`Sources/CJemallocOptions/options.c`): one arena, freed pages handed
+    /// back after a second. At 60,000 probes jemalloc's defaults (eight arenas on 2 cores, 10 s) held the peak RSS
+    /// past 160 MiB. jemalloc prints the options it runs with (`stats_print`) as the process exits; `MALLOC_CONF`
+    /// adds to them and overrides what it names.
+    func testTheBinaryRunsJemallocWithOneArenaAndFreedPagesHandedBackAfterASecond() throws {
+        let result = try ProberBinary.run(["--version"], environment: ["MALLOC_CONF": "stats_print:true"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("opt.narenas: 1\n"), "jemalloc's options: \(result.stderr.prefix(3_000))")
+        XCTAssertTrue(result.stderr.contains("opt.dirty_decay_ms: 1000 "), "jemalloc's options: \(result.stderr.prefix(3_000))")
+        let overridden = try ProberBinary.run(["--version"], environment: ["MALLOC_CONF": "stats_print:true,narenas:3"])
+        XCTAssertTrue(overridden.stderr.contains("opt.narenas: 3\n"), "MALLOC_CONF overrides: \(overridden.stderr.prefix(3_000))")
+    }
+
     func testTheContainerHealthCheckPassesOnARunningProberAndFailsOnceItStops() throws {
         var health = try Self.containerArrays().healthcheck
         let tool = ["/usr/bin/" + health[0], "/bin/" + health[0]].first { FileManager.default.isExecutableFile(atPath: $0) }
