@@ -11,5 +11,7 @@
 // jemalloc held ~25 MB of freed pages beside the ~78 MB in use at 60,000 probes (its own statistics), and a fold's
 // rows and pages, freed within seconds, came on top of them.
 //
-// docs/architecture.md, "Memory"; the figures are in the commit that set these.
+// docs/architecture.md, "Memory per probe"; the figures are in the commit that set these.
+#include <jemalloc/jemalloc.h> // declares malloc_conf: the definition below is checked against it
+
 const char *malloc_conf = "narenas:1,dirty_decay_ms:1000";

@@ -257,8 +257,8 @@ extension Store {
     ///
     /// Memory stays bounded whatever the number of probes. The probes are folded in ranges of ids holding about
     /// `rowsPerPass` rows, each range read commit by commit through the key (seq, probe_id, ts), so a pass reads its
-    /// own rows only, and each pass is its own transaction. Reading the whole window at once held 60,000 probes' 1.8 M rows, and one transaction their 60,000
-    /// blocks: `prober bench-maintain` peaked at 503 MiB folding them.
+    /// own rows only, and each pass is its own transaction. Reading the whole window at once held 60,000 probes'
+    /// 1.8 M rows, and one transaction their 60,000 blocks: `prober bench-maintain` peaked at 503 MiB folding them.
     ///
     /// The rows are deleted in one more transaction. A crash before it leaves folded rows in `sample_recent` as well
     /// as in their blocks: a reader takes a recent row over a block's sample at the same microsecond, so it reads
