@@ -69,10 +69,10 @@ extension Store {
     /// counted twice: a coarser bucket is used whole, and only when it is complete.
     private func plan(probe id: Int64, preferred: HistoryResolution, _ db: Connection)
         throws -> (fiveFrom: Int64, rawFrom: Int64, has5m: Bool, has1h: Bool) {
-        let marks = try db.prepare("SELECT rolled_5m, rolled_1h FROM probes WHERE id = ?1")
+        let marks = try db.prepare("SELECT rolled_5m, rolled_1h FROM rollup_marks WHERE probe_id = ?1")
         try marks.bind(1, id)
-        _ = try marks.step()
-        let rolled5m = marks.int64OrNil(0), rolled1h = marks.int64OrNil(1)
+        let marked = try marks.step() // no row: nothing rolled up yet
+        let rolled5m = marked ? marks.int64OrNil(0) : nil, rolled1h = marked ? marks.int64OrNil(1) : nil
         marks.reset()
         let minRaw = try firstSampleTime(probe: id, db)
         let min5m = try db.scalar("SELECT min(bucket) FROM rollup_5m WHERE probe_id = ?1", [id])

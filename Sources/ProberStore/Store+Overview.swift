@@ -47,7 +47,10 @@ extension Store {
         let from = today - Int64(days - 1) * Self.day
         let hourFrom = Self.floor(now, Self.bucket1h) - 23 * Self.bucket1h
         return try read { db in
-            let probe = try db.prepare("SELECT id, rolled_5m, rolled_1h, rolled_1d FROM probes WHERE name = ?1")
+            let probe = try db.prepare("""
+                SELECT p.id, m.rolled_5m, m.rolled_1h, m.rolled_1d FROM probes p LEFT JOIN rollup_marks m ON m.probe_id = p.id
+                WHERE p.name = ?1
+                """)
             // Summed here in key order: SQLite's GROUP BY on the day sorted every row through a temporary B-tree
             // (about twice the time of the scan itself).
             let day = try db.prepare("SELECT bucket, checks, failures FROM rollup_1d WHERE probe_id = ?1 AND bucket >= ?2 AND bucket < ?3")

@@ -37,6 +37,10 @@ public final class Store: Storage, @unchecked Sendable {
     var lastArchivedDay: ArchivedDayCache?
     /// When the WAL was last checkpointed by `checkpointIfDue`. Queue-owned.
     var lastCheckpoint = DispatchTime.now().uptimeNanoseconds
+    /// How long a maintenance transaction runs, nanoseconds: it commits at the end of the step it is in after this long
+    /// (a step does at most one chunk), and the sample writer waits behind it on the store's queue. 0 makes every step
+    /// a transaction of its own (tests). Read by the caller of `maintain` only.
+    var maintenanceSlice: UInt64 = 50_000_000
 
     /// Opens (and for a writable store, creates and migrates) the database at `path`.
     ///

@@ -69,6 +69,42 @@ final class MigrationTests: XCTestCase {
         }
     }
 
+    /// Version 15 moves the rollup watermarks out of `probes` into `rollup_marks`: every probe's three marks kept as
+    /// they were (maintenance goes on from them, nothing rolled up twice), none made up for a probe without any, and
+    /// the probes' other columns untouched.
+    func testTheWatermarksMoveToTheirOwnTableIntact() throws {
+        let path = try temporaryDatabase(self)
+        let day: Int64 = 86_400_000_000, start: Int64 = 1_700_438_400_000_000
+        do {
+            let connection = try migratedConnection(at: path, version: 14)
+            try connection.execute("""
+                INSERT INTO probes(id, name, kind, target, created_at, settings, rolled_5m, rolled_1h, rolled_1d)
+                    VALUES (1, 'api', 'http', 'https://api.example/health', \(start), 'url\thttps://api.example/health',
+                            \(start + 2 * day + 300_000_000), \(start + 2 * day), \(start + day));
+                INSERT INTO probes(id, name, created_at, rolled_5m) VALUES (2, 'fresh', \(start), \(start + 600_000_000));
+                INSERT INTO probes(id, name, created_at) VALUES (3, 'new', \(start));
+                INSERT INTO rollup_5m(probe_id, bucket, checks, failures, lat_n) VALUES (2, \(start), 30, 0, 0), (2, \(start + 300_000_000), 30, 1, 0);
+                """)
+        }
+        let store = try Store(path: path)
+        try store.read { db in
+            XCTAssertEqual(try store.watermarks(1, db).rolled5m, start + 2 * day + 300_000_000)
+            XCTAssertEqual(try store.watermarks(1, db).rolled1h, start + 2 * day)
+            XCTAssertEqual(try store.watermarks(1, db).rolled1d, start + day)
+            XCTAssertEqual(try store.watermarks(2, db).rolled5m, start + 600_000_000)
+            XCTAssertNil(try store.watermarks(2, db).rolled1h)
+            XCTAssertNil(try store.watermarks(3, db).rolled5m)
+        }
+        let raw = try RawConnection(path)
+        XCTAssertEqual(try raw.int("SELECT count(*) FROM rollup_marks"), 2)
+        XCTAssertEqual(try raw.int("SELECT count(*) FROM pragma_table_info('probes') WHERE name LIKE 'rolled%'"), 0)
+        XCTAssertEqual(try store.probeInfo("api")?.target, "https://api.example/health")
+        // The 5-minute rows before the mark count once: not rolled up again from raw samples, none left anyway.
+        let history = try XCTUnwrap(try store.history(probe: "fresh", since: start, until: start + 600_000_000))
+        XCTAssertEqual(history.summary.checks, 60)
+        XCTAssertEqual(history.summary.failures, 1)
+    }
+
     func testAnOlderDatabaseIsUpgradedByTheDaemonAndExplainedToReaders() throws {
         let path = try temporaryDatabase(self)
         do {
