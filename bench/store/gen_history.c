@@ -98,6 +98,9 @@ int main(int argc, char **argv) {
                          /* version 11's columns go too, so reopening applies 10 and 11 again */
                          "ALTER TABLE probers DROP COLUMN overload_skipped; ALTER TABLE probers DROP COLUMN overload_skipped_recent;"
                          "ALTER TABLE probers DROP COLUMN delayed_checks;"
+                         /* version 15 moved the rollup watermarks to rollup_marks: back into probes, as version 9 had them */
+                         "DROP TABLE rollup_marks; ALTER TABLE probes ADD COLUMN rolled_5m INTEGER;"
+                         "ALTER TABLE probes ADD COLUMN rolled_1h INTEGER; ALTER TABLE probes ADD COLUMN rolled_1d INTEGER;"
                          "PRAGMA user_version = 9;", 0, 0, 0) != SQLITE_OK) die(db, "version 9 samples");
     sqlite3_stmt *raw, *r5, *r1, *mark;
     if (sqlite3_prepare_v2(db, "INSERT INTO samples(probe_id, ts, reason, status, phases, bytes, family)"
