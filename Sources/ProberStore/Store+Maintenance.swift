@@ -34,13 +34,18 @@ extension Store {
             stmt.reset()
             return ids
         }
+        // 5-minute rows are made an hour at a time: a probe's rows sit at the end of its range of `rollup_5m`, so
+        // each rollup rewrites that range's last pages, and with a day of history one row every 5 minutes put
+        // ~2.6 KB a probe into the WAL (and as much into the file at the checkpoint), 12 rows an hour ~6.3 KB.
+        // Readers take raw samples from `rolled_5m` on, so the rows' lag (up to 62 minutes) is not seen.
         let horizon5m = (now - Self.rollupGrace) / Self.bucket5m * Self.bucket5m
+        let horizon = Self.floor(horizon5m, Self.bucket1h)
         var scan: RecentScan? // taken by the first rollup due
         // A probe's steps, in order: each does one chunk and says whether it did anything (more may be left).
         let steps = 8
         func step(_ k: Int, _ id: Int64, _ db: Connection) throws -> Bool {
             switch k {
-            case 0: try rollup5m(probe: id, horizon: horizon5m, &scan, &report, db)
+            case 0: try rollup5m(probe: id, horizon: horizon, clock: horizon5m, &scan, &report, db)
             case 1: try rollup1h(probe: id, &report, db)
             case 2: try rollup1d(probe: id, db)
             case 3: try archiveOldestDay(probe: id, now: now, db)
@@ -146,11 +151,12 @@ extension Store {
         return RecentScan(lastSeq: max(try db.scalar("SELECT max(seq) FROM sample_recent") ?? 0, lastRecentSeq), firsts: firsts)
     }
 
-    /// Rolls the probe's raw samples before `horizon` into 5-minute rows, from its watermark or, without one, from
-    /// its oldest sample. `scan` is the pass's `RecentScan`, taken here when first needed.
-    private func rollup5m(probe: Int64, horizon: Int64, _ scan: inout RecentScan?, _ report: inout MaintenanceReport,
-                          _ db: Connection) throws -> Bool {
-        try rewindAfterStepBack(probe: probe, horizon: horizon, db)
+    /// Rolls the probe's raw samples before `horizon` (an hour boundary) into 5-minute rows, from its watermark or,
+    /// without one, from its oldest sample. `clock` is the 5-minute horizon now: a watermark past it means the clock
+    /// went back. `scan` is the pass's `RecentScan`, taken here when first needed.
+    private func rollup5m(probe: Int64, horizon: Int64, clock: Int64, _ scan: inout RecentScan?,
+                          _ report: inout MaintenanceReport, _ db: Connection) throws -> Bool {
+        try rewindAfterStepBack(probe: probe, horizon: clock, db)
         var from = try watermarks(probe, db).rolled5m
         if let mark = from, mark >= horizon { return false }
         let seen = try scan ?? recentScan(before: horizon, db)

@@ -11,8 +11,9 @@ import Testing
 /// recent ones by one scan for every probe, not a lookup a probe; a probe whose samples all start after the horizon
 /// has nothing due.
 @Suite struct FirstRollupTests {
-    /// A Monday at 00:00 UTC, so buckets line up with the data.
-    let t0: Int64 = 1_700_438_400_000_000
+    /// A quarter of an hour before a Monday's 00:00 UTC, so buckets line up with the data and the hour that
+    /// 5-minute rows wait for ends at t0 + 15 min.
+    let t0: Int64 = 1_700_438_400_000_000 - 15 * 60_000_000
     let minute: Int64 = 60_000_000
 
     /// Checks in the probe's 5-minute rows.
@@ -47,8 +48,10 @@ import Testing
         #expect(try rolledUp(store, "late") == 10)
         #expect(try rolledUp(store, "both") == 15)
         #expect(try rolledUp(store, "new") == 0)
-        // Once the horizon passes them, the samples of "new" are rolled up too.
-        try store.maintain(now: now + 10 * minute, policy: StoragePolicy())
+        // 5-minute rows are made an hour at a time: "new" waits for the end of its hour, and its grace.
+        try store.maintain(now: t0 + 75 * minute + 119_000_000, policy: StoragePolicy())
+        #expect(try rolledUp(store, "new") == 0)
+        try store.maintain(now: t0 + 77 * minute, policy: StoragePolicy())
         #expect(try rolledUp(store, "new") == 4)
     }
 

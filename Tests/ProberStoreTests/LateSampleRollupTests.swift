@@ -61,12 +61,13 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let store = try Store(path: directory.path + "/prober.db")
-        let all = makeSamples(probe: "api", start: start, interval: minute, count: 30, seed: 13)
+        let all = makeSamples(probe: "api", start: start, interval: minute, count: 90, seed: 13)
         try write(store, Array(all.dropLast()))
-        try store.maintain(now: start + 20 * minute, policy: StoragePolicy())
-        try write(store, [all[all.count - 1]]) // 00:29, after the watermark (00:15)
-        #expect(try rollup(store, "rollup_5m", at: start + 25 * minute) == nil)
-        try store.maintain(now: start + 40 * minute, policy: StoragePolicy())
-        #expect(try rollup(store, "rollup_5m", at: start + 25 * minute)?.checks == 5)
+        try store.maintain(now: start + 80 * minute, policy: StoragePolicy())
+        #expect(try rollup(store, "rollup_5m", at: start + 55 * minute)?.checks == 5)
+        try write(store, [all[all.count - 1]]) // 01:29, after the watermark (01:00: 5-minute rows wait for the hour)
+        #expect(try rollup(store, "rollup_5m", at: start + 85 * minute) == nil)
+        try store.maintain(now: start + 2 * hour + 5 * minute, policy: StoragePolicy())
+        #expect(try rollup(store, "rollup_5m", at: start + 85 * minute)?.checks == 5)
     }
 }

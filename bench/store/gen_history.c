@@ -1,10 +1,13 @@
 /* Fills a store (created empty by `store-bench init`) as the daemon would leave it at steady state
  * with the default retention: RAW_DAYS of raw samples at 30 s for every probe, 30 days of 5-minute
- * rollups, 400 days of 1-hour rollups, and the rollup watermarks. The raw samples go into a version 9 `samples`
+ * rollups, 400 days of 1-hour rollups, and the rollup watermarks. Maintenance makes 5-minute rows an hour at a
+ * time, so the raw samples since the last hour boundary at least 2 minutes ago are not rolled up yet (2 to 62
+ * minutes of them, by the minute of the hour); MARK `5m` leaves them rolled up to the last 5-minute boundary
+ * instead, as maintenance did before 2026-12-03, to measure readers on both. The raw samples go into a version 9 `samples`
  * table (the file is set back to version 9): opening the file read-write then converts them into blocks, as
  * an upgrade does. Rows are written in key order (fast bulk load); the rollup BLOBs use the
  * encodings of Sources/ProberStore/Aggregate.swift (docs/storage.md).
- * Usage: gen_history DB PROBES RAW_DAYS NOW_US */
+ * Usage: gen_history DB PROBES RAW_DAYS NOW_US [MARK: hour (default) | 5m] */
 #include <sqlite3.h>
 #include <math.h>
 #include <stdio.h>
@@ -84,11 +87,14 @@ static void rollup(sqlite3 *db, sqlite3_stmt *st, int64_t probe, int64_t bucket,
 }
 
 int main(int argc, char **argv) {
-    if (argc < 5) { fprintf(stderr, "usage: gen_history DB PROBES RAW_DAYS NOW_US\n"); return 2; }
+    if (argc < 5 || (argc > 5 && strcmp(argv[5], "hour") && strcmp(argv[5], "5m"))) {
+        fprintf(stderr, "usage: gen_history DB PROBES RAW_DAYS NOW_US [hour|5m]\n"); return 2;
+    }
     int probes = atoi(argv[2]), raw_days = atoi(argv[3]);
     int64_t now = atoll(argv[4]);
     const int64_t m5 = 300000000LL, h1 = 3600000000LL, day = 86400000000LL, step = 30000000LL;
     int64_t rolled5 = (now - 120000000LL) / m5 * m5, rolled1 = rolled5 / h1 * h1;
+    if (argc < 6 || !strcmp(argv[5], "hour")) rolled5 = rolled1;
     sqlite3 *db;
     if (sqlite3_open(argv[1], &db) != SQLITE_OK) die(db, "open");
     sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;", 0, 0, 0);
