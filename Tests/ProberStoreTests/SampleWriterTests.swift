@@ -124,7 +124,11 @@ final class SampleWriterTests: XCTestCase {
         XCTAssertThrowsError(try writer.flush()) { error in
             XCTAssertEqual((error as? StoreError)?.primaryCode, 13, "\(error)") // SQLITE_FULL
         }
-        XCTAssertEqual(writer.statistics.pending, 3_000)
+        // Every sample waits, bar a first small batch the timer may have written while they were appended (it can fit
+        // in the file's last pages: 10 of them did once, on a busy machine).
+        XCTAssertEqual(writer.statistics.pending + writer.statistics.written, 3_000)
+        XCTAssertGreaterThanOrEqual(writer.statistics.pending, 2_000)
+        XCTAssertEqual(writer.statistics.dropped, 0)
         try store.queue.sync { try store.connection.execute("PRAGMA max_page_count = 1000000") }
         try writer.close()
         XCTAssertEqual(writer.statistics.written, 3_000)
