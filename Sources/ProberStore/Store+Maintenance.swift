@@ -41,6 +41,12 @@ extension Store {
         let horizon5m = (now - Self.rollupGrace) / Self.bucket5m * Self.bucket5m
         let horizon = Self.floor(horizon5m, Self.bucket1h)
         var scan: RecentScan? // taken by the first rollup due
+        // Rollup retention moves a day at a time: a probe's oldest rows sit at the start of its own range, and deleting
+        // them as each bucket passed the cutoff rewrote a page or more a probe every 5 minutes once the file held
+        // `storage.rollup5m` of history (every hour for 1-hour rows, once `storage.rollup1h` is reached). A day's rows
+        // go at once, and are kept up to a day past the retention.
+        let cut5m = Self.floor(now - policy.rollup5m.microseconds, Self.day)
+        let cut1h = Self.floor(now - policy.rollup1h.microseconds, Self.day)
         // A probe's steps, in order: each does one chunk and says whether it did anything (more may be left).
         let steps = 8
         func step(_ k: Int, _ id: Int64, _ db: Connection) throws -> Bool {
@@ -50,9 +56,9 @@ extension Store {
             case 2: try rollup1d(probe: id, db)
             case 3: try archiveOldestDay(probe: id, now: now, db)
             case 4: try pruneSamples(probe: id, before: now - policy.raw.microseconds, &report, db)
-            case 5: try prune5m(probe: id, before: now - policy.rollup5m.microseconds, &report, db)
-            case 6: try prune1h(probe: id, before: now - policy.rollup1h.microseconds, &report, db)
-            default: try prune1d(probe: id, before: now - policy.rollup1h.microseconds, db)
+            case 5: try prune5m(probe: id, before: cut5m, &report, db)
+            case 6: try prune1h(probe: id, before: cut1h, &report, db)
+            default: try prune1d(probe: id, before: cut1h, db)
             }
         }
         // Passes over the probes, each step once per probe per pass, until a pass finds nothing to do. Consecutive
@@ -282,7 +288,7 @@ extension Store {
         return n > 0
     }
 
-    /// Days go with the 1-hour rollups' retention: a day that began before the cutoff goes with its first hour.
+    /// Days go with the 1-hour rollups' retention (a day boundary): a day goes with its hours.
     private func prune1d(probe: Int64, before cutoff: Int64, _ db: Connection) throws -> Bool {
         try deleteChunk(table: "rollup_1d", key: "bucket", probe: probe, before: cutoff, db) > 0
     }

@@ -137,7 +137,10 @@ import Testing
         short.rollup5m = .seconds(4 * 86_400)
         short.rollup1h = .seconds(5 * 86_400)
         try maintainUntilDone(store, now: now, policy: short)
-        // The cutoff is 01:00 of day 3: day 3 goes with its first hour.
+        // Retention moves a day at a time: 01:00 of day 3 rounds down to its 00:00, so day 3 stays whole, with its hours.
+        #expect(try days(store).rows == expected(all, days: 3..<8))
+        // The next day the cutoff passes day 3's end: its day and its hours go together.
+        try maintainUntilDone(store, now: now + day, policy: short)
         #expect(try days(store).rows == expected(all, days: 4..<8))
     }
 }

@@ -293,4 +293,48 @@ final class IdleMaintenanceTests: XCTestCase {
         let frames = Double(wal.st_size) / Double(Store.pageSize + 24)
         XCTAssertLessThan(frames / Double(probes), 12, "\(Int(frames)) pages written to the WAL for \(probes) probes' hour")
     }
+
+    /// Once the file holds `storage.rollup5m` of history, each probe's oldest 5-minute row passes the cutoff every 5
+    /// minutes, and it sits at the start of the probe's own range: deleting it as it passed rewrote a page or more a
+    /// probe every 5 minutes, more than the hour's new rows did. Retention moves a day at a time instead.
+    func testRetentionDeletesADayOfRowsAtOnceNotARowEveryFiveMinutes() throws {
+        let path = try temporaryDatabase(self)
+        let store = try Store(path: path)
+        let probes = 300
+        let day: Int64 = 1_700_524_800_000_000 // a Tuesday at 00:00 UTC
+        let hourStart = day + 2 * Store.bucket1h
+        try fill(store, (0..<probes).flatMap { i in
+            makeSamples(probe: "p\(i)", start: hourStart + Int64(i) * 1_000, interval: 60_000_000, count: 60, seed: UInt64(i))
+        })
+        try store.queue.sync { try store.fold(before: hourStart + Store.bucket1h) }
+        store.maintenanceSlice = 60_000_000_000
+        var policy = StoragePolicy()
+        policy.rollup5m = .seconds(86_400)
+        let raw = try RawConnection(path)
+        // The day before, from just past the cutoff, as maintenance leaves it; rolled to 02:00.
+        try raw.execute("""
+            WITH RECURSIVE b(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM b WHERE i < 288)
+            INSERT INTO rollup_5m(probe_id, bucket, checks, failures, lat_n, lat_min, lat_max, lat_sum, hist, phases)
+            SELECT id, \(hourStart) - i * \(Store.bucket5m), 5, 0, 5, 1000, 2000, 7000, randomblob(20), randomblob(24)
+            FROM probes, b ORDER BY 1, 2;
+            INSERT INTO rollup_marks(probe_id, rolled_5m, rolled_1h, rolled_1d) SELECT id, \(hourStart), \(hourStart), \(day) FROM probes;
+            PRAGMA wal_checkpoint(TRUNCATE);
+            """)
+        var pruned: [Int] = []
+        for minutes in stride(from: Int64(5), through: 65, by: 5) {
+            pruned.append(try store.maintain(now: hourStart + minutes * 60_000_000 + 150_000_000, policy: policy).pruned5m)
+        }
+        XCTAssertEqual(pruned, Array(repeating: 0, count: 13), "rows past the cutoff by less than a day stay")
+        var wal = stat()
+        XCTAssertEqual(stat(path + "-wal", &wal), 0)
+        let frames = Double(wal.st_size) / Double(Store.pageSize + 24)
+        // The hour's rows alone put ~5 pages a probe (the test above); a row deleted every 5 minutes added 13 more.
+        XCTAssertLessThan(frames / Double(probes), 8, "\(Int(frames)) pages written to the WAL for \(probes) probes' hour")
+
+        // The next day at 23:00 the cutoff is this day's 00:00: the day before goes whole, this day stays whole.
+        let report = try store.maintain(now: day + 47 * Store.bucket1h, policy: policy)
+        XCTAssertEqual(report.pruned5m, probes * 264)
+        XCTAssertEqual(try raw.int("SELECT min(bucket) FROM rollup_5m"), day)
+        XCTAssertEqual(try raw.int("SELECT count(*) FROM rollup_5m"), Int64(probes * (24 + 12)))
+    }
 }
