@@ -249,9 +249,7 @@ final class IdleMaintenanceTests: XCTestCase {
 
         let report = try store.maintain(now: window + Store.bucket5m + later, policy: StoragePolicy())
         XCTAssertEqual(report.rolled5m, probes)
-        var wal = stat()
-        XCTAssertEqual(stat(path + "-wal", &wal), 0)
-        let frames = Double(wal.st_size) / Double(Store.pageSize + 24)
+        let frames = try walPages(path)
         // The bucket ends an hour: each probe gets its 5-minute row and its 1-hour row.
         XCTAssertLessThan(frames / Double(probes), 0.5, "\(Int(frames)) pages written to the WAL for \(probes) probes")
     }
@@ -261,36 +259,12 @@ final class IdleMaintenanceTests: XCTestCase {
     /// probe into the WAL each time, ~31 KB an hour (a day of history, 10,000 probes, sqlite3 alone); 12 rows once an
     /// hour ~6.3 KB. So 5-minute rows are made an hour at a time: fewer pages an hour than rows.
     func testAnHourOfFiveMinuteRowsOverADayOfHistoryWritesFewerPagesThanRows() throws {
-        let path = try temporaryDatabase(self)
-        let store = try Store(path: path)
         let probes = 300
         let hourStart: Int64 = 1_700_524_800_000_000 // a Tuesday at 00:00 UTC
-        try fill(store, (0..<probes).flatMap { i in
-            makeSamples(probe: "p\(i)", start: hourStart + Int64(i) * 1_000, interval: 60_000_000, count: 60, seed: UInt64(i))
-        })
-        try store.queue.sync { try store.fold(before: hourStart + 3_600_000_000) } // the hour's samples in blocks
-        // A pass in one transaction, however slow the build: the figure is the rows' pages, not the commits'.
-        store.maintenanceSlice = 60_000_000_000
-        let raw = try RawConnection(path)
-        // The day before, as maintenance leaves it: 288 rows a probe, rolled to the hour.
-        try raw.execute("""
-            WITH RECURSIVE b(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM b WHERE i < 288)
-            INSERT INTO rollup_5m(probe_id, bucket, checks, failures, lat_n, lat_min, lat_max, lat_sum, hist, phases)
-            SELECT id, \(hourStart) - i * \(Store.bucket5m), 5, 0, 5, 1000, 2000, 7000, randomblob(20), randomblob(24)
-            FROM probes, b ORDER BY 1, 2;
-            INSERT INTO rollup_marks(probe_id, rolled_5m, rolled_1h) SELECT id, \(hourStart), \(hourStart) FROM probes;
-            PRAGMA wal_checkpoint(TRUNCATE);
-            """)
-        // Maintenance every 5 minutes through the hour and its grace, as the daemon calls it (every minute).
-        var rolled: [Int] = []
-        for minutes in stride(from: Int64(5), through: 65, by: 5) {
-            let report = try store.maintain(now: hourStart + minutes * 60_000_000 + 150_000_000, policy: StoragePolicy())
-            rolled.append(report.rolled5m)
-        }
+        let (store, path, _) = try anHourAfterADayOfRows(probes: probes, hourStart: hourStart, rolled1d: nil)
+        let rolled = try maintainEveryFiveMinutes(store, through: hourStart, policy: StoragePolicy()).map(\.rolled5m)
         XCTAssertEqual(rolled, Array(repeating: 0, count: 11) + [12 * probes, 0], "the hour's rows wait for its end")
-        var wal = stat()
-        XCTAssertEqual(stat(path + "-wal", &wal), 0)
-        let frames = Double(wal.st_size) / Double(Store.pageSize + 24)
+        let frames = try walPages(path)
         XCTAssertLessThan(frames / Double(probes), 12, "\(Int(frames)) pages written to the WAL for \(probes) probes' hour")
     }
 
@@ -298,36 +272,16 @@ final class IdleMaintenanceTests: XCTestCase {
     /// minutes, and it sits at the start of the probe's own range: deleting it as it passed rewrote a page or more a
     /// probe every 5 minutes, more than the hour's new rows did. Retention moves a day at a time instead.
     func testRetentionDeletesADayOfRowsAtOnceNotARowEveryFiveMinutes() throws {
-        let path = try temporaryDatabase(self)
-        let store = try Store(path: path)
         let probes = 300
         let day: Int64 = 1_700_524_800_000_000 // a Tuesday at 00:00 UTC
         let hourStart = day + 2 * Store.bucket1h
-        try fill(store, (0..<probes).flatMap { i in
-            makeSamples(probe: "p\(i)", start: hourStart + Int64(i) * 1_000, interval: 60_000_000, count: 60, seed: UInt64(i))
-        })
-        try store.queue.sync { try store.fold(before: hourStart + Store.bucket1h) }
-        store.maintenanceSlice = 60_000_000_000
+        // The day before, from just past the cutoff; rolled to 02:00.
+        let (store, path, raw) = try anHourAfterADayOfRows(probes: probes, hourStart: hourStart, rolled1d: day)
         var policy = StoragePolicy()
         policy.rollup5m = .seconds(86_400)
-        let raw = try RawConnection(path)
-        // The day before, from just past the cutoff, as maintenance leaves it; rolled to 02:00.
-        try raw.execute("""
-            WITH RECURSIVE b(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM b WHERE i < 288)
-            INSERT INTO rollup_5m(probe_id, bucket, checks, failures, lat_n, lat_min, lat_max, lat_sum, hist, phases)
-            SELECT id, \(hourStart) - i * \(Store.bucket5m), 5, 0, 5, 1000, 2000, 7000, randomblob(20), randomblob(24)
-            FROM probes, b ORDER BY 1, 2;
-            INSERT INTO rollup_marks(probe_id, rolled_5m, rolled_1h, rolled_1d) SELECT id, \(hourStart), \(hourStart), \(day) FROM probes;
-            PRAGMA wal_checkpoint(TRUNCATE);
-            """)
-        var pruned: [Int] = []
-        for minutes in stride(from: Int64(5), through: 65, by: 5) {
-            pruned.append(try store.maintain(now: hourStart + minutes * 60_000_000 + 150_000_000, policy: policy).pruned5m)
-        }
+        let pruned = try maintainEveryFiveMinutes(store, through: hourStart, policy: policy).map(\.pruned5m)
         XCTAssertEqual(pruned, Array(repeating: 0, count: 13), "rows past the cutoff by less than a day stay")
-        var wal = stat()
-        XCTAssertEqual(stat(path + "-wal", &wal), 0)
-        let frames = Double(wal.st_size) / Double(Store.pageSize + 24)
+        let frames = try walPages(path)
         // The hour's rows alone put ~5 pages a probe (the test above); a row deleted every 5 minutes added 13 more.
         XCTAssertLessThan(frames / Double(probes), 8, "\(Int(frames)) pages written to the WAL for \(probes) probes' hour")
 
@@ -336,5 +290,44 @@ final class IdleMaintenanceTests: XCTestCase {
         XCTAssertEqual(report.pruned5m, probes * 264)
         XCTAssertEqual(try raw.int("SELECT min(bucket) FROM rollup_5m"), day)
         XCTAssertEqual(try raw.int("SELECT count(*) FROM rollup_5m"), Int64(probes * (24 + 12)))
+    }
+
+    /// A store whose `probes` probes have a check a minute through the hour from `hourStart`, in blocks, and the day
+    /// before it as maintenance leaves it: 288 5-minute rows a probe, rolled up to `hourStart` (`rolled_1d` as given),
+    /// with the WAL emptied, so what maintenance writes next counts from zero. A maintenance pass takes one transaction
+    /// however slow the build: the figures are the rows' pages, not the commits'.
+    private func anHourAfterADayOfRows(probes: Int, hourStart: Int64, rolled1d: Int64?) throws -> (Store, String, RawConnection) {
+        let path = try temporaryDatabase(self)
+        let store = try Store(path: path)
+        try fill(store, (0..<probes).flatMap { i in
+            makeSamples(probe: "p\(i)", start: hourStart + Int64(i) * 1_000, interval: 60_000_000, count: 60, seed: UInt64(i))
+        })
+        try store.queue.sync { try store.fold(before: hourStart + Store.bucket1h) }
+        store.maintenanceSlice = 60_000_000_000
+        let raw = try RawConnection(path)
+        try raw.execute("""
+            WITH RECURSIVE b(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM b WHERE i < 288)
+            INSERT INTO rollup_5m(probe_id, bucket, checks, failures, lat_n, lat_min, lat_max, lat_sum, hist, phases)
+            SELECT id, \(hourStart) - i * \(Store.bucket5m), 5, 0, 5, 1000, 2000, 7000, randomblob(20), randomblob(24)
+            FROM probes, b ORDER BY 1, 2;
+            INSERT INTO rollup_marks(probe_id, rolled_5m, rolled_1h, rolled_1d)
+            SELECT id, \(hourStart), \(hourStart), \(rolled1d.map(String.init) ?? "NULL") FROM probes;
+            PRAGMA wal_checkpoint(TRUNCATE);
+            """)
+        return (store, path, raw)
+    }
+
+    /// Maintenance every 5 minutes through the hour from `hourStart` and its grace, as the daemon calls it (every minute).
+    private func maintainEveryFiveMinutes(_ store: Store, through hourStart: Int64, policy: StoragePolicy) throws -> [MaintenanceReport] {
+        try stride(from: Int64(5), through: 65, by: 5).map { minutes in
+            try store.maintain(now: hourStart + minutes * 60_000_000 + 150_000_000, policy: policy)
+        }
+    }
+
+    /// The pages written to the WAL of the database at `path` since it was last truncated.
+    private func walPages(_ path: String) throws -> Double {
+        var wal = stat()
+        XCTAssertEqual(stat(path + "-wal", &wal), 0)
+        return Double(wal.st_size) / Double(Store.pageSize + 24)
     }
 }
