@@ -148,14 +148,17 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
 
     // MARK: Starting
 
-    /// Starts every scheduled check that is due, while slots are free; each measures its lateness as it starts.
+    /// Starts every scheduled check that is due, or due within its `earlyStart`, while slots are free; each measures
+    /// its lateness as it starts. The loop waits for the first check's due time (`dueTimeout`), so the checks started
+    /// early are those due just after something woke it.
     private func startDue() {
         guard let first = starts.firstDue else { return }
         var now = Int64(DispatchTime.now().uptimeNanoseconds)
-        guard first <= now else { return }
-        while active.count < maxConcurrent, let due = starts.firstDue, due <= now, let item = starts.removeFirst() {
+        guard first <= now + ScheduledCheck.earlyStartLimit.microseconds * 1_000 else { return }
+        while active.count < maxConcurrent, let due = starts.firstDue, let next = starts.first, due <= now + next.earlyNanos,
+              let item = starts.removeFirst() {
             let spec = item.check.spec, answer = item.check.completion
-            let lateness = (now - due) / 1_000
+            let lateness = max(0, now - due) / 1_000
             start(.probe(spec, ProbeCompletion(secrets: spec.secrets, completion: { answer(.ran($0, lateness: lateness)) },
                                                batches: item.batches)))
             now = Int64(DispatchTime.now().uptimeNanoseconds)

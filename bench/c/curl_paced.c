@@ -3,10 +3,12 @@
 // tick with the options ProbeEngine sets, a tick skipped while the probe's previous check runs, at most 1,024 in
 // flight (bench/watchdog's --max-in-flight), and, past capacity, a tick later than min(interval / 2, 2 s) skipped
 // as the daemon sheds it (else a loaded machine makes it run every missed tick at once). One thread: a
-// min-heap of due times, and curl_multi_poll's timeout set to the next one (rounded up to a millisecond).
+// min-heap of due times, and curl_multi_poll's timeout set to the next one (rounded up to a millisecond). Awake,
+// it also starts the ticks due within EARLY_US (default 0), as the daemon does with its checks' `earlyStart`;
+// a tick started early counts a lateness of 0, as the daemon counts it.
 // Prints checks, CPU per check, context switches per check and tick lateness; the unpaced loop (curl_multi.c)
 // says what the same GETs cost flat out, this one how much of the daemon's gap is the pacing itself.
-// usage: curl_paced URL_PREFIX PROBES INTERVAL_MS SECONDS     (probe i GETs URL_PREFIX + "p<i>")
+// usage: curl_paced URL_PREFIX PROBES INTERVAL_MS SECONDS [EARLY_US]     (probe i GETs URL_PREFIX + "p<i>")
 #include <curl/curl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -77,6 +79,7 @@ int main(int argc, char **argv) {
     int probes = atoi(argv[2]);
     int64_t interval = atoll(argv[3]) * 1000;
     double seconds = atof(argv[4]);
+    int64_t early = argc > 5 ? atoll(argv[5]) : 0;
     curl_global_init(CURL_GLOBAL_ALL);
     CURLM *m = curl_multi_init();
     char **urls = calloc(probes, sizeof *urls);
@@ -102,7 +105,7 @@ int main(int argc, char **argv) {
     int in_flight = 0;
     for (;;) {
         int64_t now = now_us();
-        while (heap_n > 0 && heap[0].due <= now && heap[0].due < end && in_flight < 1024) {
+        while (heap_n > 0 && heap[0].due <= now + early && heap[0].due < end && in_flight < 1024) {
             Tick t = heap_pop();
             if (running[t.probe] || now - t.due > shed_after) skipped++;
             else {
@@ -120,7 +123,7 @@ int main(int argc, char **argv) {
                 curl_multi_add_handle(m, h);
                 running[t.probe] = 1;
                 in_flight++;
-                if (late_n < late_cap) late[late_n++] = now_us() - t.due;
+                if (late_n < late_cap) { int64_t l = now_us() - t.due; late[late_n++] = l > 0 ? l : 0; }
             }
             t.due += interval;
             heap_push(t);
