@@ -152,9 +152,8 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     /// its lateness as it starts. The loop waits for the first check's due time (`dueTimeout`), so the checks started
     /// early are those due just after something woke it.
     private func startDue() {
-        guard let first = starts.firstDue else { return }
+        guard !starts.isEmpty else { return }
         var now = Int64(DispatchTime.now().uptimeNanoseconds)
-        guard first <= now + ScheduledCheck.earlyStartLimit.microseconds * 1_000 else { return }
         while active.count < maxConcurrent, let due = starts.firstDue, let next = starts.first, due <= now + next.earlyNanos,
               let item = starts.removeFirst() {
             let spec = item.check.spec, answer = item.check.completion

@@ -20,8 +20,7 @@ import Testing
     }
 
     /// Schedules one check of each spec at its due time (offset from now), and waits for every request and answer.
-    func run(_ specs: [(spec: ProbeSpec, dueIn: Duration)], server: TestHTTPServer,
-             arrivals: Locked<[String: UInt64]>) throws -> [String: Started] {
+    func run(_ specs: [(spec: ProbeSpec, dueIn: Duration)], arrivals: Locked<[String: UInt64]>) throws -> [String: Started] {
         let engine = try CurlEngine()
         defer { engine.shutdown() }
         let answers = Locked<[String: (Sample, Int64)]>([:])
@@ -81,7 +80,7 @@ import Testing
         let server = try server(arrivals)
         let started = try run([(spec("first", url: server.url, interval: .seconds(10)), .milliseconds(150)),
                                (spec("second", url: server.url, interval: .seconds(10)), .milliseconds(160))],
-                              server: server, arrivals: arrivals)
+                              arrivals: arrivals)
         let first = try #require(started["first"]), second = try #require(started["second"])
         let apart = abs(second.startedAt - first.startedAt)
         #expect(apart < 5_000, "due 10 ms apart, the checks started \(apart) µs apart")
@@ -97,7 +96,7 @@ import Testing
         let started = try run([(spec("slow-a", url: server.url, interval: .seconds(10)), .milliseconds(150)),
                                (spec("fast", url: server.url, interval: .milliseconds(100)), .milliseconds(158)),
                                (spec("slow-b", url: server.url, interval: .seconds(10)), .milliseconds(190))],
-                              server: server, arrivals: arrivals)
+                              arrivals: arrivals)
         #expect(started.count == 3)
         for (name, check) in started {
             #expect(check.arrived + check.window >= check.due,
