@@ -33,6 +33,7 @@ extension Store {
         Migration("archived days range-coded (format 2)", apply: { _ in }),
         Migration("5-minute blocks in a rowid table, their overflow pages filled whole", apply: convertSampleBlocksToRowid),
         Migration("rollup watermarks in a narrow table of their own", apply: moveWatermarksToRollupMarks),
+        Migration("the last day of rollups in time order", sql: schemaRecentRollups),
     ]
 
     /// Version 1. Times are microseconds since the Unix epoch; durations microseconds.
@@ -153,4 +154,49 @@ extension Store {
             ALTER TABLE probes DROP COLUMN rolled_1d;
             """)
     }
+
+    /// Version 16: the rollup rows of about the last day, keyed by hour first (see `Store+RecentRollups.swift`). Their
+    /// columns are those of `rollup_5m` and `rollup_1h`, and `hour` is the bucket's hour, counted in hours since the epoch
+    /// (`Store.hourNumber`: 3 bytes, where microseconds take 8). `recent_from` is set for
+    /// each probe by the first maintenance pass after the upgrade, past every row it has then. The `_all` views show a
+    /// rollup table whole, for `sqlite3` and the tests: each row once, wherever it is.
+    static let schemaRecentRollups = """
+        CREATE TABLE rollup_5m_recent(
+            hour INTEGER NOT NULL,                -- bucket / 3600000000
+            probe_id INTEGER NOT NULL,
+            bucket INTEGER NOT NULL,
+            checks INTEGER NOT NULL,
+            failures INTEGER NOT NULL,
+            reasons BLOB,
+            lat_n INTEGER NOT NULL,
+            lat_min INTEGER, lat_max INTEGER, lat_sum INTEGER,
+            hist BLOB,
+            phases BLOB,
+            PRIMARY KEY (hour, probe_id, bucket)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_1h_recent(
+            hour INTEGER NOT NULL,                -- bucket / 3600000000
+            probe_id INTEGER NOT NULL,
+            bucket INTEGER NOT NULL,
+            checks INTEGER NOT NULL,
+            failures INTEGER NOT NULL,
+            reasons BLOB,
+            lat_n INTEGER NOT NULL,
+            lat_min INTEGER, lat_max INTEGER, lat_sum INTEGER,
+            hist BLOB,
+            phases BLOB,
+            PRIMARY KEY (hour, probe_id, bucket)
+        ) WITHOUT ROWID;
+        ALTER TABLE rollup_marks ADD COLUMN recent_from INTEGER;  -- rollup rows from this hour on are in the _recent tables
+        CREATE VIEW rollup_5m_all AS
+            SELECT probe_id, bucket, checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases FROM rollup_5m
+            UNION ALL
+            SELECT r.probe_id, r.bucket, r.checks, r.failures, r.reasons, r.lat_n, r.lat_min, r.lat_max, r.lat_sum, r.hist, r.phases
+            FROM rollup_5m_recent r JOIN rollup_marks m ON m.probe_id = r.probe_id WHERE r.bucket >= m.recent_from;
+        CREATE VIEW rollup_1h_all AS
+            SELECT probe_id, bucket, checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases FROM rollup_1h
+            UNION ALL
+            SELECT r.probe_id, r.bucket, r.checks, r.failures, r.reasons, r.lat_n, r.lat_min, r.lat_max, r.lat_sum, r.hist, r.phases
+            FROM rollup_1h_recent r JOIN rollup_marks m ON m.probe_id = r.probe_id WHERE r.bucket >= m.recent_from;
+        """
 }

@@ -75,8 +75,8 @@ extension Store {
         let rolled5m = marked ? marks.int64OrNil(0) : nil, rolled1h = marked ? marks.int64OrNil(1) : nil
         marks.reset()
         let minRaw = try firstSampleTime(probe: id, db)
-        let min5m = try db.scalar("SELECT min(bucket) FROM rollup_5m WHERE probe_id = ?1", [id])
-        let min1h = try db.scalar("SELECT min(bucket) FROM rollup_1h WHERE probe_id = ?1", [id])
+        let min5m = try firstRollup(table: "rollup_5m", probe: id, db)
+        let min1h = try firstRollup(table: "rollup_1h", probe: id, db)
         let never = Int64.max / 2
 
         var rawFrom: Int64

@@ -25,6 +25,8 @@ extension Store {
         // Recent samples into blocks first (normally the writer did it already): outside the budget, as it is one
         // transaction for every probe.
         try queue.sync { try foldIfDue(now: now) }
+        // The hours of recent rollups every probe has moved to its own range (see `Store+RecentRollups.swift`).
+        try queue.sync { _ = try writeOnQueue { db in try pruneRecentRollups(db) } }
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(budget.microseconds) * 1_000
         var report = MaintenanceReport()
         let ids: [Int64] = try queue.sync {
@@ -34,10 +36,11 @@ extension Store {
             stmt.reset()
             return ids
         }
-        // 5-minute rows are made an hour at a time: a probe's rows sit at the end of its range of `rollup_5m`, so
-        // each rollup rewrites that range's last pages, and with a day of history one row every 5 minutes put
-        // ~2.6 KB a probe into the WAL (and as much into the file at the checkpoint), 12 rows an hour ~6.3 KB.
-        // Readers take raw samples from `rolled_5m` on, so the rows' lag (up to 62 minutes) is not seen.
+        // 5-minute rows are made an hour at a time: with a day of history, one row every 5 minutes at the end of the
+        // probe's range of `rollup_5m` put ~2.6 KB a probe into the WAL (and as much into the file at the checkpoint),
+        // 12 rows an hour ~6.3 KB. They are now appended to the time-ordered recent tables and move to the probe's
+        // range once a day (`moveRecentRollups`). Readers take raw samples from `rolled_5m` on, so the rows' lag (up to
+        // 62 minutes) is not seen.
         let horizon5m = (now - Self.rollupGrace) / Self.bucket5m * Self.bucket5m
         let horizon = Self.floor(horizon5m, Self.bucket1h)
         var scan: RecentScan? // taken by the first rollup due
@@ -48,16 +51,17 @@ extension Store {
         let cut5m = Self.floor(now - policy.rollup5m.microseconds, Self.day)
         let cut1h = Self.floor(now - policy.rollup1h.microseconds, Self.day)
         // A probe's steps, in order: each does one chunk and says whether it did anything (more may be left).
-        let steps = 8
+        let steps = 9
         func step(_ k: Int, _ id: Int64, _ db: Connection) throws -> Bool {
             switch k {
             case 0: try rollup5m(probe: id, horizon: horizon, clock: horizon5m, &scan, &report, db)
             case 1: try rollup1h(probe: id, &report, db)
             case 2: try rollup1d(probe: id, db)
-            case 3: try archiveOldestDay(probe: id, now: now, db)
-            case 4: try pruneSamples(probe: id, before: now - policy.raw.microseconds, &report, db)
-            case 5: try prune5m(probe: id, before: cut5m, &report, db)
-            case 6: try prune1h(probe: id, before: cut1h, &report, db)
+            case 3: try moveRecentRollups(probe: id, horizon: horizon, db)
+            case 4: try archiveOldestDay(probe: id, now: now, db)
+            case 5: try pruneSamples(probe: id, before: now - policy.raw.microseconds, &report, db)
+            case 6: try prune5m(probe: id, before: cut5m, &report, db)
+            case 7: try prune1h(probe: id, before: cut1h, &report, db)
             default: try prune1d(probe: id, before: cut1h, db)
             }
         }
@@ -205,9 +209,7 @@ extension Store {
         let horizon = Self.floor(rolled5m, Self.bucket1h)
         var from = marks.rolled1h
         if from == nil {
-            guard let first = try db.scalar("SELECT min(bucket) FROM rollup_5m WHERE probe_id = ?1", [probe]) else {
-                return false
-            }
+            guard let first = try firstRollup(table: "rollup_5m", probe: probe, db) else { return false }
             from = Self.floor(first, Self.bucket1h)
         }
         guard let start = from, start < horizon else { return false }
@@ -231,27 +233,18 @@ extension Store {
         let horizon = Self.floor(rolled1h, Self.day)
         var from = marks.rolled1d
         if from == nil {
-            guard let first = try db.scalar("SELECT min(bucket) FROM rollup_1h WHERE probe_id = ?1", [probe]) else {
-                return false
-            }
+            guard let first = try firstRollup(table: "rollup_1h", probe: probe, db) else { return false }
             from = Self.floor(first, Self.day)
         }
         guard let start = from, start < horizon else { return false }
         let end = min(horizon, start + 90 * Self.day) // at most 2,160 rows of 1h per transaction
-        let select = try db.prepare("""
-            SELECT bucket, checks, failures FROM rollup_1h WHERE probe_id = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket
-            """)
-        try select.bind(1, probe)
-        try select.bind(2, start)
-        try select.bind(3, end)
         var days: [(day: Int64, checks: Int64, failures: Int64)] = []
-        while try select.step() {
-            let day = Self.floor(select.int64(0), Self.day)
+        try forEachRollupRow(table: "rollup_1h", columns: "checks, failures", probe: probe, from: start, to: end, db) { row in
+            let day = Self.floor(row.int64(0), Self.day)
             if days.last?.day != day { days.append((day, 0, 0)) }
-            days[days.count - 1].checks += select.int64(1)
-            days[days.count - 1].failures += select.int64(2)
+            days[days.count - 1].checks += row.int64(1)
+            days[days.count - 1].failures += row.int64(2)
         }
-        select.reset()
         let insert = try db.prepare("INSERT OR REPLACE INTO rollup_1d(probe_id, bucket, checks, failures) VALUES (?1, ?2, ?3, ?4)")
         for d in days {
             insert.reset()
@@ -305,29 +298,6 @@ extension Store {
         return db.changes
     }
 
-    func insertRollups(table: String, probe: Int64, _ buckets: [(Int64, Aggregate)], _ db: Connection) throws {
-        guard !buckets.isEmpty else { return }
-        let insert = try db.prepare("""
-            INSERT OR REPLACE INTO \(table)(probe_id, bucket, checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-            """)
-        for (bucket, a) in buckets {
-            insert.reset()
-            try insert.bind(1, probe)
-            try insert.bind(2, bucket)
-            try insert.bind(3, Int64(a.checks))
-            try insert.bind(4, Int64(a.failures))
-            try insert.bind(5, blob: a.encodedReasons())
-            try insert.bind(6, Int64(a.latencyCount))
-            try insert.bind(7, a.latencyMin)
-            try insert.bind(8, a.latencyMax)
-            try insert.bind(9, a.latencyCount > 0 ? a.latencySum : nil)
-            try insert.bind(10, blob: a.encodedHistogram())
-            try insert.bind(11, blob: a.encodedPhases())
-            try insert.run()
-        }
-    }
-
     /// Rollup rows of one probe with `from <= bucket < to`, in order.
     func rollups(table: String, probe: Int64, from: Int64, to: Int64, _ db: Connection) throws -> [(Int64, Aggregate)] {
         var out: [(Int64, Aggregate)] = []
@@ -343,15 +313,8 @@ extension Store {
     /// be merged into an aggregate without copying its BLOBs.
     func forEachRollup(table: String, probe: Int64, from: Int64, to: Int64, _ db: Connection,
                        _ body: (Int64, RollupRow) throws -> Void) throws {
-        let select = try db.prepare("""
-            SELECT bucket, checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases FROM \(table)
-            WHERE probe_id = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket
-            """)
-        try select.bind(1, probe)
-        try select.bind(2, from)
-        try select.bind(3, to)
-        defer { select.reset() }
-        while try select.step() { try body(select.int64(0), RollupRow(statement: select)) }
+        try forEachRollupRow(table: table, columns: "checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases",
+                             probe: probe, from: from, to: to, db) { try body($0.int64(0), RollupRow(statement: $0)) }
     }
 
     /// Decodes the `phases` column at `column`.

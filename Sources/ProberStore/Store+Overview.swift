@@ -54,7 +54,6 @@ extension Store {
             // Summed here in key order: SQLite's GROUP BY on the day sorted every row through a temporary B-tree
             // (about twice the time of the scan itself).
             let day = try db.prepare("SELECT bucket, checks, failures FROM rollup_1d WHERE probe_id = ?1 AND bucket >= ?2 AND bucket < ?3")
-            let (hourly, fiveMinutes) = try (db.prepare(Self.overviewRollups("rollup_1h")), db.prepare(Self.overviewRollups("rollup_5m")))
             var out: [String: ProbeOverview] = [:]
             for name in names {
                 try probe.bind(1, name)
@@ -89,14 +88,12 @@ extension Store {
                 }
                 // 1-hour rows in `[rolled_1d, rolled_1h)` count in their days, and those of the 24 hours in their hour;
                 // 5-minute rows the same in `[rolled_1h, rolled_5m)`: each row read once for both.
-                for (select, dayFrom, hourStart, end) in [(hourly, max(from, rolled1d), hourFrom, min(rolled1h, now + 1)),
-                                                           (fiveMinutes, max(from, rolled1h), max(hourFrom, rolled1h), min(rolled5m, now + 1))] {
+                for (table, dayFrom, hourStart, end) in [("rollup_1h", max(from, rolled1d), hourFrom, min(rolled1h, now + 1)),
+                                                          ("rollup_5m", max(from, rolled1h), max(hourFrom, rolled1h), min(rolled5m, now + 1))] {
                     let start = min(dayFrom, hourStart)
                     guard start < end else { continue }
-                    try select.bind(1, id)
-                    try select.bind(2, start)
-                    try select.bind(3, end)
-                    while try select.step() {
+                    try forEachRollupRow(table: table, columns: "checks, failures, lat_n, lat_min, lat_max, hist", probe: id,
+                                         from: start, to: end, db) { select in
                         let bucket = select.int64(0)
                         if bucket >= dayFrom {
                             let i = Int((bucket - from) / Self.day)
@@ -112,7 +109,6 @@ extension Store {
                             }
                         }
                     }
-                    select.reset()
                 }
                 // Raw samples: the days' counts and the hours' latencies from `rolled_5m` on (the 24 hours may begin
                 // before the first day when `days` is 1).
@@ -129,11 +125,6 @@ extension Store {
             }
             return out
         }
-    }
-
-    /// The columns of a rollup the overview reads: counts and the latency histogram, not the reasons or phases.
-    private static func overviewRollups(_ table: String) -> String {
-        "SELECT bucket, checks, failures, lat_n, lat_min, lat_max, hist FROM \(table) WHERE probe_id = ?1 AND bucket >= ?2 AND bucket < ?3"
     }
 }
 
