@@ -9,6 +9,7 @@ import Testing
 @Suite struct SecretProvenanceTests {
     @Test func everyValueFromTheEnvironmentIsShownByItsName() throws {
         let dir = try TemporaryDirectory()
+        defer { dir.remove() }
         try dir.write("p.yaml", """
             probes:
               - name: api
@@ -36,6 +37,7 @@ import Testing
 
     @Test func aURLWhollyFromTheEnvironmentStaysWhole() throws {
         let dir = try TemporaryDirectory()
+        defer { dir.remove() }
         try dir.write("p.yaml", "probes:\n  - name: a\n    http: { url: \"${BASE}/health\" }\n")
         let set = try ProbeLoader.load(directory: dir.path, environment: ["BASE": "https://user:pw@host.example"])
         #expect(set.probes.first?.displayTarget == "${BASE}/health")
@@ -43,6 +45,7 @@ import Testing
 
     @Test func redirectAndProxyKeys() throws {
         let dir = try TemporaryDirectory()
+        defer { dir.remove() }
         try dir.write("p.yaml", """
             probes:
               - name: a
@@ -65,6 +68,7 @@ import Testing
 
     @Test func misplacedRedirectAndProxyKeysAreReported() throws {
         let dir = try TemporaryDirectory()
+        defer { dir.remove() }
         try dir.write("p.yaml", """
             probes:
               - name: a

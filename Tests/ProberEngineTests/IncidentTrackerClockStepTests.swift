@@ -10,12 +10,14 @@ import Testing
 /// Wall-clock steps while the daemon runs, through the tracker into a real SQLite file: incidents open and
 /// resolve after `for` and `resolve_after` of monotonic time, whatever the wall clock does.
 @Suite("Incident tracker: wall-clock steps")
-struct IncidentTrackerClockStepTests {
+final class IncidentTrackerClockStepTests {
     let t0: Int64 = 1_800_000_000_000_000
     let hour: Int64 = 3_600
     let directory: TemporaryDirectory
 
     init() throws { directory = try TemporaryDirectory() }
+
+    deinit { directory.remove() }
 
     /// Window 5, minor at 2 failures, major at 4, `for` 20 s, `resolve_after` 60 s, every 10 s.
     func spec() -> ProbeSpec {

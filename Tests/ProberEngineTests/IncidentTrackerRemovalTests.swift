@@ -11,7 +11,7 @@ import Testing
 /// A probe removed (or renamed) with its incident open, on a reload or while prober was stopped: the incident
 /// is resolved with a note saying why, and the resolution is queued for every sink that was told of it.
 @Suite("Incident tracker: removed probes")
-struct IncidentTrackerRemovalTests {
+final class IncidentTrackerRemovalTests {
     let t0: Int64 = 1_800_000_000_000_000
     let directory: TemporaryDirectory
     let store: Store
@@ -21,6 +21,8 @@ struct IncidentTrackerRemovalTests {
         directory = try TemporaryDirectory()
         store = try Store(path: directory.path + "/prober.db")
     }
+
+    deinit { directory.remove() }
 
     func spec(_ name: String = "api") -> ProbeSpec {
         var s = ProbeSpec(name: name, target: .http(HTTPTarget(url: "http://127.0.0.1:9/health")),

@@ -11,12 +11,14 @@ import Testing
 /// A restart after a day-long stop, with the checks before it written with their old times into a real
 /// SQLite file: the rebuilt tracker does not take them (nor the day without checks) as evidence of now.
 @Suite("Incident tracker: restart after downtime")
-struct IncidentTrackerRestartTests {
+final class IncidentTrackerRestartTests {
     let t0: Int64 = 1_800_000_000_000_000
     let day: Int64 = 86_400
     let directory: TemporaryDirectory
 
     init() throws { directory = try TemporaryDirectory() }
+
+    deinit { directory.remove() }
 
     /// Window 10, minor at 3 failures, `for` 1 min, `resolve_after` 5 min, every 10 s.
     func spec() -> ProbeSpec {

@@ -16,6 +16,7 @@ import Testing
     @Test func eachCommittedSampleCountsFromItsChecksEnd() throws {
         let now: Int64 = 1_800_000_000_000_000
         let directory = try TemporaryDirectory()
+        defer { directory.remove() }
         let store = try Store(path: directory.path + "/prober.db", clock: FixedClock(at: now))
         let writer = SampleWriter(store: store, configuration: .init(flushInterval: .seconds(3_600)))
         // Ended 2 s before the commit (started 3 s before, took 1 s), and 0.35 s before.

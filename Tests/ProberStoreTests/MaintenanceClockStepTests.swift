@@ -10,7 +10,7 @@ import Testing
 /// Rollups and retention with a real SQLite file while the wall clock steps: a clock far ahead prunes
 /// nothing, samples written after a step back are rolled up.
 @Suite("Maintenance across wall-clock steps")
-struct MaintenanceClockStepTests {
+final class MaintenanceClockStepTests {
     /// A Monday at 00:00 UTC, so buckets line up with the data.
     let t0: Int64 = 1_700_438_400_000_000
     let minute: Int64 = 60_000_000
@@ -19,6 +19,8 @@ struct MaintenanceClockStepTests {
     let directory: TemporaryDirectory
 
     init() throws { directory = try TemporaryDirectory() }
+
+    deinit { directory.remove() }
 
     /// Rows and checks in one rollup table.
     func rollups(_ store: Store, _ table: String) throws -> (rows: Int, checks: Int) {

@@ -27,6 +27,7 @@ import Testing
 
     @Test func samplesArrivingDuringAWriteWaitForTheNextPeriod() throws {
         let directory = try TemporaryDirectory()
+        defer { directory.remove() }
         let store = try Store(path: directory.path + "/prober.db")
         let batches = Arriving(store: store)
         let writer = SampleWriter(batches: batches, configuration: .init(flushInterval: .seconds(3_600)))

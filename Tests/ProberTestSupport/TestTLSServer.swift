@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Whether the `openssl` command is on PATH (the HTTPS tests skip without it).
 public var opensslAvailable: Bool {
@@ -21,6 +22,7 @@ public final class TestCertificates: Sendable {
 
     public init() throws {
         directory = try TemporaryDirectory().path
+        Self.removeAtExit(directory)
         caFile = directory + "/ca.pem"
         try TestCertificates.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                                       "-keyout", directory + "/ca.key", "-out", caFile, "-days", "365", "-subj", "/CN=prober test CA"])
@@ -38,6 +40,21 @@ public final class TestCertificates: Sendable {
     }
 
     public func remove() { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// Test suites keep their certificates in a `static let`, which lives until the process exits: the directories are
+    /// removed then, not left in the temporary folder by every run.
+    private static let atExit = Mutex<[String]?>(nil)
+
+    private static func removeAtExit(_ directory: String) {
+        atExit.withLock { list in
+            if list == nil {
+                atexit {
+                    for path in TestCertificates.atExit.withLock({ $0 ?? [] }) { try? FileManager.default.removeItem(atPath: path) }
+                }
+            }
+            list = (list ?? []) + [directory]
+        }
+    }
 
     static func openssl(_ args: [String]) throws {
         let p = Process()
@@ -57,6 +74,8 @@ public final class TestCertificates: Sendable {
 public final class TestTLSServer: Sendable {
     public let port: Int
     private let process: Process
+    /// The files `-HTTP` serves, removed by `stop()`.
+    private let directory: String?
     public var url: String { "https://127.0.0.1:\(port)/" }
 
     public convenience init(leaf: TestCertificates.Leaf) throws {
@@ -78,6 +97,7 @@ public final class TestTLSServer: Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["openssl", "s_server", "-accept", "0", "-cert", leaf.certificate, "-key", leaf.key] + mode + ["-naccept", "1000"]
+        self.directory = directory
         if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe()
         p.standardOutput = out
@@ -109,5 +129,6 @@ public final class TestTLSServer: Sendable {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+        if let directory { try? FileManager.default.removeItem(atPath: directory) }
     }
 }
