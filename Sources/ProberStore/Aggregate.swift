@@ -236,19 +236,24 @@ extension Aggregate {
         if let min { latencyMin = Swift.min(latencyMin ?? min, min) }
         if let max { latencyMax = Swift.max(latencyMax ?? max, max) }
         latencySum += sum
+        // A BLOB is read as written, but never trusted: a damaged one (a bad disk, a hand-edited file) gives wrong
+        // figures, not a trap on a conversion or an overflow.
         var r = Varint.Reader(reasons)
-        while let code = r.next(), let n = r.next() { self.reasons[Int(code), default: 0] += Int(n) }
+        while let code = r.next(), let n = r.next() {
+            self.reasons[Int(truncatingIfNeeded: code), default: 0] &+= Int(truncatingIfNeeded: n)
+        }
         var h = Varint.Reader(histogram)
         var index = 0
         while let delta = h.next(), let n = h.next() {
+            guard delta < UInt64(self.histogram.count - index) else { break } // past the last bucket
             index += Int(delta)
-            if index < self.histogram.count { self.histogram[index] += Int32(clamping: n) }
+            self.histogram[index] &+= Int32(clamping: n)
         }
         var p = Varint.Reader(phases)
         for i in phaseSums.indices {
             guard let word = p.next() else { break }
-            phaseSums[i] += Int64(word >> 1)
-            phaseCounts[i] += word & 1 == 1 ? Int(p.next() ?? 0) : latencyCount
+            phaseSums[i] &+= Int64(word >> 1)
+            phaseCounts[i] &+= word & 1 == 1 ? Int(truncatingIfNeeded: p.next() ?? 0) : latencyCount
         }
     }
 }
@@ -336,14 +341,14 @@ package enum PhaseCodec {
         for name in parts {
             guard let v = reader.next() else { return p }
             if v > 0 {
-                p[name] = Int64(v - 1)
-                sum += Int64(v - 1)
+                p[name] = Int64(truncatingIfNeeded: v - 1)
+                sum &+= Int64(truncatingIfNeeded: v - 1)
             }
         }
         switch reader.next() {
         case nil, 0: break
         case 1: p.total = sum
-        case let v?: p.total = Int64(v - 2)
+        case let v?: p.total = Int64(truncatingIfNeeded: v - 2)
         }
         return p
     }

@@ -43,7 +43,7 @@ enum SampleBlock {
     /// The number of samples in a block, from its first varint.
     static func count(_ data: UnsafeRawBufferPointer) -> Int {
         var reader = Varint.Reader(data)
-        return Int(reader.next() ?? 0)
+        return Int(clamping: reader.next() ?? 0)
     }
 
     /// Decodes a block of the window beginning at `start`; a truncated block yields the samples before the damage.
@@ -54,17 +54,17 @@ enum SampleBlock {
         out.reserveCapacity(Int(min(n, 100_000)))
         var previous = start, delta: Int64 = 0
         var status: Int64?, bytes: Int64?
-        for i in 0..<Int(n) {
+        for i in 0..<Int(clamping: n) {
             guard let code = reader.next() else { break }
-            let d = i < 2 ? Int64(bitPattern: code) : delta + Varint.unzigzag(code)
+            let d = i < 2 ? Int64(bitPattern: code) : delta &+ Varint.unzigzag(code)
             if i > 0 { delta = d }
-            let ts = previous + d
+            let ts = previous &+ d
             previous = ts
             guard reader.offset < data.count else { break }
             let flags = data[reader.offset]
             reader.offset += 1
             var sample = RawSample(ts: ts, reason: 0, status: nil, phases: Phases(), bytes: nil, family: nil)
-            if flags & failed != 0 { sample.reason = Int(reader.next() ?? 0) }
+            if flags & failed != 0 { sample.reason = Int(truncatingIfNeeded: reader.next() ?? 0) }
             if flags & newStatus != 0 { status = reader.next().map(Varint.unzigzag) }
             if flags & hasStatus != 0 { sample.status = status }
             if flags & hasPhases != 0 { sample.phases = PhaseCodec.decode(&reader) }

@@ -145,8 +145,9 @@ struct LatencyTally {
         var h = Varint.Reader(blob)
         var index = 0
         while let delta = h.next(), let n = h.next() {
+            guard delta < UInt64(histogram.count - index) else { break } // past the last bucket, or a damaged BLOB
             index += Int(delta)
-            if index < histogram.count { histogram[index] += Int32(clamping: n) }
+            histogram[index] &+= Int32(clamping: n)
         }
     }
 
