@@ -93,15 +93,16 @@ package struct Aggregate {
     package mutating func merge(_ other: Aggregate) {
         checks += other.checks
         failures += other.failures
-        for (code, n) in other.reasons { reasons[code, default: 0] += n }
+        for (code, n) in other.reasons { reasons[code, default: 0] &+= n }
         latencyCount += other.latencyCount
         latencySum += other.latencySum
         if let m = other.latencyMin { latencyMin = min(latencyMin ?? m, m) }
         if let m = other.latencyMax { latencyMax = max(latencyMax ?? m, m) }
-        for i in histogram.indices where other.histogram[i] != 0 { histogram[i] += other.histogram[i] }
+        // Wrapping: counts read from a damaged BLOB may be anything (see `mergeRollup`).
+        for i in histogram.indices where other.histogram[i] != 0 { histogram[i] &+= other.histogram[i] }
         for i in phaseSums.indices {
-            phaseSums[i] += other.phaseSums[i]
-            phaseCounts[i] += other.phaseCounts[i]
+            phaseSums[i] &+= other.phaseSums[i]
+            phaseCounts[i] &+= other.phaseCounts[i]
         }
         if let mine = exactPhases, let theirs = other.exactPhases {
             exactPhases = zip(mine, theirs).map { $0 + $1 }

@@ -13,6 +13,8 @@ import Testing
     let start: Int64 = 1_700_438_400_000_000
     /// A varint of 2^63 + 2^62 + …: past `Int.max`, then a varint of 1.
     let huge = "X'FFFFFFFFFFFFFFFFFF01FFFFFFFFFFFFFFFFFF0101'"
+    /// Histogram bucket 0 counted 2^63 + …: clamped to `Int32.max`, which two such rows overflow when merged.
+    let full = "X'00FFFFFFFFFFFFFFFFFF01'"
 
     @Test func damagedRollupAndBlockBytesGiveFiguresNotATrap() throws {
         let directory = try TemporaryDirectory()
@@ -22,10 +24,14 @@ import Testing
         try store.write { db in
             try db.execute("""
                 INSERT INTO rollup_5m(probe_id, bucket, checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases)
-                VALUES (1, \(start - 300_000_000), 30, 2, \(huge), 28, 1000, 2000, 42000, \(huge), \(huge));
+                VALUES (1, \(start - 300_000_000), 30, 2, \(huge), 28, 1000, 2000, 42000, \(huge), \(huge)),
+                       (1, \(start - 900_000_000), 30, 0, NULL, 30, 1000, 2000, 45000, \(full), \(huge)),
+                       (1, \(start - 1_200_000_000), 30, 0, NULL, 30, 1000, 2000, 45000, \(full), \(huge));
                 INSERT INTO rollup_1h(probe_id, bucket, checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases)
-                VALUES (1, \(start - 3_600_000_000), 360, 0, NULL, 360, 1000, 2000, 500000, \(huge), \(huge));
-                INSERT INTO rollup_marks(probe_id, rolled_5m, rolled_1h, rolled_1d) VALUES (1, \(start), \(start - 300_000_000), NULL);
+                VALUES (1, \(start - 3_600_000_000), 360, 0, NULL, 360, 1000, 2000, 500000, \(huge), \(huge)),
+                       (1, \(start - 7_200_000_000), 360, 0, NULL, 360, 1000, 2000, 500000, \(full), \(huge)),
+                       (1, \(start - 10_800_000_000), 360, 0, NULL, 360, 1000, 2000, 500000, \(full), \(huge));
+                INSERT INTO rollup_marks(probe_id, rolled_5m, rolled_1h, rolled_1d) VALUES (1, \(start), \(start - 1_800_000_000), NULL);
                 INSERT INTO sample_blocks(start, probe_id, data) VALUES (\(start - 600_000_000), 1, \(huge));
                 """)
         }
