@@ -109,8 +109,8 @@ extension Store {
         return (stmt.int64OrNil(0), stmt.int64OrNil(1), stmt.int64OrNil(2))
     }
 
-    /// Sets one of the probe's watermarks (`column` of `rollup_marks`), creating its row.
-    private func setWatermark(_ column: String, probe: Int64, to mark: Int64, _ db: Connection) throws {
+    /// Sets one of the probe's watermarks (`column` of `rollup_marks`, `recent_from` included), creating its row.
+    func setWatermark(_ column: String, probe: Int64, to mark: Int64, _ db: Connection) throws {
         let upsert = try db.prepare("""
             INSERT INTO rollup_marks(probe_id, \(column)) VALUES (?1, ?2)
             ON CONFLICT(probe_id) DO UPDATE SET \(column) = excluded.\(column)

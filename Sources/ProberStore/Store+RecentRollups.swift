@@ -140,7 +140,7 @@ extension Store {
                     start = max(start, last + 1)
                 }
             }
-            try setRecentFrom(probe, Self.ceil(start, Self.bucket1h), db)
+            try setWatermark("recent_from", probe: probe, to: Self.ceil(start, Self.bucket1h), db)
             return false
         }
         guard split < horizon, Self.isMoveHour(horizon, probe: probe) || split <= horizon - Self.day else { return false }
@@ -158,18 +158,8 @@ extension Store {
                 copy.reset()
             }
         }
-        try setRecentFrom(probe, end, db)
+        try setWatermark("recent_from", probe: probe, to: end, db)
         return true
-    }
-
-    private func setRecentFrom(_ probe: Int64, _ mark: Int64, _ db: Connection) throws {
-        let upsert = try db.prepare("""
-            INSERT INTO rollup_marks(probe_id, recent_from) VALUES (?1, ?2)
-            ON CONFLICT(probe_id) DO UPDATE SET recent_from = excluded.recent_from
-            """)
-        try upsert.bind(1, probe)
-        try upsert.bind(2, mark)
-        try upsert.run()
     }
 
     /// Deletes the hours of the recent tables every probe has moved past: a range at the start of each table, so a
