@@ -313,8 +313,9 @@ extension Store {
     /// be merged into an aggregate without copying its BLOBs.
     func forEachRollup(table: String, probe: Int64, from: Int64, to: Int64, _ db: Connection,
                        _ body: (Int64, RollupRow) throws -> Void) throws {
-        try forEachRollupRow(table: table, columns: "checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases",
-                             probe: probe, from: from, to: to, db) { try body($0.int64(0), RollupRow(statement: $0)) }
+        try forEachRollupRow(table: table, columns: Self.rollupColumns, probe: probe, from: from, to: to, db) {
+            try body($0.int64(0), RollupRow(statement: $0))
+        }
     }
 
     /// Decodes the `phases` column at `column`.
@@ -328,7 +329,8 @@ extension Store {
     }
 }
 
-/// The current row of a rollup SELECT (valid only inside `forEachRollup`'s body).
+/// The current row of a rollup SELECT of `bucket, \(Store.rollupColumns)`, read by index (valid only inside
+/// `forEachRollup`'s body).
 struct RollupRow {
     let statement: Statement
 

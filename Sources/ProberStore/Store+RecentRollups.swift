@@ -14,6 +14,10 @@
 /// in the recent tables until every probe has moved past it (`pruneRecentRollups`): deleting one probe's rows from a
 /// time-ordered table would rewrite every page of the day.
 extension Store {
+    /// The columns of a rollup row after its probe and bucket, as `rollup_5m`, `rollup_1h` and their recent tables
+    /// have them (BLOB encodings: docs/storage.md).
+    static let rollupColumns = "checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases"
+
     /// The time-ordered table beside a rollup table.
     static func recentTable(_ table: String) -> String { table + "_recent" }
 
@@ -90,7 +94,7 @@ extension Store {
     func insertRollups(table: String, probe: Int64, _ buckets: [(Int64, Aggregate)], _ db: Connection) throws {
         guard !buckets.isEmpty else { return }
         let split = try recentFrom(probe, db) ?? .max
-        let columns = "checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases"
+        let columns = Self.rollupColumns
         let main = try db.prepare("""
             INSERT OR REPLACE INTO \(table)(probe_id, bucket, \(columns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
             """)
@@ -145,7 +149,7 @@ extension Store {
         }
         guard split < horizon, Self.isMoveHour(horizon, probe: probe) || split <= horizon - Self.day else { return false }
         let end = min(horizon, split + Self.moveChunkHours * Self.bucket1h)
-        let columns = "probe_id, bucket, checks, failures, reasons, lat_n, lat_min, lat_max, lat_sum, hist, phases"
+        let columns = "probe_id, bucket, \(Self.rollupColumns)"
         for table in ["rollup_5m", "rollup_1h"] {
             let copy = try db.prepare("""
                 INSERT OR REPLACE INTO \(table)(\(columns))
