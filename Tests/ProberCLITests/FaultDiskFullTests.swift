@@ -109,6 +109,8 @@ final class FaultDiskFullTests {
         let status = await terminate(daemon)
         #expect(status == 1, "exit status \(String(describing: status))\n\(log())")
         #expect(log().contains("samples could not be written"), "\(log())")
-        #expect(api.server.requests.count == 6, "\(api.server.requests.map { "\($0.method) \($0.path)" })")
+        // A create held past the daemon's delivery timeout (a loaded machine) is listed and adopted, not sent again.
+        let calls = api.server.requests.filter { $0.method != "GET" }
+        #expect(calls.count == 6, "\(api.server.requests.map { "\($0.method) \($0.path)" })")
     }
 }

@@ -13,12 +13,17 @@ import Glibc
 // or locked under it, a fake IsDown counting what it receives.
 
 /// The fake IsDown API: every create gets an id of its own (so each incident's updates can be told apart), and
-/// while `holdCreates` is set a create's answer waits until the test calls `releaseCreates()`.
+/// while `holdCreates` is set a create's answer waits until the test calls `releaseCreates()`. Like IsDown, it
+/// makes the incident when the create arrives, answer or not, and lists open incidents
+/// (`GET /api/v2/incidents`): a daemon whose create timed out while held (past its 10 s delivery timeout, on a
+/// loaded machine) finds and adopts the incident rather than sending the create again.
 final class StorageFaultAPI: @unchecked Sendable { // Safe: the mutable state is guarded by `lock`.
     static let apiKey = "isd_live_storage-fault-4711"
     private let lock = NSLock()
     private var nextID = 100
     private var probes: [String: String] = [:] // IsDown id -> probe
+    private var listed: [(id: String, document: String)] = [] // incidents as `GET /api/v2/incidents` lists them, oldest first
+    private var resolved: Set<String> = []
     private var holding = false
     private var arrived = 0
     private let held = DispatchSemaphore(value: 0)
@@ -44,22 +49,41 @@ final class StorageFaultAPI: @unchecked Sendable { // Safe: the mutable state is
 
     private func answer(_ request: TestHTTPServer.Request) -> TestHTTPServer.Response {
         if request.method == "POST", request.path == "/api/v2/incidents" {
-            let hold = lock.withLock { holding }
-            if hold {
-                lock.withLock { arrived += 1 }
-                held.wait()
-            }
-            let id = lock.withLock { () -> String in
+            let (id, hold) = lock.withLock { () -> (String, Bool) in
                 nextID += 1
-                probes[String(nextID)] = Self.probe(of: request)
-                return String(nextID)
+                let id = String(nextID)
+                probes[id] = Self.probe(of: request)
+                listed.append(Self.listing(id: id, create: request))
+                if holding { arrived += 1 }
+                return (id, holding)
             }
+            if hold { held.wait() }
             return .respond(status: 201, body: #"{"data":{"id":"\#(id)","type":"incidents","attributes":{}}}"#)
         }
         if request.method == "PATCH", request.path.hasPrefix("/api/v2/incidents/") {
+            let body = (try? JSONSerialization.jsonObject(with: Data(request.body))) as? [String: Any]
+            if body?["resolution_stage"] as? String == "resolved", let id = request.path.split(separator: "/").last {
+                lock.withLock { _ = resolved.insert(String(id)) }
+            }
             return .respond(status: 200, body: #"{"data":{"id":"1","type":"incidents","attributes":{}}}"#)
         }
+        if request.method == "GET", request.path.hasPrefix("/api/v2/incidents?") {
+            let open = lock.withLock { listed.filter { !resolved.contains($0.id) }.map(\.document) }
+            return .respond(status: 200, body: "{\"data\":[" + open.joined(separator: ",") + "]}")
+        }
         return .respond(status: 404, body: #"{"errors":[{"status":404,"title":"Not Found"}]}"#)
+    }
+
+    /// A created incident as the listing shows it: its title and service, created now.
+    private static func listing(id: String, create request: TestHTTPServer.Request) -> (id: String, document: String) {
+        let body = (try? JSONSerialization.jsonObject(with: Data(request.body))) as? [String: Any] ?? [:]
+        let attributes: [String: Any] = [
+            "title": body["title"] as? String ?? "", "service_id": body["service_id"] ?? 0, "resolved": false,
+            "created_at": ISO8601DateFormatter().string(from: Date()),
+        ]
+        let document = ["id": id, "type": "incidents", "attributes": attributes] as [String: Any]
+        let json = (try? JSONSerialization.data(withJSONObject: document)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return (id, json)
     }
 
     /// The probe an incident call is about: the title's start (`a: checks failing`), or for an update the
