@@ -98,7 +98,10 @@ int main(int argc, char **argv) {
     sqlite3 *db;
     if (sqlite3_open(argv[1], &db) != SQLITE_OK) die(db, "open");
     sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;", 0, 0, 0);
-    if (sqlite3_exec(db, "DROP TABLE sample_recent; DROP TABLE sample_blocks; DROP TABLE sample_span; DROP TABLE sample_archive;"
+    if (sqlite3_exec(db, /* version 16's recent rollup tables and the views over them (a view naming a dropped table
+                          * makes the ALTER TABLE ... RENAME of version 14 fail) */
+                         "DROP VIEW rollup_5m_all; DROP VIEW rollup_1h_all; DROP TABLE rollup_5m_recent; DROP TABLE rollup_1h_recent;"
+                         "DROP TABLE sample_recent; DROP TABLE sample_blocks; DROP TABLE sample_span; DROP TABLE sample_archive;"
                          "CREATE TABLE samples(probe_id INTEGER NOT NULL, ts INTEGER NOT NULL, reason INTEGER NOT NULL,"
                          " status INTEGER, phases BLOB, bytes INTEGER, family INTEGER, PRIMARY KEY (probe_id, ts)) WITHOUT ROWID;"
                          /* version 11's columns go too, so reopening applies 10 and 11 again */
