@@ -16,6 +16,10 @@ public struct DueHeap<Element> {
     /// The earliest element, and its due time.
     @inlinable public var first: Element? { items.first?.element }
     @inlinable public var firstDue: Int64? { items.first?.due }
+    /// A property of the earliest element, read in place (`first` copies the element, retaining what it holds).
+    @inlinable public func first<T>(_ property: (Element) -> T) -> T? {
+        items.withUnsafeBufferPointer { heap in heap.isEmpty ? nil : property(heap.baseAddress!.pointee.element) }
+    }
 
     @inlinable public mutating func push(_ element: Element, due: Int64) {
         items.append((due, element))
@@ -37,7 +41,14 @@ public struct DueHeap<Element> {
     /// Removes and returns the earliest element; nil when empty.
     @inlinable @discardableResult public mutating func removeFirst() -> Element? {
         guard !items.isEmpty else { return nil }
-        items.swapAt(0, items.count - 1)
+        // The root and the last element trade places by moves (`swapAt` copied both), then the root leaves.
+        items.withUnsafeMutableBufferPointer { heap in
+            guard let root = heap.baseAddress, heap.count > 1 else { return }
+            let last = root + heap.count - 1
+            let first = root.move()
+            root.moveInitialize(from: last, count: 1)
+            last.initialize(to: first)
+        }
         let first = items.removeLast().element
         siftDown(from: 0)
         return first
@@ -59,25 +70,32 @@ public struct DueHeap<Element> {
     }
 
     /// Moves the element at `start` down to its place: a hole moves down (one move per level) in the array's own
-    /// buffer, with no swaps and no check per level that the array is unshared (this runs for every tick).
+    /// buffer, with no swaps and no check per level that the array is unshared (this runs for every tick). The element
+    /// is moved out only once it is known to move, and back in by a move: no copy of it (a copy of the engine's
+    /// scheduled start retains and releases each of its references).
     @inlinable mutating func siftDown(from start: Int) {
         items.withUnsafeMutableBufferPointer { heap in
             let count = heap.count
             guard start < count, let base = heap.baseAddress else { return }
-            let due = heap[start].due
-            var parent = start
-            var hole: (due: Int64, element: Element)? = nil
-            while true {
+            let due = base[start].due
+            /// The child of `parent` due first, when it is due before the element moving down.
+            func earlierChild(_ parent: Int) -> Int? {
                 let first = 4 * parent + 1
-                guard first < count else { break }
+                guard first < count else { return nil }
                 var smallest = first
-                for child in first + 1 ..< min(first + 4, count) where heap[child].due < heap[smallest].due { smallest = child }
-                guard heap[smallest].due < due else { break }
-                if hole == nil { hole = (base + start).move() }
-                (base + parent).moveInitialize(from: base + smallest, count: 1)
-                parent = smallest
+                for child in first + 1 ..< min(first + 4, count) where base[child].due < base[smallest].due { smallest = child }
+                return base[smallest].due < due ? smallest : nil
             }
-            if let hole { (base + parent).initialize(to: hole) }
+            guard var child = earlierChild(start) else { return }
+            let moving = (base + start).move()
+            var parent = start
+            while true {
+                (base + parent).moveInitialize(from: base + child, count: 1)
+                parent = child
+                guard let next = earlierChild(parent) else { break }
+                child = next
+            }
+            (base + parent).initialize(to: moving)
         }
     }
 }

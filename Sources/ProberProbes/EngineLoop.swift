@@ -154,7 +154,7 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     private func startDue() {
         guard !starts.isEmpty else { return }
         var now = Int64(DispatchTime.now().uptimeNanoseconds)
-        while active.count < maxConcurrent, let due = starts.firstDue, let next = starts.first, due <= now + next.earlyNanos,
+        while active.count < maxConcurrent, let due = starts.firstDue, let early = starts.first({ $0.earlyNanos }), due <= now + early,
               let item = starts.removeFirst() {
             let spec = item.check.spec, answer = item.check.completion
             let lateness = max(0, now - due) / 1_000

@@ -9,6 +9,7 @@ import Testing
         #expect(heap.isEmpty)
         #expect(heap.first == nil)
         #expect(heap.firstDue == nil)
+        #expect(heap.first { $0.count } == nil)
         #expect(heap.removeFirst() == nil)
     }
 
@@ -25,6 +26,7 @@ import Testing
         #expect(heap.count == 2_000)
         var out: [Int64] = []
         while let due = heap.firstDue {
+            #expect(heap.first { $0 } == heap.first)
             let i = heap.removeFirst()!
             #expect(dues[i] == due)
             out.append(due)
