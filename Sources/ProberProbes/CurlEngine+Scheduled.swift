@@ -22,14 +22,17 @@ public struct ScheduledCheck: Sendable {
     public let completion: @Sendable (Outcome) -> Void
 
     /// How long before `due` the engine may start the check, when it is awake for something else (another check
-    /// due, a response): 20 ms, or a hundredth of the probe's interval if less (1 ms at the shortest, 100 ms). A
-    /// check due alone cost the engine thread a wake-up of its own, and checks started together have their
-    /// responses come back in fewer wake-ups too. The C libcurl loop paced like the daemon (bench/c/curl_paced.c)
-    /// at 30,000 probes at 10 s took 0.141 ms of CPU per check without a window, 0.134 with 5 ms and 0.115 with
-    /// 20 ms, where the same loop flat out took 0.099 (2026-12-04, one run each on a busy machine). The probe's grid
-    /// does not move: its tick is still due at its own time, and its check starts in [due - earlyStart, due + lateness].
+    /// due, a response): a hundredth of the probe's interval, at most 100 ms (1 ms at the shortest interval, 100 ms),
+    /// and at most `EarlyStartBudget.perTurn` checks a turn of the engine loop. A check due alone cost the engine
+    /// thread a wake-up of its own, and checks started together have their responses come back in fewer wake-ups
+    /// too. The C libcurl loop paced like the daemon (bench/c/curl_paced.c) at 30,000 probes at 10 s took 0.141 ms of
+    /// CPU per check without a window, 0.134 with 5 ms and 0.115 with 20 ms, where the same loop flat out took 0.099
+    /// (2026-12-04, one run each on a busy machine). A 20 ms limit started ~20 checks a wake-up at 10,000 probes;
+    /// with 100 ms (and 64 a turn) two daemons side by side took B/A 0.88-0.92 of the CPU per check at 10,000 probes,
+    /// 0.99 at 30,000 (where 20 ms already held ~60; `bench/side-by-side`, 2026-12-04). The probe's grid does not
+    /// move: its tick is still due at its own time, and its check starts in [due - earlyStart, due + lateness].
     public var earlyStart: Duration { min(Self.earlyStartLimit, spec.interval / 100) }
-    public static let earlyStartLimit = Duration.milliseconds(20)
+    public static let earlyStartLimit = Duration.milliseconds(100)
 
     public init(id: UInt64, spec: ProbeSpec, due: DispatchTime, completion: @escaping @Sendable (Outcome) -> Void) {
         self.id = id

@@ -75,6 +75,26 @@ final class Inbox: @unchecked Sendable { // Safe: every field is read and writte
     }
 }
 
+/// Which scheduled checks a turn of the engine loop starts: every one that is due, and, of those not yet due but
+/// within their `ScheduledCheck.earlyStart`, at most `perTurn`. Checks started together save wake-ups (their
+/// responses come back together too), but the transfers in flight wait meanwhile: their responses are read, and
+/// timed, after libcurl has opened every new connection, so a turn opens a bounded number early.
+struct EarlyStartBudget {
+    static let perTurn = 64
+    private(set) var left = 0
+
+    mutating func newTurn() { left = Self.perTurn }
+
+    /// Whether the check due at `due`, allowed to start `window` before it, starts at `now` (times in ns); one
+    /// started early counts against the turn.
+    mutating func admits(due: Int64, window: Int64, now: Int64) -> Bool {
+        if due <= now { return true }
+        guard due - window <= now, left > 0 else { return false }
+        left -= 1
+        return true
+    }
+}
+
 /// The engine thread's state: the multi handle, every transfer in flight, and those waiting for a slot.
 /// Everything here is touched by the engine thread only.
 final class EngineLoop: @unchecked Sendable { // Handed to the engine thread once at start, then used only there.
@@ -90,6 +110,8 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     private var pendingHead = 0
     /// Scheduled checks not yet due, and ids to cancel that came with the last drain.
     private var starts = DueHeap<ScheduledStart>()
+    /// How many more checks this turn of the loop may start before their due time.
+    private var earlyStarts = EarlyStartBudget()
     private var cancelling: [UInt64] = []
     /// Reset easy handles kept for reuse (a handle is not a connection: FORBID_REUSE still applies).
     private var pool: [CurlEasy] = []
@@ -118,6 +140,7 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
     func run() {
         var running: Int32 = 0
         while true {
+            earlyStarts.newTurn()
             let stopping = inbox.drain(into: &pending, scheduling: &starts, cancelling: &cancelling)
             cancelScheduled(all: stopping)
             startDue()
@@ -148,14 +171,15 @@ final class EngineLoop: @unchecked Sendable { // Handed to the engine thread onc
 
     // MARK: Starting
 
-    /// Starts every scheduled check that is due, or due within its `earlyStart`, while slots are free; each measures
-    /// its lateness as it starts. The loop waits for the first check's due time (`dueTimeout`), so the checks started
-    /// early are those due just after something woke it.
+    /// Starts every scheduled check that is due, and those due within their `earlyStart` that the turn's
+    /// `EarlyStartBudget` admits, while slots are free; each measures its lateness as it starts. The loop waits for
+    /// the first check's due time (`dueTimeout`), so the checks started early are those due just after something
+    /// woke it.
     private func startDue() {
         guard !starts.isEmpty else { return }
         var now = Int64(DispatchTime.now().uptimeNanoseconds)
-        while active.count < maxConcurrent, let due = starts.firstDue, let early = starts.first({ $0.earlyNanos }), due <= now + early,
-              let item = starts.removeFirst() {
+        while active.count < maxConcurrent, let due = starts.firstDue, let early = starts.first({ $0.earlyNanos }),
+              earlyStarts.admits(due: due, window: early, now: now), let item = starts.removeFirst() {
             let spec = item.check.spec, answer = item.check.completion
             let lateness = max(0, now - due) / 1_000
             start(.probe(spec, ProbeCompletion(secrets: spec.secrets, completion: { answer(.ran($0, lateness: lateness)) },

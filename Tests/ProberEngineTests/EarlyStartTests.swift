@@ -61,13 +61,14 @@ import Testing
                   timeout: min(interval * 0.9, .seconds(2)))
     }
 
-    /// The window: 20 ms, or a hundredth of the interval when that is less.
+    /// The window: a hundredth of the interval, at most 100 ms.
     @Test func theWindowIsAHundredthOfTheIntervalAtMost() {
         let url = "http://127.0.0.1:9"
         func window(_ interval: Duration) -> Duration {
             ScheduledCheck(id: 1, spec: spec("w", url: url, interval: interval), due: .now()) { _ in }.earlyStart
         }
-        #expect(window(.seconds(10)) == .milliseconds(20))
+        #expect(window(.seconds(60)) == .milliseconds(100))
+        #expect(window(.seconds(10)) == .milliseconds(100))
         #expect(window(.seconds(2)) == .milliseconds(20))
         #expect(window(.seconds(1)) == .milliseconds(10))
         #expect(window(.milliseconds(100)) == .milliseconds(1))
@@ -89,15 +90,17 @@ import Testing
     }
 
     /// No check starts before its own window: not one of 100 ms interval (whose window is 1 ms) next to one due just
-    /// before it, nor one due 40 ms after another (beyond any window).
+    /// before it, nor one of 2 s interval (window 20 ms) due 40 ms after another, nor one due 150 ms after another
+    /// (beyond any window).
     @Test func noCheckStartsBeforeItsWindow() throws {
         let arrivals = Locked<[String: UInt64]>([:])
         let server = try server(arrivals)
         let started = try run([(spec("slow-a", url: server.url, interval: .seconds(10)), .milliseconds(150)),
                                (spec("fast", url: server.url, interval: .milliseconds(100)), .milliseconds(158)),
-                               (spec("slow-b", url: server.url, interval: .seconds(10)), .milliseconds(190))],
+                               (spec("medium", url: server.url, interval: .seconds(2)), .milliseconds(190)),
+                               (spec("slow-b", url: server.url, interval: .seconds(10)), .milliseconds(300))],
                               arrivals: arrivals)
-        #expect(started.count == 3)
+        #expect(started.count == 4)
         for (name, check) in started {
             #expect(check.arrived + check.window >= check.due,
                     "\(name) reached the server \(Double(check.due - check.arrived) / 1e6) ms before its due time, window \(check.window / 1_000_000) ms")

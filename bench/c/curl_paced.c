@@ -4,11 +4,12 @@
 // flight (bench/watchdog's --max-in-flight), and, past capacity, a tick later than min(interval / 2, 2 s) skipped
 // as the daemon sheds it (else a loaded machine makes it run every missed tick at once). One thread: a
 // min-heap of due times, and curl_multi_poll's timeout set to the next one (rounded up to a millisecond). Awake,
-// it also starts the ticks due within EARLY_US (default 0), as the daemon does with its checks' `earlyStart`;
-// a tick started early counts a lateness of 0, as the daemon counts it.
+// it also starts the ticks due within EARLY_US (default 0), at most EARLY_MAX a turn of the loop (default no limit),
+// as the daemon does with its checks' `earlyStart` and its EarlyStartBudget; a tick started early counts a lateness
+// of 0, as the daemon counts it.
 // Prints checks, CPU per check, context switches per check and tick lateness; the unpaced loop (curl_multi.c)
 // says what the same GETs cost flat out, this one how much of the daemon's gap is the pacing itself.
-// usage: curl_paced URL_PREFIX PROBES INTERVAL_MS SECONDS [EARLY_US]     (probe i GETs URL_PREFIX + "p<i>")
+// usage: curl_paced URL_PREFIX PROBES INTERVAL_MS SECONDS [EARLY_US [EARLY_MAX]]   (probe i GETs URL_PREFIX + "p<i>")
 #include <curl/curl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -80,6 +81,7 @@ int main(int argc, char **argv) {
     int64_t interval = atoll(argv[3]) * 1000;
     double seconds = atof(argv[4]);
     int64_t early = argc > 5 ? atoll(argv[5]) : 0;
+    long early_max = argc > 6 ? atol(argv[6]) : -1;
     curl_global_init(CURL_GLOBAL_ALL);
     CURLM *m = curl_multi_init();
     char **urls = calloc(probes, sizeof *urls);
@@ -105,7 +107,12 @@ int main(int argc, char **argv) {
     int in_flight = 0;
     for (;;) {
         int64_t now = now_us();
+        long early_left = early_max;
         while (heap_n > 0 && heap[0].due <= now + early && heap[0].due < end && in_flight < 1024) {
+            if (heap[0].due > now) {
+                if (early_left == 0) break;
+                early_left--;
+            }
             Tick t = heap_pop();
             if (running[t.probe] || now - t.due > shed_after) skipped++;
             else {
