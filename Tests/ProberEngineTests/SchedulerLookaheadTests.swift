@@ -280,6 +280,23 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
         #expect((scheduler.stats.probes["fast"]?.skippedOverlap ?? 0) == 0)
     }
 
+    /// At 1,000 checks a second the lookahead is the longest, 100 ms (64 ticks a window would take 128 ms; with 32
+    /// a window it was 64 ms): the engine holds the checks due in the next 50-100 ms, and starts many at once.
+    @Test func aThousandChecksASecondTakeTheLongestWindow() throws {
+        let server = try TestHTTPServer { _ in .respond(status: 200, body: "ok") }
+        let probes = (0..<1_000).map { i in
+            ProbeSpec(name: "busy-\(i)", target: .http(HTTPTarget(url: "\(server.url)/busy-\(i)")), interval: .seconds(1),
+                      timeout: .milliseconds(500))
+        }
+        let runner = try RecordingEngine()
+        let scheduler = Scheduler(runner: runner)
+        scheduler.start(probes: probes)
+        #expect(waitUntil { runner.record.current.scheduled >= 200 }, "timed out waiting for 200 ticks")
+        scheduler.stop()
+        runner.engine.shutdown()
+        #expect(runner.record.current.gathering == .milliseconds(50), "a lookahead of 100 ms, 50 ms of gathering")
+    }
+
     /// A probe whose timeout leaves little of its interval (here 30 ms of 10 s) keeps the window within that slack:
     /// a check of it that runs to its timeout is answered before its next tick, not held in a gathered batch.
     @Test func theLeastSlackBoundsTheWindow() throws {
