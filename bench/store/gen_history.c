@@ -43,7 +43,11 @@ static int64_t latency(long i, int k, double median) {
 
 /* One synthetic check of probe p: noisy timings, as a network gives (the ingest benchmark's formula, a Weyl
  * sequence, repeats itself, which deflate would find in an archived day and no network does); the start
- * jittered by up to 3 ms. */
+ * spread over 50 ms from its grid time, as the daemon's early start spreads them (GEN_START_SPREAD_US, in µs, sets
+ * another spread). Until 2026-12-04 the spread was 3 ms, which no daemon since b4ff6f0 gives: it starts most checks
+ * within their early-start window (then 20 ms, now up to 100 ms), ~50 ms apart at 10,000 probes at 10 s (the start
+ * minus the grid time of 44,198 checks: p5 -96.8 ms, p95 -52.1 ms). Each doubling of the spread costs the archived
+ * days' time column about an eighth of a byte a sample. */
 static void check(long i, int64_t ph[6], int *failed) {
     *failed = i % 50 == 0;
     ph[0] = latency(i, 0, 300); ph[1] = latency(i, 1, 800); ph[2] = latency(i, 2, 3000); ph[3] = latency(i, 3, 40000);
@@ -92,6 +96,8 @@ int main(int argc, char **argv) {
     }
     int probes = atoi(argv[2]), raw_days = atoi(argv[3]);
     int64_t now = atoll(argv[4]);
+    const char *spread_env = getenv("GEN_START_SPREAD_US");
+    uint64_t spread = spread_env && atoll(spread_env) > 0 ? (uint64_t)atoll(spread_env) : 50000;
     const int64_t m5 = 300000000LL, h1 = 3600000000LL, day = 86400000000LL, step = 30000000LL;
     int64_t rolled5 = (now - 120000000LL) / m5 * m5, rolled1 = rolled5 / h1 * h1;
     if (argc < 6 || !strcmp(argv[5], "hour")) rolled5 = rolled1;
@@ -129,7 +135,7 @@ int main(int argc, char **argv) {
             int64_t ph[6]; int failed;
             check(i + p * 1000000, ph, &failed);
             sqlite3_bind_int64(raw, 1, p);
-            sqlite3_bind_int64(raw, 2, t + (int64_t)(mix((uint64_t)(i + p * 1000000) * 16 + 15) % 3000));
+            sqlite3_bind_int64(raw, 2, t + (int64_t)(mix((uint64_t)(i + p * 1000000) * 16 + 15) % spread));
             uint8_t blob[64];
             if (failed) {
                 sqlite3_bind_int64(raw, 3, 4);
