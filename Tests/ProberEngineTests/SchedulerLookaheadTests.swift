@@ -288,13 +288,7 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
             ProbeSpec(name: "busy-\(i)", target: .http(HTTPTarget(url: "\(server.url)/busy-\(i)")), interval: .seconds(1),
                       timeout: .milliseconds(500))
         }
-        let runner = try RecordingEngine()
-        let scheduler = Scheduler(runner: runner)
-        scheduler.start(probes: probes)
-        #expect(waitUntil { runner.record.current.scheduled >= 200 }, "timed out waiting for 200 ticks")
-        scheduler.stop()
-        runner.engine.shutdown()
-        #expect(runner.record.current.gathering == .milliseconds(50), "a lookahead of 100 ms, 50 ms of gathering")
+        #expect(try gathering(running: probes, until: 200) == .milliseconds(50), "a lookahead of 100 ms, 50 ms of gathering")
     }
 
     /// A probe whose timeout leaves little of its interval (here 30 ms of 10 s) keeps the window within that slack:
@@ -305,13 +299,19 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
             ProbeSpec(name: "slack-\(i)", target: .http(HTTPTarget(url: "\(server.url)/slack-\(i)")), interval: .seconds(10),
                       timeout: i == 0 ? .milliseconds(9_970) : .seconds(2))
         }
+        #expect(try gathering(running: probes, until: 20) == .milliseconds(15), "a 30 ms slack: a 30 ms lookahead, 15 ms of gathering")
+    }
+
+    /// Runs `probes` on a scheduler of the default configuration until `ticks` are handed over ahead, then stops it;
+    /// returns how long the engine gathered the answers then (half the lookahead the scheduler chose).
+    func gathering(running probes: [ProbeSpec], until ticks: Int) throws -> Duration? {
         let runner = try RecordingEngine()
         let scheduler = Scheduler(runner: runner)
         scheduler.start(probes: probes)
-        #expect(waitUntil { runner.record.current.scheduled >= 20 }, "timed out waiting for 20 ticks")
+        #expect(waitUntil { runner.record.current.scheduled >= ticks }, "timed out waiting for \(ticks) ticks")
         scheduler.stop()
         runner.engine.shutdown()
-        #expect(runner.record.current.gathering == .milliseconds(15), "a 30 ms slack: a 30 ms lookahead, 15 ms of gathering")
+        return runner.record.current.gathering
     }
 
     /// While no slot is free, no tick can be handed over: a tick of the window stays in `deadlines` (not moved through
