@@ -552,10 +552,20 @@ extension Scheduler {
             var wanted = perSecond > 0 ? Int64(min(Double(longest), 2e6 * Double(configuration.ticksPerWindow) / perSecond)) : longest
             if let fastest = intervals.keys.min() { wanted = min(wanted, fastest / 5) }
             if let tightest = slacks.keys.min() { wanted = min(wanted, tightest) }
-            let chosen = max(shortest, min(longest, wanted))
+            let chosen = max(shortest, min(longest, Self.steadyLookahead(atMost: wanted)))
             guard chosen != lookahead else { return }
             lookahead = chosen
             completions.gather(for: .microseconds(chosen / 2))
+        }
+
+        /// The lookaheads the window grows to: twice a divisor of 100 ms, so that an interval of whole tenths of a
+        /// second is a whole number of windows and each probe's ticks fall at the same point of the hand-over grid
+        /// every interval (`nextWake`). 30,000 probes at 10 s want 43 ms and take 40.
+        static let steadyLookaheads: [Int64] = [2, 4, 8, 10, 20, 40, 50, 100, 200].map { $0 * 1_000 }
+
+        /// The longest of `steadyLookaheads` within `micros`, or `micros` below them all.
+        static func steadyLookahead(atMost micros: Int64) -> Int64 {
+            steadyLookaheads.last { $0 <= micros } ?? micros
         }
 
         /// Equal for scheduling purposes: everything but where the probe was declared.

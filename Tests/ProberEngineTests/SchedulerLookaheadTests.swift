@@ -299,7 +299,7 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
             ProbeSpec(name: "slack-\(i)", target: .http(HTTPTarget(url: "\(server.url)/slack-\(i)")), interval: .seconds(10),
                       timeout: i == 0 ? .milliseconds(9_970) : .seconds(2))
         }
-        #expect(try gathering(running: probes, until: 20) == .milliseconds(15), "a 30 ms slack: a 30 ms lookahead, 15 ms of gathering")
+        #expect(try gathering(running: probes, until: 20) == .milliseconds(10), "a 30 ms slack: a 20 ms lookahead (the longest steady one within it), 10 ms of gathering")
     }
 
     /// Runs `probes` on a scheduler of the default configuration until `ticks` are handed over ahead, then stops it;
@@ -331,11 +331,53 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
         #expect(core.nextWake() == 980_000, "a slot is free: a lookahead ahead")
         core.inFlight = 1
         #expect(core.nextWake() == 1_000_000, "no slot: at its due time")
-        core.lastHandOver = 995_000
-        #expect(core.nextWake() == 1_005_000, "no slot: not sooner than half a lookahead after the last wake-up")
+        core.lastHandOver = 1_002_000
+        #expect(core.nextWake() == 1_010_000, "no slot: not before the grid point after the last wake-up")
 
         core.handOverAhead(now: 990_000)
         #expect(core.deadlines.count == 1 && core.atDue.isEmpty)
         #expect(runner.record.current.scheduleCalls == 0)
+    }
+
+    /// The scheduler hands ticks over on a grid of half lookaheads on the epoch timeline, however late its timer
+    /// fires, so each tick is handed over (and, by the engine, started) at the same point of the grid every interval.
+    /// Timed from the last wake-up, the hand-overs drifted by every wake-up's lateness: at 10,000 probes at 10 s
+    /// each probe's checks started ~20 ms earlier than the interval before, wrapping around every few intervals.
+    @Test func handOversKeepToTheirGridWhenTheTimerIsLate() throws {
+        let runner = try RecordingEngine()
+        defer { runner.engine.shutdown() }
+        let core = Scheduler.Core(queue: DispatchQueue(label: "test"), runner: runner, clock: MonotonicEpochClock(),
+                                  wall: SystemWallClock(), configuration: .init(lookahead: .milliseconds(20)),
+                                  stats: .init(SchedulerStats()), onSamples: { _ in }, onSkip: { _, _, _ in }, onOverload: { _ in })
+        let entry = Scheduler.Entry(spec: ProbeSpec(name: "grid", target: .http(HTTPTarget(url: "http://127.0.0.1:9/")),
+                                                    interval: .seconds(10), timeout: .seconds(1)))
+        entry.due = 1_003_000
+        core.deadlines.push(entry)
+        core.lastHandOver = 900_000
+        #expect(core.nextWake() == 990_000, "the grid point within a lookahead of the tick, not 983,000")
+
+        // A tick always within reach: each wake-up is the grid point after the last one, which fired up to 3 ms late.
+        entry.due = 0
+        var now: Int64 = 1_000_003
+        for n in 0..<1_000 {
+            core.lastHandOver = now
+            let wake = try #require(core.nextWake())
+            #expect(wake % 10_000 == 0, "wake-up \(n) at \(wake), off the 10 ms grid")
+            #expect(wake > now && wake <= now + 10_000, "wake-up \(n) at \(wake) after one at \(now)")
+            now = wake + Int64(n * 7_919 % 3_000)
+        }
+    }
+
+    /// The lookahead grows to twice a divisor of 100 ms (an interval of whole tenths of a second is then a whole
+    /// number of windows), the longest within what the rate, the intervals and the slack allow.
+    @Test func theWindowGrowsToASteadyLength() {
+        #expect(Scheduler.Core.steadyLookahead(atMost: 100_000) == 100_000)
+        #expect(Scheduler.Core.steadyLookahead(atMost: 99_999) == 50_000)
+        #expect(Scheduler.Core.steadyLookahead(atMost: 42_667) == 40_000, "30,000 probes at 10 s")
+        #expect(Scheduler.Core.steadyLookahead(atMost: 21_333) == 20_000, "60,000 probes at 10 s")
+        #expect(Scheduler.Core.steadyLookahead(atMost: 1_500) == 1_500)
+        for lookahead in Scheduler.Core.steadyLookaheads {
+            #expect(100_000 % (lookahead / 2) == 0)
+        }
     }
 }
