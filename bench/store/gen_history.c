@@ -42,17 +42,30 @@ static int64_t latency(long i, int k, double median) {
 }
 
 /* One synthetic check of probe p: noisy timings, as a network gives (the ingest benchmark's formula, a Weyl
- * sequence, repeats itself, which deflate would find in an archived day and no network does); the start
- * spread over 50 ms from its grid time, as the daemon's early start spreads them (GEN_START_SPREAD_US, in µs, sets
- * another spread). Until 2026-12-04 the spread was 3 ms, which no daemon since b4ff6f0 gives: it starts most checks
- * within their early-start window (then 20 ms, now up to 100 ms), ~50 ms apart at 10,000 probes at 10 s (the start
- * minus the grid time of 44,198 checks: p5 -96.8 ms, p95 -52.1 ms). Each doubling of the spread costs the archived
- * days' time column about an eighth of a byte a sample. */
+ * sequence, repeats itself, which deflate would find in an archived day and no network does). */
 static void check(long i, int64_t ph[6], int *failed) {
     *failed = i % 50 == 0;
     ph[0] = latency(i, 0, 300); ph[1] = latency(i, 1, 800); ph[2] = latency(i, 2, 3000); ph[3] = latency(i, 3, 40000);
     ph[4] = latency(i, 4, 500);
     ph[5] = ph[0] + ph[1] + ph[2] + ph[3] + ph[4];
+}
+
+/* The start of the i-th check of probe p, due at grid time `t`, as the daemon starts checks: each probe's checks
+ * start a fixed distance before their grid time (the engine starts a check as the scheduler hands it over, and a
+ * tick falls at the same point of the hand-over grid every interval: 50 to 100 ms ahead at 10,000 probes at 10 s),
+ * moved by a jitter of `jitter` µs on average either way (two-sided exponential), and one check in a thousand
+ * anywhere in the 50 ms window (started by a later turn of the engine). The daemon measured so (10,000 probes at
+ * 10 s, 2026-12-04): |start minus the probe's median distance| p50 47 µs, p90 142, p99 419 (an exponential of
+ * mean 68: 47, 157, 313). With `spread` > 0, each start is instead anywhere within `spread` µs of its grid time,
+ * as the daemon started checks until 2026-12-04 (its hand-overs drifted through the interval; GEN_START_SPREAD_US). */
+static int64_t start_time(int64_t t, long i, int64_t p, double jitter, uint64_t spread) {
+    uint64_t r = mix((uint64_t)i * 16 + 15);
+    if (spread) return t + (int64_t)(r % spread);
+    int64_t offset = -50000 - (int64_t)(mix((uint64_t)p * 16 + 14) % 50000);
+    if (r % 1000 == 0) return t - 100000 + (int64_t)(mix(r) % 50000);
+    double u = ((mix(r) >> 11) + 1) * 0x1.0p-53;
+    int64_t j = (int64_t)llround(-jitter * log(u));
+    return t + offset + (r & 1000000 ? j : -j);
 }
 
 static void rollup(sqlite3 *db, sqlite3_stmt *st, int64_t probe, int64_t bucket, long first, int n) {
@@ -96,8 +109,9 @@ int main(int argc, char **argv) {
     }
     int probes = atoi(argv[2]), raw_days = atoi(argv[3]);
     int64_t now = atoll(argv[4]);
-    const char *spread_env = getenv("GEN_START_SPREAD_US");
-    uint64_t spread = spread_env && atoll(spread_env) > 0 ? (uint64_t)atoll(spread_env) : 50000;
+    const char *spread_env = getenv("GEN_START_SPREAD_US"), *jitter_env = getenv("GEN_START_JITTER_US");
+    uint64_t spread = spread_env && atoll(spread_env) > 0 ? (uint64_t)atoll(spread_env) : 0;
+    double jitter = jitter_env && atof(jitter_env) > 0 ? atof(jitter_env) : 70;
     const int64_t m5 = 300000000LL, h1 = 3600000000LL, day = 86400000000LL, step = 30000000LL;
     int64_t rolled5 = (now - 120000000LL) / m5 * m5, rolled1 = rolled5 / h1 * h1;
     if (argc < 6 || !strcmp(argv[5], "hour")) rolled5 = rolled1;
@@ -135,7 +149,7 @@ int main(int argc, char **argv) {
             int64_t ph[6]; int failed;
             check(i + p * 1000000, ph, &failed);
             sqlite3_bind_int64(raw, 1, p);
-            sqlite3_bind_int64(raw, 2, t + (int64_t)(mix((uint64_t)(i + p * 1000000) * 16 + 15) % spread));
+            sqlite3_bind_int64(raw, 2, start_time(t, i + p * 1000000, p, jitter, spread));
             uint8_t blob[64];
             if (failed) {
                 sqlite3_bind_int64(raw, 3, 4);
