@@ -53,12 +53,12 @@ extension Scheduler.Core {
     /// the last wake-up; for a tick kept back (`atDue`), its due time.
     ///
     /// The grid is every half a lookahead on the epoch timeline, so a tick is handed over between half a lookahead
-    /// and a lookahead ahead, many at once, and at the same point of the grid every interval (an interval is a whole
-    /// number of half lookaheads, 50 ms at most). The engine starts a check as it gets it (`earlyStart`), so each
-    /// probe's checks start at the same distance before their grid time, check after check. Timed from the last
-    /// wake-up, as before, the hand-overs drifted by the timer's lateness (~20 ms an interval at 10,000 probes), and
-    /// so did every probe's starts: the archive pays for each start's distance from the last (2 bytes a sample where
-    /// steady starts take about 1).
+    /// and a lookahead ahead, many at once, and at the same point of the grid every interval (an interval of whole
+    /// tenths of a second is a whole number of half lookaheads: `steadyLookaheads`). The engine starts a check as it
+    /// gets it when the check's `earlyStart` reaches that far (intervals of 10 s and more), so each probe's checks
+    /// start at the same distance before their grid time, check after check. Timed from the last wake-up instead,
+    /// the hand-overs drifted by every timer's lateness (~20 ms an interval at 10,000 probes), and so did each
+    /// probe's starts, which the archive pays for (docs/storage.md, "Bytes per raw sample").
     func nextWake() -> Int64? {
         let notBefore = gridPoint(after: lastHandOver)
         let ahead = deadlines.first.map { max(slotFree ? gridPoint(after: $0.due - lookahead - 1) : $0.due, notBefore) }
