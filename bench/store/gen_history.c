@@ -65,7 +65,7 @@ static int64_t start_time(int64_t t, long i, int64_t p, double jitter, uint64_t 
     if (r % 1000 == 0) return t - 100000 + (int64_t)(mix(r) % 50000);
     double u = ((mix(r) >> 11) + 1) * 0x1.0p-53;
     int64_t j = (int64_t)llround(-jitter * log(u));
-    return t + offset + (r & 1000000 ? j : -j);
+    return t + offset + (r >> 63 ? j : -j);
 }
 
 static void rollup(sqlite3 *db, sqlite3_stmt *st, int64_t probe, int64_t bucket, long first, int n) {
