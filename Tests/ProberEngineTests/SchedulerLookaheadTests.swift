@@ -314,19 +314,26 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
         return runner.record.current.gathering
     }
 
+    /// A scheduler core with a 20 ms lookahead on `runner`, never started (the tests move its time by hand through
+    /// `lastHandOver` and `handOverAhead(now:)`), holding one probe at 10 s whose next tick is due at `due`.
+    func idleCore(on runner: RecordingEngine, maxInFlight: Int = 256, due: Int64) -> (Scheduler.Core, Scheduler.Entry) {
+        let core = Scheduler.Core(queue: DispatchQueue(label: "test"), runner: runner, clock: MonotonicEpochClock(),
+                                  wall: SystemWallClock(), configuration: .init(maxInFlight: maxInFlight, lookahead: .milliseconds(20)),
+                                  stats: .init(SchedulerStats()), onSamples: { _ in }, onSkip: { _, _, _ in }, onOverload: { _ in })
+        let entry = Scheduler.Entry(spec: ProbeSpec(name: "idle", target: .http(HTTPTarget(url: "http://127.0.0.1:9/")),
+                                                    interval: .seconds(10), timeout: .seconds(1)))
+        entry.due = due
+        core.deadlines.push(entry)
+        return (core, entry)
+    }
+
     /// While no slot is free, no tick can be handed over: a tick of the window stays in `deadlines` (not moved through
     /// `atDue`), and the scheduler wakes at the earliest due time, but at most once every half lookahead (it woke
     /// once per tick, thousands of times a second past capacity). With a slot free, it wakes a lookahead ahead.
     @Test func noSlotFreeMeansOneWakeUpPerHalfLookahead() throws {
         let runner = try RecordingEngine()
         defer { runner.engine.shutdown() }
-        let core = Scheduler.Core(queue: DispatchQueue(label: "test"), runner: runner, clock: MonotonicEpochClock(),
-                                  wall: SystemWallClock(), configuration: .init(maxInFlight: 1, lookahead: .milliseconds(20)),
-                                  stats: .init(SchedulerStats()), onSamples: { _ in }, onSkip: { _, _, _ in }, onOverload: { _ in })
-        let entry = Scheduler.Entry(spec: ProbeSpec(name: "wake", target: .http(HTTPTarget(url: "http://127.0.0.1:9/")),
-                                                    interval: .seconds(10), timeout: .seconds(1)))
-        entry.due = 1_000_000
-        core.deadlines.push(entry)
+        let (core, _) = idleCore(on: runner, maxInFlight: 1, due: 1_000_000)
         core.lastHandOver = 900_000
         #expect(core.nextWake() == 980_000, "a slot is free: a lookahead ahead")
         core.inFlight = 1
@@ -346,13 +353,7 @@ final class RecordingEngine: SchedulingCheckRunner, Sendable {
     @Test func handOversKeepToTheirGridWhenTheTimerIsLate() throws {
         let runner = try RecordingEngine()
         defer { runner.engine.shutdown() }
-        let core = Scheduler.Core(queue: DispatchQueue(label: "test"), runner: runner, clock: MonotonicEpochClock(),
-                                  wall: SystemWallClock(), configuration: .init(lookahead: .milliseconds(20)),
-                                  stats: .init(SchedulerStats()), onSamples: { _ in }, onSkip: { _, _, _ in }, onOverload: { _ in })
-        let entry = Scheduler.Entry(spec: ProbeSpec(name: "grid", target: .http(HTTPTarget(url: "http://127.0.0.1:9/")),
-                                                    interval: .seconds(10), timeout: .seconds(1)))
-        entry.due = 1_003_000
-        core.deadlines.push(entry)
+        let (core, entry) = idleCore(on: runner, due: 1_003_000)
         core.lastHandOver = 900_000
         #expect(core.nextWake() == 990_000, "the grid point within a lookahead of the tick, not 983,000")
 
