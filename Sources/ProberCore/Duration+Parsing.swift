@@ -29,23 +29,68 @@ extension Duration {
     }
 
     /// `microseconds(characters:)` for ASCII text, where a Character is a byte (a CR LF pair ends a number or unit
-    /// either way), a digit `0`-`9` and a letter `a`-`z` or `A`-`Z`.
-    private static func microseconds(ascii s: String) -> Double? {
-        let bytes = s.utf8
-        func isDigit(_ b: UInt8) -> Bool { (b >= 0x30 && b <= 0x39) || b == UInt8(ascii: ".") }
-        func isLetter(_ b: UInt8) -> Bool { (b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A }
-        var total: Double = 0
-        var index = bytes.startIndex
-        while index < bytes.endIndex {
-            let numberStart = index
-            while index < bytes.endIndex, isDigit(bytes[index]) { index = bytes.index(after: index) }
-            guard numberStart < index, let value = Double(s[numberStart..<index]) else { return nil }
-            let unitStart = index
-            while index < bytes.endIndex, isLetter(bytes[index]) { index = bytes.index(after: index) }
-            guard let factor = factor(s[unitStart..<index]) else { return nil }
-            total += value * factor
+    /// either way), a digit `0`-`9` and a letter `a`-`z` or `A`-`Z`. A whole number of up to 15 digits is read
+    /// without `Double(_:)` (`strtod`): it is exact as a `Double` either way.
+    private static func microseconds(ascii text: String) -> Double? {
+        var text = text
+        return text.withUTF8 { bytes -> Double? in
+            func isLetter(_ b: UInt8) -> Bool { (b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A }
+            var total: Double = 0
+            var i = 0
+            while i < bytes.count {
+                let numberStart = i
+                var whole = 0
+                var decimal = false
+                while i < bytes.count {
+                    let b = bytes[i]
+                    if b >= 0x30 && b <= 0x39 {
+                        if i - numberStart < 15 { whole = whole * 10 + Int(b - 0x30) }
+                    } else if b == UInt8(ascii: ".") {
+                        decimal = true
+                    } else {
+                        break
+                    }
+                    i += 1
+                }
+                guard numberStart < i else { return nil }
+                let value: Double
+                if !decimal && i - numberStart <= 15 {
+                    value = Double(whole)
+                } else {
+                    guard let v = Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[numberStart..<i]), as: UTF8.self))
+                    else { return nil }
+                    value = v
+                }
+                let unitStart = i
+                while i < bytes.count, isLetter(bytes[i]) { i += 1 }
+                guard let factor = factor(UnsafeBufferPointer(rebasing: bytes[unitStart..<i])) else { return nil }
+                total += value * factor
+            }
+            return total
         }
-        return total
+    }
+
+    /// `factor(_:)` of an ASCII unit, on its bytes.
+    private static func factor(_ unit: UnsafeBufferPointer<UInt8>) -> Double? {
+        switch unit.count {
+        case 1:
+            switch unit[0] {
+            case UInt8(ascii: "s"): return 1_000_000
+            case UInt8(ascii: "m"): return 60_000_000
+            case UInt8(ascii: "h"): return 3_600_000_000
+            case UInt8(ascii: "d"): return 86_400_000_000
+            case UInt8(ascii: "w"): return 604_800_000_000
+            default: return nil
+            }
+        case 2 where unit[1] == UInt8(ascii: "s"):
+            switch unit[0] {
+            case UInt8(ascii: "u"): return 1
+            case UInt8(ascii: "m"): return 1_000
+            default: return nil
+            }
+        default:
+            return nil
+        }
     }
 
     /// Microseconds in one `unit`.
