@@ -55,6 +55,7 @@ extension FileReader {
     func webURL(_ field: Field) -> String? {
         guard let sub = substituted(field) else { return nil }
         let text = sub.value.trimmingSpaces
+        if PlainWebURL.matches(text) { return text }
         // Only for messages: describing costs more than checking a good URL.
         var shown: String { describe(field.value) }
         guard let components = URLComponents(string: text), let scheme = components.scheme else {
