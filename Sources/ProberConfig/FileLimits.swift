@@ -2,7 +2,7 @@ import CYaml // libyaml, as built by Yams (its own dependency): the event stream
 import Foundation
 import ProberCore
 
-/// What one probe file may cost to load, checked on libyaml's events as the file is composed (`YAMLNode.compose`),
+/// What one probe file may cost to load, checked on libyaml's events as the file is composed (`YAMLDocument.compose`),
 /// before Yams is ever given it.
 ///
 /// Yams holds about 110 bytes of memory per byte of YAML (a 50 MB file took a daemon to 5.6 GB), follows
@@ -56,7 +56,7 @@ enum FileLimits {
                    message: "this file is \(size) bytes; a probe file may be at most \(maxBytes) bytes (2 MiB): split it into several files")
     }
 
-    /// Sizes of the values seen so far, each alias expanded: fed every event of a file by `YAMLNode.compose`,
+    /// Sizes of the values seen so far, each alias expanded: fed every event of a file by `YAMLDocument.compose`,
     /// it gives the first reason the file must not be read.
     struct Walk {
         let path: String

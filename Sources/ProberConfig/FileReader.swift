@@ -11,24 +11,31 @@ struct Field {
 /// A mapping whose keys have been checked against the keys its block allows.
 ///
 /// A list searched from the start, not a dictionary: a block has a handful of keys (13 at most), and hashing
-/// them cost more than comparing.
+/// them cost more than comparing (see `sameKey`).
 struct Fields {
     /// The mapping itself (for "missing key" messages).
     let node: YAMLNode
     /// In the order first written.
-    private(set) var all: [Field] = []
+    private var all: [Field] = []
 
     init(node: YAMLNode) { self.node = node }
 
-    subscript(name: String) -> Field? { all.first { $0.name == name } }
+    subscript(name: String) -> Field? { all.first { sameKey($0.name, name) } }
 
     mutating func add(_ field: Field, override: Bool) {
-        if let i = all.firstIndex(where: { $0.name == field.name }) {
+        if let i = all.firstIndex(where: { sameKey($0.name, field.name) }) {
             if override { all[i] = field }
         } else {
             all.append(field)
         }
     }
+}
+
+/// Whether two keys are the same text. Lengths first: most keys compared differ, and `==` on two strings of
+/// different text is a call into the standard library, while a string's length is at hand.
+@inline(__always)
+func sameKey(_ a: String, _ b: String) -> Bool {
+    a.utf8.count == b.utf8.count && a == b
 }
 
 /// A value read from a probe file with where it was written, so later checks can point at it.
@@ -42,6 +49,8 @@ struct Located<Value> {
 /// Used by one load on one thread.
 final class FileReader {
     let path: String
+    /// The file's nodes.
+    let document: YAMLDocument
     let environment: [String: String]
     private(set) var diagnostics: [Diagnostic] = []
     /// Every value the file took from the environment, in the order read (see `ProbeSpec.secrets`).
@@ -51,15 +60,16 @@ final class FileReader {
     private(set) var omitted = 0
     static let keptDiagnostics = 1_000
 
-    init(path: String, environment: [String: String]) {
+    init(path: String, document: YAMLDocument, environment: [String: String]) {
         self.path = path
+        self.document = document
         self.environment = environment
     }
 
     // MARK: Reporting
 
     func location(_ node: YAMLNode) -> SourceLocation {
-        let mark = node.mark
+        let mark = document.mark(node)
         return SourceLocation(file: path, line: Int(mark.line), column: Int(mark.column))
     }
 
@@ -79,7 +89,7 @@ final class FileReader {
 
     /// How a node reads to a person: "a list", "a mapping", "the text 'x'".
     func describe(_ node: YAMLNode) -> String {
-        switch node {
+        switch document.kind(node) {
         case .mapping: return "a mapping (key: value)"
         case .sequence: return "a list"
         case .scalar:
@@ -90,77 +100,79 @@ final class FileReader {
 
     /// Whether a value is YAML's null: a plain `~`, `null`, `Null`, `NULL` or nothing, or a plain scalar tagged `!!null`.
     ///
-    /// Files are composed without a resolver (see `YAMLNode`), so the plain forms are matched here, on the tag
-    /// as written (`Scalar.tag`, empty when none): `!!str null` is text.
+    /// Files are composed without a resolver (see `YAMLDocument`), so the plain forms are matched here, on the
+    /// tag as written (`YAMLDocument.Tag`): `!!str null` is text.
     func isNull(_ node: YAMLNode) -> Bool {
-        guard case .scalar(let s) = node, s.isPlain else { return false }
-        switch s.tag {
-        case YAMLNode.Tags.null: return true
-        case "": return Self.nullForms.contains(s.string)
+        guard let s = document.scalar(node), s.isPlain else { return false }
+        guard s.tag == .none else { return s.tag == .null }
+        // YAML 1.1's plain spellings of null, as Yams' default resolver reads them; on the bytes, length first,
+        // as nearly every value checked here is not null.
+        switch s.count {
+        case 0: return true
+        case 1: return document.scalar(s, is: "~")
+        case 4: return document.scalar(s, is: "null") || document.scalar(s, is: "Null") || document.scalar(s, is: "NULL")
         default: return false
         }
     }
 
-    /// YAML 1.1's plain spellings of null, as Yams' default resolver reads them.
-    private static let nullForms: Set<String> = ["", "~", "null", "Null", "NULL"]
-
     /// The file's own text of a scalar, shortened for messages. Never a substituted value.
     func quote(_ node: YAMLNode) -> String {
-        let text = node.scalar?.string ?? ""
+        let text = document.text(node) ?? ""
         let oneLine = text.replacingOccurrences(of: "\n", with: "\\n")
         return oneLine.count > 60 ? String(oneLine.prefix(57)) + "..." : oneLine
     }
 
     /// Checks that `node` is a mapping whose keys are all in `keys`; reports wrong types and unknown keys
     /// (with "did you mean"). `<<` merge keys are followed; later keys win. Keys that `hints` names get a
-    /// hint instead ("belongs under 'http:'"). `what` names the block for messages: "'http'", "a probe".
-    func fields(_ node: YAMLNode, what: String, keys: [String], hints: [String: String] = [:],
+    /// hint instead ("belongs under 'http:'"). `what` names the block for messages: "'http'", "a probe" (made only
+    /// for a message).
+    func fields(_ node: YAMLNode, what: @autoclosure () -> String, keys: [String], hints: [String: String] = [:],
                 ignorePrefix: String? = nil) -> Fields? {
-        guard case .mapping(let mapping) = node else {
-            report(node, "\(what) must be a mapping (key: value lines), not \(describe(node))")
+        guard let mapping = document.pairs(node) else {
+            report(node, "\(what()) must be a mapping (key: value lines), not \(describe(node))")
             return nil
         }
         var result = Fields(node: node)
-        var merged: Set<SourceLocation> = []
+        var merged: Set<YAMLNode> = []
         collect(mapping, into: &result, merged: &merged, what: what, keys: keys, hints: hints, ignorePrefix: ignorePrefix, override: true)
         return result
     }
 
-    /// `merged`: where the mappings merged so far start. An alias is the node it names, at the same place,
-    /// so a mapping merged twice (a chain of `<<: [*a, *a]`) is read once: it could add nothing the second time.
-    private func collect(_ mapping: YAMLNode.Mapping, into result: inout Fields, merged: inout Set<SourceLocation>, what: String,
+    /// `merged`: the mappings merged so far. An alias is the node it names, so a mapping merged twice (a chain
+    /// of `<<: [*a, *a]`) is read once: it could add nothing the second time.
+    private func collect(_ mapping: YAMLDocument.Pairs, into result: inout Fields, merged: inout Set<YAMLNode>, what: () -> String,
                          keys: [String], hints: [String: String], ignorePrefix: String?, override: Bool) {
         var merges: [YAMLNode] = []
-        for (keyNode, value) in mapping.pairs {
-            guard case .scalar(let scalar) = keyNode else {
-                report(keyNode, "keys in \(what) must be plain names, not \(describe(keyNode))")
+        for (keyNode, value) in mapping {
+            guard let scalar = document.scalar(keyNode) else {
+                report(keyNode, "keys in \(what()) must be plain names, not \(describe(keyNode))")
                 continue
             }
-            if scalar.tag == YAMLNode.Tags.merge || (scalar.string == "<<" && scalar.isPlain) {
+            if scalar.tag == .merge || (scalar.isPlain && document.scalar(scalar, is: "<<")) {
                 merges.append(value)
                 continue
             }
-            let name = scalar.string
+            let name = document.text(of: scalar)
             if let ignorePrefix, name.hasPrefix(ignorePrefix) { continue }
-            if keys.contains(name) {
+            if keys.contains(where: { sameKey($0, name) }) {
                 result.add(Field(name: name, key: keyNode, value: value), override: override)
             } else if let hint = hints[name] {
-                report(keyNode, "unknown key '\(name)' in \(what); \(hint)")
+                report(keyNode, "unknown key '\(name)' in \(what()); \(hint)")
             } else if let near = Suggest.nearest(to: name, in: keys) {
-                report(keyNode, "unknown key '\(name)' in \(what); did you mean '\(near)'?")
+                report(keyNode, "unknown key '\(name)' in \(what()); did you mean '\(near)'?")
             } else {
-                report(keyNode, "unknown key '\(name)' in \(what); expected one of: \(keys.joined(separator: ", "))")
+                report(keyNode, "unknown key '\(name)' in \(what()); expected one of: \(keys.joined(separator: ", "))")
             }
         }
         // Merged mappings fill in only the keys this mapping did not set itself.
         for merge in merges {
-            let sources: [YAMLNode] = merge.sequence?.nodes ?? [merge]
+            let sources: [YAMLNode] = document.items(merge).map(Array.init) ?? [merge]
             for source in sources {
-                guard case .mapping(let m) = source else {
+                guard let m = document.pairs(source) else {
                     report(source, "'<<' must merge a mapping, not \(describe(source))")
                     continue
                 }
-                guard merged.insert(location(source)).inserted else { continue }
+                guard merged.insert(source).inserted else { continue }
                 collect(m, into: &result, merged: &merged, what: what, keys: keys, hints: hints, ignorePrefix: ignorePrefix,
                         override: false)
             }
@@ -169,10 +181,10 @@ final class FileReader {
 
     /// Reports each of `required` that `fields` lacks; true when all are present.
     @discardableResult
-    func require(_ required: [String], in fields: Fields, what: String) -> Bool {
+    func require(_ required: [String], in fields: Fields, what: @autoclosure () -> String) -> Bool {
         var ok = true
         for key in required where fields[key] == nil {
-            report(fields.node, "\(what) is missing required key '\(key)'")
+            report(fields.node, "\(what()) is missing required key '\(key)'")
             ok = false
         }
         return ok
@@ -192,7 +204,7 @@ final class FileReader {
 
     /// Substituted text plus whether the environment supplied any of it (then it must never be echoed).
     func substituted(_ field: Field) -> Substitution.Result? {
-        guard case .scalar(let scalar) = field.value else {
+        guard let text = document.text(field.value) else {
             report(field.key, "'\(field.name)' must be a single value, not \(describe(field.value))")
             return nil
         }
@@ -200,7 +212,7 @@ final class FileReader {
             report(field.key, "'\(field.name)' has no value")
             return nil
         }
-        let result = Substitution.apply(scalar.string, environment: environment)
+        let result = Substitution.apply(text, environment: environment)
         secrets.append(contentsOf: result.secrets)
         for problem in result.problems {
             switch problem {
@@ -263,26 +275,23 @@ final class FileReader {
 
     /// A list; a single value is read as a list of one.
     func list(_ field: Field) -> [YAMLNode] {
-        switch field.value {
-        case .sequence(let s): return s.nodes
-        default: return [field.value]
-        }
+        document.items(field.value).map(Array.init) ?? [field.value]
     }
 
     /// `name: value` pairs (headers), in file order, values substituted.
     func pairs(_ field: Field) -> [(name: String, key: YAMLNode, value: String, fromEnvironment: Bool)]? {
-        guard case .mapping(let mapping) = field.value else {
+        guard let mapping = document.pairs(field.value) else {
             report(field.key, "'\(field.name)' must be a mapping of names to values, not \(describe(field.value))")
             return nil
         }
         var out: [(String, YAMLNode, String, Bool)] = []
-        for (keyNode, value) in mapping.pairs {
-            guard case .scalar(let k) = keyNode else {
+        for (keyNode, value) in mapping {
+            guard let name = document.text(keyNode) else {
                 report(keyNode, "names in '\(field.name)' must be plain text, not \(describe(keyNode))")
                 continue
             }
-            guard let sub = substituted(Field(name: k.string, key: keyNode, value: value)) else { continue }
-            out.append((k.string, keyNode, sub.value, sub.usedEnvironment))
+            guard let sub = substituted(Field(name: name, key: keyNode, value: value)) else { continue }
+            out.append((name, keyNode, sub.value, sub.usedEnvironment))
         }
         return out
     }

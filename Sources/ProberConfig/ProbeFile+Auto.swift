@@ -21,7 +21,7 @@ struct AutoSettings {
 extension FileReader {
     /// `latency: auto`.
     func isAuto(_ node: YAMLNode) -> Bool {
-        node.scalar.map { $0.string.lowercased() == "auto" } ?? false
+        document.isWord(node, "auto")
     }
 
     func readAuto(_ field: Field) -> AutoSettings {

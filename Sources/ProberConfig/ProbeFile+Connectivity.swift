@@ -46,16 +46,16 @@ extension FileReader {
         }
         let timeoutValue = timeout?.value ?? min(defaultConnectivityTimeout, intervalValue * 0.8)
 
-        guard case .sequence(let items) = checks.value else {
+        guard let items = document.items(checks.value) else {
             report(checks.key, "'checks' of 'connectivity' must be a list of canaries such as '- tcp: 10.0.0.1:53' or '- http: http://192.168.1.1/', not \(describe(checks.value))")
             return []
         }
-        guard !items.nodes.isEmpty else {
+        guard !items.isEmpty else {
             report(checks.key, "'checks' of 'connectivity' is empty; list at least one canary such as '- tcp: 10.0.0.1:53'")
             return []
         }
         var entries: [CanaryEntry] = []
-        for item in items.nodes {
+        for item in items {
             guard let c = fields(item, what: "a connectivity check", keys: Keys.canary) else { ok = false; continue }
             var target: ProbeSpec.Target?
             switch (c["tcp"], c["http"]) {

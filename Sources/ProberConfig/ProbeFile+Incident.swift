@@ -52,7 +52,7 @@ extension FileReader {
         if let field = f["quorum"] { s.quorum = need(quorum(field)) }
         if let field = f["auto"] { s.auto = readAuto(field); if !s.auto.valid { s.valid = false } }
         if let field = f["group"] { s.group = need(group(field)) }
-        for level in ["minor", "major"] {
+        for level in Self.levels {
             guard let field = f[level] else { continue }
             guard let t = fields(field.value, what: "'\(level)'", keys: Keys.threshold) else { s.valid = false; continue }
             var latency: Located<Duration?>?
@@ -93,6 +93,8 @@ extension FileReader {
         return s
     }
 
+    private static let levels = ["minor", "major"]
+
     /// `2`, `50%` or `majority`: how many locations must see a degradation (see `Quorum`).
     private func quorum(_ field: Field) -> Located<Quorum>? {
         guard let text = string(field) else { return nil }
@@ -113,7 +115,7 @@ extension FileReader {
     }
 
     private func isNone(_ node: YAMLNode) -> Bool {
-        isNull(node) || (node.scalar.map { ["none", "off"].contains($0.string.lowercased()) } ?? false)
+        isNull(node) || document.isWord(node, "none") || document.isWord(node, "off")
     }
 
     /// Applies the settings over the built-in defaults and checks the levels against each other.

@@ -12,7 +12,7 @@ extension FileReader {
     /// problem reported); the probes it applies to are then dropped like any invalid probe.
     func readMaintenance(_ field: Field) -> [MaintenanceWindow]? {
         if isNull(field.value) { return [] }
-        let nodes: [YAMLNode] = if case .mapping = field.value { [field.value] } else { list(field) }
+        let nodes: [YAMLNode] = document.kind(field.value) == .mapping ? [field.value] : list(field)
         var windows: [MaintenanceWindow] = []
         var ok = true
         for node in nodes {
@@ -99,7 +99,7 @@ extension FileReader {
     /// `[sat, sun]`, `saturday`, `daily`, `weekdays` or `weekends`.
     private func weekdays(_ field: Field) -> Set<MaintenanceWindow.Weekday>? {
         typealias Day = MaintenanceWindow.Weekday
-        if case .scalar = field.value, let word = field.value.scalar?.string.lowercased() {
+        if let word = document.text(field.value)?.lowercased() {
             switch word {
             case "daily": return Set(Day.allCases)
             case "weekdays": return [.mon, .tue, .wed, .thu, .fri]
@@ -110,7 +110,7 @@ extension FileReader {
         var days: Set<Day> = []
         var ok = true
         for node in list(field) {
-            let text = node.scalar?.string ?? ""
+            let text = document.text(node) ?? ""
             if let day = Day(name: text) {
                 days.insert(day)
             } else {

@@ -11,10 +11,10 @@ extension FileReader {
     /// outbox names a destination by both, so their calls could not be told apart.
     func readNotify(_ field: Field, probes: [String]) -> [NotifySink] {
         let entries: [YAMLNode]
-        switch field.value {
+        switch document.kind(field.value) {
         case .mapping: entries = [field.value]
-        case .sequence(let items): entries = items.nodes
-        default:
+        case .sequence: entries = Array(document.items(field.value) ?? [])
+        case .scalar:
             report(field.key, "'notify' must be a mapping (webhook: URL, ...) or a list of them, not \(describe(field.value))")
             return []
         }

@@ -4,9 +4,10 @@ import ProberCore
 extension FileReader {
     // MARK: http
 
-    func readHTTP(_ field: Field, probe: String) -> HTTPTarget? {
-        guard let f = fields(field.value, what: "'http' of \(probe)", keys: Keys.http) else { return nil }
-        guard require(["url"], in: f, what: "'http' of \(probe)"), let urlField = f["url"], let url = webURL(urlField) else {
+    /// `probe` names the probe for messages ("probe 'api'"), made only for one.
+    func readHTTP(_ field: Field, probe: @autoclosure () -> String) -> HTTPTarget? {
+        guard let f = fields(field.value, what: "'http' of \(probe())", keys: Keys.http) else { return nil }
+        guard require(["url"], in: f, what: "'http' of \(probe())"), let urlField = f["url"], let url = webURL(urlField) else {
             // Still read the rest so every problem is reported at once.
             _ = readHTTPOptions(f, into: HTTPTarget(url: ""), isHTTPS: false)
             return nil
@@ -121,8 +122,21 @@ extension FileReader {
         return text
     }
 
-    /// What an HTTP header name (a token) may hold; built once, not per header.
-    private static let tokenCharacters = CharacterSet(charactersIn: "!#$%&'*+-.^_`|~").union(.alphanumerics)
+    /// Whether `name` is an HTTP token: ASCII letters, digits and !#$%&'*+-.^_`|~. On the bytes: a
+    /// `CharacterSet` asked scalar by scalar cost more than the rest of reading a header.
+    private static func isToken(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { b in
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+                 UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+                 UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+                return true
+            default:
+                return false
+            }
+        }
+    }
 
     /// Request headers: names are HTTP tokens, values single lines. Values may be secrets: never echoed.
     func requestHeaders(_ field: Field) -> [Header]? {
@@ -130,10 +144,10 @@ extension FileReader {
         var headers: [Header] = []
         var ok = true
         for pair in pairs {
-            if pair.name.isEmpty || pair.name.unicodeScalars.contains(where: { !$0.isASCII || !Self.tokenCharacters.contains($0) }) {
+            if !Self.isToken(pair.name) {
                 report(pair.key, "header name '\(pair.name)' may hold only letters, digits and !#$%&'*+-.^_`|~")
                 ok = false
-            } else if pair.value.contains(where: { $0 == "\n" || $0 == "\r" }) {
+            } else if pair.value.utf8.contains(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) {
                 report(pair.key, "header '\(pair.name)' has a line break in its value")
                 ok = false
             } else {
@@ -223,12 +237,12 @@ extension FileReader {
         var ranges: [ClosedRange<Int>] = []
         var ok = true
         for item in items {
-            guard case .scalar(let scalar) = item, !isNull(item) else {
+            guard let text = document.text(item), !isNull(item) else {
                 report(item, "'status' entries must be codes or ranges like 200, \"2xx\" or \"200-299\", not \(describe(item))")
                 ok = false
                 continue
             }
-            if let range = StatusSet.parseElement(scalar.string) {
+            if let range = StatusSet.parseElement(text) {
                 ranges.append(range)
             } else {
                 report(item, "'status' entry '\(quote(item))' is not a status code from 100 to 599, a range like \"200-299\" or a class like \"2xx\"")
@@ -240,9 +254,9 @@ extension FileReader {
 
     // MARK: tcp
 
-    func readTCP(_ field: Field, probe: String) -> TCPTarget? {
-        guard let f = fields(field.value, what: "'tcp' of \(probe)", keys: Keys.tcp) else { return nil }
-        let complete = require(["host", "port"], in: f, what: "'tcp' of \(probe)")
+    func readTCP(_ field: Field, probe: @autoclosure () -> String) -> TCPTarget? {
+        guard let f = fields(field.value, what: "'tcp' of \(probe())", keys: Keys.tcp) else { return nil }
+        let complete = require(["host", "port"], in: f, what: "'tcp' of \(probe())")
         var ok = complete
         var host: String?
         if let field = f["host"], let text = string(field, allowEmpty: false) {

@@ -82,10 +82,10 @@ struct ProbeDefaults {
 }
 
 extension FileReader {
-    /// Reads one parsed probe file. `root` is nil for an empty file.
-    func readFile(_ root: YAMLNode?) -> ProbeFileContents {
+    /// Reads the file's document.
+    func readFile() -> ProbeFileContents {
         var contents = ProbeFileContents()
-        guard let root else { return contents }
+        guard let root = document.root else { return contents }
         guard let top = fields(root, what: "a probe file", keys: Keys.top, hints: Keys.topHints, ignorePrefix: "x-") else { return contents }
 
         var defaults = ProbeDefaults()
@@ -93,16 +93,18 @@ extension FileReader {
         if let field = top["maintenance"] { defaults.fileMaintenance = readMaintenance(field) ?? [] }
 
         if let field = top["probes"] {
-            switch field.value {
-            case .sequence(let items):
-                for item in items.nodes {
+            switch document.items(field.value) {
+            case let items?:
+                contents.probes.reserveCapacity(items.count)
+                contents.names.reserveCapacity(items.count)
+                for item in items {
                     if let probe = readProbe(item, defaults: defaults) { contents.probes.append(probe.spec) }
-                    if let (key, value) = item.mapping?.pairs.first(where: { $0.key.scalar?.string == "name" }),
-                       let name = value.scalar?.string, isValidProbeName(name) {
+                    if let (key, value) = document.pairs(item)?.first(where: { document.scalar($0.key).map { document.scalar($0, is: "name") } ?? false }),
+                       let name = document.text(value), isValidProbeName(name) {
                         contents.names.append(ProbeName(name: name, location: location(key), entry: location(item)))
                     }
                 }
-            default:
+            case nil:
                 if !isNull(field.value) {
                     report(field.key, "'probes' must be a list of probes (each starting with '- name:'), not \(describe(field.value))")
                 }
@@ -164,20 +166,21 @@ extension FileReader {
         } else if f["name"] == nil {
             report(node, "a probe is missing required key 'name'")
         }
-        let what = name.map { "probe '\($0.value)'" } ?? "this probe"
+        // Made only for a message.
+        func what() -> String { name.map { "probe '\($0.value)'" } ?? "this probe" }
 
         var target: ProbeSpec.Target?
         switch (f["http"], f["tcp"]) {
         case (let http?, let tcp?):
-            report(tcp.key, "\(what) has both 'http' and 'tcp'; a probe checks one target, so split it into two probes")
-            _ = readHTTP(http, probe: what)
-            _ = readTCP(tcp, probe: what)
+            report(tcp.key, "\(what()) has both 'http' and 'tcp'; a probe checks one target, so split it into two probes")
+            _ = readHTTP(http, probe: what())
+            _ = readTCP(tcp, probe: what())
         case (let http?, nil):
-            target = readHTTP(http, probe: what).map(ProbeSpec.Target.http)
+            target = readHTTP(http, probe: what()).map(ProbeSpec.Target.http)
         case (nil, let tcp?):
-            target = readTCP(tcp, probe: what).map(ProbeSpec.Target.tcp)
+            target = readTCP(tcp, probe: what()).map(ProbeSpec.Target.tcp)
         case (nil, nil):
-            report(at: name?.location ?? location(node), "\(what) needs an 'http:' or a 'tcp:' block saying what to check")
+            report(at: name?.location ?? location(node), "\(what()) needs an 'http:' or a 'tcp:' block saying what to check")
         }
 
         // Interval and timeout: the probe's own, else the file's defaults, else built-in defaults.

@@ -22,38 +22,36 @@ public enum ProbeLoader {
         var diagnostics: [Diagnostic] = []
         var omitted = 0
         var probes: [ProbeSpec] = []
-        var nameLocations: [String: SourceLocation] = [:]
+        /// Where each probe name is first written, and in which file (its index in `files`).
+        var nameLocations: [String: (location: SourceLocation, file: Int)] = [:]
         var storage: Located<StoragePolicy>?
         var notify: [NotifySink] = []
         var canaries: [ProbeSpec] = []
 
-        for path in files {
-            let reader = FileReader(path: path, environment: environment)
-            let contents: ProbeFileContents
+        for (fileIndex, path) in files.enumerated() {
+            let reader: FileReader
             switch parse(path) {
             case .failure(let diagnostic):
                 diagnostics.append(diagnostic)
                 continue
-            case .success(let root):
-                contents = reader.readFile(root)
+            case .success(let document):
+                reader = FileReader(path: path, document: document, environment: environment)
             }
+            let contents = reader.readFile()
             diagnostics += reader.diagnostics
             omitted += reader.omitted
 
             probes += contents.probes
-            var firstInFile: [String: SourceLocation] = [:]
+            nameLocations.reserveCapacity(nameLocations.count + contents.names.count)
             for entry in contents.names {
-                if let first = firstInFile[entry.name] {
-                    diagnostics.append(Diagnostic(location: entry.entry,
-                        message: "probe name '\(entry.name)' is already used at \(first); names must be unique across all probe files"))
-                } else if let first = nameLocations[entry.name] {
-                    diagnostics.append(Diagnostic(location: entry.location,
-                        message: "probe name '\(entry.name)' is already used at \(first); names must be unique across all probe files"))
+                if let first = nameLocations[entry.name] {
+                    // A second entry of one file is pointed at where it starts, one of another file at its name.
+                    diagnostics.append(Diagnostic(location: first.file == fileIndex ? entry.entry : entry.location,
+                        message: "probe name '\(entry.name)' is already used at \(first.location); names must be unique across all probe files"))
                 } else {
-                    firstInFile[entry.name] = entry.location
+                    nameLocations[entry.name] = (entry.location, fileIndex)
                 }
             }
-            nameLocations.merge(firstInFile) { first, _ in first }
 
             if let own = contents.storage {
                 if let first = storage {
@@ -129,9 +127,9 @@ public enum ProbeLoader {
         return relative.sorted().map { shownBase + $0 }
     }
 
-    /// The file's single YAML document (nil when empty), or a diagnostic at the position Yams reports.
-    /// `FileLimits` decides first whether the file may be read and composed at all.
-    static func parse(_ path: String) -> Result<YAMLNode?, Diagnostic> {
+    /// The file's single YAML document (without a root when empty), or a diagnostic at the position Yams
+    /// reports. `FileLimits` decides first whether the file may be read and composed at all.
+    static func parse(_ path: String) -> Result<YAMLDocument, Diagnostic> {
         let start = SourceLocation(file: path, line: 1, column: 1)
         let data: [UInt8]
         switch FileLimits.contents(of: path) {
@@ -141,12 +139,12 @@ public enum ProbeLoader {
         guard let text = String(bytes: data, encoding: .utf8) else {
             return .failure(Diagnostic(location: start, message: "this file is not UTF-8 text"))
         }
-        let composed: YAMLNode.Composed
-        switch YAMLNode.compose(text, path: path) {
+        let composed: YAMLDocument.Composed
+        switch YAMLDocument.compose(text, path: path) {
         case .failure(let refused): return .failure(refused)
         case .success(let c): composed = c
         }
-        guard composed.askYams else { return .success(composed.root) }
+        guard composed.askYams else { return .success(composed.document) }
         // Yams judges what the one pass does not (syntax errors, duplicate keys, a second document), so its
         // messages stay the loader's. No resolver: Yams' default one tries up to seven regular expressions on
         // every key it hashes for the duplicate check.
@@ -158,7 +156,7 @@ public enum ProbeLoader {
             return .failure(Diagnostic(location: start, message: "this file is not valid YAML"))
         }
         guard composed.complete else { return .failure(Diagnostic(location: start, message: "this file is not valid YAML")) }
-        return .success(composed.root)
+        return .success(composed.document)
     }
 
     static func diagnostic(for error: YamlError, path: String) -> Diagnostic {
