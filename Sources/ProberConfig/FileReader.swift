@@ -38,6 +38,14 @@ func sameKey(_ a: String, _ b: String) -> Bool {
     a.utf8.count == b.utf8.count && a == b
 }
 
+extension UInt8 {
+    /// An ASCII letter or digit: what names, tokens, keys and plain URLs are checked for on their bytes (Character's
+    /// properties cost more than the rest of reading a probe).
+    var isASCIILetterOrDigit: Bool {
+        (self >= 0x61 && self <= 0x7A) || (self >= 0x41 && self <= 0x5A) || (self >= 0x30 && self <= 0x39)
+    }
+}
+
 /// A value read from a probe file with where it was written, so later checks can point at it.
 struct Located<Value> {
     var value: Value

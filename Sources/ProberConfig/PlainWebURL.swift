@@ -60,13 +60,12 @@ enum PlainWebURL {
     }
 
     private static func isHostByte(_ b: UInt8) -> Bool {
-        (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39) || b == UInt8(ascii: "-")
-            || b == UInt8(ascii: ".")
+        b.isASCIILetterOrDigit || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
     }
 
     /// Unreserved, sub-delims, ':', '@', '/' and '?': what a path, query or fragment may hold unencoded.
     private static func isPathByte(_ b: UInt8) -> Bool {
-        if (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39) { return true }
+        if b.isASCIILetterOrDigit { return true }
         switch b {
         case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"),
              UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),

@@ -89,9 +89,7 @@ extension FileReader {
     private func routingKey(_ field: Field) -> String? {
         guard let text = string(field, allowEmpty: false) else { return nil }
         let key = text.value.trimmingSpaces
-        let alphanumeric = key.utf8.allSatisfy { b in
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
-        }
+        let alphanumeric = key.utf8.allSatisfy(\.isASCIILetterOrDigit)
         guard key.utf8.count == 32, alphanumeric else {
             report(field.key, "'routing_key' must be a PagerDuty integration key, 32 letters and digits; this one has "
                 + "\(Human.count(key.count, "character"))\(alphanumeric ? "" : ", not all letters or digits")")

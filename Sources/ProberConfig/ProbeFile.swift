@@ -99,7 +99,7 @@ extension FileReader {
                 contents.names.reserveCapacity(items.count)
                 for item in items {
                     if let probe = readProbe(item, defaults: defaults) { contents.probes.append(probe.spec) }
-                    if let (key, value) = document.pairs(item)?.first(where: { document.scalar($0.key).map { document.scalar($0, is: "name") } ?? false }),
+                    if let (key, value) = document.pairs(item)?.first(where: { document.scalar($0.key, is: "name") }),
                        let name = document.text(value), isValidProbeName(name) {
                         contents.names.append(ProbeName(name: name, location: location(key), entry: location(item)))
                     }
@@ -233,8 +233,7 @@ extension FileReader {
     private func isValidProbeName(_ name: String) -> Bool {
         let bytes = name.utf8
         return !bytes.isEmpty && bytes.count <= 200 && bytes.allSatisfy { b in
-            (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39)
-                || b == UInt8(ascii: "-") || b == UInt8(ascii: "_") || b == UInt8(ascii: ".")
+            b.isASCIILetterOrDigit || b == UInt8(ascii: "-") || b == UInt8(ascii: "_") || b == UInt8(ascii: ".")
         }
     }
 

@@ -98,6 +98,11 @@ struct YAMLDocument {
         }
     }
 
+    /// Whether `node` is a scalar whose bytes are `text`'s. No string made.
+    func scalar(_ node: YAMLNode, is text: StaticString) -> Bool {
+        scalar(node).map { scalar($0, is: text) } ?? false
+    }
+
     /// Whether `node` is a scalar whose text is `word` in any case of its ASCII letters (`word` in lower case):
     /// `Auto` is `auto`. No string made.
     func isWord(_ node: YAMLNode, _ word: StaticString) -> Bool {
@@ -224,10 +229,10 @@ extension YAMLDocument {
                 let s = event.data.scalar
                 let start = Int32(bytes.count)
                 bytes.append(contentsOf: UnsafeBufferPointer(start: s.value, count: s.length))
-                let tag = s.quoted_implicit == 1 ? Tag.other : (s.tag == nil ? Tag.none : Tag(Self.text(s.tag)))
+                let tag = s.quoted_implicit == 1 ? Tag.other : Tag(Self.text(s.tag))
                 let node = record(Record(kind: .scalar, tag: tag, isPlain: s.style == YAML_PLAIN_SCALAR_STYLE, mark: mark,
                                          start: start, count: Int32(s.length)))
-                if s.anchor != nil, let anchor = Self.text(s.anchor) { anchors[anchor] = node }
+                if let anchor = Self.text(s.anchor) { anchors[anchor] = node }
                 finished(node)
             case YAML_ALIAS_EVENT:
                 guard let name = Self.text(event.data.alias.anchor), let node = anchors[name] else {
@@ -236,11 +241,9 @@ extension YAMLDocument {
                 }
                 finished(node)
             case YAML_SEQUENCE_START_EVENT:
-                let anchor = event.data.sequence_start.anchor
-                open.append(Open(kind: .sequence, mark: mark, anchor: anchor == nil ? nil : Self.text(anchor), first: pending.count))
+                open.append(Open(kind: .sequence, mark: mark, anchor: Self.text(event.data.sequence_start.anchor), first: pending.count))
             case YAML_MAPPING_START_EVENT:
-                let anchor = event.data.mapping_start.anchor
-                open.append(Open(kind: .mapping, mark: mark, anchor: anchor == nil ? nil : Self.text(anchor), first: pending.count))
+                open.append(Open(kind: .mapping, mark: mark, anchor: Self.text(event.data.mapping_start.anchor), first: pending.count))
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                 guard let closed = open.popLast() else { return }
                 let start = Int32(children.count)
@@ -286,6 +289,7 @@ extension YAMLDocument {
                 }
                 return false
             }
+            let document = self.document
             var texts = Set<String>()
             for key in keys {
                 guard texts.insert(document.text(of: key)).inserted else { return true }

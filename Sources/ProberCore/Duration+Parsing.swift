@@ -70,7 +70,7 @@ extension Duration {
         }
     }
 
-    /// `factor(_:)` of an ASCII unit, on its bytes.
+    /// Microseconds in one ASCII unit, on its bytes: `us`, `ms`, `s`, `m`, `h`, `d`, `w`.
     private static func factor(_ unit: UnsafeBufferPointer<UInt8>) -> Double? {
         switch unit.count {
         case 1:
@@ -93,18 +93,11 @@ extension Duration {
         }
     }
 
-    /// Microseconds in one `unit`.
+    /// Microseconds in one `unit`: `µs`, or an ASCII unit (`factor(_:)` on its bytes).
     private static func factor(_ unit: Substring) -> Double? {
-        switch unit {
-        case "us", "µs": return 1
-        case "ms": return 1_000
-        case "s": return 1_000_000
-        case "m": return 60_000_000
-        case "h": return 3_600_000_000
-        case "d": return 86_400_000_000
-        case "w": return 604_800_000_000
-        default: return nil
-        }
+        if unit == "µs" { return 1 }
+        var unit = unit
+        return unit.withUTF8 { factor($0) }
     }
 
     /// Whole microseconds, the unit samples and the store use.
